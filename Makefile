@@ -1,0 +1,40 @@
+# ecg-sweeps: `make sweep` runs the main job, `make test` the tests (see README).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SWEEP_COUNT ?= 6
+SWEEP_WORKERS ?= 1
+
+# Everything runs offline unless the caller says otherwise (no W&B account needed).
+export WANDB_MODE ?= offline
+export WANDB_SILENT ?= true
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install sweep test bench data clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Synthetic data in the Kaggle format, only when data/ holds no real files.
+data/mitbih_train.csv: | $(VENV)/.installed
+	$(PY) code/data.py synth --out data
+
+data: data/mitbih_train.csv
+
+sweep: $(VENV)/.installed data/mitbih_train.csv
+	$(PY) code/sweep.py sweep_conf/quickstart_cnn_bayes.yaml --count $(SWEEP_COUNT) --workers $(SWEEP_WORKERS)
+	$(PY) code/eval.py --model models/cnn/best.keras
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) code/bench.py
+
+clean:
+	rm -rf wandb .sweeps reports bench .pytest_cache

@@ -1,0 +1,100 @@
+"""Resolve and validate a run's configuration against the schema in ``params``.
+
+W&B ignores config keys nobody reads, so a misspelled hyperparameter in a sweep would
+silently train the default 50 times. Here an unknown key stops the run, and every value
+is checked for type, range and allowed choices, with a message that says what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import warnings
+from typing import Any, Mapping
+
+from . import params
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that the training program cannot use."""
+
+
+def defaults(model: str = "cnn") -> dict[str, Any]:
+    """Default value of every parameter the given model family reads."""
+    return {name: p.default for name, p in params.params_for(model).items()}
+
+
+def coerce_value(p: params.Param, value: Any) -> Any:
+    """Return ``value`` as ``p.kind`` or raise ConfigError naming the key and what is allowed."""
+    where = f"config key '{p.name}'"
+    v = value
+    if p.kind is bool:
+        if isinstance(v, str) and v.lower() in ("true", "false"):
+            v = v.lower() == "true"
+        if not isinstance(v, bool):
+            raise ConfigError(f"{where}: {value!r} is not a boolean (use true or false)")
+    elif p.kind is int:
+        if isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                raise ConfigError(f"{where}: {value!r} is not an integer") from None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not float(v).is_integer():
+            raise ConfigError(f"{where}: {value!r} is not an integer")
+        v = int(v)
+    elif p.kind is float:
+        if isinstance(v, str):
+            # PyYAML reads 1e-4 (no dot) as a string; accept it here but say why it happened.
+            try:
+                v = float(v)
+            except ValueError:
+                raise ConfigError(
+                    f"{where}: {value!r} is not a number. In YAML write 1.0e-4, not 1e-4: "
+                    "PyYAML reads an exponent without a dot as a string") from None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigError(f"{where}: {value!r} is not a finite number")
+        v = float(v)
+    elif p.kind is str:
+        if not isinstance(v, str):
+            v = str(v)
+    if p.choices is not None and v not in p.choices:
+        allowed = ", ".join(map(str, p.choices))
+        raise ConfigError(f"{where}: {value!r} is not allowed; choose one of: {allowed}")
+    if p.low is not None and v < p.low:
+        raise ConfigError(f"{where}: {value!r} is below the minimum {p.low:g}")
+    if p.high is not None and v > p.high:
+        raise ConfigError(f"{where}: {value!r} is above the maximum {p.high:g}")
+    return v
+
+
+def unknown_key_message(key: str, model: str) -> str:
+    known = sorted(params.params_for(model))
+    close = difflib.get_close_matches(key, list(params.all_params()), n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    return (f"config key '{key}' is not read by any part of the training program.{hint}\n"
+            f"Known keys for model '{model}': {', '.join(known)}")
+
+
+def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Fill defaults for the selected family and validate every given key.
+
+    Keys starting with '_' (wandb's own, e.g. ``_wandb``) are ignored. A key that belongs
+    only to another family is allowed with a warning, since one sweep may span families.
+    """
+    given = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    model = given.get("model", params.TRAINING_PARAMS[0].default)
+    if model not in params.FAMILY_PARAMS:
+        raise ConfigError(f"config key 'model': {model!r} is not a known model family; "
+                          f"choose one of: {', '.join(params.family_names())}")
+    schema = params.params_for(model)
+    every = params.all_params()
+    resolved = defaults(model)
+    for key, value in given.items():
+        if key in schema:
+            resolved[key] = coerce_value(schema[key], value)
+        elif key in every:
+            warnings.warn(f"config key '{key}' is not read by model '{model}'; ignored",
+                          stacklevel=2)
+        else:
+            raise ConfigError(unknown_key_message(key, model))
+    return resolved

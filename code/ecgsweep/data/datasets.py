@@ -1,0 +1,158 @@
+"""Named data sets: where their files are, their classes, and their train/val/test splits.
+
+The validation split is taken from the training file only; the test data (the Kaggle
+test file, or PTBDB's fixed held-out split) is never seen by training or by a sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from ..cli import UserError
+from .kaggle_csv import load_csv
+
+MITBIH_CLASSES = ("N", "S", "V", "F", "Q")  # AAMI EC57 superclasses, labels 0..4
+PTBDB_CLASSES = ("normal", "abnormal")  # labels 0..1
+# PTBDB ships no test file; this fixed split is the held-out test set for every run and
+# for eval, whatever a run's own seed is, so no sweep ever trains on it.
+PTBDB_TEST_FRACTION = 0.2
+PTBDB_SPLIT_SEED = 2018
+SYNTHETIC_SIZES = {"train": 6000, "test": 2000}
+SYNTHETIC_SEEDS = {"train": 0, "test": 1}
+
+
+@dataclass
+class Split:
+    """Beats (n×187 float32) and integer labels."""
+
+    X: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class DataSource:
+    """What a data set name resolves to."""
+
+    name: str
+    class_names: tuple[str, ...]
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def _describe_missing(path: Path, name: str) -> str:
+    return (f"{path}: no such file (data set '{name}'). Put the Kaggle heartbeat CSVs in "
+            f"{path.parent}/ (see README 'Data'), or run `python code/data.py synth --out "
+            f"{path.parent}` for synthetic data in the same format.")
+
+
+def resolve_source(dataset: str, data_dir: str | Path = "data") -> DataSource:
+    """Map a data set name (mitbih, ptbdb, synthetic) or a path to its files and classes."""
+    data_dir = Path(data_dir)
+    if dataset == "mitbih":
+        return DataSource("mitbih", MITBIH_CLASSES, {
+            "train": str(data_dir / "mitbih_train.csv"), "test": str(data_dir / "mitbih_test.csv")})
+    if dataset == "ptbdb":
+        return DataSource("ptbdb", PTBDB_CLASSES, {
+            "normal": str(data_dir / "ptbdb_normal.csv"),
+            "abnormal": str(data_dir / "ptbdb_abnormal.csv")})
+    if dataset == "synthetic":
+        return DataSource("synthetic", MITBIH_CLASSES)
+    path = Path(dataset)
+    if path.is_dir():
+        return resolve_source("mitbih", path)
+    if path.suffix == ".csv":
+        return DataSource(str(path), (), {"train": str(path)})
+    raise UserError(f"config key 'dataset': {dataset!r} is neither mitbih, ptbdb, synthetic, "
+                    "a folder of Kaggle CSVs nor a .csv file")
+
+
+def _load(path_str: str, name: str, n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
+    path = Path(path_str)
+    if not path.is_file():
+        raise UserError(_describe_missing(path, name))
+    return load_csv(path, n_classes=n_classes)
+
+
+def _ptbdb_all(source: DataSource) -> tuple[np.ndarray, np.ndarray]:
+    Xn, yn = _load(source.files["normal"], "ptbdb", 2)
+    Xa, ya = _load(source.files["abnormal"], "ptbdb", 2)
+    for file, y, expected in ((source.files["normal"], yn, 0), (source.files["abnormal"], ya, 1)):
+        if len(y) and not np.all(y == expected):
+            row = int(np.argmax(y != expected)) + 1
+            raise UserError(f"{file}, row {row}, column 188: label {int(y[row - 1])} in a file "
+                            f"that should hold only class {expected} ({PTBDB_CLASSES[expected]})")
+    return np.concatenate([Xn, Xa]), np.concatenate([yn, ya])
+
+
+def _ptbdb_split(source: DataSource) -> tuple[Split, Split]:
+    X, y = _ptbdb_all(source)
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X, y, test_size=PTBDB_TEST_FRACTION, random_state=PTBDB_SPLIT_SEED, stratify=y)
+    return Split(X_tr, y_tr), Split(X_te, y_te)
+
+
+def load_development(source: DataSource) -> Split:
+    """All beats a run may train and validate on (never the test data)."""
+    if source.name == "ptbdb":
+        return _ptbdb_split(source)[0]
+    if source.name == "synthetic":
+        from . import synth
+
+        return Split(*synth.make_mitbih(SYNTHETIC_SIZES["train"], SYNTHETIC_SEEDS["train"]))
+    n_classes = len(source.class_names) or None
+    X, y = _load(source.files["train"], source.name, n_classes)
+    if not source.class_names:  # a bare CSV path: classes are the labels it holds
+        source.class_names = tuple(str(c) for c in range(max(2, int(y.max()) + 1)))
+    return Split(X, y)
+
+
+def load_test(source: DataSource, test_csv: str | Path | None = None) -> Split:
+    """The held-out test data of a source, or an explicit CSV (labels checked by the caller)."""
+    n_classes = len(source.class_names) or None
+    if test_csv is not None:
+        return Split(*_load(str(test_csv), source.name, None))
+    if source.name == "ptbdb":
+        return _ptbdb_split(source)[1]
+    if source.name == "synthetic":
+        from . import synth
+
+        return Split(*synth.make_mitbih(SYNTHETIC_SIZES["test"], SYNTHETIC_SEEDS["test"]))
+    if "test" not in source.files:
+        raise UserError(f"data set {source.name!r} has no test file; pass --test CSV")
+    return Split(*_load(source.files["test"], source.name, n_classes))
+
+
+def fingerprint(split: Split) -> str:
+    """Content hash of beats and labels: tells whether two runs saw the same data."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(split.X, dtype=np.float32).tobytes())
+    digest.update(np.ascontiguousarray(split.y, dtype=np.int64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _stratify_or_none(y: np.ndarray) -> np.ndarray | None:
+    _, counts = np.unique(y, return_counts=True)
+    if counts.min() < 2:
+        warnings.warn("a class has fewer than 2 beats; the split is not stratified", stacklevel=3)
+        return None
+    return y
+
+
+def train_val_split(dev: Split, val_fraction: float, seed: int,
+                    max_train_beats: int = 0) -> tuple[Split, Split]:
+    """Stratified validation split of the development data; optional stratified cap on train."""
+    X_tr, X_val, y_tr, y_val = train_test_split(
+        dev.X, dev.y, test_size=val_fraction, random_state=seed, stratify=_stratify_or_none(dev.y))
+    if 0 < max_train_beats < len(y_tr):
+        X_tr, _, y_tr, _ = train_test_split(
+            X_tr, y_tr, train_size=max_train_beats, random_state=seed,
+            stratify=_stratify_or_none(y_tr))
+    return Split(X_tr, y_tr), Split(X_val, y_val)

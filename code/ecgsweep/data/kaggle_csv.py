@@ -1,0 +1,211 @@
+"""The Kaggle heartbeat CSV format: load, validate, cache, write.
+
+Each row is one beat: 187 samples (125 Hz, scaled to [0, 1], zero-padded) then the class
+label, no header, written by the original authors as ``%.18e``. The real
+``mitbih_train.csv`` is ~400 MB of text; parsing it takes tens of seconds, so the parsed
+arrays are cached in a ``.npz`` beside it (or in the user cache when the folder is
+read-only), keyed on the CSV's size and mtime so an edited file is parsed again.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BEAT_LENGTH = 187
+N_COLUMNS = BEAT_LENGTH + 1
+CACHE_VERSION = 1
+
+
+class DataFormatError(ValueError):
+    """A CSV that is not in the Kaggle heartbeat format; the message names file, row, column."""
+
+
+def _located(path: Path, row: int | None = None, column: int | None = None) -> str:
+    where = str(path)
+    if row is not None:
+        where += f", row {row}"
+    if column is not None:
+        where += f", column {column}"
+    return where
+
+
+def _raw_line(path: Path, row: int) -> str:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for i, line in enumerate(f, start=1):
+            if i == row:
+                return line.rstrip("\r\n")
+    return ""
+
+
+def _explain_bad_row(path: Path, row: int) -> str:
+    """Re-read one line of the file to say exactly what is wrong with it."""
+    fields = next(csv.reader([_raw_line(path, row)]), [])
+    if len(fields) != N_COLUMNS:
+        return (f"{_located(path, row)}: {len(fields)} values, expected {N_COLUMNS} "
+                f"({BEAT_LENGTH} samples then the label)")
+    for col, text in enumerate(fields, start=1):
+        try:
+            value = float(text)
+        except ValueError:
+            return f"{_located(path, row, col)}: {text.strip()!r} is not a number"
+        if not np.isfinite(value):
+            return f"{_located(path, row, col)}: {text.strip()!r} is not a finite number"
+    return f"{_located(path, row)}: unreadable row"
+
+
+def parse_csv(path: str | os.PathLike, n_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Parse and validate one Kaggle-format CSV (no cache). Returns (X float32 n×187, y int64)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        frame = pd.read_csv(path, header=None, dtype=np.float64, engine="c",
+                            skip_blank_lines=False)
+    except pd.errors.EmptyDataError:
+        raise DataFormatError(f"{path}: the file is empty") from None
+    except pd.errors.ParserError as e:
+        # pandas says "Expected 188 fields in line 12, saw 190"
+        msg = str(e)
+        row = None
+        if " line " in msg:
+            try:
+                row = int(msg.split(" line ")[1].split(",")[0])
+            except ValueError:
+                row = None
+        raise DataFormatError(_explain_bad_row(path, row) if row else f"{path}: {msg}") from None
+    except ValueError:
+        # a non-numeric cell: find the first one for the message
+        frame = pd.read_csv(path, header=None, dtype=str, engine="c", skip_blank_lines=False)
+        numeric = frame.apply(pd.to_numeric, errors="coerce")
+        bad = numeric.isna() & frame.notna()
+        row_idx, col_idx = np.argwhere(bad.to_numpy())[0]
+        raise DataFormatError(
+            f"{_located(path, int(row_idx) + 1, int(col_idx) + 1)}: "
+            f"{frame.iat[row_idx, col_idx].strip()!r} is not a number") from None
+    if frame.shape[1] != N_COLUMNS:
+        raise DataFormatError(
+            f"{path}: {frame.shape[1]} columns, expected {N_COLUMNS} "
+            f"({BEAT_LENGTH} samples then the label). Is this a Kaggle heartbeat CSV?")
+    values = frame.to_numpy()
+    finite = np.isfinite(values)
+    if not finite.all():
+        row_idx, col_idx = np.argwhere(~finite)[0]
+        raw = next(csv.reader([_raw_line(path, int(row_idx) + 1)]), [])
+        if len(raw) != N_COLUMNS:
+            raise DataFormatError(_explain_bad_row(path, int(row_idx) + 1))
+        raise DataFormatError(
+            f"{_located(path, int(row_idx) + 1, int(col_idx) + 1)}: "
+            f"{repr(raw[col_idx].strip()) if raw[col_idx].strip() else 'an empty cell'} "
+            "is missing or not a finite number")
+    labels = values[:, -1]
+    not_integral = labels != np.round(labels)
+    if not_integral.any():
+        row_idx = int(np.argmax(not_integral))
+        raise DataFormatError(f"{_located(path, row_idx + 1, N_COLUMNS)}: label "
+                              f"{labels[row_idx]!r} is not an integer")
+    if n_classes is not None:
+        out_of_range = (labels < 0) | (labels >= n_classes)
+        if out_of_range.any():
+            row_idx = int(np.argmax(out_of_range))
+            raise DataFormatError(
+                f"{_located(path, row_idx + 1, N_COLUMNS)}: label {int(labels[row_idx])} is "
+                f"out of range; this data set has classes 0..{n_classes - 1}")
+    X = np.ascontiguousarray(values[:, :BEAT_LENGTH], dtype=np.float32)
+    y = labels.astype(np.int64)
+    return X, y
+
+
+def _cache_key(path: Path) -> str:
+    st = path.stat()
+    ident = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v{CACHE_VERSION}"
+    return hashlib.sha256(ident.encode()).hexdigest()[:16]
+
+
+def _cache_candidates(path: Path) -> list[Path]:
+    name = f"{path.name}.{_cache_key(path)}.npz"
+    user_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ecg-sweeps"
+    return [path.parent / ".cache" / name, user_cache / name]
+
+
+def _atomic_save_npz(target: Path, X: np.ndarray, y: np.ndarray) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, X=X, y=y)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_csv(path: str | os.PathLike, n_classes: int | None = None,
+             use_cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Load a Kaggle-format CSV, parsing it once and reusing a validated cache afterwards.
+
+    Labels are checked against ``n_classes`` on every load (the cache stores raw labels),
+    so the same file can serve data sets with different class counts.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    if use_cache:
+        for candidate in _cache_candidates(path):
+            if candidate.is_file():
+                try:
+                    with np.load(candidate) as cached:
+                        X, y = cached["X"], cached["y"]
+                except (OSError, ValueError, KeyError):
+                    continue  # a damaged cache is ignored and rebuilt
+                _check_labels(path, y, n_classes)
+                return X, y
+    X, y = parse_csv(path, n_classes)
+    if use_cache:
+        for candidate in _cache_candidates(path):
+            try:
+                _atomic_save_npz(candidate, X, y)
+                break
+            except OSError:
+                continue  # read-only folder: try the user cache
+    return X, y
+
+
+def _check_labels(path: Path, y: np.ndarray, n_classes: int | None) -> None:
+    if n_classes is None:
+        return
+    bad = (y < 0) | (y >= n_classes)
+    if bad.any():
+        row = int(np.argmax(bad)) + 1
+        raise DataFormatError(f"{_located(path, row, N_COLUMNS)}: label {int(y[row - 1])} is out "
+                              f"of range; this data set has classes 0..{n_classes - 1}")
+
+
+def write_csv(path: str | os.PathLike, X: np.ndarray, y: np.ndarray) -> Path:
+    """Write beats in the exact Kaggle format (``%.18e``, no header), atomically."""
+    path = Path(path)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != BEAT_LENGTH:
+        raise ValueError(f"beats must be n×{BEAT_LENGTH}, got {X.shape}")
+    if len(X) != len(y):
+        raise ValueError(f"{len(X)} beats but {len(y)} labels")
+    table = np.column_stack([X, np.asarray(y, dtype=np.float64)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            buf = io.StringIO()
+            np.savetxt(buf, table, delimiter=",", fmt="%.18e")
+            f.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,386 @@
+"""PhysioNet WFDB records -> heartbeats in the Kaggle CSV format, with honest splits.
+
+Beat extraction follows Kachuee, Fazeli & Sarrafzadeh, "ECG Heartbeat Classification: A
+Deep Transferable Representation", IEEE ICHI 2018 (arXiv:1805.00794), the method behind
+the Kaggle "ECG Heartbeat Categorization Dataset", with the reference annotations in
+place of their R-peak detector:
+
+1. Lead MLII when the record has it; otherwise the first channel, with a warning that
+   names the record.
+2. Resample to 125 Hz with a polyphase filter (``scipy.signal.resample_poly``; 360 Hz ->
+   125 Hz is up 25, down 72). Annotation sample indexes are rescaled and rounded.
+3. R peaks are the reference beat annotations. Non-beat annotations (rhythm ``+``,
+   noise ``~``, comments ...) are skipped; beat symbols outside the AAMI map (B, r, n,
+   ?, !) give no row but still count as heartbeats for the RR interval.
+4. The nominal beat period T is the median RR interval of the 10-second window the beat
+   lies in, as in Kachuee et al. (section III-A: the signal is split into 10 s windows
+   and T is found per window). Windows are fixed 10 s blocks from the record start; an
+   RR interval counts for a window when both its beats lie in it. A window with no such
+   interval uses the record's median RR.
+5. Each beat is the ``round(1.2 T)`` samples that start at its R peak, cut to 187.
+6. The beat is scaled to [0, 1] by its own minimum and maximum (the published CSVs do
+   this: every row has maximum 1 and a 0 before the padding), then zero-padded to 187.
+
+Edge beats: a beat is dropped when its window (after the cut to 187) runs past the end of
+the signal; a half-window would look unlike every other row. Windows start at the R
+peak, so only the last one or two beats of a record can be dropped. Record 100 keeps
+2237 N, 33 S, 1 V of its 2239 N, 33 S, 1 V: its last two N beats lie within 1.2 T of
+the end. A beat whose window is flat (max == min) is dropped too. Both are counted in
+``info["dropped"]``.
+
+Splits (:func:`convert`): ``intra`` is a stratified beat-level split like Kaggle's (the
+same patients on both sides, which flatters every score); ``inter`` is the inter-patient
+split of de Chazal et al. 2004 (DS1 train, DS2 test, paced records left out, see
+:mod:`ecgsweep.data.records`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from collections import Counter
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..cli import UserError
+from . import records as R
+from .kaggle_csv import BEAT_LENGTH, write_csv
+
+TARGET_FS = 125
+WINDOW_FACTOR = 1.2  # window = 1.2 x median RR (Kachuee et al. 2018)
+RR_WINDOW_S = 10.0  # median RR per 10 s block (Kachuee et al. 2018)
+PREFERRED_LEAD = "MLII"
+MITDB_URL = "https://physionet.org/content/mitdb/1.0.0/"
+
+
+# --- signal level --------------------------------------------------------------------
+
+
+def resample_signal(signal: np.ndarray, fs: float, target_fs: float = TARGET_FS) -> np.ndarray:
+    """Resample a 1-D signal from ``fs`` to ``target_fs`` with a polyphase filter."""
+    from scipy.signal import resample_poly
+
+    signal = np.asarray(signal, dtype=np.float64)
+    ratio = Fraction(target_fs) / Fraction(fs).limit_denominator(1000)
+    ratio = ratio.limit_denominator(1000)
+    if ratio == 1:
+        return signal.copy()
+    return resample_poly(signal, ratio.numerator, ratio.denominator)
+
+
+def rescale_samples(samples: np.ndarray, fs: float, target_fs: float = TARGET_FS) -> np.ndarray:
+    """Map sample indexes at ``fs`` to the nearest index at ``target_fs``."""
+    return np.rint(np.asarray(samples, dtype=np.float64) * (target_fs / fs)).astype(np.int64)
+
+
+def window_lengths(peaks: np.ndarray, fs: float, factor: float = WINDOW_FACTOR,
+                   rr_window_s: float = RR_WINDOW_S) -> np.ndarray:
+    """Content length in samples of each beat: ``round(factor * T)`` with T the median RR
+    of the ``rr_window_s`` block the beat lies in (record median where a block has none).
+
+    ``peaks`` are sorted sample indexes of every heartbeat, at sampling rate ``fs``.
+    With fewer than two beats there is no RR interval: every window is the full length.
+    """
+    peaks = np.asarray(peaks, dtype=np.int64)
+    if len(peaks) < 2:
+        return np.full(len(peaks), BEAT_LENGTH, dtype=np.int64)
+    rr = np.diff(peaks).astype(np.float64)
+    block = peaks // max(1, int(round(rr_window_s * fs)))
+    inside = block[:-1] == block[1:]
+    period = np.full(len(peaks), np.median(rr))
+    for b in np.unique(block):
+        in_block = inside & (block[1:] == b)
+        if in_block.any():
+            period[block == b] = np.median(rr[in_block])
+    return np.maximum(1, np.rint(factor * period)).astype(np.int64)
+
+
+def cut_beats(signal: np.ndarray, peaks: np.ndarray, lengths: np.ndarray,
+              beat_length: int = BEAT_LENGTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut ``lengths[i]`` samples (at most ``beat_length``) from each peak, scale each to
+    [0, 1] and zero-pad. Returns (X n×beat_length float32 for every peak, ``fits``: the
+    window lies inside the signal, ``flat``: it fits but is constant). Rows that do not
+    fit or are flat are left all zero."""
+    signal = np.asarray(signal, dtype=np.float64)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    needed = np.minimum(np.asarray(lengths, dtype=np.int64), beat_length)
+    X = np.zeros((len(peaks), beat_length), dtype=np.float32)
+    fits = (peaks >= 0) & (peaks + needed <= len(signal))
+    flat = np.zeros(len(peaks), dtype=bool)
+    for i in np.flatnonzero(fits):
+        seg = signal[peaks[i]:peaks[i] + needed[i]]
+        lo, hi = seg.min(), seg.max()
+        if hi <= lo:
+            flat[i] = True
+            continue
+        X[i, :needed[i]] = (seg - lo) / (hi - lo)
+    return X, fits, flat
+
+
+def signal_beats(signal: np.ndarray, fs: float, peaks: np.ndarray,
+                 target_fs: float = TARGET_FS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Resample ``signal`` and window it at ``peaks`` (sample indexes at ``fs``).
+
+    Returns (X for every peak, ``kept`` mask, window content lengths at ``target_fs``).
+    ``kept`` is False for beats dropped at the edges or flat (their rows are zero).
+    """
+    resampled = resample_signal(signal, fs, target_fs)
+    peaks_rs = rescale_samples(peaks, fs, target_fs)
+    lengths = window_lengths(peaks_rs, target_fs)
+    X, fits, flat = cut_beats(resampled, peaks_rs, lengths)
+    return X, fits & ~flat, lengths
+
+
+# --- record level --------------------------------------------------------------------
+
+
+def _record_base(record_path: str | os.PathLike) -> Path:
+    path = Path(record_path)
+    if path.suffix in (".hea", ".dat", ".atr"):
+        path = path.with_suffix("")
+    return path
+
+
+def _fill_gaps(x: np.ndarray, name: str) -> np.ndarray:
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x
+    if bad.all():
+        raise UserError(f"record {name}: the signal has no valid samples")
+    warnings.warn(f"record {name}: {int(bad.sum())} invalid samples, filled by linear "
+                  "interpolation", stacklevel=3)
+    idx = np.arange(len(x))
+    x = x.copy()
+    x[bad] = np.interp(idx[bad], idx[~bad], x[~bad])
+    return x
+
+
+def _class_counts(labels: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(R.CLASS_NAMES))
+    return {c: int(n) for c, n in zip(R.CLASS_NAMES, counts)}
+
+
+def record_beats(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
+                 annotator: str = "atr") -> tuple[np.ndarray, np.ndarray, dict]:
+    """Beats of one WFDB record at its reference annotations, labelled with AAMI classes.
+
+    ``record_path`` is the record without extension (``.../mitdb/100``; a ``.hea`` path is
+    accepted). Returns (X float32 n×187 in [0, 1], y int64 in 0..4, info) where info is a
+    JSON-ready dict: record, lead, fs, target_fs, counts (kept beats per class), dropped
+    (per class: edge or flat windows), skipped (non-beat and unmapped beat symbols),
+    median_rr_s.
+    """
+    import wfdb
+
+    base = _record_base(record_path)
+    name = base.name
+    for ext in ("hea", annotator):
+        if not base.with_name(f"{name}.{ext}").is_file():
+            raise FileNotFoundError(f"{base.with_name(f'{name}.{ext}')}: no such file "
+                                    f"(record {name} needs .hea, .dat and .{annotator})")
+    header = wfdb.rdheader(str(base))
+    names = list(header.sig_name or [])
+    if PREFERRED_LEAD in names:
+        channel = names.index(PREFERRED_LEAD)
+    else:
+        channel = 0
+        warnings.warn(f"record {name}: no {PREFERRED_LEAD} lead (leads: "
+                      f"{', '.join(names) or 'unnamed'}); using the first channel "
+                      f"{names[0] if names else ''}".rstrip(), stacklevel=2)
+    record = wfdb.rdrecord(str(base), channels=[channel])
+    fs = float(record.fs)
+    signal = _fill_gaps(np.asarray(record.p_signal[:, 0], dtype=np.float64), name)
+
+    ann = wfdb.rdann(str(base), annotator)
+    symbols = np.asarray(ann.symbol, dtype=object)
+    samples = np.asarray(ann.sample, dtype=np.int64)
+    is_qrs = np.array([s in R.QRS_SYMBOLS for s in symbols], dtype=bool)
+    qrs_samples, qrs_symbols = samples[is_qrs], symbols[is_qrs]
+    order = np.argsort(qrs_samples, kind="stable")
+    qrs_samples, qrs_symbols = qrs_samples[order], qrs_symbols[order]
+
+    X, kept, lengths = signal_beats(signal, fs, qrs_samples, target_fs)
+    labels = np.array([R.SYMBOL_TO_LABEL.get(s, -1) for s in qrs_symbols], dtype=np.int64)
+    mapped = labels >= 0
+    take = mapped & kept
+
+    skipped = Counter(str(s) for s in symbols[~is_qrs])
+    skipped.update(str(s) for s in qrs_symbols[~mapped])
+    rr = np.diff(qrs_samples) / fs
+    info = {
+        "record": name,
+        "lead": names[channel] if names else f"channel {channel}",
+        "fs": fs,
+        "target_fs": float(target_fs),
+        "counts": _class_counts(labels[take]),
+        "dropped": _class_counts(labels[mapped & ~kept]),
+        "skipped": dict(sorted(skipped.items())),
+        "median_rr_s": float(np.median(rr)) if len(rr) else None,
+        "window_samples": {"min": int(lengths.min()), "max": int(lengths.max())}
+        if len(lengths) else None,
+    }
+    return X[take], labels[take], info
+
+
+# --- folders and splits --------------------------------------------------------------
+
+
+def find_records(src: str | os.PathLike, annotator: str = "atr") -> list[str]:
+    """Names of the records in ``src`` that have a header and reference annotations."""
+    src = Path(src)
+    if not src.is_dir():
+        return []
+    return sorted(p.stem for p in src.glob("*.hea")
+                  if p.with_suffix(f".{annotator}").is_file())
+
+
+def _manual_hint(src: Path) -> str:
+    return (f"Download the MIT-BIH Arrhythmia Database with `python code/data.py wfdb "
+            f"--download mitdb --src {src}`, or by hand from {MITDB_URL} (the .hea, .dat "
+            f"and .atr files) into {src}/.")
+
+
+def _stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of test beats: round(test_fraction * n) of each class, at random."""
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(y), dtype=bool)
+    for label in np.unique(y):
+        idx = np.flatnonzero(y == label)
+        n_test = int(round(test_fraction * len(idx)))
+        test[rng.permutation(idx)[:n_test]] = True
+    return test
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
+            test_fraction: float = 0.2, seed: int = 0,
+            records: list[str] | None = None) -> dict:
+    """Turn the WFDB records in ``src_dir`` into ``mitbih_train.csv``, ``mitbih_test.csv``
+    and ``split.json`` in ``out_dir``.
+
+    ``split="intra"``: every record (or ``records``), beats split at random, stratified by
+    class, ``test_fraction`` to test. ``split="inter"``: de Chazal DS1 records train, DS2
+    records test, paced records left out; ``records`` narrows both lists. Records of DS1 or
+    DS2 absent from ``src_dir`` are listed under ``missing``; a side with none is an error.
+
+    Returns the summary also written to ``split.json``, with ``per_record`` details.
+    """
+    src, out = Path(src_dir), Path(out_dir)
+    if split not in ("intra", "inter"):
+        raise UserError(f"split {split!r}: expected 'intra' or 'inter'")
+    if not 0.0 < test_fraction < 1.0:
+        raise UserError(f"test fraction {test_fraction}: expected a number between 0 and 1")
+    if not src.is_dir():
+        raise UserError(f"{src}: no such folder. {_manual_hint(src)}")
+    available = find_records(src)
+    requested = [str(r).strip() for r in records] if records else None
+
+    ignored: list[str] = []
+    missing: list[str] = []
+    if split == "intra":
+        names = requested if requested is not None else available
+        absent = [r for r in names if r not in available]
+        if absent:
+            raise UserError(f"{src}: no record {', '.join(absent)} (each needs .hea, .dat "
+                            f"and .atr). {_manual_hint(src)}")
+        if not names:
+            raise UserError(f"{src}: no WFDB records (.hea with .atr). {_manual_hint(src)}")
+        sides = {"train": names, "test": names}
+    else:
+        pool = requested if requested is not None else list(R.DS1 + R.DS2)
+        ignored = [r for r in pool if r not in R.DS1 and r not in R.DS2]
+        missing = [r for r in R.DS1 + R.DS2 if r in pool and r not in available]
+        train = [r for r in R.DS1 if r in pool and r in available]
+        test = [r for r in R.DS2 if r in pool and r in available]
+        if not train or not test:
+            empty = [f"DS{1 if side == 'train' else 2} ({side})"
+                     for side, names in (("train", train), ("test", test)) if not names]
+            wanted_missing = [r for r in (R.DS1 if not train else ()) + (R.DS2 if not test else ())
+                              if r in pool]
+            raise UserError(
+                f"inter-patient split: no {' and no '.join(empty)} record in {src}; missing "
+                f"{', '.join(wanted_missing) or 'all (none requested)'}"
+                + (f" (found {', '.join(available)})" if available else "")
+                + f". The de Chazal split trains on DS1 and tests on DS2 "
+                f"(see ecgsweep/data/records.py). {_manual_hint(src)} Or use --split intra.")
+        sides = {"train": train, "test": test}
+
+    per_record: dict[str, dict] = {}
+    beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in dict.fromkeys(sides["train"] + sides["test"]):
+        X, y, info = record_beats(src / name)
+        beats[name] = (X, y)
+        per_record[name] = info
+
+    if split == "intra":
+        names = sides["train"]
+        X = np.concatenate([beats[n][0] for n in names])
+        y = np.concatenate([beats[n][1] for n in names])
+        origin = np.concatenate([np.full(len(beats[n][1]), i) for i, n in enumerate(names)])
+        is_test = _stratified_split(y, test_fraction, seed)
+        parts = {"train": (X[~is_test], y[~is_test]), "test": (X[is_test], y[is_test])}
+        side_records = {"train": [names[i] for i in np.unique(origin[~is_test])],
+                        "test": [names[i] for i in np.unique(origin[is_test])]}
+        for i, n in enumerate(names):
+            per_record[n]["side"] = {
+                "train": _class_counts(y[~is_test & (origin == i)]),
+                "test": _class_counts(y[is_test & (origin == i)])}
+    else:
+        parts = {}
+        for side, names in sides.items():
+            parts[side] = (np.concatenate([beats[n][0] for n in names]),
+                           np.concatenate([beats[n][1] for n in names]))
+            for n in names:
+                per_record[n]["side"] = side
+        side_records = dict(sides)
+    for side, (_, y_side) in parts.items():
+        if len(y_side) == 0:
+            raise UserError(f"{split} split of {src}: the {side} side has no beats; "
+                            "add records or change --test-fraction")
+
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"train": out / "mitbih_train.csv", "test": out / "mitbih_test.csv"}
+    for side, path in files.items():
+        write_csv(path, *parts[side])
+    summary = {
+        "split": split,
+        "description": (
+            "inter-patient: de Chazal et al. 2004 DS1 train / DS2 test, paced records "
+            "102 104 107 217 left out (AAMI EC57)" if split == "inter" else
+            "intra-patient: beats of every record split at random, stratified by class "
+            "(like the Kaggle files); the same patients are on both sides"),
+        "source": str(src.resolve()),
+        "records": side_records,
+        "missing": missing,
+        "ignored": ignored,
+        "counts": {side: _class_counts(y_side) for side, (_, y_side) in parts.items()},
+        "classes": list(R.CLASS_NAMES),
+        "files": {side: path.name for side, path in files.items()},
+        "method": {"target_fs": TARGET_FS, "beat_length": BEAT_LENGTH,
+                   "window": f"{WINDOW_FACTOR} x median RR from the R peak",
+                   "median_rr_block_s": RR_WINDOW_S, "lead": PREFERRED_LEAD,
+                   "reference": "Kachuee et al. 2018, arXiv:1805.00794"},
+        "per_record": per_record,
+    }
+    if split == "intra":
+        summary["test_fraction"] = test_fraction
+        summary["seed"] = seed
+    _atomic_write_text(out / "split.json", json.dumps(summary, indent=2) + "\n")
+    return summary

@@ -1,0 +1,33 @@
+"""Model families: a registry from ``config['model']`` to a builder.
+
+Every family exposes ``build(config, input_shape, n_classes) -> keras.Model`` using only
+Keras 3 layers and ``keras.ops``, so the same file runs on the TensorFlow, JAX or PyTorch
+backend. Hyperparameters and their allowed values live in ``ecgsweep.params``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Mapping
+
+from ..config import ConfigError
+from ..params import FAMILY_PARAMS
+
+# config['model'] -> module in this package holding its build(); imported on demand so that
+# importing the registry does not import every family's dependencies.
+FAMILY_MODULES: dict[str, str] = {
+    "cnn": "cnn",
+    "rnn": "rnn",
+}
+
+
+def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int):
+    """Build the model family named by ``config['model']``; returns an uncompiled keras.Model."""
+    name = config.get("model")
+    if name not in FAMILY_MODULES:
+        raise ConfigError(f"config key 'model': {name!r} is not a known model family; "
+                          f"choose one of: {', '.join(sorted(FAMILY_MODULES))}")
+    if name not in FAMILY_PARAMS:
+        raise ConfigError(f"model family {name!r} has no parameter schema in ecgsweep.params")
+    module = importlib.import_module(f".{FAMILY_MODULES[name]}", __name__)
+    return module.build(config, input_shape, n_classes)

@@ -1,0 +1,215 @@
+"""Training pieces: device set-up, class weights, input pipeline, callbacks, the fit loop.
+
+Nothing here talks to W&B; the run (``ecgsweep.run``) hands ``fit`` a function that
+receives each epoch's metrics and logs them wherever it wants.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+from sklearn.metrics import f1_score
+from sklearn.utils.class_weight import compute_class_weight
+
+from .data.datasets import Split
+
+EpochSink = Callable[[dict[str, float]], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+def seed_everything(seed: int) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)  # Python, NumPy and the backend
+
+
+def configure_device(mixed_precision: bool) -> str:
+    """Let TensorFlow grow GPU memory as needed, set the precision policy; describe the device."""
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass  # already initialised (a second run in one process): keep its setting
+    if gpus and mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    if not gpus:
+        note = " (mixed_precision ignored on CPU)" if mixed_precision else ""
+        return f"CPU ({os.cpu_count()} cores; no GPU visible to TensorFlow){note}"
+    names = ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                      for g in gpus)
+    precision = "mixed_float16" if mixed_precision else "float32"
+    return f"GPU: {names} ({precision})"
+
+
+def class_weights(y: np.ndarray, mode: str, n_classes: int) -> dict[int, float] | None:
+    """Per-class loss weights: none, balanced (n / (k * count)), or the square root of balanced.
+
+    Classes absent from ``y`` get weight 1. sqrt is a milder correction that often helps
+    macro-F1 without wrecking precision on the majority class.
+    """
+    if mode == "none":
+        return None
+    present = np.unique(y)
+    balanced = compute_class_weight("balanced", classes=present, y=y)
+    weights = {c: 1.0 for c in range(n_classes)}
+    for c, w in zip(present, balanced):
+        weights[int(c)] = float(math.sqrt(w) if mode == "sqrt" else w)
+    return weights
+
+
+def as_model_input(X: np.ndarray) -> np.ndarray:
+    """(n, 187) beats -> (n, 187, 1), the channel axis Conv1D and RNN layers expect."""
+    return np.asarray(X, dtype=np.float32)[..., None]
+
+
+def make_dataset(split: Split, batch_size: int, shuffle: bool, seed: int):
+    """A tf.data pipeline over in-memory arrays: shuffled per epoch, batched, prefetched."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((as_model_input(split.X), split.y.astype(np.int32)))
+    if shuffle:
+        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def make_optimizer(config: Mapping[str, Any], steps_per_epoch: int):
+    import keras
+
+    lr: Any = float(config["learning_rate"])
+    if config["lr_schedule"] == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(
+            lr, decay_steps=max(1, int(config["epochs"]) * steps_per_epoch))
+    optimizers = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+                  "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
+                  "rmsprop": keras.optimizers.RMSprop}
+    return optimizers[config["optimizer"]](learning_rate=lr)
+
+
+class StopRequest:
+    """Turns SIGTERM (how `wandb agent` and our runner stop a run) into a clean early stop."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def uninstall(self) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+            self._previous = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+
+def _validation_metrics(model, val: Split, batch_size: int) -> dict[str, float]:
+    probs = model.predict(as_model_input(val.X), batch_size=max(256, batch_size), verbose=0)
+    probs = np.asarray(probs, dtype=np.float64)
+    picked = np.clip(probs[np.arange(len(val.y)), val.y], 1e-12, 1.0)
+    pred = probs.argmax(axis=1)
+    return {
+        "val_loss": float(-np.log(picked).mean()),
+        "val_accuracy": float((pred == val.y).mean()),
+        "val_macro_f1": float(f1_score(val.y, pred, average="macro", zero_division=0)),
+    }
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_macro_f1: float = float("-inf")
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    stopped: bool = False  # stopped from outside (SIGTERM), not by early stopping
+
+
+def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopRequest,
+                    result: FitResult, state: dict[str, Any]):
+    import keras
+
+    class EpochMetrics(keras.callbacks.Callback):
+        """Adds val_loss/val_accuracy/val_macro_f1 to the epoch logs (one pass over val),
+        keeps the weights of the best epoch, and hands the epoch's metrics to the sink.
+        Listed first so EarlyStopping and ReduceLROnPlateau see val_macro_f1."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                state["diverged_epoch"] = state["epoch"]
+                self.model.stop_training = True
+            if stop.requested:
+                self.model.stop_training = True
+
+        def on_epoch_begin(self, epoch, logs=None):
+            state["epoch"] = epoch + 1
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs if logs is not None else {}
+            if "diverged_epoch" in state:
+                return
+            logs.update(_validation_metrics(self.model, val, int(config["batch_size"])))
+            metrics = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()
+                                              if k in ("loss", "accuracy", "val_loss",
+                                                       "val_accuracy", "val_macro_f1")}}
+            lr = self.model.optimizer.learning_rate
+            metrics["learning_rate"] = float(keras.ops.convert_to_numpy(
+                lr(self.model.optimizer.iterations) if callable(lr) else lr))
+            result.history.append(metrics)
+            if metrics["val_macro_f1"] > result.best_val_macro_f1:
+                result.best_val_macro_f1 = metrics["val_macro_f1"]
+                result.best_epoch = epoch + 1
+                result.best_metrics = dict(metrics)
+                state["best_weights"] = self.model.get_weights()
+            sink(metrics)
+            if stop.requested:
+                self.model.stop_training = True
+
+    callbacks: list[Any] = [EpochMetrics()]
+    if config["early_stopping_patience"] > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_macro_f1", mode="max", patience=int(config["early_stopping_patience"])))
+    if config["lr_schedule"] == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_macro_f1", mode="max", factor=0.5, patience=2, min_lr=1e-6))
+    return callbacks
+
+
+def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: int,
+        sink: EpochSink, stop: StopRequest, loss: Any = "sparse_categorical_crossentropy") -> FitResult:
+    """Compile and train; leave the model holding the weights of its best epoch.
+
+    Raises TrainingDiverged when the loss stops being finite.
+    """
+    batch_size = int(config["batch_size"])
+    train_ds = make_dataset(train, batch_size, shuffle=True, seed=int(config["seed"]))
+    steps = math.ceil(len(train) / batch_size)
+    model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=["accuracy"])
+    result = FitResult()
+    state: dict[str, Any] = {"epoch": 0}
+    callbacks = _make_callbacks(model, config, val, sink, stop, result, state)
+    if not stop.requested:
+        model.fit(train_ds, epochs=int(config["epochs"]), callbacks=callbacks, verbose=0,
+                  class_weight=class_weights(train.y, config["class_weight"], n_classes))
+    if "diverged_epoch" in state:
+        raise TrainingDiverged(f"NaN loss at epoch {state['diverged_epoch']}: lower "
+                               f"learning_rate (now {config['learning_rate']}) or check the data")
+    result.stopped = stop.requested
+    if "best_weights" in state:
+        model.set_weights(state["best_weights"])
+    return result

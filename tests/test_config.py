@@ -1,0 +1,50 @@
+"""Config resolution: defaults, type coercion, and errors that say what is allowed."""
+
+import pytest
+
+from ecgsweep import params
+from ecgsweep.config import ConfigError, defaults, resolve
+
+
+def test_defaults_fill_every_key_of_the_family():
+    cfg = resolve({"model": "rnn"})
+    assert set(cfg) == set(params.params_for("rnn"))
+    assert cfg["rnn_cell"] == "lstm" and cfg["epochs"] == defaults("rnn")["epochs"]
+
+
+def test_unknown_key_stops_with_known_keys_and_suggestion():
+    with pytest.raises(ConfigError) as e:
+        resolve({"model": "cnn", "learnig_rate": 0.01})
+    msg = str(e.value)
+    assert "'learnig_rate' is not read" in msg
+    assert "Did you mean: learning_rate" in msg
+    assert "Known keys for model 'cnn':" in msg and "layer_FC_size" in msg
+
+
+def test_other_family_key_only_warns():
+    with pytest.warns(UserWarning, match="'rnn_units' is not read by model 'cnn'"):
+        cfg = resolve({"model": "cnn", "rnn_units": 32})
+    assert "rnn_units" not in cfg
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ({"model": "transformer"}, "not a known model family; choose one of: "),
+    ({"optimizer": "adagrad"}, "'optimizer': 'adagrad' is not allowed; choose one of: adam"),
+    ({"batch_size": 0}, "'batch_size': 0 is below the minimum 1"),
+    ({"dropout_rate": 0.95}, "'dropout_rate': 0.95 is above the maximum 0.9"),
+    ({"epochs": 2.5}, "'epochs': 2.5 is not an integer"),
+    ({"batch_norm": "yes"}, "'batch_norm': 'yes' is not a boolean"),
+    ({"learning_rate": "fast"}, "write 1.0e-4, not 1e-4"),
+])
+def test_invalid_values_name_key_and_allowed(raw, expected):
+    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(".", r"\.")):
+        resolve(raw)
+
+
+def test_coercions_of_what_yaml_and_cli_produce():
+    cfg = resolve({"learning_rate": "1e-4", "epochs": 3.0, "batch_norm": "false",
+                   "class_weight": "sqrt", "_wandb": {"internal": 1}})
+    assert cfg["learning_rate"] == pytest.approx(1e-4)
+    assert cfg["epochs"] == 3 and isinstance(cfg["epochs"], int)
+    assert cfg["batch_norm"] is False
+    assert "_wandb" not in cfg

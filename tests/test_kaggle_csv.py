@@ -1,0 +1,133 @@
+"""The Kaggle CSV loader: real format, every kind of malformed file, the parse cache."""
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgsweep.data.kaggle_csv import DataFormatError, load_csv, parse_csv, write_csv
+
+
+def test_real_sample_loads(shared_data):
+    X, y = load_csv(shared_data / "kaggle_format_sample.csv", n_classes=5, use_cache=False)
+    assert X.shape == (10, 187) and X.dtype == np.float32
+    assert y.tolist() == [0] * 10 and y.dtype == np.int64
+    assert X.min() >= 0.0 and X.max() <= 1.0
+    assert np.allclose(X[:, 0], 1.0, atol=0.05) or X[:, 0].max() == 1.0
+
+
+def _sample_lines(shared_data) -> list[str]:
+    return (shared_data / "kaggle_format_sample.csv").read_text().splitlines()
+
+
+def _corrupt(shared_data, tmp_path, row: int, column: int | None, value: str | None,
+             truncate: int | None = None) -> Path:
+    lines = _sample_lines(shared_data)
+    fields = lines[row - 1].split(",")
+    if truncate is not None:
+        fields = fields[:truncate]
+    if column is not None:
+        fields[column - 1] = value
+    lines[row - 1] = ",".join(fields)
+    path = tmp_path / "bad.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("column,value,expected", [
+    (41, "abc", r"row 4, column 41: 'abc' is not a number"),
+    (41, "nan", r"row 4, column 41: 'nan' is missing or not a finite number"),
+    (7, "inf", r"row 4, column 7: 'inf' is missing or not a finite number"),
+    (41, "", r"row 4, column 41: an empty cell is missing"),
+    (188, "1.5", r"row 4, column 188: label 1.5 is not an integer"),
+    (188, "7", r"row 4, column 188: label 7 is out of range; this data set has classes 0..4"),
+    (188, "-1", r"row 4, column 188: label -1 is out of range"),
+])
+def test_malformed_cell_is_named(shared_data, tmp_path, column, value, expected):
+    path = _corrupt(shared_data, tmp_path, row=4, column=column, value=value)
+    with pytest.raises(DataFormatError, match=re.escape(str(path)) + ", " + expected):
+        parse_csv(path, n_classes=5)
+
+
+def test_short_and_long_rows_are_named(shared_data, tmp_path):
+    path = _corrupt(shared_data, tmp_path, row=4, column=None, value=None, truncate=100)
+    with pytest.raises(DataFormatError, match=r"row 4: 100 values, expected 188"):
+        parse_csv(path, n_classes=5)
+    lines = _sample_lines(shared_data)
+    lines[6] += ",0.5,0.5"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataFormatError, match=r"row 7: 190 values, expected 188"):
+        parse_csv(path, n_classes=5)
+
+
+def test_wrong_width_file_and_empty_file(tmp_path):
+    narrow = tmp_path / "narrow.csv"
+    narrow.write_text("0.1,0.2,0\n0.3,0.4,1\n")
+    with pytest.raises(DataFormatError, match=r"narrow.csv: 3 columns, expected 188"):
+        parse_csv(narrow)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataFormatError, match=r"empty.csv: the file is empty"):
+        parse_csv(empty)
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        load_csv(tmp_path / "missing.csv")
+
+
+def test_write_matches_kaggle_format_and_round_trips(shared_data, tmp_path):
+    X, y = load_csv(shared_data / "kaggle_format_sample.csv", use_cache=False)
+    out = write_csv(tmp_path / "copy.csv", X.astype(np.float64), y)
+    first = out.read_text().splitlines()[0].split(",")
+    real_first = _sample_lines(shared_data)[0].split(",")
+    assert len(first) == 188
+    assert all(re.fullmatch(r"-?\d\.\d{18}e[+-]\d{2}", f) for f in first)
+    assert first[-1] == real_first[-1] == "0.000000000000000000e+00"
+    X2, y2 = load_csv(out, use_cache=False)
+    assert np.array_equal(X, X2) and np.array_equal(y, y2)
+
+
+def test_cache_is_used_and_invalidated(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "usercache"))
+    rng = np.random.default_rng(0)
+    path = write_csv(tmp_path / "d" / "train.csv", rng.random((20, 187)), rng.integers(0, 5, 20))
+    X1, y1 = load_csv(path, n_classes=5)
+    caches = list((path.parent / ".cache").glob("train.csv.*.npz"))
+    assert len(caches) == 1
+    # The cache, not the CSV, answers the second load: prove it by poisoning the cache.
+    np.savez(caches[0], X=np.zeros((1, 187), np.float32), y=np.zeros(1, np.int64))
+    X2, _ = load_csv(path, n_classes=5)
+    assert X2.shape == (1, 187)
+    # Editing the CSV changes size/mtime, so it is parsed again.
+    write_csv(path, rng.random((5, 187)), rng.integers(0, 5, 5))
+    os.utime(path, ns=(1, 10**18))
+    X3, _ = load_csv(path, n_classes=5)
+    assert X3.shape == (5, 187)
+    # Labels are checked against the class count even when served from cache.
+    with pytest.raises(DataFormatError, match="out of range"):
+        load_csv(path, n_classes=1)
+
+
+def test_read_only_folder_falls_back_to_user_cache(tmp_path, monkeypatch):
+    if os.geteuid() == 0:
+        # root ignores permissions: simulate the failure where the cache would be written
+        import ecgsweep.data.kaggle_csv as kc
+
+        real_save = kc._atomic_save_npz
+
+        def refuse_local(target, X, y):
+            if ".cache" in target.parts and "usercache" not in str(target):
+                raise PermissionError(target)
+            real_save(target, X, y)
+
+        monkeypatch.setattr(kc, "_atomic_save_npz", refuse_local)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "usercache"))
+    rng = np.random.default_rng(1)
+    path = write_csv(tmp_path / "ro" / "train.csv", rng.random((8, 187)), rng.integers(0, 2, 8))
+    if os.geteuid() != 0:
+        path.parent.chmod(0o555)
+    try:
+        load_csv(path, n_classes=2)
+    finally:
+        path.parent.chmod(0o755)
+    assert list((tmp_path / "usercache" / "ecg-sweeps").glob("train.csv.*.npz"))

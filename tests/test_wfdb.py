@@ -1,0 +1,235 @@
+"""WFDB records -> Kaggle-format beats: the real record 100, synthetic signals, splits."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgsweep.cli import UserError
+from ecgsweep.data import records as R
+from ecgsweep.data import wfdb_beats as W
+from ecgsweep.data.kaggle_csv import load_csv
+
+FS = 360
+
+
+@pytest.fixture(scope="module")
+def record100():
+    from conftest import SHARED_DATA
+
+    path = SHARED_DATA / "mitdb" / "100"
+    if not path.with_suffix(".hea").is_file():
+        pytest.fail(f"real fixture missing: {path}.hea")
+    return W.record_beats(path)
+
+
+def _link_record(src: Path, names: list[str], dest: Path) -> Path:
+    """A WFDB folder whose records ``names`` are all record 100 (symlinks; the header
+    names 100.dat, so that is linked too)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "100.dat").symlink_to(src / "100.dat")
+    for name in names:
+        for ext in ("hea", "atr"):
+            (dest / f"{name}.{ext}").symlink_to(src / f"100.{ext}")
+    return dest
+
+
+# --- record lists --------------------------------------------------------------------
+
+
+def test_record_lists_are_disjoint_and_complete():
+    assert len(R.ALL_RECORDS) == 48
+    assert len(R.DS1) == len(R.DS2) == 22
+    assert not set(R.DS1) & set(R.DS2)
+    assert not set(R.PACED) & (set(R.DS1) | set(R.DS2))
+    assert set(R.DS1) | set(R.DS2) | set(R.PACED) == set(R.ALL_RECORDS)
+    assert R.CLASS_NAMES == ("N", "S", "V", "F", "Q")
+    assert R.SYMBOL_TO_CLASS["A"] == "S" and R.SYMBOL_TO_LABEL["/"] == 4
+    assert "+" not in R.SYMBOL_TO_CLASS and "+" not in R.QRS_SYMBOLS
+
+
+# --- record 100 ----------------------------------------------------------------------
+
+
+def test_record_100_counts_per_aami_class(record100):
+    X, y, info = record100
+    # Reference annotations: 2239 N, 33 A (-> S), 1 V, one rhythm '+'. The last two N beats
+    # lie within 1.2 x median RR of the end of the signal: dropped, as documented.
+    assert info["dropped"] == {"N": 2, "S": 0, "V": 0, "F": 0, "Q": 0}
+    assert info["counts"] == {"N": 2239 - 2, "S": 33, "V": 1, "F": 0, "Q": 0}
+    kept_plus_dropped = {c: info["counts"][c] + info["dropped"][c] for c in R.CLASS_NAMES}
+    assert kept_plus_dropped == {"N": 2239, "S": 33, "V": 1, "F": 0, "Q": 0}
+    assert info["skipped"] == {"+": 1}
+    assert np.bincount(y, minlength=5).tolist() == [2237, 33, 1, 0, 0]
+    assert info["lead"] == "MLII" and info["fs"] == 360
+
+
+def test_record_100_windows(record100):
+    X, y, info = record100
+    assert X.shape == (2271, 187) and X.dtype == np.float32 and y.dtype == np.int64
+    assert X.min() == 0.0 and X.max() == 1.0
+    assert np.allclose(X.max(axis=1), 1.0)  # each beat scaled to [0, 1] on its own
+    # ~72 bpm: 1.2 x 0.8 s x 125 Hz ~ 120 samples of content, then zero padding
+    assert 0.7 < info["median_rr_s"] < 0.9
+    content = np.array([np.flatnonzero(row).max() + 1 for row in X])
+    assert (content <= info["window_samples"]["max"]).all()
+    assert (X[:, 130:] == 0).all()  # the padding
+    assert 100 <= np.median(content) <= 125
+
+
+# --- synthetic signals with known peaks ----------------------------------------------
+
+
+def _spike_train(seconds: float, peaks_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    signal = np.zeros(int(round(seconds * FS)))
+    peaks = np.rint(np.asarray(peaks_s) * FS).astype(int)
+    signal[peaks] = 1.0
+    return signal, peaks
+
+
+def test_resample_and_window_spike_train():
+    # RR = 1 s at 360 Hz -> 125 samples at 125 Hz -> windows of 150 samples, then zeros.
+    signal, peaks = _spike_train(10.0, np.arange(0.5, 8.6, 1.0))  # last peak at 8.5 s
+    X, kept, lengths = W.signal_beats(signal, FS, peaks)
+    assert kept.all() and (lengths == 150).all()
+    assert X.shape == (len(peaks), 187)
+    assert (X.argmax(axis=1) == 0).all() and np.allclose(X[:, 0], 1.0)  # the peak first
+    assert (X[:, 150:] == 0).all()  # zero padding after 1.2 RR
+    assert (np.abs(X[:, 1:150]) > 0).any(axis=1).all()
+    assert X.min() >= 0.0 and X.max() <= 1.0
+    assert np.allclose(X, X[0])  # identical beats
+
+
+def test_edge_beat_whose_window_runs_past_the_end_is_dropped():
+    # Last peak at 9.5 s of a 10.5 s signal needs 1.2 s: its window does not fit.
+    signal, peaks = _spike_train(10.5, np.arange(0.5, 9.6, 1.0))
+    X, kept, lengths = W.signal_beats(signal, FS, peaks)
+    assert kept[:-1].all() and not kept[-1]
+    assert (X[-1] == 0).all()
+
+
+def test_rescale_samples_and_resample_length():
+    assert W.rescale_samples(np.array([0, 72, 360, 649991]), 360).tolist() == [0, 25, 125, 225691]
+    assert len(W.resample_signal(np.zeros(720), 360)) == 250
+    assert len(W.resample_signal(np.zeros(500), 125)) == 500  # same rate: unchanged
+
+
+def test_median_rr_is_taken_per_10_second_block():
+    # 125 Hz peaks: RR 1 s in the first 10 s block, 0.8 s in the next.
+    first = np.arange(0, 1250, 125)
+    second = 1250 + np.arange(0, 1250, 100)
+    lengths = W.window_lengths(np.concatenate([first, second]), 125)
+    assert (lengths[:len(first)] == 150).all()
+    assert (lengths[len(first):] == 120).all()
+    # A block with a single beat uses the record median.
+    lone = W.window_lengths(np.array([0, 100, 200, 300, 1300]), 125)
+    assert lone.tolist() == [120] * 5
+
+
+def test_window_longer_than_187_is_cut():
+    signal, peaks = _spike_train(30.0, np.arange(1.0, 25.0, 2.0))  # RR 2 s -> 300 samples
+    X, kept, lengths = W.signal_beats(signal, FS, peaks)
+    assert (lengths == 300).all() and kept.all()
+    assert X.shape[1] == 187 and (X[:, -1] != 0).any()  # no padding: content fills all 187
+
+
+# --- convert and splits --------------------------------------------------------------
+
+
+def test_convert_intra_loads_back(shared_data, tmp_path):
+    summary = W.convert(shared_data / "mitdb", tmp_path, split="intra", test_fraction=0.2, seed=0)
+    X_train, y_train = load_csv(tmp_path / "mitbih_train.csv", n_classes=5, use_cache=False)
+    X_test, y_test = load_csv(tmp_path / "mitbih_test.csv", n_classes=5, use_cache=False)
+    assert X_train.shape[1] == X_test.shape[1] == 187
+    assert len(y_train) + len(y_test) == 2271
+    assert np.bincount(y_test, minlength=5).tolist() == [447, 7, 0, 0, 0]  # round(0.2 n)
+    assert np.bincount(y_train, minlength=5).tolist() == [1790, 26, 1, 0, 0]
+    meta = json.loads((tmp_path / "split.json").read_text())
+    assert meta["split"] == "intra" and meta["records"] == {"train": ["100"], "test": ["100"]}
+    assert meta["counts"]["test"]["S"] == 7 and meta["seed"] == 0
+    assert meta == json.loads(json.dumps(summary))
+    # the same seed gives the same split
+    W.convert(shared_data / "mitdb", tmp_path / "again", split="intra", seed=0)
+    assert (tmp_path / "again" / "mitbih_test.csv").read_bytes() == \
+        (tmp_path / "mitbih_test.csv").read_bytes()
+
+
+def test_convert_inter_never_shares_a_record(shared_data, tmp_path):
+    train_names, test_names = ["101", "106"], ["100", "103"]
+    src = _link_record(shared_data / "mitdb", train_names + test_names + ["102"], tmp_path / "src")
+    out = tmp_path / "out"
+    summary = W.convert(src, out, split="inter")
+    meta = json.loads((out / "split.json").read_text())
+    assert meta["split"] == "inter"
+    assert meta["records"] == {"train": train_names, "test": test_names}
+    assert not set(meta["records"]["train"]) & set(meta["records"]["test"])
+    assert set(meta["records"]["train"]) <= set(R.DS1)
+    assert set(meta["records"]["test"]) <= set(R.DS2)
+    assert "102" not in meta["records"]["train"] + meta["records"]["test"]  # paced: left out
+    assert len(meta["missing"]) == 44 - 4 and "101" not in meta["missing"]
+    assert meta["counts"]["train"] == {"N": 2 * 2237, "S": 66, "V": 2, "F": 0, "Q": 0}
+    _, y_test = load_csv(out / "mitbih_test.csv", n_classes=5, use_cache=False)
+    assert len(y_test) == 2 * 2271
+    assert summary["per_record"]["101"]["side"] == "train"
+    assert summary["per_record"]["103"]["side"] == "test"
+
+
+def test_convert_inter_records_narrow_the_lists(shared_data, tmp_path):
+    src = _link_record(shared_data / "mitdb", ["101", "100", "102"], tmp_path / "src")
+    summary = W.convert(src, tmp_path / "out", split="inter", records=["101", "100", "102"])
+    assert summary["records"] == {"train": ["101"], "test": ["100"]}
+    assert summary["missing"] == [] and summary["ignored"] == ["102"]
+
+
+def test_convert_inter_with_only_record_100_explains(shared_data, tmp_path):
+    with pytest.raises(UserError) as err:
+        W.convert(shared_data / "mitdb", tmp_path, split="inter")
+    msg = str(err.value)
+    assert "DS1" in msg and "101" in msg and "--download mitdb" in msg
+    assert "https://physionet.org/content/mitdb/1.0.0/" in msg
+    assert not (tmp_path / "mitbih_train.csv").exists()
+
+
+def test_convert_errors_are_user_errors(shared_data, tmp_path):
+    with pytest.raises(UserError, match="no such folder"):
+        W.convert(tmp_path / "nope", tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="no WFDB records"):
+        W.convert(tmp_path / "empty", tmp_path / "out")
+    with pytest.raises(UserError, match="no record 999"):
+        W.convert(shared_data / "mitdb", tmp_path / "out", records=["100", "999"])
+    with pytest.raises(UserError, match="test fraction"):
+        W.convert(shared_data / "mitdb", tmp_path / "out", test_fraction=1.5)
+
+
+def test_missing_mlii_falls_back_to_first_channel_with_warning(shared_data, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    header = (shared_data / "mitdb" / "100.hea").read_text().replace(" MLII", " II")
+    (src / "100.hea").write_text(header)
+    (src / "100.dat").symlink_to(shared_data / "mitdb" / "100.dat")
+    (src / "100.atr").symlink_to(shared_data / "mitdb" / "100.atr")
+    with pytest.warns(UserWarning, match=r"record 100: no MLII lead.*first channel II"):
+        _, y, info = W.record_beats(src / "100")
+    assert info["lead"] == "II" and len(y) == 2271
+
+
+@pytest.mark.slow
+def test_cli_wfdb_prints_the_table(repo_root, shared_data, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "code/data.py", "wfdb", "--src", str(shared_data / "mitdb"),
+         "--out", str(tmp_path), "--records", "100"],
+        cwd=repo_root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "2237" in proc.stdout and "MLII" in proc.stdout and "split.json" in proc.stdout
+    assert (tmp_path / "mitbih_train.csv").is_file()
+
+    proc = subprocess.run(
+        [sys.executable, "code/data.py", "wfdb", "--src", str(shared_data / "mitdb"),
+         "--out", str(tmp_path / "inter"), "--split", "inter"],
+        cwd=repo_root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "error: inter-patient split" in proc.stderr and "Traceback" not in proc.stderr
