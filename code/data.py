@@ -45,8 +45,7 @@ def _print_records(summary: dict) -> None:
         table.add_column(col, justify="left" if col in ("record", "lead", "side") else "right")
     per_record = list(summary["per_record"].items())
     for i, (name, info) in enumerate(per_record):
-        side = info["side"] if isinstance(info["side"], str) else "both"
-        table.add_row(name, info["lead"], side, *(str(info["counts"][c]) for c in classes),
+        table.add_row(name, info["lead"], info["side"], *(str(info["counts"][c]) for c in classes),
                       str(sum(info["dropped"].values())), str(sum(info["skipped"].values())),
                       end_section=i == len(per_record) - 1)
     for side, counts in summary["counts"].items():
@@ -55,6 +54,7 @@ def _print_records(summary: dict) -> None:
 
 
 def _wfdb(args: argparse.Namespace) -> None:
+    import warnings
     from pathlib import Path
 
     from ecgsweep.data import download, wfdb_beats
@@ -64,8 +64,15 @@ def _wfdb(args: argparse.Namespace) -> None:
         print(f"downloading {args.download} from PhysioNet into {src} ...")
         download.download_mitdb(src)
     records = [r for r in args.records.split(",") if r.strip()] if args.records else None
-    summary = wfdb_beats.convert(src, args.out, split=args.split, test_fraction=args.test_fraction,
-                                 seed=args.seed, records=records)
+    with warnings.catch_warnings(record=True) as caught:  # one line each, e.g. no MLII lead
+        warnings.simplefilter("always")
+        try:
+            summary = wfdb_beats.convert(src, args.out, split=args.split,
+                                         test_fraction=args.test_fraction, seed=args.seed,
+                                         records=records)
+        finally:
+            for w in caught:
+                print(f"warning: {w.message}", file=sys.stderr)
     _print_records(summary)
     if summary["missing"]:
         print(f"warning: {len(summary['missing'])} DS1/DS2 records missing from {src}: "
@@ -107,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, default=None, help="number of classes labels must fit")
     p.set_defaults(func=_check)
 
-    p = sub.add_parser("wfdb", help="convert PhysioNet WFDB records (e.g. MIT-BIH) to Kaggle-format "
-                       "CSVs, with an intra- or inter-patient split")
+    p = sub.add_parser("wfdb", help="convert PhysioNet WFDB records (e.g. MIT-BIH) to "
+                       "Kaggle-format CSVs, with an intra- or inter-patient split")
     p.add_argument("--src", default="data/mitdb",
                    help="folder of records (.hea, .dat, .atr) (default: data/mitdb)")
     p.add_argument("--out", default="data", help="output folder (default: data)")
@@ -124,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first download this PhysioNet database into --src")
     p.set_defaults(func=_wfdb)
 
-    p = sub.add_parser("kaggle", help="download the Kaggle heartbeat CSVs (Kaggle API token needed)")
+    p = sub.add_parser("kaggle",
+                       help="download the Kaggle heartbeat CSVs (needs a Kaggle API token)")
     p.add_argument("--out", default="data", help="output folder (default: data)")
     p.set_defaults(func=_kaggle)
     return parser

@@ -83,29 +83,40 @@ def test_record_100_windows(record100):
 # --- synthetic signals with known peaks ----------------------------------------------
 
 
-def _spike_train(seconds: float, peaks_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    signal = np.zeros(int(round(seconds * FS)))
-    peaks = np.rint(np.asarray(peaks_s) * FS).astype(int)
-    signal[peaks] = 1.0
-    return signal, peaks
+def _beat_train(seconds: float, peaks_s) -> tuple[np.ndarray, np.ndarray]:
+    """A 360 Hz signal with known R peaks: a narrow R wave (+1) at each peak, an S dip
+    (-0.3) 40 ms later and a T wave (+0.3) 300 ms later, on a zero baseline."""
+    t = np.arange(int(round(seconds * FS))) / FS
+    signal = np.zeros_like(t)
+    for p in peaks_s:
+        signal += (np.exp(-((t - p) / 0.012) ** 2) - 0.3 * np.exp(-((t - p - 0.04) / 0.015) ** 2)
+                   + 0.3 * np.exp(-((t - p - 0.3) / 0.05) ** 2))
+    return signal, np.rint(np.asarray(peaks_s) * FS).astype(int)
 
 
-def test_resample_and_window_spike_train():
+def test_resample_and_window_known_peaks():
     # RR = 1 s at 360 Hz -> 125 samples at 125 Hz -> windows of 150 samples, then zeros.
-    signal, peaks = _spike_train(10.0, np.arange(0.5, 8.6, 1.0))  # last peak at 8.5 s
+    # Peaks on whole seconds: 360 k -> 125 k, so each lands exactly on a 125 Hz sample.
+    signal, peaks = _beat_train(10.0, np.arange(1.0, 8.5, 1.0))  # last peak at 8 s
     X, kept, lengths = W.signal_beats(signal, FS, peaks)
     assert kept.all() and (lengths == 150).all()
     assert X.shape == (len(peaks), 187)
-    assert (X.argmax(axis=1) == 0).all() and np.allclose(X[:, 0], 1.0)  # the peak first
-    assert (X[:, 150:] == 0).all()  # zero padding after 1.2 RR
-    assert (np.abs(X[:, 1:150]) > 0).any(axis=1).all()
-    assert X.min() >= 0.0 and X.max() <= 1.0
-    assert np.allclose(X, X[0])  # identical beats
+    assert np.allclose(X[:, 0], 1.0) and np.allclose(X.max(axis=1), 1.0)  # R peak first
+    assert X.min() == 0.0 and X.max() == 1.0
+    # the baseline sits above the S dip, so content is > 0 up to 150 samples, then padding
+    assert (X[:, :150] > 0.1).sum(axis=1).min() >= 140
+    assert (X[:, 150:] == 0).all()
+    # 1.2 RR reaches past the next R peak (at 125): identical beats, but the last one
+    # has no next beat.
+    assert np.allclose(X[:-1], X[0], atol=1e-3)
+    assert np.isclose(X[0, 125], 1.0, atol=1e-3) and X[-1, 125] < 0.5
+    t_wave = int(0.3 * 125)
+    assert X[0, t_wave] > X[0, t_wave - 10] and X[0, t_wave] > X[0, t_wave + 10]
 
 
 def test_edge_beat_whose_window_runs_past_the_end_is_dropped():
-    # Last peak at 9.5 s of a 10.5 s signal needs 1.2 s: its window does not fit.
-    signal, peaks = _spike_train(10.5, np.arange(0.5, 9.6, 1.0))
+    # The last peak, at 9 s of a 10 s signal, needs 1.2 s: its window does not fit.
+    signal, peaks = _beat_train(10.0, np.arange(1.0, 9.5, 1.0))
     X, kept, lengths = W.signal_beats(signal, FS, peaks)
     assert kept[:-1].all() and not kept[-1]
     assert (X[-1] == 0).all()
@@ -130,7 +141,7 @@ def test_median_rr_is_taken_per_10_second_block():
 
 
 def test_window_longer_than_187_is_cut():
-    signal, peaks = _spike_train(30.0, np.arange(1.0, 25.0, 2.0))  # RR 2 s -> 300 samples
+    signal, peaks = _beat_train(30.0, np.arange(1.0, 25.0, 2.0))  # RR 2 s -> 300 samples
     X, kept, lengths = W.signal_beats(signal, FS, peaks)
     assert (lengths == 300).all() and kept.all()
     assert X.shape[1] == 187 and (X[:, -1] != 0).any()  # no padding: content fills all 187
@@ -150,6 +161,8 @@ def test_convert_intra_loads_back(shared_data, tmp_path):
     meta = json.loads((tmp_path / "split.json").read_text())
     assert meta["split"] == "intra" and meta["records"] == {"train": ["100"], "test": ["100"]}
     assert meta["counts"]["test"]["S"] == 7 and meta["seed"] == 0
+    assert meta["per_record"]["100"]["side"] == "both"
+    assert meta["per_record"]["100"]["counts_by_side"]["test"]["N"] == 447
     assert meta == json.loads(json.dumps(summary))
     # the same seed gives the same split
     W.convert(shared_data / "mitdb", tmp_path / "again", split="intra", seed=0)
@@ -191,6 +204,8 @@ def test_convert_inter_with_only_record_100_explains(shared_data, tmp_path):
     assert "DS1" in msg and "101" in msg and "--download mitdb" in msg
     assert "https://physionet.org/content/mitdb/1.0.0/" in msg
     assert not (tmp_path / "mitbih_train.csv").exists()
+    with pytest.raises(UserError, match="records asked for include no DS1"):
+        W.convert(shared_data / "mitdb", tmp_path, split="inter", records=["100"])
 
 
 def test_convert_errors_are_user_errors(shared_data, tmp_path):

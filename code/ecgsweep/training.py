@@ -205,6 +205,7 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
     callbacks = _make_callbacks(model, config, val, sink, stop, result, state)
     if not stop.requested:
         model.fit(train_ds, epochs=int(config["epochs"]), callbacks=callbacks, verbose=0,
+                  shuffle=False,  # the tf.data pipeline shuffles each epoch itself
                   class_weight=class_weights(train.y, config["class_weight"], n_classes))
     if "diverged_epoch" in state:
         raise TrainingDiverged(f"NaN loss at epoch {state['diverged_epoch']}: lower "

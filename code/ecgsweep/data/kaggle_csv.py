@@ -17,7 +17,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 BEAT_LENGTH = 187
 N_COLUMNS = BEAT_LENGTH + 1
@@ -63,6 +62,8 @@ def _explain_bad_row(path: Path, row: int) -> str:
 
 def parse_csv(path: str | os.PathLike, n_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Parse and validate one Kaggle-format CSV (no cache). Returns (X float32 n×187, y int64)."""
+    import pandas as pd  # imported here: error paths of every CLI import this module
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
@@ -188,6 +189,13 @@ def _check_labels(path: Path, y: np.ndarray, n_classes: int | None) -> None:
                               f"of range; this data set has classes 0..{n_classes - 1}")
 
 
+def _readable_by_all(tmp: str) -> None:
+    # mkstemp creates 0600 files; data files should get the usual umask-based mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+
+
 def write_csv(path: str | os.PathLike, X: np.ndarray, y: np.ndarray) -> Path:
     """Write beats in the exact Kaggle format (``%.18e``, no header), atomically."""
     path = Path(path)
@@ -200,6 +208,7 @@ def write_csv(path: str | os.PathLike, X: np.ndarray, y: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
+        _readable_by_all(tmp)
         with os.fdopen(fd, "w", newline="") as f:
             buf = io.StringIO()
             np.savetxt(buf, table, delimiter=",", fmt="%.18e")

@@ -257,10 +257,10 @@ def make_mitbih(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     this.sl[rsr, EXTRA] = this.sr[rsr, EXTRA] = u(0.012, 0.022, n)[rsr]
     discordant = bbb & (rng.random(n) < 0.6)
     this.amp[discordant, T] *= -u(0.3, 1.0, n)[discordant]
-    af = (rng.random(n) < 0.08) & (y == 0)
+    af = (rng.random(n) < 0.05) & (y == 0)
     this.amp[af, P] = 0.0
     rr_next = rr_med * (1.0 + rng.normal(0.0, 0.05, n))
-    rr_next = np.where(af, rr_med * u(0.6, 1.5, n), rr_next)
+    rr_next = np.where(af, rr_med * u(0.7, 1.35, n), rr_next)
     nxt = _jitter(rng, this)
     fiducial = np.zeros(n)
 
@@ -268,7 +268,7 @@ def make_mitbih(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     # a non-compensatory pause; runs (SVT) raise the rate and the next beat is ectopic
     # too, with an inverted or early P; junctional ones show a retrograde P after the QRS.
     s = y == 1
-    run = s & (rng.random(n) < 0.35)
+    run = s & (rng.random(n) < 0.5)
     s_rr = np.where(run, rr_med * u(0.55, 0.8, n), rr_med)
     s_this = sinus.copy()
     aberrant = rng.random(n) < 0.15
@@ -277,16 +277,16 @@ def make_mitbih(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     s_this.amp[:, T] *= u(0.7, 1.2, n)
     s_this.amp[:, P] = -u(0.0, 0.15, n)  # ectopic P (before the window, kept for truth)
     s_this.mu[:, P] = -u(0.08, 0.14, n)
-    junctional = rng.random(n) < 0.3
-    s_this.amp[junctional, EXTRA] = -u(0.05, 0.15, n)[junctional]
+    junctional = rng.random(n) < 0.4
+    s_this.amp[junctional, EXTRA] = -u(0.08, 0.2, n)[junctional]
     s_this.mu[junctional, EXTRA] = u(0.06, 0.12, n)[junctional]
     s_this.sl[junctional, EXTRA] = s_this.sr[junctional, EXTRA] = u(0.015, 0.025, n)[junctional]
     s_next = _jitter(rng, sinus)
     ectopic_next = _jitter(rng, s_this)
-    ectopic_next.amp[:, P] = u(-0.15, 0.05, n)
+    ectopic_next.amp[:, P] = np.where(rng.random(n) < 0.8, -u(0.08, 0.25, n), u(0.0, 0.06, n))
     ectopic_next.mu[:, P] = -u(0.08, 0.13, n)
     s_next.take(run, ectopic_next)
-    s_rr_next = np.where(run, s_rr * (1.0 + rng.normal(0.0, 0.03, n)), rr_med * u(0.95, 1.2, n))
+    s_rr_next = np.where(run, s_rr * (1.0 + rng.normal(0.0, 0.03, n)), rr_med * u(1.15, 1.45, n))
     this.take(s, s_this)
     nxt.take(s, s_next)
     rr_med = np.where(s, s_rr, rr_med)
@@ -307,10 +307,12 @@ def make_mitbih(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     # F: fusion of a sinus and a ventricular beat, anywhere between the two shapes; the
     # atria fire normally so the P wave stays.
     f = y == 3
-    w = u(0.15, 0.85, n)
+    w = u(0.25, 0.75, n)
     f_this = _blend(sinus, _wide(rng, rr_med, np.ones(n)), w)
     f_this.amp[:, P] = sinus.amp[:, P]
     f_this.mu[:, P] = sinus.mu[:, P]
+    # the ventricular front arrives a little later than the sinus one: a slurred, notched QRS
+    f_this.set(EXTRA, amp=(1 - w) * u(0.4, 1.0, n), mu=u(0.02, 0.06, n), sl=u(0.02, 0.035, n))
     this.take(f, f_this)
     nxt.take(f, _jitter(rng, sinus))
     rr_next = np.where(f, rr_med * u(1.0, 1.2, n), rr_next)

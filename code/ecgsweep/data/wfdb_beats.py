@@ -290,7 +290,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     if not src.is_dir():
         raise UserError(f"{src}: no such folder. {_manual_hint(src)}")
     available = find_records(src)
-    requested = [str(r).strip() for r in records] if records else None
+    requested = list(dict.fromkeys(str(r).strip() for r in records)) if records else None
 
     ignored: list[str] = []
     missing: list[str] = []
@@ -310,15 +310,19 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
         train = [r for r in R.DS1 if r in pool and r in available]
         test = [r for r in R.DS2 if r in pool and r in available]
         if not train or not test:
-            empty = [f"DS{1 if side == 'train' else 2} ({side})"
-                     for side, names in (("train", train), ("test", test)) if not names]
-            wanted_missing = [r for r in (R.DS1 if not train else ()) + (R.DS2 if not test else ())
-                              if r in pool]
+            problems = []
+            for side, ds, found in (("train", R.DS1, train), ("test", R.DS2, test)):
+                if found:
+                    continue
+                label = f"DS{1 if side == 'train' else 2} ({side})"
+                wanted = [r for r in ds if r in pool]
+                problems.append(
+                    f"no {label} record in {src} (missing: {', '.join(wanted)})" if wanted
+                    else f"the records asked for include no {label} record")
             raise UserError(
-                f"inter-patient split: no {' and no '.join(empty)} record in {src}; missing "
-                f"{', '.join(wanted_missing) or 'all (none requested)'}"
-                + (f" (found {', '.join(available)})" if available else "")
-                + f". The de Chazal split trains on DS1 and tests on DS2 "
+                f"inter-patient split: {'; '.join(problems)}"
+                + (f"; found only {', '.join(available)}" if 0 < len(available) <= 10 else "")
+                + ". The de Chazal split trains on DS1 and tests on DS2 "
                 f"(see ecgsweep/data/records.py). {_manual_hint(src)} Or use --split intra.")
         sides = {"train": train, "test": test}
 
@@ -339,7 +343,8 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
         side_records = {"train": [names[i] for i in np.unique(origin[~is_test])],
                         "test": [names[i] for i in np.unique(origin[is_test])]}
         for i, n in enumerate(names):
-            per_record[n]["side"] = {
+            per_record[n]["side"] = "both"
+            per_record[n]["counts_by_side"] = {
                 "train": _class_counts(y[~is_test & (origin == i)]),
                 "test": _class_counts(y[is_test & (origin == i)])}
     else:

@@ -175,18 +175,21 @@ def _schema_message(name: str, spec: dict) -> str:
     else:
         return ("a parameter needs `value:`, `values: [...]`, or `min:`/`max:` "
                 "(with an optional `distribution:`)")
-    best = None
-    for sub in candidates:
-        v = sweeps_schema.Draft7Validator(sub, format_checker=sweeps_schema.format_checker)
-        err = sweeps_schema.jsonschema.exceptions.best_match(v.iter_errors(spec))
-        if err is None:
-            continue
-        if best is None or len(err.absolute_path) > len(best.absolute_path):
-            best = err
-    if best is None:
+    alternatives = [a for sub in candidates for a in sub.get("anyOf", [sub])]
+    if dist is not None:
+        alternatives = [a for a in alternatives
+                        if dist in a.get("properties", {}).get("distribution", {}).get("enum", [])]
+    best: list = []
+    for alt in alternatives:
+        v = sweeps_schema.Draft7Validator(alt, format_checker=sweeps_schema.format_checker)
+        errs = list(v.iter_errors(spec))
+        if errs and (not best or len(errs) < len(best)):
+            best = errs
+    if not best:
         return "not a valid parameter spec"
-    where = ".".join(str(p) for p in best.absolute_path)
-    return f"{where + ': ' if where else ''}{best.message}"
+    err = sweeps_schema.jsonschema.exceptions.best_match(best)
+    where = ".".join(str(p) for p in err.absolute_path)
+    return f"{where + ': ' if where else ''}{err.message}"
 
 
 # ----------------------------------------------------------------------------- checks
@@ -211,6 +214,10 @@ def check(cfg: dict[str, Any], *, cwd: str | Path | None = None,
         if key not in seen:
             seen.add(key)
             out.append(p)
+    # a vague "not valid under any of the given schemas" adds nothing next to a precise one
+    precise = {p.field for p in out if "under any of the given schemas" not in p.message}
+    out = [p for p in out
+           if not ("under any of the given schemas" in p.message and p.field in precise)]
     return [p for p in out if p.level == "error"] + [p for p in out if p.level != "error"]
 
 
@@ -323,15 +330,17 @@ def _check_one_param(field: str, name: str, spec: dict, p: params_mod.Param | No
     if out:  # unknown spec keys: the schema message would only repeat them
         return out
 
-    ptype = _param_type(name, spec)
-    if ptype is None:
-        out.append(Problem(field, _schema_message(name, spec)))
-        return out
     try:
         sweeps_schema.validate_min_max(name, spec)
         sweeps_schema.validate_categorical_prob(name, spec)
     except ValueError as e:
-        out.append(Problem(field, str(e.args[0])))
+        out.append(Problem(field, str(e.args[0]).replace(f"Parameter {name}: ", "")
+                                  .replace(f"{name}: ", "")))
+        return out
+    ptype = _param_type(name, spec)
+    if ptype is None:
+        log_problems = _check_log_uniform(field, name, spec, "", p)
+        out += log_problems or [Problem(field, _schema_message(name, spec))]
         return out
     log_problems = _check_log_uniform(field, name, spec, ptype, p)
     out += log_problems

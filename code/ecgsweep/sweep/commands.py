@@ -1,0 +1,193 @@
+"""The three commands of ``code/sweep.py``: run (or resume) a sweep, check a YAML, show status."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from ..cli import UserError
+from . import config as sweep_config
+from . import table
+from .runner import Options, Runner, best_models, create_or_join, sync_command
+from .store import Store, list_sweeps, open_store
+
+DEFAULT_STORE = ".sweeps"
+
+
+def _console() -> Console:
+    c = Console(highlight=False)
+    if not c.is_terminal:
+        c = Console(highlight=False, width=max(c.width, 160))
+    return c
+
+
+# ----------------------------------------------------------------------------- check
+
+
+def check_files(paths: list[str], *, out: Console | None = None) -> int:
+    """Print one line per problem; 0 when every file can run, 2 otherwise."""
+    out = out or _console()
+    bad = False
+    for path in paths:
+        try:
+            cfg = sweep_config.load(path)
+        except (sweep_config.ConfigError, FileNotFoundError) as e:
+            out.print(str(e), markup=False, soft_wrap=True)
+            bad = True
+            continue
+        problems = sweep_config.check(cfg)
+        for p in problems:
+            out.print(f"{path}: {p}", markup=False, soft_wrap=True)
+        if sweep_config.errors(problems):
+            bad = True
+        else:
+            out.print(f"{path}: ok ({_describe(cfg)})", markup=False, soft_wrap=True)
+    return 2 if bad else 0
+
+
+def _describe(cfg: dict) -> str:
+    bits = [f"method {cfg.get('method')}"]
+    n = sweep_config.grid_size(cfg)
+    if n is not None:
+        bits.append(f"{n} grid points")
+    searched = sweep_config.searched_params(cfg)
+    bits.append(f"{len(searched)} searched parameter{'s' if len(searched) != 1 else ''}")
+    m = cfg.get("metric") or {}
+    if m.get("name"):
+        bits.append(f"metric {m['name']} ({m.get('goal', 'minimize')})")
+    et = cfg.get("early_terminate") or {}
+    if et.get("type"):
+        bits.append(f"early_terminate {et['type']}")
+    return ", ".join(bits)
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume: str | None = None,
+              sweep_id: str | None = None, opts: Options | None = None,
+              console: Console | None = None) -> int:
+    opts = opts or Options()
+    console = console or _console()
+    if resume:
+        if yaml_path:
+            raise UserError("--resume continues a sweep with the config it was started with; "
+                            "drop the YAML argument (or start a new sweep without --resume)")
+        store = open_store(store_root, resume)
+        created = False
+    else:
+        if not yaml_path:
+            raise UserError("give a sweep YAML (python code/sweep.py sweep_conf/cnn_bayes.yaml) "
+                            "or --resume SWEEP_ID")
+        cfg = sweep_config.load(yaml_path)
+        problems = sweep_config.check(cfg, cwd=opts.cwd)
+        errs = sweep_config.errors(problems)
+        if errs:
+            raise sweep_config.SweepConfigError(yaml_path, problems)
+        for p in problems:
+            console.print(f"{yaml_path}: {p}", markup=False, soft_wrap=True)
+        store, created = create_or_join(store_root, cfg, Path(yaml_path).read_text(),
+                                        str(yaml_path), sweep_id=sweep_id, count=opts.count,
+                                        project=opts.project, online=opts.online)
+    meta = store.meta()
+    cfg = meta["config"]
+    sid = meta["sweep_id"]
+    verb = "created" if created else "resuming" if resume else "joining"
+    live = opts.live if opts.live is not None else console.is_terminal
+    cap = opts.count if opts.count is not None else meta.get("run_cap")
+    limit = f"at most {cap} runs" if cap else (
+        "until the grid is exhausted" if cfg.get("method") == "grid"
+        else "until stopped (no --count)")
+    console.print(f"sweep {sid} {verb}: {_describe(cfg)}; {limit}; "
+                  f"{opts.workers} worker{'s' if opts.workers != 1 else ''}", markup=False, soft_wrap=True)
+    console.print(f"store: {store.path}   runs' output: {store.folder / 'logs'}", markup=False, soft_wrap=True)
+    if not created:
+        rows = store.runs()
+        if rows:
+            console.print(f"so far: {table.counts_line(rows)}", markup=False, soft_wrap=True)
+    searched = sweep_config.searched_params(cfg)
+    metric = (cfg.get("metric") or {}).get("name")
+    header = f"sweep {sid} · {cfg.get('method')} · {meta.get('source')}"
+    with table.View(console, live=live, metric=metric, searched=searched, header=header) as view:
+        runner = Runner(store, opts, view=view)
+        rc = runner.run()
+    final_report(store, console, cwd=opts.cwd, show_table=not live, runner=runner)
+    return rc
+
+
+def final_report(store: Store, console: Console, *, cwd: str | None = None,
+                 show_table: bool = True, runner: Runner | None = None) -> None:
+    meta = store.meta()
+    cfg = meta["config"]
+    rows = store.runs()
+    searched = sweep_config.searched_params(cfg)
+    m = sweep_config.engine_config(cfg).get("metric") or {}
+    metric, goal = m.get("name"), m.get("goal", "minimize")
+    sid = meta["sweep_id"]
+    console.print()
+    if show_table and rows:
+        console.print(table.runs_table(rows, metric=metric, searched=searched,
+                                       title=f"sweep {sid}"))
+    state = meta.get("state", "running")
+    why = meta.get("failure") if state == "failed" else meta.get("finished_because")
+    if runner is not None and runner.interrupts:
+        state, why = "interrupted", f"continue with: python code/sweep.py --resume {sid}" + (
+            f" --store {store.folder.parent}" if str(store.folder.parent) != DEFAULT_STORE else "")
+    console.print(f"sweep {sid} {state}: {table.counts_line(rows)}" + (f" — {why}" if why else ""),
+                  markup=False, soft_wrap=True)
+    if metric:
+        lb = table.leaderboard(rows, metric=metric, goal=goal, searched=searched)
+        if lb is not None:
+            console.print(lb)
+    for rec in best_models(rows, cwd=cwd):
+        r = rec["record"] or {}
+        if rec["exists"] or r:
+            origin = ("from this sweep" if rec["from_this_sweep"]
+                      else f"an earlier record (run {r.get('run_id')}), not beaten by this sweep")
+            val = r.get("value")
+            shown = f", {r.get('metric', metric)} {val:.4g}" if isinstance(val, (int, float)) else ""
+            console.print(f"best {rec['model']} model: {rec['model_path']} ({origin}"
+                          f"{', run ' + str(r.get('run_id')) if rec['from_this_sweep'] else ''}"
+                          f"{shown})", markup=False, soft_wrap=True)
+            console.print(f"next: python code/eval.py --model {rec['model_path']}", markup=False, soft_wrap=True)
+        else:
+            console.print(f"no {rec['model']} model promoted yet ({rec['model_path']} missing)",
+                          markup=False, soft_wrap=True)
+    console.print(f"upload later: {sync_command(store)}", markup=False, soft_wrap=True)
+
+
+# ----------------------------------------------------------------------------- status
+
+
+def status(sweep_id: str | None, *, store_root: str = DEFAULT_STORE,
+           console: Console | None = None) -> int:
+    console = console or _console()
+    if not sweep_id:
+        ids = list_sweeps(store_root)
+        if not ids:
+            console.print(f"no sweeps in {store_root}", markup=False, soft_wrap=True)
+            return 0
+        for sid in ids:
+            s = open_store(store_root, sid)
+            meta = s.meta()
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("created_at", 0)))
+            console.print(f"{sid}  {meta.get('state', '?'):<11} {created}  "
+                          f"{meta.get('source', '')}  {table.counts_line(s.runs())}", markup=False, soft_wrap=True)
+            s.close()
+        return 0
+    store = open_store(store_root, sweep_id)
+    meta = store.meta()
+    runners = store.runners()
+    alive = [r for r in runners.values() if not r.get("ended_at")]
+    now = time.time()
+    console.print(f"sweep {sweep_id}: {meta.get('source')} · {meta['config'].get('method')} · "
+                  f"store {store.path}", markup=False, soft_wrap=True)
+    if alive:
+        console.print("runners: " + ", ".join(
+            f"{r['runner_id']} (heartbeat {now - r['heartbeat_at']:.0f}s ago)" for r in alive),
+            markup=False, soft_wrap=True)
+    final_report(store, console, show_table=True)
+    return 0
+

@@ -1,0 +1,196 @@
+"""Start one run exactly as ``wandb agent`` starts it.
+
+This mirrors ``wandb.wandb_agent.Agent._command_run`` (wandb 0.31) and reuses wandb's own
+functions for everything it can:
+
+- the command is the YAML's ``command:`` (or the agent's default ``${env} ${interpreter}
+  ${program} ${args}``), with ``${envvar:NAME}`` filled in by
+  ``wandb.sdk.launch.sweeps.utils.create_sweep_command``;
+- the argument formats (``${args}``, ``${args_no_hyphens}``, ``${args_json}``, ...) come
+  from ``create_sweep_command_args``; a list item that is a whole ``${macro}`` is replaced
+  by that macro's list, an unknown macro by nothing, any other item is kept verbatim;
+- the parameters are written to ``<WANDB_DIR>/wandb/sweep-<sweep_id>/config-<run_id>.yaml``
+  with ``config_util.save_config_file_from_dict`` and named in ``WANDB_SWEEP_PARAM_PATH``
+  (``wandb.init`` reads it); ``${args_json_file}`` gets ``config-<run_id>.json`` beside it;
+- ``${env}`` is ``/usr/bin/env``; the run gets ``WANDB_SWEEP_ID`` and ``WANDB_RUN_ID``,
+  runs in the current directory, in its own process group, with stdin closed.
+
+One deliberate difference: ``${interpreter}`` is ``sys.executable`` (the runner's own
+Python, so a virtualenv works without being activated), where the agent writes ``python``.
+
+Added for the offline runner: ``WANDB_DIR`` is the sweep's folder in the store (so the
+sweep's runs sit together and one ``wandb sync`` uploads them), ``WANDB_MODE=offline``
+unless ``--online``, ``CUDA_VISIBLE_DEVICES`` per worker, and on Linux the run gets SIGTERM
+if the runner dies (``PR_SET_PDEATHSIG``), so a killed runner leaves no orphan training.
+"""
+
+from __future__ import annotations
+
+import copy
+import ctypes
+import ctypes.util
+import glob
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .config import command_of
+
+METRICS_FILE = "ecgsweep-metrics.jsonl"
+SUMMARY_FILE = "ecgsweep-summary.json"
+
+
+@dataclass
+class Prepared:
+    argv: list[str]
+    env: dict[str, str]
+    param_path: str
+    json_path: str
+
+
+def param_file_paths(wandb_dir: str, sweep_id: str, run_id: str) -> tuple[str, str]:
+    """(yaml, json) paths the agent uses for a run's parameters, under ``wandb_dir``."""
+    base = os.path.join(wandb_dir, "wandb", f"sweep-{sweep_id}")
+    return (os.path.join(base, f"config-{run_id}.yaml"),
+            os.path.join(base, f"config-{run_id}.json"))
+
+
+def expand_command(cfg: Mapping[str, Any], run_params: Mapping[str, Any], *,
+                   args_json_file: str, interpreter: str | None = None) -> list[str]:
+    """The argv `wandb agent` would run for these parameters ({name: {"value": v}})."""
+    from wandb.sdk.launch.sweeps import utils as sweep_utils
+
+    command = cfg.get("command")
+    sweep_command = sweep_utils.create_sweep_command(copy.deepcopy(command) if command else None)
+    sweep_vars: dict[str, Any] = sweep_utils.create_sweep_command_args({"args": dict(run_params)})
+    sweep_vars["interpreter"] = [interpreter or sys.executable]
+    sweep_vars["program"] = [cfg.get("program")]
+    sweep_vars["args_json_file"] = [args_json_file]
+    sweep_vars["env"] = ["/usr/bin/env"]
+    argv: list[str] = []
+    for c in sweep_command:
+        c = str(c)
+        if c.startswith("${") and c.endswith("}"):
+            replace_list = sweep_vars.get(c[2:-1])
+            argv += replace_list or []
+        else:
+            argv += [c]
+    return [str(a) for a in argv]
+
+
+def prepare(cfg: Mapping[str, Any], run_params: Mapping[str, Any], *, sweep_id: str,
+            run_id: str, wandb_dir: str, base_env: Mapping[str, str] | None = None,
+            online: bool = False, project: str | None = None, entity: str | None = None,
+            gpu: str | None = None, interpreter: str | None = None) -> Prepared:
+    """Write the run's parameter files and return its argv and environment."""
+    from wandb.sdk.lib import config_util
+
+    wandb_dir = os.path.abspath(wandb_dir)
+    param_path, json_path = param_file_paths(wandb_dir, sweep_id, run_id)
+    config_util.save_config_file_from_dict(param_path, dict(run_params))
+    argv = expand_command(cfg, run_params, args_json_file=json_path, interpreter=interpreter)
+    if "${args_json_file}" in command_of(cfg):
+        from wandb.sdk.launch.sweeps import utils as sweep_utils
+
+        with open(json_path, "w") as fp:
+            fp.write(sweep_utils.create_sweep_command_args({"args": dict(run_params)})
+                     ["args_json"][0])
+
+    env = dict(os.environ if base_env is None else base_env)
+    env.pop("WANDB_SERVICE", None)  # as the agent does: each run starts its own service
+    env["WANDB_SWEEP_ID"] = sweep_id
+    env["WANDB_RUN_ID"] = run_id
+    env["WANDB_SWEEP_PARAM_PATH"] = param_path
+    env["WANDB_DIR"] = wandb_dir
+    env["WANDB_MODE"] = "online" if online else "offline"
+    if project:
+        env["WANDB_PROJECT"] = project
+    if entity:
+        env["WANDB_ENTITY"] = entity
+    if gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpu
+    return Prepared(argv=argv, env=env, param_path=param_path, json_path=json_path)
+
+
+# ----------------------------------------------------------------------------- processes
+
+_PR_SET_PDEATHSIG = 1
+_libc = None
+if sys.platform.startswith("linux"):
+    try:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:  # pragma: no cover
+        _libc = None
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if _libc is not None:
+        _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
+
+def start(argv: list[str], env: Mapping[str, str], *, log_path: str | Path,
+          cwd: str | Path | None = None) -> subprocess.Popen:
+    """Start the run in its own process group, output to ``log_path``, stdin closed."""
+    log_path = Path(log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(argv, env=dict(env), cwd=None if cwd is None else str(cwd),
+                                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                                process_group=0, preexec_fn=_die_with_parent)
+    assert proc.stdin is not None
+    proc.stdin.close()
+    return proc
+
+
+def find_files_dir(wandb_dir: str | Path, run_id: str, cwd: str | Path | None = None) -> Path | None:
+    """The ``files`` folder of the wandb run with this ID (offline or online), if it exists."""
+    roots = [Path(wandb_dir) / "wandb", Path(cwd or os.getcwd()) / "wandb"]
+    for root in roots:
+        hits = sorted(glob.glob(str(root / f"*run-*-{run_id}")))
+        if hits:
+            return Path(hits[-1]) / "files"
+    return None
+
+
+def pid_start_ticks(pid: int) -> int | None:
+    """Start time of a process (clock ticks since boot), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid: int | None, start_ticks: int | None = None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if start_ticks is not None:
+        now = pid_start_ticks(pid)
+        if now is not None and now != start_ticks:
+            return False
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+    except (OSError, IndexError):
+        pass
+    return True
+
+
+def boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""

@@ -1,0 +1,300 @@
+"""A sweep's state in one SQLite file: ``<store>/<sweep_id>/sweep.db``.
+
+Beside it, the same folder holds what the runs write: ``wandb/`` (``WANDB_DIR`` of every
+run: offline run folders and the agent-style parameter files) and ``logs/<run_id>.log``.
+
+Tables
+  meta(key, value)      the YAML text, config, settings, sweep state (JSON values)
+  runs(run_id, ...)     one row per run: params, state, exit code, error, output tail,
+                        summary, owner runner, pids, heartbeats, best metric
+  history(run_id, step, data)   every per-epoch metrics line a run wrote
+  runners(runner_id, ...)       every runner process that worked on the sweep, with
+                        host, pid, boot id and heartbeat, so another runner can tell a
+                        dead runner's runs from a live one's
+
+Every read-modify-write (taking a grid point, marking runs to stop) runs inside
+``BEGIN IMMEDIATE``: SQLite then lets one writer at a time in, across threads, processes
+and hosts sharing the file, so no two workers take the same grid point and no update is
+lost. WAL journaling is used on local disks; on network filesystems (NFS, Lustre, ...),
+where WAL's shared memory does not work across hosts, the classic rollback journal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+DB_NAME = "sweep.db"
+SCHEMA_VERSION = 1
+
+# Run states. `stopped` = ended on request (hyperband); metrics count like a finished run.
+PENDING, RUNNING, FINISHED, STOPPED, FAILED, CRASHED = (
+    "pending", "running", "finished", "stopped", "failed", "crashed")
+TERMINAL = (FINISHED, STOPPED, FAILED, CRASHED)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id       TEXT PRIMARY KEY,
+    seq          INTEGER NOT NULL,
+    params       TEXT NOT NULL,          -- JSON {name: {"value": v}}, as the program gets it
+    state        TEXT NOT NULL,
+    should_stop  INTEGER NOT NULL DEFAULT 0,
+    stop_reason  TEXT,
+    exit_code    INTEGER,
+    error        TEXT,
+    output_tail  TEXT,
+    summary      TEXT,                   -- JSON, the program's ecgsweep-summary.json
+    search_info  TEXT,                   -- JSON, what the engine said when proposing
+    owner        TEXT,                   -- runner_id running it
+    pid          INTEGER,                -- the program's pid (on the owner's host)
+    pid_start    INTEGER,
+    slot         INTEGER,
+    gpu          TEXT,
+    log_path     TEXT,
+    files_dir    TEXT,                   -- the wandb run's files folder, once found
+    epochs       INTEGER NOT NULL DEFAULT 0,
+    metric_best  REAL,
+    metric_last  REAL,
+    retry_of     TEXT,                   -- grid point re-queued from this crashed run
+    requeued     INTEGER NOT NULL DEFAULT 0,
+    created_at   REAL NOT NULL,
+    started_at   REAL,
+    heartbeat_at REAL,
+    ended_at     REAL
+);
+CREATE INDEX IF NOT EXISTS runs_state ON runs(state);
+CREATE TABLE IF NOT EXISTS history (
+    run_id TEXT NOT NULL,
+    step   INTEGER NOT NULL,
+    data   TEXT NOT NULL,
+    PRIMARY KEY (run_id, step)
+);
+CREATE TABLE IF NOT EXISTS runners (
+    runner_id    TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          INTEGER NOT NULL,
+    pid_start    INTEGER,
+    boot_id      TEXT,
+    workers      INTEGER,
+    started_at   REAL NOT NULL,
+    heartbeat_at REAL NOT NULL,
+    ended_at     REAL,
+    exit_reason  TEXT
+);
+"""
+
+_NETWORK_FS = ("nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "lustre", "gpfs", "beegfs",
+               "ceph", "glusterfs", "panfs", "afs", "9p", "fuse")
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def valid_id(sweep_id: str) -> bool:
+    return bool(_ID_RE.match(sweep_id))
+
+
+def _is_network_fs(path: Path) -> bool:
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return False
+    best, fstype = "", ""
+    p = str(path.resolve())
+    for line in mounts:
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        mnt = parts[1].replace("\\040", " ")
+        if (p == mnt or p.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+            best, fstype = mnt, parts[2]
+    return any(fstype == t or fstype.startswith(t + ".") for t in _NETWORK_FS)
+
+
+def sweep_dir(root: str | Path, sweep_id: str) -> Path:
+    return Path(root) / sweep_id
+
+
+def db_path(root: str | Path, sweep_id: str) -> Path:
+    return sweep_dir(root, sweep_id) / DB_NAME
+
+
+def list_sweeps(root: str | Path) -> list[str]:
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.parent.name for p in root.glob(f"*/{DB_NAME}"))
+
+
+class Store:
+    """One sweep's SQLite database. One instance per thread or process."""
+
+    def __init__(self, path: str | Path, *, create: bool = False, timeout_s: float = 120.0):
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise FileNotFoundError(f"no sweep store at {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
+                                    check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        journal = "DELETE" if _is_network_fs(self.path.parent) else "WAL"
+        with contextlib.suppress(sqlite3.OperationalError):
+            self.conn.execute(f"PRAGMA journal_mode = {journal}")
+        self.conn.execute("PRAGMA synchronous = NORMAL" if journal == "WAL"
+                          else "PRAGMA synchronous = FULL")
+        with self.transaction():
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    self.conn.execute(stmt)
+            self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                              ("schema_version", json.dumps(SCHEMA_VERSION)))
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT: the write lock is held for the whole block."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # ------------------------------------------------------------------ meta
+    def get(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row["value"])
+
+    def set(self, key: str, value: Any) -> None:
+        self.conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                          (key, json.dumps(value)))
+
+    def meta(self) -> dict[str, Any]:
+        return {r["key"]: json.loads(r["value"])
+                for r in self.conn.execute("SELECT key, value FROM meta")}
+
+    # ------------------------------------------------------------------ runs
+    def runs(self, where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM runs" + (f" WHERE {where}" if where else "") + " ORDER BY seq"
+        return [_decode_run(r) for r in self.conn.execute(sql, args)]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        r = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return None if r is None else _decode_run(r)
+
+    def next_seq(self) -> int:
+        r = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM runs").fetchone()
+        return int(r["n"])
+
+    def insert_run(self, run_id: str, params: dict, *, state: str, owner: str | None = None,
+                   search_info: Any = None, retry_of: str | None = None,
+                   slot: int | None = None) -> None:
+        now = time.time()
+        self.conn.execute(
+            "INSERT INTO runs(run_id, seq, params, state, owner, search_info, retry_of, slot,"
+            " created_at, started_at, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, self.next_seq(), json.dumps(params), state, owner,
+             None if search_info is None else json.dumps(search_info, default=_jsonable),
+             retry_of, slot, now, now if state == RUNNING else None,
+             now if state == RUNNING else None))
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        if not fields:
+            return
+        cols = []
+        vals = []
+        for k, v in fields.items():
+            if k in ("summary", "params", "search_info") and v is not None and not isinstance(v, str):
+                v = json.dumps(v, default=_jsonable)
+            cols.append(f"{k} = ?")
+            vals.append(v)
+        self.conn.execute(f"UPDATE runs SET {', '.join(cols)} WHERE run_id = ?", (*vals, run_id))
+
+    def count_runs(self) -> int:
+        """Runs that count towards the sweep's cap (a re-queued crash counts once)."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM runs WHERE requeued = 0").fetchone()[0])
+
+    # ------------------------------------------------------------------ history
+    def add_history(self, run_id: str, start_step: int, rows: list[dict]) -> None:
+        self.conn.executemany(
+            "INSERT OR REPLACE INTO history(run_id, step, data) VALUES (?, ?, ?)",
+            [(run_id, start_step + i, json.dumps(r, default=_jsonable)) for i, r in enumerate(rows)])
+
+    def history(self, run_id: str) -> list[dict]:
+        return [json.loads(r["data"]) for r in self.conn.execute(
+            "SELECT data FROM history WHERE run_id = ? ORDER BY step", (run_id,))]
+
+    def histories(self) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for r in self.conn.execute("SELECT run_id, data FROM history ORDER BY run_id, step"):
+            out.setdefault(r["run_id"], []).append(json.loads(r["data"]))
+        return out
+
+    # ------------------------------------------------------------------ runners
+    def register_runner(self, runner_id: str, *, host: str, pid: int, pid_start: int | None,
+                        boot_id: str, workers: int) -> None:
+        now = time.time()
+        self.conn.execute(
+            "INSERT INTO runners(runner_id, host, pid, pid_start, boot_id, workers, started_at,"
+            " heartbeat_at) VALUES (?,?,?,?,?,?,?,?)",
+            (runner_id, host, pid, pid_start, boot_id, workers, now, now))
+
+    def runners(self) -> dict[str, dict[str, Any]]:
+        return {r["runner_id"]: dict(r) for r in self.conn.execute("SELECT * FROM runners")}
+
+
+def _decode_run(r: sqlite3.Row) -> dict[str, Any]:
+    d = dict(r)
+    for k in ("params", "summary", "search_info"):
+        if d.get(k):
+            try:
+                d[k] = json.loads(d[k])
+            except ValueError:
+                pass
+    d["params"] = d.get("params") or {}
+    return d
+
+
+def _jsonable(o: Any) -> Any:
+    """json.dumps default: numpy scalars and arrays, anything else as str."""
+    if hasattr(o, "item") and callable(o.item):
+        try:
+            return o.item()
+        except (ValueError, TypeError):
+            pass
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+def plain(o: Any) -> Any:
+    """A JSON-safe copy of ``o`` with numpy scalars turned into Python numbers."""
+    return json.loads(json.dumps(o, default=_jsonable))
+
+
+def open_store(root: str | Path, sweep_id: str) -> Store:
+    path = db_path(root, sweep_id)
+    if not path.is_file():
+        known = list_sweeps(root)
+        hint = f" Sweeps in {root}: {', '.join(known)}" if known else f" {root} holds no sweeps."
+        raise FileNotFoundError(f"no sweep {sweep_id!r} in {root} ({path} missing).{hint}")
+    return Store(path)
+

@@ -1,0 +1,99 @@
+"""Run a W&B sweep YAML fully offline, with W&B's own search and early-stopping engine.
+
+    python code/sweep.py sweep_conf/cnn_bayes.yaml --count 30 --workers 2
+    python code/sweep.py --resume SWEEP_ID            # after a crash, kill or reboot
+    python code/sweep.py check sweep_conf/*.yaml      # validate without running
+    python code/sweep.py status [SWEEP_ID]           # the runs table, any time
+
+Each run is started as `wandb agent` starts it (the YAML's command: and its macros,
+WANDB_SWEEP_ID, WANDB_RUN_ID, WANDB_SWEEP_PARAM_PATH) with WANDB_MODE=offline, so its
+wandb run folder can be uploaded later with the `wandb sync` command printed at the end.
+State lives in <store>/<SWEEP_ID>/sweep.db (SQLite); several runners may share it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ecgsweep.cli import run_main
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return n
+
+
+def run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="code/sweep.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("yaml", nargs="?", help="sweep config (sweep_conf/*.yaml)")
+    p.add_argument("--count", type=_positive, default=None,
+                   help="run at most N runs in this sweep in all (W&B's run_cap; failed runs "
+                        "count). With --resume, replaces the cap the sweep was started with")
+    p.add_argument("--workers", type=_positive, default=1,
+                   help="runs at once (default 1); with GPUs visible each gets its own")
+    p.add_argument("--store", default=".sweeps",
+                   help="folder holding one sub-folder per sweep (default .sweeps)")
+    p.add_argument("--resume", metavar="SWEEP_ID",
+                   help="continue a sweep (also one another runner is working on)")
+    p.add_argument("--sweep-id", metavar="ID",
+                   help="create the sweep with this ID, or join it if it exists with the same "
+                        "YAML: one command for every task of a Slurm array")
+    p.add_argument("--project", help="W&B project of the runs (sets WANDB_PROJECT)")
+    p.add_argument("--online", action="store_true",
+                   help="let runs log to the W&B server (WANDB_MODE=online); default offline")
+    p.add_argument("--gpus", help="comma-separated GPU ids to hand out (default: "
+                                  "CUDA_VISIBLE_DEVICES, else all that nvidia-smi lists)")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between checks (default 1)")
+    p.add_argument("--kill-delay", type=float, default=None,
+                   help="seconds from SIGTERM to SIGKILL when stopping a run (default "
+                        "WANDB_AGENT_KILL_DELAY or 30, as wandb agent)")
+    p.add_argument("--plain", action="store_true",
+                   help="one line per event instead of the live table")
+    return p
+
+
+def check_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="code/sweep.py check",
+                                description="Validate sweep YAMLs: W&B's schema plus the usual "
+                                            "mistakes. Exit 0 when all can run, 2 otherwise.")
+    p.add_argument("yaml", nargs="+")
+    return p
+
+
+def status_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="code/sweep.py status",
+                                description="Print a sweep's runs table and leaderboard "
+                                            "(no ID: list the sweeps in the store).")
+    p.add_argument("sweep_id", nargs="?")
+    p.add_argument("--store", default=".sweeps")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    from ecgsweep.sweep import commands
+
+    if argv and argv[0] == "check":
+        args = check_parser().parse_args(argv[1:])
+        return commands.check_files(args.yaml)
+    if argv and argv[0] == "status":
+        args = status_parser().parse_args(argv[1:])
+        return commands.status(args.sweep_id, store_root=args.store)
+    args = run_parser().parse_args(argv)
+    from ecgsweep.sweep.runner import Options
+
+    opts = Options(workers=args.workers, count=args.count, poll_s=args.poll,
+                   kill_delay_s=args.kill_delay, online=args.online, project=args.project,
+                   gpus=[g.strip() for g in args.gpus.split(",") if g.strip()]
+                   if args.gpus is not None else None,
+                   live=False if args.plain else None)
+    return commands.run_sweep(yaml_path=args.yaml, store_root=args.store, resume=args.resume,
+                              sweep_id=args.sweep_id, opts=opts)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,96 @@
+"""code/eval.py: the report of a trained model, and clear errors when model and data differ."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT, run_env
+from ecgsweep import evaluation, models, training
+from ecgsweep.artifacts import atomic_write_json, sidecar_path
+from ecgsweep.config import resolve
+from ecgsweep.data import datasets
+
+
+def _train_tiny(tmp_path: Path, synth_dir: Path, dataset: str, name: str, seed: int = 0) -> Path:
+    """Train one epoch in-process and save model + record the way a run does."""
+    import keras
+
+    config = resolve({"model": "cnn", "dataset": dataset, "data_dir": str(synth_dir),
+                      "n_conv_blocks": 2, "layer_1_size": 8, "layer_2_size": 8,
+                      "layer_FC_size": 16, "epochs": 1, "seed": seed})
+    source = datasets.resolve_source(dataset, synth_dir)
+    dev = datasets.load_development(source)
+    train, val = datasets.train_val_split(dev, 0.1, seed)
+    keras.utils.set_random_seed(seed)
+    model = models.build(config, (187, 1), len(source.class_names))
+    training.fit(model, config, train, val, len(source.class_names), lambda m: None,
+                 training.StopRequest())
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    atomic_write_json(sidecar_path(path), {"config": config,
+                                           "class_names": list(source.class_names)})
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, synth_dir):
+    folder = tmp_path_factory.mktemp("trained")
+    return {"a": _train_tiny(folder, synth_dir, "mitbih", "a", seed=0),
+            "b": _train_tiny(folder, synth_dir, "mitbih", "b", seed=1),
+            "ptb": _train_tiny(folder, synth_dir, "ptbdb", "ptb")}
+
+
+def test_report_matches_the_model_predictions(trained, synth_dir, tmp_path):
+    report = evaluation.evaluate([trained["a"]], out_dir=tmp_path / "rep")
+    test = datasets.load_test(datasets.resolve_source("mitbih", synth_dir))
+    loaded = evaluation.load_model(trained["a"])
+    pred = evaluation.predict_proba([loaded], test.X).argmax(axis=1)
+    assert report["n_beats"] == len(test) == 500
+    assert report["accuracy"] == pytest.approx(float((pred == test.y).mean()))
+    cm = np.array(report["confusion_matrix"])
+    assert cm.shape == (5, 5) and cm.sum() == 500
+    assert cm.sum(axis=1).tolist() == np.bincount(test.y, minlength=5).tolist()
+    saved = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert saved["macro_f1"] == pytest.approx(report["macro_f1"])
+    rows = list(csv.reader((tmp_path / "rep" / "classification_report.csv").open()))
+    assert [r[0] for r in rows] == ["class", "N", "S", "V", "F", "Q", "macro avg",
+                                    "weighted avg", "accuracy"]
+    png = (tmp_path / "rep" / "confusion_matrix.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
+
+
+def test_ensemble_probabilities_are_the_mean_of_members(trained, synth_dir):
+    test = datasets.load_test(datasets.resolve_source("mitbih", synth_dir))
+    a, b = evaluation.load_model(trained["a"]), evaluation.load_model(trained["b"])
+    pa = evaluation.predict_proba([a], test.X[:50])
+    pb = evaluation.predict_proba([b], test.X[:50])
+    both = evaluation.predict_proba([a, b], test.X[:50])
+    assert not np.allclose(pa, pb)
+    assert np.allclose(both, (pa + pb) / 2)
+
+
+def test_ptbdb_model_scores_its_own_held_out_split(trained, tmp_path):
+    report = evaluation.evaluate([trained["ptb"]], out_dir=tmp_path / "ptb")
+    assert report["class_names"] == ["normal", "abnormal"]
+    assert report["n_beats"] == 100  # 20% of the 500 PTB beats, fixed split
+
+
+def _eval_cli(tmp_path, *args):
+    return subprocess.run([sys.executable, "code/eval.py", *args], cwd=REPO_ROOT,
+                          env=run_env(tmp_path), capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.slow
+def test_model_that_does_not_fit_the_data_is_a_clear_error(trained, synth_dir, tmp_path):
+    proc = _eval_cli(tmp_path, "--model", str(trained["ptb"]), "--test",
+                     str(synth_dir / "mitbih_test.csv"), "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2, proc.stderr
+    assert "predicts 2 classes (normal, abnormal)" in proc.stderr
+    assert "has label 4" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _eval_cli(tmp_path, "--model", str(tmp_path / "nope.keras"))
+    assert proc.returncode == 2 and "nope.keras: no such model file" in proc.stderr

@@ -1,0 +1,300 @@
+"""The offline runner, in-process, with the fast fake program (tests/fake_programs/curve.py)."""
+
+import io
+import itertools
+import json
+import os
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from ecgsweep.sweep import commands, runner as runner_mod
+from ecgsweep.sweep import config as sc
+from ecgsweep.sweep.runner import Options, Runner, create_or_join
+
+REPO = Path(__file__).resolve().parents[1]
+CURVE = "tests/fake_programs/curve.py"
+
+
+def make_sweep(tmp_path, yaml_text, *, count=None, sweep_id=None):
+    cfg = sc.loads(yaml_text)
+    errs = sc.errors(sc.check(cfg, cwd=REPO))
+    assert not errs, [str(e) for e in errs]
+    store, _ = create_or_join(tmp_path / "store", cfg, yaml_text, "test.yaml", count=count,
+                              sweep_id=sweep_id)
+    return store
+
+
+def run_sweep(tmp_path, yaml_text, *, count=None, **opts):
+    store = make_sweep(tmp_path, yaml_text, count=count)
+    opts.setdefault("gpus", [])
+    r = Runner(store, Options(poll_s=0.05, cwd=str(REPO), kill_delay_s=5, **opts))
+    rc = r.run()
+    return store, rc
+
+
+def grid_yaml(params, *, program=CURVE, extra=""):
+    return (f"program: {program}\nmethod: grid\n"
+            "metric: {name: val_macro_f1, goal: maximize}\n" + extra +
+            "parameters:\n" + params)
+
+
+def point(row, names):
+    return tuple(row["params"][n]["value"] for n in names)
+
+
+# ----------------------------------------------------------------------------- grid
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_grid_runs_every_point_exactly_once(tmp_path, monkeypatch, workers):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.02")
+    store, rc = run_sweep(tmp_path, grid_yaml(
+        "  learning_rate: {values: [0.9, 0.5, 0.3]}\n"
+        "  layer_1_size: {values: [16, 32]}\n"
+        "  epochs: {value: 2}\n"), workers=workers)
+    assert rc == 0
+    rows = store.runs()
+    points = Counter(point(r, ["learning_rate", "layer_1_size"]) for r in rows)
+    assert set(points) == set(itertools.product([0.9, 0.5, 0.3], [16, 32]))
+    assert all(n == 1 for n in points.values()), points
+    assert [r["state"] for r in rows] == ["finished"] * 6
+    for r in rows:
+        hist = store.history(r["run_id"])
+        assert [h["epoch"] for h in hist] == [1, 2]
+        assert r["exit_code"] == 0 and len(r["run_id"]) == 8
+        assert r["metric_best"] == pytest.approx(r["params"]["learning_rate"]["value"] * 0.75)
+    assert store.get("state") == "finished"
+    if workers == 2:  # the two slots were both used
+        assert {r["slot"] for r in rows} == {0, 1}
+
+
+def test_concurrent_claims_never_take_a_grid_point_twice(tmp_path):
+    """Four runners on separate connections race for 24 grid points: BEGIN IMMEDIATE."""
+    store = make_sweep(tmp_path, grid_yaml(
+        "  learning_rate: {values: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]}\n"
+        "  layer_1_size: {values: [8, 16, 32, 64]}\n"))
+    claimed, errors = [], []
+
+    def worker():
+        from ecgsweep.sweep.store import Store
+
+        try:
+            r = Runner(Store(store.path), Options(gpus=[], cwd=str(REPO)))
+            while True:
+                got = r._claim(0)
+                if got is None:
+                    return
+                claimed.append(point({"params": got[1]}, ["learning_rate", "layer_1_size"]))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(claimed) == 24 and len(set(claimed)) == 24
+    assert len(store.runs()) == 24
+
+
+def test_count_caps_the_sweep(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
+    store, rc = run_sweep(tmp_path, grid_yaml("  learning_rate: {values: [0.1, 0.2, 0.3, 0.4]}\n"
+                                              "  epochs: {value: 1}\n"), count=2)
+    assert rc == 0 and len(store.runs()) == 2
+    assert "cap" in store.get("finished_because")
+
+
+# ----------------------------------------------------------------------------- bayes
+
+
+@pytest.mark.slow
+def test_bayes_proposes_inside_the_space_and_uses_finished_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
+    seen = []
+    real_next_run = runner_mod.sweeps.next_run
+
+    def spy(cfg, runs, *a, **kw):
+        seen.append([(r.state, len(r.history), r.summary_metrics.get("best_val_macro_f1"))
+                     for r in runs])
+        return real_next_run(cfg, runs, *a, **kw)
+
+    monkeypatch.setattr(runner_mod.sweeps, "next_run", spy)
+    store, rc = run_sweep(tmp_path, f"""\
+program: {CURVE}
+method: bayes
+metric: {{name: val_macro_f1, goal: maximize}}
+parameters:
+  learning_rate: {{min: 0.1, max: 0.9}}
+  layer_1_size: {{distribution: int_uniform, min: 8, max: 64}}
+  pooling: {{values: [max, avg]}}
+  epochs: {{value: 2}}
+""", count=5)
+    assert rc == 0
+    rows = store.runs()
+    assert len(rows) == 5 and all(r["state"] == "finished" for r in rows)
+    for r in rows:
+        p = {k: v["value"] for k, v in r["params"].items()}
+        assert 0.1 <= p["learning_rate"] <= 0.9 and isinstance(p["learning_rate"], float)
+        assert 8 <= p["layer_1_size"] <= 64 and isinstance(p["layer_1_size"], int)
+        assert p["pooling"] in ("max", "avg") and p["epochs"] == 2
+    # the engine saw every earlier run as finished, with its history and summary
+    assert len(seen) == 5
+    for i, runs in enumerate(seen):
+        assert len(runs) == i
+        assert all(state == "finished" and n == 2 and best is not None for state, n, best in runs)
+    # and its Gaussian process had data: the later proposals carry a prediction
+    info = rows[-1]["search_info"]
+    assert isinstance(info["predicted_value"], float)
+    assert "no valid samples" not in info["warnings"]
+
+
+# ----------------------------------------------------------------------------- hyperband
+
+
+@pytest.mark.slow
+def test_hyperband_stops_the_run_that_lags(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.15")
+    store, rc = run_sweep(tmp_path, grid_yaml(
+        "  learning_rate: {values: [0.9, 0.8, 0.3]}\n  epochs: {value: 8}\n",
+        extra="early_terminate: {type: hyperband, min_iter: 2, eta: 2}\n"))
+    assert rc == 0
+    by_lr = {r["params"]["learning_rate"]["value"]: r for r in store.runs()}
+    for lr in (0.9, 0.8):
+        assert by_lr[lr]["state"] == "finished"
+        assert len(store.history(by_lr[lr]["run_id"])) == 8
+    lag = by_lr[0.3]
+    hist = store.history(lag["run_id"])
+    assert lag["state"] == "stopped", lag
+    assert 2 <= len(hist) < 8  # stopped at the first band, metrics kept
+    assert lag["exit_code"] == 0 and lag["summary"]["stopped"] is True
+    assert "hyperband" in lag["stop_reason"]
+    assert lag["metric_best"] == pytest.approx(max(h["val_macro_f1"] for h in hist))
+
+
+def test_stopped_runs_count_as_finished_for_the_engine():
+    rows = [{"run_id": "a", "state": "stopped", "params": {}, "summary": {"x": 1.0, "s": "t"}},
+            {"run_id": "b", "state": "crashed", "params": {}, "summary": None}]
+    runs = runner_mod.engine_runs(rows, {"a": [{"x": 0.5}]})
+    assert runs[0].state == "finished" and runs[0].stopped is True
+    assert runs[0].summary_metrics == {"x": 1.0} and runs[0].history == [{"x": 0.5}]
+    assert runs[1].state == "crashed" and runs[1].stopped is False
+
+
+# ----------------------------------------------------------------------------- failures
+
+
+@pytest.mark.slow
+def test_failed_runs_are_recorded_with_their_output_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
+    store, rc = run_sweep(tmp_path, grid_yaml(
+        "  seed: {values: [1, 13, 3, 2, 9, 4]}\n  epochs: {value: 3}\n"))
+    assert rc == 0
+    by_seed = {r["params"]["seed"]["value"]: r for r in store.runs()}
+    assert len(by_seed) == 6
+    assert by_seed[1]["state"] == by_seed[4]["state"] == "finished"
+    crash = by_seed[13]
+    assert crash["state"] == "failed" and crash["exit_code"] == 1
+    assert "ZeroDivisionError" in crash["error"]
+    assert "Traceback" in crash["output_tail"] and "1 / 0" in crash["output_tail"]
+    assert len(store.history(crash["run_id"])) == 1  # its epoch-1 metrics are kept
+    nan = by_seed[3]
+    assert nan["state"] == "failed" and nan["exit_code"] == 3
+    assert nan["error"].startswith("NaN loss") and "NaN at epoch 2" in nan["error"]
+    bad = by_seed[2]
+    assert bad["exit_code"] == 2 and "error: config key 'data_dir'" in bad["error"]
+    oom = by_seed[9]
+    assert oom["state"] == "failed" and oom["exit_code"] == -9
+    assert "SIGKILL" in oom["error"] and "out of memory" in oom["error"]
+    assert store.get("state") == "finished"
+
+
+@pytest.mark.slow
+def test_three_failures_in_a_row_with_the_same_error_stop_the_sweep(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
+    store, rc = run_sweep(tmp_path, grid_yaml(
+        "  seed: {values: [13, 14, 15, 1, 4]}\n  epochs: {value: 2}\n"))
+    assert rc == runner_mod.EXIT_SWEEP_FAILED
+    rows = store.runs()
+    assert [r["params"]["seed"]["value"] for r in rows] == [13, 14, 15]
+    assert all(r["state"] == "failed" for r in rows)
+    assert store.get("state") == "failed"
+    assert "3 runs in a row" in store.get("failure") and "ZeroDivisionError" in store.get("failure")
+
+
+def test_classify_exit():
+    assert runner_mod.classify_exit(137, "").startswith("killed by SIGKILL")
+    assert "SIGSEGV" in runner_mod.classify_exit(-11, "")
+    assert runner_mod.classify_exit(3, "epoch 1\nerror: loss is NaN") == \
+        "NaN loss (exit 3): error: loss is NaN"
+    assert "CUDA out of memory" in runner_mod.classify_exit(
+        1, "Traceback\nRuntimeError: CUDA out of memory. Tried to allocate 2 GiB")
+    assert runner_mod.classify_exit(1, "Traceback\nValueError: bad\n").endswith("ValueError: bad")
+
+
+# ----------------------------------------------------------------------------- GPUs
+
+
+@pytest.mark.slow
+def test_each_worker_gets_its_own_gpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.1")
+    store, rc = run_sweep(tmp_path, grid_yaml("  learning_rate: {values: [0.1, 0.2, 0.3, 0.4]}\n"
+                                              "  epochs: {value: 2}\n"), workers=2,
+                          gpus=["3", "5"])
+    assert rc == 0
+    rows = store.runs()
+    for r in rows:
+        env = json.loads((Path(r["files_dir"]) / "env.json").read_text())["env"]
+        assert env["CUDA_VISIBLE_DEVICES"] == r["gpu"] == ["3", "5"][r["slot"]]
+    for a, b in itertools.combinations(rows, 2):
+        overlap = a["started_at"] < b["ended_at"] and b["started_at"] < a["ended_at"]
+        if overlap:
+            assert a["gpu"] != b["gpu"]
+    assert {r["gpu"] for r in rows} == {"3", "5"}
+
+
+def test_visible_gpus():
+    assert runner_mod.visible_gpus({"CUDA_VISIBLE_DEVICES": "0,2"}) == ["0", "2"]
+    assert runner_mod.visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+    assert runner_mod.visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}) == []
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def test_status_and_final_report(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
+    store, rc = run_sweep(tmp_path, grid_yaml("  learning_rate: {values: [0.9, 0.2]}\n"
+                                              "  epochs: {value: 2}\n"))
+    rows = store.runs()
+    best = max(rows, key=lambda r: r["metric_best"])
+    models = tmp_path / "cwd" / "models" / "cnn"
+    models.mkdir(parents=True)
+    (models / "best.keras").write_bytes(b"")
+    (models / "best.json").write_text(json.dumps({"run_id": best["run_id"], "metric":
+                                                  "val_macro_f1", "value": 0.675}))
+    buf = io.StringIO()
+    commands.final_report(store, Console(file=buf, width=200), cwd=str(tmp_path / "cwd"))
+    out = buf.getvalue()
+    assert f"best cnn model: models/cnn/best.keras (from this sweep, run {best['run_id']}" in out
+    assert "next: python code/eval.py --model models/cnn/best.keras" in out
+    assert f"wandb sync {store.folder / 'wandb'}" in out
+    lb = out[out.index("leaderboard"):]
+    assert lb.index(best["run_id"]) < lb.index([r for r in rows if r is not best][0]["run_id"])
+
+    buf = io.StringIO()
+    assert commands.status(store.get("sweep_id"), store_root=str(tmp_path / "store"),
+                           console=Console(file=buf, width=200)) == 0
+    out = buf.getvalue()
+    assert all(r["run_id"] in out for r in rows) and "finished" in out
+    buf = io.StringIO()
+    commands.status(None, store_root=str(tmp_path / "store"), console=Console(file=buf, width=200))
+    assert store.get("sweep_id") in buf.getvalue()
+    with pytest.raises(FileNotFoundError, match="no sweep 'nope'"):
+        commands.status("nope", store_root=str(tmp_path / "store"))

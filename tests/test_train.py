@@ -1,0 +1,109 @@
+"""code/train.py run as wandb agent runs it: a subprocess, offline, params from the agent."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT, run_env
+
+pytestmark = pytest.mark.slow
+
+
+def _agent_style_run(tmp_path: Path, params: dict, run_id: str, timeout=300, **popen):
+    """Start train.py exactly as `wandb agent` would: param file, env, --key=value args."""
+    param_path = tmp_path / "wandb" / "sweep-abc123" / f"config-{run_id}.yaml"
+    param_path.parent.mkdir(parents=True, exist_ok=True)
+    param_path.write_text("wandb_version: 1\n\n" + yaml.safe_dump(
+        {k: {"value": v} for k, v in params.items()}, sort_keys=False))
+    env = run_env(tmp_path, WANDB_SWEEP_ID="abc123", WANDB_RUN_ID=run_id,
+                  WANDB_SWEEP_PARAM_PATH=str(param_path))
+    cmd = [sys.executable, "code/train.py", *[f"--{k}={v}" for k, v in params.items()]]
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def _files_dir(tmp_path: Path, run_id: str) -> Path:
+    (found,) = (tmp_path / "wandb").glob(f"offline-run-*-{run_id}/files")
+    return found
+
+
+def _small_cnn(synth_dir: Path, tmp_path: Path, **over) -> dict:
+    return {"model": "cnn", "dataset": "mitbih", "data_dir": str(synth_dir),
+            "models_dir": str(tmp_path / "models"), "epochs": 2, "batch_size": 64,
+            "n_conv_blocks": 2, "layer_1_size": 8, "layer_2_size": 8, "layer_FC_size": 16,
+            "learning_rate": 0.003, **over}
+
+
+def test_agent_style_run_trains_logs_and_promotes(synth_dir, tmp_path):
+    params = _small_cnn(synth_dir, tmp_path, kernel_size=3, class_weight="sqrt")
+    proc = _agent_style_run(tmp_path, params, "runaaaa1")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    assert "training on CPU" in out
+
+    record = json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())
+    for key, value in params.items():
+        assert record["config"][key] == value, key
+    assert record["run_id"] == "runaaaa1" and record["sweep_id"] == "abc123"
+    assert record["class_names"] == ["N", "S", "V", "F", "Q"]
+    assert (tmp_path / "models" / "cnn" / "best.keras").stat().st_size > 0
+
+    files = _files_dir(tmp_path, "runaaaa1")
+    epochs = [json.loads(l) for l in (files / "ecgsweep-metrics.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in epochs] == [1, 2]
+    for e in epochs:
+        assert {"loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1"} <= set(e)
+        assert 0.0 <= e["val_macro_f1"] <= 1.0
+    summary = json.loads((files / "ecgsweep-summary.json").read_text())
+    assert summary["best_val_macro_f1"] == max(e["val_macro_f1"] for e in epochs)
+    assert summary["promoted"] is True and record["value"] == summary["best_val_macro_f1"]
+
+    # A second, worse run must not replace the record (epochs=1 with a tiny learning rate).
+    worse = _agent_style_run(tmp_path, _small_cnn(synth_dir, tmp_path, epochs=1,
+                                                   learning_rate=0.00001), "runaaaa2")
+    out2, _ = worse.communicate(timeout=300)
+    assert worse.returncode == 0, out2
+    second = json.loads((_files_dir(tmp_path, "runaaaa2") / "ecgsweep-summary.json").read_text())
+    kept = json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())
+    if second["best_val_macro_f1"] <= record["value"]:
+        assert second["promoted"] is False and kept["run_id"] == "runaaaa1"
+    else:
+        assert second["promoted"] is True and kept["run_id"] == "runaaaa2"
+
+
+def test_misspelled_key_stops_the_run_with_known_keys(tmp_path):
+    proc = subprocess.run([sys.executable, "code/train.py", "--model=cnn", "--layer_1_sise=16"],
+                          cwd=REPO_ROOT, env=run_env(tmp_path), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert "'layer_1_sise' is not read" in proc.stderr and "layer_1_size" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_sigterm_stops_cleanly_and_keeps_the_run(synth_dir, tmp_path):
+    params = _small_cnn(synth_dir, tmp_path, epochs=200)
+    proc = _agent_style_run(tmp_path, params, "runstop1")
+    deadline = time.time() + 240
+    metrics = None
+    while time.time() < deadline:
+        found = list((tmp_path / "wandb").glob("offline-run-*-runstop1/files/ecgsweep-metrics.jsonl"))
+        if found and found[0].read_text().strip():
+            metrics = found[0]
+            break
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.5)
+    assert metrics is not None, "no epoch finished in time"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    summary = json.loads((metrics.parent / "ecgsweep-summary.json").read_text())
+    assert summary["stopped"] is True
+    n_epochs = len(metrics.read_text().splitlines())
+    assert 1 <= n_epochs < 200
+    assert json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())["stopped"] is True

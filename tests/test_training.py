@@ -1,0 +1,62 @@
+"""Training pieces: class weights, divergence detection, stop requests, best-epoch weights."""
+
+import numpy as np
+import pytest
+
+from ecgsweep import models, training
+from ecgsweep.config import resolve
+from ecgsweep.data.datasets import Split
+
+
+def test_class_weights_balanced_and_sqrt():
+    y = np.array([0] * 80 + [1] * 20)
+    balanced = training.class_weights(y, "balanced", 3)
+    assert balanced[0] == pytest.approx(100 / (2 * 80)) and balanced[1] == pytest.approx(100 / (2 * 20))
+    assert balanced[2] == 1.0  # absent class
+    sqrt = training.class_weights(y, "sqrt", 3)
+    assert sqrt[1] == pytest.approx(np.sqrt(balanced[1]))
+    assert training.class_weights(y, "none", 3) is None
+
+
+def _tiny_split(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return Split(rng.random((n, 187), dtype=np.float32), rng.integers(0, 5, n))
+
+
+def test_nan_loss_raises_with_the_epoch():
+    config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0, "epochs": 3,
+                      "batch_size": 16})
+    model = models.build(config, (187, 1), 5)
+    bad = _tiny_split()
+    bad.X[:] = np.float32(1e38)  # overflows to inf/NaN in the first step
+    with pytest.raises(training.TrainingDiverged, match="NaN loss at epoch 1"):
+        training.fit(model, config, bad, _tiny_split(seed=1), 5, lambda m: None,
+                     training.StopRequest())
+
+
+def test_fit_keeps_the_best_epoch_and_reports_every_epoch():
+    config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0, "epochs": 3,
+                      "batch_size": 16})
+    model = models.build(config, (187, 1), 5)
+    seen = []
+    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5, seen.append,
+                          training.StopRequest())
+    assert [m["epoch"] for m in seen] == [1, 2, 3]
+    best = max(seen, key=lambda m: m["val_macro_f1"])
+    assert result.best_epoch == best["epoch"]
+    assert result.best_val_macro_f1 == best["val_macro_f1"]
+
+
+def test_stop_request_ends_after_the_current_epoch():
+    config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0, "epochs": 50,
+                      "batch_size": 16})
+    model = models.build(config, (187, 1), 5)
+    stop = training.StopRequest()
+    seen = []
+
+    def sink(metrics):
+        seen.append(metrics)
+        stop.requested = True  # as if SIGTERM arrived during epoch 1
+
+    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5, sink, stop)
+    assert len(seen) == 1 and result.stopped
