@@ -2,9 +2,14 @@
 
     python code/eval.py --model models/cnn/best.keras
     python code/eval.py --model a.keras --model b.keras --test data/mitbih_test.csv --out reports/ens
+    python code/eval.py --model models/cnn/best.keras --bootstrap 2000 --wandb
 
-Prints per-class precision/recall/F1/support, averages, accuracy and the confusion matrix;
-writes report.json, classification_report.csv and confusion_matrix.png to --out.
+Prints per-class precision/recall/F1/support with bootstrap confidence intervals and
+one-vs-rest ROC AUC and average precision, the averages, accuracy and the confusion
+matrix; writes report.json, classification_report.csv, confusion_matrix.png,
+roc_pr_curves.png and misclassified_beats.png to --out. With --wandb the report is also
+logged to the W&B run that trained the model (or a new eval run); with WANDB_MODE=offline
+it goes to a local run folder to upload later with `wandb sync`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,20 @@ import sys
 from ecgsweep.cli import run_main
 
 
+def _non_negative(text: str) -> int:
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
+    return n
+
+
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="code/eval.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -24,6 +43,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test", help="test CSV (default: the test data of the model's data set)")
     parser.add_argument("--data-dir", help="folder of the data set's CSVs (default: as trained)")
     parser.add_argument("--out", help="report folder (default: reports/<model name>)")
+    parser.add_argument("--bootstrap", type=_non_negative, default=1000, metavar="N",
+                        help="bootstrap draws for the 95%% confidence intervals (default 1000; "
+                             "0: none)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    parser.add_argument("--examples", type=_positive, default=6, metavar="K",
+                        help="misclassified beats drawn per true/predicted pair (default 6)")
+    parser.add_argument("--batch-size", type=_positive, default=1024,
+                        help="beats per prediction batch (default 1024)")
+    parser.add_argument("--wandb", action="store_true",
+                        help="log the report to W&B: into the run that trained the model "
+                             "(resumed by the run_id in its record) or a new eval run")
+    parser.add_argument("--wandb-project", help="W&B project (default: the model's, else "
+                                                "WANDB_PROJECT or ecg-sweeps)")
+    parser.add_argument("--wandb-new-run", action="store_true",
+                        help="log to a new eval run even when the model's run is known")
     return parser
 
 
@@ -32,7 +66,10 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from ecgsweep import evaluation
 
-    evaluation.evaluate(args.model, test_csv=args.test, data_dir=args.data_dir, out_dir=args.out)
+    evaluation.evaluate(args.model, test_csv=args.test, data_dir=args.data_dir, out_dir=args.out,
+                        bootstrap=args.bootstrap, seed=args.seed, examples_per_pair=args.examples,
+                        wandb_log=args.wandb, wandb_project=args.wandb_project,
+                        wandb_new_run=args.wandb_new_run, batch_size=args.batch_size)
 
 
 if __name__ == "__main__":

@@ -45,6 +45,9 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--project", help="W&B project of the runs (sets WANDB_PROJECT)")
     p.add_argument("--online", action="store_true",
                    help="let runs log to the W&B server (WANDB_MODE=online); default offline")
+    p.add_argument("--syncable", action="store_true",
+                   help="runs carry W&B group sweep-<ID> instead of WANDB_SWEEP_ID, so that "
+                        "`wandb sync` can upload them to a server that never saw this sweep")
     p.add_argument("--gpus", help="comma-separated GPU ids to hand out (default: "
                                   "CUDA_VISIBLE_DEVICES, else all that nvidia-smi lists)")
     p.add_argument("--poll", type=float, default=1.0, help="seconds between checks (default 1)")
@@ -90,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                    kill_delay_s=args.kill_delay, online=args.online, project=args.project,
                    gpus=[g.strip() for g in args.gpus.split(",") if g.strip()]
                    if args.gpus is not None else None,
-                   live=False if args.plain else None)
+                   live=False if args.plain else None, syncable=args.syncable)
     return commands.run_sweep(yaml_path=args.yaml, store_root=args.store, resume=args.resume,
                               sweep_id=args.sweep_id, opts=opts)
 

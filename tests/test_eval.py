@@ -94,3 +94,41 @@ def test_model_that_does_not_fit_the_data_is_a_clear_error(trained, synth_dir, t
     assert "has label 4" in proc.stderr and "Traceback" not in proc.stderr
     proc = _eval_cli(tmp_path, "--model", str(tmp_path / "nope.keras"))
     assert proc.returncode == 2 and "nope.keras: no such model file" in proc.stderr
+
+
+def test_report_has_intervals_curves_and_the_misclassified_picture(trained, synth_dir, tmp_path):
+    report = evaluation.evaluate([trained["a"]], out_dir=tmp_path / "rep", bootstrap=300, seed=3)
+    ci = report["confidence_intervals"]
+    assert ci["accuracy"][0] <= report["accuracy"] <= ci["accuracy"][1]
+    assert ci["macro_f1"][0] <= report["macro_f1"] <= ci["macro_f1"][1]
+    assert report["bootstrap"]["draws"] == 300 and report["bootstrap"]["seed"] == 3
+    assert set(report["roc_auc"]) == {"N", "S", "V", "F", "Q"}
+    assert all(0.0 <= v <= 1.0 for v in report["roc_auc"].values())
+    saved = json.loads((tmp_path / "rep" / "report.json").read_text())
+    for key in ("n_beats", "class_names", "accuracy", "macro_f1", "weighted_f1", "per_class",
+                "macro_avg", "weighted_avg", "confusion_matrix", "models", "test_data"):
+        assert key in saved  # the keys existing callers read are still there
+    assert saved["macro_roc_auc"] == pytest.approx(report["macro_roc_auc"])
+    assert len(saved["curves"]["roc"]["N"]["fpr"]) <= evaluation.CURVE_POINTS
+    wrong = int(np.sum(np.array(report["confusion_matrix"])) - np.trace(report["confusion_matrix"]))
+    assert sum(p["count"] for p in report["misclassified"]) == wrong
+    if wrong:
+        assert (tmp_path / "rep" / "misclassified_beats.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "rep" / "roc_pr_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_cli_logs_the_report_to_an_offline_wandb_run(trained, tmp_path):
+    out = tmp_path / "rep"
+    proc = _eval_cli(tmp_path, "--model", str(trained["a"]), "--out", str(out),
+                     "--bootstrap", "200", "--wandb")
+    assert proc.returncode == 0, proc.stderr
+    assert "ROC AUC" in proc.stdout and "95% bootstrap interval, 200 draws" in proc.stdout
+    assert "W&B: logged to run" in proc.stdout and "new eval run" in proc.stdout
+    saved = json.loads((out / "report.json").read_text())
+    folder = Path(saved["wandb"]["run_dir"])
+    assert folder.parent == tmp_path / "wandb" and folder.name.startswith("offline-run-")
+    assert saved["wandb"]["offline"] and not saved["wandb"]["resumed"]
+    copied = json.loads((folder / "files" / evaluation.WANDB_REPORT_FILE).read_text())
+    assert copied["macro_f1"] == pytest.approx(saved["macro_f1"])
+    assert list(folder.glob("*.wandb"))

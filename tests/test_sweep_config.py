@@ -40,15 +40,14 @@ def test_every_shipped_yaml_passes_check(path):
 def test_check_cli_accepts_every_shipped_yaml_and_rejects_a_bad_one(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BASE.format(method="bayes", params="  learning_rate: {min: 1e-4, max: 0.01}"))
-    ok = subprocess.run([sys.executable, "code/sweep.py", "check", *map(str, SWEEP_CONFS)],
-                        cwd=REPO, capture_output=True, text=True)
-    assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.count(": ok (") == len(SWEEP_CONFS)
-    res = subprocess.run([sys.executable, "code/sweep.py", "check", str(bad)], cwd=REPO,
-                         capture_output=True, text=True)
-    assert res.returncode == 2
-    line = [ln for ln in res.stdout.splitlines() if "parameters.learning_rate.min" in ln]
-    assert line and "1.0e-4" in line[0], res.stdout
+    res = subprocess.run([sys.executable, "code/sweep.py", "check", *map(str, SWEEP_CONFS),
+                          str(bad)], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 2, res.stdout + res.stderr
+    for path in SWEEP_CONFS:
+        assert f"{path}: ok (" in res.stdout
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith(str(bad))]
+    assert len(lines) == 1 and "parameters.learning_rate.min" in lines[0], res.stdout
+    assert "1.0e-4" in lines[0]
 
 
 @pytest.mark.parametrize("params, method, field, words", [

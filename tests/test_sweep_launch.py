@@ -116,3 +116,12 @@ def test_find_files_dir_globs_the_run_id(tmp_path):
     d.mkdir(parents=True)
     (tmp_path / "wandb" / "offline-run-20250101_000000-abcd" / "files").mkdir(parents=True)
     assert launch.find_files_dir(tmp_path, "abc", cwd=tmp_path) == d
+
+
+def test_syncable_runs_carry_a_group_instead_of_the_sweep_id(tmp_path):
+    prep = launch.prepare({"program": "x.py"}, PARAMS, sweep_id="abcd1234", run_id="efgh5678",
+                          wandb_dir=str(tmp_path), base_env={"WANDB_SWEEP_ID": "stale"},
+                          syncable=True)
+    assert "WANDB_SWEEP_ID" not in prep.env
+    assert prep.env["WANDB_RUN_GROUP"] == "sweep-abcd1234"
+    assert prep.env["WANDB_SWEEP_PARAM_PATH"] == prep.param_path and Path(prep.param_path).exists()

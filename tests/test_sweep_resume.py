@@ -1,6 +1,7 @@
 """Runner processes dying, resuming, and sharing one store (the CLI, in subprocesses)."""
 
-import itertools
+import io
+import json
 import os
 import signal
 import sqlite3
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from rich.console import Console
+
+from ecgsweep.sweep import commands
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep.runner import Options, Runner, create_or_join
 from ecgsweep.sweep.store import db_path, open_store
@@ -89,7 +93,7 @@ def test_resume_after_sigkill_loses_no_finished_run(tmp_path):
     for rid in finished_before:
         assert rows[rid]["state"] == "finished"
         assert rows[rid]["ended_at"] == before[rid]["ended_at"]
-        assert [h for h in store.history(rid)] == [__import__("json").loads(h["data"])
+        assert store.history(rid) == [json.loads(h["data"])
                                                    for h in hist_before[rid]]
     # the run that was live is crashed, keeps the epochs it logged, and its point is re-queued
     (lost,) = live_before
@@ -140,7 +144,7 @@ def test_two_runner_processes_share_one_store(tmp_path):
                                      "  epochs: {value: 2}\n")
     store_root = tmp_path / "store"
     args = [str(yaml_path), "--store", str(store_root), "--sweep-id", "shared01", "--plain"]
-    procs = [start_cli(args, {"FAKE_EPOCH_S": "0.3"}) for _ in range(2)]
+    procs = [start_cli(args, {"FAKE_EPOCH_S": "0.15"}) for _ in range(2)]
     outs = [p.communicate(timeout=60)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
     store = open_store(store_root, "shared01")
@@ -169,12 +173,17 @@ def test_sigint_stops_runs_and_resume_finishes_the_grid(tmp_path):
     rows = query(db, "SELECT * FROM runs")
     assert [r["state"] for r in rows if not r["retry_of"]] == ["crashed"]
     assert [r["state"] for r in rows if r["retry_of"]] == ["pending"]
-    res = subprocess.run([sys.executable, "code/sweep.py", "--resume", "ctrlc001", "--store",
-                          str(store_root), "--poll", "0.1"], cwd=REPO, capture_output=True,
-                         text=True, env=dict(os.environ, FAKE_EPOCH_S="0.01"), timeout=60)
-    assert res.returncode == 0, res.stdout + res.stderr
+    os.environ["FAKE_EPOCH_S"] = "0.01"
+    try:
+        rc = commands.run_sweep(yaml_path=str(yaml_path), store_root=str(store_root),
+                                resume="ctrlc001",
+                                opts=Options(poll_s=0.05, cwd=str(REPO), gpus=[]),
+                                console=Console(file=io.StringIO()))
+    finally:
+        del os.environ["FAKE_EPOCH_S"]
+    assert rc == 0
     rows = query(db, "SELECT * FROM runs")
-    done = sorted(__import__("json").loads(r["params"])["learning_rate"]["value"]
+    done = sorted(json.loads(r["params"])["learning_rate"]["value"]
                   for r in rows if r["state"] == "finished")
     assert done == [0.5, 0.9]
 
@@ -192,7 +201,7 @@ def test_a_real_wandb_run_gets_the_sweep_params_and_lands_in_the_sweep_folder(tm
     store = open_store(store_root, "wandb001")
     (row,) = store.runs()
     assert row["state"] == "finished" and len(store.history(row["run_id"])) == 2
-    seen = __import__("json").loads((Path(row["files_dir"]) / "seen.json").read_text())
+    seen = json.loads((Path(row["files_dir"]) / "seen.json").read_text())
     assert seen["run_id"] == row["run_id"] and seen["sweep_id"] == "wandb001"
     assert seen["mode"] == "offline"  # offline even though the caller's env said online
     assert seen["config"]["learning_rate"] == row["params"]["learning_rate"]["value"]
@@ -202,5 +211,6 @@ def test_a_real_wandb_run_gets_the_sweep_params_and_lands_in_the_sweep_folder(tm
     assert list(run_dir.glob("run-*.wandb"))
     assert f"wandb sync -p ecg-test {store.folder / 'wandb'}" in res.stdout
     dry = subprocess.run([sys.executable, "-m", "wandb", "sync", "--dry-run", "-p", "ecg-test",
-                          str(store.folder / "wandb")], capture_output=True, text=True, timeout=60)
+                          str(store.folder / "wandb")], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
     assert f"run-{row['run_id']}.wandb" in dry.stdout + dry.stderr

@@ -3,7 +3,6 @@
 import io
 import itertools
 import json
-import os
 import threading
 from collections import Counter
 from pathlib import Path
@@ -226,6 +225,16 @@ def test_three_failures_in_a_row_with_the_same_error_stop_the_sweep(tmp_path, mo
     assert all(r["state"] == "failed" for r in rows)
     assert store.get("state") == "failed"
     assert "3 runs in a row" in store.get("failure") and "ZeroDivisionError" in store.get("failure")
+    # once the cause is fixed, --resume goes on with the rest of the grid
+    out = io.StringIO()
+    rc = commands.run_sweep(yaml_path=None, store_root=str(tmp_path / "store"),
+                            resume=store.get("sweep_id"),
+                            opts=Options(poll_s=0.05, cwd=str(REPO), gpus=[]),
+                            console=Console(file=out, width=200))
+    assert rc == 0, out.getvalue()
+    assert "the sweep had stopped: 3 runs in a row" in out.getvalue()
+    assert sorted(r["params"]["seed"]["value"] for r in store.runs()
+                  if r["state"] == "finished") == [1, 4]
 
 
 def test_classify_exit():
@@ -298,3 +307,21 @@ def test_status_and_final_report(tmp_path, monkeypatch):
     assert store.get("sweep_id") in buf.getvalue()
     with pytest.raises(FileNotFoundError, match="no sweep 'nope'"):
         commands.status("nope", store_root=str(tmp_path / "store"))
+
+
+def test_resume_refuses_a_changed_yaml_and_join_refuses_a_different_one(tmp_path):
+    from ecgsweep.cli import UserError
+
+    text = grid_yaml("  learning_rate: {values: [0.1, 0.2]}\n")
+    store = make_sweep(tmp_path, text, sweep_id="fixed001")
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(text.replace("0.2", "0.3"))
+    with pytest.raises(UserError, match="differs from the config sweep fixed001"):
+        commands.run_sweep(yaml_path=str(changed), store_root=str(tmp_path / "store"),
+                           resume="fixed001")
+    with pytest.raises(sc.ConfigError, match="different config"):
+        create_or_join(tmp_path / "store", sc.loads(changed.read_text()), changed.read_text(),
+                       str(changed), sweep_id="fixed001")
+    again, created = create_or_join(tmp_path / "store", sc.loads(text), text, "x.yaml",
+                                    sweep_id="fixed001")
+    assert not created and again.path == store.path

@@ -85,13 +85,17 @@ def make_dataset(split: Split, batch_size: int, shuffle: bool, seed: int):
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def make_optimizer(config: Mapping[str, Any], steps_per_epoch: int):
+def make_optimizer(config: Mapping[str, Any], steps_per_epoch: int,
+                   learning_rate: float | None = None, epochs: int | None = None):
+    """The config's optimizer; ``learning_rate``/``epochs`` override the config's (a phase of
+    transfer learning trains for fewer epochs, at a lower rate)."""
     import keras
 
-    lr: Any = float(config["learning_rate"])
+    lr: Any = float(config["learning_rate"] if learning_rate is None else learning_rate)
+    n_epochs = int(config["epochs"] if epochs is None else epochs)
     if config["lr_schedule"] == "cosine":
         lr = keras.optimizers.schedules.CosineDecay(
-            lr, decay_steps=max(1, int(config["epochs"]) * steps_per_epoch))
+            lr, decay_steps=max(1, n_epochs * steps_per_epoch))
     optimizers = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
                   "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
                   "rmsprop": keras.optimizers.RMSprop}
@@ -119,6 +123,8 @@ class StopRequest:
 
 
 def _validation_metrics(model, val: Split, batch_size: int) -> dict[str, float]:
+    """val_loss is the plain mean cross-entropy of the predicted probabilities, with no
+    class weights and no focal term, so runs with different losses or weights compare."""
     probs = model.predict(as_model_input(val.X), batch_size=max(256, batch_size), verbose=0)
     probs = np.asarray(probs, dtype=np.float64)
     picked = np.clip(probs[np.arange(len(val.y)), val.y], 1e-12, 1.0)
@@ -190,23 +196,88 @@ def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopReques
     return callbacks
 
 
+def _sublayers(layer) -> list[Any]:
+    """Every layer nested in ``layer`` (models within models included)."""
+    out = []
+    for sub in getattr(layer, "layers", None) or []:
+        out.append(sub)
+        out.extend(_sublayers(sub))
+    return out
+
+
+@dataclass
+class FineTune:
+    """Transfer learning: train with ``base`` frozen for ``freeze_epochs``, then train the
+    whole model at ``learning_rate x lr_factor`` (a fresh optimizer) for the other epochs.
+
+    The base's BatchNormalization layers stay non-trainable when the rest is unfrozen:
+    Keras 3 runs a non-trainable BatchNormalization in inference mode (its moving mean and
+    variance from the source data, not the batch's), whatever ``training`` the outer model
+    is called with; a ``training=False`` given when the base was called does not survive
+    ``fit`` in Keras 3.
+    """
+
+    base: Any  # the keras layer (a nested model) holding the pretrained feature layers
+    freeze_epochs: int
+    lr_factor: float
+
+    def set_base_trainable(self, trainable: bool) -> None:
+        import keras
+
+        self.base.trainable = trainable
+        if trainable:
+            for layer in _sublayers(self.base):
+                if isinstance(layer, keras.layers.BatchNormalization):
+                    layer.trainable = False
+
+
+def _phases(config: Mapping[str, Any], fine_tune: FineTune | None):
+    """(first epoch index, end epoch, learning rate, base trainable or None) per phase."""
+    epochs, lr = int(config["epochs"]), float(config["learning_rate"])
+    if fine_tune is None:
+        return [(0, epochs, lr, None)]
+    frozen = max(0, min(int(fine_tune.freeze_epochs), epochs))
+    phases = [(0, frozen, lr, False)] if frozen > 0 else []
+    if frozen < epochs:
+        phases.append((frozen, epochs, lr * float(fine_tune.lr_factor), True))
+    return phases
+
+
 def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: int,
-        sink: EpochSink, stop: StopRequest, loss: Any = "sparse_categorical_crossentropy") -> FitResult:
+        sink: EpochSink, stop: StopRequest, loss: Any = None, *,
+        fine_tune: FineTune | None = None) -> FitResult:
     """Compile and train; leave the model holding the weights of its best epoch.
 
+    ``loss`` defaults to the config's (``imbalance.make_loss``: cross-entropy or focal).
+    Whatever the loss, the logged val_loss is the unweighted cross-entropy.
+    With ``fine_tune`` the epochs run in two phases (frozen base, then all layers at a
+    lower learning rate), numbered on as one run; early stopping and plateau schedules
+    start afresh in the second phase, and the best epoch is chosen over both.
     Raises TrainingDiverged when the loss stops being finite.
     """
+    if loss is None:
+        from .imbalance import make_loss
+
+        loss = make_loss(config)
     batch_size = int(config["batch_size"])
     train_ds = make_dataset(train, batch_size, shuffle=True, seed=int(config["seed"]))
     steps = math.ceil(len(train) / batch_size)
-    model.compile(optimizer=make_optimizer(config, steps), loss=loss, metrics=["accuracy"])
+    weights = class_weights(train.y, config["class_weight"], n_classes)
     result = FitResult()
     state: dict[str, Any] = {"epoch": 0}
-    callbacks = _make_callbacks(model, config, val, sink, stop, result, state)
-    if not stop.requested:
-        model.fit(train_ds, epochs=int(config["epochs"]), callbacks=callbacks, verbose=0,
-                  shuffle=False,  # the tf.data pipeline shuffles each epoch itself
-                  class_weight=class_weights(train.y, config["class_weight"], n_classes))
+    for first, end, lr, base_trainable in _phases(config, fine_tune):
+        if "diverged_epoch" in state or (stop.requested and first > 0):
+            break
+        if fine_tune is not None:
+            fine_tune.set_base_trainable(base_trainable)
+        model.compile(optimizer=make_optimizer(config, steps, learning_rate=lr,
+                                               epochs=end - first),
+                      loss=loss, metrics=["accuracy"])
+        callbacks = _make_callbacks(model, config, val, sink, stop, result, state)
+        if not stop.requested:
+            model.fit(train_ds, initial_epoch=first, epochs=end, callbacks=callbacks, verbose=0,
+                      shuffle=False,  # the tf.data pipeline shuffles each epoch itself
+                      class_weight=weights)
     if "diverged_epoch" in state:
         raise TrainingDiverged(f"NaN loss at epoch {state['diverged_epoch']}: lower "
                                f"learning_rate (now {config['learning_rate']}) or check the data")

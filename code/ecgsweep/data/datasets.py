@@ -156,3 +156,51 @@ def train_val_split(dev: Split, val_fraction: float, seed: int,
             X_tr, y_tr, train_size=max_train_beats, random_state=seed,
             stratify=_stratify_or_none(y_tr))
     return Split(X_tr, y_tr), Split(X_val, y_val)
+
+
+@dataclass
+class Fold:
+    """One training/validation split of the development data (1-based ``index``)."""
+
+    index: int
+    train: Split
+    val: Split
+    val_index: np.ndarray | None = None  # rows of the development data in ``val`` (k-fold)
+
+
+def _cap(train: Split, max_train_beats: int, seed: int) -> Split:
+    if 0 < max_train_beats < len(train):
+        X_tr, _, y_tr, _ = train_test_split(
+            train.X, train.y, train_size=max_train_beats, random_state=seed,
+            stratify=_stratify_or_none(train.y))
+        return Split(X_tr, y_tr)
+    return train
+
+
+def kfold_splits(dev: Split, folds: int, seed: int, max_train_beats: int = 0) -> list[Fold]:
+    """Stratified k-fold: each beat of ``dev`` is in exactly one fold's validation split.
+
+    ``max_train_beats`` caps each fold's training part (a stratified subsample, as in
+    ``train_val_split``); validation folds are never cut, so together they are ``dev``.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    if folds < 2:
+        raise ValueError(f"k-fold needs folds >= 2, got {folds}")
+    if folds > len(dev):
+        raise UserError(f"config key 'folds': {folds} folds need at least {folds} beats; the "
+                        f"development data has {len(dev)}")
+    labels, counts = np.unique(dev.y, return_counts=True)
+    rare = [f"label {int(c)} ({int(n)} beats)" for c, n in zip(labels, counts) if n < folds]
+    if rare:
+        warnings.warn(f"k-fold: fewer beats than folds ({folds}) in {', '.join(rare)}; some "
+                      "validation folds lack those classes", stacklevel=2)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    out = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # sklearn repeats the warning above
+        parts = list(splitter.split(np.zeros(len(dev)), dev.y))
+    for i, (train_idx, val_idx) in enumerate(parts, start=1):
+        train = _cap(Split(dev.X[train_idx], dev.y[train_idx]), max_train_beats, seed)
+        out.append(Fold(i, train, Split(dev.X[val_idx], dev.y[val_idx]), val_idx))
+    return out

@@ -192,7 +192,7 @@ def _render(rng: np.random.Generator, this: _Beat, nxt: _Beat, rr_med: np.ndarra
         x[rows] = (amp[rows] * e).sum(axis=1)
 
     # baseline wander (respiration, electrode motion): a slow sine, often just a slope here
-    x += u(0.0, 0.3, n)[:, None] * np.sin(
+    x += u(0.0, 0.2, n)[:, None] * np.sin(
         2 * np.pi * u(0.1, 0.6, n)[:, None] * t + u(0, 2 * np.pi, n)[:, None])
     # measurement noise
     x += u(0.005, 0.03, n)[:, None] * rng.standard_normal((n, BEAT_LENGTH))
@@ -218,10 +218,6 @@ def _base_rr(rng: np.random.Generator, n: int) -> np.ndarray:
     return 60.0 / hr
 
 
-def _rng(seed: int | np.random.SeedSequence) -> np.random.Generator:
-    return np.random.default_rng(seed)
-
-
 # --------------------------------------------------------------------------- MIT-BIH
 
 
@@ -233,8 +229,14 @@ def make_mitbih(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    rng = _rng(seed)
+    rng = np.random.default_rng(seed)
     y = _labels(rng, n, MITBIH_PROPORTIONS)
+    return _mitbih_beats(rng, y), y
+
+
+def _mitbih_beats(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
+    """The beats of the given MIT-BIH labels (the random stream depends only on len(y))."""
+    n = len(y)
     u = rng.uniform
     rr_med = _base_rr(rng, n)
 
@@ -336,8 +338,7 @@ def make_mitbih(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rr_next = np.where(q, q_rr * (1.0 + rng.normal(0.0, 0.005, n)), rr_next)
     fiducial = np.where(q & on_spike, q_this.mu[:, SPIKE], fiducial)
 
-    X = _render(rng, this, nxt, rr_med, rr_next, fiducial, af=af.astype(np.float64))
-    return X, y
+    return _render(rng, this, nxt, rr_med, rr_next, fiducial, af=af.astype(np.float64))
 
 
 # --------------------------------------------------------------------------- PTB
@@ -353,8 +354,14 @@ def make_ptb(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    rng = _rng(seed)
+    rng = np.random.default_rng(seed)
     y = _labels(rng, n, PTB_PROPORTIONS)
+    return _ptb_beats(rng, y), y
+
+
+def _ptb_beats(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
+    """The beats of the given PTB labels (the random stream depends only on len(y))."""
+    n = len(y)
     u = rng.uniform
     rr_med = _base_rr(rng, n)
     this = _sinus(rng, rr_med)
@@ -396,8 +403,28 @@ def make_ptb(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
     rr_next = rr_med * (1.0 + rng.normal(0.0, 0.05, n))
     nxt = _jitter(rng, this)
-    X = _render(rng, this, nxt, rr_med, rr_next, np.zeros(n))
-    return X, y
+    return _render(rng, this, nxt, rr_med, rr_next, np.zeros(n))
+
+
+# --------------------------------------------------------------------------- one class
+
+
+def make_class(label: int, n: int, seed: int, dataset: str = "mitbih") -> np.ndarray:
+    """``n`` synthetic beats of one class: X float32 (n, 187), for augmenting rare classes.
+
+    ``dataset`` picks the generator: "mitbih" (labels 0..4, N S V F Q) or "ptbdb"
+    (0 normal, 1 abnormal). The morphology is that of ``make_mitbih`` / ``make_ptb``; only
+    the class mix differs. The same (label, n, seed, dataset) always gives the same beats.
+    """
+    generators = {"mitbih": (MITBIH_CLASSES, _mitbih_beats), "ptbdb": (PTB_CLASSES, _ptb_beats)}
+    if dataset not in generators:
+        raise ValueError(f"dataset must be one of {', '.join(generators)}, got {dataset!r}")
+    classes, beats = generators[dataset]
+    if not 0 <= label < len(classes):
+        raise ValueError(f"label {label} is not a {dataset} class (0..{len(classes) - 1})")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    return beats(np.random.default_rng(seed), np.full(n, label, dtype=np.int64))
 
 
 # --------------------------------------------------------------------------- files

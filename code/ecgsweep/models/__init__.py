@@ -12,12 +12,19 @@ from typing import Any, Mapping
 
 from ..config import ConfigError
 from ..params import FAMILY_PARAMS
+# Custom layers register themselves with Keras on import, so that
+# keras.models.load_model(path, compile=False) works once this package is imported.
+from . import layers  # noqa: F401
 
 # config['model'] -> module in this package holding its build(); imported on demand so that
 # importing the registry does not import every family's dependencies.
 FAMILY_MODULES: dict[str, str] = {
     "cnn": "cnn",
     "rnn": "rnn",
+    "cnet": "cnet",
+    "cnn_lstm": "cnn_lstm",
+    "cnn_bilstm_attention": "cnn_bilstm_attention",
+    "dualpath_resnet": "dualpath_resnet",
 }
 
 

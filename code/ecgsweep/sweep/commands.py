@@ -10,7 +10,8 @@ from rich.console import Console
 from ..cli import UserError
 from . import config as sweep_config
 from . import table
-from .runner import Options, Runner, best_models, create_or_join, sync_command
+from .runner import (Options, Runner, best_models, create_or_join, runner_alive,
+                     sync_command, sync_note)
 from .store import Store, list_sweeps, open_store
 
 DEFAULT_STORE = ".sweeps"
@@ -72,11 +73,17 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
     opts = opts or Options()
     console = console or _console()
     if resume:
-        if yaml_path:
-            raise UserError("--resume continues a sweep with the config it was started with; "
-                            "drop the YAML argument (or start a new sweep without --resume)")
         store = open_store(store_root, resume)
         created = False
+        if yaml_path and Path(yaml_path).read_text() != store.get("yaml"):
+            raise UserError(f"{yaml_path} differs from the config sweep {resume} was started with "
+                            f"(kept in {store.path}); --resume continues with that one: drop the "
+                            "YAML argument, or start a new sweep without --resume")
+        if store.get("state") == "failed":
+            console.print(f"the sweep had stopped: {store.get('failure')}; resuming",
+                          markup=False, soft_wrap=True)
+            with store.transaction():
+                store.set("state", "running")
     else:
         if not yaml_path:
             raise UserError("give a sweep YAML (python code/sweep.py sweep_conf/cnn_bayes.yaml) "
@@ -90,7 +97,8 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
             console.print(f"{yaml_path}: {p}", markup=False, soft_wrap=True)
         store, created = create_or_join(store_root, cfg, Path(yaml_path).read_text(),
                                         str(yaml_path), sweep_id=sweep_id, count=opts.count,
-                                        project=opts.project, online=opts.online)
+                                        project=opts.project, online=opts.online,
+                                        syncable=opts.syncable)
     meta = store.meta()
     cfg = meta["config"]
     sid = meta["sweep_id"]
@@ -132,6 +140,10 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
                                        title=f"sweep {sid}"))
     state = meta.get("state", "running")
     why = meta.get("failure") if state == "failed" else meta.get("finished_because")
+    if state == "running" and runner is None and not any(
+            runner_alive(r, time.time()) for r in store.runners().values()):
+        state, why = "idle", f"no runner is working on it; continue with: python code/sweep.py " \
+                             f"--resume {sid} --store {store.folder.parent}"
     if runner is not None and runner.interrupts:
         state, why = "interrupted", f"continue with: python code/sweep.py --resume {sid}" + (
             f" --store {store.folder.parent}" if str(store.folder.parent) != DEFAULT_STORE else "")
@@ -156,6 +168,9 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
             console.print(f"no {rec['model']} model promoted yet ({rec['model_path']} missing)",
                           markup=False, soft_wrap=True)
     console.print(f"upload later: {sync_command(store)}", markup=False, soft_wrap=True)
+    note = sync_note(store)
+    if note:
+        console.print(note, markup=False, soft_wrap=True)
 
 
 # ----------------------------------------------------------------------------- status

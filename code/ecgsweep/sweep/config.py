@@ -33,7 +33,6 @@ from ..config import ConfigError, coerce_value
 with warnings.catch_warnings():
     # sweeps 0.3.0 declares a pydantic v1-style Config that pydantic v2 warns about.
     warnings.simplefilter("ignore")
-    import sweeps  # noqa: F401
     from sweeps.config import schema as sweeps_schema
     from sweeps.params import HyperParameter
 

@@ -85,8 +85,15 @@ def expand_command(cfg: Mapping[str, Any], run_params: Mapping[str, Any], *,
 def prepare(cfg: Mapping[str, Any], run_params: Mapping[str, Any], *, sweep_id: str,
             run_id: str, wandb_dir: str, base_env: Mapping[str, str] | None = None,
             online: bool = False, project: str | None = None, entity: str | None = None,
-            gpu: str | None = None, interpreter: str | None = None) -> Prepared:
-    """Write the run's parameter files and return its argv and environment."""
+            gpu: str | None = None, interpreter: str | None = None,
+            syncable: bool = False) -> Prepared:
+    """Write the run's parameter files and return its argv and environment.
+
+    ``syncable``: leave WANDB_SWEEP_ID out and group the runs as ``sweep-<id>`` instead,
+    because W&B's server refuses runs that name a sweep it does not know ("sweep ... not
+    found" on ``wandb sync``). The parameters still reach ``wandb.config``: ``wandb.init``
+    applies WANDB_SWEEP_PARAM_PATH with or without a sweep ID.
+    """
     from wandb.sdk.lib import config_util
 
     wandb_dir = os.path.abspath(wandb_dir)
@@ -102,7 +109,11 @@ def prepare(cfg: Mapping[str, Any], run_params: Mapping[str, Any], *, sweep_id: 
 
     env = dict(os.environ if base_env is None else base_env)
     env.pop("WANDB_SERVICE", None)  # as the agent does: each run starts its own service
-    env["WANDB_SWEEP_ID"] = sweep_id
+    if syncable:
+        env.pop("WANDB_SWEEP_ID", None)
+        env["WANDB_RUN_GROUP"] = f"sweep-{sweep_id}"
+    else:
+        env["WANDB_SWEEP_ID"] = sweep_id
     env["WANDB_RUN_ID"] = run_id
     env["WANDB_SWEEP_PARAM_PATH"] = param_path
     env["WANDB_DIR"] = wandb_dir

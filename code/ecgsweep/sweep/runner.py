@@ -28,19 +28,18 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from . import config as sweep_config
 from . import launch
 from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
-                    open_store, plain, valid_id)
+                    plain, valid_id)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -76,6 +75,7 @@ class Options:
     interpreter: str | None = None  # ${interpreter}; default sys.executable
     live: bool | None = None  # rich live table; default: when stdout is a terminal
     max_same_failures: int = SAME_FAILURES_TO_STOP
+    syncable: bool = False  # runs grouped as sweep-<id> instead of carrying WANDB_SWEEP_ID
 
 
 @dataclass
@@ -94,7 +94,6 @@ class LiveRun:
     interrupted: bool = False
     epochs_total: int | None = None
     best: float | None = None
-    pending_rows: list[dict] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- creating
@@ -102,7 +101,8 @@ class LiveRun:
 
 def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
                    sweep_id: str | None = None, count: int | None = None,
-                   project: str | None = None, online: bool = False) -> tuple[Store, bool]:
+                   project: str | None = None, online: bool = False,
+                   syncable: bool = False) -> tuple[Store, bool]:
     """Create a sweep in the store (or join the one with ``sweep_id`` and the same YAML).
 
     Returns (store, created).
@@ -137,6 +137,7 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
         store.set("project", project or cfg.get("project"))
         store.set("entity", cfg.get("entity"))
         store.set("online", bool(online))
+        store.set("syncable", bool(syncable))
         store.set("state", "running")
     return store, True
 
@@ -239,6 +240,25 @@ def visible_gpus(env: dict[str, str] | None = None) -> list[str]:
     return [str(i) for i, ln in enumerate(ln for ln in out.splitlines() if ln.startswith("GPU "))]
 
 
+# ----------------------------------------------------------------------------- liveness
+
+
+def runner_alive(rr: dict | None, now: float, stale_after_s: float = 120.0) -> bool:
+    """Whether a runner (a row of the runners table) still works on the sweep.
+
+    Same host: its pid (checked against its start time, against pid reuse) is alive and the
+    machine has not rebooted since. Another host: its heartbeat is recent.
+    """
+    if rr is None or rr.get("ended_at"):
+        return False
+    if rr["host"] == socket.gethostname():
+        boot = launch.boot_id()
+        if rr.get("boot_id") and boot and rr["boot_id"] != boot:
+            return False
+        return launch.pid_alive(rr["pid"], rr.get("pid_start"))
+    return now - rr["heartbeat_at"] < stale_after_s
+
+
 # ----------------------------------------------------------------------------- the runner
 
 
@@ -259,6 +279,7 @@ class Runner:
         et = self.cfg.get("early_terminate")
         self.hyperband = isinstance(et, dict) and et.get("type") == "hyperband" and bool(self.metric)
         self.online = bool(opts.online or meta.get("online"))
+        self.syncable = bool(opts.syncable or meta.get("syncable"))
         self.project = opts.project or meta.get("project")
         self.entity = meta.get("entity")
         self.cwd = opts.cwd or os.getcwd()
@@ -299,6 +320,8 @@ class Runner:
                                        boot_id=self.boot, workers=self.workers)
             if self.opts.count is not None:
                 self.store.set("run_cap", self.opts.count)
+            if self.store.get("state") != "failed":
+                self.store.set("state", "running")
         if self.gpus and self.workers > len(self.gpus):
             self.event(f"warning: {self.workers} workers share {len(self.gpus)} GPU(s) "
                        f"({', '.join(self.gpus)}); GPUs are handed out round-robin")
@@ -309,7 +332,7 @@ class Runner:
                 signal.signal(s, self._on_signal)
         exit_reason = "done"
         try:
-            self._reap_dead(force=True)
+            self._reap_dead()
             while True:
                 self._turn()
                 if not self.live and (self.no_more or self.interrupts):
@@ -542,7 +565,8 @@ class Runner:
                     if r is None or r["state"] != RUNNING or r["should_stop"]:
                         continue
                     info = (run.early_terminate_info or {}).get("lines") or []
-                    reason = _hyperband_reason(info[-1] if info else "")
+                    reason = _hyperband_reason(info[-1] if info else "", self.metric or "",
+                                               self.goal)
                     self.store.update_run(run.name, should_stop=1, stop_reason=reason)
 
     def _apply_stops(self) -> None:
@@ -595,17 +619,11 @@ class Runner:
 
     # --------------------------------------------------------------- dead runners
     def _runner_alive(self, rr: dict | None, now: float) -> bool:
-        if rr is None or rr.get("ended_at"):
-            return False
-        if rr["runner_id"] == self.id:
+        if rr is not None and rr["runner_id"] == self.id:
             return True
-        if rr["host"] == self.host:
-            if rr.get("boot_id") and self.boot and rr["boot_id"] != self.boot:
-                return False  # the machine rebooted since
-            return launch.pid_alive(rr["pid"], rr.get("pid_start"))
-        return now - rr["heartbeat_at"] < self.opts.stale_after_s
+        return runner_alive(rr, now, self.opts.stale_after_s)
 
-    def _reap_dead(self, force: bool = False) -> None:
+    def _reap_dead(self) -> None:
         now = self.now()
         self._last_reap = now
         msgs = []
@@ -734,7 +752,7 @@ class Runner:
             prep = launch.prepare(self.cfg, params, sweep_id=self.sweep_id, run_id=run_id,
                                   wandb_dir=self.wandb_dir, online=self.online,
                                   project=self.project, entity=self.entity, gpu=gpu,
-                                  interpreter=self.opts.interpreter)
+                                  interpreter=self.opts.interpreter, syncable=self.syncable)
             proc = launch.start(prep.argv, prep.env, log_path=log_path, cwd=self.cwd)
         except OSError as e:
             with self.store.transaction():
@@ -752,7 +770,8 @@ class Runner:
         self.started += 1
         with self.store.transaction():
             self.store.update_run(run_id, pid=proc.pid, pid_start=launch.pid_start_ticks(proc.pid),
-                                  gpu=gpu, log_path=str(log_path), slot=slot)
+                                  gpu=gpu, log_path=str(log_path), slot=slot,
+                                  command=json.dumps(prep.argv))
         shown = " ".join(f"{k}={_num(v.get('value'))}" for k, v in params.items()
                          if k in self.searched and isinstance(v, dict))
         where = f" on GPU {gpu}" if gpu is not None else ""
@@ -769,13 +788,15 @@ class Runner:
             self.store.set("finished_because", self.no_more)
 
 
-def _hyperband_reason(line: str) -> str:
+def _hyperband_reason(line: str, metric: str, goal: str) -> str:
     m = re.search(r"Band: (\d+) Metric: (\S+) Threshold: (\S+)\)", line)
     if not m:
-        return "hyperband: below the band threshold"
+        return "hyperband: below the band's threshold"
     band, val, thr = m.group(1), float(m.group(2)), float(m.group(3))
-    # the engine negates metrics it maximizes
-    return f"hyperband: best {abs(val):.4g} at epoch {band} is behind the threshold {abs(thr):.4g}"
+    if goal == "maximize":  # the engine negates the metrics it maximizes
+        val, thr = -val, -thr
+    return (f"hyperband: best {metric} so far {val:.4g} is behind the epoch-{band} "
+            f"threshold {thr:.4g}")
 
 
 def _num(v: Any) -> str:
@@ -805,6 +826,16 @@ def sync_command(store: Store, root_display: str | None = None) -> str:
     return " ".join(parts)
 
 
+def sync_note(store: Store) -> str | None:
+    """A warning to print under the sync command when the runs carry the local sweep ID."""
+    meta = store.meta()
+    if meta.get("syncable"):
+        return None
+    return (f"note: these runs carry sweep ID {meta['sweep_id']}, which W&B's server has never "
+            "seen; if `wandb sync` answers 'sweep ... not found', start sweeps meant for upload "
+            "with --syncable (runs then carry group sweep-<ID> instead)")
+
+
 def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[str, Any]]:
     """For each model family this sweep trained: the promoted best model and its record."""
     base = Path(cwd or os.getcwd())
@@ -830,10 +861,3 @@ def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[st
         out.append(rec)
     return out
 
-
-def open_existing(root: str | Path, sweep_id: str) -> Store:
-    return open_store(root, sweep_id)
-
-
-def interpreter_default() -> str:
-    return sys.executable

@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS runs (
     slot         INTEGER,
     gpu          TEXT,
     log_path     TEXT,
+    command      TEXT,                   -- JSON argv the program was started with
     files_dir    TEXT,                   -- the wandb run's files folder, once found
     epochs       INTEGER NOT NULL DEFAULT 0,
     metric_best  REAL,
@@ -91,6 +92,9 @@ CREATE TABLE IF NOT EXISTS runners (
     exit_reason  TEXT
 );
 """
+
+# Columns added after the first release of the schema: (name, declaration).
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("command", "TEXT"),)
 
 _NETWORK_FS = ("nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "lustre", "gpfs", "beegfs",
                "ceph", "glusterfs", "panfs", "afs", "9p", "fuse")
@@ -155,6 +159,10 @@ class Store:
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     self.conn.execute(stmt)
+            have = {r["name"] for r in self.conn.execute("PRAGMA table_info(runs)")}
+            for col, decl in _ADDED_COLUMNS:
+                if col not in have:  # a store made by an older version of this module
+                    self.conn.execute(f"ALTER TABLE runs ADD COLUMN {col} {decl}")
             self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
                               ("schema_version", json.dumps(SCHEMA_VERSION)))
 

@@ -37,20 +37,31 @@ def _duration(row: dict, now: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+def _params_text(params: dict, searched: list[str]) -> str:
+    return " ".join(f"{n}={_fmt(params[n].get('value'))}" for n in searched
+                    if isinstance(params.get(n), dict))
+
+
 def runs_table(rows: list[dict], *, metric: str | None, searched: list[str],
                title: str | None = None, max_rows: int | None = None,
-               now: float | None = None) -> Table:
+               now: float | None = None, param_columns: int = 4) -> Table:
+    """One row per run; searched parameters get a column each when there are few of them,
+    else they share one folded ``params`` column."""
     now = time.time() if now is None else now
     t = Table(title=title, title_justify="left", expand=False, pad_edge=False)
-    t.add_column("run", no_wrap=True)
-    t.add_column("state", no_wrap=True)
-    for name in searched:
-        t.add_column(_short(name), no_wrap=True, justify="right")
+    t.add_column("run", no_wrap=True, min_width=8)
+    t.add_column("state", no_wrap=True, min_width=8)
+    separate = len(searched) <= param_columns
+    if separate:
+        for name in searched:
+            t.add_column(_short(name), no_wrap=True, justify="right")
     t.add_column("epoch", justify="right", no_wrap=True)
     if metric:
-        t.add_column(f"{metric} (best)", justify="right", no_wrap=True)
+        t.add_column(metric, justify="right", no_wrap=True, min_width=6)
     t.add_column("time", justify="right", no_wrap=True)
-    t.add_column("note", overflow="ellipsis", max_width=60)
+    if not separate:
+        t.add_column("params", overflow="fold", ratio=2)
+    t.add_column("note", overflow="fold", ratio=1)
     shown = rows
     if max_rows is not None and len(rows) > max_rows:
         live = [r for r in rows if r["state"] in ("running", "pending")]
@@ -60,18 +71,22 @@ def runs_table(rows: list[dict], *, metric: str | None, searched: list[str],
         shown.sort(key=lambda r: r["seq"])
     for r in shown:
         p = r.get("params") or {}
-        vals = [_fmt((p.get(n) or {}).get("value")) if isinstance(p.get(n), dict) else ""
-                for n in searched]
         note = r.get("error") or r.get("stop_reason") or ""
         if r.get("state") == "running" and r.get("should_stop"):
             note = "stopping: " + note
         if r.get("requeued"):
             note = "re-queued; " + note
-        cells = [r["run_id"], Text(r["state"], style=STATE_STYLE.get(r["state"], "")), *vals,
-                 str(r.get("epochs") or 0)]
+        cells: list[Any] = [r["run_id"], Text(r["state"], style=STATE_STYLE.get(r["state"], ""))]
+        if separate:
+            cells += [_fmt((p.get(n) or {}).get("value")) if isinstance(p.get(n), dict) else ""
+                      for n in searched]
+        cells.append(str(r.get("epochs") or 0))
         if metric:
             cells.append(_fmt(r.get("metric_best")))
-        cells += [_duration(r, now), note.splitlines()[0] if note else ""]
+        cells.append(_duration(r, now))
+        if not separate:
+            cells.append(_params_text(p, searched))
+        cells.append(note.splitlines()[0][:200] if note else "")
         t.add_row(*cells)
     return t
 
@@ -96,8 +111,7 @@ def leaderboard(rows: list[dict], *, metric: str, goal: str, searched: list[str]
     t.add_column("params", overflow="fold")
     for i, r in enumerate(best, 1):
         p = r.get("params") or {}
-        ps = " ".join(f"{n}={_fmt(p[n].get('value'))}" for n in searched
-                      if isinstance(p.get(n), dict))
+        ps = _params_text(p, searched)
         t.add_row(str(i), r["run_id"], _fmt(r["metric_best"]), str(r.get("epochs") or 0),
                   r["state"], ps)
     return t

@@ -1,0 +1,126 @@
+"""Transfer learning: feature layers kept, frozen phase leaves them bit-identical, clear errors."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT, run_env
+from ecgsweep import models, training, transfer
+from ecgsweep.cli import UserError
+from ecgsweep.config import resolve
+from ecgsweep.data import synth
+from ecgsweep.data.datasets import Split
+from ecgsweep.run import _check_pretrained
+
+TINY_CNN = {"n_conv_blocks": 2, "layer_1_size": 4, "layer_2_size": 4, "layer_FC_size": 8,
+            "kernel_size": 3, "batch_norm": True}
+
+
+def _save_pretrained(path, width=187, n_classes=5, **over):
+    config = resolve({**TINY_CNN, **over})
+    model = models.build(config, (width, 1), n_classes)
+    # move the batch-norm statistics off their initial values, so "unchanged" means something
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(np.full(layer.moving_mean.shape, 0.3, dtype=np.float32))
+            layer.moving_variance.assign(np.full(layer.moving_variance.shape, 2.0, np.float32))
+    model.save(path)
+    return path
+
+
+def _base_weights(path):
+    """The feature layers' weights of a saved model, read afresh from the file."""
+    return transfer.feature_extractor(keras.models.load_model(path, compile=False)).get_weights()
+
+
+def test_feature_layers_end_where_the_dense_head_begins(tmp_path):
+    cnn = models.build(resolve(TINY_CNN), (187, 1), 5)
+    assert isinstance(transfer.feature_layer(cnn), keras.layers.GlobalAveragePooling1D)
+    flat = models.build(resolve({**TINY_CNN, "global_pooling": "flatten", "dropout_rate": 0.0}),
+                        (187, 1), 5)
+    assert isinstance(transfer.feature_layer(flat), keras.layers.Flatten)
+    rnn = models.build(resolve({"model": "rnn", "rnn_units": 4, "downsample": 4}), (187, 1), 5)
+    assert isinstance(transfer.feature_layer(rnn), keras.layers.LSTM)
+    no_head = keras.Sequential([keras.Input((187, 1)), keras.layers.Flatten()])
+    with pytest.raises(UserError, match="not a Dense softmax"):
+        transfer.feature_layer(no_head)
+
+
+def test_frozen_phase_keeps_pretrained_weights_then_fine_tuning_changes_them(tmp_path):
+    path = _save_pretrained(tmp_path / "mitbih.keras")
+    before = _base_weights(path)
+    config = resolve({**TINY_CNN, "dataset": "ptbdb", "pretrained": str(path), "epochs": 2,
+                      "freeze_epochs": 1, "fine_tune_lr_factor": 0.5, "learning_rate": 0.01,
+                      "batch_size": 32, "layer_FC_size": 6})
+    model, base = transfer.build(config, transfer.load_pretrained(path, 187), 2)
+    assert model.output_shape == (None, 2) and model.get_layer("probabilities").units == 2
+    fine_tune = training.FineTune(base, config["freeze_epochs"], config["fine_tune_lr_factor"])
+    snapshots, rates = [], []
+
+    def sink(metrics):
+        snapshots.append([w.copy() for w in base.get_weights()])
+        rates.append(metrics["learning_rate"])
+
+    X, y = synth.make_ptb(128, 0)
+    training.fit(model, config, Split(X, y), Split(*synth.make_ptb(64, 1)), 2, sink,
+                 training.StopRequest(), fine_tune=fine_tune)
+    assert len(snapshots) == 2
+    after_frozen, after_tuned = snapshots
+    assert all(np.array_equal(a, b) for a, b in zip(before, after_frozen))  # bit-identical
+    names = [w.path for w in base.weights]
+    changed = {n for n, a, b in zip(names, before, after_tuned) if not np.array_equal(a, b)}
+    print([(n, float(np.abs(a - b).max())) for n, a, b in zip(names, before, after_tuned)])
+    assert any("conv" in n for n in changed), changed  # unfrozen: the features learn
+    # batch norm stays in inference mode: moving statistics (and gamma/beta) untouched
+    assert not any("bn" in n or "batch_normalization" in n for n in changed), changed
+    assert rates[0] == pytest.approx(0.01) and rates[1] == pytest.approx(0.005)
+
+
+def test_transfer_model_saves_and_reloads(tmp_path):
+    path = _save_pretrained(tmp_path / "mitbih.keras")
+    config = resolve({**TINY_CNN, "pretrained": str(path)})
+    model, _ = transfer.build(config, transfer.load_pretrained(path, 187), 2)
+    model.save(tmp_path / "ptb.keras")
+    again = keras.models.load_model(tmp_path / "ptb.keras", compile=False)
+    X = synth.make_ptb(8, 0)[0][..., None]
+    np.testing.assert_allclose(again.predict(X, verbose=0), model.predict(X, verbose=0), atol=1e-6)
+
+
+def test_missing_or_mismatched_pretrained_file_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match=r"pretrained': .*nowhere\.keras: no such file"):
+        transfer.load_pretrained(tmp_path / "nowhere.keras", 187)
+    narrow = _save_pretrained(tmp_path / "narrow.keras", width=100)
+    with pytest.raises(UserError, match=r"narrow\.keras: the model takes beats of 100 samples but "
+                                        r"the data set has 187"):
+        transfer.load_pretrained(narrow, 187)
+    junk = tmp_path / "junk.keras"
+    junk.write_text("not a model")
+    with pytest.raises(UserError, match=r"junk\.keras: not a loadable Keras model"):
+        transfer.load_pretrained(junk, 187)
+
+
+def test_pretrained_file_cannot_be_the_slot_the_run_promotes_into(tmp_path):
+    slot = tmp_path / "models" / "cnn"
+    slot.mkdir(parents=True)
+    _save_pretrained(slot / "best.keras")
+    config = resolve({"pretrained": str(slot / "best.keras"), "models_dir": str(tmp_path / "models")})
+    with pytest.raises(UserError, match="best-model file this run would replace"):
+        _check_pretrained(config, 187)
+    info = _check_pretrained({**config, "models_dir": str(tmp_path / "other")}, 187)
+    assert info["feature_layer"] and len(info["sha256"]) == 64
+
+
+@pytest.mark.slow
+def test_train_py_exits_2_naming_the_mismatched_file(tmp_path, synth_dir):
+    narrow = _save_pretrained(tmp_path / "narrow.keras", width=100)
+    proc = subprocess.run(
+        [sys.executable, "code/train.py", "--dataset=ptbdb", f"--data_dir={synth_dir}",
+         f"--pretrained={narrow}", f"--models_dir={tmp_path / 'models'}"],
+        cwd=REPO_ROOT, env=run_env(tmp_path), capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{narrow}: the model takes beats of 100 samples" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "models").exists()  # nothing trained, nothing promoted
