@@ -4,13 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SWEEP_COUNT ?= 6
 SWEEP_WORKERS ?= 1
+SWEEP_FLAGS ?=
 
 # Everything runs offline unless the caller says otherwise (no W&B account needed).
 export WANDB_MODE ?= offline
 export WANDB_SILENT ?= true
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install sweep test bench data clean
+.PHONY: install sweep sweep-check test test-fast bench data clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,11 +28,17 @@ data/mitbih_train.csv: | $(VENV)/.installed
 data: data/mitbih_train.csv
 
 sweep: $(VENV)/.installed data/mitbih_train.csv
-	$(PY) code/sweep.py sweep_conf/quickstart_cnn_bayes.yaml --count $(SWEEP_COUNT) --workers $(SWEEP_WORKERS)
+	$(PY) code/sweep.py sweep_conf/quickstart_cnn_bayes.yaml --count $(SWEEP_COUNT) --workers $(SWEEP_WORKERS) $(SWEEP_FLAGS)
 	$(PY) code/eval.py --model models/cnn/best.keras
+
+sweep-check: $(VENV)/.installed
+	$(PY) code/sweep.py check sweep_conf/*.yaml
 
 test: $(VENV)/.installed
 	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed
 	$(PY) code/bench.py

@@ -138,7 +138,8 @@ def development_folds(config: dict[str, Any], source, dev) -> Iterator[tuple[Any
 
     One split (``folds`` 0 or 1: ``val_fraction`` held out) or k stratified folds. SMOTE
     and synthetic augmentation (``imbalance.rebalance``) see only a split's training part,
-    after the validation part is taken; the validation beats are yielded as split. Yields
+    after the validation part is taken (and after ``max_train_beats`` has capped the real
+    beats: added beats come on top); the validation beats are yielded as split. Yields
     ``(datasets.Fold, added)`` one at a time, so only one rebalanced fold is in memory.
     """
     from . import imbalance

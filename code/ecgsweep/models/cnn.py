@@ -28,7 +28,8 @@ def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: in
             x = layers.Conv1D(filters, kernel, padding="same", use_bias=not use_bn,
                               name=f"block{block + 1}_conv{conv + 1}")(x)
             if use_bn:
-                x = layers.BatchNormalization(name=f"block{block + 1}_bn{conv + 1}")(x)
+                # momentum 0.9: moving statistics settle within a short sweep run
+                x = layers.BatchNormalization(momentum=0.9, name=f"block{block + 1}_bn{conv + 1}")(x)
             x = layers.Activation(config["activation"])(x)
         # Stop halving once the sequence is short, so deep nets fit a 187-sample beat.
         if config["pooling"] != "none" and x.shape[1] is not None and x.shape[1] >= 4:

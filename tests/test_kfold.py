@@ -1,0 +1,155 @@
+"""Stratified k-fold: folds partition the development data; the run reports the folds' mean."""
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecgsweep import evaluation, run
+from ecgsweep.config import resolve
+from ecgsweep.data import datasets, synth
+from ecgsweep.data.datasets import Split
+
+
+def test_validation_folds_partition_the_development_data():
+    dev = Split(*synth.make_mitbih(400, 0))
+    folds = datasets.kfold_splits(dev, 3, seed=3, max_train_beats=150)
+    assert [f.index for f in folds] == [1, 2, 3]
+    all_val = np.concatenate([f.val_index for f in folds])
+    assert sorted(all_val.tolist()) == list(range(len(dev)))  # each beat in exactly one fold
+    for f in folds:
+        assert np.array_equal(f.val.X, dev.X[f.val_index]) and np.array_equal(f.val.y, dev.y[f.val_index])
+        assert len(f.train) == 150  # the cap cuts training parts, never validation folds
+        val_rows = {r.tobytes() for r in f.val.X}
+        assert not any(r.tobytes() in val_rows for r in f.train.X)
+        # stratified: every class in every validation fold, in about its share
+        assert set(f.val.y.tolist()) == set(dev.y.tolist())
+    again = datasets.kfold_splits(dev, 3, seed=3)
+    assert all(np.array_equal(a.val_index, b.val_index) for a, b in zip(folds, again))
+    assert not np.array_equal(datasets.kfold_splits(dev, 3, seed=4)[0].val_index, folds[0].val_index)
+    # F has 3 beats here: 4 folds cannot all hold one, and the warning says which class
+    with pytest.warns(UserWarning, match=r"label 3 \(3 beats\)"):
+        datasets.kfold_splits(dev, 4, seed=3)
+
+
+def test_mean_history_carries_an_early_stopped_fold_forward():
+    a = [{"epoch": 1, "val_macro_f1": 0.2, "loss": 1.0}, {"epoch": 2, "val_macro_f1": 0.4, "loss": 0.5}]
+    b = [{"epoch": 1, "val_macro_f1": 0.6, "loss": 0.8}]
+    rows = run._mean_history([a, b])
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[0]["val_macro_f1"] == pytest.approx(0.4) and rows[1]["val_macro_f1"] == pytest.approx(0.5)
+    assert rows[1]["loss"] == pytest.approx(0.65) and rows[0]["val_macro_f1_std"] == pytest.approx(0.2)
+    # no epoch's mean beats the mean of the folds' best epochs (the run's objective)
+    assert max(r["val_macro_f1"] for r in rows) <= np.mean([0.4, 0.6]) + 1e-12
+
+
+class FakeRun:
+    """What run._train uses of a wandb run, recorded in memory."""
+
+    def __init__(self, root: Path, run_id: str):
+        self.id, self.project, self.logged = run_id, "test", []
+        self.dir = str(root / f"run-{run_id}" / "files")
+        Path(self.dir).mkdir(parents=True)
+        self.summary: dict = {}
+        self.artifacts: list = []
+        self.on_log = None
+
+    def log(self, metrics):
+        self.logged.append(dict(metrics))
+        if self.on_log:
+            self.on_log(metrics)
+
+    def log_artifact(self, artifact, aliases=()):
+        self.artifacts.append((artifact, list(aliases)))
+
+
+class FakeArtifact:
+    def __init__(self, name, type, metadata=None):
+        self.name, self.files = name, []
+
+    def add_file(self, path, name=None):
+        assert Path(path).is_file()
+        self.files.append(name)
+
+
+def _config(synth_dir, tmp_path, **over):
+    return resolve({"dataset": "mitbih", "data_dir": str(synth_dir),
+                    "models_dir": str(tmp_path / "models"), "epochs": 1, "batch_size": 64,
+                    "n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 8,
+                    "global_pooling": "avg", "learning_rate": 0.003, "folds": 3,
+                    "max_train_beats": 400, **over})
+
+
+@pytest.fixture
+def fake_wandb(monkeypatch):
+    import wandb
+
+    monkeypatch.setattr(wandb, "Artifact", FakeArtifact)
+
+
+def test_kfold_run_trains_k_models_and_reports_their_mean(synth_dir, tmp_path, fake_wandb, capsys):
+    config = _config(synth_dir, tmp_path)
+    fake = FakeRun(tmp_path, "kfold001")
+    assert run._train(fake, config) == 0
+    out = capsys.readouterr().out
+    run_dir = Path(fake.dir).parent
+
+    records = [json.loads((run_dir / f"fold{i}.json").read_text()) for i in (1, 2, 3)]
+    assert all((run_dir / f"fold{i}.keras").stat().st_size > 0 for i in (1, 2, 3))
+    assert [r["fold"] for r in records] == [1, 2, 3] and {r["folds"] for r in records} == {3}
+    dev = datasets.load_development(datasets.resolve_source("mitbih", synth_dir))
+    assert sum(r["dataset"]["n_val"] for r in records) == len(dev)  # the folds cover dev
+    for r in records:  # same record shape as a single run's
+        assert {"metric", "value", "best_epoch", "metrics", "config", "run_id", "class_names",
+                "input_shape", "dataset", "stopped"} <= set(r)
+    values = [r["value"] for r in records]
+
+    summary = json.loads((Path(fake.dir) / run.SUMMARY_FILE).read_text())
+    assert summary["val_macro_f1"] == pytest.approx(np.mean(values))
+    assert summary["best_val_macro_f1"] == summary["val_macro_f1"]
+    assert summary["val_macro_f1_std"] == pytest.approx(np.std(values))
+    assert summary["fold_val_macro_f1"] == values and summary["folds_completed"] == 3
+    assert fake.summary["val_macro_f1"] == summary["val_macro_f1"]
+
+    # one metrics line per epoch, written after the folds: the epoch-wise mean
+    lines = [json.loads(l) for l in (Path(fake.dir) / run.METRICS_FILE).read_text().splitlines()]
+    assert [l["epoch"] for l in lines] == [1]
+    assert lines[0]["val_macro_f1"] == pytest.approx(np.mean(values))
+    # per-fold epochs went to W&B under a fold prefix
+    assert {m.get("fold") for m in fake.logged if "fold" in m} == {1, 2, 3}
+    assert any("fold2/val_macro_f1" in m for m in fake.logged)
+
+    # promotion compares the mean; the promoted file is fold 1's model
+    best = json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())
+    assert best["value"] == pytest.approx(np.mean(values)) and best["fold"] == 1
+    assert best["kfold"]["models"] == [str(run_dir / f"fold{i}.keras") for i in (1, 2, 3)]
+    artifact, _ = fake.artifacts[0]
+    assert artifact.files == ["fold1.keras", "fold1.json", "fold2.keras", "fold2.json",
+                              "fold3.keras", "fold3.json"]
+
+    # the printed eval command scores the ensemble
+    command = best["kfold"]["eval_command"]
+    assert command in out and command.count("--model ") == 3
+    report = evaluation.evaluate(best["kfold"]["models"], out_dir=tmp_path / "report")
+    assert len(report["models"]) == 3 and 0.0 <= report["macro_f1"] <= 1.0
+
+
+def test_sigterm_during_kfold_keeps_the_folds_done(synth_dir, tmp_path, fake_wandb):
+    config = _config(synth_dir, tmp_path, folds=2)
+    fake = FakeRun(tmp_path, "kfold002")
+
+    def sigterm_on_first_epoch(metrics):
+        if metrics.get("fold") == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # run._train turns it into a stop request
+
+    fake.on_log = sigterm_on_first_epoch
+    assert run._train(fake, config) == 0
+    run_dir = Path(fake.dir).parent
+    assert (run_dir / "fold1.keras").exists() and not (run_dir / "fold2.keras").exists()
+    summary = json.loads((Path(fake.dir) / run.SUMMARY_FILE).read_text())
+    assert summary["stopped"] is True and summary["folds_completed"] == 1
+    fold1 = json.loads((run_dir / "fold1.json").read_text())
+    assert summary["val_macro_f1"] == pytest.approx(fold1["value"])
