@@ -37,14 +37,14 @@ import keras
 from keras import layers
 
 from .head import beat_input, classification_head
-from .layers import AttentionPooling1D
+from .layers import BN_MOMENTUM, AttentionPooling1D
 
 
 def _conv(x, filters: int, kernel: int, dilation: int, use_bn: bool, name: str):
     x = layers.Conv1D(filters, kernel, padding="same", dilation_rate=dilation,
                       use_bias=not use_bn, name=name)(x)
     if use_bn:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return x
 
 

@@ -11,6 +11,12 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+# Moving-average momentum of batch normalization in these families (PyTorch's default;
+# Keras' 0.99 leaves the inference statistics ~30% at their initial values after 120
+# steps, which in a deep residual stack turns a short or subsampled run's validation
+# predictions into one class even though training accuracy is high).
+BN_MOMENTUM = 0.9
+
 
 @keras.saving.register_keras_serializable(package="ecgsweep")
 class AttentionPooling1D(keras.layers.Layer):
@@ -78,7 +84,7 @@ def conv_stack(x, config, prefix: str = "conv"):
         x = keras.layers.Conv1D(int(config["n_filters"]), int(config["kernel_size"]),
                                 padding="same", use_bias=not use_bn, name=name)(x)
         if use_bn:
-            x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
         x = keras.layers.Activation("relu", name=f"{name}_relu")(x)
         if x.shape[1] is not None and x.shape[1] >= 4:
             x = keras.layers.MaxPooling1D(pool_size=2, name=f"{name}_pool")(x)

@@ -1,0 +1,92 @@
+"""code/bench.py: every figure is produced (smoke mode) and the pieces behave."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT, run_env
+from ecgsweep import bench
+
+EXPECTED = {  # section -> figures the smoke run must measure
+    "training": 5,
+    "inference": 3,
+    "start-up": 3,
+    "sweep": 3,
+}
+
+
+def test_sweep_yamls_pass_the_runners_own_check(tmp_path):
+    from ecgsweep.sweep import config as sweep_config
+
+    for sizes in (bench.FULL, bench.SMOKE):
+        for method in ("grid", "bayes"):
+            text = bench.sweep_yaml(method, sizes, tmp_path / "data", tmp_path / "models")
+            cfg = sweep_config.loads(text)
+            problems = sweep_config.check(cfg, cwd=REPO_ROOT)
+            assert not sweep_config.errors(problems), [str(p) for p in problems]
+            assert cfg["method"] == method
+            for name, values in sizes.sweep_space.items():
+                assert cfg["parameters"][name] == {"values": values}  # the same space
+            assert ("early_terminate" in cfg) == (method == "bayes")
+        grid = sweep_config.loads(bench.sweep_yaml("grid", sizes, tmp_path, tmp_path))
+        expected = 1
+        for values in sizes.sweep_space.values():
+            expected *= len(values)
+        assert sweep_config.grid_size(grid) == expected
+
+
+def test_time_to_target_is_the_first_epoch_at_or_above_it():
+    trace = bench.SweepTrace("grid", 0.0, arrivals=[(10.0, "a", 0.40), (12.0, "a", 0.61),
+                                                     (30.0, "b", 0.70), (31.0, "b", 0.65)])
+    assert trace.first_at(0.6) == (12.0, "a")
+    assert trace.first_at(0.7) == (30.0, "b")
+    assert trace.first_at(0.9) is None
+    assert trace.best() == 0.70
+
+
+def test_steady_rate_leaves_out_the_first_epoch():
+    assert bench._steady_rate([0.0, 5.0, 6.0, 8.0], 1000) == [1000.0, 500.0]
+    assert bench._steady_rate([0.0, 5.0], 1000) == []
+
+
+def test_an_unusable_sweep_runner_is_reported_not_measured(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "sweep_runner_problem", lambda: "code/sweep.py does not exist")
+    results = bench.Results("smoke", {"cpu": "x", "cores": 1, "python": "3"})
+    bench.bench_sweep(results, bench.SMOKE, tmp_path, tmp_path)
+    assert [f.section for f in results.figures] == ["sweep"] * 3
+    assert all(f.value is None and f.note == "not measured: code/sweep.py does not exist"
+               for f in results.figures)
+    saved = tmp_path / "r.json"
+    bench.write_results(results, saved)
+    assert json.loads(saved.read_text())["figures"][0]["value"] is None
+
+
+@pytest.mark.slow
+def test_smoke_run_prints_and_saves_every_figure(tmp_path):
+    out = tmp_path / "results.json"
+    proc = subprocess.run(
+        [sys.executable, "code/bench.py", "--smoke", "--out", str(out),
+         "--data-dir", str(tmp_path / "data")],
+        cwd=REPO_ROOT, env=run_env(tmp_path, COLUMNS="250"), capture_output=True, text=True,
+        timeout=180)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["mode"] == "smoke"
+    machine = results["machine"]
+    for key in ("cpu", "cores", "tensorflow", "keras", "python"):
+        assert machine[key], key
+    assert machine["tensorflow"] in proc.stdout and machine["cpu"] in proc.stdout
+    figures = results["figures"]
+    for section, count in EXPECTED.items():
+        assert sum(f["section"] == section for f in figures) == count, section
+    for f in figures:
+        assert f["value"] is not None, f"{f['section']}: {f['name']}: {f['note']}"
+        assert f["value"] > 0 or f["unit"] == "x", f
+        assert f["name"] in proc.stdout, f["name"]
+        assert bench.format_value(f["value"], f["unit"]) in proc.stdout, f
+    ratios = [f for f in figures if f["unit"] == "x"]
+    assert len(ratios) == 4  # training (2), start-up, sweep
+    assert Path(str(out)).stat().st_size > 0
