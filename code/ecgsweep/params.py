@@ -28,7 +28,7 @@ class Param:
 
 
 TRAINING_PARAMS: tuple[Param, ...] = (
-    Param("model", "cnn", str, "model family (see FAMILY_PARAMS)"),
+    Param("model", "cnn", str, "model family: the sections below"),
     Param("dataset", "mitbih", str,
           "mitbih | ptbdb | synthetic | a path to a Kaggle-format CSV or a folder of them"),
     Param("data_dir", "data", str, "folder holding the Kaggle CSVs"),

@@ -69,11 +69,16 @@ def usage() -> str:
     lines = ["usage: python code/train.py [--key=value ...]", "",
              "Trains one model. Every key is a hyperparameter, also settable from a sweep YAML.",
              "", "Training:"]
-    lines += [f"  --{p.name}={p.default!s:<10} {p.help}" for p in params.TRAINING_PARAMS]
+    lines += [_usage_line(p) for p in params.TRAINING_PARAMS]
     for family, family_params in sorted(params.FAMILY_PARAMS.items()):
         lines += ["", f"model={family}:"]
-        lines += [f"  --{p.name}={p.default!s:<10} {p.help}" for p in family_params]
+        lines += [_usage_line(p) for p in family_params]
     return "\n".join(lines)
+
+
+def _usage_line(p: params.Param) -> str:
+    allowed = f" [{' | '.join(map(str, p.choices))}]" if p.choices else ""
+    return f"  {f'--{p.name}={p.default}':<34} {p.help}{allowed}"
 
 
 class EpochLog:
