@@ -1,6 +1,6 @@
 """Benchmark training, start-up, inference and sweeps on this machine; `make bench`.
 
-    python code/bench.py                 # full: ratios worth reading, ~10 minutes on 2 cores
+    python code/bench.py                 # full: ratios worth reading, ~6-7 minutes on 2 cores
     python code/bench.py --smoke         # everything tiny: checks every figure can be made
     python code/bench.py --only training,inference --experiments
 

@@ -13,7 +13,8 @@ machines (and neighbours on a shared one) differ too much for absolute figures t
 - inference: beats/s of the prediction path of ``code/eval.py`` (``evaluation.predict_proba``
   on a model loaded from its .keras file); the bootstrap of the report, timed on 20k beats.
 - sweep: wall time of ``code/sweep.py`` to a target val_macro_f1 with bayes + hyperband
-  against grid search over the same discrete space.
+  against grid search over the same discrete space (target: 95% of the best value the
+  full grid finds; bayes starts at random, so its figure is the median of 3 sweeps).
 
 Results: a rich table and ``bench/results.json``, with the machine (CPU, cores, TF).
 """
@@ -49,8 +50,9 @@ SECTIONS = ("training", "inference", "startup", "sweep")
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each measurement is. FULL gives stable ratios in ~10 minutes on 2 cores;
-    SMOKE checks that every figure can be produced, in well under a minute of work."""
+    """How big each measurement is. FULL takes ~6-7 minutes on 2 cores (plus ~20 s once
+    to write its 87k-row CSV); SMOKE checks that every figure can be produced, in well
+    under a minute of work."""
 
     train_beats: int
     val_beats: int
@@ -68,6 +70,7 @@ class Sizes:
     sweep_target: float | None  # None: a share of the best value the full grid reaches
     sweep_target_share: float
     sweep_max_runs: int  # bayes run cap (grid: its size)
+    sweep_bayes_repeats: int  # bayes starts at random: its time to target is a median of these
     sweep_concurrent: bool  # run both sweeps at once (smoke only: shorter, not comparable)
 
 
@@ -79,7 +82,8 @@ FULL = Sizes(
                  "kernel_size": [3, 7]},
     sweep_fixed={"epochs": 4, "max_train_beats": 2000, "val_fraction": 0.05,
                  "n_conv_blocks": 2, "layer_2_size": 32, "layer_FC_size": 32},
-    sweep_target=None, sweep_target_share=0.98, sweep_max_runs=8, sweep_concurrent=False,
+    sweep_target=None, sweep_target_share=0.95, sweep_max_runs=8, sweep_bayes_repeats=3,
+    sweep_concurrent=False,
 )
 
 SMOKE = Sizes(
@@ -89,7 +93,8 @@ SMOKE = Sizes(
     sweep_csv_rows=1000, sweep_space={"learning_rate": [0.001]},
     sweep_fixed={"epochs": 1, "max_train_beats": 200, "val_fraction": 0.05,
                  "n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 8},
-    sweep_target=0.0, sweep_target_share=1.0, sweep_max_runs=1, sweep_concurrent=True,
+    sweep_target=0.0, sweep_target_share=1.0, sweep_max_runs=1, sweep_bayes_repeats=1,
+    sweep_concurrent=True,
 )
 
 
@@ -217,19 +222,35 @@ def _steady_rate(epoch_ends: list[float], beats: int) -> list[float]:
     return [beats / d for d in np.diff(epoch_ends)[1:]] if len(epoch_ends) > 2 else []
 
 
-def _fit_ours(config: dict[str, Any], train, val, n_classes: int, compile_kwargs=None):
+def _fit_ours(config: dict[str, Any], train, val, n_classes: int, compile_kwargs=None,
+              async_batch_hooks: bool = False):
+    """training.fit as a run calls it. The two options are experiments: extra compile
+    arguments (e.g. jit_compile), and marking our callbacks ``async_safe`` so Keras may
+    dispatch their per-batch hook off the training loop."""
     import keras
 
     from . import models, training
 
     keras.utils.set_random_seed(int(config["seed"]))
     model = models.build(config, (train.X.shape[1], 1), n_classes)
-    if compile_kwargs:  # an experiment: pass extra compile arguments through training.fit
+    if compile_kwargs:
         original = model.compile
         model.compile = lambda *a, **k: original(*a, **{**k, **compile_kwargs})
+    make_callbacks = training._make_callbacks
+    if async_batch_hooks:
+        def marked(*args, **kwargs):
+            callbacks = make_callbacks(*args, **kwargs)
+            for cb in callbacks:
+                cb.async_safe = True
+            return callbacks
+
+        training._make_callbacks = marked
     ends = [time.perf_counter()]
-    training.fit(model, config, train, val, n_classes, lambda m: ends.append(time.perf_counter()),
-                 training.StopRequest())
+    try:
+        training.fit(model, config, train, val, n_classes,
+                     lambda m: ends.append(time.perf_counter()), training.StopRequest())
+    finally:
+        training._make_callbacks = make_callbacks
     return model, ends
 
 
@@ -275,6 +296,8 @@ def bench_training(results: Results, sizes: Sizes, work: Path,
     if experiments:
         variants["ours_b32_xla"] = lambda: _fit_ours(b32, train, val, n_classes,
                                                      {"jit_compile": True})
+        variants["ours_b32_async"] = lambda: _fit_ours(b32, train, val, n_classes,
+                                                       async_batch_hooks=True)
         variants["baseline_xla"] = lambda: _fit_baseline(b32, train, val, n_classes,
                                                          jit_compile=True)
     rates: dict[str, list[float]] = {k: [] for k in variants}
@@ -286,14 +309,17 @@ def bench_training(results: Results, sizes: Sizes, work: Path,
             if name == "ours_default" and not saved.exists():
                 model.save(saved)
     med = {k: statistics.median(v) if v else None for k, v in rates.items()}
+    best = {k: max(v) if v else None for k, v in rates.items()}
     where = (f"{len(train)} synthetic beats, {len(val)} validation, {sizes.epochs} epochs x "
-             f"{sizes.rounds} rounds, first epoch of each fit left out")
+             f"{sizes.rounds} rounds; median epoch, the first of each fit left out")
     results.add("training", "baseline: model.fit on NumPy, batch 32", med["baseline"], "beats/s",
-                where, epochs=rates["baseline"])
+                where, epochs=rates["baseline"], best=best["baseline"])
     results.add("training", "ours: training.fit (tf.data, callbacks), batch 32", med["ours_b32"],
-                "beats/s", "same model, data and batch size", epochs=rates["ours_b32"])
+                "beats/s", "same model, data and batch size", epochs=rates["ours_b32"],
+                best=best["ours_b32"])
     results.add("training", f"ours at the default batch {default['batch_size']}",
-                med["ours_default"], "beats/s", "", epochs=rates["ours_default"])
+                med["ours_default"], "beats/s", "", epochs=rates["ours_default"],
+                best=best["ours_default"])
     if med["baseline"] and med["ours_b32"]:
         results.add("training", "ratio ours / baseline, batch 32", med["ours_b32"] / med["baseline"],
                     "x", ">1: ours is faster")
@@ -303,6 +329,9 @@ def bench_training(results: Results, sizes: Sizes, work: Path,
         results.add("experiments", "ours, batch 32, jit_compile=True (XLA)", med["ours_b32_xla"],
                     "beats/s", f"vs {format_value(med['ours_b32'], 'beats/s')} without",
                     epochs=rates["ours_b32_xla"])
+        results.add("experiments", "ours, batch 32, callbacks marked async_safe",
+                    med["ours_b32_async"], "beats/s",
+                    f"vs {format_value(med['ours_b32'], 'beats/s')} as is", epochs=rates["ours_b32_async"])
         results.add("experiments", "baseline, batch 32, jit_compile=True (XLA)",
                     med["baseline_xla"], "beats/s",
                     f"vs {format_value(med['baseline'], 'beats/s')} without",
@@ -586,14 +615,16 @@ def _stop(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
 
 
 def run_sweep(method: str, yaml_text: str, work: Path, target: float | None,
-              max_runs: int | None, poll_s: float = 0.25, timeout_s: float = 900) -> SweepTrace:
+              max_runs: int | None, poll_s: float = 0.25, timeout_s: float = 900,
+              label: str | None = None) -> SweepTrace:
     """Run ``code/sweep.py`` on a YAML; note when each epoch's val_macro_f1 arrives in its
     store; stop it once ``target`` is reached (None: let it finish)."""
-    folder = work / f"sweep-{method}"
+    label = label or method
+    folder = work / f"sweep-{label}"
     folder.mkdir(parents=True, exist_ok=True)
     yaml_path = folder / "sweep.yaml"
     yaml_path.write_text(yaml_text)
-    sweep_id = f"bench-{method}-{os.getpid()}"
+    sweep_id = f"bench-{label}-{os.getpid()}"
     store = folder / "store"
     cmd = [sys.executable, "code/sweep.py", str(yaml_path), "--store", str(store), "--sweep-id",
            sweep_id, "--plain", "--poll", str(poll_s)]
@@ -671,7 +702,7 @@ def bench_sweep(results: Results, sizes: Sizes, work: Path, data_root: Path) -> 
             t.start()
         for t in threads:
             t.join()
-        grid, bayes = out["grid"], out["bayes"]
+        grid, bayes_traces = out["grid"], [out["bayes"]]
         how = f"fixed target {target} (smoke: both sweeps at once)"
     else:
         # The full grid first: it fixes the target as a share of the best value it finds.
@@ -689,39 +720,77 @@ def bench_sweep(results: Results, sizes: Sizes, work: Path, data_root: Path) -> 
                    f"grid ({best:.4f})")
         else:
             how = f"fixed target {target}"
-        bayes = run_sweep("bayes", yamls["bayes"], work, target, sizes.sweep_max_runs)
+        bayes_traces = [run_sweep("bayes", yamls["bayes"], work, target, sizes.sweep_max_runs,
+                                  label=f"bayes{i + 1}") for i in range(sizes.sweep_bayes_repeats)]
     space = ", ".join(f"{k} {v}" for k, v in sizes.sweep_space.items())
     fixed = ", ".join(f"{k}={v}" for k, v in sizes.sweep_fixed.items())
-    hits = {}
-    for method, trace, cap in (("grid", grid, grid_size), ("bayes", bayes, sizes.sweep_max_runs)):
-        hit = trace.first_at(target)
-        hits[method] = hit
-        stopped = sum(1 for r in trace.runs if r.get("state") == "stopped")
-        detail = dict(target=target, runs=trace.runs, arrivals=trace.arrivals,
-                      exit_code=trace.exit_code)
-        if hit is None:
-            why = (f"target {target:.4f} not reached in {len(trace.runs)} runs (cap {cap}); "
-                   f"best {trace.best()}; runner exit {trace.exit_code}")
-            results.add("sweep", names[method], None, "s", f"not measured: {why}", **detail)
-            continue
-        seconds, run_id = hit
-        order = [r["run_id"] for r in trace.runs if r.get("started_at") is not None]
-        nth = order.index(run_id) + 1 if run_id in order else "?"
-        note = f"reached by run {nth} of {len(order)} started"
-        if method == "bayes":
-            note += f"; {stopped} stopped early by hyperband"
-        if method == "grid":
-            note = f"{how}; " + note
-        results.add("sweep", names[method], seconds, "s", note, **detail)
-    if hits["grid"] and hits["bayes"]:
-        results.add("sweep", "ratio grid / bayes+hyperband", hits["grid"][0] / hits["bayes"][0], "x",
+    grid_s = _report_grid(results, names["grid"], grid, target, grid_size, sizes, how)
+    bayes_s = _report_bayes(results, names["bayes"], bayes_traces, target, sizes)
+    if grid_s is not None and bayes_s is not None:
+        results.add("sweep", "ratio grid / bayes+hyperband", grid_s / bayes_s, "x",
                     f"space: {space} ({grid_size} points); fixed: {fixed}; >1: bayes is faster")
     else:
+        missed = [m for m, v in (("grid", grid_s), ("bayes+hyperband", bayes_s)) if v is None]
         results.not_measured("sweep", "ratio grid / bayes+hyperband", "x",
-                             "one of the sweeps did not reach the target")
+                             f"{' and '.join(missed)} did not reach the target")
 
 
-# ----------------------------------------------------------------------------- driver
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _started(trace: SweepTrace, space: dict[str, list[Any]]) -> tuple[list[dict], int, int]:
+    """Runs that started, how many distinct points of the space they ran, how many hyperband stopped."""
+    started = [r for r in trace.runs if r.get("started_at") is not None]
+    points = {json.dumps({k: (json.loads(r["params"]) if isinstance(r["params"], str)
+                              else r["params"]).get(k) for k in space}, sort_keys=True)
+              for r in started}
+    stopped = sum(1 for r in started if r.get("state") == "stopped"
+                  and "hyperband" in str(r.get("stop_reason") or ""))
+    return started, len(points), stopped
+
+
+def _report_grid(results: Results, name: str, grid: SweepTrace, target: float, grid_size: int,
+                 sizes: Sizes, how: str) -> float | None:
+    started, points, _ = _started(grid, sizes.sweep_space)
+    detail = dict(target=target, runs=grid.runs, arrivals=grid.arrivals, exit_code=grid.exit_code)
+    hit = grid.first_at(target)
+    if hit is None:
+        best = grid.best()
+        results.not_measured("sweep", name, "s",
+                             f"target {target:.4f} not reached in {_plural(len(started), 'run')} "
+                             f"(best {'-' if best is None else f'{best:.4f}'})").detail.update(detail)
+        return None
+    order = [r["run_id"] for r in started]
+    nth = order.index(hit[1]) + 1 if hit[1] in order else "?"
+    results.add("sweep", name, hit[0], "s", f"{how}; reached by grid point {nth} of {grid_size}",
+                **detail)
+    return hit[0]
+
+
+def _report_bayes(results: Results, name: str, traces: list[SweepTrace], target: float,
+                  sizes: Sizes) -> float | None:
+    times: list[float] = []
+    parts = []
+    for trace in traces:
+        started, points, stopped = _started(trace, sizes.sweep_space)
+        hit = trace.first_at(target)
+        times.append(hit[0] if hit else float("inf"))
+        order = [r["run_id"] for r in started]
+        parts.append((f"{hit[0]:.0f} s (run {order.index(hit[1]) + 1 if hit[1] in order else '?'})"
+                      if hit else f"not in {_plural(len(started), 'run')}")
+                     + f", {_plural(points, 'point')}, {stopped} stopped by hyperband")
+    detail = dict(target=target, repeats=[dict(runs=t.runs, arrivals=t.arrivals,
+                                               exit_code=t.exit_code) for t in traces])
+    median = statistics.median(times)
+    what = (f"median of {len(traces)} sweeps (random start): " if len(traces) > 1 else "") \
+        + "; ".join(parts) + f"; cap {_plural(sizes.sweep_max_runs, 'run')} each"
+    if median == float("inf"):
+        results.not_measured("sweep", name, "s", f"target {target:.4f} not reached: {what}"
+                             ).detail.update(detail)
+        return None
+    results.add("sweep", name, median, "s", what, **detail)
+    return median
 
 
 SECTION_TITLES = {"training": "training", "inference": "inference", "startup": "start-up",
