@@ -18,21 +18,7 @@ import argparse
 import os
 import sys
 
-from ecgsweep.cli import run_main
-
-
-def _non_negative(text: str) -> int:
-    n = int(text)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
-    return n
-
-
-def _positive(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
-    return n
+from ecgsweep.cli import non_negative_int, positive_int, run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,13 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test", help="test CSV (default: the test data of the model's data set)")
     parser.add_argument("--data-dir", help="folder of the data set's CSVs (default: as trained)")
     parser.add_argument("--out", help="report folder (default: reports/<model name>)")
-    parser.add_argument("--bootstrap", type=_non_negative, default=1000, metavar="N",
+    parser.add_argument("--bootstrap", type=non_negative_int, default=1000, metavar="N",
                         help="bootstrap draws for the 95%% confidence intervals (default 1000; "
                              "0: none)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    parser.add_argument("--examples", type=_positive, default=6, metavar="K",
+    parser.add_argument("--examples", type=positive_int, default=6, metavar="K",
                         help="misclassified beats drawn per true/predicted pair (default 6)")
-    parser.add_argument("--batch-size", type=_positive, default=1024,
+    parser.add_argument("--batch-size", type=positive_int, default=1024,
                         help="beats per prediction batch (default 1024)")
     parser.add_argument("--wandb", action="store_true",
                         help="log the report to W&B: into the run that trained the model "

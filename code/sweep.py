@@ -16,24 +16,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecgsweep.cli import run_main
-
-
-def _positive(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
-    return n
+from ecgsweep.cli import positive_int, run_main
 
 
 def run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="code/sweep.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("yaml", nargs="?", help="sweep config (sweep_conf/*.yaml)")
-    p.add_argument("--count", type=_positive, default=None,
+    p.add_argument("--count", type=positive_int, default=None,
                    help="run at most N runs in this sweep in all (W&B's run_cap; failed runs "
                         "count). With --resume, replaces the cap the sweep was started with")
-    p.add_argument("--workers", type=_positive, default=1,
+    p.add_argument("--workers", type=positive_int, default=1,
                    help="runs at once (default 1); with GPUs visible each gets its own")
     p.add_argument("--store", default=".sweeps",
                    help="folder holding one sub-folder per sweep (default .sweeps)")

@@ -6,6 +6,7 @@ wrong and where, not a traceback. Unexpected errors still show their traceback.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from typing import Callable
 
@@ -39,3 +40,19 @@ def run_main(main: Callable[[], object]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     return int(result) if isinstance(result, int) else EXIT_OK
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return n
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer of 0 or more."""
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
+    return n

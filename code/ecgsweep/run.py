@@ -81,6 +81,11 @@ def _usage_line(p: params.Param) -> str:
     return f"  {f'--{p.name}={p.default}':<34} {p.help}{allowed}"
 
 
+def _format_metrics(metrics: dict[str, float]) -> str:
+    return "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                     if k not in ("epoch", "learning_rate"))
+
+
 class EpochLog:
     """Receives each epoch's metrics: W&B, the local metrics file, and one terminal line."""
 
@@ -95,8 +100,7 @@ class EpochLog:
             f.write(json.dumps(metrics) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                          if k not in ("epoch", "learning_rate"))
+        shown = _format_metrics(metrics)
         print(f"epoch {metrics['epoch']}/{self.epochs}  {shown}", flush=True)
 
 
@@ -116,8 +120,7 @@ class FoldLog:
 
     def __call__(self, metrics: dict[str, float]) -> None:
         self.run.log({"fold": self.fold, **{f"fold{self.fold}/{k}": v for k, v in metrics.items()}})
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                          if k not in ("epoch", "learning_rate"))
+        shown = _format_metrics(metrics)
         print(f"fold {self.fold}/{self.folds} epoch {metrics['epoch']}/{self.epochs}  {shown}",
               flush=True)
 
