@@ -81,6 +81,15 @@ _HEAD = (
     Param("dropout_rate", 0.2, float, "dropout before the dense layers", low=0.0, high=0.9),
 )
 
+# The convolutional front (models.layers.conv_stack) the two LSTM families share.
+_CONV_FRONT = (
+        Param("n_conv_blocks", 2, int, "convolution blocks (each halves the sequence)",
+              low=1, high=6),
+        Param("n_filters", 32, int, "filters in every convolution", low=1, high=1024),
+        Param("kernel_size", 5, int, "kernel of every convolution", low=1, high=63),
+        Param("batch_norm", True, bool, "batch normalization after each convolution"),
+)
+
 FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
     "cnn": (
         Param("n_conv_blocks", 3, int, "convolution blocks", low=1, high=6),
@@ -126,21 +135,13 @@ FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
               low=0.0, high=0.9),
     ),
     "cnn_lstm": (
-        Param("n_conv_blocks", 2, int, "convolution blocks (each halves the sequence)",
-              low=1, high=6),
-        Param("n_filters", 32, int, "filters in every convolution", low=1, high=1024),
-        Param("kernel_size", 5, int, "kernel of every convolution", low=1, high=63),
-        Param("batch_norm", True, bool, "batch normalization after each convolution"),
+        *_CONV_FRONT,
         Param("rnn_units", 64, int, "units per LSTM layer", low=1, high=1024),
         Param("rnn_layers", 2, int, "stacked LSTM layers", low=1, high=4),
         *_HEAD,
     ),
     "cnn_bilstm_attention": (
-        Param("n_conv_blocks", 2, int, "convolution blocks (each halves the sequence)",
-              low=1, high=6),
-        Param("n_filters", 32, int, "filters in every convolution", low=1, high=1024),
-        Param("kernel_size", 5, int, "kernel of every convolution", low=1, high=63),
-        Param("batch_norm", True, bool, "batch normalization after each convolution"),
+        *_CONV_FRONT,
         Param("rnn_units", 32, int, "units per LSTM direction", low=1, high=1024),
         Param("rnn_layers", 1, int, "stacked bidirectional LSTM layers", low=1, high=4),
         Param("attention_units", 32, int, "hidden units of the additive attention score",
