@@ -30,7 +30,7 @@ def _check(args: argparse.Namespace) -> None:
     from ecgsweep.data.kaggle_csv import load_csv
 
     for path in args.csv:
-        X, y = load_csv(path, n_classes=args.classes)
+        X, y = load_csv(path, n_classes=args.classes, use_cache=False)  # validate the file itself
         counts = ", ".join(f"{c}: {n}" for c, n in zip(*np.unique(y, return_counts=True)))
         print(f"{path}: {len(y)} beats, {X.shape[1]} samples each, labels {{{counts}}}")
 

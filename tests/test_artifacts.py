@@ -1,4 +1,5 @@
-"""The best-model slot: keeps the better model, survives kills mid-swap, serialises writers."""
+"""The best-model slot: keeps the better model per data set, survives kills mid-swap,
+serialises writers, and never destroys a model it cannot account for."""
 
 import json
 import multiprocessing as mp
@@ -6,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgsweep.artifacts import BestModelSlot, sha256_file
+from ecgsweep.artifacts import BestModelSlot, ModelPair, dataset_key, sha256_file
 from ecgsweep.cli import UserError
 
 
@@ -33,16 +34,62 @@ def test_keeps_the_better_of_two_runs(tmp_path):
     assert ok and slot.read()["run_id"] == "c" and slot.model_path.read_bytes() == b"model-c"
 
 
-def test_other_data_is_archived_not_compared(tmp_path):
+def test_other_data_gets_its_own_slot_and_never_displaces_a_best(tmp_path):
     slot = BestModelSlot(tmp_path / "models", "cnn")
-    slot.promote_if_better(_candidate(tmp_path, "a", b"A"), _record(0.99, "a", "synthetic"))
-    ok, reason = slot.promote_if_better(_candidate(tmp_path, "b", b"B"), _record(0.50, "b", "real"))
+    slot.promote_if_better(_candidate(tmp_path, "a", b"A"), _record(0.99, "a", "real"))
+    ok, reason = slot.promote_if_better(_candidate(tmp_path, "b", b"B"), _record(0.50, "b", "junk"))
+    assert ok and "first model on this data" in reason
+    # the link follows the data trained on last; the real data's best is untouched
+    assert slot.read()["run_id"] == "b" and slot.model_path.read_bytes() == b"B"
+    real = ModelPair(slot.folder / dataset_key(_record(0, "", "real")))
+    assert real.read()["run_id"] == "a" and real.model_path.read_bytes() == b"A"
+    ok, _ = slot.promote_if_better(_candidate(tmp_path, "c", b"C"), _record(0.90, "c", "real"))
+    assert not ok and real.read()["run_id"] == "a"
+
+
+def test_a_model_without_its_record_is_archived_not_overwritten(tmp_path):
+    # issue 9.1: rm best.json, then a weak run must not destroy the unrecorded model
+    slot = BestModelSlot(tmp_path / "models", "cnn")
+    slot.promote_if_better(_candidate(tmp_path, "good", b"GOOD"), _record(0.95, "good"))
+    pair = slot.current()
+    pair.record_path.unlink()
+    ok, reason = slot.promote_if_better(_candidate(tmp_path, "weak", b"WEAK"), _record(0.1, "weak"))
     assert ok and "archived" in reason
-    archived = sorted(p.name for p in (slot.folder / "archive").iterdir())
-    assert len(archived) == 2 and archived[0].endswith("-a.json") and archived[1].endswith("-a.keras")
+    archived = [p.read_bytes() for p in (pair.folder / "archive").iterdir()]
+    assert archived == [b"GOOD"]
 
 
-def _kill_after(slot: BestModelSlot, stage: str, candidate: Path, record: dict) -> None:
+def test_a_hand_placed_best_keras_is_archived_not_overwritten(tmp_path):
+    # a plain best.keras with no record at the family level (older layout or copied by hand)
+    folder = tmp_path / "models" / "cnn"
+    folder.mkdir(parents=True)
+    (folder / "best.keras").write_bytes(b"HAND")
+    slot = BestModelSlot(tmp_path / "models", "cnn")
+    ok, reason = slot.promote_if_better(_candidate(tmp_path, "w", b"WEAK"), _record(0.1, "w"))
+    assert ok and "archived" in reason
+    assert [p.read_bytes() for p in (folder / "archive").iterdir()] == [b"HAND"]
+    assert slot.model_path.is_symlink() and slot.model_path.read_bytes() == b"WEAK"
+
+
+def test_a_non_finite_value_is_never_promoted(tmp_path):
+    slot = BestModelSlot(tmp_path / "models", "cnn")
+    ok, reason = slot.promote_if_better(_candidate(tmp_path, "n", b"N"), _record(float("nan"), "n"))
+    assert not ok and "not a finite number" in reason and slot.read() is None
+
+
+def test_reading_needs_no_write_access(tmp_path, monkeypatch):
+    slot = BestModelSlot(tmp_path / "models", "cnn")
+    slot.promote_if_better(_candidate(tmp_path, "a", b"A"), _record(0.5, "a"))
+
+    def no_lock(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(slot.folder / ".best.lock"))
+
+    # root ignores chmod, so the read-only folder is simulated where the lock file is made
+    monkeypatch.setattr("filelock.FileLock.acquire", no_lock)
+    assert slot.read()["run_id"] == "a"
+
+
+def _kill_after(slot: ModelPair, stage: str, candidate: Path, record: dict) -> None:
     """Replay the promotion's steps by hand up to a kill point."""
     import shutil
 
@@ -64,17 +111,18 @@ def _kill_after(slot: BestModelSlot, stage: str, candidate: Path, record: dict) 
 def test_a_kill_mid_swap_never_leaves_a_torn_pair(tmp_path, stage, expected_run):
     slot = BestModelSlot(tmp_path / "models", "cnn")
     slot.promote_if_better(_candidate(tmp_path, "old", b"old-model"), _record(0.5, "old"))
-    _kill_after(slot, stage, _candidate(tmp_path, "new", b"new-model"), _record(0.9, "new"))
+    _kill_after(slot.current(), stage, _candidate(tmp_path, "new", b"new-model"), _record(0.9, "new"))
     record = slot.read()  # recovers, then verifies sha256 of the pair
     assert record["run_id"] == expected_run
     assert sha256_file(slot.model_path) == record["sha256"]
-    assert not slot._model_tmp.exists() and not slot._record_tmp.exists()
+    pair = slot.current()
+    assert not pair._model_tmp.exists() and not pair._record_tmp.exists()
 
 
 def test_hand_edited_pair_is_reported(tmp_path):
     slot = BestModelSlot(tmp_path / "models", "cnn")
     slot.promote_if_better(_candidate(tmp_path, "a", b"A"), _record(0.5, "a"))
-    slot.model_path.write_bytes(b"something else")
+    slot.current().model_path.write_bytes(b"something else")
     with pytest.raises(UserError, match="does not match"):
         slot.read()
 

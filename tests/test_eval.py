@@ -132,3 +132,40 @@ def test_cli_logs_the_report_to_an_offline_wandb_run(trained, tmp_path):
     copied = json.loads((folder / "files" / evaluation.WANDB_REPORT_FILE).read_text())
     assert copied["macro_f1"] == pytest.approx(saved["macro_f1"])
     assert list(folder.glob("*.wandb"))
+
+
+# ---- issue 9: hostile inputs to eval ------------------------------------------------------
+
+
+def test_negative_label_in_test_csv_is_refused(trained, synth_dir, tmp_path):
+    from ecgsweep.data.kaggle_csv import DataFormatError, load_csv, write_csv
+
+    X, y = load_csv(synth_dir / "mitbih_test.csv", use_cache=False)
+    y = y[:50].copy()
+    y[7] = -1
+    bad = write_csv(tmp_path / "neg.csv", X[:50], y)
+    with pytest.raises(DataFormatError, match="row 8, column 188: label -1 is out of range"):
+        evaluation.evaluate([trained["a"]], test_csv=str(bad), out_dir=tmp_path / "rep",
+                            bootstrap=0)
+
+
+def test_corrupt_model_file_is_named_without_keras_file_not_found(tmp_path):
+    path = tmp_path / "best.keras"
+    path.write_bytes(b"PK\x03\x04 this is not a whole zip archive")
+    with pytest.raises(evaluation.UserError) as info:
+        evaluation.load_model(path)
+    assert "damaged" in str(info.value) and "File not found" not in str(info.value)
+
+
+def test_eval_says_which_data_the_model_was_chosen_on(trained, tmp_path, capsys):
+    from ecgsweep.artifacts import BestModelSlot, sha256_file
+
+    record = {"metric": "val_macro_f1", "value": 0.5, "run_id": "r1",
+              "config": json.loads(sidecar_path(trained["a"]).read_text())["config"],
+              "class_names": ["N", "S", "V", "F", "Q"],
+              "dataset": {"name": "mitbih", "fingerprint": "abcd1234", "files": {"train": "t.csv"}}}
+    slot = BestModelSlot(tmp_path / "models", "cnn")
+    slot.promote_if_better(trained["a"], record)
+    evaluation.evaluate([slot.model_path], out_dir=tmp_path / "rep", bootstrap=0)
+    out = capsys.readouterr().out
+    assert "chosen on data set mitbih (train: t.csv), fingerprint abcd1234" in out

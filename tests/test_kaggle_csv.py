@@ -131,3 +131,90 @@ def test_read_only_folder_falls_back_to_user_cache(tmp_path, monkeypatch):
     finally:
         path.parent.chmod(0o755)
     assert list((tmp_path / "usercache" / "ecg-sweeps").glob("train.csv.*.npz"))
+
+
+# ---- issue 9: hostile files --------------------------------------------------------------
+
+
+def test_a_value_that_overflows_float32_is_named(shared_data, tmp_path):
+    path = _corrupt(shared_data, tmp_path, row=3, column=20, value="1e39")
+    with pytest.raises(DataFormatError, match=re.escape(f"{path}, row 3, column 20: 1e+39 "
+                                                        "overflows float32")):
+        parse_csv(path, n_classes=5)
+
+
+def test_negative_label_is_refused_even_when_classes_are_unknown(shared_data, tmp_path):
+    path = _corrupt(shared_data, tmp_path, row=2, column=188, value="-1")
+    with pytest.raises(DataFormatError, match="row 2, column 188: label -1 is out of range"):
+        load_csv(path, n_classes=None, use_cache=False)
+
+
+def test_gzip_is_read_whatever_its_name(shared_data, tmp_path):
+    import gzip
+
+    text = (shared_data / "kaggle_format_sample.csv").read_bytes()
+    for name in ("train.csv.gz", "train.csv"):  # a gzip named .csv too
+        path = tmp_path / name
+        path.write_bytes(gzip.compress(text))
+        X, y = load_csv(path, n_classes=5, use_cache=False)
+        assert X.shape == (10, 187)
+
+
+def test_binary_file_named_csv_is_a_clear_error(tmp_path):
+    path = tmp_path / "model.csv"
+    path.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(DataFormatError, match="not a text CSV"):
+        load_csv(path, use_cache=False)
+
+
+def test_a_folder_given_as_csv_says_so(tmp_path):
+    (tmp_path / "train.csv").mkdir()
+    with pytest.raises(DataFormatError, match="is a directory, not a CSV file"):
+        load_csv(tmp_path / "train.csv")
+
+
+def test_unreadable_file_is_one_clear_error(shared_data, tmp_path, monkeypatch):
+    path = tmp_path / "locked.csv"
+    path.write_bytes((shared_data / "kaggle_format_sample.csv").read_bytes())
+    real_open = open
+
+    def refuse(file, *args, **kwargs):  # root ignores chmod: refuse where the file is opened
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", refuse)
+    with pytest.raises(DataFormatError, match="permission denied"):
+        load_csv(path, use_cache=False)
+
+
+def test_cache_sees_an_edit_that_keeps_size_and_mtime(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "usercache"))
+    rng = np.random.default_rng(2)
+    path = write_csv(tmp_path / "train.csv", rng.random((6, 187)), np.zeros(6, int))
+    load_csv(path, n_classes=5)
+    stat = path.stat()
+    text = path.read_text().replace("0.000000000000000000e+00\n", "1.000000000000000000e+00\n", 1)
+    assert len(text) == stat.st_size
+    path.write_text(text)  # one label 0 -> 1, same size
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as `touch -r` / rsync -a do
+    _, y = load_csv(path, n_classes=5)
+    assert y.sum() == 1
+
+
+def test_data_check_reads_the_file_not_the_cache(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "usercache"))
+    rng = np.random.default_rng(3)
+    path = write_csv(tmp_path / "train.csv", rng.random((9, 187)), np.zeros(9, int))
+    load_csv(path, n_classes=5)
+    (cache,) = (path.parent / ".cache").glob("train.csv.*.npz")
+    np.savez(cache, X=np.zeros((1, 187), np.float32), y=np.zeros(1, np.int64))
+    proc = subprocess.run([sys.executable, "code/data.py", "check", str(path)], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "9 beats" in proc.stdout

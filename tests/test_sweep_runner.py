@@ -241,7 +241,7 @@ def test_classify_exit():
     assert runner_mod.classify_exit(137, "").startswith("killed by SIGKILL")
     assert "SIGSEGV" in runner_mod.classify_exit(-11, "")
     assert runner_mod.classify_exit(3, "epoch 1\nerror: loss is NaN") == \
-        "NaN loss (exit 3): error: loss is NaN"
+        "diverged: NaN loss, weights or outputs (exit 3): error: loss is NaN"
     assert "CUDA out of memory" in runner_mod.classify_exit(
         1, "Traceback\nRuntimeError: CUDA out of memory. Tried to allocate 2 GiB")
     assert runner_mod.classify_exit(1, "Traceback\nValueError: bad\n").endswith("ValueError: bad")

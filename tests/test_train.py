@@ -107,3 +107,19 @@ def test_sigterm_stops_cleanly_and_keeps_the_run(synth_dir, tmp_path):
     n_epochs = len(metrics.read_text().splitlines())
     assert 1 <= n_epochs < 200
     assert json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())["stopped"] is True
+
+
+
+def test_a_csv_with_a_negative_label_stops_before_the_model_is_built(synth_dir, tmp_path):
+    # issue 9.5: --dataset=FILE.csv with label -1 was a TensorFlow traceback mid-training
+    lines = (synth_dir / "mitbih_test.csv").read_text().splitlines()[:40]
+    fields = lines[5].split(",")
+    fields[-1] = "-1"
+    lines[5] = ",".join(fields)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    proc = _agent_style_run(tmp_path, _small_cnn(synth_dir, tmp_path, dataset=str(bad)), "runneg1")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 2, out
+    assert f"error: {bad}, row 6, column 188: label -1 is out of range" in out
+    assert "Traceback" not in out

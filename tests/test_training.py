@@ -60,3 +60,30 @@ def test_stop_request_ends_after_the_current_epoch():
 
     result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5, sink, stop)
     assert len(seen) == 1 and result.stopped
+
+
+def test_nan_inference_statistics_end_fit_as_diverged_though_the_loss_is_finite():
+    # issue 9.2: SGD at a huge rate can turn BatchNormalization's moving statistics NaN;
+    # training (batch statistics) keeps a finite loss, inference predicts a constant
+    import keras
+
+    config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0, "epochs": 2,
+                      "batch_size": 16})
+    model = models.build(config, (187, 1), 5)
+    bn = next(l for l in model.layers if isinstance(l, keras.layers.BatchNormalization))
+    bn.moving_mean.assign(np.full(bn.moving_mean.shape, np.nan, np.float32))
+    losses = []
+    with pytest.raises(training.TrainingDiverged, match="validation outputs are NaN"):
+        training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5, losses.append,
+                     training.StopRequest())
+    assert losses == []  # no epoch with NaN outputs reached the sink
+
+
+def test_non_finite_weights_are_named():
+    config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0})
+    model = models.build(config, (187, 1), 5)
+    weights = model.get_weights()
+    weights[0][...] = np.inf
+    model.set_weights(weights)
+    with pytest.raises(training.TrainingDiverged, match=f"{weights[0].size} of .* weights"):
+        training.check_finite_weights(model, "after epoch 1")

@@ -1,17 +1,25 @@
-"""The best model of a family: ``models/<model>/best.keras`` and ``best.json``, kept as a pair.
+"""The best model of a family, one per data set: ``models/<model>/<data-key>/best.keras``
+and ``best.json``, kept as a pair; ``models/<model>/best.keras`` (and ``best.json``) are
+links to the pair of the data set promoted last.
 
-Several agents may finish at once, and any of them may be killed mid-write. The swap is
-done under a file lock and journaled: the new model and record are fully written to temp
-files first, then moved into place one after the other. ``best.json`` holds the sha256
-of ``best.keras``, so a reader can tell a matching pair, and ``recover`` completes (or
-discards) a swap that a kill interrupted. Every promotion leaves the pair whole.
+Scores compare only on the same data, so each data set (its name and content fingerprint:
+``dataset_key``) has its own pair, and a run on other data never displaces another data
+set's best. Several agents may finish at once, and any of them may be killed mid-write:
+the swap is done under a file lock and journaled: the new model and record are fully
+written to temp files first, then moved into place one after the other. ``best.json``
+holds the sha256 of ``best.keras``, so a reader can tell a matching pair, and recovery
+completes (or discards) a swap that a kill interrupted. A model file with no record, or
+one that no longer matches its record, is archived before anything replaces it: nothing
+is ever deleted. Reading needs no write access (eval of a model in a read-only folder).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -22,6 +30,8 @@ from filelock import FileLock
 from .cli import UserError
 
 LOCK_TIMEOUT_S = 600
+MODEL_FILE = "best.keras"
+RECORD_FILE = "best.json"
 
 
 def sidecar_path(model_path: str | Path) -> Path:
@@ -66,15 +76,36 @@ def atomic_write_json(path: str | Path, record: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-class BestModelSlot:
-    """The best.keras/best.json pair of one model family under ``models_dir``."""
+def dataset_key(record: dict[str, Any]) -> str:
+    """The folder name of a data set's pair: its readable name and content fingerprint."""
+    dataset = record.get("dataset") or {}
+    name = Path(str(dataset.get("name") or "data")).name.removesuffix(".csv")
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "data"
+    return f"{name}-{str(dataset.get('fingerprint') or 'unknown')[:12]}"
 
-    def __init__(self, models_dir: str | Path, model: str):
-        self.folder = Path(models_dir) / model
-        self.model_path = self.folder / "best.keras"
-        self.record_path = self.folder / "best.json"
-        self._model_tmp = self.folder / ".best.keras.tmp"
-        self._record_tmp = self.folder / ".best.json.tmp"
+
+def _archive(folder: Path, files: list[Path], stem: str) -> list[Path]:
+    """Copy ``files`` into ``folder/archive/<time>-<stem><suffix>``; returns the copies."""
+    archive = folder / "archive"
+    archive.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    copies = []
+    for f in files:
+        target = archive / f"{stamp}-{stem}{f.suffix}"
+        shutil.copyfile(f, target)
+        copies.append(target)
+    return copies
+
+
+class ModelPair:
+    """One best.keras/best.json pair in ``folder``, swapped under a lock with a journal."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.model_path = self.folder / MODEL_FILE
+        self.record_path = self.folder / RECORD_FILE
+        self._model_tmp = self.folder / f".{MODEL_FILE}.tmp"
+        self._record_tmp = self.folder / f".{RECORD_FILE}.tmp"
         self._lock = FileLock(str(self.folder / ".best.lock"), timeout=LOCK_TIMEOUT_S)
 
     def _recover_unlocked(self) -> None:
@@ -93,62 +124,139 @@ class BestModelSlot:
         for leftover in (self._model_tmp, self._record_tmp):
             leftover.unlink(missing_ok=True)
 
+    def _verified_unlocked(self) -> dict[str, Any] | None:
+        if not self.record_path.exists():
+            return None
+        record = json.loads(self.record_path.read_text())
+        if not self.model_path.exists() or sha256_file(self.model_path) != record.get("sha256"):
+            raise UserError(f"{self.model_path} does not match {self.record_path} (edited or "
+                            "copied by hand?); move both away to start afresh")
+        return record
+
     def read(self) -> dict[str, Any] | None:
-        """The current record, or None when there is no best model yet. Verifies the pair."""
+        """The current record, or None when there is none. Verifies the pair; recovers an
+        interrupted swap when the folder is writable, and reads as it is when it is not."""
         if not self.folder.is_dir():
             return None
-        with self._lock:
-            self._recover_unlocked()
-            if not self.record_path.exists():
-                return None
-            record = json.loads(self.record_path.read_text())
-            if not self.model_path.exists() or sha256_file(self.model_path) != record.get("sha256"):
-                raise UserError(f"{self.model_path} does not match {self.record_path} "
-                                "(edited or copied by hand?); delete both to start afresh")
-            return record
+        try:
+            with self._lock:
+                self._recover_unlocked()
+                return self._verified_unlocked()
+        except OSError:  # a read-only folder or file system: nobody can be swapping in it
+            return self._verified_unlocked()
+
+    def _unrecorded_unlocked(self) -> str | None:
+        """Archive a model with no record, or a pair that does not match; say what was done."""
+        if not self.model_path.exists():
+            return None
+        if not self.record_path.exists():
+            _archive(self.folder, [self.model_path], "unrecorded")
+            return f"{self.model_path} had no {RECORD_FILE}; archived it in {self.folder}/archive/"
+        record = json.loads(self.record_path.read_text())
+        if sha256_file(self.model_path) != record.get("sha256"):
+            _archive(self.folder, [self.model_path, self.record_path], "mismatched")
+            return (f"{self.model_path} did not match its {RECORD_FILE} (replaced by hand?); "
+                    f"archived both in {self.folder}/archive/")
+        return None
 
     def promote_if_better(self, candidate: str | Path, record: dict[str, Any],
                           goal: str = "maximize") -> tuple[bool, str]:
-        """Make ``candidate`` the best model if its ``record['value']`` beats the current one.
-
-        Scores are comparable only on the same data: a record from another data set
-        (different fingerprint) is archived under ``archive/`` and replaced.
-        Returns (promoted, reason).
-        """
+        """Make ``candidate`` this pair's model if its ``record['value']`` beats the current
+        one (a model with no matching record is archived first). Returns (promoted, reason)."""
+        if not math.isfinite(float(record["value"])):
+            return False, f"{record['metric']} {record['value']} is not a finite number"
         self.folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
             self._recover_unlocked()
-            current = None
-            if self.record_path.exists() and self.model_path.exists():
-                current = json.loads(self.record_path.read_text())
+            archived = self._unrecorded_unlocked()
+            current = self._verified_unlocked() if archived is None else None
             if current is not None:
-                same_data = (current.get("dataset", {}).get("fingerprint")
-                             == record.get("dataset", {}).get("fingerprint"))
-                if same_data:
-                    old, new = float(current["value"]), float(record["value"])
-                    better = new > old if goal == "maximize" else new < old
-                    if not better:
-                        return False, (f"{record['metric']} {new:.4f} does not beat the "
-                                       f"recorded {old:.4f} (run {current.get('run_id')})")
-                else:
-                    self._archive_unlocked(current)
-            shutil.copyfile(candidate, self._model_tmp)
-            with open(self._model_tmp, "rb+") as f:
-                os.fsync(f.fileno())
-            record = {**record, "sha256": sha256_file(self._model_tmp),
-                      "model_file": self.model_path.name}
-            _write_json_durably(self._record_tmp, record)
-            os.replace(self._model_tmp, self.model_path)
-            os.replace(self._record_tmp, self.record_path)
-            _fsync_dir(self.folder)
-            if current is None:
-                return True, "first model of this family"
-            return True, f"beats the previous best {current['value']:.4f}" if same_data else \
-                "previous best was trained on other data; archived it"
+                old, new = float(current["value"]), float(record["value"])
+                if not (new > old if goal == "maximize" else new < old):
+                    return False, (f"{record['metric']} {new:.4f} does not beat the recorded "
+                                   f"{old:.4f} (run {current.get('run_id')})")
+            self._swap_unlocked(candidate, record)
+        if archived:
+            return True, archived
+        return True, ("first model on this data" if current is None
+                      else f"beats the previous best {current['value']:.4f}")
 
-    def _archive_unlocked(self, current: dict[str, Any]) -> None:
-        archive = self.folder / "archive"
-        archive.mkdir(exist_ok=True)
-        stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{current.get('run_id', 'unknown')}"
-        shutil.copyfile(self.model_path, archive / f"{stem}.keras")
-        shutil.copyfile(self.record_path, archive / f"{stem}.json")
+    def _swap_unlocked(self, candidate: str | Path, record: dict[str, Any]) -> None:
+        shutil.copyfile(candidate, self._model_tmp)
+        with open(self._model_tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        record = {**record, "sha256": sha256_file(self._model_tmp), "model_file": MODEL_FILE}
+        _write_json_durably(self._record_tmp, record)
+        os.replace(self._model_tmp, self.model_path)
+        os.replace(self._record_tmp, self.record_path)
+        _fsync_dir(self.folder)
+
+
+class BestModelSlot:
+    """The best models of one family under ``models_dir``: a pair per data set, and
+    ``best.keras``/``best.json`` links to the pair promoted last."""
+
+    def __init__(self, models_dir: str | Path, model: str):
+        self.folder = Path(models_dir) / model
+        self.model_path = self.folder / MODEL_FILE
+        self.record_path = self.folder / RECORD_FILE
+        self._lock = FileLock(str(self.folder / ".links.lock"), timeout=LOCK_TIMEOUT_S)
+
+    def pair_for(self, record: dict[str, Any]) -> ModelPair:
+        return ModelPair(self.folder / dataset_key(record))
+
+    def current(self) -> ModelPair | None:
+        """The pair the links point at (None: no links yet)."""
+        if self.model_path.is_symlink():
+            return ModelPair(self.model_path.resolve().parent)
+        return None
+
+    def read(self) -> dict[str, Any] | None:
+        """The record of the pair the links point at, verified (None when there is none)."""
+        pair = self.current()
+        if pair is None:
+            return ModelPair(self.folder).read() if self.model_path.exists() else None
+        return pair.read()
+
+    def promote_if_better(self, candidate: str | Path, record: dict[str, Any],
+                          goal: str = "maximize") -> tuple[bool, str]:
+        """Promote ``candidate`` within its data set's pair; on success the family's links
+        point at that pair. Returns (promoted, reason)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            notes = self._adopt_legacy_unlocked()
+        promoted, reason = self.pair_for(record).promote_if_better(candidate, record, goal)
+        if promoted:
+            with self._lock:
+                self._link_unlocked(self.pair_for(record))
+        return promoted, "; ".join([*notes, reason])
+
+    def _adopt_legacy_unlocked(self) -> list[str]:
+        """A best.keras that is a plain file (an older layout, or copied in by hand) moves
+        into its data set's pair, or to the archive when it has no matching record."""
+        if self.model_path.is_symlink() or not self.model_path.exists():
+            return []
+        legacy = ModelPair(self.folder)
+        note = legacy._unrecorded_unlocked()
+        if note is None:
+            record = legacy._verified_unlocked() or {}
+            target = self.pair_for(record)
+            target.folder.mkdir(parents=True, exist_ok=True)
+            if target.read() is None:
+                target._swap_unlocked(self.model_path, record)
+                note = f"moved the earlier {MODEL_FILE} to {target.folder}/"
+            else:
+                _archive(self.folder, [self.model_path, self.record_path],
+                         str(record.get("run_id", "earlier")))
+                note = f"archived the earlier {MODEL_FILE} in {self.folder}/archive/"
+        self.model_path.unlink()
+        self.record_path.unlink(missing_ok=True)
+        return [note]
+
+    def _link_unlocked(self, pair: ModelPair) -> None:
+        for link, target in ((self.model_path, pair.model_path), (self.record_path, pair.record_path)):
+            tmp = link.with_name(f".{link.name}.link.tmp")
+            tmp.unlink(missing_ok=True)
+            os.symlink(os.path.relpath(target, self.folder), tmp)
+            os.replace(tmp, link)
+        _fsync_dir(self.folder)

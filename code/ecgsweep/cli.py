@@ -19,14 +19,15 @@ class UserError(Exception):
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # bad input: config, data, model/data mismatch
-EXIT_NAN = 3  # training diverged (NaN loss)
+EXIT_NAN = 3  # training diverged (NaN or infinite loss, weights or validation outputs)
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
     from .config import ConfigError
     from .data.kaggle_csv import DataFormatError
 
-    return (UserError, ConfigError, DataFormatError, FileNotFoundError)
+    return (UserError, ConfigError, DataFormatError, FileNotFoundError, PermissionError,
+            IsADirectoryError)
 
 
 def run_main(main: Callable[[], object]) -> int:

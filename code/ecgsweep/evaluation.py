@@ -27,7 +27,7 @@ import numpy as np
 from sklearn.metrics import (average_precision_score, classification_report, confusion_matrix,
                              precision_recall_curve, roc_auc_score, roc_curve)
 
-from .artifacts import BestModelSlot, atomic_write_json, sidecar_path
+from .artifacts import MODEL_FILE, ModelPair, atomic_write_json, sidecar_path
 from .cli import UserError
 from .data.datasets import Split
 
@@ -45,14 +45,25 @@ class LoadedModel:
 
 def read_record(model_path: Path) -> dict[str, Any]:
     """The JSON record saved beside a model; for a best.keras the pair is verified first."""
-    if model_path.name == "best.keras":
-        record = BestModelSlot(model_path.parent.parent, model_path.parent.name).read()
+    if model_path.name == MODEL_FILE:
+        record = ModelPair(model_path.resolve().parent).read()  # follows the family's link
         if record is not None:
             return record
     side = sidecar_path(model_path)
     if side.is_file():
         return json.loads(side.read_text())
     return {}
+
+
+def _unloadable(path: Path, error: Exception) -> UserError:
+    """Keras says "File not found" for a damaged archive: say what is wrong instead."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return UserError(f"{path}: not a Keras model file (a .keras file is a zip archive; this "
+                         "one is damaged, truncated or of another format)")
+    return UserError(f"{path}: not a loadable Keras model ({type(error).__name__}: "
+                     f"{str(error).splitlines()[0] if str(error) else 'no detail'})")
 
 
 def load_model(path: str | Path) -> LoadedModel:
@@ -68,11 +79,21 @@ def load_model(path: str | Path) -> LoadedModel:
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # keras raises many types for a file that is not a model
-        raise UserError(f"{path}: not a loadable Keras model ({type(e).__name__}: {e})") from None
+        raise _unloadable(path, e) from None
     if not record.get("class_names"):
         n_out = int(model.output_shape[-1])
         record["class_names"] = [str(i) for i in range(n_out)]
     return LoadedModel(path, model, record)
+
+
+def chosen_on(record: dict[str, Any]) -> str | None:
+    """The data set a model was selected on, as one line (None when unrecorded)."""
+    dataset = record.get("dataset") or {}
+    if not dataset:
+        return None
+    files = ", ".join(f"{k}: {v}" for k, v in (dataset.get("files") or {}).items())
+    return (f"chosen on data set {dataset.get('name')}" + (f" ({files})" if files else "")
+            + f", fingerprint {dataset.get('fingerprint')}")
 
 
 def check_fit(loaded: LoadedModel, split: Split, source: str) -> None:
@@ -645,6 +666,9 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
     report["test_data"] = where
     out = Path(out_dir) if out_dir else _default_out_dir(members)
     print(f"{', '.join(map(str, report['models']))} on {where}")
+    for m in members:
+        note = chosen_on(m.record)
+        print(f"{m.path}: {note}" if note else f"{m.path}: no record of the data it was chosen on")
     print_report(report)
     paths = write_report(report, out, beats=split.X, y_true=split.y)
     if wandb_log:

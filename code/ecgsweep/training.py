@@ -23,7 +23,17 @@ EpochSink = Callable[[dict[str, float]], None]
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
+    """The loss, the weights or the validation outputs stopped being finite."""
+
+
+def check_finite_weights(model, when: str) -> None:
+    """A model with a NaN or infinite weight predicts a constant: never keep one.
+    (SGD at a huge learning rate can leave the loss finite while the weights are NaN.)"""
+    bad = sum(int(np.size(w) - np.isfinite(w).sum()) for w in model.get_weights())
+    if bad:
+        total = sum(int(np.size(w)) for w in model.get_weights())
+        raise TrainingDiverged(f"{bad} of {total} weights are NaN or infinite {when}: lower "
+                               "learning_rate or check the data")
 
 
 def seed_everything(seed: int) -> None:
@@ -127,6 +137,9 @@ def _validation_metrics(model, val: Split, batch_size: int) -> dict[str, float]:
     class weights and no focal term, so runs with different losses or weights compare."""
     probs = model.predict(as_model_input(val.X), batch_size=max(256, batch_size), verbose=0)
     probs = np.asarray(probs, dtype=np.float64)
+    if not np.isfinite(probs).all():
+        raise TrainingDiverged("the model's validation outputs are NaN or infinite (its weights "
+                               "diverged): lower learning_rate or check the data")
     picked = np.clip(probs[np.arange(len(val.y)), val.y], 1e-12, 1.0)
     pred = probs.argmax(axis=1)
     return {
@@ -284,4 +297,5 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
     result.stopped = stop.requested
     if "best_weights" in state:
         model.set_weights(state["best_weights"])
+    check_finite_weights(model, f"after epoch {result.best_epoch}")
     return result

@@ -66,7 +66,7 @@ def resolve_source(dataset: str, data_dir: str | Path = "data") -> DataSource:
     if dataset == "synthetic":
         return DataSource("synthetic", MITBIH_CLASSES)
     path = Path(dataset)
-    if path.is_dir():
+    if path.is_dir() and path.suffix != ".csv":
         return resolve_source("mitbih", path)
     if path.suffix == ".csv":
         return DataSource(str(path), (), {"train": str(path)})
@@ -76,9 +76,9 @@ def resolve_source(dataset: str, data_dir: str | Path = "data") -> DataSource:
 
 def _load(path_str: str, name: str, n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path_str)
-    if not path.is_file():
+    if not path.exists():
         raise UserError(_describe_missing(path, name))
-    return load_csv(path, n_classes=n_classes)
+    return load_csv(path, n_classes=n_classes)  # a folder or unreadable file: its own message
 
 
 def _ptbdb_all(source: DataSource) -> tuple[np.ndarray, np.ndarray]:
@@ -115,7 +115,9 @@ def load_development(source: DataSource) -> Split:
 
 
 def load_test(source: DataSource, test_csv: str | Path | None = None) -> Split:
-    """The held-out test data of a source, or an explicit CSV (labels checked by the caller)."""
+    """The held-out test data of a source, or an explicit CSV. Labels are never negative on
+    any path; an explicit CSV's labels above the model's classes are left to the caller,
+    who can name the model (``evaluation.check_fit``)."""
     n_classes = len(source.class_names) or None
     if test_csv is not None:
         return Split(*_load(str(test_csv), source.name, None))

@@ -4,15 +4,22 @@ Each row is one beat: 187 samples (125 Hz, scaled to [0, 1], zero-padded) then t
 label, no header, written by the original authors as ``%.18e``. The real
 ``mitbih_train.csv`` is ~400 MB of text; parsing it takes tens of seconds, so the parsed
 arrays are cached in a ``.npz`` beside it (or in the user cache when the folder is
-read-only), keyed on the CSV's size and mtime so an edited file is parsed again.
+read-only), keyed on the CSV's size, mtime and a hash of its first and last MiB, so an
+edited file is parsed again even when an edit keeps its size and mtime (``touch -r``,
+``rsync -a``, tar). Compressed CSVs (gzip, bz2, xz, zip: told by their first bytes, not
+their name) are read as pandas reads them.
 """
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import hashlib
 import io
+import lzma
 import os
+import zipfile
 import tempfile
 from pathlib import Path
 
@@ -20,7 +27,11 @@ import numpy as np
 
 BEAT_LENGTH = 187
 N_COLUMNS = BEAT_LENGTH + 1
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+HASHED_EDGE_BYTES = 1 << 20  # the cache key hashes this much of the file's start and end
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# First bytes of the compressed formats pandas reads, and how to open each as text.
+COMPRESSION_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
 
 
 class DataFormatError(ValueError):
@@ -36,8 +47,39 @@ def _located(path: Path, row: int | None = None, column: int | None = None) -> s
     return where
 
 
+def compression_of(path: Path) -> str | None:
+    """The compression of a file, told by its first bytes (a gzip named .csv is gzip)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return next((kind for magic, kind in COMPRESSION_MAGIC.items() if head.startswith(magic)),
+                None)
+
+
+def _open_text(path: Path, compression: str | None):
+    if compression == "zip":
+        archive = zipfile.ZipFile(path)
+        return io.TextIOWrapper(archive.open(archive.namelist()[0]), encoding="utf-8",
+                                errors="replace")
+    opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}.get(compression, open)
+    return opener(path, "rt", encoding="utf-8", errors="replace")
+
+
+def check_readable_file(path: Path) -> None:
+    """One clear error for a path that is not a readable file (missing, folder, no access)."""
+    if path.is_dir():
+        raise DataFormatError(f"{path}: is a directory, not a CSV file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise DataFormatError(f"{path}: permission denied; make the file readable "
+                              f"(chmod a+r {path}) or copy it somewhere you can read") from None
+
+
 def _raw_line(path: Path, row: int) -> str:
-    with open(path, encoding="utf-8", errors="replace") as f:
+    with _open_text(path, compression_of(path)) as f:
         for i, line in enumerate(f, start=1):
             if i == row:
                 return line.rstrip("\r\n")
@@ -65,11 +107,16 @@ def parse_csv(path: str | os.PathLike, n_classes: int | None = None) -> tuple[np
     import pandas as pd  # imported here: error paths of every CLI import this module
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    check_readable_file(path)
+    compression = compression_of(path)
     try:
         frame = pd.read_csv(path, header=None, dtype=np.float64, engine="c",
-                            skip_blank_lines=False)
+                            skip_blank_lines=False, compression=compression)
+    except UnicodeDecodeError:
+        raise DataFormatError(f"{path}: not a text CSV (binary content at the start); a Kaggle "
+                              "heartbeat CSV is plain text, or gzip/bz2/xz/zip of it") from None
+    except (EOFError, OSError, zipfile.BadZipFile, lzma.LZMAError) as e:
+        raise DataFormatError(f"{path}: damaged {compression or 'file'} ({e})") from None
     except pd.errors.EmptyDataError:
         raise DataFormatError(f"{path}: the file is empty") from None
     except pd.errors.ParserError as e:
@@ -84,7 +131,8 @@ def parse_csv(path: str | os.PathLike, n_classes: int | None = None) -> tuple[np
         raise DataFormatError(_explain_bad_row(path, row) if row else f"{path}: {msg}") from None
     except ValueError:
         # a non-numeric cell: find the first one for the message
-        frame = pd.read_csv(path, header=None, dtype=str, engine="c", skip_blank_lines=False)
+        frame = pd.read_csv(path, header=None, dtype=str, engine="c", skip_blank_lines=False,
+                            compression=compression)
         numeric = frame.apply(pd.to_numeric, errors="coerce")
         bad = numeric.isna() & frame.notna()
         row_idx, col_idx = np.argwhere(bad.to_numpy())[0]
@@ -112,21 +160,54 @@ def parse_csv(path: str | os.PathLike, n_classes: int | None = None) -> tuple[np
         row_idx = int(np.argmax(not_integral))
         raise DataFormatError(f"{_located(path, row_idx + 1, N_COLUMNS)}: label "
                               f"{labels[row_idx]!r} is not an integer")
-    if n_classes is not None:
-        out_of_range = (labels < 0) | (labels >= n_classes)
-        if out_of_range.any():
-            row_idx = int(np.argmax(out_of_range))
-            raise DataFormatError(
-                f"{_located(path, row_idx + 1, N_COLUMNS)}: label {int(labels[row_idx])} is "
-                f"out of range; this data set has classes 0..{n_classes - 1}")
-    X = np.ascontiguousarray(values[:, :BEAT_LENGTH], dtype=np.float32)
     y = labels.astype(np.int64)
+    check_labels(path, y, n_classes)
+    with np.errstate(over="ignore"):  # reported below, with its row and column
+        X = np.ascontiguousarray(values[:, :BEAT_LENGTH], dtype=np.float32)
+    check_float32_finite(path, values[:, :BEAT_LENGTH], X)
     return X, y
+
+
+def check_float32_finite(path: Path, values: np.ndarray, X: np.ndarray) -> None:
+    """Values finite in float64 may overflow the float32 that training uses (e.g. 1e39)."""
+    finite = np.isfinite(X)
+    if not finite.all():
+        row_idx, col_idx = np.argwhere(~finite)[0]
+        raise DataFormatError(
+            f"{_located(path, int(row_idx) + 1, int(col_idx) + 1)}: {values[row_idx, col_idx]!r} "
+            f"overflows float32 (largest {FLOAT32_MAX:.3e}); beats are scaled to [0, 1]")
+
+
+def check_labels(path: Path, y: np.ndarray, n_classes: int | None) -> None:
+    """The one label check of every loader path: parse, cache, test file. Labels are never
+    negative; with ``n_classes`` known they are below it."""
+    bad = (y < 0) if n_classes is None else (y < 0) | (y >= n_classes)
+    if bad.any():
+        row = int(np.argmax(bad)) + 1
+        allowed = (f"this data set has classes 0..{n_classes - 1}" if n_classes is not None
+                   else "labels are class numbers 0, 1, 2, ...")
+        raise DataFormatError(f"{_located(path, row, N_COLUMNS)}: label {int(y[row - 1])} is out "
+                              f"of range; {allowed}")
+
+
+def content_digest(path: Path, edge: int = HASHED_EDGE_BYTES) -> str:
+    """blake2b of the file's size, first and last ``edge`` bytes: a few ms for 400 MB, and
+    it changes with any edit that touches the ends or the length (row edits shift the end)."""
+    digest = hashlib.blake2b(digest_size=16)
+    size = path.stat().st_size
+    digest.update(str(size).encode())
+    with open(path, "rb") as f:
+        digest.update(f.read(edge))
+        if size > edge:
+            f.seek(max(edge, size - edge))
+            digest.update(f.read(edge))
+    return digest.hexdigest()
 
 
 def _cache_key(path: Path) -> str:
     st = path.stat()
-    ident = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|v{CACHE_VERSION}"
+    ident = (f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{content_digest(path)}"
+             f"|v{CACHE_VERSION}")
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 
@@ -156,8 +237,7 @@ def load_csv(path: str | os.PathLike, n_classes: int | None = None,
     so the same file can serve data sets with different class counts.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
+    check_readable_file(path)
     if use_cache:
         for candidate in _cache_candidates(path):
             if candidate.is_file():
@@ -166,7 +246,7 @@ def load_csv(path: str | os.PathLike, n_classes: int | None = None,
                         X, y = cached["X"], cached["y"]
                 except (OSError, ValueError, KeyError):
                     continue  # a damaged cache is ignored and rebuilt
-                _check_labels(path, y, n_classes)
+                check_labels(path, y, n_classes)
                 return X, y
     X, y = parse_csv(path, n_classes)
     if use_cache:
@@ -177,16 +257,6 @@ def load_csv(path: str | os.PathLike, n_classes: int | None = None,
             except OSError:
                 continue  # read-only folder: try the user cache
     return X, y
-
-
-def _check_labels(path: Path, y: np.ndarray, n_classes: int | None) -> None:
-    if n_classes is None:
-        return
-    bad = (y < 0) | (y >= n_classes)
-    if bad.any():
-        row = int(np.argmax(bad)) + 1
-        raise DataFormatError(f"{_located(path, row, N_COLUMNS)}: label {int(y[row - 1])} is out "
-                              f"of range; this data set has classes 0..{n_classes - 1}")
 
 
 def _readable_by_all(tmp: str) -> None:

@@ -191,7 +191,7 @@ def classify_exit(rc: int, tail: str) -> str:
             name = f"signal {-rc}"
         return f"killed by {name} (exit {rc})"
     if rc == 3:
-        return "NaN loss (exit 3)" + (f": {last_err}" if last_err else "")
+        return "diverged: NaN loss, weights or outputs (exit 3)" + (f": {last_err}" if last_err else "")
     if rc == 2:
         return f"bad config or data (exit 2): {last_err or last}"
     if "out of memory" in tail.lower() or "resourceexhausted" in tail.lower():
@@ -836,8 +836,15 @@ def sync_note(store: Store) -> str | None:
             "with --syncable (runs then carry group sweep-<ID> instead)")
 
 
+def _family_entry(model: str, model_path: str, record: dict | None, run_ids: set) -> dict:
+    rid = (record or {}).get("run_id")
+    return {"model": model, "model_path": model_path, "exists": record is not None,
+            "record": record, "from_this_sweep": bool(rid) and rid in run_ids}
+
+
 def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[str, Any]]:
-    """For each model family this sweep trained: the promoted best model and its record."""
+    """For each model family this sweep trained: the best model of each data set its runs
+    trained on (``models/<family>/<data-key>/best.keras``), else the family's current link."""
     base = Path(cwd or os.getcwd())
     families: dict[tuple[str, str], None] = {}
     for r in rows:
@@ -849,15 +856,20 @@ def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[st
     run_ids = {r["run_id"] for r in rows}
     out = []
     for models_dir, model in families:
-        folder = base / models_dir / model
-        rec: dict[str, Any] = {"model": model, "model_path": f"{models_dir}/{model}/best.keras",
-                               "exists": (folder / "best.keras").is_file(), "record": None}
-        try:
-            rec["record"] = json.loads((folder / "best.json").read_text())
-        except (OSError, ValueError):
-            pass
-        rid = (rec["record"] or {}).get("run_id")
-        rec["from_this_sweep"] = rid in run_ids if rid else False
-        out.append(rec)
+        ours = []
+        for record_path in sorted((base / models_dir / model).glob("*/best.json")):
+            try:
+                record = json.loads(record_path.read_text())
+            except (OSError, ValueError):
+                continue
+            if record.get("run_id") in run_ids:
+                ours.append(_family_entry(model, f"{models_dir}/{model}/{record_path.parent.name}"
+                                                 "/best.keras", record, run_ids))
+        if not ours:
+            try:
+                record = json.loads((base / models_dir / model / "best.json").read_text())
+            except (OSError, ValueError):
+                record = None
+            ours = [_family_entry(model, f"{models_dir}/{model}/best.keras", record, run_ids)]
+        out.extend(ours)
     return out
-
