@@ -325,3 +325,46 @@ def test_resume_refuses_a_changed_yaml_and_join_refuses_a_different_one(tmp_path
     again, created = create_or_join(tmp_path / "store", sc.loads(text), text, "x.yaml",
                                     sweep_id="fixed001")
     assert not created and again.path == store.path
+
+
+# ----------------------------------------------------------------------------- issue 9
+
+
+@pytest.mark.slow
+def test_a_metric_the_program_never_logs_stops_the_sweep_after_one_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
+    yaml_text = (f"program: {CURVE}\nmethod: random\nmetric: {{name: val_auc, goal: maximize}}\n"
+                 "parameters:\n  learning_rate: {min: 0.1, max: 0.9}\n  epochs: {value: 1}\n")
+    store, rc = run_sweep(tmp_path, yaml_text, count=5)
+    assert rc != 0 and len(store.runs()) == 1
+    failure = store.get("failure")
+    assert "without logging the sweep's metric 'val_auc'" in failure
+    assert "val_macro_f1" in failure  # what it did log
+
+
+def test_every_sweep_id_is_checked_like_sweep_id(tmp_path):
+    from ecgsweep.cli import UserError
+    from ecgsweep.sweep.store import open_store
+
+    for bad in ("../../x", "/etc", "a/b", ".hidden"):
+        with pytest.raises(UserError, match="not a path"):
+            commands.run_sweep(yaml_path=None, store_root=str(tmp_path), resume=bad)
+        with pytest.raises(UserError, match="not a path"):
+            commands.status(bad, store_root=str(tmp_path))
+        with pytest.raises(UserError, match="not a path"):
+            open_store(tmp_path, bad)
+
+
+def test_duplicate_yaml_keys_are_flagged():
+    with pytest.raises(sc.ConfigError, match="line 4: key 'learning_rate' given twice"):
+        sc.loads("method: grid\nparameters:\n  learning_rate: {values: [0.1]}\n"
+                 "  learning_rate: {values: [0.2]}\n", "x.yaml")
+
+
+def test_runs_crashed_by_their_runner_do_not_count_toward_the_cap(tmp_path):
+    store = make_sweep(tmp_path, f"program: {CURVE}\nmethod: random\nparameters:\n"
+                                 "  learning_rate: {min: 0.1, max: 0.9}\n", count=3)
+    with store.transaction():
+        store.insert_run("crashed1", {"learning_rate": {"value": 0.5}}, state="crashed")
+        store.insert_run("done1", {"learning_rate": {"value": 0.5}}, state="finished")
+    assert store.count_runs() == 1

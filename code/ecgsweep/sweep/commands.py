@@ -73,7 +73,7 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
     opts = opts or Options()
     console = console or _console()
     if resume:
-        store = open_store(store_root, resume)
+        store = open_store(store_root, resume, "--resume")
         created = False
         if yaml_path and Path(yaml_path).read_text() != store.get("yaml"):
             raise UserError(f"{yaml_path} differs from the config sweep {resume} was started with "
@@ -192,7 +192,7 @@ def status(sweep_id: str | None, *, store_root: str = DEFAULT_STORE,
                           f"{meta.get('source', '')}  {table.counts_line(s.runs())}", markup=False, soft_wrap=True)
             s.close()
         return 0
-    store = open_store(store_root, sweep_id)
+    store = open_store(store_root, sweep_id, "status")
     meta = store.meta()
     runners = store.runners()
     alive = [r for r in runners.values() if not r.get("ended_at")]

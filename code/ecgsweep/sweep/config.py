@@ -89,9 +89,30 @@ def load(path: str | Path) -> dict[str, Any]:
     return loads(path.read_text(), source=str(path))
 
 
+class _DuplicateKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys silently; a sweep YAML with one parameter
+    written twice would then search something else than its author reads."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(f"{self.name}: line {line}: key {key!r} given twice (first on "
+                                  f"line {seen[key]}); YAML keeps only the last: remove one")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def loads(text: str, source: str = "<yaml>") -> dict[str, Any]:
     try:
-        cfg = yaml.safe_load(text)
+        loader = _DuplicateKeyLoader(text)
+        loader.name = source
+        try:
+            cfg = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

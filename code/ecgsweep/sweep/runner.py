@@ -38,8 +38,8 @@ from typing import Any, Callable
 
 from . import config as sweep_config
 from . import launch
-from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
-                    plain, valid_id)
+from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, check_id,
+                    db_path, plain)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -107,9 +107,8 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
 
     Returns (store, created).
     """
-    if sweep_id is not None and not valid_id(sweep_id):
-        raise sweep_config.ConfigError(f"--sweep-id {sweep_id!r}: use letters, digits, '_', '-' "
-                                       "or '.' (at most 64)")
+    if sweep_id is not None:
+        check_id(sweep_id, "--sweep-id")
     if sweep_id is None:
         for _ in range(100):
             sweep_id = new_id()
@@ -200,6 +199,16 @@ def classify_exit(rc: int, tail: str) -> str:
         return f"out of memory (exit {rc}): {oom[-1][:300]}"
     tb = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
     return f"crashed (exit {rc}): {(tb[-1] if tb else last_err or last)[:300]}"
+
+
+def metric_missing_message(run_id: str, metric: str, history: list[dict],
+                           summary: dict | None) -> str:
+    """Why a sweep stops when its metric never arrives: a blind search repeats itself."""
+    logged = sorted({k for row in history for k in row} | set(summary or {}))
+    shown = ", ".join(logged[:20]) + (" ..." if len(logged) > 20 else "") if logged else "nothing"
+    return (f"run {run_id} finished without logging the sweep's metric {metric!r} (it logged: "
+            f"{shown}); the engine cannot rank runs without it: make metric.name in the YAML "
+            "match a key the program passes to wandb.log")
 
 
 def _same_error_key(error: str | None) -> str:
@@ -511,6 +520,8 @@ class Runner:
                 self._requeue(lr.run_id)
             if state == FAILED:
                 self._check_repeated_failures()
+            if state == FINISHED and self.metric and best is None:
+                self._fail_sweep(metric_missing_message(lr.run_id, self.metric, hist, summary))
         self.slots[lr.slot] = None
         del self.live[lr.run_id]
         shown = f" {self.metric} {_num(best)}" if best is not None and self.metric else ""
@@ -534,10 +545,12 @@ class Runner:
             "ORDER BY ended_at DESC LIMIT ?", (FINISHED, STOPPED, FAILED, n)).fetchall()
         if (len(last) == n and all(r["state"] == FAILED for r in last)
                 and len({_same_error_key(r["error"]) for r in last}) == 1):
-            msg = f"{n} runs in a row failed with the same error: {last[0]['error']}"
-            self.store.set("state", "failed")
-            self.store.set("failure", msg)
-            self.failure = msg
+            self._fail_sweep(f"{n} runs in a row failed with the same error: {last[0]['error']}")
+
+    def _fail_sweep(self, msg: str) -> None:
+        self.store.set("state", "failed")
+        self.store.set("failure", msg)
+        self.failure = msg
 
     def _requeue(self, run_id: str) -> None:
         row = self.store.run(run_id)

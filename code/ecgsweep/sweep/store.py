@@ -106,6 +106,16 @@ def valid_id(sweep_id: str) -> bool:
     return bool(_ID_RE.match(sweep_id))
 
 
+def check_id(sweep_id: str, flag: str) -> None:
+    """Every sweep ID the user gives (--sweep-id, --resume, status) names a folder in the
+    store, never a path elsewhere: letters, digits, '_', '.', '-'."""
+    if not valid_id(sweep_id):
+        from ..cli import UserError
+
+        raise UserError(f"{flag} {sweep_id!r}: a sweep ID is 1-64 letters, digits, '_', '.' or "
+                        "'-', starting with a letter or digit (not a path)")
+
+
 def _is_network_fs(path: Path) -> bool:
     try:
         mounts = Path("/proc/mounts").read_text().splitlines()
@@ -237,8 +247,10 @@ class Store:
         self.conn.execute(f"UPDATE runs SET {', '.join(cols)} WHERE run_id = ?", (*vals, run_id))
 
     def count_runs(self) -> int:
-        """Runs that count towards the sweep's cap (a re-queued crash counts once)."""
-        return int(self.conn.execute("SELECT COUNT(*) FROM runs WHERE requeued = 0").fetchone()[0])
+        """Runs that count towards the sweep's cap. A crash (its runner died or was
+        interrupted) does not count: the run did not get its chance."""
+        return int(self.conn.execute("SELECT COUNT(*) FROM runs WHERE requeued = 0 AND state != ?",
+                                     (CRASHED,)).fetchone()[0])
 
     # ------------------------------------------------------------------ history
     def add_history(self, run_id: str, start_step: int, rows: list[dict]) -> None:
@@ -298,7 +310,8 @@ def plain(o: Any) -> Any:
     return json.loads(json.dumps(o, default=_jsonable))
 
 
-def open_store(root: str | Path, sweep_id: str) -> Store:
+def open_store(root: str | Path, sweep_id: str, flag: str = "sweep ID") -> Store:
+    check_id(sweep_id, flag)
     path = db_path(root, sweep_id)
     if not path.is_file():
         known = list_sweeps(root)
