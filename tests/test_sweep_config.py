@@ -22,7 +22,10 @@ parameters:
 
 
 def problems_for(params: str, method: str = "bayes", extra: str = "") -> list[sc.Problem]:
-    cfg = sc.loads(BASE.format(method=method, params=params) + extra)
+    text = BASE.format(method=method, params=params) + extra
+    if params.lstrip().startswith("model:"):  # the case replaces BASE's model, not repeats it
+        text = text.replace("  model: {value: cnn}\n", "", 1)
+    cfg = sc.loads(text)
     return sc.check(cfg, cwd=REPO)
 
 

@@ -205,7 +205,7 @@ def test_failed_runs_are_recorded_with_their_output_and_the_sweep_goes_on(tmp_pa
     assert len(store.history(crash["run_id"])) == 1  # its epoch-1 metrics are kept
     nan = by_seed[3]
     assert nan["state"] == "failed" and nan["exit_code"] == 3
-    assert nan["error"].startswith("NaN loss") and "NaN at epoch 2" in nan["error"]
+    assert nan["error"].startswith("diverged") and "NaN at epoch 2" in nan["error"]
     bad = by_seed[2]
     assert bad["exit_code"] == 2 and "error: config key 'data_dir'" in bad["error"]
     oom = by_seed[9]

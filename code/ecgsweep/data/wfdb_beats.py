@@ -48,6 +48,7 @@ import numpy as np
 
 from ..cli import UserError
 from . import records as R
+from . import sidecar
 from .kaggle_csv import BEAT_LENGTH, write_csv
 
 TARGET_FS = 125
@@ -166,13 +167,21 @@ def _class_counts(labels: np.ndarray) -> dict[str, int]:
 
 def record_beats(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
                  annotator: str = "atr") -> tuple[np.ndarray, np.ndarray, dict]:
+    """Beats of one WFDB record (X, y, info): ``record_beats_and_rhythm`` without the rhythm."""
+    X, y, info, _ = record_beats_and_rhythm(record_path, target_fs, annotator)
+    return X, y, info
+
+
+def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
+                            annotator: str = "atr") -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """Beats of one WFDB record at its reference annotations, labelled with AAMI classes.
 
     ``record_path`` is the record without extension (``.../mitdb/100``; a ``.hea`` path is
     accepted). Returns (X float32 n×187 in [0, 1], y int64 in 0..4, info) where info is a
     JSON-ready dict: record, lead, fs, target_fs, counts (kept beats per class), dropped
     (per class: edge or flat windows), skipped (non-beat and unmapped beat symbols),
-    median_rr_s.
+    median_rr_s. The fourth value is the kept beats' rhythm: ``r_peak`` (sample index at
+    the record's own rate) and ``rr`` (``sidecar.RR_FEATURES``, from every QRS annotation).
     """
     import wfdb
 
@@ -223,7 +232,8 @@ def record_beats(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
         "window_samples": {"min": int(lengths.min()), "max": int(lengths.max())}
         if len(lengths) else None,
     }
-    return X[take], labels[take], info
+    rhythm = {"r_peak": qrs_samples[take], "rr": sidecar.rr_features(qrs_samples, fs)[take]}
+    return X[take], labels[take], info, rhythm
 
 
 # --- folders and splits --------------------------------------------------------------
@@ -269,6 +279,13 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def _stack_rhythm(names: list[str], beats: dict, rhythms: dict) -> dict[str, np.ndarray]:
+    """The sidecar columns of the records ``names``, in the order their beats are stacked."""
+    return {"record": np.concatenate([np.full(len(beats[n][1]), n) for n in names]),
+            "r_peak": np.concatenate([rhythms[n]["r_peak"] for n in names]),
+            "rr": np.concatenate([rhythms[n]["rr"] for n in names])}
+
+
 def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
             test_fraction: float = 0.2, seed: int = 0,
             records: list[str] | None = None) -> dict:
@@ -309,27 +326,26 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
         missing = [r for r in R.DS1 + R.DS2 if r in pool and r not in available]
         train = [r for r in R.DS1 if r in pool and r in available]
         test = [r for r in R.DS2 if r in pool and r in available]
-        if not train or not test:
-            problems = []
-            for side, ds, found in (("train", R.DS1, train), ("test", R.DS2, test)):
-                if found:
-                    continue
-                label = f"DS{1 if side == 'train' else 2} ({side})"
-                wanted = [r for r in ds if r in pool]
-                problems.append(
-                    f"no {label} record in {src} (missing: {', '.join(wanted)})" if wanted
-                    else f"the records asked for include no {label} record")
+        if not train:
+            wanted = [r for r in R.DS1 if r in pool]
+            problem = (f"no DS1 (train) record in {src} (missing: {', '.join(wanted)})" if wanted
+                       else "the records asked for include no DS1 (train) record")
             raise UserError(
-                f"inter-patient split: {'; '.join(problems)}"
+                f"inter-patient split: {problem}"
                 + (f"; found only {', '.join(available)}" if 0 < len(available) <= 10 else "")
                 + ". The de Chazal split trains on DS1 and tests on DS2 "
                 f"(see ecgsweep/data/records.py). {_manual_hint(src)} Or use --split intra.")
+        if not test:
+            warnings.warn(f"inter-patient split: no DS2 (test) record in {src}; wrote the DS1 "
+                          "training file only. Measure on held-out DS1 records with record-"
+                          "grouped cross-validation (val_split: record, folds: k)", stacklevel=2)
         sides = {"train": train, "test": test}
 
     per_record: dict[str, dict] = {}
     beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    rhythms: dict[str, dict] = {}
     for name in dict.fromkeys(sides["train"] + sides["test"]):
-        X, y, info = record_beats(src / name)
+        X, y, info, rhythms[name] = record_beats_and_rhythm(src / name)
         beats[name] = (X, y)
         per_record[name] = info
 
@@ -339,7 +355,10 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
         y = np.concatenate([beats[n][1] for n in names])
         origin = np.concatenate([np.full(len(beats[n][1]), i) for i, n in enumerate(names)])
         is_test = _stratified_split(y, test_fraction, seed)
+        meta = _stack_rhythm(names, beats, rhythms)
         parts = {"train": (X[~is_test], y[~is_test]), "test": (X[is_test], y[is_test])}
+        part_meta = {"train": {k: v[~is_test] for k, v in meta.items()},
+                     "test": {k: v[is_test] for k, v in meta.items()}}
         side_records = {"train": [names[i] for i in np.unique(origin[~is_test])],
                         "test": [names[i] for i in np.unique(origin[is_test])]}
         for i, n in enumerate(names):
@@ -348,22 +367,27 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
                 "train": _class_counts(y[~is_test & (origin == i)]),
                 "test": _class_counts(y[is_test & (origin == i)])}
     else:
-        parts = {}
+        parts, part_meta = {}, {}
         for side, names in sides.items():
+            if not names:
+                continue
             parts[side] = (np.concatenate([beats[n][0] for n in names]),
                            np.concatenate([beats[n][1] for n in names]))
+            part_meta[side] = _stack_rhythm(names, beats, rhythms)
             for n in names:
                 per_record[n]["side"] = side
         side_records = dict(sides)
     for side, (_, y_side) in parts.items():
-        if len(y_side) == 0:
+        if len(y_side) == 0 and side == "train":
             raise UserError(f"{split} split of {src}: the {side} side has no beats; "
                             "add records or change --test-fraction")
 
     out.mkdir(parents=True, exist_ok=True)
-    files = {"train": out / "mitbih_train.csv", "test": out / "mitbih_test.csv"}
+    files = {side: out / f"mitbih_{side}.csv" for side in parts}
     for side, path in files.items():
         write_csv(path, *parts[side])
+        m = part_meta[side]
+        sidecar.write(sidecar.sidecar_path(path), m["record"], m["r_peak"], m["rr"])
     summary = {
         "split": split,
         "description": (
@@ -378,6 +402,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
         "counts": {side: _class_counts(y_side) for side, (_, y_side) in parts.items()},
         "classes": list(R.CLASS_NAMES),
         "files": {side: path.name for side, path in files.items()},
+        "sidecars": {side: sidecar.sidecar_path(path).name for side, path in files.items()},
         "method": {"target_fs": TARGET_FS, "beat_length": BEAT_LENGTH,
                    "window": f"{WINDOW_FACTOR} x median RR from the R peak",
                    "median_rr_block_s": RR_WINDOW_S, "lead": PREFERRED_LEAD,
