@@ -64,21 +64,36 @@ def _worker(backend_name: str, synth_dir: Path, tmp_path: Path, out: Path, *extr
     return proc
 
 
-@pytest.mark.slow
-def test_every_family_trains_saves_loads_and_evaluates_on_tensorflow_and_torch(synth_dir,
-                                                                                tmp_path):
-    pytest.importorskip("torch")
-    tf_dir, torch_dir = tmp_path / "tensorflow", tmp_path / "torch"
+def _train_on_both_and_load_across(other: str, synth_dir: Path, tmp_path: Path) -> None:
+    """TensorFlow and ``other`` each train every family, save it and evaluate the cnn; each
+    loads the other's models, whose probabilities must match the saving backend's."""
+    tf_dir, other_dir = tmp_path / "tensorflow", tmp_path / other
     _worker("tensorflow", synth_dir, tmp_path, tf_dir)
-    _worker("torch", synth_dir, tmp_path, torch_dir, "--load", str(tf_dir))
-    _worker("tensorflow", synth_dir, tmp_path, tf_dir, "--no-train", "--load", str(torch_dir))
-    for out, name, other in ((tf_dir, "tensorflow", "torch"), (torch_dir, "torch", "tensorflow")):
+    _worker(other, synth_dir, tmp_path, other_dir, "--load", str(tf_dir))
+    _worker("tensorflow", synth_dir, tmp_path, tf_dir, "--no-train", "--load", str(other_dir))
+    for out, name, loaded_on in ((tf_dir, "tensorflow", other), (other_dir, other, "tensorflow")):
         assert json.loads((out / "device.json").read_text())["backend"] == name
         assert json.loads((out / "eval" / "report.json").read_text())["models"]
         for family in params.family_names():
             saved = np.load(out / f"{family}.npy")
-            elsewhere = np.load(out / f"{family}.on-{other}.npy")
-            np.testing.assert_allclose(elsewhere, saved, atol=1e-4, err_msg=f"{family} {name}")
+            elsewhere = np.load(out / f"{family}.on-{loaded_on}.npy")
+            np.testing.assert_allclose(elsewhere, saved, atol=1e-4,
+                                       err_msg=f"{family} saved on {name}")
+
+
+@pytest.mark.slow
+def test_every_family_trains_saves_loads_and_evaluates_on_tensorflow_and_torch(synth_dir,
+                                                                                tmp_path):
+    pytest.importorskip("torch")
+    _train_on_both_and_load_across("torch", synth_dir, tmp_path)
+
+
+@pytest.mark.slow
+def test_every_family_trains_saves_loads_and_evaluates_on_tensorflow_and_jax(synth_dir,
+                                                                              tmp_path):
+    # Not in requirements-test.txt: JAX 0.6.2 is the newest beside numpy<2 (README).
+    pytest.importorskip("jax")
+    _train_on_both_and_load_across("jax", synth_dir, tmp_path)
 
 
 @pytest.mark.slow

@@ -131,3 +131,15 @@ def test_read_only_folder_falls_back_to_user_cache(tmp_path, monkeypatch):
     finally:
         path.parent.chmod(0o755)
     assert list((tmp_path / "usercache" / "ecg-sweeps").glob("train.csv.*.npz"))
+
+
+def test_parse_cache_files_lists_the_caches_load_csv_wrote(tmp_path, monkeypatch):
+    from ecgsweep.data.kaggle_csv import parse_cache_files
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "usercache"))
+    rng = np.random.default_rng(0)
+    path = write_csv(tmp_path / "train.csv", rng.random((5, 187), dtype=np.float32),
+                     np.zeros(5, np.int64))
+    assert parse_cache_files(path) == []
+    load_csv(path)
+    assert parse_cache_files(path) == list((tmp_path / ".cache").glob("train.csv.*.npz"))
