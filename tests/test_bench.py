@@ -9,11 +9,11 @@ import pytest
 
 from conftest import REPO_ROOT, run_env
 from ecgbench import gpu, report, sizes as bench_sizes, sweeps, training
+from ecgsweep import backend
 
-EXPECTED = {  # section -> figures the smoke run must measure (tensorflow and torch installed)
+EXPECTED = {  # section -> figures the smoke run must measure
     "training": 5,
     "inference": 3,
-    "backends": 3,  # tensorflow, torch, ratio torch / tensorflow (jax: skipped or measured)
     "start-up": 3,
     "sweep": 3,
 }
@@ -98,21 +98,23 @@ def test_smoke_run_prints_and_saves_every_figure(tmp_path):
     assert machine["tensorflow"] in proc.stdout and machine["cpu"] in proc.stdout
     figures = results["figures"]
     for section, count in EXPECTED.items():
-        if section == "backends":
-            count += sum(f["section"] == "backends" and f["name"].startswith("jax") for f in figures)
-            count += sum(f["section"] == "backends" and f["name"] == "ratio jax / tensorflow"
-                         for f in figures)
         assert sum(f["section"] == section for f in figures) == count, section
+    installed = [b for b in backend.BACKENDS if machine[b] != "not installed"]
+    assert "tensorflow" in installed and "torch" in installed  # requirements-test.txt
+    # One figure per backend (a note for one not installed), one ratio per other installed one
+    by_backend = [f for f in figures if f["section"] == "backends"]
+    assert len(by_backend) == len(backend.BACKENDS) + len(installed) - 1
+    skipped = [f for f in by_backend if f["value"] is None]
+    assert all("not installed" in f["note"] for f in skipped)
+    assert len(skipped) == len(backend.BACKENDS) - len(installed)
     [no_gpu] = [f for f in figures if f["section"] == "gpu"]  # CI has no GPU
     assert no_gpu["value"] is None and "no GPU visible to tensorflow" in no_gpu["note"]
-    figures = [f for f in figures if f is not no_gpu
-               and not (f["section"] == "backends" and f["value"] is None)]  # jax not installed
+    figures = [f for f in figures if f is not no_gpu and f not in skipped]
     for f in figures:
         assert f["value"] is not None, f"{f['section']}: {f['name']}: {f['note']}"
         assert f["value"] > 0 or f["unit"] == "x", f
         assert f["name"] in proc.stdout, f["name"]
         assert report.format_value(f["value"], f["unit"]) in proc.stdout, f
     ratios = [f for f in figures if f["unit"] == "x"]
-    assert len(ratios) == 5 + ("jax" in machine and machine["jax"] != "not installed")
-    # training (2), torch / tensorflow, start-up, sweep
+    assert len(ratios) == 2 + (len(installed) - 1) + 1 + 1  # training, backends, start-up, sweep
     assert Path(str(out)).stat().st_size > 0

@@ -8,6 +8,7 @@ alternating over the rounds. A backend that is not installed is skipped with a n
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -25,8 +26,8 @@ def run_throughput(name: str, work: Path, beats: int, epochs: int, batch: int,
     cmd = [sys.executable, "-m", "ecgbench.throughput", "--beats", str(beats), "--epochs",
            str(epochs), "--batch", str(batch), "--model", json.dumps(model or {}),
            *(["--mixed"] if mixed else [])]
-    env = program_env(work / "throughput-wandb", KERAS_BACKEND=name,
-                      PYTHONPATH=str(REPO_ROOT / "code"))
+    path = os.pathsep.join(filter(None, [str(REPO_ROOT / "code"), os.environ.get("PYTHONPATH")]))
+    env = program_env(work / "throughput-wandb", KERAS_BACKEND=name, PYTHONPATH=path)
     return subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
