@@ -50,9 +50,9 @@ def test_device_description_and_precision_policy():
     assert backend.precision_policy(True, ()) == "float32"  # float16 only on a GPU
     assert backend.precision_policy(True, ("H100",)) == "mixed_float16"
     gpu = backend.Device("torch", ("NVIDIA H100",), "mixed_float16", 16)
-    assert gpu.describe() == "torch on GPU: NVIDIA H100 (mixed_float16)"
+    assert gpu.describe() == "GPU: NVIDIA H100 (mixed_float16), Keras backend torch"
     cpu = backend.Device("jax", (), "float32", 2)
-    assert cpu.describe() == "jax on CPU (2 cores; no GPU visible)"
+    assert cpu.describe() == "CPU (2 cores; no GPU visible), Keras backend jax"
 
 
 def _worker(backend_name: str, synth_dir: Path, tmp_path: Path, out: Path, *extra: str):
@@ -106,7 +106,7 @@ def test_train_py_on_torch_records_backend_and_device(synth_dir, tmp_path, repo_
     proc = subprocess.run(cmd, env=run_env(tmp_path, KERAS_BACKEND="tensorflow"), cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "training with torch on CPU" in proc.stdout
+    assert "training on CPU (" in proc.stdout and "Keras backend torch" in proc.stdout
     record = json.loads((models_dir / "cnn" / "best.json").read_text())
     assert record["backend"] == "torch"
-    assert record["device"].startswith("torch on CPU")
+    assert record["device"].startswith("CPU") and record["device"].endswith("backend torch")

@@ -83,8 +83,8 @@ class Device:
     def describe(self) -> str:
         """One line for the run's output and best.json's ``device``."""
         if not self.gpus:
-            return f"{self.backend} on CPU ({self.cpu_count} cores; no GPU visible)"
-        return f"{self.backend} on GPU: {', '.join(self.gpus)} ({self.precision})"
+            return f"CPU ({self.cpu_count} cores; no GPU visible), Keras backend {self.backend}"
+        return f"GPU: {', '.join(self.gpus)} ({self.precision}), Keras backend {self.backend}"
 
 
 def precision_policy(mixed_precision: bool, gpus: tuple[str, ...]) -> str:

@@ -231,7 +231,7 @@ def _train(run, config: dict[str, Any]) -> int:
     stop.install()
     try:
         device = backend.configure_device(config["mixed_precision"]).describe()
-        print(f"run {run.id}: {config['model']} on {config['dataset']}, training with {device}",
+        print(f"run {run.id}: {config['model']} on {config['dataset']}, training on {device}",
               flush=True)
 
         source = datasets.resolve_source(config["dataset"], config["data_dir"])
