@@ -37,7 +37,7 @@ def test_choose_refuses_an_unknown_environment_backend():
 def test_select_names_the_install_line_of_a_missing_backend(monkeypatch):
     monkeypatch.setattr(backend, "is_installed", lambda name: False)
     monkeypatch.setattr(backend, "_loaded_backend", lambda: None)
-    with pytest.raises(UserError, match=r"'jax' is not installed.*pip install jax==0\.10\.2"):
+    with pytest.raises(UserError, match=r"'jax' is not installed.*pip install jax==0\.6\.2"):
         backend.select("jax")
 
 

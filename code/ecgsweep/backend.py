@@ -22,7 +22,7 @@ DEFAULT_BACKEND = "tensorflow"
 # What to install for each backend (README "Training on a GPU" gives the GPU lines).
 INSTALL_HINT = {
     "tensorflow": "pip install -r requirements.txt",
-    "jax": "pip install jax==0.10.2 jaxlib==0.10.2",
+    "jax": "pip install jax==0.6.2 jaxlib==0.6.2",  # 0.10 needs numpy>=2; sweeps numpy<2
     "torch": "pip install torch==2.13.0",
 }
 
