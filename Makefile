@@ -21,6 +21,11 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
+# The test extras (PyTorch CPU, for the torch-backend tests) on top of the runtime.
+$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
 # Synthetic data in the Kaggle format, only when data/ holds no real files.
 data/mitbih_train.csv: | $(VENV)/.installed
 	$(PY) code/data.py synth --out data
@@ -34,7 +39,7 @@ sweep: $(VENV)/.installed data/mitbih_train.csv
 sweep-check: $(VENV)/.installed
 	$(PY) code/sweep.py check sweep_conf/*.yaml
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(PY) -m pytest
 
 test-fast: $(VENV)/.installed

@@ -3,9 +3,11 @@
     python code/bench.py                 # full: ratios worth reading, ~6-7 minutes on 2 cores
     python code/bench.py --smoke         # everything tiny: checks every figure can be made
     python code/bench.py --only training,inference --experiments
+    python code/bench.py --only backends,gpu   # per-backend ratios; GPU figures if one is visible
 
 Prints a table and writes bench/results.json (bench/results-smoke.json with --smoke),
-both naming the machine (CPU, cores, TensorFlow). See docs/benchmarks.md.
+both naming the machine (CPU, cores, GPUs, backends). The harness is the ecgbench package
+beside the library (code/ecgbench/); see docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ecgbench.runner import SECTIONS
 from ecgsweep.cli import run_main
-
-SECTIONS = ("training", "inference", "startup", "sweep")
 
 
 def _sections(text: str) -> tuple[str, ...]:
@@ -38,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="where the synthetic start-up CSVs are kept between runs "
                                       "(default bench/data)")
     p.add_argument("--experiments", action="store_true",
-                   help="also time the speed-work candidates (XLA, prediction batch sizes)")
+                   help="also time the speed-work candidates (XLA baseline, prediction batch sizes)")
     p.add_argument("--sweep-target", type=float, default=None,
                    help="val_macro_f1 both sweeps must reach (default: 98%% of the best value "
                         "the full grid finds)")
@@ -48,9 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    from ecgsweep import bench
+    from ecgbench import runner
 
-    bench.run(smoke=args.smoke, out=args.out, sections=args.only, data_root=args.data_dir,
+    runner.run(smoke=args.smoke, out=args.out, sections=args.only, data_root=args.data_dir,
               experiments=args.experiments, sweep_target=args.sweep_target, keep=args.keep)
 
 

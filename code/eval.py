@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ecgsweep import evaluation
+    from ecgsweep import backend, evaluation
 
+    backend.select()  # KERAS_BACKEND: a missing backend is one error line, before Keras loads
     evaluation.evaluate(args.model, test_csv=args.test, data_dir=args.data_dir, out_dir=args.out,
                         bootstrap=args.bootstrap, seed=args.seed, examples_per_pair=args.examples,
                         wandb_log=args.wandb, wandb_project=args.wandb_project,

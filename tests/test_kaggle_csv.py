@@ -218,3 +218,15 @@ def test_data_check_reads_the_file_not_the_cache(tmp_path, monkeypatch):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "9 beats" in proc.stdout
+
+
+def test_parse_cache_files_lists_the_caches_load_csv_wrote(tmp_path, monkeypatch):
+    from ecgsweep.data.kaggle_csv import parse_cache_files
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "usercache"))
+    rng = np.random.default_rng(0)
+    path = write_csv(tmp_path / "train.csv", rng.random((5, 187), dtype=np.float32),
+                     np.zeros(5, np.int64))
+    assert parse_cache_files(path) == []
+    load_csv(path)
+    assert parse_cache_files(path) == list((tmp_path / ".cache").glob("train.csv.*.npz"))

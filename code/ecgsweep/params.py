@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .backend import AUTO, BACKENDS
+
 
 @dataclass(frozen=True)
 class Param:
@@ -45,6 +47,9 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "stop after this many epochs without a better val_macro_f1 (0: off)", low=0),
     Param("lr_schedule", "none", str, "learning-rate schedule",
           choices=("none", "plateau", "cosine")),
+    Param("backend", "auto", str,
+          "Keras backend to train on (auto: KERAS_BACKEND, else tensorflow)",
+          choices=(AUTO, *BACKENDS)),
     Param("mixed_precision", False, bool, "float16 compute on a GPU (ignored on CPU)"),
     Param("max_train_beats", 0, int,
           "stratified subsample of the training file for quick sweeps (0: all)", low=0),

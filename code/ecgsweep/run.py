@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import numpy as np
 import yaml
 
-from . import params
+from . import backend, params
 from .cli import EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors
 from .config import resolve
 
@@ -230,7 +230,7 @@ def _train(run, config: dict[str, Any]) -> int:
     stop = training.StopRequest()
     stop.install()
     try:
-        device = training.configure_device(config["mixed_precision"])
+        device = backend.configure_device(config["mixed_precision"]).describe()
         print(f"run {run.id}: {config['model']} on {config['dataset']}, training on {device}",
               flush=True)
 
@@ -395,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     exit_code = EXIT_ERROR  # until proven otherwise: a crash finishes the run as failed
     try:
         config = resolve(dict(run.config))
+        # Before anything imports Keras: it reads KERAS_BACKEND once, on import.
+        backend.select(config["backend"])
         # Record the defaults the run used, so the W&B config shows every value.
         run.config.update({k: v for k, v in config.items() if k not in run.config},
                           allow_val_change=True)

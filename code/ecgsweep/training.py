@@ -1,4 +1,4 @@
-"""Training pieces: device set-up, class weights, input pipeline, callbacks, the fit loop.
+"""Training pieces: class weights, input pipeline, callbacks, the fit loop.
 
 Nothing here talks to W&B; the run (``ecgsweep.run``) hands ``fit`` a function that
 receives each epoch's metrics and logs them wherever it wants.
@@ -7,7 +7,6 @@ receives each epoch's metrics and logs them wherever it wants.
 from __future__ import annotations
 
 import math
-import os
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -40,28 +39,6 @@ def seed_everything(seed: int) -> None:
     import keras
 
     keras.utils.set_random_seed(seed)  # Python, NumPy and the backend
-
-
-def configure_device(mixed_precision: bool) -> str:
-    """Let TensorFlow grow GPU memory as needed, set the precision policy; describe the device."""
-    import keras
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass  # already initialised (a second run in one process): keep its setting
-    if gpus and mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    if not gpus:
-        note = " (mixed_precision ignored on CPU)" if mixed_precision else ""
-        return f"CPU ({os.cpu_count()} cores; no GPU visible to TensorFlow){note}"
-    names = ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name)
-                      for g in gpus)
-    precision = "mixed_float16" if mixed_precision else "float32"
-    return f"GPU: {names} ({precision})"
 
 
 def class_weights(y: np.ndarray, mode: str, n_classes: int) -> dict[int, float] | None:

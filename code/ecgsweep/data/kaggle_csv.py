@@ -217,6 +217,12 @@ def _cache_candidates(path: Path) -> list[Path]:
     return [path.parent / ".cache" / name, user_cache / name]
 
 
+def parse_cache_files(path: str | os.PathLike) -> list[Path]:
+    """The parse caches ``load_csv`` has written for the CSV at ``path`` (beside it, or in the
+    user cache), for tools that time a cold load or free the space."""
+    return [c for c in _cache_candidates(Path(path)) if c.is_file()]
+
+
 def _atomic_save_npz(target: Path, X: np.ndarray, y: np.ndarray) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")

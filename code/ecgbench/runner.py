@@ -1,0 +1,116 @@
+"""Runs the chosen sections, prints the table and writes the results JSON."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable
+
+from .backends import bench_backends
+from .gpu import bench_gpu
+from .inference import bench_inference
+from .report import Results, machine_info, machine_line, print_results, write_results
+from .sizes import FULL, REPO_ROOT, SMOKE, Sizes
+from .startup import bench_csv, bench_startup
+from .sweeps import bench_sweep
+from .training import bench_training
+
+SECTIONS = ("training", "inference", "backends", "gpu", "startup", "sweep")
+
+SECTION_TITLES = {"training": "training", "inference": "inference", "backends": "backends",
+                  "gpu": "gpu", "startup": "start-up", "data": "start-up", "sweep": "sweep",
+                  "experiments": "experiments"}
+
+
+def _run_sections(results: Results, sizes: Sizes, sections: tuple[str, ...], work: Path,
+                  data_root: Path, experiments: bool, concurrent: bool) -> None:
+    """Training and inference run in this process; start-up and sweeps launch programs.
+    With ``concurrent`` (smoke) the launching sections run in threads beside the others."""
+
+    def guarded(name: str, step: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        print(f"  {name} ...", flush=True)
+        try:
+            return step()
+        except Exception as e:  # one broken section should not hide the others
+            results.not_measured(SECTION_TITLES[name], f"{name} section", "",
+                                 f"{type(e).__name__}: {e}")
+            return None
+        finally:
+            print(f"  {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    launching = []
+    if "startup" in sections:
+        launching.append(("startup", lambda: bench_startup(results, sizes, work, data_root)))
+    if "sweep" in sections:
+        launching.append(("sweep", lambda: bench_sweep(results, sizes, work, data_root)))
+    if concurrent and launching:
+        # the start-up CSV is written once, before anyone reads it
+        guarded("data", lambda: (bench_csv(data_root, sizes.csv_rows),
+                                 bench_csv(data_root / "sweep", sizes.sweep_csv_rows)))
+    threads = [threading.Thread(target=guarded, args=step) for step in launching] if concurrent else []
+    for t in threads:
+        t.start()
+    if "training" in sections or "inference" in sections:
+        model_path = guarded("training", lambda: bench_training(results, sizes, work, experiments))
+        if "inference" in sections and model_path is not None:
+            guarded("inference", lambda: bench_inference(results, sizes, model_path, experiments))
+    gpus = None
+    if "backends" in sections:
+        gpus = guarded("backends", lambda: bench_backends(results, sizes, work))
+    if "gpu" in sections:
+        guarded("gpu", lambda: bench_gpu(results, sizes, work, gpus if gpus is not None
+                                         else _probe_gpus(sizes, work)))
+    for t in threads:
+        t.join()
+    if not concurrent:
+        for name, step in launching:
+            guarded(name, step)
+
+
+def run(smoke: bool = False, out: Path | None = None, sections: tuple[str, ...] = SECTIONS,
+        data_root: Path | None = None, experiments: bool = False,
+        sweep_target: float | None = None, keep: bool = False) -> Results:
+    """Run the chosen sections, print the table and write the JSON; returns the results."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["WANDB_MODE"] = "offline"
+    os.environ.setdefault("WANDB_SILENT", "true")
+    sizes = SMOKE if smoke else FULL
+    if sweep_target is not None:
+        sizes = Sizes(**{**asdict(sizes), "sweep_target": sweep_target})
+    out = Path(out) if out else REPO_ROOT / "bench" / ("results-smoke.json" if smoke else "results.json")
+    data_root = Path(data_root) if data_root else REPO_ROOT / "bench" / "data"
+    results = Results("smoke" if smoke else "full", machine_info())
+    work = Path(tempfile.mkdtemp(prefix="ecg-bench-"))
+    print(f"benchmark ({results.mode}) on {machine_line(results.machine)}", flush=True)
+    try:
+        _run_sections(results, sizes, sections, work, data_root, experiments,
+                      concurrent=sizes.sweep_concurrent)
+    finally:
+        if keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    order = {name: i for i, name in enumerate(SECTION_TITLES.values())}
+    results.figures.sort(key=lambda f: order.get(f.section, len(order)))
+    if hasattr(os, "getloadavg"):
+        results.machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    print_results(results)
+    write_results(results, out)
+    print(f"wrote {out} ({results.as_json()['wall_s']:.0f} s in all)")
+    return results
+
+
+def _probe_gpus(sizes: Sizes, work: Path) -> dict[str, tuple[str, ...]]:
+    """The GPUs each installed backend sees, when the backends section did not run."""
+    from ecgsweep import backend
+
+    from .backends import read_throughput, run_throughput
+
+    return {name: tuple(read_throughput(run_throughput(name, work, 64, 2, 64))["gpus"])
+            for name in backend.BACKENDS if backend.is_installed(name)}

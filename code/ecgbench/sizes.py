@@ -1,0 +1,78 @@
+"""How big each measurement is (full and smoke), and where the bench runs its programs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each measurement is. FULL takes ~6-7 minutes on 2 cores (plus ~20 s once
+    to write its 87k-row CSV); SMOKE checks that every figure can be produced, in well
+    under a minute of work."""
+
+    train_beats: int
+    val_beats: int
+    epochs: int  # per fit; the first is left out of the throughput
+    rounds: int  # each variant is fitted this many times, variants alternating
+    model: dict[str, Any]  # CNN hyperparameters on top of the defaults
+    csv_rows: int  # rows of the synthetic mitbih_train.csv the start-up runs parse
+    startup_repeats: int  # cold and warm launches each, alternating
+    infer_beats: int
+    infer_repeats: int
+    bootstrap_beats: int
+    sweep_csv_rows: int  # the sweeps' own CSV (the start-up section deletes its cache)
+    sweep_space: dict[str, list[Any]]  # discrete: grid over it, bayes over the same values
+    sweep_fixed: dict[str, Any]
+    sweep_target: float | None  # None: a share of the best value the full grid reaches
+    sweep_target_share: float
+    sweep_max_runs: int  # bayes run cap (grid: its size)
+    sweep_bayes_repeats: int  # bayes starts at random: its time to target is a median of these
+    sweep_concurrent: bool  # run both sweeps at once (smoke only: shorter, not comparable)
+    backend_epochs: int = 4  # per backend, one fit of train_beats; the first epoch left out
+    gpu_beats: int = 20_000  # the GPU section's training beats (GPUs need more to be busy)
+    gpu_epochs: int = 3
+    gpu_batches: tuple[int, ...] = (64, 256, 1024)
+    gpu_max_concurrent: int = 8  # concurrent runs tried per GPU: 1, 2, 4, ... up to this
+
+
+FULL = Sizes(
+    train_beats=4000, val_beats=1000, epochs=3, rounds=2, model={},
+    csv_rows=87_554,  # the size of the real Kaggle mitbih_train.csv
+    startup_repeats=2, infer_beats=20_000, infer_repeats=5, bootstrap_beats=20_000,
+    sweep_csv_rows=20_000, sweep_space={"learning_rate": [0.0003, 0.003], "layer_1_size": [8, 32],
+                 "kernel_size": [3, 7]},
+    sweep_fixed={"epochs": 4, "max_train_beats": 2000, "val_fraction": 0.05,
+                 "n_conv_blocks": 2, "layer_2_size": 32, "layer_FC_size": 32},
+    sweep_target=None, sweep_target_share=0.95, sweep_max_runs=8, sweep_bayes_repeats=3,
+    sweep_concurrent=False,
+)
+
+SMOKE = Sizes(
+    train_beats=512, val_beats=128, epochs=2, rounds=1,
+    model={"n_conv_blocks": 2, "layer_1_size": 8, "layer_2_size": 8, "layer_FC_size": 16},
+    csv_rows=2000, startup_repeats=1, infer_beats=2000, infer_repeats=2, bootstrap_beats=20_000,
+    sweep_csv_rows=1000, sweep_space={"learning_rate": [0.001]},
+    sweep_fixed={"epochs": 1, "max_train_beats": 200, "val_fraction": 0.05,
+                 "n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 8},
+    sweep_target=0.0, sweep_target_share=1.0, sweep_max_runs=1, sweep_bayes_repeats=1,
+    sweep_concurrent=True, backend_epochs=2, gpu_beats=1024, gpu_epochs=2,
+    gpu_max_concurrent=2,
+)
+
+
+def program_env(wandb_dir: Path, **extra: str) -> dict[str, str]:
+    """Environment for a program the bench launches: offline W&B in ``wandb_dir``, quiet TF,
+    no sweep variables inherited from a caller."""
+    env = dict(os.environ)
+    env.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DIR=str(wandb_dir),
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+    for key in ("WANDB_SWEEP_ID", "WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH", "WANDB_RESUME"):
+        env.pop(key, None)
+    env.update(extra)
+    return env

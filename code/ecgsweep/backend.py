@@ -1,0 +1,136 @@
+"""Which Keras backend a run trains on, and the device set-up each backend needs.
+
+Keras reads ``KERAS_BACKEND`` once, when it is first imported; so ``select`` must run
+before anything imports keras. The run calls it with its config key ``backend``.
+Deciding (``choose``, ``describe``) is pure; probing the GPUs is at the edges.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+from typing import Mapping
+
+from .cli import UserError
+
+BACKENDS = ("tensorflow", "jax", "torch")
+AUTO = "auto"  # the config value that defers to KERAS_BACKEND (Keras' own default: tensorflow)
+DEFAULT_BACKEND = "tensorflow"
+
+# What to install for each backend (README "Training on a GPU" gives the GPU lines).
+INSTALL_HINT = {
+    "tensorflow": "pip install -r requirements.txt",
+    "jax": "pip install jax==0.6.2 jaxlib==0.6.2",  # 0.10 needs numpy>=2; sweeps numpy<2
+    "torch": "pip install torch==2.13.0",
+}
+
+
+class BackendError(UserError):
+    """The requested backend cannot be used in this process or environment."""
+
+
+def choose(requested: str, environ: Mapping[str, str], loaded: str | None = None) -> str:
+    """The backend a run will use: the config's, else the one Keras already loaded in this
+    process, else ``KERAS_BACKEND``, else TensorFlow. Raises BackendError for a backend
+    other than the loaded one (Keras cannot switch once imported)."""
+    name = requested if requested != AUTO else (
+        loaded or environ.get("KERAS_BACKEND") or DEFAULT_BACKEND)
+    if name not in BACKENDS:
+        raise BackendError(f"KERAS_BACKEND={name!r} is not a backend ecg-sweeps trains on; "
+                           f"use one of: {', '.join(BACKENDS)}")
+    if loaded is not None and name != loaded:
+        raise BackendError(f"config key 'backend': {name!r} was asked for, but Keras is already "
+                           f"loaded with {loaded!r} in this process; start a new process with "
+                           f"KERAS_BACKEND={name}")
+    return name
+
+
+def _loaded_backend() -> str | None:
+    keras = sys.modules.get("keras")
+    return keras.backend.backend() if keras is not None else None
+
+
+def is_installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+def select(requested: str = AUTO) -> str:
+    """Make ``requested`` (a config value) the backend Keras loads; return its name."""
+    name = choose(requested, os.environ, _loaded_backend())
+    if not is_installed(name):
+        raise BackendError(f"config key 'backend': {name!r} is not installed in "
+                           f"{sys.prefix}; install it with `{INSTALL_HINT[name]}` "
+                           "(README: Training on a GPU)")
+    os.environ["KERAS_BACKEND"] = name
+    if name == "jax":
+        # JAX takes 75% of GPU memory up front; allocate on demand so several runs share a GPU
+        # (what TensorFlow's memory growth does).
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    return name
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where a run trains: the backend, the GPUs it sees (names) and the precision policy."""
+
+    backend: str
+    gpus: tuple[str, ...]
+    precision: str  # "float32" or "mixed_float16"
+    cpu_count: int
+
+    def describe(self) -> str:
+        """One line for the run's output and best.json's ``device``."""
+        if not self.gpus:
+            return f"CPU ({self.cpu_count} cores; no GPU visible), Keras backend {self.backend}"
+        return f"GPU: {', '.join(self.gpus)} ({self.precision}), Keras backend {self.backend}"
+
+
+def precision_policy(mixed_precision: bool, gpus: tuple[str, ...]) -> str:
+    """float16 compute only on a GPU: on a CPU it is slower and no more accurate."""
+    return "mixed_float16" if mixed_precision and gpus else "float32"
+
+
+def _tensorflow_gpus() -> tuple[str, ...]:
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)  # share the GPU between runs
+        except RuntimeError:
+            pass  # already initialised (a second run in one process): keep its setting
+    return tuple(tf.config.experimental.get_device_details(g).get("device_name", g.name)
+                 for g in gpus)
+
+
+def _torch_gpus() -> tuple[str, ...]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return ()
+    return tuple(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+
+
+def _jax_gpus() -> tuple[str, ...]:
+    import jax
+
+    return tuple(d.device_kind for d in jax.devices() if d.platform == "gpu")
+
+
+def visible_gpus(name: str) -> tuple[str, ...]:
+    """Names of the GPUs the backend ``name`` can train on (empty on a CPU-only machine)."""
+    probes = {"tensorflow": _tensorflow_gpus, "torch": _torch_gpus, "jax": _jax_gpus}
+    return probes[name]()
+
+
+def configure_device(mixed_precision: bool) -> Device:
+    """Set up the loaded backend's GPUs and Keras' precision policy; describe the device."""
+    import keras
+
+    name = keras.backend.backend()
+    gpus = visible_gpus(name)
+    policy = precision_policy(mixed_precision, gpus)
+    keras.mixed_precision.set_global_policy(policy)  # explicit: a second run in one process
+    return Device(name, gpus, policy, os.cpu_count() or 1)
