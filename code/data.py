@@ -81,9 +81,10 @@ def _wfdb(args: argparse.Namespace) -> None:
         print(f"note: not in DS1 or DS2, left out of the inter-patient split: "
               f"{', '.join(summary['ignored'])}", file=sys.stderr)
     out = Path(args.out)
-    for side in ("train", "test"):
-        print(f"wrote {out / summary['files'][side]} ({sum(summary['counts'][side].values())} "
-              f"beats, records {' '.join(summary['records'][side])})")
+    for side, name in summary["files"].items():
+        print(f"wrote {out / name} ({sum(summary['counts'][side].values())} beats, records "
+              f"{' '.join(summary['records'][side])}) and its beat sidecar "
+              f"{out / summary['sidecars'][side]}")
     print(f"wrote {out / 'split.json'}")
 
 
