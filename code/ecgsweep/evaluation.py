@@ -27,6 +27,7 @@ import numpy as np
 from sklearn.metrics import (average_precision_score, classification_report, confusion_matrix,
                              precision_recall_curve, roc_auc_score, roc_curve)
 
+from . import ec57
 from .artifacts import MODEL_FILE, ModelPair, atomic_write_json, sidecar_path
 from .cli import UserError
 from .data.datasets import Split
@@ -109,13 +110,23 @@ def check_fit(loaded: LoadedModel, split: Split, source: str) -> None:
                         "another data set?")
 
 
-def predict_proba(members: Sequence[LoadedModel], X: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Mean class probabilities over the members (one member: its own probabilities)."""
-    from .training import as_model_input
+def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",
+                  batch_size: int = 1024) -> np.ndarray:
+    """Mean class probabilities over the members (one member: its own probabilities). Each
+    member is fed the inputs its training config names (the beats; with rr_features also
+    the RR features of ``data``, a Split with a beat sidecar)."""
+    from .training import model_inputs
 
-    inputs = as_model_input(X)
-    probs = [np.asarray(m.model.predict(inputs, batch_size=batch_size, verbose=0), dtype=np.float64)
-             for m in members]
+    split = data if isinstance(data, Split) else Split(np.asarray(data), np.zeros(len(data), int))
+    probs = []
+    for m in members:
+        config = m.record.get("config") or {}
+        if config.get("rr_features") and split.rr is None:
+            raise UserError(f"{m.path} was trained with rr_features and needs the test beats' RR "
+                            "features: give a CSV with its beat sidecar (<name>.beats.csv)")
+        inputs = model_inputs(split, config)
+        probs.append(np.asarray(m.model.predict(inputs, batch_size=batch_size, verbose=0),
+                                dtype=np.float64))
     return np.mean(probs, axis=0)
 
 
@@ -280,6 +291,7 @@ def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[
         "macro_avg": {k: float(v) for k, v in per_class["macro avg"].items()},
         "weighted_avg": {k: float(v) for k, v in per_class["weighted avg"].items()},
         "confusion_matrix": cm.tolist(),
+        "ec57": ec57.ec57_table(cm, class_names),
     }
     if bootstrap > 0:
         report["bootstrap"] = {"draws": int(bootstrap), "seed": int(seed), "level": float(level),
@@ -487,6 +499,8 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
         notes.append(f"macro ROC AUC {report['macro_roc_auc']:.4f}, macro AP "
                      f"{report['macro_average_precision']:.4f} (one class vs the rest)")
     console.print("; ".join(notes), highlight=False, markup=False)
+    console.print(ec57.format_table(report["ec57"], "AAMI EC57 beat-by-beat (SVEB and VEB first)"),
+                  highlight=False, markup=False)
     cm = Table(title="Confusion matrix", caption="rows: true class, columns: predicted")
     cm.add_column("")
     for name in report["class_names"]:
@@ -619,8 +633,10 @@ def test_data_for(loaded: LoadedModel, test_csv: str | None, data_dir: str | Non
                         "missing); pass --test CSV")
     source = datasets.resolve_source(dataset or str(test_csv),
                                      data_dir or config.get("data_dir", "data"))
-    source.class_names = tuple(loaded.class_names) or source.class_names
+    classes = config.get("classes", "aami5")
     split = datasets.load_test(source, test_csv)
+    split = datasets.restrict_classes(split, source.class_names, classes)
+    source.class_names = tuple(loaded.class_names) or source.class_names
     where = str(test_csv) if test_csv else (f"the {source.name} test data"
                                             + (f" ({source.files.get('test')})"
                                                if source.files.get("test") else ""))
@@ -659,7 +675,7 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
     split, where = test_data_for(first, test_csv, data_dir)
     for m in members:
         check_fit(m, split, where)
-    probs = predict_proba(members, split.X, batch_size=batch_size)
+    probs = predict_proba(members, split, batch_size=batch_size)
     report = compute_report(split.y, probs, first.class_names, bootstrap=bootstrap, seed=seed,
                             level=level, examples_per_pair=examples_per_pair)
     report["models"] = [str(m.path) for m in members]

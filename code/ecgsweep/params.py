@@ -77,6 +77,19 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("folds", 0, int,
           "stratified k-fold cross-validation on the training file (0 or 1: one split)",
           low=0, high=20),
+    # Inter-patient protocol (de Chazal et al. 2004; AAMI EC57).
+    Param("val_split", "auto", str,
+          "validation held out by record (no patient on both sides) or by beat; auto: record "
+          "when the data's beat sidecar names the records, else random",
+          choices=("auto", "record", "random")),
+    Param("classes", "aami5", str,
+          "MIT-BIH classes: aami5 = N S V F Q; aami4 = N S V F, Q beats dropped everywhere "
+          "(the inter-patient literature's protocol)", choices=("aami5", "aami4")),
+    Param("rr_features", False, bool,
+          "feed each beat's RR-interval features (from the beat sidecar) as a second input"),
+    Param("rr_normalization", "record", str,
+          "which RR features: record = ratios to the record's mean RR (per patient), "
+          "none = seconds, both", choices=("record", "none", "both")),
 )
 
 # Dense head shared by the families that end in one (same name as published sweeps use).

@@ -33,7 +33,7 @@ from typing import Any, Iterator
 import numpy as np
 import yaml
 
-from . import backend, params
+from . import backend, ec57, params
 from .cli import EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors
 from .config import resolve
 
@@ -141,6 +141,22 @@ def _mean_history(histories: list[list[dict[str, float]]]) -> list[dict[str, flo
     return rows
 
 
+def load_protocol_data(config: dict[str, Any], source):
+    """The development beats in the config's class set (aami4 drops Q); ``source``'s class
+    names follow. RR features need the beat sidecar: a clear error without one."""
+    from .data import datasets
+
+    dev = datasets.load_development(source)
+    dev = datasets.restrict_classes(dev, source.class_names, config["classes"])
+    source.class_names = datasets.class_names_for(source.class_names, config["classes"])
+    if config["rr_features"] and dev.rr is None:
+        raise UserError(f"config key 'rr_features': the data ({source.files.get('train', source.name)}) "
+                        "has no beat sidecar with RR intervals; convert WFDB records with "
+                        "`python code/data.py wfdb` (it writes <name>.beats.csv), or set "
+                        "rr_features=false")
+    return dev
+
+
 def development_folds(config: dict[str, Any], source, dev) -> Iterator[tuple[Any, dict]]:
     """The run's training/validation splits, each with its training beats rebalanced.
 
@@ -154,13 +170,19 @@ def development_folds(config: dict[str, Any], source, dev) -> Iterator[tuple[Any
     from .data import datasets
 
     seed = int(config["seed"])
+    by_record, note = datasets.choose_val_split(config["val_split"], dev)
+    print(note, flush=True)
     if int(config["folds"]) >= 2:
-        folds = datasets.kfold_splits(dev, int(config["folds"]), seed, config["max_train_beats"])
+        folds = datasets.kfold_splits(dev, int(config["folds"]), seed, config["max_train_beats"],
+                                      by_record=by_record)
     else:
-        train, val = datasets.train_val_split(dev, config["val_fraction"], seed,
-                                              config["max_train_beats"])
+        split = datasets.record_val_split if by_record else datasets.train_val_split
+        train, val = split(dev, config["val_fraction"], seed, config["max_train_beats"])
         folds = [datasets.Fold(1, train, val)]
     for fold in folds:
+        if by_record:
+            print(f"fold {fold.index}: held-out records {datasets.describe_records(fold.val)}",
+                  flush=True)
         train, added = imbalance.rebalance(fold.train, config, source.class_names,
                                            seed=seed + fold.index - 1)
         yield datasets.Fold(fold.index, train, fold.val, fold.val_index), added
@@ -213,6 +235,30 @@ def _build(config: dict[str, Any], input_width: int, n_classes: int):
                                     float(config["fine_tune_lr_factor"]))
 
 
+def validation_confusion(model, val, config: dict[str, Any], n_classes: int) -> np.ndarray:
+    """Confusion matrix of ``model`` (its best epoch's weights) on the validation beats."""
+    from sklearn.metrics import confusion_matrix
+
+    from .training import model_inputs
+
+    probs = model.predict(model_inputs(val, config), batch_size=1024, verbose=0)
+    return confusion_matrix(val.y, np.asarray(probs).argmax(axis=1), labels=list(range(n_classes)))
+
+
+def pooled_ec57(records: list[dict[str, Any]], class_names) -> dict[str, Any]:
+    """k-fold: every development beat is predicted once, by the fold that held it out; the
+    summed confusion matrix gives the cross-validated EC57 table (with val_split=record, of
+    records no model saw)."""
+    cm = np.sum([np.asarray(r["val_confusion"]) for r in records], axis=0)
+    table = ec57.ec57_table(cm, class_names)
+    print(ec57.format_table(table, f"cross-validated over {len(records)} folds (each beat "
+                                   "predicted by the fold that held it out), AAMI EC57:"),
+          flush=True)
+    f1 = [table[c]["f1"] for c in class_names if table[c]["f1"] is not None]
+    return {"confusion": cm.tolist(), "ec57": table, "pooled_macro_f1": float(np.mean(f1)),
+            "val_records": [r.get("val_records") for r in records]}
+
+
 def _eval_command(paths: list[Path]) -> str:
     return "python code/eval.py " + " ".join(f"--model {p}" for p in paths)
 
@@ -235,7 +281,7 @@ def _train(run, config: dict[str, Any]) -> int:
               flush=True)
 
         source = datasets.resolve_source(config["dataset"], config["data_dir"])
-        dev = datasets.load_development(source)
+        dev = load_protocol_data(config, source)
         n_classes = len(source.class_names)
         width = int(dev.X.shape[1])
         transfer_info = _check_pretrained(config, width)
@@ -274,6 +320,9 @@ def _train(run, config: dict[str, Any]) -> int:
                 raise UserError("the run was stopped before finishing one epoch; nothing to keep")
 
             path = run_dir / (f"fold{fold.index}.keras" if k else "model.keras")
+            val_cm = validation_confusion(model, fold.val, config, n_classes)
+            print(ec57.format_table(ec57.ec57_table(val_cm, source.class_names),
+                                    f"{tag}validation at the best epoch, AAMI EC57:"), flush=True)
             model.save(path)
             record = {
                 "metric": SWEEP_METRIC, "goal": "maximize", "value": result.best_val_macro_f1,
@@ -288,7 +337,9 @@ def _train(run, config: dict[str, Any]) -> int:
                             **({"added": added} if n_added else {})},
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": device,
                 "keras_version": keras.__version__, "backend": keras.backend.backend(),
-                "stopped": result.stopped,
+                "stopped": result.stopped, "val_confusion": val_cm.tolist(),
+                "val_records": (sorted(set(fold.val.records.tolist()))
+                                if fold.val.records is not None else None),
                 **({"transfer": transfer_info} if transfer_info else {}),
                 **({"fold": fold.index, "folds": k} if k else {}),
             }
@@ -314,6 +365,7 @@ def _train(run, config: dict[str, Any]) -> int:
             kfold = {"folds": k, "completed": len(outcomes), "values": values,
                      "mean": float(np.mean(values)), "std": float(np.std(values)),
                      "best_epochs": [o["result"].best_epoch for o in outcomes],
+                     **pooled_ec57([o["record"] for o in outcomes], source.class_names),
                      "models": [str(p) for p in paths], "eval_command": _eval_command(paths)}
             # The promoted file is fold 1's model; the value it competes with is the mean.
             record.update(value=kfold["mean"], best_epoch=int(best_row["epoch"]), stopped=stopped,

@@ -62,14 +62,19 @@ def as_model_input(X: np.ndarray) -> np.ndarray:
     return np.asarray(X, dtype=np.float32)[..., None]
 
 
-def make_dataset(split: Split, batch_size: int, shuffle: bool, seed: int):
-    """A tf.data pipeline over in-memory arrays: shuffled per epoch, batched, prefetched."""
-    import tensorflow as tf
+def model_inputs(split: Split, config: Mapping[str, Any]):
+    """What the model is fed for ``split``: the beats (n, 187, 1), and with ``rr_features``
+    also the RR vector of the config's ``rr_normalization``, as {"beat", "rr"}. Plain
+    arrays: Keras' own data adapters batch and shuffle them on every backend."""
+    beats = as_model_input(split.X)
+    if not config.get("rr_features"):
+        return beats
+    from .data import sidecar
 
-    ds = tf.data.Dataset.from_tensor_slices((as_model_input(split.X), split.y.astype(np.int32)))
-    if shuffle:
-        ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    if split.rr is None:
+        raise ValueError("rr_features needs the beats' RR features (the data's beat sidecar)")
+    columns = sidecar.rr_columns(config.get("rr_normalization", "record"))
+    return {"beat": beats, "rr": np.ascontiguousarray(split.rr[:, columns], dtype=np.float32)}
 
 
 def make_optimizer(config: Mapping[str, Any], steps_per_epoch: int,
@@ -109,10 +114,11 @@ class StopRequest:
         self.requested = True
 
 
-def _validation_metrics(model, val: Split, batch_size: int) -> dict[str, float]:
+def _validation_metrics(model, val: Split, config: Mapping[str, Any]) -> dict[str, float]:
     """val_loss is the plain mean cross-entropy of the predicted probabilities, with no
     class weights and no focal term, so runs with different losses or weights compare."""
-    probs = model.predict(as_model_input(val.X), batch_size=max(256, batch_size), verbose=0)
+    probs = model.predict(model_inputs(val, config), batch_size=max(256, int(config["batch_size"])),
+                          verbose=0)
     probs = np.asarray(probs, dtype=np.float64)
     if not np.isfinite(probs).all():
         raise TrainingDiverged("the model's validation outputs are NaN or infinite (its weights "
@@ -159,7 +165,7 @@ def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopReques
             logs = logs if logs is not None else {}
             if "diverged_epoch" in state:
                 return
-            logs.update(_validation_metrics(self.model, val, int(config["batch_size"])))
+            logs.update(_validation_metrics(self.model, val, config))
             metrics = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()
                                               if k in ("loss", "accuracy", "val_loss",
                                                        "val_accuracy", "val_macro_f1")}}
@@ -250,7 +256,7 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
 
         loss = make_loss(config)
     batch_size = int(config["batch_size"])
-    train_ds = make_dataset(train, batch_size, shuffle=True, seed=int(config["seed"]))
+    train_inputs, train_labels = model_inputs(train, config), train.y.astype(np.int32)
     steps = math.ceil(len(train) / batch_size)
     weights = class_weights(train.y, config["class_weight"], n_classes)
     result = FitResult()
@@ -265,8 +271,8 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
                       loss=loss, metrics=["accuracy"])
         callbacks = _make_callbacks(model, config, val, sink, stop, result, state)
         if not stop.requested:
-            model.fit(train_ds, initial_epoch=first, epochs=end, callbacks=callbacks, verbose=0,
-                      shuffle=False,  # the tf.data pipeline shuffles each epoch itself
+            model.fit(train_inputs, train_labels, batch_size=batch_size, shuffle=True,
+                      initial_epoch=first, epochs=end, callbacks=callbacks, verbose=0,
                       class_weight=weights)
     if "diverged_epoch" in state:
         raise TrainingDiverged(f"NaN loss at epoch {state['diverged_epoch']}: lower "

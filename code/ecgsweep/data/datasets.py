@@ -15,6 +15,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from ..cli import UserError
+from . import sidecar
 from .kaggle_csv import load_csv
 
 MITBIH_CLASSES = ("N", "S", "V", "F", "Q")  # AAMI EC57 superclasses, labels 0..4
@@ -29,13 +30,39 @@ SYNTHETIC_SEEDS = {"train": 0, "test": 1}
 
 @dataclass
 class Split:
-    """Beats (n×187 float32) and integer labels."""
+    """Beats (n×187 float32) and integer labels; with a beat sidecar (``data.sidecar``)
+    also each beat's record and RR features (None when unknown)."""
 
     X: np.ndarray
     y: np.ndarray
+    records: np.ndarray | None = None
+    rr: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def take(self, idx: np.ndarray) -> "Split":
+        """The beats at ``idx`` (indexes or a mask), every per-beat field alike."""
+        return Split(self.X[idx], self.y[idx],
+                     None if self.records is None else self.records[idx],
+                     None if self.rr is None else self.rr[idx])
+
+
+AAMI4_DROPPED = "Q"  # aami4: N S V F, the inter-patient literature's classes (Q too rare)
+CLASS_SETS = {"aami5": MITBIH_CLASSES, "aami4": MITBIH_CLASSES[:4]}
+
+
+def restrict_classes(split: Split, class_names: tuple[str, ...], classes: str) -> Split:
+    """``classes: aami4`` drops the Q beats (label 4) of a MIT-BIH split; aami5 keeps all."""
+    if classes == "aami5" or tuple(class_names) != MITBIH_CLASSES:
+        return split
+    return split.take(split.y != MITBIH_CLASSES.index(AAMI4_DROPPED))
+
+
+def class_names_for(source_classes: tuple[str, ...], classes: str) -> tuple[str, ...]:
+    if classes == "aami4" and tuple(source_classes) == MITBIH_CLASSES:
+        return CLASS_SETS["aami4"]
+    return tuple(source_classes)
 
 
 @dataclass
@@ -81,6 +108,16 @@ def _load(path_str: str, name: str, n_classes: int | None) -> tuple[np.ndarray, 
     return load_csv(path, n_classes=n_classes)  # a folder or unreadable file: its own message
 
 
+def _load_split(path_str: str, name: str, n_classes: int | None) -> Split:
+    """A CSV's beats, with its beat sidecar's records and RR features when there is one."""
+    X, y = _load(path_str, name, n_classes)
+    side = sidecar.sidecar_path(path_str)
+    if not side.is_file():
+        return Split(X, y)
+    records, _, rr = sidecar.read(side, len(y))
+    return Split(X, y, records, rr)
+
+
 def _ptbdb_all(source: DataSource) -> tuple[np.ndarray, np.ndarray]:
     Xn, yn = _load(source.files["normal"], "ptbdb", 2)
     Xa, ya = _load(source.files["abnormal"], "ptbdb", 2)
@@ -108,10 +145,10 @@ def load_development(source: DataSource) -> Split:
 
         return Split(*synth.make_mitbih(SYNTHETIC_SIZES["train"], SYNTHETIC_SEEDS["train"]))
     n_classes = len(source.class_names) or None
-    X, y = _load(source.files["train"], source.name, n_classes)
+    split = _load_split(source.files["train"], source.name, n_classes)
     if not source.class_names:  # a bare CSV path: classes are the labels it holds
-        source.class_names = tuple(str(c) for c in range(max(2, int(y.max()) + 1)))
-    return Split(X, y)
+        source.class_names = tuple(str(c) for c in range(max(2, int(split.y.max()) + 1)))
+    return split
 
 
 def load_test(source: DataSource, test_csv: str | Path | None = None) -> Split:
@@ -120,7 +157,7 @@ def load_test(source: DataSource, test_csv: str | Path | None = None) -> Split:
     who can name the model (``evaluation.check_fit``)."""
     n_classes = len(source.class_names) or None
     if test_csv is not None:
-        return Split(*_load(str(test_csv), source.name, None))
+        return _load_split(str(test_csv), source.name, None)
     if source.name == "ptbdb":
         return _ptbdb_split(source)[1]
     if source.name == "synthetic":
@@ -129,7 +166,7 @@ def load_test(source: DataSource, test_csv: str | Path | None = None) -> Split:
         return Split(*synth.make_mitbih(SYNTHETIC_SIZES["test"], SYNTHETIC_SEEDS["test"]))
     if "test" not in source.files:
         raise UserError(f"data set {source.name!r} has no test file; pass --test CSV")
-    return Split(*_load(source.files["test"], source.name, n_classes))
+    return _load_split(source.files["test"], source.name, n_classes)
 
 
 def fingerprint(split: Split) -> str:
@@ -151,13 +188,31 @@ def _stratify_or_none(y: np.ndarray) -> np.ndarray | None:
 def train_val_split(dev: Split, val_fraction: float, seed: int,
                     max_train_beats: int = 0) -> tuple[Split, Split]:
     """Stratified validation split of the development data; optional stratified cap on train."""
-    X_tr, X_val, y_tr, y_val = train_test_split(
-        dev.X, dev.y, test_size=val_fraction, random_state=seed, stratify=_stratify_or_none(dev.y))
-    if 0 < max_train_beats < len(y_tr):
-        X_tr, _, y_tr, _ = train_test_split(
-            X_tr, y_tr, train_size=max_train_beats, random_state=seed,
-            stratify=_stratify_or_none(y_tr))
-    return Split(X_tr, y_tr), Split(X_val, y_val)
+    train_idx, val_idx = train_test_split(np.arange(len(dev)), test_size=val_fraction,
+                                          random_state=seed, stratify=_stratify_or_none(dev.y))
+    return _cap(dev.take(train_idx), max_train_beats, seed), dev.take(val_idx)
+
+
+def record_val_split(dev: Split, val_fraction: float, seed: int,
+                     max_train_beats: int = 0) -> tuple[Split, Split]:
+    """Whole records held out for validation (about ``val_fraction`` of the beats),
+    stratified by class as far as the records allow: no patient on both sides."""
+    n_splits = max(2, min(round(1 / val_fraction), len(np.unique(dev.records))))
+    train_idx, val_idx = next(iter(_record_folds(dev, n_splits, seed)))
+    return _cap(dev.take(train_idx), max_train_beats, seed), dev.take(val_idx)
+
+
+def _record_folds(dev: Split, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    n_records = len(np.unique(dev.records))
+    if folds > n_records:
+        raise UserError(f"record-grouped validation: {folds} folds need at least {folds} "
+                        f"records; the development data has {n_records}")
+    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a class in fewer records than folds
+        return list(splitter.split(np.zeros(len(dev)), dev.y, groups=dev.records))
 
 
 @dataclass
@@ -172,15 +227,16 @@ class Fold:
 
 def _cap(train: Split, max_train_beats: int, seed: int) -> Split:
     if 0 < max_train_beats < len(train):
-        X_tr, _, y_tr, _ = train_test_split(
-            train.X, train.y, train_size=max_train_beats, random_state=seed,
-            stratify=_stratify_or_none(train.y))
-        return Split(X_tr, y_tr)
+        keep, _ = train_test_split(np.arange(len(train)), train_size=max_train_beats,
+                                   random_state=seed, stratify=_stratify_or_none(train.y))
+        return train.take(keep)
     return train
 
 
-def kfold_splits(dev: Split, folds: int, seed: int, max_train_beats: int = 0) -> list[Fold]:
-    """Stratified k-fold: each beat of ``dev`` is in exactly one fold's validation split.
+def kfold_splits(dev: Split, folds: int, seed: int, max_train_beats: int = 0,
+                 by_record: bool = False) -> list[Fold]:
+    """Stratified k-fold: each beat of ``dev`` is in exactly one fold's validation split;
+    ``by_record``: whole records per fold (StratifiedGroupKFold), none on both sides.
 
     ``max_train_beats`` caps each fold's training part (a stratified subsample, as in
     ``train_val_split``); validation folds are never cut, so together they are ``dev``.
@@ -197,12 +253,36 @@ def kfold_splits(dev: Split, folds: int, seed: int, max_train_beats: int = 0) ->
     if rare:
         warnings.warn(f"k-fold: fewer beats than folds ({folds}) in {', '.join(rare)}; some "
                       "validation folds lack those classes", stacklevel=2)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    out = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # sklearn repeats the warning above
-        parts = list(splitter.split(np.zeros(len(dev)), dev.y))
-    for i, (train_idx, val_idx) in enumerate(parts, start=1):
-        train = _cap(Split(dev.X[train_idx], dev.y[train_idx]), max_train_beats, seed)
-        out.append(Fold(i, train, Split(dev.X[val_idx], dev.y[val_idx]), val_idx))
-    return out
+    if by_record:
+        parts = _record_folds(dev, folds, seed)
+    else:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # sklearn repeats the warning above
+            parts = list(splitter.split(np.zeros(len(dev)), dev.y))
+    return [Fold(i, _cap(dev.take(train_idx), max_train_beats, seed), dev.take(val_idx), val_idx)
+            for i, (train_idx, val_idx) in enumerate(parts, start=1)]
+
+
+def choose_val_split(val_split: str, dev: Split) -> tuple[bool, str]:
+    """(hold out whole records?, one line saying which validation was used and why)."""
+    known = dev.records is not None
+    if val_split == "record" and not known:
+        raise UserError("config key 'val_split': record needs each beat's record, from the beat "
+                        "sidecar `code/data.py wfdb` writes beside the CSV (<name>.beats.csv); "
+                        "this data has none: use val_split=random")
+    if val_split == "random" or (val_split == "auto" and not known):
+        why = ("val_split=random" if val_split == "random"
+               else "val_split=auto and the data names no records (no beat sidecar)")
+        return False, (f"validation: random beats ({why}); the same patients are on both sides, "
+                       "so this is an intra-patient figure that flatters the model on new patients")
+    why = "val_split=record" if val_split == "record" else "val_split=auto and the sidecar names them"
+    return True, f"validation: whole records held out ({why}); an inter-patient figure"
+
+
+def describe_records(split: Split) -> str:
+    """The records of a split, for the run's log: '101 (1862 beats), 106 (...)'."""
+    if split.records is None:
+        return "unknown records"
+    names, counts = np.unique(split.records, return_counts=True)
+    return ", ".join(f"{n} ({c})" for n, c in zip(names, counts))

@@ -112,3 +112,10 @@ def read(path: str | os.PathLike, n_beats: int) -> tuple[np.ndarray, np.ndarray,
         raise DataFormatError(f"{path}, row {row + 2}, column record: empty record name")
     return (frame["record"].to_numpy(dtype=str), frame["r_peak"].to_numpy(dtype=np.int64),
             rr.astype(np.float32))
+
+
+def rr_columns(normalization: str) -> list[int]:
+    """Columns of RR_FEATURES a model sees: ratios to the record's mean (record), seconds
+    (none), or both."""
+    chosen = {"record": RR_RATIOS, "none": RR_SECONDS, "both": RR_FEATURES}[normalization]
+    return [RR_FEATURES.index(name) for name in chosen]

@@ -37,4 +37,33 @@ def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: in
     if name not in FAMILY_PARAMS:
         raise ConfigError(f"model family {name!r} has no parameter schema in ecgsweep.params")
     module = importlib.import_module(f".{FAMILY_MODULES[name]}", __name__)
-    return module.build(config, input_shape, n_classes)
+    model = module.build(config, input_shape, n_classes)
+    if config.get("rr_features"):
+        from ..data.sidecar import rr_columns
+
+        model = with_rr_branch(model, len(rr_columns(config.get("rr_normalization", "record"))),
+                               n_classes)
+    return model
+
+
+RR_BRANCH_UNITS = 32
+
+
+def with_rr_branch(model, n_rr: int, n_classes: int):
+    """The family's network with a second input, the beat's RR-interval features: a small
+    dense branch merged with the beat's features just before the softmax, so rhythm (a
+    premature beat) and shape (the beat's waveform) are judged together. Works for every
+    family, as each ends in the shared head's ``probabilities`` layer."""
+    import keras
+    from keras import layers
+
+    beat = model.inputs[0]
+    features = model.get_layer("probabilities").input
+    rr = keras.Input(shape=(n_rr,), name="rr")
+    r = layers.Dense(RR_BRANCH_UNITS, activation="relu", name="rr_dense1")(rr)
+    r = layers.Dense(RR_BRANCH_UNITS // 2, activation="relu", name="rr_dense2")(r)
+    x = layers.Concatenate(name="beat_and_rr")([features, r])
+    x = layers.Dense(RR_BRANCH_UNITS, activation="relu", name="beat_and_rr_dense")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32",
+                           name="probabilities_rr")(x)
+    return keras.Model({"beat": beat, "rr": rr}, outputs, name=f"{model.name}_rr")

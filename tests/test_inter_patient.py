@@ -1,0 +1,136 @@
+"""The inter-patient protocol: beat sidecar with RR features, record-grouped validation,
+aami4 classes, the RR input of every family, and the EC57 table."""
+
+import numpy as np
+import pytest
+
+from ecgsweep import ec57, models, training
+from ecgsweep.config import resolve
+from ecgsweep.data import datasets, sidecar
+from ecgsweep.data import wfdb_beats as W
+from ecgsweep.data.kaggle_csv import DataFormatError, load_csv
+from ecgsweep.data.datasets import Split
+
+
+def test_rr_features_match_hand_computed_values():
+    # beats at 0, 1, 2, 3.5, 4.5 s (fs 100): intervals 1, 1, 1.5, 1
+    fs = 100.0
+    rr = sidecar.rr_features(np.array([0, 100, 200, 350, 450]), fs)
+    col = {name: rr[:, i] for i, name in enumerate(sidecar.RR_FEATURES)}
+    assert col["pre_rr"].tolist() == [1.0, 1.0, 1.0, 1.5, 1.0]  # the first borrows its next
+    assert col["post_rr"].tolist() == [1.0, 1.0, 1.5, 1.0, 1.0]  # the last borrows its previous
+    assert col["record_rr"] == pytest.approx([4.5 / 4] * 5)
+    # LOCAL_RR_BEATS = 10 covers the whole record here: every beat's local mean is 1.125
+    assert col["local_rr"] == pytest.approx([1.125] * 5)
+    assert col["pre_ratio"][3] == pytest.approx(1.5 / 1.125)
+    assert col["pre_local_ratio"][3] == pytest.approx(1.5 / 1.125)
+
+
+def test_local_rr_averages_the_ten_intervals_around_the_beat():
+    samples = np.cumsum(np.r_[0, np.arange(1, 30)])  # interval i is i+1 samples long
+    rr = sidecar.rr_features(samples, 1.0)
+    local = rr[:, sidecar.RR_FEATURES.index("local_rr")]
+    # beat 15: intervals 10..19 (lengths 11..20)
+    assert local[15] == pytest.approx(np.mean(np.arange(11, 21)))
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory):
+    from conftest import SHARED_DATA
+
+    out = tmp_path_factory.mktemp("wfdb100")
+    W.convert(SHARED_DATA / "mitdb", out, split="intra", test_fraction=0.2, seed=0)
+    return out
+
+
+def test_sidecar_is_written_and_read_back_in_step_with_the_csv(converted):
+    for side in ("train", "test"):
+        X, y = load_csv(converted / f"mitbih_{side}.csv", use_cache=False)
+        records, peaks, rr = sidecar.read(sidecar.sidecar_path(converted / f"mitbih_{side}.csv"),
+                                          len(y))
+        assert set(records) == {"100"} and rr.shape == (len(y), len(sidecar.RR_FEATURES))
+        assert np.isfinite(rr).all() and (np.diff(np.sort(peaks)) > 0).all()
+    dev = datasets.load_development(datasets.resolve_source("mitbih", converted))
+    assert dev.records is not None and len(dev.records) == len(dev) == len(dev.rr)
+    # S beats of record 100 are premature: their RR before is shorter than the record's mean
+    pre = dev.rr[:, sidecar.RR_FEATURES.index("pre_ratio")]
+    assert np.median(pre[dev.y == 1]) < 0.9 < np.median(pre[dev.y == 0])
+
+
+def test_a_sidecar_out_of_step_is_a_clear_error(converted, tmp_path):
+    import shutil
+
+    csv = tmp_path / "mitbih_train.csv"
+    shutil.copy(converted / "mitbih_train.csv", csv)
+    lines = sidecar.sidecar_path(converted / "mitbih_train.csv").read_text().splitlines()
+    sidecar.sidecar_path(csv).write_text("\n".join(lines[:-5]) + "\n")
+    with pytest.raises(DataFormatError, match="out of step with the CSV"):
+        datasets.load_development(datasets.resolve_source(str(csv)))
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",nan"
+    sidecar.sidecar_path(csv).write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataFormatError, match="row 4, column pre_local_ratio"):
+        datasets.load_development(datasets.resolve_source(str(csv)))
+
+
+def _dev_with_records(n_records=8, per_record=40, seed=0):
+    rng = np.random.default_rng(seed)
+    n = n_records * per_record
+    y = rng.integers(0, 5, n)
+    records = np.repeat([f"r{i}" for i in range(n_records)], per_record)
+    return Split(rng.random((n, 187), dtype=np.float32), y, records,
+                 rng.random((n, len(sidecar.RR_FEATURES)), dtype=np.float32))
+
+
+def test_record_grouped_split_never_puts_a_record_on_both_sides():
+    dev = _dev_with_records()
+    train, val = datasets.record_val_split(dev, 0.25, seed=1)
+    assert set(train.records).isdisjoint(val.records) and len(train) + len(val) == len(dev)
+    folds = datasets.kfold_splits(dev, 4, seed=1, by_record=True)
+    seen = []
+    for fold in folds:
+        assert set(fold.train.records).isdisjoint(fold.val.records)
+        seen += sorted(set(fold.val.records))
+    assert sorted(seen) == sorted(set(dev.records))  # every record held out exactly once
+
+
+def test_val_split_auto_follows_what_the_data_knows():
+    with_records = _dev_with_records()
+    assert datasets.choose_val_split("auto", with_records)[0] is True
+    by_record, note = datasets.choose_val_split("auto", Split(with_records.X, with_records.y))
+    assert by_record is False and "intra-patient" in note and "flatters" in note
+    with pytest.raises(datasets.UserError, match="beat sidecar"):
+        datasets.choose_val_split("record", Split(with_records.X, with_records.y))
+
+
+def test_aami4_drops_q_everywhere():
+    dev = _dev_with_records()
+    kept = datasets.restrict_classes(dev, datasets.MITBIH_CLASSES, "aami4")
+    assert 4 not in kept.y and len(kept) == int((dev.y != 4).sum())
+    assert len(kept.records) == len(kept.rr) == len(kept)
+    assert datasets.class_names_for(datasets.MITBIH_CLASSES, "aami4") == ("N", "S", "V", "F")
+    # not MIT-BIH classes: nothing to drop
+    ptb = datasets.restrict_classes(dev, datasets.PTBDB_CLASSES, "aami4")
+    assert len(ptb) == len(dev)
+
+
+def test_every_family_trains_with_rr_features():
+    dev = datasets.restrict_classes(_dev_with_records(), datasets.MITBIH_CLASSES, "aami4")
+    for family in models.FAMILY_MODULES:
+        config = resolve({"model": family, "rr_features": True, "epochs": 1, "batch_size": 32,
+                          "classes": "aami4"})
+        model = models.build(config, (187, 1), 4)
+        assert [i.name for i in model.inputs] == ["beat", "rr"], family
+        result = training.fit(model, config, dev, dev, 4, lambda m: None, training.StopRequest())
+        assert result.best_epoch == 1
+
+
+def test_ec57_table_from_a_confusion_matrix():
+    cm = np.array([[90, 5, 5, 0], [2, 8, 0, 0], [1, 0, 9, 0], [0, 0, 0, 0]])
+    table = ec57.ec57_table(cm, ["N", "S", "V", "F"])
+    s = table["S"]
+    assert s["name"] == "SVEB" and s["se"] == pytest.approx(0.8)
+    assert s["ppv"] == pytest.approx(8 / 13) and s["fpr"] == pytest.approx(5 / 110)
+    assert s["f1"] == pytest.approx(2 * 0.8 * (8 / 13) / (0.8 + 8 / 13))
+    assert table["F"]["se"] is None and table["F"]["support"] == 0
+    text = ec57.format_table(table, "t")
+    assert text.splitlines()[2].startswith("S (SVEB)") and text.splitlines()[3].startswith("V (VEB)")
