@@ -134,3 +134,28 @@ def test_ec57_table_from_a_confusion_matrix():
     assert table["F"]["se"] is None and table["F"]["support"] == 0
     text = ec57.format_table(table, "t")
     assert text.splitlines()[2].startswith("S (SVEB)") and text.splitlines()[3].startswith("V (VEB)")
+
+
+def test_augmentation_changes_training_batches_only():
+    from ecgsweep import augment
+
+    rng = np.random.default_rng(0)
+    X = rng.random((20, 187), dtype=np.float32)
+    config = {"aug_scale": 0.2, "aug_shift": 5, "aug_wander": 0.1, "aug_noise": 0.05, "seed": 0}
+    out = augment.augment_beats(X, np.random.default_rng(1), config)
+    assert out.shape == X.shape and not np.allclose(out, X)
+    shifted = augment._shift_rows(np.arange(6, dtype=np.float32)[None, :], np.array([2]))
+    assert shifted.tolist() == [[0, 0, 0, 1, 2, 3]]
+    # a run with augmentation: the validation beats the model is scored on are untouched
+    dev = datasets.restrict_classes(_dev_with_records(), datasets.MITBIH_CLASSES, "aami4")
+    val = dev.take(np.arange(40))
+    before = val.X.copy()
+    cfg = resolve({"epochs": 1, "batch_size": 16, "n_conv_blocks": 1, "layer_1_size": 4,
+                   "layer_FC_size": 0, "aug_scale": 0.3, "aug_noise": 0.1})
+    model = models.build(cfg, (187, 1), 4)
+    seen = []
+    training.fit(model, cfg, dev, val, 4, seen.append, training.StopRequest())
+    assert np.array_equal(val.X, before) and np.array_equal(dev.X[:40], before)
+    probs = model.predict(training.model_inputs(val, cfg), verbose=0)
+    acc = float((probs.argmax(axis=1) == val.y).mean())
+    assert seen[0]["val_accuracy"] == pytest.approx(acc)  # scored on the beats as they are

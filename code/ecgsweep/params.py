@@ -87,6 +87,14 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "(the inter-patient literature's protocol)", choices=("aami5", "aami4")),
     Param("rr_features", False, bool,
           "feed each beat's RR-interval features (from the beat sidecar) as a second input"),
+    # Training-time augmentation of the training beats (ecgsweep.augment); 0: off.
+    Param("aug_scale", 0.0, float, "scale each training beat by U(1-s, 1+s)", low=0.0, high=0.9),
+    Param("aug_shift", 0, int, "shift each training beat by up to this many samples",
+          low=0, high=40),
+    Param("aug_wander", 0.0, float, "add baseline wander (0.1-0.5 Hz) of up to this amplitude",
+          low=0.0, high=2.0),
+    Param("aug_noise", 0.0, float, "add Gaussian noise of this standard deviation",
+          low=0.0, high=1.0),
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
           "none = seconds, both", choices=("record", "none", "both")),

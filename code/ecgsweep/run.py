@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -263,170 +264,262 @@ def _eval_command(paths: list[Path]) -> str:
     return "python code/eval.py " + " ".join(f"--model {p}" for p in paths)
 
 
+@dataclass
+class RunContext:
+    """What every step of one run reads: the W&B run, its config, folders, data and device."""
+
+    run: Any
+    config: dict[str, Any]
+    stop: Any  # training.StopRequest
+    device: str
+    source: Any  # datasets.DataSource
+    dev: Any  # datasets.Split: the development beats
+    folds: int  # k for k-fold, 0 for one split
+    transfer_info: dict[str, Any] | None
+
+    @property
+    def files_dir(self) -> Path:
+        return Path(self.run.dir)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.files_dir.parent
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.source.class_names)
+
+    def tag(self, fold) -> str:
+        return f"fold {fold.index}/{self.folds}: " if self.folds else ""
+
+
 def _train(run, config: dict[str, Any]) -> int:
-    """Everything after wandb.init; returns the process exit code."""
-    from . import artifacts, training
-    from .data import datasets
+    """Everything after wandb.init, as named steps; returns the process exit code."""
+    from . import training
 
-    import keras
-
-    files_dir = Path(run.dir)
-    run_dir = files_dir.parent
-    summary: dict[str, Any] = {"model": config["model"], "stopped": False, "promoted": False}
     stop = training.StopRequest()
     stop.install()
     try:
-        device = backend.configure_device(config["mixed_precision"]).describe()
-        print(f"run {run.id}: {config['model']} on {config['dataset']}, training on {device}",
-              flush=True)
-
-        source = datasets.resolve_source(config["dataset"], config["data_dir"])
-        dev = load_protocol_data(config, source)
-        n_classes = len(source.class_names)
-        width = int(dev.X.shape[1])
-        transfer_info = _check_pretrained(config, width)
-        k = int(config["folds"]) if int(config["folds"]) >= 2 else 0
-        if k:
-            print(f"{k}-fold cross-validation on {len(dev)} development beats (val_fraction "
-                  "unused); the run's metrics are the means over the folds", flush=True)
-        sink_all = EpochLog(run, files_dir / METRICS_FILE, config["epochs"])
-        fingerprint = datasets.fingerprint(dev)
-
-        outcomes: list[dict[str, Any]] = []
-        for fold, added in development_folds(config, source, dev):
-            training.seed_everything(config["seed"])  # each fold starts alike: reproducible alone
-            tag = f"fold {fold.index}/{k}: " if k else ""
-            n_added = sum(n for per_class in added.values() for n in per_class.values())
-            extra = "".join(f"; {method} added " + ", ".join(f"{n} {c}" for c, n in per.items())
-                            for method, per in added.items() if per)
-            print(f"{tag}data: {len(fold.train)} training{f' ({n_added} added)' if n_added else ''}"
-                  f" and {len(fold.val)} validation beats, classes "
-                  f"{', '.join(source.class_names)}{extra}", flush=True)
-            model, fine_tune = _build(config, width, n_classes)
-            sink = FoldLog(run, fold.index, k, config["epochs"]) if k else sink_all
-            try:
-                result = training.fit(model, config, fold.train, fold.val, n_classes, sink, stop,
-                                      fine_tune=fine_tune)
-            except training.TrainingDiverged as e:
-                message = f"{tag}{e}"
-                summary.update(error=message)
-                run.summary.update({"error": message})
-                artifacts.atomic_write_json(files_dir / SUMMARY_FILE, summary)
-                print(f"error: {message}", file=sys.stderr, flush=True)
-                return EXIT_NAN
-            if not result.history:
-                if outcomes:
-                    break  # stopped between folds: keep the folds that trained
-                raise UserError("the run was stopped before finishing one epoch; nothing to keep")
-
-            path = run_dir / (f"fold{fold.index}.keras" if k else "model.keras")
-            val_cm = validation_confusion(model, fold.val, config, n_classes)
-            print(ec57.format_table(ec57.ec57_table(val_cm, source.class_names),
-                                    f"{tag}validation at the best epoch, AAMI EC57:"), flush=True)
-            model.save(path)
-            record = {
-                "metric": SWEEP_METRIC, "goal": "maximize", "value": result.best_val_macro_f1,
-                "best_epoch": result.best_epoch, "metrics": result.best_metrics,
-                "config": config, "run_id": run.id, "project": run.project,
-                "sweep_id": os.environ.get("WANDB_SWEEP_ID") or getattr(run, "sweep_id", None),
-                "run_dir": str(run_dir), "class_names": list(source.class_names),
-                "n_classes": n_classes, "input_shape": [width, 1],
-                "dataset": {"name": source.name, "files": source.files,
-                            "fingerprint": fingerprint,
-                            "n_train": len(fold.train), "n_val": len(fold.val),
-                            **({"added": added} if n_added else {})},
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": device,
-                "keras_version": keras.__version__, "backend": keras.backend.backend(),
-                "stopped": result.stopped, "val_confusion": val_cm.tolist(),
-                "val_records": (sorted(set(fold.val.records.tolist()))
-                                if fold.val.records is not None else None),
-                **({"transfer": transfer_info} if transfer_info else {}),
-                **({"fold": fold.index, "folds": k} if k else {}),
-            }
-            artifacts.atomic_write_json(artifacts.sidecar_path(path), record)
-            if k:
-                print(f"fold {fold.index}/{k}: best val_macro_f1 {result.best_val_macro_f1:.4f} at "
-                      f"epoch {result.best_epoch}; saved {path}", flush=True)
-            outcomes.append({"path": path, "record": record, "result": result})
-            if stop.requested:
-                break
-
-        first = outcomes[0]
-        record = dict(first["record"])
-        stopped = any(o["result"].stopped for o in outcomes) or stop.requested
-        paths = [o["path"] for o in outcomes]
-        if k:
-            values = [o["result"].best_val_macro_f1 for o in outcomes]
-            mean_rows = _mean_history([o["result"].history for o in outcomes])
-            for row in mean_rows:
-                sink_all(row)
-            best_row = max(mean_rows, key=lambda r: r["val_macro_f1"])
-            best_keys = set.intersection(*(set(o["result"].best_metrics) for o in outcomes))
-            kfold = {"folds": k, "completed": len(outcomes), "values": values,
-                     "mean": float(np.mean(values)), "std": float(np.std(values)),
-                     "best_epochs": [o["result"].best_epoch for o in outcomes],
-                     **pooled_ec57([o["record"] for o in outcomes], source.class_names),
-                     "models": [str(p) for p in paths], "eval_command": _eval_command(paths)}
-            # The promoted file is fold 1's model; the value it competes with is the mean.
-            record.update(value=kfold["mean"], best_epoch=int(best_row["epoch"]), stopped=stopped,
-                          metrics={key: float(np.mean([o["result"].best_metrics[key]
-                                                       for o in outcomes]))
-                                   for key in sorted(best_keys)},
-                          kfold=kfold)
-            best_value, best_epoch = kfold["mean"], int(best_row["epoch"])
-        else:
-            best_value, best_epoch = first["result"].best_val_macro_f1, first["result"].best_epoch
-
-        slot = artifacts.BestModelSlot(config["models_dir"], config["model"])
-        promoted, reason = slot.promote_if_better(first["path"], record)
-        print(f"best model {'updated' if promoted else 'kept'}: {slot.model_path} ({reason})",
-              flush=True)
-
-        import wandb
-
-        artifact = wandb.Artifact(_artifact_name(config["model"], source.name), type="model",
-                                  metadata={key: record[key] for key in ("metric", "value",
-                                                                         "best_epoch", "class_names")})
-        for p in paths:
-            name = p.stem if k else "model"
-            artifact.add_file(str(p), name=f"{name}.keras")
-            artifact.add_file(str(artifacts.sidecar_path(p)), name=f"{name}.json")
-        run.log_artifact(artifact, aliases=["latest", "best"] if promoted else ["latest"])
-
-        summary.update(best_val_macro_f1=best_value, best_epoch=best_epoch,
-                       val_macro_f1=best_value, stopped=stopped,
-                       promoted=promoted, model_path=str(slot.model_path),
-                       run_model_path=str(first["path"]))
-        shown = ["best_val_macro_f1", "best_epoch", "val_macro_f1", "stopped", "promoted"]
-        if k:
-            summary.update(folds=k, folds_completed=len(outcomes),
-                           val_macro_f1_std=record["kfold"]["std"],
-                           fold_val_macro_f1=record["kfold"]["values"],
-                           fold_models=record["kfold"]["models"],
-                           eval_command=record["kfold"]["eval_command"])
-            shown += ["folds", "folds_completed", "val_macro_f1_std", "fold_val_macro_f1"]
-        added_total = first["record"]["dataset"].get("added")
-        if added_total:
-            summary["train_beats_added"] = added_total
-            shown.append("train_beats_added")
-        # The sweep's objective is the summary value: the best epoch, whose weights we keep
-        # (k-fold: the mean over the folds of each fold's best epoch).
-        run.summary.update({key: summary[key] for key in shown})
-        artifacts.atomic_write_json(files_dir / SUMMARY_FILE, summary)
-        note = " (stopped early by request)" if stopped else ""
-        if k:
-            print(f"done: val_macro_f1 {best_value:.4f} +- {record['kfold']['std']:.4f} over "
-                  f"{len(outcomes)} of {k} folds{note}", flush=True)
-            print(f"evaluate the {len(outcomes)}-fold ensemble on the test data:\n  "
-                  f"{record['kfold']['eval_command']}", flush=True)
-        else:
-            print(f"done: best val_macro_f1 {best_value:.4f} at epoch {best_epoch}{note}",
-                  flush=True)
-            print(f"evaluate on the test data:\n  "
-                  f"{_eval_command([slot.model_path if promoted else first['path']])}", flush=True)
+        ctx = prepare(run, config, stop)
+        try:
+            outcomes = train_folds(ctx)
+        except training.TrainingDiverged as e:
+            return record_divergence(ctx, str(e))
+        record, best_value, best_epoch = combine_folds(ctx, outcomes)
+        promoted, slot = promote(ctx, outcomes[0]["path"], record)
+        log_model_artifact(ctx, outcomes, record, promoted)
+        finish(ctx, outcomes, record, best_value, best_epoch, promoted, slot)
         return EXIT_OK
     finally:
         stop.uninstall()
+
+
+def prepare(run, config: dict[str, Any], stop) -> RunContext:
+    """Device, data in the config's protocol, and the pretrained model's check."""
+    from .data import datasets
+
+    device = backend.configure_device(config["mixed_precision"]).describe()
+    print(f"run {run.id}: {config['model']} on {config['dataset']}, training on {device}",
+          flush=True)
+    source = datasets.resolve_source(config["dataset"], config["data_dir"])
+    dev = load_protocol_data(config, source)
+    transfer_info = _check_pretrained(config, int(dev.X.shape[1]))
+    k = int(config["folds"]) if int(config["folds"]) >= 2 else 0
+    if k:
+        print(f"{k}-fold cross-validation on {len(dev)} development beats (val_fraction "
+              "unused); the run's metrics are the means over the folds", flush=True)
+    return RunContext(run, config, stop, device, source, dev, k, transfer_info)
+
+
+def train_folds(ctx: RunContext) -> list[dict[str, Any]]:
+    """Train every fold (one split: one fold); each saved with its record."""
+    from .data import datasets
+
+    fingerprint = datasets.fingerprint(ctx.dev)
+    outcomes: list[dict[str, Any]] = []
+    for fold, added in development_folds(ctx.config, ctx.source, ctx.dev):
+        outcome = train_fold(ctx, fold, added, fingerprint)
+        if outcome is None:
+            if outcomes:
+                break  # stopped between folds: keep the folds that trained
+            raise UserError("the run was stopped before finishing one epoch; nothing to keep")
+        outcomes.append(outcome)
+        if ctx.stop.requested:
+            break
+    return outcomes
+
+
+def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str, Any] | None:
+    """Build, fit and save one fold's model; None when stopped before its first epoch."""
+    from . import artifacts, training
+
+    training.seed_everything(ctx.config["seed"])  # each fold starts alike: reproducible alone
+    tag = ctx.tag(fold)
+    n_added = sum(n for per_class in added.values() for n in per_class.values())
+    extra = "".join(f"; {method} added " + ", ".join(f"{n} {c}" for c, n in per.items())
+                    for method, per in added.items() if per)
+    print(f"{tag}data: {len(fold.train)} training{f' ({n_added} added)' if n_added else ''}"
+          f" and {len(fold.val)} validation beats, classes "
+          f"{', '.join(ctx.source.class_names)}{extra}", flush=True)
+    model, fine_tune = _build(ctx.config, int(ctx.dev.X.shape[1]), ctx.n_classes)
+    sink = (FoldLog(ctx.run, fold.index, ctx.folds, ctx.config["epochs"]) if ctx.folds
+            else EpochLog(ctx.run, ctx.files_dir / METRICS_FILE, ctx.config["epochs"]))
+    try:
+        result = training.fit(model, ctx.config, fold.train, fold.val, ctx.n_classes, sink,
+                              ctx.stop, fine_tune=fine_tune)
+    except training.TrainingDiverged as e:
+        raise training.TrainingDiverged(f"{tag}{e}") from None
+    if not result.history:
+        return None
+    val_cm = validation_confusion(model, fold.val, ctx.config, ctx.n_classes)
+    print(ec57.format_table(ec57.ec57_table(val_cm, ctx.source.class_names),
+                            f"{tag}validation at the best epoch, AAMI EC57:"), flush=True)
+    path = ctx.run_dir / (f"fold{fold.index}.keras" if ctx.folds else "model.keras")
+    model.save(path)
+    record = fold_record(ctx, fold, result, val_cm, fingerprint, added if n_added else None)
+    artifacts.atomic_write_json(artifacts.sidecar_path(path), record)
+    if ctx.folds:
+        print(f"{tag}best val_macro_f1 {result.best_val_macro_f1:.4f} at epoch "
+              f"{result.best_epoch}; saved {path}", flush=True)
+    return {"path": path, "record": record, "result": result}
+
+
+def fold_record(ctx: RunContext, fold, result, val_cm: np.ndarray, fingerprint: str,
+                added: dict | None) -> dict[str, Any]:
+    """The JSON record saved beside a fold's model (and, promoted, as best.json)."""
+    import keras
+
+    run = ctx.run
+    return {
+        "metric": SWEEP_METRIC, "goal": "maximize", "value": result.best_val_macro_f1,
+        "best_epoch": result.best_epoch, "metrics": result.best_metrics,
+        "config": ctx.config, "run_id": run.id, "project": run.project,
+        "sweep_id": os.environ.get("WANDB_SWEEP_ID") or getattr(run, "sweep_id", None),
+        "run_dir": str(ctx.run_dir), "class_names": list(ctx.source.class_names),
+        "n_classes": ctx.n_classes, "input_shape": [int(ctx.dev.X.shape[1]), 1],
+        "dataset": {"name": ctx.source.name, "files": ctx.source.files,
+                    "fingerprint": fingerprint, "n_train": len(fold.train),
+                    "n_val": len(fold.val), **({"added": added} if added else {})},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": ctx.device,
+        "keras_version": keras.__version__, "backend": keras.backend.backend(),
+        "stopped": result.stopped, "val_confusion": val_cm.tolist(),
+        "val_records": (sorted(set(fold.val.records.tolist()))
+                        if fold.val.records is not None else None),
+        **({"transfer": ctx.transfer_info} if ctx.transfer_info else {}),
+        **({"fold": fold.index, "folds": ctx.folds} if ctx.folds else {}),
+    }
+
+
+def record_divergence(ctx: RunContext, message: str) -> int:
+    """A diverged run: nothing saved; the error goes to W&B, the summary and stderr."""
+    from . import artifacts
+
+    summary = {"model": ctx.config["model"], "stopped": False, "promoted": False,
+               "error": message}
+    ctx.run.summary.update({"error": message})
+    artifacts.atomic_write_json(ctx.files_dir / SUMMARY_FILE, summary)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return EXIT_NAN
+
+
+def combine_folds(ctx: RunContext, outcomes: list[dict[str, Any]]) -> tuple[dict, float, int]:
+    """The run's record and (value, epoch): fold 1's record, with k-fold's means and the
+    cross-validated EC57 table when there are folds."""
+    first = outcomes[0]
+    record = dict(first["record"])
+    if not ctx.folds:
+        return record, first["result"].best_val_macro_f1, first["result"].best_epoch
+    values = [o["result"].best_val_macro_f1 for o in outcomes]
+    mean_rows = _mean_history([o["result"].history for o in outcomes])
+    sink_all = EpochLog(ctx.run, ctx.files_dir / METRICS_FILE, ctx.config["epochs"])
+    for row in mean_rows:
+        sink_all(row)
+    best_row = max(mean_rows, key=lambda r: r["val_macro_f1"])
+    best_keys = set.intersection(*(set(o["result"].best_metrics) for o in outcomes))
+    paths = [o["path"] for o in outcomes]
+    kfold = {"folds": ctx.folds, "completed": len(outcomes), "values": values,
+             "mean": float(np.mean(values)), "std": float(np.std(values)),
+             "best_epochs": [o["result"].best_epoch for o in outcomes],
+             **pooled_ec57([o["record"] for o in outcomes], ctx.source.class_names),
+             "models": [str(p) for p in paths], "eval_command": _eval_command(paths)}
+    # The promoted file is fold 1's model; the value it competes with is the mean.
+    record.update(value=kfold["mean"], best_epoch=int(best_row["epoch"]),
+                  stopped=any(o["result"].stopped for o in outcomes) or ctx.stop.requested,
+                  metrics={key: float(np.mean([o["result"].best_metrics[key] for o in outcomes]))
+                           for key in sorted(best_keys)},
+                  kfold=kfold)
+    return record, kfold["mean"], int(best_row["epoch"])
+
+
+def promote(ctx: RunContext, path: Path, record: dict[str, Any]):
+    """Offer the run's model to its data set's best-model slot; returns (promoted, slot)."""
+    from . import artifacts
+
+    slot = artifacts.BestModelSlot(ctx.config["models_dir"], ctx.config["model"])
+    promoted, reason = slot.promote_if_better(path, record)
+    print(f"best model {'updated' if promoted else 'kept'}: {slot.model_path} ({reason})",
+          flush=True)
+    return promoted, slot
+
+
+def log_model_artifact(ctx: RunContext, outcomes: list[dict[str, Any]], record: dict[str, Any],
+                       promoted: bool) -> None:
+    """The run's model file(s) and records as a W&B artifact (offline: kept for sync)."""
+    import wandb
+
+    from . import artifacts
+
+    artifact = wandb.Artifact(_artifact_name(ctx.config["model"], ctx.source.name), type="model",
+                              metadata={key: record[key] for key in ("metric", "value",
+                                                                     "best_epoch", "class_names")})
+    for o in outcomes:
+        name = o["path"].stem if ctx.folds else "model"
+        artifact.add_file(str(o["path"]), name=f"{name}.keras")
+        artifact.add_file(str(artifacts.sidecar_path(o["path"])), name=f"{name}.json")
+    ctx.run.log_artifact(artifact, aliases=["latest", "best"] if promoted else ["latest"])
+
+
+def finish(ctx: RunContext, outcomes: list[dict[str, Any]], record: dict[str, Any],
+           best_value: float, best_epoch: int, promoted: bool, slot) -> None:
+    """The run's summary (W&B and the summary file) and its last lines."""
+    from . import artifacts
+
+    first = outcomes[0]
+    stopped = bool(record.get("stopped")) or ctx.stop.requested
+    summary: dict[str, Any] = {
+        "model": ctx.config["model"], "best_val_macro_f1": best_value, "best_epoch": best_epoch,
+        "val_macro_f1": best_value, "stopped": stopped, "promoted": promoted,
+        "model_path": str(slot.model_path), "run_model_path": str(first["path"])}
+    shown = ["best_val_macro_f1", "best_epoch", "val_macro_f1", "stopped", "promoted"]
+    if ctx.folds:
+        kfold = record["kfold"]
+        summary.update(folds=ctx.folds, folds_completed=len(outcomes),
+                       val_macro_f1_std=kfold["std"], fold_val_macro_f1=kfold["values"],
+                       fold_models=kfold["models"], eval_command=kfold["eval_command"])
+        shown += ["folds", "folds_completed", "val_macro_f1_std", "fold_val_macro_f1"]
+    added_total = first["record"]["dataset"].get("added")
+    if added_total:
+        summary["train_beats_added"] = added_total
+        shown.append("train_beats_added")
+    # The sweep's objective is the summary value: the best epoch, whose weights we keep
+    # (k-fold: the mean over the folds of each fold's best epoch).
+    ctx.run.summary.update({key: summary[key] for key in shown})
+    artifacts.atomic_write_json(ctx.files_dir / SUMMARY_FILE, summary)
+    _print_done(ctx, record, best_value, best_epoch, stopped, len(outcomes),
+                slot.model_path if promoted else first["path"])
+
+
+def _print_done(ctx: RunContext, record: dict[str, Any], best_value: float, best_epoch: int,
+                stopped: bool, completed: int, model_path: Path) -> None:
+    note = " (stopped early by request)" if stopped else ""
+    if ctx.folds:
+        print(f"done: val_macro_f1 {best_value:.4f} +- {record['kfold']['std']:.4f} over "
+              f"{completed} of {ctx.folds} folds{note}", flush=True)
+        print(f"evaluate the {completed}-fold ensemble on the test data:\n  "
+              f"{record['kfold']['eval_command']}", flush=True)
+    else:
+        print(f"done: best val_macro_f1 {best_value:.4f} at epoch {best_epoch}{note}", flush=True)
+        print(f"evaluate on the test data:\n  {_eval_command([model_path])}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

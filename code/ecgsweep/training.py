@@ -239,6 +239,24 @@ def _phases(config: Mapping[str, Any], fine_tune: FineTune | None):
     return phases
 
 
+def _fit_phase(model, config: Mapping[str, Any], inputs: Any, labels: np.ndarray,
+               weights: dict[int, float] | None, first: int, end: int, callbacks: list) -> None:
+    """Epochs ``first``..``end`` of training: plain arrays, or augmented batches when the
+    config asks for augmentation (training beats only)."""
+    from . import augment
+
+    batch_size = int(config["batch_size"])
+    if not augment.is_on(config):
+        model.fit(inputs, labels, batch_size=batch_size, shuffle=True, initial_epoch=first,
+                  epochs=end, callbacks=callbacks, verbose=0, class_weight=weights)
+        return
+    sample_weights = (None if weights is None
+                      else np.array([weights[int(c)] for c in labels], dtype=np.float32))
+    batches = augment.AugmentedBatches(inputs, labels, sample_weights, config, batch_size,
+                                       seed=int(config["seed"]) + first)
+    model.fit(batches, initial_epoch=first, epochs=end, callbacks=callbacks, verbose=0)
+
+
 def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: int,
         sink: EpochSink, stop: StopRequest, loss: Any = None, *,
         fine_tune: FineTune | None = None) -> FitResult:
@@ -271,9 +289,7 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
                       loss=loss, metrics=["accuracy"])
         callbacks = _make_callbacks(model, config, val, sink, stop, result, state)
         if not stop.requested:
-            model.fit(train_inputs, train_labels, batch_size=batch_size, shuffle=True,
-                      initial_epoch=first, epochs=end, callbacks=callbacks, verbose=0,
-                      class_weight=weights)
+            _fit_phase(model, config, train_inputs, train_labels, weights, first, end, callbacks)
     if "diverged_epoch" in state:
         raise TrainingDiverged(f"NaN loss at epoch {state['diverged_epoch']}: lower "
                                f"learning_rate (now {config['learning_rate']}) or check the data")
