@@ -82,6 +82,18 @@ def report_parser() -> argparse.ArgumentParser:
     return p
 
 
+def ensemble_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="code/sweep.py ensemble",
+                                description="Average the saved models of a sweep's top K runs "
+                                            "(no retraining) and print the best single run "
+                                            "against the ensemble on validation and test.")
+    p.add_argument("sweep_id")
+    p.add_argument("--top", type=positive_int, required=True, metavar="K",
+                   help="how many of the best runs to average")
+    p.add_argument("--store", default=".sweeps")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from ecgsweep.sweep import commands
@@ -95,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "report":
         args = report_parser().parse_args(argv[1:])
         return commands.report(args.sweep_id, store_root=args.store, out_dir=args.out)
+    if argv and argv[0] == "ensemble":
+        args = ensemble_parser().parse_args(argv[1:])
+        return commands.ensemble(args.sweep_id, top=args.top, store_root=args.store)
     args = run_parser().parse_args(argv)
     from ecgsweep.sweep.runner import Options
 

@@ -143,6 +143,28 @@ def report(sweep_id: str, *, store_root: str = DEFAULT_STORE, out_dir: str | Non
     return 0
 
 
+def ensemble(sweep_id: str, *, top: int, store_root: str = DEFAULT_STORE,
+             console: Console | None = None) -> int:
+    """Print the best single run against the mean of the top ``top`` runs' models."""
+    from rich.table import Table
+
+    from . import ensemble as ens
+
+    console = console or _console()
+    result = ens.evaluate_top(open_store(store_root, sweep_id), top)
+    t = Table(title=f"sweep {sweep_id}: best run against the top {top} averaged")
+    for col in ("", "val macro-F1", "val accuracy", "test macro-F1", "test accuracy"):
+        t.add_column(col)
+    for key, label in (("best", f"best run {result['runs'][0]}"),
+                       ("ensemble", f"ensemble of {', '.join(result['runs'])}")):
+        t.add_row(label, *(f"{result[split][key][m]:.4f}" for split in ("validation", "test")
+                           for m in ("macro_f1", "accuracy")))
+    console.print(t)
+    console.print(f"test data: {result['test_data']}; full report: python code/eval.py "
+                  + " ".join(f"--model {p}" for p in result["models"]), markup=False, soft_wrap=True)
+    return 0
+
+
 def final_report(store: Store, console: Console, *, cwd: str | None = None,
                  show_table: bool = True, runner: Runner | None = None) -> None:
     meta = store.meta()
