@@ -121,17 +121,20 @@ def _float(s: str) -> float | None:
         return None
 
 
-def feature_matrix(runs: list[dict], names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Runs' params as numbers: numeric as they are, anything else as category codes."""
-    cols = []
+def feature_matrix(runs: list[dict], names: list[str]) -> tuple[np.ndarray, dict[str, list[str]]]:
+    """Runs' params as numbers: numeric as they are, anything else as category codes.
+
+    Returns the matrix (one row per run) and, per categorical parameter, its categories.
+    """
+    cols, categories = [], {}
     for name in names:
         vals = [r["params"].get(name) for r in runs]
         if all(finite(v) for v in vals):
             cols.append([float(v) for v in vals])
         else:
-            cats = sorted({str(v) for v in vals})
+            cats = categories[name] = sorted({str(v) for v in vals})
             cols.append([float(cats.index(str(v))) for v in vals])
-    return np.array(cols, dtype=float).T.reshape(len(runs), len(names)), names
+    return np.array(cols, dtype=float).T.reshape(len(runs), len(names)), categories
 
 
 def importance(runs: list[dict], names: list[str], *, seed: int = 0) -> list[dict[str, Any]]:

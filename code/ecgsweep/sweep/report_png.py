@@ -18,10 +18,11 @@ from . import report_data as rd  # noqa: E402
 def parallel_png(sweep: dict, ax: Any) -> None:
     runs = [r for r in sweep["runs"] if rd.finite(r.get("value"))]
     names = list(sweep["searched"])
-    x, _ = rd.feature_matrix(runs, names)
+    x, categories = rd.feature_matrix(runs, names)
     y = np.array([float(r["value"]) for r in runs]).reshape(-1, 1)
     data = np.hstack([x, y]) if len(runs) else np.zeros((0, len(names) + 1))
-    lo, hi = data.min(axis=0, initial=0.0), data.max(axis=0, initial=1.0)
+    lo = data.min(axis=0) if len(data) else np.zeros(data.shape[1])
+    hi = data.max(axis=0) if len(data) else np.ones(data.shape[1])
     scaled = (data - lo) / np.where(hi > lo, hi - lo, 1.0)
     axes = np.arange(data.shape[1])
     lines = LineCollection([np.column_stack([axes, row]) for row in scaled], cmap="viridis",
@@ -34,8 +35,13 @@ def parallel_png(sweep: dict, ax: Any) -> None:
     ax.set_yticks([])
     for a in axes:  # each axis' own range, bottom and top
         ax.axvline(a, color="0.6", lw=0.8)
-        ax.text(a, -0.04, f"{lo[a]:.3g}", ha="center", va="top", fontsize=7)
-        ax.text(a, 1.04, f"{hi[a]:.3g}", ha="center", va="bottom", fontsize=7)
+        cats = categories.get(names[a]) if a < len(names) else None
+        if cats:
+            for code, cat in enumerate(cats):
+                ax.text(a, (code - lo[a]) / max(hi[a] - lo[a], 1.0), f" {cat}", fontsize=7)
+        else:
+            ax.text(a, -0.04, f"{lo[a]:.3g}", ha="center", va="top", fontsize=7)
+            ax.text(a, 1.04, f"{hi[a]:.3g}", ha="center", va="bottom", fontsize=7)
     ax.set_title(f"runs over the searched parameters, coloured by {sweep['metric']}")
 
 
