@@ -29,7 +29,8 @@ def read_sweep(store: Store) -> dict[str, Any]:
     """The report's data from a sweep store (the only I/O in this module)."""
     meta = store.meta()
     cfg = meta["config"]
-    m = sweep_config.engine_config(cfg).get("metric") or {}
+    filled = sweep_config.engine_config(cfg)
+    m = filled.get("metric") or {}
     metric, goal = m.get("name"), m.get("goal", "minimize")
     histories = store.histories()
     runs = []
@@ -44,9 +45,9 @@ def read_sweep(store: Store) -> dict[str, Any]:
                         for i, h in enumerate(hist)],
             "started_at": r.get("started_at"), "ended_at": r.get("ended_at"),
             "stop_reason": r.get("stop_reason")})
-    et = sweep_config.engine_config(cfg).get("early_terminate") if cfg.get("early_terminate") else None
     return {"id": meta["sweep_id"], "metric": metric, "goal": goal,
-            "searched": sweep_config.searched_params(cfg), "early_terminate": et, "runs": runs}
+            "searched": sweep_config.searched_params(cfg),
+            "early_terminate": filled.get("early_terminate"), "runs": runs}
 
 
 def finite(v: Any) -> bool:

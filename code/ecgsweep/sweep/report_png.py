@@ -63,9 +63,8 @@ def curves_png(sweep: dict, thresholds: dict[int, float], ax: Any) -> None:
         pts = [h for h in r["history"] if rd.finite(h.get("value"))]
         if not pts:
             continue
-        line, = ax.plot([h["epoch"] for h in pts], [h["value"] for h in pts], marker=".", lw=1)
-        stop = rd.stop_point(r, thresholds)
-        if stop:
+        ax.plot([h["epoch"] for h in pts], [h["value"] for h in pts], marker=".", lw=1)
+        if rd.stop_point(r, thresholds):
             ax.plot(pts[-1]["epoch"], pts[-1]["value"], "x", color="red", ms=9)
     if thresholds:
         ax.plot(list(thresholds), list(thresholds.values()), "_", color="red", ms=24, mew=2,
