@@ -4,6 +4,8 @@
     python code/sweep.py --resume SWEEP_ID            # after a crash, kill or reboot
     python code/sweep.py check sweep_conf/*.yaml      # validate without running
     python code/sweep.py status [SWEEP_ID]           # the runs table, any time
+    python code/sweep.py report SWEEP_ID [--out DIR] # the sweep as pictures (HTML + PNG)
+    python code/sweep.py ensemble SWEEP_ID --top K   # the top K runs' models averaged
 
 Each run is started as `wandb agent` starts it (the YAML's command: and its macros,
 WANDB_SWEEP_ID, WANDB_RUN_ID, WANDB_SWEEP_PARAM_PATH) with WANDB_MODE=offline, so its
@@ -69,6 +71,29 @@ def status_parser() -> argparse.ArgumentParser:
     return p
 
 
+def report_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="code/sweep.py report",
+                                description="Draw a sweep as one self-contained HTML file "
+                                            "(works offline) and the same figures as PNG.")
+    p.add_argument("sweep_id")
+    p.add_argument("--store", default=".sweeps")
+    p.add_argument("--out", help="folder for report.html and the PNGs "
+                                 "(default <store>/<SWEEP_ID>/report)")
+    return p
+
+
+def ensemble_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="code/sweep.py ensemble",
+                                description="Average the saved models of a sweep's top K runs "
+                                            "(no retraining) and print the best single run "
+                                            "against the ensemble on validation and test.")
+    p.add_argument("sweep_id")
+    p.add_argument("--top", type=positive_int, required=True, metavar="K",
+                   help="how many of the best runs to average")
+    p.add_argument("--store", default=".sweeps")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from ecgsweep.sweep import commands
@@ -79,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "status":
         args = status_parser().parse_args(argv[1:])
         return commands.status(args.sweep_id, store_root=args.store)
+    if argv and argv[0] == "report":
+        args = report_parser().parse_args(argv[1:])
+        return commands.report(args.sweep_id, store_root=args.store, out_dir=args.out)
+    if argv and argv[0] == "ensemble":
+        args = ensemble_parser().parse_args(argv[1:])
+        return commands.ensemble(args.sweep_id, top=args.top, store_root=args.store)
     args = run_parser().parse_args(argv)
     from ecgsweep.sweep.runner import Options
 

@@ -1,4 +1,5 @@
-"""The three commands of ``code/sweep.py``: run (or resume) a sweep, check a YAML, show status."""
+"""The commands of ``code/sweep.py``: run (or resume) a sweep, check a YAML, show status,
+draw the report, score the top runs' ensemble."""
 
 from __future__ import annotations
 
@@ -122,7 +123,46 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
         runner = Runner(store, opts, view=view)
         rc = runner.run()
     final_report(store, console, cwd=opts.cwd, show_table=not live, runner=runner)
+    console.print(f"report: {write_report(store)}", markup=False, soft_wrap=True)
     return rc
+
+
+def write_report(store: Store, out_dir: str | Path | None = None) -> Path:
+    """Draw the sweep's report (HTML + PNGs) into ``out_dir`` or <sweep folder>/report."""
+    from . import report, report_data
+
+    out = Path(out_dir) if out_dir else report.default_dir(store.folder)
+    return report.write_report(report_data.read_sweep(store), out)
+
+
+def report(sweep_id: str, *, store_root: str = DEFAULT_STORE, out_dir: str | None = None,
+           console: Console | None = None) -> int:
+    console = console or _console()
+    page = write_report(open_store(store_root, sweep_id), out_dir)
+    console.print(f"report: {page} (PNGs beside it)", markup=False, soft_wrap=True)
+    return 0
+
+
+def ensemble(sweep_id: str, *, top: int, store_root: str = DEFAULT_STORE,
+             console: Console | None = None) -> int:
+    """Print the best single run against the mean of the top ``top`` runs' models."""
+    from rich.table import Table
+
+    from . import ensemble as ens
+
+    console = console or _console()
+    result = ens.evaluate_top(open_store(store_root, sweep_id), top)
+    t = Table(title=f"sweep {sweep_id}: best run against the top {top} averaged")
+    for col in ("", "val macro-F1", "val accuracy", "test macro-F1", "test accuracy"):
+        t.add_column(col)
+    for key, label in (("best", f"best run {result['runs'][0]}"),
+                       ("ensemble", f"ensemble of {', '.join(result['runs'])}")):
+        t.add_row(label, *(f"{result[split][key][m]:.4f}" for split in ("validation", "test")
+                           for m in ("macro_f1", "accuracy")))
+    console.print(t)
+    console.print(f"test data: {result['test_data']}; full report: python code/eval.py "
+                  + " ".join(f"--model {p}" for p in result["models"]), markup=False, soft_wrap=True)
+    return 0
 
 
 def final_report(store: Store, console: Console, *, cwd: str | None = None,
