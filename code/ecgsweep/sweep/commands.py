@@ -13,7 +13,7 @@ from . import config as sweep_config
 from . import table
 from .runner import (Options, Runner, best_models, create_or_join, runner_alive,
                      sync_command, sync_note)
-from .store import Store, list_sweeps, open_store
+from .store import Store, list_sweeps, open_store, refuse_network_store
 
 DEFAULT_STORE = ".sweeps"
 
@@ -73,6 +73,7 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
               console: Console | None = None) -> int:
     opts = opts or Options()
     console = console or _console()
+    refuse_network_store(store_root)
     if resume:
         store = open_store(store_root, resume, "--resume")
         created = False

@@ -116,11 +116,12 @@ def check_id(sweep_id: str, flag: str) -> None:
                         "'-', starting with a letter or digit (not a path)")
 
 
-def _is_network_fs(path: Path) -> bool:
+def network_fs_type(path: Path) -> str | None:
+    """The file system type of the mount holding ``path`` when it is a network one, else None."""
     try:
         mounts = Path("/proc/mounts").read_text().splitlines()
     except OSError:
-        return False
+        return None
     best, fstype = "", ""
     p = str(path.resolve())
     for line in mounts:
@@ -130,7 +131,31 @@ def _is_network_fs(path: Path) -> bool:
         mnt = parts[1].replace("\\040", " ")
         if (p == mnt or p.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
             best, fstype = mnt, parts[2]
-    return any(fstype == t or fstype.startswith(t + ".") for t in _NETWORK_FS)
+    hit = any(fstype == t or fstype.startswith(t + ".") for t in _NETWORK_FS)
+    return fstype if hit else None
+
+
+def _is_network_fs(path: Path) -> bool:
+    return network_fs_type(path) is not None
+
+
+def refuse_network_store(root: str | Path) -> None:
+    """Raise UserError when the store folder is on a network file system.
+
+    SQLite's locks are unreliable or absent on NFS, Lustre and CIFS mounts, so runners on
+    several hosts sharing one store could take the same grid point or corrupt it. Several
+    runners on one host, one local disk, stay safe.
+    """
+    from ..cli import UserError
+
+    folder = Path(root)
+    while not folder.exists() and folder != folder.parent:  # the store may not exist yet
+        folder = folder.parent
+    fstype = network_fs_type(folder)
+    if fstype is not None:
+        raise UserError(f"--store {root} is on a network file system ({fstype}), where SQLite's "
+                        "locks are unreliable; put the store on a local disk (e.g. --store "
+                        "/tmp/sweeps) and scale on that machine with --workers")
 
 
 def sweep_dir(root: str | Path, sweep_id: str) -> Path:
