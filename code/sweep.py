@@ -36,7 +36,7 @@ def run_parser() -> argparse.ArgumentParser:
                    help="continue a sweep (also one another runner is working on)")
     p.add_argument("--sweep-id", metavar="ID",
                    help="create the sweep with this ID, or join it if it exists with the same "
-                        "YAML: one command for every task of a Slurm array")
+                        "YAML: one command for several runner processes on one machine")
     p.add_argument("--project", help="W&B project of the runs (sets WANDB_PROJECT)")
     p.add_argument("--online", action="store_true",
                    help="let runs log to the W&B server (WANDB_MODE=online); default offline")
