@@ -121,13 +121,19 @@ def test_bayes_yaml_is_valid_and_every_value_resolves(path, family):
 def test_bayes_yaml_extremes_build_and_train_one_step(path, family):
     import keras
 
+    from ecgsweep.data.sidecar import rr_columns
+
     rng = np.random.default_rng(0)
-    X = rng.random((2, *SHORT_BEAT), dtype=np.float32)
+    beats = rng.random((2, *SHORT_BEAT), dtype=np.float32)
     y = np.array([0, 1])
     for variant in _variants(_load(path), family):
         config = resolve(variant)
         model = models.build(config, SHORT_BEAT, 5)
         assert model.output_shape == (None, 5), variant
+        X = beats
+        if config["rr_features"]:  # the RR vector is the model's second input
+            X = {"beat": beats, "rr": rng.random(
+                (2, len(rr_columns(config["rr_normalization"]))), dtype=np.float32)}
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)
         loss = model.train_on_batch(X, y)
         assert np.isfinite(float(np.asarray(loss).ravel()[0])), variant

@@ -177,8 +177,8 @@ def development_folds(config: dict[str, Any], source, dev) -> Iterator[tuple[Any
         folds = datasets.kfold_splits(dev, int(config["folds"]), seed, config["max_train_beats"],
                                       by_record=by_record)
     else:
-        split = datasets.record_val_split if by_record else datasets.train_val_split
-        train, val = split(dev, config["val_fraction"], seed, config["max_train_beats"])
+        train, val = datasets.holdout_split(dev, config["val_split"], config["val_fraction"],
+                                            seed, config["max_train_beats"])
         folds = [datasets.Fold(1, train, val)]
     for fold in folds:
         if by_record:

@@ -280,6 +280,14 @@ def choose_val_split(val_split: str, dev: Split) -> tuple[bool, str]:
     return True, f"validation: whole records held out ({why}); an inter-patient figure"
 
 
+def holdout_split(dev: Split, val_split: str, val_fraction: float, seed: int,
+                  max_train_beats: int = 0) -> tuple[Split, Split]:
+    """The one training/validation split of a run (no k-fold), as ``val_split`` chooses."""
+    by_record, _ = choose_val_split(val_split, dev)
+    split = record_val_split if by_record else train_val_split
+    return split(dev, val_fraction, seed, max_train_beats)
+
+
 def describe_records(split: Split) -> str:
     """The records of a split, for the run's log: '101 (1862 beats), 106 (...)'."""
     if split.records is None:

@@ -22,7 +22,8 @@ from .report_data import finite
 MODEL_FILE = "model.keras"  # what run.py saves in the run folder (one split, no k-fold)
 
 # Config keys that fix the development data and its validation split (run.development_folds).
-SPLIT_KEYS = ("dataset", "data_dir", "seed", "val_fraction", "max_train_beats", "folds")
+SPLIT_KEYS = ("dataset", "data_dir", "seed", "val_fraction", "max_train_beats", "folds",
+              "val_split", "classes")
 
 
 def ranked_runs(rows: list[dict], goal: str) -> list[dict]:
@@ -87,13 +88,14 @@ def validation_split(record: dict) -> Any:
     cfg = record["config"]
     source = datasets.resolve_source(cfg["dataset"], cfg["data_dir"])
     dev = datasets.load_development(source)
+    dev = datasets.restrict_classes(dev, source.class_names, cfg.get("classes", "aami5"))
     want = (record.get("dataset") or {}).get("fingerprint")
     if want and datasets.fingerprint(dev) != want:
         raise UserError(f"the {cfg['dataset']} data in {cfg['data_dir']} changed since the runs "
                         "were trained (fingerprint differs); their validation split cannot be "
                         "rebuilt")
-    _, val = datasets.train_val_split(dev, cfg["val_fraction"], int(cfg["seed"]),
-                                      cfg["max_train_beats"])
+    _, val = datasets.holdout_split(dev, cfg.get("val_split", "random"), cfg["val_fraction"],
+                                    int(cfg["seed"]), cfg["max_train_beats"])
     return val
 
 
@@ -121,7 +123,7 @@ def evaluate_top(store: Store, top: int, batch_size: int = 1024) -> dict[str, An
     for name, split in (("validation", val), ("test", test)):
         for lm in members:
             evaluation.check_fit(lm, split, f"the {name} data")
-        each = [evaluation.predict_proba([lm], split.X, batch_size) for lm in members]
+        each = [evaluation.predict_proba([lm], split, batch_size) for lm in members]
         out[name] = {"best": scores(split.y, each[0]),
                      "ensemble": scores(split.y, np.mean(each, axis=0))}
     return out
