@@ -22,7 +22,8 @@ parameters:
 
 
 def problems_for(params: str, method: str = "bayes", extra: str = "") -> list[sc.Problem]:
-    cfg = sc.loads(BASE.format(method=method, params=params) + extra)
+    base = BASE if "  model:" not in params else BASE.replace("  model: {{value: cnn}}\n", "")
+    cfg = sc.loads(base.format(method=method, params=params) + extra)
     return sc.check(cfg, cwd=REPO)
 
 
@@ -162,3 +163,14 @@ def test_running_a_bad_yaml_exits_2_naming_the_field_and_starts_nothing(tmp_path
     assert res.returncode == 2
     assert "parameters.dropout_rate.min" in res.stderr
     assert not (tmp_path / "store").exists()
+
+
+def test_duplicate_yaml_keys_are_reported_with_their_lines():
+    """Issue 9 item 10: PyYAML keeps the last of two equal keys silently; check must say so."""
+    text = ("program: p.py\nmethod: grid\nmethod: random\nparameters:\n"
+            "  lr: {values: [1, 2]}\n  lr: {values: [3]}\n")
+    with pytest.raises(sc.ConfigError) as e:
+        sc.loads(text, source="s.yaml")
+    lines = str(e.value).splitlines()
+    assert any("line 3" in ln and ": method:" in ln for ln in lines), str(e.value)
+    assert any("line 6" in ln and "parameters.lr" in ln for ln in lines), str(e.value)

@@ -12,7 +12,7 @@ from . import config as sweep_config
 from . import table
 from .runner import (Options, Runner, best_models, create_or_join, runner_alive,
                      sync_command, sync_note)
-from .store import Store, list_sweeps, open_store
+from .store import Store, list_sweeps, open_store, require_valid_id
 
 DEFAULT_STORE = ".sweeps"
 
@@ -73,6 +73,7 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
     opts = opts or Options()
     console = console or _console()
     if resume:
+        require_valid_id(resume, "--resume")
         store = open_store(store_root, resume)
         created = False
         if yaml_path and Path(yaml_path).read_text() != store.get("yaml"):
@@ -192,6 +193,7 @@ def status(sweep_id: str | None, *, store_root: str = DEFAULT_STORE,
                           f"{meta.get('source', '')}  {table.counts_line(s.runs())}", markup=False, soft_wrap=True)
             s.close()
         return 0
+    require_valid_id(sweep_id, "status")
     store = open_store(store_root, sweep_id)
     meta = store.meta()
     runners = store.runners()

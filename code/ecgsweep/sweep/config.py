@@ -89,9 +89,35 @@ def load(path: str | Path) -> dict[str, Any]:
     return loads(path.read_text(), source=str(path))
 
 
+def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[str]:
+    """One line per key given twice in one mapping (PyYAML silently keeps the last)."""
+    found: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            field = f"{path}.{key}" if path else key
+            if key in seen:
+                found.append(f"line {key_node.start_mark.line + 1}: {field}: given twice in one "
+                             "mapping; YAML keeps only the last: delete one")
+            seen.add(key)
+            found += _duplicate_keys(value_node, field)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += _duplicate_keys(item, f"{path}[{i}]")
+    return found
+
+
+def _safe_load_unique(text: str, source: str) -> Any:
+    duplicates = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+    if duplicates:
+        raise ConfigError("\n".join(f"{source}: {d}" for d in duplicates))
+    return yaml.safe_load(text)
+
+
 def loads(text: str, source: str = "<yaml>") -> dict[str, Any]:
     try:
-        cfg = yaml.safe_load(text)
+        cfg = _safe_load_unique(text, source)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

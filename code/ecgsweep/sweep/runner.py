@@ -39,7 +39,7 @@ from typing import Any, Callable
 from . import config as sweep_config
 from . import launch
 from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
-                    plain, valid_id)
+                    plain, require_valid_id)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -107,9 +107,8 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
 
     Returns (store, created).
     """
-    if sweep_id is not None and not valid_id(sweep_id):
-        raise sweep_config.ConfigError(f"--sweep-id {sweep_id!r}: use letters, digits, '_', '-' "
-                                       "or '.' (at most 64)")
+    if sweep_id is not None:
+        require_valid_id(sweep_id, "--sweep-id")
     if sweep_id is None:
         for _ in range(100):
             sweep_id = new_id()

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..config import ConfigError
+
 DB_NAME = "sweep.db"
 SCHEMA_VERSION = 1
 
@@ -104,6 +106,13 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 def valid_id(sweep_id: str) -> bool:
     return bool(_ID_RE.match(sweep_id))
+
+
+def require_valid_id(sweep_id: str, flag: str = "sweep ID") -> None:
+    """Refuse an ID that is not a plain name: it names a folder under --store, never a path."""
+    if not valid_id(sweep_id):
+        raise ConfigError(f"{flag} {sweep_id!r}: use letters, digits, '_', '-' or '.' "
+                          "(at most 64, starting with a letter or digit)")
 
 
 def _is_network_fs(path: Path) -> bool:
@@ -299,6 +308,7 @@ def plain(o: Any) -> Any:
 
 
 def open_store(root: str | Path, sweep_id: str) -> Store:
+    require_valid_id(sweep_id)
     path = db_path(root, sweep_id)
     if not path.is_file():
         known = list_sweeps(root)
