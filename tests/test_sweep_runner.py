@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from ecgsweep.sweep import commands, runner as runner_mod
+from ecgsweep.sweep import commands, engine as engine_mod, runner as runner_mod
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep.runner import Options, Runner, create_or_join
 
@@ -117,14 +117,14 @@ def test_count_caps_the_sweep(tmp_path, monkeypatch):
 def test_bayes_proposes_inside_the_space_and_uses_finished_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
     seen = []
-    real_next_run = runner_mod.sweeps.next_run
+    real_next_run = engine_mod.sweeps.next_run
 
     def spy(cfg, runs, *a, **kw):
         seen.append([(r.state, len(r.history), r.summary_metrics.get("best_val_macro_f1"))
                      for r in runs])
         return real_next_run(cfg, runs, *a, **kw)
 
-    monkeypatch.setattr(runner_mod.sweeps, "next_run", spy)
+    monkeypatch.setattr(engine_mod.sweeps, "next_run", spy)
     store, rc = run_sweep(tmp_path, f"""\
 program: {CURVE}
 method: bayes

@@ -38,12 +38,9 @@ from typing import Any, Callable
 
 from . import config as sweep_config
 from . import launch
+from .engine import engine_runs, metric_of, propose, stop_decisions  # noqa: F401 (re-exported)
 from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
                     plain, require_valid_id)
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    import sweeps
 
 OUTPUT_TAIL_LINES = 40
 OUTPUT_TAIL_CHARS = 4000
@@ -142,35 +139,6 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
 
 
 # ----------------------------------------------------------------------------- engine view
-
-_ENGINE_STATE = {PENDING: "pending", RUNNING: "running", FINISHED: "finished",
-                 STOPPED: "finished", FAILED: "failed", CRASHED: "crashed"}
-
-
-def engine_runs(rows: list[dict], histories: dict[str, list[dict]]) -> list[Any]:
-    """The store's runs as ``sweeps.SweepRun``; a stopped run counts as finished+stopped."""
-    out = []
-    for r in rows:
-        summary = r.get("summary") if isinstance(r.get("summary"), dict) else {}
-        numeric = {k: v for k, v in summary.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        out.append(sweeps.SweepRun(
-            name=r["run_id"], state=_ENGINE_STATE[r["state"]], config=r["params"],
-            history=histories.get(r["run_id"], []), summary_metrics=numeric,
-            stopped=r["state"] == STOPPED, should_stop=bool(r.get("should_stop")),
-            exitcode=r.get("exit_code")))
-    return out
-
-
-def metric_of(history: list[dict], summary: dict | None, metric: str, goal: str) -> float | None:
-    """Best value of the metric over the history and summary, as the engine computes it."""
-    vals = [h.get(metric) for h in history] + [(summary or {}).get(metric)]
-    vals = [float(v) for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)
-            and math.isfinite(v)]
-    if not vals:
-        return None
-    return max(vals) if goal == "maximize" else min(vals)
-
 
 # ----------------------------------------------------------------------------- failures
 
@@ -547,26 +515,15 @@ class Runner:
 
     # --------------------------------------------------------------- stopping runs
     def _early_terminate(self) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with self.store.transaction():
-                rows = self.store.runs()
-                runs = engine_runs(rows, self.store.histories())
-                try:
-                    to_stop = sweeps.stop_runs(self.engine_cfg, runs)
-                except ValueError as e:
-                    self.event(f"warning: early termination disabled: {e}")
-                    self.hyperband = False
-                    return
-                by_id = {r["run_id"]: r for r in rows}
-                for run in to_stop:
-                    r = by_id.get(run.name)
-                    if r is None or r["state"] != RUNNING or r["should_stop"]:
-                        continue
-                    info = (run.early_terminate_info or {}).get("lines") or []
-                    reason = _hyperband_reason(info[-1] if info else "", self.metric or "",
-                                               self.goal)
-                    self.store.update_run(run.name, should_stop=1, stop_reason=reason)
+        with self.store.transaction():
+            try:
+                stops = stop_decisions(self.engine_cfg, self.store.runs(), self.store.histories())
+            except ValueError as e:
+                self.event(f"warning: early termination disabled: {e}")
+                self.hyperband = False
+                return
+            for run_id, reason in stops.items():
+                self.store.update_run(run_id, should_stop=1, stop_reason=reason)
 
     def _apply_stops(self) -> None:
         if not self.live:
@@ -728,17 +685,14 @@ class Runner:
                 if cap is not None and self.store.count_runs() >= cap:
                     self.no_more = f"run cap of {cap} reached"
                     return None
-                rows = self.store.runs()
-                runs = engine_runs(rows, self.store.histories())
-                suggestion = sweeps.next_run(self.engine_cfg, runs)
-                if suggestion is None:
+                proposal = propose(self.engine_cfg, self.store.runs(), self.store.histories())
+                if proposal is None:
                     self.no_more = "grid exhausted: every point has a run"
                     return None
-                params = plain(suggestion.config)
+                params, info = proposal
                 run_id = new_id()
                 while self.store.run(run_id) is not None:
                     run_id = new_id()
-                info = plain(suggestion.search_info) if suggestion.search_info else None
                 self.store.insert_run(run_id, params, state=RUNNING, owner=self.id,
                                       search_info=info, slot=slot)
                 return run_id, params
@@ -785,17 +739,6 @@ class Runner:
         if busy == 0 and self.no_more and not self.interrupts:
             self.store.set("state", "finished")
             self.store.set("finished_because", self.no_more)
-
-
-def _hyperband_reason(line: str, metric: str, goal: str) -> str:
-    m = re.search(r"Band: (\d+) Metric: (\S+) Threshold: (\S+)\)", line)
-    if not m:
-        return "hyperband: below the band's threshold"
-    band, val, thr = m.group(1), float(m.group(2)), float(m.group(3))
-    if goal == "maximize":  # the engine negates the metrics it maximizes
-        val, thr = -val, -thr
-    return (f"hyperband: best {metric} so far {val:.4g} is behind the epoch-{band} "
-            f"threshold {thr:.4g}")
 
 
 def _num(v: Any) -> str:
