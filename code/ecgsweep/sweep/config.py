@@ -29,6 +29,7 @@ import yaml
 
 from .. import params as params_mod
 from ..config import ConfigError, coerce_value
+from ..contract import TRAIN_METRICS
 
 with warnings.catch_warnings():
     # sweeps 0.3.0 declares a pydantic v1-style Config that pydantic v2 warns about.
@@ -36,9 +37,6 @@ with warnings.catch_warnings():
     from sweeps.config import schema as sweeps_schema
     from sweeps.params import HyperParameter
 
-# Metrics code/train.py logs every epoch or writes to its summary (DESIGN.md).
-KNOWN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1",
-                 "best_val_macro_f1", "best_epoch")
 
 # Macros `wandb agent` expands in `command:` (wandb/wandb_agent.py, Agent._command_run,
 # and wandb/sdk/launch/sweeps/utils.py, create_sweep_command_args).
@@ -515,10 +513,10 @@ def _check_metric(cfg: dict) -> list[Problem]:
         return []
     out: list[Problem] = []
     name = m["name"]
-    if name not in KNOWN_METRICS:
+    if name not in TRAIN_METRICS:
         out.append(Problem("metric.name", f"{name!r} is not a metric code/train.py logs."
-                                          f"{_close(name, KNOWN_METRICS)} Logged: "
-                                          f"{', '.join(KNOWN_METRICS)}", level="warning"))
+                                          f"{_close(name, TRAIN_METRICS)} Logged: "
+                                          f"{', '.join(TRAIN_METRICS)}", level="warning"))
     goal = m.get("goal")
     higher_better = re.search(r"(f1|acc|auc|precision|recall)", name) is not None
     if higher_better and goal != "maximize":

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import config as sweep_config
+from ..contract import EXIT_NAN, EXIT_USAGE
 from . import launch
 from .engine import engine_runs, metric_of, propose, stop_decisions  # noqa: F401 (re-exported)
 from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
@@ -157,10 +158,10 @@ def classify_exit(rc: int, tail: str) -> str:
         except ValueError:
             name = f"signal {-rc}"
         return f"killed by {name} (exit {rc})"
-    if rc == 3:
-        return "NaN loss (exit 3)" + (f": {last_err}" if last_err else "")
-    if rc == 2:
-        return f"bad config or data (exit 2): {last_err or last}"
+    if rc == EXIT_NAN:
+        return f"NaN loss (exit {rc})" + (f": {last_err}" if last_err else "")
+    if rc == EXIT_USAGE:
+        return f"bad config or data (exit {rc}): {last_err or last}"
     if "out of memory" in tail.lower() or "resourceexhausted" in tail.lower():
         oom = [ln for ln in lines if "out of memory" in ln.lower()
                or "resourceexhausted" in ln.lower()]
