@@ -474,7 +474,7 @@ class Runner:
             self.store.update_run(lr.run_id, state=state, exit_code=rc, error=error,
                                   output_tail=tail if state in (FAILED, CRASHED) else tail[-1000:],
                                   summary=summary, ended_at=now, metric_best=best,
-                                  stop_reason=lr.stop_reason)
+                                  stop_reason=lr.stop_reason, runner_lost=int(lr.interrupted))
             if requeue:
                 self._requeue(lr.run_id)
             if state == FAILED:
@@ -599,7 +599,7 @@ class Runner:
                 requeue = self.method == "grid"
                 why = (f"its runner {row['owner']} died" if rr is not None
                        else f"its runner {row['owner']} is unknown")
-                self.store.update_run(row["run_id"], state=CRASHED, ended_at=now,
+                self.store.update_run(row["run_id"], state=CRASHED, ended_at=now, runner_lost=1,
                                       error=f"crashed: {why} while it was running")
                 if requeue:
                     self._requeue(row["run_id"])

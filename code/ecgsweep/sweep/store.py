@@ -69,6 +69,7 @@ CREATE TABLE IF NOT EXISTS runs (
     metric_last  REAL,
     retry_of     TEXT,                   -- grid point re-queued from this crashed run
     requeued     INTEGER NOT NULL DEFAULT 0,
+    runner_lost  INTEGER NOT NULL DEFAULT 0, -- crashed because its runner died or stopped
     created_at   REAL NOT NULL,
     started_at   REAL,
     heartbeat_at REAL,
@@ -96,7 +97,8 @@ CREATE TABLE IF NOT EXISTS runners (
 """
 
 # Columns added after the first release of the schema: (name, declaration).
-_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("command", "TEXT"),)
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("command", "TEXT"),
+                                               ("runner_lost", "INTEGER NOT NULL DEFAULT 0"))
 
 _NETWORK_FS = ("nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "lustre", "gpfs", "beegfs",
                "ceph", "glusterfs", "panfs", "afs", "9p", "fuse")
@@ -246,8 +248,13 @@ class Store:
         self.conn.execute(f"UPDATE runs SET {', '.join(cols)} WHERE run_id = ?", (*vals, run_id))
 
     def count_runs(self) -> int:
-        """Runs that count towards the sweep's cap (a re-queued crash counts once)."""
-        return int(self.conn.execute("SELECT COUNT(*) FROM runs WHERE requeued = 0").fetchone()[0])
+        """Runs that count towards the sweep's cap.
+
+        A re-queued crash counts once (its retry counts); a run lost with its runner counts
+        not at all, so a killed runner does not cost a random or bayes sweep a run.
+        """
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM runs WHERE requeued = 0 AND runner_lost = 0").fetchone()[0])
 
     # ------------------------------------------------------------------ history
     def add_history(self, run_id: str, start_step: int, rows: list[dict]) -> None:
