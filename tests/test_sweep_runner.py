@@ -325,3 +325,22 @@ def test_resume_refuses_a_changed_yaml_and_join_refuses_a_different_one(tmp_path
     again, created = create_or_join(tmp_path / "store", sc.loads(text), text, "x.yaml",
                                     sweep_id="fixed001")
     assert not created and again.path == store.path
+
+
+def test_a_metric_the_program_never_logs_stops_the_sweep_after_the_first_run(tmp_path):
+    """Issue 9 item 10: a sweep on a metric nobody logs must not run blind."""
+    store, rc = run_sweep(tmp_path, f"""\
+program: {CURVE}
+method: random
+metric: {{name: validation/loss, goal: minimize}}
+parameters:
+  learning_rate: {{min: 0.1, max: 0.9}}
+  epochs: {{value: 2}}
+""", count=5)
+    assert rc == runner_mod.EXIT_SWEEP_FAILED
+    rows = store.runs()
+    assert len(rows) == 1 and rows[0]["state"] == "finished"
+    failure = store.get("failure")
+    assert store.get("state") == "failed"
+    assert "'validation/loss'" in failure and "val_macro_f1" in failure, failure
+    assert "'validation/loss'" in rows[0]["error"] and "val_loss" in rows[0]["error"], rows[0]

@@ -479,6 +479,8 @@ class Runner:
                 self._requeue(lr.run_id)
             if state == FAILED:
                 self._check_repeated_failures()
+            if state == FINISHED and self.metric and best is None:
+                self._check_metric_logged(lr.run_id, hist, summary)
         self.slots[lr.slot] = None
         del self.live[lr.run_id]
         shown = f" {self.metric} {_num(best)}" if best is not None and self.metric else ""
@@ -506,6 +508,21 @@ class Runner:
             self.store.set("state", "failed")
             self.store.set("failure", msg)
             self.failure = msg
+
+    def _check_metric_logged(self, run_id: str, hist: list[dict], summary: dict | None) -> None:
+        """Stop a sweep whose metric no finished run has logged: its search would run blind."""
+        if self.store.conn.execute("SELECT 1 FROM runs WHERE metric_best IS NOT NULL "
+                                   "LIMIT 1").fetchone():
+            return
+        logged = sorted({k for h in hist for k in h} | set(summary or {}))
+        shown = ", ".join(logged) if logged else "nothing"
+        note = f"never logged the sweep's metric {self.metric!r}; it logged: {shown}"
+        msg = (f"run {run_id} finished but {note}. Fix metric.name in the YAML (or log "
+               f"{self.metric!r} with wandb.log), then start a new sweep")
+        self.store.update_run(run_id, error=note)
+        self.store.set("state", "failed")
+        self.store.set("failure", msg)
+        self.failure = msg
 
     def _requeue(self, run_id: str) -> None:
         row = self.store.run(run_id)
