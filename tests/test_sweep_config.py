@@ -174,3 +174,14 @@ def test_duplicate_yaml_keys_are_reported_with_their_lines():
     lines = str(e.value).splitlines()
     assert any("line 3" in ln and ": method:" in ln for ln in lines), str(e.value)
     assert any("line 6" in ln and "parameters.lr" in ln for ln in lines), str(e.value)
+
+
+def test_lints_w_and_bs_validator_lets_through():
+    """value: given a list, duplicated values, a command without any args macro (issue 11)."""
+    cfg = sc.loads("program: p.py\nmethod: grid\nmetric: {name: acc, goal: maximize}\n"
+                   "command: [python, \"${program}\"]\n"
+                   "parameters:\n  lr: {value: [0.1, 0.01]}\n  bs: {values: [32, 64, 32]}\n")
+    by_field = {p.field: p.message for p in sc.check(cfg, cwd=REPO)}
+    assert "values:" in by_field["parameters.lr.value"], by_field
+    assert "32" in by_field["parameters.bs.values[2]"], by_field
+    assert "${args}" in by_field["command"], by_field

@@ -347,7 +347,7 @@ def _check_one_param(field: str, name: str, spec: dict, p: params_mod.Param | No
     if isinstance(spec.get("values"), list):
         for i, v in enumerate(spec["values"]):
             string_numbers += _string_number_problems(f"{field}.values[{i}]", v, kind)
-    out += string_numbers
+    out += string_numbers + _value_shape_problems(field, spec)
     if string_numbers:
         return out
     if out:  # unknown spec keys: the schema message would only repeat them
@@ -371,6 +371,24 @@ def _check_one_param(field: str, name: str, spec: dict, p: params_mod.Param | No
         return out
     if p is not None:
         out += _check_against_param(field, spec, ptype, p)
+    return out
+
+
+def _value_shape_problems(field: str, spec: dict) -> list[Problem]:
+    """`value:` given a list (every run gets the whole list) and repeated `values:` entries."""
+    out: list[Problem] = []
+    if isinstance(spec.get("value"), list):
+        out.append(Problem(f"{field}.value", "a list: every run gets the whole list; to search "
+                                             "these, write values:", level="warning"))
+    values = spec.get("values")
+    if isinstance(values, list):
+        seen: list[Any] = []
+        for i, v in enumerate(values):
+            if any(v == s and type(v) is type(s) for s in seen):
+                out.append(Problem(f"{field}.values[{i}]", f"{_fmt(v)} is listed twice: the search "
+                                                           "tries it more often; delete one",
+                                   level="warning"))
+            seen.append(v)
     return out
 
 
@@ -550,6 +568,12 @@ def _check_command(cfg: dict, *, cwd: str | Path | None, check_program: bool) ->
                                                     f" when it is the whole list item; write "
                                                     f"{m.group(0)!r} as its own item",
                                    level="warning"))
+    args_macros = {f"${{{m}}}" for m in COMMAND_MACROS if m.startswith("args")}
+    if searched_params(cfg) and not any(m in chunk for chunk in cmd for m in args_macros):
+        out.append(Problem("command", "no args macro: the program gets the searched parameters "
+                                      "only through wandb.config; add ${args} (or another "
+                                      "${args...} macro) to pass them as arguments",
+                           level="warning"))
     if "${program}" in cmd:
         prog = cfg.get("program")
         if not prog:
