@@ -185,3 +185,20 @@ def test_lints_w_and_bs_validator_lets_through():
     assert "values:" in by_field["parameters.lr.value"], by_field
     assert "32" in by_field["parameters.bs.values[2]"], by_field
     assert "${args}" in by_field["command"], by_field
+
+
+def test_a_yaml_for_another_program_gets_only_the_w_and_b_checks(tmp_path):
+    """W&B's own examples: program train.py, its own parameters and metric (issue 11)."""
+    (tmp_path / "train.py").write_text("import wandb\n")
+    cfg = sc.loads("program: train.py\nmethod: bayes\nmetric: {name: val_loss, goal: minimize}\n"
+                   "parameters:\n  dropout: {values: [0.1, 0.3]}\n"
+                   "  learn_rate: {distribution: log_uniform_values, min: 0.0001, max: 0.01}\n"
+                   "  optimizer: {parameters: {beta: {values: [0.9, 0.99]}}}\n")
+    assert sc.check(cfg, cwd=tmp_path) == []
+
+
+def test_the_known_parameters_are_listed_once():
+    problems = problems_for("  learnig_rate: {values: [0.1, 0.01]}\n  dropout: {value: 0.1}")
+    lines = [str(p) for p in problems]
+    assert sum("epochs" in ln for ln in lines) == 1, lines
+    assert len([p for p in sc.errors(problems) if "not a parameter" in p.message]) == 2

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -55,14 +56,14 @@ _EXPONENT_NO_DOT_RE = re.compile(r"^[+-]?\d+[eE][+-]?\d+$")
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding: ``level`` is "error" (the sweep must not start) or "warning"."""
+    """One finding: ``level`` is "error" (the sweep must not start), "warning" or "note"."""
 
     field: str
     message: str
     level: str = "error"
 
     def __str__(self) -> str:
-        prefix = "warning: " if self.level == "warning" else ""
+        prefix = f"{self.level}: " if self.level != "error" else ""
         return f"{prefix}{self.field}: {self.message}"
 
 
@@ -224,10 +225,12 @@ def check(cfg: dict[str, Any], *, cwd: str | Path | None = None,
     problems: list[Problem] = []
     problems += _check_top_level(cfg)
     params_section = cfg.get("parameters")
+    for_train = is_train_program(cfg)
     if isinstance(params_section, dict):
-        problems += _check_parameters(cfg, params_section)
+        problems += (_check_parameters(cfg, params_section) if for_train
+                     else _check_any_parameters(params_section))
     problems += _check_method(cfg)
-    problems += _check_metric(cfg)
+    problems += _check_metric(cfg, for_train=for_train)
     problems += _check_command(cfg, cwd=cwd, check_program=check_program)
     # de-duplicate, keeping order; errors before warnings
     seen: set[tuple[str, str, str]] = set()
@@ -276,6 +279,32 @@ def _check_top_level(cfg: dict) -> list[Problem]:
     return out
 
 
+TRAIN_PROGRAM = "code/train.py"
+
+
+def is_train_program(cfg: dict) -> bool:
+    """Whether the sweep runs ecg-sweeps' own training program (its parameter checks apply)."""
+    prog = cfg.get("program")
+    if prog is None:  # no program: the default for this repository's sweeps
+        return True
+    return isinstance(prog, str) and os.path.normpath(prog) == os.path.normpath(TRAIN_PROGRAM)
+
+
+def _check_any_parameters(section: dict, prefix: str = "parameters") -> list[Problem]:
+    """W&B-schema checks for any program's parameters, nested ones included."""
+    out: list[Problem] = []
+    for name, spec in section.items():
+        field = f"{prefix}.{name}"
+        if not isinstance(spec, dict):
+            out.append(Problem(field, f"a parameter spec is a mapping: write `{name}: "
+                                      f"{{value: {_fmt(spec)}}}` for a constant"))
+        elif isinstance(spec.get("parameters"), dict):
+            out += _check_any_parameters(spec["parameters"], f"{field}.parameters")
+        else:
+            out += _check_one_param(field, str(name), spec, None)
+    return out
+
+
 def _check_parameters(cfg: dict, section: dict) -> list[Problem]:
     out: list[Problem] = []
     every = params_mod.all_params()
@@ -297,12 +326,7 @@ def _check_parameters(cfg: dict, section: dict) -> list[Problem]:
         if p is None:
             msg = "not a parameter of the training program (code/train.py would reject it)."
             msg += _close(name, every)
-            if models:
-                known = sorted(set().union(*(params_mod.params_for(m) for m in models
-                                             if m in params_mod.FAMILY_PARAMS)) or every)
-            else:
-                known = sorted(every)
-            out.append(Problem(field, f"{msg} Known: {', '.join(known)}"))
+            out.append(Problem(field, msg))
         elif read_by_chosen and name not in read_by_chosen:
             out.append(Problem(field, f"not read by model {', '.join(map(str, models))}; "
                                       "it will be ignored", level="warning"))
@@ -312,6 +336,10 @@ def _check_parameters(cfg: dict, section: dict) -> list[Problem]:
                                       f"{{values: [...]}}` for a list"))
             continue
         out += _check_one_param(field, name, spec, p)
+    if any("not a parameter of the training program" in p.message for p in out):
+        known = sorted(set().union(*(params_mod.params_for(m) for m in models
+                                     if m in params_mod.FAMILY_PARAMS)) or every)
+        out.append(Problem("parameters", f"code/train.py reads: {', '.join(known)}", level="note"))
     return out
 
 
@@ -525,13 +553,13 @@ def _check_method(cfg: dict) -> list[Problem]:
     return out
 
 
-def _check_metric(cfg: dict) -> list[Problem]:
+def _check_metric(cfg: dict, *, for_train: bool = True) -> list[Problem]:
     m = cfg.get("metric")
     if not isinstance(m, dict) or not isinstance(m.get("name"), str):
         return []
     out: list[Problem] = []
     name = m["name"]
-    if name not in TRAIN_METRICS:
+    if for_train and name not in TRAIN_METRICS:
         out.append(Problem("metric.name", f"{name!r} is not a metric code/train.py logs."
                                           f"{_close(name, TRAIN_METRICS)} Logged: "
                                           f"{', '.join(TRAIN_METRICS)}", level="warning"))
