@@ -4,6 +4,7 @@
     python code/sweep.py --resume SWEEP_ID            # after a crash, kill or reboot
     python code/sweep.py check sweep_conf/*.yaml      # validate without running
     python code/sweep.py status [SWEEP_ID]           # the runs table, any time
+    python code/sweep.py status SWEEP_ID --json      # the same for scripts
     python code/sweep.py report SWEEP_ID [--out DIR] # the sweep as pictures (HTML + PNG)
     python code/sweep.py ensemble SWEEP_ID --top K   # the top K runs' models averaged
 
@@ -68,6 +69,10 @@ def status_parser() -> argparse.ArgumentParser:
                                             "(no ID: list the sweeps in the store).")
     p.add_argument("sweep_id", nargs="?")
     p.add_argument("--store", default=".sweeps")
+    p.add_argument("--json", action="store_true",
+                   help="print the sweep and its runs as JSON (needs SWEEP_ID): {\"sweep\": {id, "
+                        "state, method, metric, goal, ...}, \"runs\": [{id, state, params, "
+                        "metric, steps, exit_code, stop_reason, host}, ...]}")
     return p
 
 
@@ -103,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return commands.check_files(args.yaml)
     if argv and argv[0] == "status":
         args = status_parser().parse_args(argv[1:])
-        return commands.status(args.sweep_id, store_root=args.store)
+        if args.json and not args.sweep_id:
+            status_parser().error("--json needs a SWEEP_ID")
+        return commands.status(args.sweep_id, store_root=args.store, as_json=args.json)
     if argv and argv[0] == "report":
         args = report_parser().parse_args(argv[1:])
         return commands.report(args.sweep_id, store_root=args.store, out_dir=args.out)

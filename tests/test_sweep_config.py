@@ -22,10 +22,8 @@ parameters:
 
 
 def problems_for(params: str, method: str = "bayes", extra: str = "") -> list[sc.Problem]:
-    text = BASE.format(method=method, params=params) + extra
-    if params.lstrip().startswith("model:"):  # the case replaces BASE's model, not repeats it
-        text = text.replace("  model: {value: cnn}\n", "", 1)
-    cfg = sc.loads(text)
+    base = BASE if "  model:" not in params else BASE.replace("  model: {{value: cnn}}\n", "")
+    cfg = sc.loads(base.format(method=method, params=params) + extra)
     return sc.check(cfg, cwd=REPO)
 
 
@@ -165,3 +163,42 @@ def test_running_a_bad_yaml_exits_2_naming_the_field_and_starts_nothing(tmp_path
     assert res.returncode == 2
     assert "parameters.dropout_rate.min" in res.stderr
     assert not (tmp_path / "store").exists()
+
+
+def test_duplicate_yaml_keys_are_reported_with_their_lines():
+    """Issue 9 item 10: PyYAML keeps the last of two equal keys silently; check must say so."""
+    text = ("program: p.py\nmethod: grid\nmethod: random\nparameters:\n"
+            "  lr: {values: [1, 2]}\n  lr: {values: [3]}\n")
+    with pytest.raises(sc.ConfigError) as e:
+        sc.loads(text, source="s.yaml")
+    lines = str(e.value).splitlines()
+    assert any("line 3" in ln and ": method:" in ln for ln in lines), str(e.value)
+    assert any("line 6" in ln and "parameters.lr" in ln for ln in lines), str(e.value)
+
+
+def test_lints_w_and_bs_validator_lets_through():
+    """value: given a list, duplicated values, a command without any args macro (issue 11)."""
+    cfg = sc.loads("program: p.py\nmethod: grid\nmetric: {name: acc, goal: maximize}\n"
+                   "command: [python, \"${program}\"]\n"
+                   "parameters:\n  lr: {value: [0.1, 0.01]}\n  bs: {values: [32, 64, 32]}\n")
+    by_field = {p.field: p.message for p in sc.check(cfg, cwd=REPO)}
+    assert "values:" in by_field["parameters.lr.value"], by_field
+    assert "32" in by_field["parameters.bs.values[2]"], by_field
+    assert "${args}" in by_field["command"], by_field
+
+
+def test_a_yaml_for_another_program_gets_only_the_w_and_b_checks(tmp_path):
+    """W&B's own examples: program train.py, its own parameters and metric (issue 11)."""
+    (tmp_path / "train.py").write_text("import wandb\n")
+    cfg = sc.loads("program: train.py\nmethod: bayes\nmetric: {name: val_loss, goal: minimize}\n"
+                   "parameters:\n  dropout: {values: [0.1, 0.3]}\n"
+                   "  learn_rate: {distribution: log_uniform_values, min: 0.0001, max: 0.01}\n"
+                   "  optimizer: {parameters: {beta: {values: [0.9, 0.99]}}}\n")
+    assert sc.check(cfg, cwd=tmp_path) == []
+
+
+def test_the_known_parameters_are_listed_once():
+    problems = problems_for("  learnig_rate: {values: [0.1, 0.01]}\n  dropout: {value: 0.1}")
+    lines = [str(p) for p in problems]
+    assert sum("epochs" in ln for ln in lines) == 1, lines
+    assert len([p for p in sc.errors(problems) if "not a parameter" in p.message]) == 2

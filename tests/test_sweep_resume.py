@@ -214,3 +214,22 @@ def test_a_real_wandb_run_gets_the_sweep_params_and_lands_in_the_sweep_folder(tm
                           str(store.folder / "wandb")], capture_output=True, text=True, timeout=60,
                          cwd=tmp_path)
     assert f"run-{row['run_id']}.wandb" in dry.stdout + dry.stderr
+
+
+def test_runs_crashed_by_their_runners_death_do_not_count_toward_the_cap(tmp_path):
+    """Issue 9 item 8: --count 3, runner killed once, resumed: still 3 finished runs."""
+    yaml_text = (f"program: {CURVE}\nmethod: random\nmetric: {{name: val_macro_f1, goal: maximize}}\n"
+                 "parameters:\n  learning_rate: {min: 0.1, max: 0.9}\n  epochs: {value: 1}\n")
+    cfg = sc.loads(yaml_text)
+    store, _ = create_or_join(tmp_path / "store", cfg, yaml_text, "x.yaml", count=3)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    with store.transaction():
+        store.register_runner("ghost", host=os.uname().nodename, pid=dead.pid, pid_start=None,
+                              boot_id="", workers=1)
+        store.insert_run("ghostrun", {"learning_rate": {"value": 0.5}, "epochs": {"value": 1}},
+                         state="running", owner="ghost")
+    rc = Runner(store, Options(poll_s=0.05, cwd=str(REPO), gpus=[], kill_delay_s=5)).run()
+    assert rc == 0
+    states = Counter(r["state"] for r in store.runs())
+    assert states == Counter({"finished": 3, "crashed": 1}), states

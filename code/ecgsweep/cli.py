@@ -10,16 +10,11 @@ import argparse
 import sys
 from typing import Callable
 
+from .contract import EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE  # noqa: F401 (re-exported)
+
 
 class UserError(Exception):
     """A problem with the user's input (file, flag, config); the message says what to fix."""
-
-
-# Exit codes the offline sweep runner (and users' scripts) can rely on.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2  # bad input: config, data, model/data mismatch
-EXIT_NAN = 3  # training diverged (NaN or infinite loss, weights or validation outputs)
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:

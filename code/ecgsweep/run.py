@@ -37,9 +37,8 @@ import yaml
 from . import backend, ec57, params
 from .cli import EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors
 from .config import resolve
+from .contract import METRICS_FILE, SUMMARY_FILE
 
-METRICS_FILE = "ecgsweep-metrics.jsonl"
-SUMMARY_FILE = "ecgsweep-summary.json"
 SWEEP_METRIC = "val_macro_f1"
 
 

@@ -3,6 +3,7 @@ draw the report, score the top runs' ensemble."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -217,9 +218,34 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
 # ----------------------------------------------------------------------------- status
 
 
+def status_document(meta: dict, rows: list[dict], runners: dict[str, dict],
+                    steps: dict[str, int]) -> dict:
+    """The sweep and its runs as plain data for ``status --json``; ``metric`` is what ranks a run."""
+    m = sweep_config.engine_config(meta["config"]).get("metric") or {}
+    sweep = {"id": meta["sweep_id"], "state": meta.get("state", "running"),
+             "method": meta["config"].get("method"), "metric": m.get("name"),
+             "goal": m.get("goal", "minimize") if m.get("name") else None,
+             "run_cap": meta.get("run_cap"), "source": meta.get("source"),
+             "created_at": meta.get("created_at"),
+             "finished_because": meta.get("finished_because"), "failure": meta.get("failure")}
+    runs = [{"id": r["run_id"], "state": r["state"],
+             "params": {k: (v.get("value") if isinstance(v, dict) else v)
+                        for k, v in r["params"].items()},
+             "metric": r.get("metric_best"), "steps": steps.get(r["run_id"], 0),
+             "exit_code": r.get("exit_code"), "stop_reason": r.get("stop_reason"),
+             "host": (runners.get(r.get("owner") or "") or {}).get("host")} for r in rows]
+    return {"sweep": sweep, "runs": runs}
+
+
 def status(sweep_id: str | None, *, store_root: str = DEFAULT_STORE,
-           console: Console | None = None) -> int:
+           console: Console | None = None, as_json: bool = False) -> int:
     console = console or _console()
+    if as_json and sweep_id:
+        store = open_store(store_root, sweep_id, "status")
+        steps = {k: len(v) for k, v in store.histories().items()}
+        doc = status_document(store.meta(), store.runs(), store.runners(), steps)
+        print(json.dumps(doc, indent=2, default=str))
+        return 0
     if not sweep_id:
         ids = list_sweeps(store_root)
         if not ids:

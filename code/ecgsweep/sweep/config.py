@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import yaml
 
 from .. import params as params_mod
 from ..config import ConfigError, coerce_value
+from ..contract import TRAIN_METRICS
 
 with warnings.catch_warnings():
     # sweeps 0.3.0 declares a pydantic v1-style Config that pydantic v2 warns about.
@@ -36,9 +38,6 @@ with warnings.catch_warnings():
     from sweeps.config import schema as sweeps_schema
     from sweeps.params import HyperParameter
 
-# Metrics code/train.py logs every epoch or writes to its summary (DESIGN.md).
-KNOWN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1",
-                 "best_val_macro_f1", "best_epoch")
 
 # Macros `wandb agent` expands in `command:` (wandb/wandb_agent.py, Agent._command_run,
 # and wandb/sdk/launch/sweeps/utils.py, create_sweep_command_args).
@@ -57,14 +56,14 @@ _EXPONENT_NO_DOT_RE = re.compile(r"^[+-]?\d+[eE][+-]?\d+$")
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding: ``level`` is "error" (the sweep must not start) or "warning"."""
+    """One finding: ``level`` is "error" (the sweep must not start), "warning" or "note"."""
 
     field: str
     message: str
     level: str = "error"
 
     def __str__(self) -> str:
-        prefix = "warning: " if self.level == "warning" else ""
+        prefix = f"{self.level}: " if self.level != "error" else ""
         return f"{prefix}{self.field}: {self.message}"
 
 
@@ -89,30 +88,35 @@ def load(path: str | Path) -> dict[str, Any]:
     return loads(path.read_text(), source=str(path))
 
 
-class _DuplicateKeyLoader(yaml.SafeLoader):
-    """PyYAML keeps the last of two equal keys silently; a sweep YAML with one parameter
-    written twice would then search something else than its author reads."""
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
+def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[str]:
+    """One line per key given twice in one mapping (PyYAML silently keeps the last)."""
+    found: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
+            field = f"{path}.{key}" if path else key
             if key in seen:
-                raise ConfigError(f"{self.name}: line {line}: key {key!r} given twice (first on "
-                                  f"line {seen[key]}); YAML keeps only the last: remove one")
-            seen[key] = line
-        return super().construct_mapping(node, deep=deep)
+                found.append(f"line {key_node.start_mark.line + 1}: {field}: given twice in one "
+                             "mapping; YAML keeps only the last: delete one")
+            seen.add(key)
+            found += _duplicate_keys(value_node, field)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found += _duplicate_keys(item, f"{path}[{i}]")
+    return found
+
+
+def _safe_load_unique(text: str, source: str) -> Any:
+    duplicates = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
+    if duplicates:
+        raise ConfigError("\n".join(f"{source}: {d}" for d in duplicates))
+    return yaml.safe_load(text)
 
 
 def loads(text: str, source: str = "<yaml>") -> dict[str, Any]:
     try:
-        loader = _DuplicateKeyLoader(text)
-        loader.name = source
-        try:
-            cfg = loader.get_single_data()
-        finally:
-            loader.dispose()
+        cfg = _safe_load_unique(text, source)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -221,10 +225,12 @@ def check(cfg: dict[str, Any], *, cwd: str | Path | None = None,
     problems: list[Problem] = []
     problems += _check_top_level(cfg)
     params_section = cfg.get("parameters")
+    for_train = is_train_program(cfg)
     if isinstance(params_section, dict):
-        problems += _check_parameters(cfg, params_section)
+        problems += (_check_parameters(cfg, params_section) if for_train
+                     else _check_any_parameters(params_section))
     problems += _check_method(cfg)
-    problems += _check_metric(cfg)
+    problems += _check_metric(cfg, for_train=for_train)
     problems += _check_command(cfg, cwd=cwd, check_program=check_program)
     # de-duplicate, keeping order; errors before warnings
     seen: set[tuple[str, str, str]] = set()
@@ -273,6 +279,32 @@ def _check_top_level(cfg: dict) -> list[Problem]:
     return out
 
 
+TRAIN_PROGRAM = "code/train.py"
+
+
+def is_train_program(cfg: dict) -> bool:
+    """Whether the sweep runs ecg-sweeps' own training program (its parameter checks apply)."""
+    prog = cfg.get("program")
+    if prog is None:  # no program: the default for this repository's sweeps
+        return True
+    return isinstance(prog, str) and os.path.normpath(prog) == os.path.normpath(TRAIN_PROGRAM)
+
+
+def _check_any_parameters(section: dict, prefix: str = "parameters") -> list[Problem]:
+    """W&B-schema checks for any program's parameters, nested ones included."""
+    out: list[Problem] = []
+    for name, spec in section.items():
+        field = f"{prefix}.{name}"
+        if not isinstance(spec, dict):
+            out.append(Problem(field, f"a parameter spec is a mapping: write `{name}: "
+                                      f"{{value: {_fmt(spec)}}}` for a constant"))
+        elif isinstance(spec.get("parameters"), dict):
+            out += _check_any_parameters(spec["parameters"], f"{field}.parameters")
+        else:
+            out += _check_one_param(field, str(name), spec, None)
+    return out
+
+
 def _check_parameters(cfg: dict, section: dict) -> list[Problem]:
     out: list[Problem] = []
     every = params_mod.all_params()
@@ -294,12 +326,7 @@ def _check_parameters(cfg: dict, section: dict) -> list[Problem]:
         if p is None:
             msg = "not a parameter of the training program (code/train.py would reject it)."
             msg += _close(name, every)
-            if models:
-                known = sorted(set().union(*(params_mod.params_for(m) for m in models
-                                             if m in params_mod.FAMILY_PARAMS)) or every)
-            else:
-                known = sorted(every)
-            out.append(Problem(field, f"{msg} Known: {', '.join(known)}"))
+            out.append(Problem(field, msg))
         elif read_by_chosen and name not in read_by_chosen:
             out.append(Problem(field, f"not read by model {', '.join(map(str, models))}; "
                                       "it will be ignored", level="warning"))
@@ -309,6 +336,10 @@ def _check_parameters(cfg: dict, section: dict) -> list[Problem]:
                                       f"{{values: [...]}}` for a list"))
             continue
         out += _check_one_param(field, name, spec, p)
+    if any("not a parameter of the training program" in p.message for p in out):
+        known = sorted(set().union(*(params_mod.params_for(m) for m in models
+                                     if m in params_mod.FAMILY_PARAMS)) or every)
+        out.append(Problem("parameters", f"code/train.py reads: {', '.join(known)}", level="note"))
     return out
 
 
@@ -344,7 +375,7 @@ def _check_one_param(field: str, name: str, spec: dict, p: params_mod.Param | No
     if isinstance(spec.get("values"), list):
         for i, v in enumerate(spec["values"]):
             string_numbers += _string_number_problems(f"{field}.values[{i}]", v, kind)
-    out += string_numbers
+    out += string_numbers + _value_shape_problems(field, spec)
     if string_numbers:
         return out
     if out:  # unknown spec keys: the schema message would only repeat them
@@ -368,6 +399,24 @@ def _check_one_param(field: str, name: str, spec: dict, p: params_mod.Param | No
         return out
     if p is not None:
         out += _check_against_param(field, spec, ptype, p)
+    return out
+
+
+def _value_shape_problems(field: str, spec: dict) -> list[Problem]:
+    """`value:` given a list (every run gets the whole list) and repeated `values:` entries."""
+    out: list[Problem] = []
+    if isinstance(spec.get("value"), list):
+        out.append(Problem(f"{field}.value", "a list: every run gets the whole list; to search "
+                                             "these, write values:", level="warning"))
+    values = spec.get("values")
+    if isinstance(values, list):
+        seen: list[Any] = []
+        for i, v in enumerate(values):
+            if any(v == s and type(v) is type(s) for s in seen):
+                out.append(Problem(f"{field}.values[{i}]", f"{_fmt(v)} is listed twice: the search "
+                                                           "tries it more often; delete one",
+                                   level="warning"))
+            seen.append(v)
     return out
 
 
@@ -504,16 +553,16 @@ def _check_method(cfg: dict) -> list[Problem]:
     return out
 
 
-def _check_metric(cfg: dict) -> list[Problem]:
+def _check_metric(cfg: dict, *, for_train: bool = True) -> list[Problem]:
     m = cfg.get("metric")
     if not isinstance(m, dict) or not isinstance(m.get("name"), str):
         return []
     out: list[Problem] = []
     name = m["name"]
-    if name not in KNOWN_METRICS:
+    if for_train and name not in TRAIN_METRICS:
         out.append(Problem("metric.name", f"{name!r} is not a metric code/train.py logs."
-                                          f"{_close(name, KNOWN_METRICS)} Logged: "
-                                          f"{', '.join(KNOWN_METRICS)}", level="warning"))
+                                          f"{_close(name, TRAIN_METRICS)} Logged: "
+                                          f"{', '.join(TRAIN_METRICS)}", level="warning"))
     goal = m.get("goal")
     higher_better = re.search(r"(f1|acc|auc|precision|recall)", name) is not None
     if higher_better and goal != "maximize":
@@ -547,6 +596,12 @@ def _check_command(cfg: dict, *, cwd: str | Path | None, check_program: bool) ->
                                                     f" when it is the whole list item; write "
                                                     f"{m.group(0)!r} as its own item",
                                    level="warning"))
+    args_macros = {f"${{{m}}}" for m in COMMAND_MACROS if m.startswith("args")}
+    if searched_params(cfg) and not any(m in chunk for chunk in cmd for m in args_macros):
+        out.append(Problem("command", "no args macro: the program gets the searched parameters "
+                                      "only through wandb.config; add ${args} (or another "
+                                      "${args...} macro) to pass them as arguments",
+                           level="warning"))
     if "${program}" in cmd:
         prog = cfg.get("program")
         if not prog:

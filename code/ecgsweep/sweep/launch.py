@@ -40,8 +40,7 @@ from typing import Any, Mapping
 
 from .config import command_of
 
-METRICS_FILE = "ecgsweep-metrics.jsonl"
-SUMMARY_FILE = "ecgsweep-summary.json"
+from ..contract import METRICS_FILE, SUMMARY_FILE  # noqa: F401 (re-exported)
 
 
 @dataclass

@@ -37,13 +37,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import config as sweep_config
+from ..contract import EXIT_NAN, EXIT_USAGE
 from . import launch
-from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, check_id,
-                    db_path, plain)
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    import sweeps
+from .engine import engine_runs, metric_of, propose, stop_decisions  # noqa: F401 (re-exported)
+from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
+                    plain, require_valid_id)
 
 OUTPUT_TAIL_LINES = 40
 OUTPUT_TAIL_CHARS = 4000
@@ -108,7 +106,7 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
     Returns (store, created).
     """
     if sweep_id is not None:
-        check_id(sweep_id, "--sweep-id")
+        require_valid_id(sweep_id, "--sweep-id")
     if sweep_id is None:
         for _ in range(100):
             sweep_id = new_id()
@@ -143,35 +141,6 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
 
 # ----------------------------------------------------------------------------- engine view
 
-_ENGINE_STATE = {PENDING: "pending", RUNNING: "running", FINISHED: "finished",
-                 STOPPED: "finished", FAILED: "failed", CRASHED: "crashed"}
-
-
-def engine_runs(rows: list[dict], histories: dict[str, list[dict]]) -> list[Any]:
-    """The store's runs as ``sweeps.SweepRun``; a stopped run counts as finished+stopped."""
-    out = []
-    for r in rows:
-        summary = r.get("summary") if isinstance(r.get("summary"), dict) else {}
-        numeric = {k: v for k, v in summary.items()
-                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        out.append(sweeps.SweepRun(
-            name=r["run_id"], state=_ENGINE_STATE[r["state"]], config=r["params"],
-            history=histories.get(r["run_id"], []), summary_metrics=numeric,
-            stopped=r["state"] == STOPPED, should_stop=bool(r.get("should_stop")),
-            exitcode=r.get("exit_code")))
-    return out
-
-
-def metric_of(history: list[dict], summary: dict | None, metric: str, goal: str) -> float | None:
-    """Best value of the metric over the history and summary, as the engine computes it."""
-    vals = [h.get(metric) for h in history] + [(summary or {}).get(metric)]
-    vals = [float(v) for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)
-            and math.isfinite(v)]
-    if not vals:
-        return None
-    return max(vals) if goal == "maximize" else min(vals)
-
-
 # ----------------------------------------------------------------------------- failures
 
 
@@ -189,26 +158,16 @@ def classify_exit(rc: int, tail: str) -> str:
         except ValueError:
             name = f"signal {-rc}"
         return f"killed by {name} (exit {rc})"
-    if rc == 3:
-        return "diverged: NaN loss, weights or outputs (exit 3)" + (f": {last_err}" if last_err else "")
-    if rc == 2:
-        return f"bad config or data (exit 2): {last_err or last}"
+    if rc == EXIT_NAN:
+        return f"diverged: NaN loss, weights or outputs (exit {rc})" + (f": {last_err}" if last_err else "")
+    if rc == EXIT_USAGE:
+        return f"bad config or data (exit {rc}): {last_err or last}"
     if "out of memory" in tail.lower() or "resourceexhausted" in tail.lower():
         oom = [ln for ln in lines if "out of memory" in ln.lower()
                or "resourceexhausted" in ln.lower()]
         return f"out of memory (exit {rc}): {oom[-1][:300]}"
     tb = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
     return f"crashed (exit {rc}): {(tb[-1] if tb else last_err or last)[:300]}"
-
-
-def metric_missing_message(run_id: str, metric: str, history: list[dict],
-                           summary: dict | None) -> str:
-    """Why a sweep stops when its metric never arrives: a blind search repeats itself."""
-    logged = sorted({k for row in history for k in row} | set(summary or {}))
-    shown = ", ".join(logged[:20]) + (" ..." if len(logged) > 20 else "") if logged else "nothing"
-    return (f"run {run_id} finished without logging the sweep's metric {metric!r} (it logged: "
-            f"{shown}); the engine cannot rank runs without it: make metric.name in the YAML "
-            "match a key the program passes to wandb.log")
 
 
 def _same_error_key(error: str | None) -> str:
@@ -515,13 +474,13 @@ class Runner:
             self.store.update_run(lr.run_id, state=state, exit_code=rc, error=error,
                                   output_tail=tail if state in (FAILED, CRASHED) else tail[-1000:],
                                   summary=summary, ended_at=now, metric_best=best,
-                                  stop_reason=lr.stop_reason)
+                                  stop_reason=lr.stop_reason, runner_lost=int(lr.interrupted))
             if requeue:
                 self._requeue(lr.run_id)
             if state == FAILED:
                 self._check_repeated_failures()
             if state == FINISHED and self.metric and best is None:
-                self._fail_sweep(metric_missing_message(lr.run_id, self.metric, hist, summary))
+                self._check_metric_logged(lr.run_id, hist, summary)
         self.slots[lr.slot] = None
         del self.live[lr.run_id]
         shown = f" {self.metric} {_num(best)}" if best is not None and self.metric else ""
@@ -552,6 +511,19 @@ class Runner:
         self.store.set("failure", msg)
         self.failure = msg
 
+    def _check_metric_logged(self, run_id: str, hist: list[dict], summary: dict | None) -> None:
+        """Stop a sweep whose metric no finished run has logged: its search would run blind."""
+        if self.store.conn.execute("SELECT 1 FROM runs WHERE metric_best IS NOT NULL "
+                                   "LIMIT 1").fetchone():
+            return
+        logged = sorted({k for h in hist for k in h} | set(summary or {}))
+        shown = ", ".join(logged) if logged else "nothing"
+        note = f"never logged the sweep's metric {self.metric!r}; it logged: {shown}"
+        msg = (f"run {run_id} finished but {note}. Fix metric.name in the YAML (or log "
+               f"{self.metric!r} with wandb.log), then start a new sweep")
+        self.store.update_run(run_id, error=note)
+        self._fail_sweep(msg)
+
     def _requeue(self, run_id: str) -> None:
         row = self.store.run(run_id)
         if row is None:
@@ -561,26 +533,15 @@ class Runner:
 
     # --------------------------------------------------------------- stopping runs
     def _early_terminate(self) -> None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with self.store.transaction():
-                rows = self.store.runs()
-                runs = engine_runs(rows, self.store.histories())
-                try:
-                    to_stop = sweeps.stop_runs(self.engine_cfg, runs)
-                except ValueError as e:
-                    self.event(f"warning: early termination disabled: {e}")
-                    self.hyperband = False
-                    return
-                by_id = {r["run_id"]: r for r in rows}
-                for run in to_stop:
-                    r = by_id.get(run.name)
-                    if r is None or r["state"] != RUNNING or r["should_stop"]:
-                        continue
-                    info = (run.early_terminate_info or {}).get("lines") or []
-                    reason = _hyperband_reason(info[-1] if info else "", self.metric or "",
-                                               self.goal)
-                    self.store.update_run(run.name, should_stop=1, stop_reason=reason)
+        with self.store.transaction():
+            try:
+                stops = stop_decisions(self.engine_cfg, self.store.runs(), self.store.histories())
+            except ValueError as e:
+                self.event(f"warning: early termination disabled: {e}")
+                self.hyperband = False
+                return
+            for run_id, reason in stops.items():
+                self.store.update_run(run_id, should_stop=1, stop_reason=reason)
 
     def _apply_stops(self) -> None:
         if not self.live:
@@ -655,7 +616,7 @@ class Runner:
                 requeue = self.method == "grid"
                 why = (f"its runner {row['owner']} died" if rr is not None
                        else f"its runner {row['owner']} is unknown")
-                self.store.update_run(row["run_id"], state=CRASHED, ended_at=now,
+                self.store.update_run(row["run_id"], state=CRASHED, ended_at=now, runner_lost=1,
                                       error=f"crashed: {why} while it was running")
                 if requeue:
                     self._requeue(row["run_id"])
@@ -742,17 +703,14 @@ class Runner:
                 if cap is not None and self.store.count_runs() >= cap:
                     self.no_more = f"run cap of {cap} reached"
                     return None
-                rows = self.store.runs()
-                runs = engine_runs(rows, self.store.histories())
-                suggestion = sweeps.next_run(self.engine_cfg, runs)
-                if suggestion is None:
+                proposal = propose(self.engine_cfg, self.store.runs(), self.store.histories())
+                if proposal is None:
                     self.no_more = "grid exhausted: every point has a run"
                     return None
-                params = plain(suggestion.config)
+                params, info = proposal
                 run_id = new_id()
                 while self.store.run(run_id) is not None:
                     run_id = new_id()
-                info = plain(suggestion.search_info) if suggestion.search_info else None
                 self.store.insert_run(run_id, params, state=RUNNING, owner=self.id,
                                       search_info=info, slot=slot)
                 return run_id, params
@@ -799,17 +757,6 @@ class Runner:
         if busy == 0 and self.no_more and not self.interrupts:
             self.store.set("state", "finished")
             self.store.set("finished_because", self.no_more)
-
-
-def _hyperband_reason(line: str, metric: str, goal: str) -> str:
-    m = re.search(r"Band: (\d+) Metric: (\S+) Threshold: (\S+)\)", line)
-    if not m:
-        return "hyperband: below the band's threshold"
-    band, val, thr = m.group(1), float(m.group(2)), float(m.group(3))
-    if goal == "maximize":  # the engine negates the metrics it maximizes
-        val, thr = -val, -thr
-    return (f"hyperband: best {metric} so far {val:.4g} is behind the epoch-{band} "
-            f"threshold {thr:.4g}")
 
 
 def _num(v: Any) -> str:

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..config import ConfigError
+
 DB_NAME = "sweep.db"
 SCHEMA_VERSION = 1
 
@@ -67,6 +69,7 @@ CREATE TABLE IF NOT EXISTS runs (
     metric_last  REAL,
     retry_of     TEXT,                   -- grid point re-queued from this crashed run
     requeued     INTEGER NOT NULL DEFAULT 0,
+    runner_lost  INTEGER NOT NULL DEFAULT 0, -- crashed because its runner died or stopped
     created_at   REAL NOT NULL,
     started_at   REAL,
     heartbeat_at REAL,
@@ -94,7 +97,8 @@ CREATE TABLE IF NOT EXISTS runners (
 """
 
 # Columns added after the first release of the schema: (name, declaration).
-_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("command", "TEXT"),)
+_ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("command", "TEXT"),
+                                               ("runner_lost", "INTEGER NOT NULL DEFAULT 0"))
 
 _NETWORK_FS = ("nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "lustre", "gpfs", "beegfs",
                "ceph", "glusterfs", "panfs", "afs", "9p", "fuse")
@@ -106,14 +110,11 @@ def valid_id(sweep_id: str) -> bool:
     return bool(_ID_RE.match(sweep_id))
 
 
-def check_id(sweep_id: str, flag: str) -> None:
-    """Every sweep ID the user gives (--sweep-id, --resume, status) names a folder in the
-    store, never a path elsewhere: letters, digits, '_', '.', '-'."""
+def require_valid_id(sweep_id: str, flag: str = "sweep ID") -> None:
+    """Refuse an ID that is not a plain name: it names a folder under --store, never a path."""
     if not valid_id(sweep_id):
-        from ..cli import UserError
-
-        raise UserError(f"{flag} {sweep_id!r}: a sweep ID is 1-64 letters, digits, '_', '.' or "
-                        "'-', starting with a letter or digit (not a path)")
+        raise ConfigError(f"{flag} {sweep_id!r}: use letters, digits, '_', '-' or '.' "
+                          "(at most 64, starting with a letter or digit)")
 
 
 def network_fs_type(path: Path) -> str | None:
@@ -272,10 +273,13 @@ class Store:
         self.conn.execute(f"UPDATE runs SET {', '.join(cols)} WHERE run_id = ?", (*vals, run_id))
 
     def count_runs(self) -> int:
-        """Runs that count towards the sweep's cap. A crash (its runner died or was
-        interrupted) does not count: the run did not get its chance."""
-        return int(self.conn.execute("SELECT COUNT(*) FROM runs WHERE requeued = 0 AND state != ?",
-                                     (CRASHED,)).fetchone()[0])
+        """Runs that count towards the sweep's cap.
+
+        A re-queued crash counts once (its retry counts); a run lost with its runner counts
+        not at all, so a killed runner does not cost a random or bayes sweep a run.
+        """
+        return int(self.conn.execute(
+            "SELECT COUNT(*) FROM runs WHERE requeued = 0 AND runner_lost = 0").fetchone()[0])
 
     # ------------------------------------------------------------------ history
     def add_history(self, run_id: str, start_step: int, rows: list[dict]) -> None:
@@ -336,7 +340,7 @@ def plain(o: Any) -> Any:
 
 
 def open_store(root: str | Path, sweep_id: str, flag: str = "sweep ID") -> Store:
-    check_id(sweep_id, flag)
+    require_valid_id(sweep_id, flag)
     path = db_path(root, sweep_id)
     if not path.is_file():
         known = list_sweeps(root)

@@ -1,0 +1,44 @@
+"""`code/sweep.py status ID --json`: the sweep and its runs for scripts (issue 11 item 3)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from ecgsweep.sweep import config as sc
+from ecgsweep.sweep.runner import create_or_join
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_status_json_lists_the_sweep_and_its_runs(tmp_path):
+    yaml_text = ("program: p.py\nmethod: random\nmetric: {name: val/loss, goal: minimize}\n"
+                 "parameters:\n  lr: {min: 0.1, max: 0.9}\n  opt: {parameters: {beta: {value: 1}}}\n")
+    store, _ = create_or_join(tmp_path / "store", sc.loads(yaml_text), yaml_text, "s.yaml",
+                              sweep_id="json0001", count=5)
+    with store.transaction():
+        store.register_runner("r1", host="nodeA", pid=1, pid_start=None, boot_id="", workers=1)
+        store.insert_run("run1", {"lr": {"value": 0.5}, "opt": {"value": {"beta": 1}}},
+                         state="finished", owner="r1")
+        store.add_history("run1", 0, [{"val/loss": 0.7}, {"val/loss": 0.4}])
+        store.update_run("run1", exit_code=0, metric_best=0.4, epochs=2)
+        store.insert_run("run2", {"lr": {"value": 0.2}, "opt": {"value": {"beta": 1}}},
+                         state="stopped", owner="r1")
+        store.update_run("run2", exit_code=0, stop_reason="hyperband: behind")
+    store.close()
+    res = subprocess.run([sys.executable, "code/sweep.py", "status", "json0001", "--json",
+                          "--store", str(tmp_path / "store")], cwd=REPO, capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    sweep = doc["sweep"]
+    assert sweep["id"] == "json0001" and sweep["method"] == "random"
+    assert sweep["metric"] == "val/loss" and sweep["goal"] == "minimize"
+    assert sweep["state"] == "running" and sweep["run_cap"] == 5
+    runs = {r["id"]: r for r in doc["runs"]}
+    assert set(runs) == {"run1", "run2"}
+    one = runs["run1"]
+    assert one == {"id": "run1", "state": "finished", "params": {"lr": 0.5, "opt": {"beta": 1}},
+                   "metric": 0.4, "steps": 2, "exit_code": 0, "stop_reason": None,
+                   "host": "nodeA"}
+    assert runs["run2"]["metric"] is None and runs["run2"]["stop_reason"] == "hyperband: behind"
