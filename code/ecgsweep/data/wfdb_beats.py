@@ -286,16 +286,99 @@ def _stack_rhythm(names: list[str], beats: dict, rhythms: dict) -> dict[str, np.
             "rr": np.concatenate([rhythms[n]["rr"] for n in names])}
 
 
+def _intra_sides(src: Path, available: list[str], requested: list[str] | None) -> dict:
+    names = requested if requested is not None else available
+    absent = [r for r in names if r not in available]
+    if absent:
+        raise UserError(f"{src}: no record {', '.join(absent)} (each needs .hea, .dat "
+                        f"and .atr). {_manual_hint(src)}")
+    if not names:
+        raise UserError(f"{src}: no WFDB records (.hea with .atr). {_manual_hint(src)}")
+    return {"train": names, "test": names}
+
+
+def _inter_sides(src: Path, available: list[str],
+                 requested: list[str] | None) -> tuple[dict, list[str], list[str]]:
+    """(sides, ignored, missing) of the de Chazal split; DS1 is required, DS2 optional."""
+    pool = requested if requested is not None else list(R.DS1 + R.DS2)
+    ignored = [r for r in pool if r not in R.DS1 and r not in R.DS2]
+    missing = [r for r in R.DS1 + R.DS2 if r in pool and r not in available]
+    train = [r for r in R.DS1 if r in pool and r in available]
+    test = [r for r in R.DS2 if r in pool and r in available]
+    if not train:
+        wanted = [r for r in R.DS1 if r in pool]
+        problem = (f"no DS1 (train) record in {src} (missing: {', '.join(wanted)})" if wanted
+                   else "the records asked for include no DS1 (train) record")
+        raise UserError(
+            f"inter-patient split: {problem}"
+            + (f"; found only {', '.join(available)}" if 0 < len(available) <= 10 else "")
+            + ". The de Chazal split trains on DS1 and tests on DS2 "
+            f"(see ecgsweep/data/records.py). {_manual_hint(src)} Or use --split intra.")
+    if not test:
+        warnings.warn(f"inter-patient split: no DS2 (test) record in {src}; wrote the DS1 "
+                      "training file only. Measure on held-out DS1 records with record-"
+                      "grouped cross-validation (val_split: record, folds: k)", stacklevel=3)
+    return {"train": train, "test": test}, ignored, missing
+
+
+def _intra_parts(names: list[str], beats: dict, rhythms: dict, per_record: dict,
+                 test_fraction: float, seed: int) -> tuple[dict, dict, dict]:
+    """(parts, part_meta, side_records): every record's beats split at random by class."""
+    X = np.concatenate([beats[n][0] for n in names])
+    y = np.concatenate([beats[n][1] for n in names])
+    origin = np.concatenate([np.full(len(beats[n][1]), i) for i, n in enumerate(names)])
+    is_test = _stratified_split(y, test_fraction, seed)
+    meta = _stack_rhythm(names, beats, rhythms)
+    parts = {"train": (X[~is_test], y[~is_test]), "test": (X[is_test], y[is_test])}
+    part_meta = {"train": {k: v[~is_test] for k, v in meta.items()},
+                 "test": {k: v[is_test] for k, v in meta.items()}}
+    side_records = {"train": [names[i] for i in np.unique(origin[~is_test])],
+                    "test": [names[i] for i in np.unique(origin[is_test])]}
+    for i, n in enumerate(names):
+        per_record[n]["side"] = "both"
+        per_record[n]["counts_by_side"] = {
+            "train": _class_counts(y[~is_test & (origin == i)]),
+            "test": _class_counts(y[is_test & (origin == i)])}
+    return parts, part_meta, side_records
+
+
+def _inter_parts(sides: dict, beats: dict, rhythms: dict,
+                 per_record: dict) -> tuple[dict, dict, dict]:
+    """(parts, part_meta, side_records): whole records on each side (an empty side: none)."""
+    parts, part_meta = {}, {}
+    for side, names in sides.items():
+        if not names:
+            continue
+        parts[side] = (np.concatenate([beats[n][0] for n in names]),
+                       np.concatenate([beats[n][1] for n in names]))
+        part_meta[side] = _stack_rhythm(names, beats, rhythms)
+        for n in names:
+            per_record[n]["side"] = side
+    return parts, part_meta, dict(sides)
+
+
+def _write_parts(out: Path, parts: dict, part_meta: dict) -> dict[str, Path]:
+    """Each side's Kaggle-format CSV and its beat sidecar; returns the CSV paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    files = {side: out / f"mitbih_{side}.csv" for side in parts}
+    for side, path in files.items():
+        write_csv(path, *parts[side])
+        m = part_meta[side]
+        sidecar.write(sidecar.sidecar_path(path), m["record"], m["r_peak"], m["rr"])
+    return files
+
+
 def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
             test_fraction: float = 0.2, seed: int = 0,
             records: list[str] | None = None) -> dict:
     """Turn the WFDB records in ``src_dir`` into ``mitbih_train.csv``, ``mitbih_test.csv``
-    and ``split.json`` in ``out_dir``.
+    (each with its beat sidecar) and ``split.json`` in ``out_dir``.
 
     ``split="intra"``: every record (or ``records``), beats split at random, stratified by
     class, ``test_fraction`` to test. ``split="inter"``: de Chazal DS1 records train, DS2
     records test, paced records left out; ``records`` narrows both lists. Records of DS1 or
-    DS2 absent from ``src_dir`` are listed under ``missing``; a side with none is an error.
+    DS2 absent from ``src_dir`` are listed under ``missing``; no DS1 record is an error, no
+    DS2 record writes the training file alone (with a warning).
 
     Returns the summary also written to ``split.json``, with ``per_record`` details.
     """
@@ -308,38 +391,12 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
         raise UserError(f"{src}: no such folder. {_manual_hint(src)}")
     available = find_records(src)
     requested = list(dict.fromkeys(str(r).strip() for r in records)) if records else None
-
     ignored: list[str] = []
     missing: list[str] = []
     if split == "intra":
-        names = requested if requested is not None else available
-        absent = [r for r in names if r not in available]
-        if absent:
-            raise UserError(f"{src}: no record {', '.join(absent)} (each needs .hea, .dat "
-                            f"and .atr). {_manual_hint(src)}")
-        if not names:
-            raise UserError(f"{src}: no WFDB records (.hea with .atr). {_manual_hint(src)}")
-        sides = {"train": names, "test": names}
+        sides = _intra_sides(src, available, requested)
     else:
-        pool = requested if requested is not None else list(R.DS1 + R.DS2)
-        ignored = [r for r in pool if r not in R.DS1 and r not in R.DS2]
-        missing = [r for r in R.DS1 + R.DS2 if r in pool and r not in available]
-        train = [r for r in R.DS1 if r in pool and r in available]
-        test = [r for r in R.DS2 if r in pool and r in available]
-        if not train:
-            wanted = [r for r in R.DS1 if r in pool]
-            problem = (f"no DS1 (train) record in {src} (missing: {', '.join(wanted)})" if wanted
-                       else "the records asked for include no DS1 (train) record")
-            raise UserError(
-                f"inter-patient split: {problem}"
-                + (f"; found only {', '.join(available)}" if 0 < len(available) <= 10 else "")
-                + ". The de Chazal split trains on DS1 and tests on DS2 "
-                f"(see ecgsweep/data/records.py). {_manual_hint(src)} Or use --split intra.")
-        if not test:
-            warnings.warn(f"inter-patient split: no DS2 (test) record in {src}; wrote the DS1 "
-                          "training file only. Measure on held-out DS1 records with record-"
-                          "grouped cross-validation (val_split: record, folds: k)", stacklevel=2)
-        sides = {"train": train, "test": test}
+        sides, ignored, missing = _inter_sides(src, available, requested)
 
     per_record: dict[str, dict] = {}
     beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -348,47 +405,27 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
         X, y, info, rhythms[name] = record_beats_and_rhythm(src / name)
         beats[name] = (X, y)
         per_record[name] = info
-
     if split == "intra":
-        names = sides["train"]
-        X = np.concatenate([beats[n][0] for n in names])
-        y = np.concatenate([beats[n][1] for n in names])
-        origin = np.concatenate([np.full(len(beats[n][1]), i) for i, n in enumerate(names)])
-        is_test = _stratified_split(y, test_fraction, seed)
-        meta = _stack_rhythm(names, beats, rhythms)
-        parts = {"train": (X[~is_test], y[~is_test]), "test": (X[is_test], y[is_test])}
-        part_meta = {"train": {k: v[~is_test] for k, v in meta.items()},
-                     "test": {k: v[is_test] for k, v in meta.items()}}
-        side_records = {"train": [names[i] for i in np.unique(origin[~is_test])],
-                        "test": [names[i] for i in np.unique(origin[is_test])]}
-        for i, n in enumerate(names):
-            per_record[n]["side"] = "both"
-            per_record[n]["counts_by_side"] = {
-                "train": _class_counts(y[~is_test & (origin == i)]),
-                "test": _class_counts(y[is_test & (origin == i)])}
+        parts, part_meta, side_records = _intra_parts(sides["train"], beats, rhythms, per_record,
+                                                      test_fraction, seed)
     else:
-        parts, part_meta = {}, {}
-        for side, names in sides.items():
-            if not names:
-                continue
-            parts[side] = (np.concatenate([beats[n][0] for n in names]),
-                           np.concatenate([beats[n][1] for n in names]))
-            part_meta[side] = _stack_rhythm(names, beats, rhythms)
-            for n in names:
-                per_record[n]["side"] = side
-        side_records = dict(sides)
-    for side, (_, y_side) in parts.items():
-        if len(y_side) == 0 and side == "train":
-            raise UserError(f"{split} split of {src}: the {side} side has no beats; "
-                            "add records or change --test-fraction")
+        parts, part_meta, side_records = _inter_parts(sides, beats, rhythms, per_record)
+    if len(parts["train"][1]) == 0:
+        raise UserError(f"{split} split of {src}: the train side has no beats; "
+                        "add records or change --test-fraction")
+    files = _write_parts(out, parts, part_meta)
+    summary = _summary(split, src, side_records, missing, ignored, parts, files, per_record)
+    if split == "intra":
+        summary["test_fraction"] = test_fraction
+        summary["seed"] = seed
+    _atomic_write_text(out / "split.json", json.dumps(summary, indent=2) + "\n")
+    return summary
 
-    out.mkdir(parents=True, exist_ok=True)
-    files = {side: out / f"mitbih_{side}.csv" for side in parts}
-    for side, path in files.items():
-        write_csv(path, *parts[side])
-        m = part_meta[side]
-        sidecar.write(sidecar.sidecar_path(path), m["record"], m["r_peak"], m["rr"])
-    summary = {
+
+def _summary(split: str, src: Path, side_records: dict, missing: list[str], ignored: list[str],
+             parts: dict, files: dict[str, Path], per_record: dict) -> dict:
+    """What ``split.json`` says of a conversion."""
+    return {
         "split": split,
         "description": (
             "inter-patient: de Chazal et al. 2004 DS1 train / DS2 test, paced records "
@@ -409,8 +446,3 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
                    "reference": "Kachuee et al. 2018, arXiv:1805.00794"},
         "per_record": per_record,
     }
-    if split == "intra":
-        summary["test_fraction"] = test_fraction
-        summary["seed"] = seed
-    _atomic_write_text(out / "split.json", json.dumps(summary, indent=2) + "\n")
-    return summary
