@@ -14,10 +14,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from .cli import UserError
-
-BACKENDS = ("tensorflow", "jax", "torch")
-AUTO = "auto"  # the config value that defers to KERAS_BACKEND (Keras' own default: tensorflow)
-DEFAULT_BACKEND = "tensorflow"
+from .params import AUTO, BACKENDS, DEFAULT_BACKEND  # one definition: the config schema
 
 # What to install for each backend (README "Training on a GPU" gives the GPU lines).
 INSTALL_HINT = {

@@ -13,7 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .backend import AUTO, BACKENDS
+# Keras backends a run can train on (ecgsweep.backend sets the chosen one up).
+BACKENDS = ("tensorflow", "jax", "torch")
+AUTO = "auto"  # the config value that defers to KERAS_BACKEND (Keras' own default: tensorflow)
+DEFAULT_BACKEND = "tensorflow"
 
 
 @dataclass(frozen=True)
