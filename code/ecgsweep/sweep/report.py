@@ -9,6 +9,7 @@ it from a store). The HTML loads nothing from the network: plotly's JS is embedd
 from __future__ import annotations
 
 import html
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -170,8 +171,8 @@ def write_report(sweep: dict, out_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     figs = build_figures(sweep)
     page = out / HTML_NAME
-    tmp = page.with_name(page.name + ".tmp")
+    tmp = page.with_name(f".{page.name}.{os.getpid()}.tmp")  # per process: see report_png
     tmp.write_text(render_html(sweep, figs), encoding="utf-8")
-    tmp.replace(page)
+    os.replace(tmp, page)
     report_png.write_pngs(sweep, figs, out)
     return page

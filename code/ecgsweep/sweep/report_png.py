@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +107,11 @@ def write_pngs(sweep: dict, figs: dict[str, Any], out: Path) -> list[Path]:
             fn(ax)
             fig.tight_layout()
             path = out / f"{name}.png"
-            fig.savefig(path)
+            # a temp file per process, then a rename: runners finishing one shared sweep at
+            # once each write the report, and a reader never sees half a picture
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+            fig.savefig(tmp)
+            os.replace(tmp, path)
             paths.append(path)
         finally:
             plt.close(fig)
