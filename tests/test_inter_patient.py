@@ -159,3 +159,14 @@ def test_augmentation_changes_training_batches_only():
     probs = model.predict(training.model_inputs(val, cfg), verbose=0)
     acc = float((probs.argmax(axis=1) == val.y).mean())
     assert seen[0]["val_accuracy"] == pytest.approx(acc)  # scored on the beats as they are
+
+
+def test_rr_features_refuse_what_cannot_carry_rr():
+    from ecgsweep.cli import UserError
+    from ecgsweep.run import _check_rr_combinations
+
+    for extra in ({"resample": "smote"}, {"augment_synthetic": 0.5},
+                  {"pretrained": "models/cnn/best.keras"}):
+        with pytest.raises(UserError, match="not supported together with"):
+            _check_rr_combinations(resolve({"rr_features": True, **extra}))
+    _check_rr_combinations(resolve({"rr_features": True}))

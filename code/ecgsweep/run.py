@@ -149,12 +149,28 @@ def load_protocol_data(config: dict[str, Any], source):
     dev = datasets.load_development(source)
     dev = datasets.restrict_classes(dev, source.class_names, config["classes"])
     source.class_names = datasets.class_names_for(source.class_names, config["classes"])
+    if config["rr_features"]:
+        _check_rr_combinations(config)
     if config["rr_features"] and dev.rr is None:
         raise UserError(f"config key 'rr_features': the data ({source.files.get('train', source.name)}) "
                         "has no beat sidecar with RR intervals; convert WFDB records with "
                         "`python code/data.py wfdb` (it writes <name>.beats.csv), or set "
                         "rr_features=false")
     return dev
+
+
+def _check_rr_combinations(config: dict[str, Any]) -> None:
+    """Beats added by SMOTE or the synthetic generator, and a pretrained single-input model,
+    have no RR features: refuse the combination at the start, not mid-training."""
+    from . import transfer
+
+    clash = [key for key, on in (("resample", config["resample"] != "none"),
+                                 ("augment_synthetic", float(config["augment_synthetic"]) > 0),
+                                 ("pretrained", transfer.is_set(config["pretrained"]))) if on]
+    if clash:
+        raise UserError(f"config key 'rr_features': not supported together with "
+                        f"{', '.join(clash)} (added beats and a pretrained beat-only model have no "
+                        "RR features); set rr_features=false or turn those off")
 
 
 def development_folds(config: dict[str, Any], source, dev) -> Iterator[tuple[Any, dict]]:
