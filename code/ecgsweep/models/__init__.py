@@ -55,15 +55,15 @@ def with_rr_branch(model, n_rr: int, n_classes: int):
     premature beat) and shape (the beat's waveform) are judged together. Works for every
     family, as each ends in the shared head's ``probabilities`` layer."""
     import keras
-    from keras import layers
+    from keras import layers as kl  # not `layers`: that name is this package's module
 
     beat = model.inputs[0]
     features = model.get_layer("probabilities").input
     rr = keras.Input(shape=(n_rr,), name="rr")
-    r = layers.Dense(RR_BRANCH_UNITS, activation="relu", name="rr_dense1")(rr)
-    r = layers.Dense(RR_BRANCH_UNITS // 2, activation="relu", name="rr_dense2")(r)
-    x = layers.Concatenate(name="beat_and_rr")([features, r])
-    x = layers.Dense(RR_BRANCH_UNITS, activation="relu", name="beat_and_rr_dense")(x)
-    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32",
+    r = kl.Dense(RR_BRANCH_UNITS, activation="relu", name="rr_dense1")(rr)
+    r = kl.Dense(RR_BRANCH_UNITS // 2, activation="relu", name="rr_dense2")(r)
+    x = kl.Concatenate(name="beat_and_rr")([features, r])
+    x = kl.Dense(RR_BRANCH_UNITS, activation="relu", name="beat_and_rr_dense")(x)
+    outputs = kl.Dense(n_classes, activation="softmax", dtype="float32",
                            name="probabilities_rr")(x)
     return keras.Model({"beat": beat, "rr": rr}, outputs, name=f"{model.name}_rr")

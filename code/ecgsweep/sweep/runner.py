@@ -41,7 +41,7 @@ from ..contract import EXIT_NAN, EXIT_USAGE
 from . import launch
 from .engine import engine_runs, metric_of, propose, stop_decisions  # noqa: F401 (re-exported)
 from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
-                    plain, require_valid_id)
+                    require_valid_id)
 
 OUTPUT_TAIL_LINES = 40
 OUTPUT_TAIL_CHARS = 4000
