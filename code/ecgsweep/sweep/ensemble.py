@@ -86,9 +86,10 @@ def validation_split(record: dict) -> Any:
     from ..data import datasets
 
     cfg = record["config"]
+    from ..run import load_protocol_data  # the run's own data step: classes, RR checks
+
     source = datasets.resolve_source(cfg["dataset"], cfg["data_dir"])
-    dev = datasets.load_development(source)
-    dev = datasets.restrict_classes(dev, source.class_names, cfg.get("classes", "aami5"))
+    dev = load_protocol_data({"classes": "aami5", "rr_features": False, **cfg}, source)
     want = (record.get("dataset") or {}).get("fingerprint")
     if want and datasets.fingerprint(dev) != want:
         raise UserError(f"the {cfg['dataset']} data in {cfg['data_dir']} changed since the runs "
