@@ -17,7 +17,9 @@ from rich.console import Console
 
 from ecgsweep.sweep import commands
 from ecgsweep.sweep import config as sc
-from ecgsweep.sweep.runner import Options, Runner, create_or_join
+from ecgsweep.sweep import liveness
+from ecgsweep.sweep.bookkeeping import create_or_join
+from ecgsweep.sweep.runner import Options, Runner
 from ecgsweep.sweep.store import db_path, open_store
 
 REPO = Path(__file__).resolve().parents[1]
@@ -122,8 +124,12 @@ def test_live_runs_of_a_dead_runner_are_crashed_not_requeued_for_random(tmp_path
         store.insert_run("ghostrun", {"learning_rate": {"value": 0.5}}, state="running",
                          owner="ghost")
         store.add_history("ghostrun", 0, [{"epoch": 1, "val_macro_f1": 0.25}])
-    r = Runner(store, Options(poll_s=0.05, cwd=str(REPO), gpus=[]))
-    r._reap_dead()
+    def reap():
+        return liveness.reap_dead(store, "me", time.time(), stale_after_s=120, requeue_grid=False,
+                                  wandb_dir=str(store.folder), cwd=str(REPO),
+                                  metric="val_macro_f1", goal="maximize")
+
+    assert reap() == ["ghostrun marked crashed (its runner ghost died)"]
     row = store.run("ghostrun")
     assert row["state"] == "crashed" and row["requeued"] == 0
     assert store.runs("state = 'pending'") == []
@@ -134,7 +140,7 @@ def test_live_runs_of_a_dead_runner_are_crashed_not_requeued_for_random(tmp_path
                               pid_start=None, boot_id="", workers=1)
         store.insert_run("liverun", {"learning_rate": {"value": 0.4}}, state="running",
                          owner="alive")
-    r._reap_dead()
+    assert reap() == []
     assert store.run("liverun")["state"] == "running"
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from ecgsweep.sweep import commands, engine as engine_mod, runner as runner_mod
+from ecgsweep.sweep import commands, engine as engine_mod, executor, failures, runner
 from ecgsweep.sweep import config as sc
-from ecgsweep.sweep.runner import Options, Runner, create_or_join
+from ecgsweep.sweep.bookkeeping import NoMore, claim, create_or_join
+from ecgsweep.sweep.runner import Options, Runner
 
 REPO = Path(__file__).resolve().parents[1]
 CURVE = "tests/fake_programs/curve.py"
@@ -83,10 +84,11 @@ def test_concurrent_claims_never_take_a_grid_point_twice(tmp_path):
         from ecgsweep.sweep.store import Store
 
         try:
-            r = Runner(Store(store.path), Options(gpus=[], cwd=str(REPO)))
+            mine = Store(store.path)
+            engine_cfg = sc.engine_config(mine.meta()["config"])
             while True:
-                got = r._claim(0)
-                if got is None:
+                got = claim(mine, engine_cfg, threading.current_thread().name, 0, 0.0, None)
+                if isinstance(got, NoMore):
                     return
                 claimed.append(point({"params": got[1]}, ["learning_rate", "layer_1_size"]))
         except Exception as e:  # pragma: no cover - reported below
@@ -180,7 +182,7 @@ def test_hyperband_stops_the_run_that_lags(tmp_path, monkeypatch):
 def test_stopped_runs_count_as_finished_for_the_engine():
     rows = [{"run_id": "a", "state": "stopped", "params": {}, "summary": {"x": 1.0, "s": "t"}},
             {"run_id": "b", "state": "crashed", "params": {}, "summary": None}]
-    runs = runner_mod.engine_runs(rows, {"a": [{"x": 0.5}]})
+    runs = engine_mod.engine_runs(rows, {"a": [{"x": 0.5}]})
     assert runs[0].state == "finished" and runs[0].stopped is True
     assert runs[0].summary_metrics == {"x": 1.0} and runs[0].history == [{"x": 0.5}]
     assert runs[1].state == "crashed" and runs[1].stopped is False
@@ -219,7 +221,7 @@ def test_three_failures_in_a_row_with_the_same_error_stop_the_sweep(tmp_path, mo
     monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
     store, rc = run_sweep(tmp_path, grid_yaml(
         "  seed: {values: [13, 14, 15, 1, 4]}\n  epochs: {value: 2}\n"))
-    assert rc == runner_mod.EXIT_SWEEP_FAILED
+    assert rc == runner.EXIT_SWEEP_FAILED
     rows = store.runs()
     assert [r["params"]["seed"]["value"] for r in rows] == [13, 14, 15]
     assert all(r["state"] == "failed" for r in rows)
@@ -238,13 +240,13 @@ def test_three_failures_in_a_row_with_the_same_error_stop_the_sweep(tmp_path, mo
 
 
 def test_classify_exit():
-    assert runner_mod.classify_exit(137, "").startswith("killed by SIGKILL")
-    assert "SIGSEGV" in runner_mod.classify_exit(-11, "")
-    assert runner_mod.classify_exit(3, "epoch 1\nerror: loss is NaN") == \
+    assert failures.classify_exit(137, "").startswith("killed by SIGKILL")
+    assert "SIGSEGV" in failures.classify_exit(-11, "")
+    assert failures.classify_exit(3, "epoch 1\nerror: loss is NaN") == \
         "diverged: NaN loss, weights or outputs (exit 3): error: loss is NaN"
-    assert "CUDA out of memory" in runner_mod.classify_exit(
+    assert "CUDA out of memory" in failures.classify_exit(
         1, "Traceback\nRuntimeError: CUDA out of memory. Tried to allocate 2 GiB")
-    assert runner_mod.classify_exit(1, "Traceback\nValueError: bad\n").endswith("ValueError: bad")
+    assert failures.classify_exit(1, "Traceback\nValueError: bad\n").endswith("ValueError: bad")
 
 
 # ----------------------------------------------------------------------------- GPUs
@@ -269,9 +271,9 @@ def test_each_worker_gets_its_own_gpu(tmp_path, monkeypatch):
 
 
 def test_visible_gpus():
-    assert runner_mod.visible_gpus({"CUDA_VISIBLE_DEVICES": "0,2"}) == ["0", "2"]
-    assert runner_mod.visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
-    assert runner_mod.visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}) == []
+    assert executor.visible_gpus({"CUDA_VISIBLE_DEVICES": "0,2"}) == ["0", "2"]
+    assert executor.visible_gpus({"CUDA_VISIBLE_DEVICES": ""}) == []
+    assert executor.visible_gpus({"CUDA_VISIBLE_DEVICES": "-1"}) == []
 
 
 # ----------------------------------------------------------------------------- output
@@ -337,7 +339,7 @@ parameters:
   learning_rate: {{min: 0.1, max: 0.9}}
   epochs: {{value: 2}}
 """, count=5)
-    assert rc == runner_mod.EXIT_SWEEP_FAILED
+    assert rc == runner.EXIT_SWEEP_FAILED
     rows = store.runs()
     assert len(rows) == 1 and rows[0]["state"] == "finished"
     failure = store.get("failure")

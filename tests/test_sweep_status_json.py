@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ecgsweep.sweep import config as sc
-from ecgsweep.sweep.runner import create_or_join
+from ecgsweep.sweep.bookkeeping import create_or_join
 
 REPO = Path(__file__).resolve().parents[1]
 

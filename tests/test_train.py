@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, run_env
+from ecgsweep.sweep.wandb_log import RunLog
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +29,12 @@ def _agent_style_run(tmp_path: Path, params: dict, run_id: str, timeout=300, **p
                             stderr=subprocess.STDOUT, text=True, **popen)
 
 
-def _files_dir(tmp_path: Path, run_id: str) -> Path:
-    (found,) = (tmp_path / "wandb").glob(f"offline-run-*-{run_id}/files")
-    return found
+def _run_log(tmp_path: Path, run_id: str) -> RunLog:
+    """The run's own W&B record (run-<id>.wandb), read as the sweep runner reads it."""
+    (found,) = (tmp_path / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb")
+    log = RunLog(found)
+    log.read()
+    return log
 
 
 def _small_cnn(synth_dir: Path, tmp_path: Path, **over) -> dict:
@@ -54,13 +58,13 @@ def test_agent_style_run_trains_logs_and_promotes(synth_dir, tmp_path):
     assert record["class_names"] == ["N", "S", "V", "F", "Q"]
     assert (tmp_path / "models" / "cnn" / "best.keras").stat().st_size > 0
 
-    files = _files_dir(tmp_path, "runaaaa1")
-    epochs = [json.loads(l) for l in (files / "ecgsweep-metrics.jsonl").read_text().splitlines()]
+    log = _run_log(tmp_path, "runaaaa1")
+    epochs = log.history
     assert [e["epoch"] for e in epochs] == [1, 2]
     for e in epochs:
         assert {"loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1"} <= set(e)
         assert 0.0 <= e["val_macro_f1"] <= 1.0
-    summary = json.loads((files / "ecgsweep-summary.json").read_text())
+    summary = log.summary
     assert summary["best_val_macro_f1"] == max(e["val_macro_f1"] for e in epochs)
     assert summary["promoted"] is True and record["value"] == summary["best_val_macro_f1"]
 
@@ -69,7 +73,7 @@ def test_agent_style_run_trains_logs_and_promotes(synth_dir, tmp_path):
                                                    learning_rate=0.00001), "runaaaa2")
     out2, _ = worse.communicate(timeout=300)
     assert worse.returncode == 0, out2
-    second = json.loads((_files_dir(tmp_path, "runaaaa2") / "ecgsweep-summary.json").read_text())
+    second = _run_log(tmp_path, "runaaaa2").summary
     kept = json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())
     if second["best_val_macro_f1"] <= record["value"]:
         assert second["promoted"] is False and kept["run_id"] == "runaaaa1"
@@ -90,21 +94,23 @@ def test_sigterm_stops_cleanly_and_keeps_the_run(synth_dir, tmp_path):
     params = _small_cnn(synth_dir, tmp_path, epochs=200)
     proc = _agent_style_run(tmp_path, params, "runstop1")
     deadline = time.time() + 240
-    metrics = None
-    while time.time() < deadline:
-        found = list((tmp_path / "wandb").glob("offline-run-*-runstop1/files/ecgsweep-metrics.jsonl"))
-        if found and found[0].read_text().strip():
-            metrics = found[0]
-            break
+    log = None
+    while time.time() < deadline:  # an epoch is in the run's W&B record (flushed every ~15 s)
+        found = list((tmp_path / "wandb").glob("offline-run-*-runstop1/run-runstop1.wandb"))
+        if found:
+            log = log or RunLog(found[0])
+            if log.read() or log.history:
+                break
         assert proc.poll() is None, proc.stdout.read()
         time.sleep(0.5)
-    assert metrics is not None, "no epoch finished in time"
+    assert log is not None and log.history, "no epoch finished in time"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
-    summary = json.loads((metrics.parent / "ecgsweep-summary.json").read_text())
+    log.read()
+    summary = log.summary
     assert summary["stopped"] is True
-    n_epochs = len(metrics.read_text().splitlines())
+    n_epochs = len(log.history)
     assert 1 <= n_epochs < 200
     assert json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())["stopped"] is True
 

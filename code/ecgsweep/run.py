@@ -2,15 +2,13 @@
 
 Parameters arrive the way the agent passes them (``--key=value`` arguments and the
 ``WANDB_SWEEP_PARAM_PATH`` file that ``wandb.init`` applies), and are read only through
-``wandb.config``. The run cannot tell who started it. Besides logging to W&B, each epoch's
-metrics are appended to ``<run dir>/files/ecgsweep-metrics.jsonl`` and the outcome to
-``ecgsweep-summary.json``: plain files that any local sweep runner can follow while the run
-is live, with no W&B server.
+``wandb.config``. The run cannot tell who started it. Each epoch's metrics go to
+``wandb.log`` and the outcome to ``run.summary``, nowhere else: the offline sweep runner
+reads them from the run's own W&B record, as it does for any program.
 
 Cross-validation (``folds: k``, k >= 2) trains k models one after the other, saved as
 ``<run dir>/fold<i>.keras`` with a ``fold<i>.json`` record each. Their epochs go to W&B
-as ``fold<i>/val_macro_f1`` etc. (with ``fold``); the metrics file and W&B's plain
-``val_macro_f1`` get the epoch-wise mean over the folds, written once all folds have
+as ``fold<i>/val_macro_f1`` etc. (with ``fold``); W&B's plain ``val_macro_f1`` gets the epoch-wise mean over the folds, written once all folds have
 trained. Not fold 1's epochs live: the offline runner (like W&B) scores a run by the best
 value in its history and summary, so a lucky fold 1 would lift the run above its mean;
 the mean rows never exceed the summary's ``val_macro_f1`` (the mean of the folds' best
@@ -37,7 +35,6 @@ import yaml
 from . import backend, ec57, params
 from .cli import EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors
 from .config import resolve
-from .contract import METRICS_FILE, SUMMARY_FILE
 
 SWEEP_METRIC = "val_macro_f1"
 
@@ -87,19 +84,15 @@ def _format_metrics(metrics: dict[str, float]) -> str:
 
 
 class EpochLog:
-    """Receives each epoch's metrics: W&B, the local metrics file, and one terminal line."""
+    """Receives each epoch's metrics: W&B (where the offline sweep runner reads them, from the
+    run's own record) and one terminal line."""
 
-    def __init__(self, run, metrics_path: Path, epochs: int):
+    def __init__(self, run, epochs: int):
         self.run = run
-        self.metrics_path = metrics_path
         self.epochs = epochs
 
     def __call__(self, metrics: dict[str, float]) -> None:
         self.run.log(metrics)
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(metrics) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
         shown = _format_metrics(metrics)
         print(f"epoch {metrics['epoch']}/{self.epochs}  {shown}", flush=True)
 
@@ -111,8 +104,8 @@ def _artifact_name(*parts: str) -> str:
 class FoldLog:
     """A fold's epochs in k-fold cross-validation: to W&B under ``fold<i>/`` and the terminal.
 
-    Not to the metrics file: the offline runner reads that one as the run's own epochs, and
-    gets the epoch-wise mean over the folds once they have all trained (``_mean_history``).
+    Their keys carry the fold, so the sweep's metric (``val_macro_f1``) is logged only by
+    the epoch-wise mean over the folds, once they have all trained (``_mean_history``).
     """
 
     def __init__(self, run, fold: int, folds: int, epochs: int):
@@ -378,7 +371,7 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
           f"{', '.join(ctx.source.class_names)}{extra}", flush=True)
     model, fine_tune = _build(ctx.config, int(ctx.dev.X.shape[1]), ctx.n_classes)
     sink = (FoldLog(ctx.run, fold.index, ctx.folds, ctx.config["epochs"]) if ctx.folds
-            else EpochLog(ctx.run, ctx.files_dir / METRICS_FILE, ctx.config["epochs"]))
+            else EpochLog(ctx.run, ctx.config["epochs"]))
     try:
         result = training.fit(model, ctx.config, fold.train, fold.val, ctx.n_classes, sink,
                               ctx.stop, fine_tune=fine_tune)
@@ -426,13 +419,10 @@ def fold_record(ctx: RunContext, fold, result, val_cm: np.ndarray, fingerprint: 
 
 
 def record_divergence(ctx: RunContext, message: str) -> int:
-    """A diverged run: nothing saved; the error goes to W&B, the summary and stderr."""
-    from . import artifacts
-
+    """A diverged run: nothing saved; the error goes to W&B's summary and stderr."""
     summary = {"model": ctx.config["model"], "stopped": False, "promoted": False,
                "error": message}
-    ctx.run.summary.update({"error": message})
-    artifacts.atomic_write_json(ctx.files_dir / SUMMARY_FILE, summary)
+    ctx.run.summary.update(summary)
     print(f"error: {message}", file=sys.stderr, flush=True)
     return EXIT_NAN
 
@@ -446,7 +436,7 @@ def combine_folds(ctx: RunContext, outcomes: list[dict[str, Any]]) -> tuple[dict
         return record, first["result"].best_val_macro_f1, first["result"].best_epoch
     values = [o["result"].best_val_macro_f1 for o in outcomes]
     mean_rows = _mean_history([o["result"].history for o in outcomes])
-    sink_all = EpochLog(ctx.run, ctx.files_dir / METRICS_FILE, ctx.config["epochs"])
+    sink_all = EpochLog(ctx.run, ctx.config["epochs"])
     for row in mean_rows:
         sink_all(row)
     best_row = max(mean_rows, key=lambda r: r["val_macro_f1"])
@@ -496,30 +486,25 @@ def log_model_artifact(ctx: RunContext, outcomes: list[dict[str, Any]], record: 
 
 def finish(ctx: RunContext, outcomes: list[dict[str, Any]], record: dict[str, Any],
            best_value: float, best_epoch: int, promoted: bool, slot) -> None:
-    """The run's summary (W&B and the summary file) and its last lines."""
-    from . import artifacts
-
+    """The run's summary (in W&B's run record, where the sweep runner reads it) and its
+    last lines."""
     first = outcomes[0]
     stopped = bool(record.get("stopped")) or ctx.stop.requested
     summary: dict[str, Any] = {
         "model": ctx.config["model"], "best_val_macro_f1": best_value, "best_epoch": best_epoch,
         "val_macro_f1": best_value, "stopped": stopped, "promoted": promoted,
         "model_path": str(slot.model_path), "run_model_path": str(first["path"])}
-    shown = ["best_val_macro_f1", "best_epoch", "val_macro_f1", "stopped", "promoted"]
     if ctx.folds:
         kfold = record["kfold"]
         summary.update(folds=ctx.folds, folds_completed=len(outcomes),
                        val_macro_f1_std=kfold["std"], fold_val_macro_f1=kfold["values"],
                        fold_models=kfold["models"], eval_command=kfold["eval_command"])
-        shown += ["folds", "folds_completed", "val_macro_f1_std", "fold_val_macro_f1"]
     added_total = first["record"]["dataset"].get("added")
     if added_total:
         summary["train_beats_added"] = added_total
-        shown.append("train_beats_added")
     # The sweep's objective is the summary value: the best epoch, whose weights we keep
     # (k-fold: the mean over the folds of each fold's best epoch).
-    ctx.run.summary.update({key: summary[key] for key in shown})
-    artifacts.atomic_write_json(ctx.files_dir / SUMMARY_FILE, summary)
+    ctx.run.summary.update(summary)
     _print_done(ctx, record, best_value, best_epoch, stopped, len(outcomes),
                 slot.model_path if promoted else first["path"])
 

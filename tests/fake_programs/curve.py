@@ -1,9 +1,10 @@
 """A fast stand-in for code/train.py that follows the same contract, without TensorFlow.
 
 Parameters arrive as wandb agent passes them: the WANDB_SWEEP_PARAM_PATH file
-({key: {value: v}}) and --key=value arguments (arguments win). Each epoch appends one
-JSON line to <WANDB_DIR>/wandb/offline-run-<ts>-<WANDB_RUN_ID>/files/ecgsweep-metrics.jsonl;
-the end writes ecgsweep-summary.json atomically. SIGTERM stops it after the current epoch
+({key: {value: v}}) and --key=value arguments (arguments win). It does not start wandb (too
+slow for the many runs a test makes) but writes what wandb would: each epoch one history
+record, and at the end the summary, to <WANDB_DIR>/wandb/offline-run-<ts>-<WANDB_RUN_ID>/
+run-<WANDB_RUN_ID>.wandb (see wandb_record.py). SIGTERM stops it after the current epoch
 with "stopped": true and exit 0.
 
 The scripted curve: val_macro_f1 at epoch e is learning_rate * (1 - 0.5 ** e), so the
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import yaml
+from wandb_record import RecordWriter
 
 stop = False
 
@@ -75,34 +77,33 @@ def main():
     if seed == 9:
         os.kill(os.getpid(), signal.SIGKILL)
     best, stopped = None, False
-    with open(files / "ecgsweep-metrics.jsonl", "a") as log:
-        for epoch in range(1, epochs + 1):
-            deadline = time.time() + epoch_s
-            while time.time() < deadline:
-                time.sleep(min(0.01, max(0.0, deadline - time.time())))
-            f1 = lr * (1 - 0.5 ** epoch)
-            loss = 1.0 - f1
-            if seed == 3 and epoch == 2:
-                loss = float("nan")
-            row = {"epoch": epoch, "loss": loss, "accuracy": f1, "val_loss": loss,
-                   "val_accuracy": f1, "val_macro_f1": f1}
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            print(f"epoch {epoch}: val_macro_f1={f1:.4f}", flush=True)
-            if seed in (13, 14, 15) and epoch == 1:
-                print("Traceback (most recent call last):", flush=True)
-                1 / 0
-            if seed == 3 and epoch == 2:
-                print("error: loss is NaN at epoch 2", file=sys.stderr, flush=True)
-                atomic_json(files / "ecgsweep-summary.json", {"error": "NaN loss"})
-                return 3
-            best = f1 if best is None or f1 > best else best
-            if stop:
-                stopped = True
-                break
-    atomic_json(files / "ecgsweep-summary.json", {
-        "best_val_macro_f1": best, "best_epoch": epoch, "val_macro_f1": best,
-        "stopped": stopped, "promoted": False, "model": p.get("model", "cnn")})
+    log = RecordWriter(files.parent / f"run-{run_id}.wandb")
+    for epoch in range(1, epochs + 1):
+        deadline = time.time() + epoch_s
+        while time.time() < deadline:
+            time.sleep(min(0.01, max(0.0, deadline - time.time())))
+        f1 = lr * (1 - 0.5 ** epoch)
+        loss = 1.0 - f1
+        if seed == 3 and epoch == 2:
+            loss = float("nan")
+        row = {"epoch": epoch, "loss": loss, "accuracy": f1, "val_loss": loss,
+               "val_accuracy": f1, "val_macro_f1": f1}
+        log.history(row, epoch - 1)
+        print(f"epoch {epoch}: val_macro_f1={f1:.4f}", flush=True)
+        if seed in (13, 14, 15) and epoch == 1:
+            print("Traceback (most recent call last):", flush=True)
+            1 / 0
+        if seed == 3 and epoch == 2:
+            print("error: loss is NaN at epoch 2", file=sys.stderr, flush=True)
+            log.summary({"error": "NaN loss"})
+            return 3
+        best = f1 if best is None or f1 > best else best
+        if stop:
+            stopped = True
+            break
+    log.summary({"best_val_macro_f1": best, "best_epoch": epoch, "val_macro_f1": best,
+                 "stopped": stopped, "promoted": False, "model": p.get("model", "cnn")})
+    log.exit(0)
     return 0
 
 

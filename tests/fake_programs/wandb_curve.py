@@ -1,6 +1,6 @@
-"""Like curve.py, but reads its parameters through wandb.init / wandb.config (as train.py
-does) and writes the metrics file into wandb.run.dir, so a test can check that a real
-wandb run, started by the runner, sees the sweep's parameters and lands where expected.
+"""Like curve.py, but a real W&B program: parameters through wandb.init / wandb.config,
+metrics through wandb.log only, so a test can check that a real wandb run, started by the
+runner, sees the sweep's parameters, lands where expected and is read back by the runner.
 """
 
 import json
@@ -20,12 +20,9 @@ def main():
     files = Path(run.dir)
     cfg = dict(run.config)
     lr = float(cfg.get("learning_rate", 0.5))
-    with open(files / "ecgsweep-metrics.jsonl", "a") as log:
-        for epoch in range(1, int(cfg.get("epochs", 2)) + 1):
-            f1 = lr * (1 - 0.5 ** epoch)
-            run.log({"epoch": epoch, "val_macro_f1": f1})
-            log.write(json.dumps({"epoch": epoch, "val_macro_f1": f1}) + "\n")
-            log.flush()
+    for epoch in range(1, int(cfg.get("epochs", 2)) + 1):
+        f1 = lr * (1 - 0.5 ** epoch)
+        run.log({"epoch": epoch, "val_macro_f1": f1})
     (files / "seen.json").write_text(json.dumps({
         "config": {k: v for k, v in cfg.items() if not k.startswith("_")},
         "run_id": run.id, "sweep_id": getattr(run, "sweep_id", None),

@@ -12,8 +12,10 @@ from rich.console import Console
 from ..cli import UserError
 from . import config as sweep_config
 from . import table
-from .runner import (Options, Runner, best_models, create_or_join, runner_alive,
-                     sync_command, sync_note)
+from .bookkeeping import create_or_join
+from .liveness import runner_alive
+from .results import best_models, sync_command, sync_note
+from .runner import Options, Runner
 from .store import Store, list_sweeps, open_store, refuse_network_store
 
 DEFAULT_STORE = ".sweeps"

@@ -40,8 +40,6 @@ from typing import Any, Mapping
 
 from .config import command_of
 
-from ..contract import METRICS_FILE, SUMMARY_FILE  # noqa: F401 (re-exported)
-
 
 @dataclass
 class Prepared:

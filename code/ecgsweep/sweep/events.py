@@ -1,0 +1,39 @@
+"""The one-line messages a runner prints about its runs (pure formatting)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def num(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def started(run_id: str, params: dict, searched: list[str], where: str) -> str:
+    shown = " ".join(f"{k}={num(v.get('value'))}" for k, v in params.items()
+                     if k in searched and isinstance(v, dict))
+    return f"{run_id} started{where}: {shown}"
+
+
+def step(run_id: str, row: dict, metric: str | None, epochs_total: int | None) -> str:
+    """One logged step: the sweep's metric first, then the losses."""
+    epoch = row.get("epoch", row.get("_step", "?"))
+    total = f"/{epochs_total}" if epochs_total and "epoch" in row else ""
+    bits = [f"{metric}={num(row[metric])}"] if metric and metric in row else []
+    bits += [f"{k}={num(row[k])}" for k in ("loss", "val_loss") if k in row and k != metric]
+    word = "epoch" if "epoch" in row else "step"
+    return f"{run_id} {word} {epoch}{total} {' '.join(bits)}"
+
+
+def ended(run_id: str, state: str, *, steps: int, metric: str | None, best: float | None,
+          error: str | None, stop_reason: str | None, requeued: bool, log_path: str,
+          tail: str) -> str:
+    shown = f" {metric} {num(best)}" if best is not None and metric else ""
+    if state == "finished":
+        return f"{run_id} finished:{shown} after {steps} step(s)"
+    if state == "stopped":
+        return f"{run_id} stopped after {steps} step(s):{shown} ({stop_reason or 'stop requested'})"
+    if state == "crashed":
+        return f"{run_id} {error}" + (" (grid point re-queued)" if requeued else "")
+    return (f"{run_id} failed: {error}\n    log: {log_path}\n"
+            + "\n".join("    | " + ln for ln in tail.splitlines()[-8:]))

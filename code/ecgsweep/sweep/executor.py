@@ -1,0 +1,154 @@
+"""Process launch and supervision: where a run's program runs and how it is stopped.
+
+An executor starts a prepared command (``launch.prepare``) and hands back a run handle.
+The runner's loop only talks to handles: ``poll()`` (exit code or None), ``new_rows()``
+(history rows the program logged since the last call), ``terminate()`` (SIGTERM, as the
+agent sends), ``kill()`` (SIGKILL to its process group) and ``outcome()`` once it exited.
+``LocalExecutor`` runs programs on this machine; another executor (a cluster's) only has to
+offer the same four calls.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import launch
+from .failures import read_tail
+from .wandb_log import RunLog, run_log_path
+
+
+@dataclass
+class RunSpec:
+    """Everything needed to start one run's program."""
+    run_id: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    cwd: str
+    gpu: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What a run left behind: its exit code, last rows, summary and output tail."""
+    exit_code: int
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any] | None
+    tail: str
+    files_dir: Path | None
+
+
+class RunHandle(Protocol):
+    run_id: str
+    pid: int | None
+    host: str
+    files_dir: Path | None  # the W&B run's files/ folder once known (where its model lies)
+
+    def poll(self) -> int | None: ...
+    def new_rows(self) -> list[dict[str, Any]]: ...
+    def terminate(self) -> None: ...
+    def kill(self) -> None: ...
+    def outcome(self, exit_code: int) -> Outcome: ...
+
+
+class RunMetrics:
+    """A run's live metrics, read from its W&B run record once the program has created it."""
+
+    def __init__(self, wandb_dir: str, run_id: str, cwd: str):
+        self.wandb_dir, self.run_id, self.cwd = wandb_dir, run_id, cwd
+        self.files_dir: Path | None = None
+        self.log: RunLog | None = None
+
+    def _find(self) -> RunLog | None:
+        if self.log is None:
+            self.files_dir = self.files_dir or launch.find_files_dir(self.wandb_dir, self.run_id,
+                                                                     self.cwd)
+            path = run_log_path(self.files_dir.parent) if self.files_dir else None
+            self.log = RunLog(path) if path else None
+        return self.log
+
+    def new_rows(self) -> list[dict[str, Any]]:
+        log = self._find()
+        return log.read() if log else []
+
+    def summary(self) -> dict[str, Any] | None:
+        log = self._find()
+        return dict(log.summary) if log and log.summary else None
+
+
+class LocalRun:
+    """A program running on this machine, in its own process group."""
+
+    def __init__(self, spec: RunSpec, proc: subprocess.Popen, wandb_dir: str):
+        self.run_id, self.spec, self.proc = spec.run_id, spec, proc
+        self.pid: int | None = proc.pid
+        self.host = socket.gethostname()
+        self.metrics = RunMetrics(wandb_dir, spec.run_id, spec.cwd)
+
+    @property
+    def files_dir(self) -> Path | None:
+        return self.metrics.files_dir
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def new_rows(self) -> list[dict[str, Any]]:
+        return self.metrics.new_rows()
+
+    def terminate(self) -> None:
+        try:
+            self.proc.terminate()  # the agent's Popen.terminate(): SIGTERM to the program
+        except OSError:
+            pass
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            try:
+                self.proc.kill()
+            except OSError:
+                pass
+
+    def outcome(self, exit_code: int) -> Outcome:
+        rows = self.metrics.new_rows()
+        return Outcome(exit_code, rows, self.metrics.summary(), read_tail(self.spec.log_path),
+                       self.metrics.files_dir)
+
+
+class LocalExecutor:
+    """Runs each program as a child process of the runner (the embedded default)."""
+
+    def __init__(self, wandb_dir: str):
+        self.wandb_dir = wandb_dir
+
+    def start(self, spec: RunSpec) -> LocalRun:
+        """Start the program; OSError when it cannot be started at all."""
+        proc = launch.start(spec.argv, spec.env, log_path=spec.log_path, cwd=spec.cwd)
+        return LocalRun(spec, proc, self.wandb_dir)
+
+
+def visible_gpus(env: dict[str, str] | None = None) -> list[str]:
+    """GPU ids to hand out, one per worker: CUDA_VISIBLE_DEVICES if set, else nvidia-smi."""
+    import shutil
+
+    env = dict(os.environ if env is None else env)
+    if "CUDA_VISIBLE_DEVICES" in env:
+        v = env["CUDA_VISIBLE_DEVICES"].strip()
+        if v in ("", "-1", "none", "NoDevFiles"):
+            return []
+        return [x.strip() for x in v.split(",") if x.strip()]
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, ln in enumerate(ln for ln in out.splitlines() if ln.startswith("GPU "))]

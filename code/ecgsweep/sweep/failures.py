@@ -1,0 +1,59 @@
+"""Why a run failed, in one line, and when failures should stop the sweep."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+from ..contract import EXIT_NAN, EXIT_USAGE
+
+OUTPUT_TAIL_LINES = 40
+OUTPUT_TAIL_CHARS = 4000
+SAME_FAILURES_TO_STOP = 3
+
+
+def classify_exit(rc: int, tail: str) -> str:
+    """One line saying why a run failed, from its exit code and the end of its output."""
+    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+    err_lines = [ln for ln in lines if ln.lower().startswith("error:")]
+    last_err = err_lines[-1] if err_lines else None
+    last = lines[-1] if lines else ""
+    if rc in (-9, 137):
+        return "killed by SIGKILL (exit %d): out of memory?" % rc
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        return f"killed by {name} (exit {rc})"
+    if rc == EXIT_NAN:
+        return f"diverged: NaN loss, weights or outputs (exit {rc})" + (f": {last_err}" if last_err else "")
+    if rc == EXIT_USAGE:
+        return f"bad config or data (exit {rc}): {last_err or last}"
+    if "out of memory" in tail.lower() or "resourceexhausted" in tail.lower():
+        oom = [ln for ln in lines if "out of memory" in ln.lower()
+               or "resourceexhausted" in ln.lower()]
+        return f"out of memory (exit {rc}): {oom[-1][:300]}"
+    tb = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
+    return f"crashed (exit {rc}): {(tb[-1] if tb else last_err or last)[:300]}"
+
+
+def same_error_key(error: str | None) -> str:
+    """An error with its numbers blanked, so that 'the same error' ignores epochs and values."""
+    return re.sub(r"\d+(\.\d+)?", "#", error or "")
+
+
+def read_tail(path: Path, lines: int = OUTPUT_TAIL_LINES, chars: int = OUTPUT_TAIL_CHARS) -> str:
+    """The end of a run's output log (empty when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - chars * 2))
+            data = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    text = "\n".join(data.splitlines()[-lines:])
+    return text[-chars:]
