@@ -3,6 +3,7 @@
     python code/sweep.py sweep_conf/cnn_bayes.yaml --count 30 --workers 2
     python code/sweep.py --resume SWEEP_ID            # after a crash, kill or reboot
     python code/sweep.py check sweep_conf/*.yaml      # validate without running
+    python code/sweep.py check --fix my_sweep.yaml    # write my_sweep.fixed.yaml
     python code/sweep.py status [SWEEP_ID]           # the runs table, any time
     python code/sweep.py status SWEEP_ID --json      # the same for scripts
     python code/sweep.py report SWEEP_ID [--out DIR] # the sweep as pictures (HTML + PNG)
@@ -60,6 +61,10 @@ def check_parser() -> argparse.ArgumentParser:
                                 description="Validate sweep YAMLs: W&B's schema plus the usual "
                                             "mistakes. Exit 0 when all can run, 2 otherwise.")
     p.add_argument("yaml", nargs="+")
+    p.add_argument("--fix", action="store_true",
+                   help="write FILE.fixed.yaml beside each FILE with the mechanical fixes (1e-4 "
+                        "read as a string, log_uniform bounds that are values, repeated values), "
+                        "print each change, then check the fixed file")
     return p
 
 
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if argv and argv[0] == "check":
         args = check_parser().parse_args(argv[1:])
-        return commands.check_files(args.yaml)
+        return (commands.fix_files if args.fix else commands.check_files)(args.yaml)
     if argv and argv[0] == "status":
         args = status_parser().parse_args(argv[1:])
         if args.json and not args.sweep_id:

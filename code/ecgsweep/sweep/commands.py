@@ -11,6 +11,7 @@ from rich.console import Console
 
 from ..cli import UserError
 from . import config as sweep_config
+from . import fix as sweep_fix
 from . import table
 from .bookkeeping import create_or_join
 from .liveness import runner_alive
@@ -50,6 +51,33 @@ def check_files(paths: list[str], *, out: Console | None = None) -> int:
         else:
             out.print(f"{path}: ok ({_describe(cfg)})", markup=False, soft_wrap=True)
     return 2 if bad else 0
+
+
+def fix_files(paths: list[str], *, out: Console | None = None) -> int:
+    """Write FILE.fixed.yaml for each FILE that has mechanical fixes, print each change and
+    check the result; the exit code is check's on the fixed files (or on the unchanged ones)."""
+    out = out or _console()
+    return max((_fix_file(Path(p), out) for p in paths), default=0)
+
+
+def _fix_file(path: Path, out: Console) -> int:
+    try:
+        cfg = sweep_config.load(path)
+    except (sweep_config.ConfigError, FileNotFoundError) as e:
+        out.print(str(e), markup=False, soft_wrap=True)
+        return 2
+    fixed, changes = sweep_fix.fix(cfg)
+    if not changes:
+        out.print(f"{path}: nothing to fix mechanically; no file written", markup=False,
+                  soft_wrap=True)
+        return check_files([str(path)], out=out)
+    target = sweep_fix.fixed_path(path)
+    target.write_text(sweep_fix.to_yaml(fixed, source=path.name))
+    for change in changes:
+        out.print(f"{path}: {change}", markup=False, soft_wrap=True)
+    out.print(f"{path}: {len(changes)} change(s) written to {target}; checking it:",
+              markup=False, soft_wrap=True)
+    return check_files([str(target)], out=out)
 
 
 def _describe(cfg: dict) -> str:

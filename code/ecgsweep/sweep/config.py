@@ -11,6 +11,8 @@ Two layers, both reported one problem per line with the field it concerns:
    values outside a parameter's range or choices, and parameters ``code/train.py`` does
    not read (from ``ecgsweep.params``, read at call time so new families count).
 
+``check --fix`` repairs the mechanical ones (``ecgsweep.sweep.fix``); their messages say so.
+
 Nothing here imports wandb or TensorFlow: ``sweep.py check`` stays fast.
 """
 
@@ -51,7 +53,37 @@ SPEC_KEYS = ("value", "values", "probabilities", "distribution", "min", "max", "
 NUMERIC_SPEC_KEYS = ("min", "max", "mu", "sigma", "q", "a", "b")
 
 _NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-_EXPONENT_NO_DOT_RE = re.compile(r"^[+-]?\d+[eE][+-]?\d+$")
+EXPONENT_NO_DOT_RE = re.compile(r"^[+-]?\d+[eE][+-]?\d+$")
+
+# The message ending of a problem `check --fix` repairs (see ecgsweep.sweep.fix).
+FIX_HINT = "; `check --fix` does this"
+
+# Old-style distributions (bounds are exponents of e) and their `_values` forms.
+OLD_LOG_TO_VALUES = {"log_uniform": "log_uniform_values", "q_log_uniform": "q_log_uniform_values",
+                     "inv_log_uniform": "inv_log_uniform_values"}
+
+
+def log_bounds_are_values(lo: Any, hi: Any) -> bool:
+    """Whether old-style log bounds are surely values, not exponents: 0 < min < max <= 1.
+
+    Read as exponents of e, such bounds sample only between e^0 = 1 and e^1 = 2.72 (or, for
+    inv_log_uniform, between 0.37 and 1), a range nobody searches on a log scale; read as
+    values (min 1e-4, max 1e-2) they are the usual learning rate or decay range. Bounds
+    outside (0, 1] can be meant either way, so they are never rewritten, only reported.
+    """
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lo, hi))
+    return numbers and 0 < lo < hi <= 1
+
+
+def repeats(values: list[Any]) -> list[int]:
+    """Indices of the entries equal (same type too: 1 and 1.0 differ) to an earlier one."""
+    seen: list[Any] = []
+    out = []
+    for i, v in enumerate(values):
+        if any(v == s and type(v) is type(s) for s in seen):
+            out.append(i)
+        seen.append(v)
+    return out
 
 
 @dataclass(frozen=True)
@@ -162,11 +194,12 @@ def _string_number_problems(field: str, value: Any, kind: type | None) -> list[P
     s = value.strip()
     if not _NUMBER_RE.match(s):
         return []
-    if _EXPONENT_NO_DOT_RE.match(s):
+    if EXPONENT_NO_DOT_RE.match(s):
         mantissa, exp = re.split("[eE]", s)
         fixed = f"{mantissa}.0e{exp}"
         return [Problem(field, f"YAML reads {s} as the string {s!r}, not a number (an exponent "
-                               f"needs a dot before the e); write {fixed} or {float(s):g}")]
+                               f"needs a dot before the e); write {fixed} or {float(s):g}"
+                               f"{FIX_HINT}")]
     return [Problem(field, f"{value!r} is a quoted string, not a number; remove the quotes")]
 
 
@@ -410,13 +443,12 @@ def _value_shape_problems(field: str, spec: dict) -> list[Problem]:
                                              "these, write values:", level="warning"))
     values = spec.get("values")
     if isinstance(values, list):
-        seen: list[Any] = []
-        for i, v in enumerate(values):
-            if any(v == s and type(v) is type(s) for s in seen):
-                out.append(Problem(f"{field}.values[{i}]", f"{_fmt(v)} is listed twice: the search "
-                                                           "tries it more often; delete one",
-                                   level="warning"))
-            seen.append(v)
+        # with probabilities: which weight goes with which entry is not mechanical
+        hint = "" if "probabilities" in spec else FIX_HINT
+        for i in repeats(values):
+            out.append(Problem(f"{field}.values[{i}]", f"{_fmt(values[i])} is listed twice: the "
+                                                       f"search tries it more often; delete one"
+                                                       f"{hint}", level="warning"))
     return out
 
 
@@ -437,9 +469,10 @@ def _check_log_uniform(field: str, name: str, spec: dict, ptype: str,
         if means_values:
             span = (f"e^{lo:g}..e^{hi:g} = {math.exp(lo):.4g}..{math.exp(min(hi, 700)):.4g}"
                     + ("" if hi <= 700 else "+"))
+            hint = FIX_HINT if log_bounds_are_values(lo, hi) else ""
             return [Problem(field, f"{dist} takes base-e exponents, so min {lo:g} and max {hi:g}"
                                    f" sample {span}. To sample between {lo:g} and {hi:g}, write"
-                                   f" `distribution: {v1[ptype]}`")]
+                                   f" `distribution: {v1[ptype]}`{hint}")]
         return [Problem(field, f"{dist} takes base-e exponents (samples "
                                f"{math.exp(lo):.4g}..{math.exp(min(hi, 700)):.4g}); "
                                f"W&B deprecates it: prefer `distribution: {v1[ptype]}` with "
