@@ -657,8 +657,17 @@ def engine_config(cfg: dict) -> dict:
 
     Uses ``fill_validate_schema`` rather than ``SweepConfig``: the latter rejects the
     deprecated-but-working ``log_uniform``, which W&B's server only warns about.
+    ``fill_validate_schema`` (sweeps 0.3.0) drops nested parameters (``opt: {parameters:
+    {...}}``) without a word, while ``sweeps.next_run`` samples them from the raw spec: they
+    are put back as written, so the program receives ``opt`` as a dict, as from the server.
     """
-    return sweeps_schema.fill_validate_schema(copy.deepcopy(cfg))
+    filled = sweeps_schema.fill_validate_schema(copy.deepcopy(cfg))
+    nested = {name: copy.deepcopy(spec) for name, spec in (cfg.get("parameters") or {}).items()
+              if isinstance(spec, dict) and "parameters" in spec}
+    if nested:
+        filled["parameters"] = {name: filled["parameters"].get(name, nested.get(name))
+                                for name in cfg["parameters"]}
+    return filled
 
 
 def searched_params(cfg: dict) -> list[str]:
