@@ -7,6 +7,9 @@ inside one transaction, so that runners sharing a store never take the same grid
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import time
 import warnings
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as sweep_config
+from . import launch
 from .engine import metric_of, propose, stop_decisions
 from .failures import same_error_key
 from .store import (FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
@@ -156,12 +160,17 @@ def note_target(store: Store, engine_cfg: dict, run_id: str, value: float | None
     return msg
 
 
-def flag_stops(store: Store, engine_cfg: dict) -> None:
-    """Ask hyperband which runs lag, and flag them with the reason (ValueError: cannot)."""
+def flag_stops(store: Store, engine_cfg: dict) -> str | None:
+    """Ask hyperband which runs lag, and flag them with the reason; returns why it cannot
+    decide (the engine refused the config), else None."""
     with store.transaction():
-        stops = stop_decisions(engine_cfg, store.runs(), store.histories())
+        try:
+            stops = stop_decisions(engine_cfg, store.runs(), store.histories())
+        except ValueError as e:
+            return str(e)
         for run_id, reason in stops.items():
             store.update_run(run_id, should_stop=1, stop_reason=reason)
+    return None
 
 
 def flagged_runs(store: Store, me: str) -> dict[str, str]:
@@ -215,3 +224,88 @@ def mark_sweep_done(store: Store, why: str | None, interrupted: bool) -> None:
     if busy == 0 and why and not interrupted:
         store.set("state", "finished")
         store.set("finished_because", why)
+
+
+# ----------------------------------------------------------------------------- runners
+
+
+def register_runner(store: Store, runner_id: str, *, workers: int, count: int | None) -> None:
+    """Record a runner joining the sweep (and a new run cap, when it brings one)."""
+    with store.transaction():
+        store.register_runner(runner_id, host=socket.gethostname(), pid=os.getpid(),
+                              pid_start=launch.pid_start_ticks(os.getpid()),
+                              boot_id=launch.boot_id(), workers=workers)
+        if count is not None:
+            store.set("run_cap", count)
+        if store.get("state") != "failed":
+            store.set("state", "running")
+
+
+def heartbeat(store: Store, runner_id: str, now: float) -> None:
+    store.conn.execute("UPDATE runners SET heartbeat_at = ? WHERE runner_id = ?", (now, runner_id))
+
+
+def sign_off(store: Store, runner_id: str, now: float, exit_reason: str, no_more: str | None,
+             interrupted: bool) -> None:
+    with store.transaction():
+        store.conn.execute("UPDATE runners SET ended_at = ?, exit_reason = ? WHERE runner_id = ?",
+                           (now, exit_reason, runner_id))
+        mark_sweep_done(store, no_more, interrupted)
+
+
+def record_launch(store: Store, run_id: str, *, pid: int | None, gpu: str | None,
+                  log_path: str, slot: int, argv: list[str]) -> None:
+    with store.transaction():
+        store.update_run(run_id, pid=pid, gpu=gpu, log_path=log_path, slot=slot,
+                         pid_start=launch.pid_start_ticks(pid) if pid else None,
+                         command=json.dumps(argv))
+
+
+def record_unstartable(store: Store, run_id: str, error: str, now: float,
+                       max_same_failures: int) -> str | None:
+    """A run whose program could not start; returns the sweep's failure if it now fails."""
+    with store.transaction():
+        store.update_run(run_id, state=FAILED, error=error, ended_at=now, exit_code=None)
+        failure = repeated_failure(store, max_same_failures)
+        if failure:
+            fail_sweep(store, failure)
+    return failure
+
+
+def record_end(store: Store, run_id: str, *, state: str, exit_code: int, error: str | None,
+               tail: str, summary: dict | None, now: float, stop_reason: str | None,
+               lost: bool, requeue_grid: bool, metric: str | None, best: float | None,
+               max_same_failures: int) -> tuple[int, str | None]:
+    """Record how a run ended; returns (its number of logged steps, the sweep's failure if
+    this ending fails the sweep)."""
+    hist = store.history(run_id)
+    store.update_run(run_id, state=state, exit_code=exit_code, error=error,
+                     output_tail=tail if state in (FAILED, "crashed") else tail[-1000:],
+                     summary=summary, ended_at=now, stop_reason=stop_reason, runner_lost=int(lost))
+    if requeue_grid:
+        requeue(store, run_id)
+    failure = repeated_failure(store, max_same_failures) if state == FAILED else None
+    if state == FINISHED and metric and best is None:
+        failure = metric_never_logged(store, run_id, metric, hist, summary)
+    if failure:
+        fail_sweep(store, failure)
+    return len(hist), failure
+
+
+def record_rows(store: Store, engine_cfg: dict, run_id: str, *, first_step: int,
+                rows: list[dict], summary: dict | None, files_dir: Path | None,
+                best: float | None) -> tuple[float | None, str | None]:
+    """Store a live run's new rows and heartbeat; returns (its best metric value so far,
+    the ``metric.target`` message when this run has just reached it)."""
+    metric = engine_cfg.get("metric") or {}
+    fields: dict[str, Any] = {"heartbeat_at": time.time()}
+    if files_dir is not None:
+        fields["files_dir"] = str(files_dir)
+    if rows:
+        store.add_history(run_id, first_step, rows)
+        fields["epochs"] = first_step + len(rows)
+    fields.update(metric_fields(rows, summary, metric.get("name"), metric.get("goal", "minimize"),
+                                best))
+    store.update_run(run_id, **fields)
+    best = fields.get("metric_best", best)
+    return best, note_target(store, engine_cfg, run_id, best)

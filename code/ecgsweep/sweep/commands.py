@@ -216,7 +216,7 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
             runner_alive(r, time.time()) for r in store.runners().values()):
         state, why = "idle", f"no runner is working on it; continue with: python code/sweep.py " \
                              f"--resume {sid} --store {store.folder.parent}"
-    if runner is not None and runner.interrupts:
+    if runner is not None and runner.signals.count:
         state, why = "interrupted", f"continue with: python code/sweep.py --resume {sid}" + (
             f" --store {store.folder.parent}" if str(store.folder.parent) != DEFAULT_STORE else "")
     console.print(f"sweep {sid} {state}: {table.counts_line(rows)}" + (f" — {why}" if why else ""),

@@ -100,3 +100,14 @@ def hyperband_reason(info: dict, history: list[float], engine_cfg: dict, *,
     what = f"{metric} at epoch {band}" if strict else f"best {metric} so far"
     return (f"hyperband: {what} {sign * value:.4g} is behind the epoch-{band} "
             f"threshold {sign * float(threshold):.4g}")
+
+
+def metric_and_goal(engine_cfg: dict) -> tuple[str | None, str]:
+    """The sweep's metric name (None when it has none) and goal."""
+    metric = engine_cfg.get("metric") or {}
+    return metric.get("name"), metric.get("goal", "minimize")
+
+
+def uses_hyperband(engine_cfg: dict) -> bool:
+    et = engine_cfg.get("early_terminate")
+    return isinstance(et, dict) and et.get("type") == "hyperband" and bool(metric_and_goal(engine_cfg)[0])

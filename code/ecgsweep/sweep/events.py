@@ -37,3 +37,8 @@ def ended(run_id: str, state: str, *, steps: int, metric: str | None, best: floa
         return f"{run_id} {error}" + (" (grid point re-queued)" if requeued else "")
     return (f"{run_id} failed: {error}\n    log: {log_path}\n"
             + "\n".join("    | " + ln for ln in tail.splitlines()[-8:]))
+
+
+def gpus_shared(workers: int, gpus: list[str]) -> str:
+    return (f"warning: {workers} workers share {len(gpus)} GPU(s) ({', '.join(gpus)}); "
+            "GPUs are handed out round-robin")

@@ -134,6 +134,25 @@ class LocalExecutor:
         return LocalRun(spec, proc, self.wandb_dir)
 
 
+class Launcher:
+    """Starts a claimed run: the command as ``wandb agent`` builds it, one GPU per slot
+    (round-robin), output to ``<store>/logs/<run id>.log``, on the given executor."""
+
+    def __init__(self, cfg: dict, sweep_id: str, wandb_dir: str, cwd: str, executor: Any,
+                 gpus: list[str], launch_args: dict[str, Any]):
+        self.cfg, self.sweep_id, self.wandb_dir, self.cwd = cfg, sweep_id, wandb_dir, cwd
+        self.executor, self.gpus, self.launch_args = executor, gpus, launch_args
+
+    def start(self, run_id: str, params: dict, slot: int) -> tuple[RunHandle, RunSpec]:
+        """OSError when the program cannot be started."""
+        gpu = self.gpus[slot % len(self.gpus)] if self.gpus else None
+        log_path = Path(self.wandb_dir) / "logs" / f"{run_id}.log"
+        prep = launch.prepare(self.cfg, params, sweep_id=self.sweep_id, run_id=run_id,
+                              wandb_dir=self.wandb_dir, gpu=gpu, **self.launch_args)
+        spec = RunSpec(run_id, prep.argv, prep.env, log_path, self.cwd, gpu)
+        return self.executor.start(spec), spec
+
+
 def visible_gpus(env: dict[str, str] | None = None) -> list[str]:
     """GPU ids to hand out, one per worker: CUDA_VISIBLE_DEVICES if set, else nvidia-smi."""
     import shutil
