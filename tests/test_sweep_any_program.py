@@ -155,3 +155,36 @@ parameters:
     lag = by_lr[0.1]
     assert lag["state"] == "stopped" and "hyperband" in lag["stop_reason"], lag
     assert 2 <= len(store.history(lag["run_id"])) < 60
+
+
+def test_a_yaml_written_the_usual_way_runs_after_check_fix(tmp_path):
+    import subprocess
+    import sys
+
+    yaml_path = tmp_path / "sweep.yaml"
+    yaml_path.write_text(f"""\
+program: {PROGRAM}
+method: random
+metric: {{name: val/loss, goal: minimize}}
+parameters:
+  learn_rate: {{distribution: log_uniform, min: 1e-4, max: 1e-2}}
+  decay: {{values: [1e-5, 1e-6]}}
+  steps: {{value: 1}}
+""")
+    check = [sys.executable, "code/sweep.py", "check", str(yaml_path)]
+    refused = subprocess.run(check, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "check --fix" in refused.stdout + refused.stderr
+    fixed = subprocess.run(check[:3] + ["--fix", str(yaml_path)], cwd=REPO, capture_output=True,
+                           text=True, timeout=120)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    res = subprocess.run([sys.executable, "code/sweep.py", str(tmp_path / "sweep.fixed.yaml"),
+                          "--store", str(tmp_path / "store"), "--sweep-id", "fixed01",
+                          "--count", "1", "--poll", "0.2"], cwd=REPO, capture_output=True,
+                         text=True, timeout=180)
+    assert res.returncode == 0, res.stdout + res.stderr
+    from ecgsweep.sweep.store import open_store
+
+    (row,) = open_store(tmp_path / "store", "fixed01").runs()
+    assert row["state"] == "finished"
+    assert 1e-4 <= row["params"]["learn_rate"]["value"] <= 1e-2
+    assert row["params"]["decay"]["value"] in (1e-5, 1e-6)
