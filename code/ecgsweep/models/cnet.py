@@ -43,22 +43,22 @@ def residual_block(x, filters: int, kernel: int, name: str):
 
 
 def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
-    filters, kernel = int(config["n_filters"]), int(config["kernel_size"])
+    filters, kernel = config["n_filters"], config["kernel_size"]
     inputs = beat_input(input_shape)
     # The stem brings the beat to `filters` channels so the first skip connection adds up.
     x = layers.Conv1D(filters, kernel, padding="same", name="stem_conv")(inputs)
-    for block in range(int(config["n_res_blocks"])):
+    for block in range(config["n_res_blocks"]):
         x = residual_block(x, filters, kernel, name=f"res{block + 1}")
     x = layers.Flatten(name="flatten")(x)
 
     # n_dense_layers dense layers of layer_FC_size units; the last one (and the softmax)
     # come from the shared head, so dropout sits before every dense layer.
-    n_dense = int(config["n_dense_layers"]) if int(config["layer_FC_size"]) > 0 else 0
-    rate = float(config["dropout_rate"])
+    n_dense = config["n_dense_layers"] if config["layer_FC_size"] > 0 else 0
+    rate = config["dropout_rate"]
     for i in range(n_dense - 1):
         if rate > 0:
             x = layers.Dropout(rate, name=f"fc{i + 1}_dropout")(x)
-        x = layers.Dense(int(config["layer_FC_size"]), activation="relu", name=f"fc{i + 1}")(x)
+        x = layers.Dense(config["layer_FC_size"], activation="relu", name=f"fc{i + 1}")(x)
     head_config = dict(config) if n_dense >= 1 else {**config, "layer_FC_size": 0}
     outputs = classification_head(x, head_config, n_classes, activation="relu")
     return keras.Model(inputs, outputs, name="cnet")

@@ -20,11 +20,11 @@ from .head import beat_input, classification_head
 def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     inputs = beat_input(input_shape)
     x = inputs
-    use_bn = bool(config["batch_norm"])
-    for block in range(int(config["n_conv_blocks"])):
-        filters = int(config[f"layer_{block + 1}_size"])
-        kernel = max(1, int(config["kernel_size"]) + block * int(config["kernel_size_step"]))
-        for conv in range(int(config["convs_per_block"])):
+    use_bn = config["batch_norm"]
+    for block in range(config["n_conv_blocks"]):
+        filters = config[f"layer_{block + 1}_size"]
+        kernel = max(1, config["kernel_size"] + block * config["kernel_size_step"])
+        for conv in range(config["convs_per_block"]):
             x = layers.Conv1D(filters, kernel, padding="same", use_bias=not use_bn,
                               name=f"block{block + 1}_conv{conv + 1}")(x)
             if use_bn:

@@ -34,10 +34,10 @@ from .layers import AttentionPooling1D, conv_stack
 def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     inputs = beat_input(input_shape)
     x = conv_stack(inputs, config)
-    for i in range(int(config["rnn_layers"])):
+    for i in range(config["rnn_layers"]):
         x = layers.Bidirectional(
-            layers.LSTM(int(config["rnn_units"]), return_sequences=True, name=f"lstm{i + 1}"),
+            layers.LSTM(config["rnn_units"], return_sequences=True, name=f"lstm{i + 1}"),
             name=f"bilstm{i + 1}")(x)
-    x = AttentionPooling1D(int(config["attention_units"]), name="attention")(x)
+    x = AttentionPooling1D(config["attention_units"], name="attention")(x)
     outputs = classification_head(x, config, n_classes)
     return keras.Model(inputs, outputs, name="cnn_bilstm_attention")

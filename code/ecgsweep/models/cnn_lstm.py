@@ -28,9 +28,9 @@ from .layers import conv_stack
 def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     inputs = beat_input(input_shape)
     x = conv_stack(inputs, config)
-    n_layers = int(config["rnn_layers"])
+    n_layers = config["rnn_layers"]
     for i in range(n_layers):
-        x = layers.LSTM(int(config["rnn_units"]), return_sequences=i < n_layers - 1,
+        x = layers.LSTM(config["rnn_units"], return_sequences=i < n_layers - 1,
                         name=f"lstm{i + 1}")(x)
     outputs = classification_head(x, config, n_classes)
     return keras.Model(inputs, outputs, name="cnn_lstm")

@@ -55,9 +55,9 @@ def _path(x, filters: int, kernel: int, dilation: int, use_bn: bool, name: str):
 
 
 def dual_path_block(x, config: Mapping[str, Any], name: str):
-    filters, use_bn = int(config["n_filters"]), bool(config["batch_norm"])
-    local = _path(x, filters, int(config["local_kernel_size"]), 1, use_bn, f"{name}_local")
-    wide = _path(x, filters, int(config["global_kernel_size"]), int(config["global_dilation"]),
+    filters, use_bn = config["n_filters"], config["batch_norm"]
+    local = _path(x, filters, config["local_kernel_size"], 1, use_bn, f"{name}_local")
+    wide = _path(x, filters, config["global_kernel_size"], config["global_dilation"],
                  use_bn, f"{name}_global")
     if config["path_merge"] == "add":
         merged = layers.Add(name=f"{name}_merge")([local, wide])
@@ -74,11 +74,11 @@ def dual_path_block(x, config: Mapping[str, Any], name: str):
 def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     inputs = beat_input(input_shape)
     # The stem brings the beat to n_filters channels so every skip connection adds up.
-    x = _conv(inputs, int(config["n_filters"]), int(config["local_kernel_size"]), 1,
-              bool(config["batch_norm"]), "stem_conv")
+    x = _conv(inputs, config["n_filters"], config["local_kernel_size"], 1,
+              config["batch_norm"], "stem_conv")
     x = layers.Activation("relu", name="stem_relu")(x)
-    for block in range(int(config["n_res_blocks"])):
+    for block in range(config["n_res_blocks"]):
         x = dual_path_block(x, config, name=f"block{block + 1}")
-    x = AttentionPooling1D(int(config["attention_units"]), name="attention")(x)
+    x = AttentionPooling1D(config["attention_units"], name="attention")(x)
     outputs = classification_head(x, config, n_classes)
     return keras.Model(inputs, outputs, name="dualpath_resnet")

@@ -13,11 +13,11 @@ def classification_head(x, config: Mapping[str, Any], n_classes: int, activation
 
     The softmax is computed in float32 so mixed precision does not lose probability mass.
     """
-    rate = float(config["dropout_rate"])
+    rate = config["dropout_rate"]
     if rate > 0:
         x = layers.Dropout(rate)(x)
     if config["layer_FC_size"] > 0:
-        x = layers.Dense(int(config["layer_FC_size"]), activation=activation)(x)
+        x = layers.Dense(config["layer_FC_size"], activation=activation)(x)
         if rate > 0:
             x = layers.Dropout(rate)(x)
     return layers.Dense(n_classes, activation="softmax", dtype="float32", name="probabilities")(x)

@@ -78,10 +78,10 @@ def conv_stack(x, config, prefix: str = "conv"):
     optional batch normalization, ReLU and max-pooling by 2. Pooling stops once the
     sequence is shorter than 4 steps, so deep stacks still fit a 187-sample beat.
     """
-    use_bn = bool(config["batch_norm"])
-    for block in range(int(config["n_conv_blocks"])):
+    use_bn = config["batch_norm"]
+    for block in range(config["n_conv_blocks"]):
         name = f"{prefix}{block + 1}"
-        x = keras.layers.Conv1D(int(config["n_filters"]), int(config["kernel_size"]),
+        x = keras.layers.Conv1D(config["n_filters"], config["kernel_size"],
                                 padding="same", use_bias=not use_bn, name=name)(x)
         if use_bn:
             x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)

@@ -18,12 +18,12 @@ from .head import beat_input, classification_head
 def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> keras.Model:
     inputs = beat_input(input_shape)
     x = inputs
-    if int(config["downsample"]) > 1:
-        x = layers.AveragePooling1D(pool_size=int(config["downsample"]), name="downsample")(x)
+    if config["downsample"] > 1:
+        x = layers.AveragePooling1D(pool_size=config["downsample"], name="downsample")(x)
     cell = layers.LSTM if config["rnn_cell"] == "lstm" else layers.GRU
-    n_layers = int(config["rnn_layers"])
+    n_layers = config["rnn_layers"]
     for i in range(n_layers):
-        recurrent = cell(int(config["rnn_units"]), return_sequences=i < n_layers - 1,
+        recurrent = cell(config["rnn_units"], return_sequences=i < n_layers - 1,
                          name=f"{config['rnn_cell']}{i + 1}")
         if config["bidirectional"]:
             recurrent = layers.Bidirectional(recurrent, name=f"bi{config['rnn_cell']}{i + 1}")
