@@ -195,6 +195,8 @@ class Runner:
         files_dir = getattr(lr.handle, "files_dir", None)
         if files_dir is not None:
             fields["files_dir"] = str(files_dir)
+        if getattr(lr.handle, "host", None):
+            fields["host"] = lr.handle.host
         if rows:
             self.store.add_history(lr.handle.run_id, lr.steps, rows)
             lr.steps += len(rows)
@@ -209,7 +211,9 @@ class Runner:
     # --------------------------------------------------------------- runs ending
     def _finalize(self, lr: LiveRun, rc: int) -> None:
         out = lr.handle.outcome(rc)
-        if lr.interrupted:
+        if out.lost:
+            state, error = CRASHED, f"crashed: {out.lost}"
+        elif lr.interrupted:
             state, error = CRASHED, f"runner interrupted; run ended with exit {rc}"
         elif lr.stop_sent_at is not None:
             state, error = STOPPED, None
@@ -220,10 +224,11 @@ class Runner:
         with self.store.transaction():
             self._store_rows(lr, out.rows, out.summary)
             hist = self.store.history(run_id)
-            self.store.update_run(run_id, state=state, exit_code=rc, error=error,
+            self.store.update_run(run_id, state=state, exit_code=None if out.lost else rc, error=error,
                                   output_tail=out.tail if state in (FAILED, CRASHED) else out.tail[-1000:],
                                   summary=out.summary, ended_at=self.now(),
-                                  stop_reason=lr.stop_reason, runner_lost=int(lr.interrupted))
+                                  stop_reason=lr.stop_reason,
+                                  runner_lost=int(lr.interrupted or bool(out.lost)))
             if requeue:
                 books.requeue(self.store, run_id)
             failure = (books.repeated_failure(self.store, self.opts.max_same_failures)
