@@ -210,6 +210,39 @@ def test_hyperband_stops_a_lagging_run_on_a_node(cluster, tmp_path):
 
 @needs_ray
 @pytest.mark.slow
+def test_coordinator_sigkill_then_resume_with_ray_finishes_the_grid(cluster, tmp_path):
+    yaml_path = tmp_path / "s.yaml"
+    yaml_path.write_text(grid_yaml("  learning_rate: {values: [0.9, 0.7, 0.5]}\n"
+                                   "  epochs: {value: 6}\n", epoch_s=0.4))
+    store_root = tmp_path / "store"
+    proc = subprocess.Popen([sys.executable, "code/sweep.py", str(yaml_path), "--ray",
+                             cluster.address, "--store", str(store_root), "--sweep-id",
+                             "rayresume", "--plain"], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        db = store_root / "rayresume" / "sweep.db"
+        wait_for(lambda: db.exists() and Store(db).runs("state = 'running' AND epochs >= 1"),
+                 timeout=90, what="a live run with a logged epoch")
+        proc.kill()
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    store = Store(db)
+    live_before = {r["run_id"] for r in store.runs("state = 'running'")}
+    assert live_before
+    assert ray_runner(store, cluster.address).run() == 0
+    rows = {r["run_id"]: r for r in store.runs()}
+    for rid in live_before:
+        assert rows[rid]["state"] == "crashed" and rows[rid]["requeued"] == 1
+    finished = Counter(r["params"]["learning_rate"]["value"] for r in rows.values()
+                       if r["state"] == "finished")
+    assert finished == Counter({0.9: 1, 0.7: 1, 0.5: 1})
+    assert store.get("state") == "finished"
+
+
+@needs_ray
+@pytest.mark.slow
 def test_a_run_on_a_lost_node_is_crashed_and_its_grid_point_run_again(cluster, tmp_path):
     """Last of the cluster tests: it removes the second node (and adds a fresh one back)."""
     import ray
