@@ -103,6 +103,22 @@ def test_unreachable_cluster_is_one_error_line_naming_the_address(tmp_path):
         ray_executor.connect("nocolon")
 
 
+def test_resource_flags_need_ray_and_reach_the_request(monkeypatch, tmp_path):
+    import sweep as sweep_cli  # code/sweep.py
+
+    with pytest.raises(SystemExit) as e:
+        sweep_cli.main(["x.yaml", "--gpus-per-run", "0.5"])
+    assert e.value.code == 2
+    got = {}
+    monkeypatch.setattr("ecgsweep.sweep.commands.run_sweep", lambda **kw: got.update(kw) or 0)
+    assert sweep_cli.main(["--resume", "abc", "--ray", "auto", "--gpus-per-run", "0.25",
+                           "--cpus-per-run", "2"]) == 0
+    assert got["resume"] == "abc"
+    assert (got["ray"].address, got["ray"].gpus_per_run, got["ray"].cpus_per_run,
+            got["ray"].workers) == ("auto", 0.25, 2.0, None)
+    assert sweep_cli.main(["x.yaml"]) == 0 and got["ray"] is None  # without --ray: local
+
+
 # ----------------------------------------------------------------------------- on a cluster
 
 
