@@ -85,6 +85,7 @@ def test_the_project_imports_without_ray():
     assert out.returncode == 0, out.stderr
 
 
+@needs_ray
 def test_unreachable_cluster_is_one_error_line_naming_the_address(tmp_path):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
