@@ -26,6 +26,11 @@ $(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
 	$(PY) -m pip install --quiet -r requirements-test.txt
 	touch $@
 
+# Optional Ray (the --ray executor), installed for the tests so they run the Ray tests too.
+$(VENV)/.installed-ray: requirements-ray.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-ray.txt
+	touch $@
+
 # Synthetic data in the Kaggle format, only when data/ holds no real files.
 data/mitbih_train.csv: | $(VENV)/.installed
 	$(PY) code/data.py synth --out data
@@ -39,7 +44,7 @@ sweep: $(VENV)/.installed data/mitbih_train.csv
 sweep-check: $(VENV)/.installed
 	$(PY) code/sweep.py check sweep_conf/*.yaml
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(VENV)/.installed-ray
 	$(PY) -m pytest
 
 test-fast: $(VENV)/.installed

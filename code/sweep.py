@@ -2,6 +2,7 @@
 
     python code/sweep.py sweep_conf/cnn_bayes.yaml --count 30 --workers 2
     python code/sweep.py --resume SWEEP_ID            # after a crash, kill or reboot
+    python code/sweep.py FILE --ray auto --gpus-per-run 0.5   # runs on a Ray cluster
     python code/sweep.py check sweep_conf/*.yaml      # validate without running
     python code/sweep.py check --fix my_sweep.yaml    # write my_sweep.fixed.yaml
     python code/sweep.py status [SWEEP_ID]           # the runs table, any time
@@ -20,7 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecgsweep.cli import positive_int, run_main
+from ecgsweep.cli import non_negative_float, positive_int, run_main
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -30,8 +31,9 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=positive_int, default=None,
                    help="run at most N runs in this sweep in all (W&B's run_cap; failed runs "
                         "count). With --resume, replaces the cap the sweep was started with")
-    p.add_argument("--workers", type=positive_int, default=1,
-                   help="runs at once (default 1); with GPUs visible each gets its own")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="runs at once (default 1; with --ray, as many as the cluster has room "
+                        "for); with GPUs visible and no --ray each gets its own")
     p.add_argument("--store", default=".sweeps",
                    help="folder holding one sub-folder per sweep (default .sweeps)")
     p.add_argument("--resume", metavar="SWEEP_ID",
@@ -51,6 +53,14 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--kill-delay", type=float, default=None,
                    help="seconds from SIGTERM to SIGKILL when stopping a run (default "
                         "WANDB_AGENT_KILL_DELAY or 30, as wandb agent)")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="run the runs on a Ray cluster: 'auto' or HOST:PORT of its head; the "
+                        "store stays here (needs pip install -r requirements-ray.txt)")
+    p.add_argument("--cpus-per-run", type=non_negative_float, default=1.0, metavar="N",
+                   help="with --ray: CPUs each run asks for (default 1)")
+    p.add_argument("--gpus-per-run", type=non_negative_float, default=0.0, metavar="F",
+                   help="with --ray: GPUs each run asks for, fractions allowed (0.25: four runs "
+                        "share a GPU; default 0)")
     p.add_argument("--plain", action="store_true",
                    help="one line per event instead of the live table")
     return p
@@ -122,16 +132,22 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "ensemble":
         args = ensemble_parser().parse_args(argv[1:])
         return commands.ensemble(args.sweep_id, top=args.top, store_root=args.store)
-    args = run_parser().parse_args(argv)
+    parser = run_parser()
+    args = parser.parse_args(argv)
+    from ecgsweep.sweep.commands import RayRequest
     from ecgsweep.sweep.runner import Options
 
-    opts = Options(workers=args.workers, count=args.count, poll_s=args.poll,
+    if args.ray is None and (args.cpus_per_run != 1.0 or args.gpus_per_run != 0.0):
+        parser.error("--cpus-per-run and --gpus-per-run need --ray ADDRESS")
+    ray = (RayRequest(args.ray, args.cpus_per_run, args.gpus_per_run, args.workers)
+           if args.ray is not None else None)
+    opts = Options(workers=args.workers or 1, count=args.count, poll_s=args.poll,
                    kill_delay_s=args.kill_delay, online=args.online, project=args.project,
                    gpus=[g.strip() for g in args.gpus.split(",") if g.strip()]
                    if args.gpus is not None else None,
                    live=False if args.plain else None, syncable=args.syncable)
     return commands.run_sweep(yaml_path=args.yaml, store_root=args.store, resume=args.resume,
-                              sweep_id=args.sweep_id, opts=opts)
+                              sweep_id=args.sweep_id, opts=opts, ray=ray)
 
 
 if __name__ == "__main__":

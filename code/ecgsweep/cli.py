@@ -52,3 +52,11 @@ def non_negative_int(text: str) -> int:
     if n < 0:
         raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
     return n
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a number of 0 or more (fractions allowed)."""
+    x = float(text)
+    if not x >= 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
+    return x

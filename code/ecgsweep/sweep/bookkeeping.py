@@ -272,7 +272,7 @@ def record_unstartable(store: Store, run_id: str, error: str, now: float,
     return failure
 
 
-def record_end(store: Store, run_id: str, *, state: str, exit_code: int, error: str | None,
+def record_end(store: Store, run_id: str, *, state: str, exit_code: int | None, error: str | None,
                tail: str, summary: dict | None, now: float, stop_reason: str | None,
                lost: bool, requeue_grid: bool, metric: str | None, best: float | None,
                max_same_failures: int) -> tuple[int, str | None]:
@@ -294,13 +294,15 @@ def record_end(store: Store, run_id: str, *, state: str, exit_code: int, error: 
 
 def record_rows(store: Store, engine_cfg: dict, run_id: str, *, first_step: int,
                 rows: list[dict], summary: dict | None, files_dir: Path | None,
-                best: float | None) -> tuple[float | None, str | None]:
+                host: str | None, best: float | None) -> tuple[float | None, str | None]:
     """Store a live run's new rows and heartbeat; returns (its best metric value so far,
     the ``metric.target`` message when this run has just reached it)."""
     metric = engine_cfg.get("metric") or {}
     fields: dict[str, Any] = {"heartbeat_at": time.time()}
     if files_dir is not None:
         fields["files_dir"] = str(files_dir)
+    if host:
+        fields["host"] = host
     if rows:
         store.add_history(run_id, first_step, rows)
         fields["epochs"] = first_step + len(rows)

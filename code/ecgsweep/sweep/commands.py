@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -99,39 +100,32 @@ def _describe(cfg: dict) -> str:
 # ----------------------------------------------------------------------------- run
 
 
+@dataclass
+class RayRequest:
+    """``--ray ADDRESS`` and the resources each run asks for; ``workers`` None: as many runs
+    at once as the cluster has room for."""
+    address: str
+    cpus_per_run: float = 1.0
+    gpus_per_run: float = 0.0
+    workers: int | None = None
+
+
 def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume: str | None = None,
               sweep_id: str | None = None, opts: Options | None = None,
-              console: Console | None = None) -> int:
+              console: Console | None = None, ray: RayRequest | None = None) -> int:
     opts = opts or Options()
     console = console or _console()
     refuse_network_store(store_root)
+    if ray is not None:
+        from . import ray_executor
+
+        ray_executor.connect(ray.address)  # an unreachable cluster fails before any sweep is made
     if resume:
-        store = open_store(store_root, resume, "--resume")
-        created = False
-        if yaml_path and Path(yaml_path).read_text() != store.get("yaml"):
-            raise UserError(f"{yaml_path} differs from the config sweep {resume} was started with "
-                            f"(kept in {store.path}); --resume continues with that one: drop the "
-                            "YAML argument, or start a new sweep without --resume")
-        if store.get("state") == "failed":
-            console.print(f"the sweep had stopped: {store.get('failure')}; resuming",
-                          markup=False, soft_wrap=True)
-            with store.transaction():
-                store.set("state", "running")
+        store, created = _resume(store_root, resume, yaml_path, console), False
     else:
-        if not yaml_path:
-            raise UserError("give a sweep YAML (python code/sweep.py sweep_conf/cnn_bayes.yaml) "
-                            "or --resume SWEEP_ID")
-        cfg = sweep_config.load(yaml_path)
-        problems = sweep_config.check(cfg, cwd=opts.cwd)
-        errs = sweep_config.errors(problems)
-        if errs:
-            raise sweep_config.SweepConfigError(yaml_path, problems)
-        for p in problems:
-            console.print(f"{yaml_path}: {p}", markup=False, soft_wrap=True)
-        store, created = create_or_join(store_root, cfg, Path(yaml_path).read_text(),
-                                        str(yaml_path), sweep_id=sweep_id, count=opts.count,
-                                        project=opts.project, online=opts.online,
-                                        syncable=opts.syncable)
+        store, created = _create(store_root, yaml_path, sweep_id, opts, console)
+    if ray is not None:
+        _use_ray(opts, ray, store, console)
     meta = store.meta()
     cfg = meta["config"]
     sid = meta["sweep_id"]
@@ -157,6 +151,48 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
     final_report(store, console, cwd=opts.cwd, show_table=not live, runner=runner)
     console.print(f"report: {write_report(store)}", markup=False, soft_wrap=True)
     return rc
+
+
+def _resume(store_root: str, resume: str, yaml_path: str | None, console: Console) -> Store:
+    store = open_store(store_root, resume, "--resume")
+    if yaml_path and Path(yaml_path).read_text() != store.get("yaml"):
+        raise UserError(f"{yaml_path} differs from the config sweep {resume} was started with "
+                        f"(kept in {store.path}); --resume continues with that one: drop the "
+                        "YAML argument, or start a new sweep without --resume")
+    if store.get("state") == "failed":
+        console.print(f"the sweep had stopped: {store.get('failure')}; resuming",
+                      markup=False, soft_wrap=True)
+        with store.transaction():
+            store.set("state", "running")
+    return store
+
+
+def _create(store_root: str, yaml_path: str | None, sweep_id: str | None, opts: Options,
+            console: Console) -> tuple[Store, bool]:
+    if not yaml_path:
+        raise UserError("give a sweep YAML (python code/sweep.py sweep_conf/cnn_bayes.yaml) "
+                        "or --resume SWEEP_ID")
+    cfg = sweep_config.load(yaml_path)
+    problems = sweep_config.check(cfg, cwd=opts.cwd)
+    if sweep_config.errors(problems):
+        raise sweep_config.SweepConfigError(yaml_path, problems)
+    for p in problems:
+        console.print(f"{yaml_path}: {p}", markup=False, soft_wrap=True)
+    return create_or_join(store_root, cfg, Path(yaml_path).read_text(), str(yaml_path),
+                          sweep_id=sweep_id, count=opts.count, project=opts.project,
+                          online=opts.online, syncable=opts.syncable)
+
+
+def _use_ray(opts: Options, ray: RayRequest, store: Store, console: Console) -> None:
+    """Run this sweep's runs on the Ray cluster: Ray hands out the GPUs, not the runner."""
+    from .ray_executor import RayExecutor
+
+    executor = RayExecutor(ray.address, ray.cpus_per_run, ray.gpus_per_run,
+                           wandb_dir=str(store.folder.resolve()))
+    opts.executor, opts.gpus = executor, []
+    opts.workers = ray.workers or executor.slots()
+    console.print(f"runs on the Ray cluster at {ray.address}: {ray.cpus_per_run:g} CPU and "
+                  f"{ray.gpus_per_run:g} GPU per run", markup=False, soft_wrap=True)
 
 
 def write_report(store: Store, out_dir: str | Path | None = None) -> Path:
@@ -263,7 +299,8 @@ def status_document(meta: dict, rows: list[dict], runners: dict[str, dict],
                         for k, v in r["params"].items()},
              "metric": r.get("metric_best"), "steps": steps.get(r["run_id"], 0),
              "exit_code": r.get("exit_code"), "stop_reason": r.get("stop_reason"),
-             "host": (runners.get(r.get("owner") or "") or {}).get("host")} for r in rows]
+             "host": r.get("host") or (runners.get(r.get("owner") or "") or {}).get("host")}
+            for r in rows]
     return {"sweep": sweep, "runs": runs}
 
 

@@ -4,8 +4,10 @@ An executor starts a prepared command (``launch.prepare``) and hands back a run 
 The runner's loop only talks to handles: ``poll()`` (exit code or None), ``new_rows()``
 (history rows the program logged since the last call), ``terminate()`` (SIGTERM, as the
 agent sends), ``kill()`` (SIGKILL to its process group) and ``outcome()`` once it exited.
-``LocalExecutor`` runs programs on this machine; another executor (a cluster's) only has to
-offer the same four calls.
+``LocalExecutor`` runs programs on this machine; another executor (a cluster's, see
+``ray_executor``) only has to offer the same calls. An executor that loses a run (its node
+died) returns from ``poll()`` any exit code and from ``outcome()`` an ``Outcome`` whose
+``lost`` says why: the runner records the run crashed and re-queues its grid point.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Outcome:
     summary: dict[str, Any] | None
     tail: str
     files_dir: Path | None
+    lost: str | None = None  # why the executor lost the run (its node died): run crashed
 
 
 class RunHandle(Protocol):

@@ -149,7 +149,7 @@ class Runner:
     def _store_rows(self, lr: LiveRun, rows: list[dict], summary: dict | None) -> None:
         lr.best, reached = books.record_rows(
             self.store, self.engine_cfg, lr.handle.run_id, first_step=lr.steps, rows=rows,
-            summary=summary, files_dir=lr.handle.files_dir, best=lr.best)
+            summary=summary, files_dir=lr.handle.files_dir, host=lr.handle.host, best=lr.best)
         lr.steps += len(rows)
         if reached:
             self.no_more = reached
@@ -157,14 +157,15 @@ class Runner:
 
     def _finalize(self, lr: LiveRun, rc: int) -> None:
         out = lr.handle.outcome(rc)
-        state, error = end_state(lr, rc, out.tail)
+        state, error = end_state(lr, rc, out.tail, out.lost)
         requeue = state == CRASHED and self.cfg.get("method") == "grid"
         with self.store.transaction():
             self._store_rows(lr, out.rows, out.summary)
             steps, failure = books.record_end(
-                self.store, lr.handle.run_id, state=state, exit_code=rc, error=error,
+                self.store, lr.handle.run_id, state=state, exit_code=None if out.lost else rc,
+                error=error,
                 tail=out.tail, summary=out.summary, now=self.now(), stop_reason=lr.stop_reason,
-                lost=lr.interrupted, requeue_grid=requeue, metric=self.metric, best=lr.best,
+                lost=lr.interrupted or bool(out.lost), requeue_grid=requeue, metric=self.metric, best=lr.best,
                 max_same_failures=self.opts.max_same_failures)
         if failure:
             self.failure = self.no_more = failure

@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS runs (
     metric_last  REAL,
     retry_of     TEXT,                   -- grid point re-queued from this crashed run
     requeued     INTEGER NOT NULL DEFAULT 0,
-    runner_lost  INTEGER NOT NULL DEFAULT 0, -- crashed because its runner died or stopped
+    runner_lost  INTEGER NOT NULL DEFAULT 0, -- crashed: its runner died or stopped, or its node was lost
+    host         TEXT,                   -- where the program runs (a Ray run: its node)
     created_at   REAL NOT NULL,
     started_at   REAL,
     heartbeat_at REAL,
@@ -98,7 +99,8 @@ CREATE TABLE IF NOT EXISTS runners (
 
 # Columns added after the first release of the schema: (name, declaration).
 _ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("command", "TEXT"),
-                                               ("runner_lost", "INTEGER NOT NULL DEFAULT 0"))
+                                               ("runner_lost", "INTEGER NOT NULL DEFAULT 0"),
+                                               ("host", "TEXT"))
 
 _NETWORK_FS = ("nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "lustre", "gpfs", "beegfs",
                "ceph", "glusterfs", "panfs", "afs", "9p", "fuse")

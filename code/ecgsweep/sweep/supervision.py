@@ -53,8 +53,10 @@ class LiveRun:
         self.handle.kill()
 
 
-def end_state(lr: LiveRun, rc: int, tail: str) -> tuple[str, str | None]:
-    """(state, error) of a run whose program exited with ``rc``."""
+def end_state(lr: LiveRun, rc: int, tail: str, lost: str | None = None) -> tuple[str, str | None]:
+    """(state, error) of a run whose program exited with ``rc`` (or that the executor lost)."""
+    if lost:
+        return CRASHED, f"crashed: {lost}"
     if lr.interrupted:
         return CRASHED, f"runner interrupted; run ended with exit {rc}"
     if lr.stop_sent_at is not None:

@@ -1,0 +1,330 @@
+"""Run a sweep's runs on a Ray cluster: one Ray actor per run, on whichever node has room.
+
+The coordinator (``code/sweep.py --ray ADDRESS``) keeps the engine and the SQLite store on its
+own disk and stays their only writer; Ray only executes. ``RayExecutor.start(spec)`` creates a
+``RunActor`` that asks for ``num_cpus`` and ``num_gpus`` (fractional GPUs allowed; Ray sets the
+actor's ``CUDA_VISIBLE_DEVICES`` and the program inherits it) and returns a ``RayRun``, the
+runner's handle. On its node the actor
+
+- moves the prepared run into a folder of its own: the store folder's path in the argv and
+  the W&B variables is replaced by that folder, where the run's parameter files are written
+  (no shared disk needed); the node's own environment is kept, plus the W&B and Keras ones;
+- starts the program with ``launch.start`` (own process group; SIGTERM when the actor dies),
+  in the same working folder as on the coordinator (every node needs the checkout there);
+- reads the run's W&B record there (``executor.RunMetrics``) and hands over the new rows;
+- signals the program's process group on ``terminate`` (SIGTERM) and ``kill`` (SIGKILL);
+- at the end returns the output log and the run's ``wandb/`` folder (offline run folder with
+  the model files, parameter files) as a tarball, which ``RayRun.outcome`` unpacks into the
+  store folder, so ``wandb sync`` and the saved models work from there.
+
+A lost actor or node makes ``poll()`` return ``LOST_EXIT`` and ``outcome()`` an ``Outcome``
+with ``lost`` set: the runner records the run crashed. ``ray`` is an optional dependency
+(requirements-ray.txt) and is only imported when ``--ray`` is given.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import socket
+import tarfile
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..cli import UserError
+from . import launch
+from .executor import Outcome, RunMetrics, RunSpec
+from .failures import read_tail
+
+INSTALL_HINT = "pip install -r requirements-ray.txt"
+CONNECT_TIMEOUT_S = 5.0
+FINISH_TIMEOUT_S = 600.0
+LOST_EXIT = -1  # poll()'s answer for a lost run; the outcome says why
+START_FAILED_EXIT = 127  # as a shell answers for a command it cannot run
+FORWARDED_PREFIXES = ("WANDB_", "KERAS_", "TF_CPP_")
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a UserError saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError(f"--ray needs the optional package ray: {INSTALL_HINT}") from None
+    return ray
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of ``HOST:PORT``, None for ``auto``; UserError for anything else."""
+    if address == "auto":
+        return None
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise UserError(f"--ray {address!r}: give 'auto' or HOST:PORT of a running Ray "
+                        "cluster's head (`ray start --head` prints it)")
+    return host, int(port)
+
+
+def connect(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
+    """Join the Ray cluster at ``address`` (``auto`` or ``HOST:PORT``) as a driver; the
+    ``ray`` module. A head that does not answer is a one-line UserError within seconds."""
+    ray = import_ray()
+    host_port = _host_port(address)
+    if host_port is not None:
+        try:
+            socket.create_connection(host_port, timeout=timeout_s).close()
+        except OSError as e:
+            raise UserError(f"--ray {address}: no Ray head answers there ({e.strerror or e}); "
+                            "start one with `ray start --head` or fix the address") from None
+    if ray.is_initialized():
+        return ray
+    package = str(Path(__file__).resolve().parents[1])  # ecgsweep travels with the job
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level="ERROR",
+                 runtime_env={"py_modules": [package]})
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise UserError(f"--ray {address}: cannot join the Ray cluster ({first}); start one "
+                        "with `ray start --head` or give its HOST:PORT") from None
+    return ray
+
+
+def param_files(wandb_dir: str, run_id: str) -> dict[str, bytes]:
+    """The run's parameter files under the store folder, by path relative to it."""
+    root = Path(wandb_dir)
+    return {str(p.relative_to(root)): p.read_bytes()
+            for p in sorted(root.glob(f"wandb/sweep-*/config-{run_id}.*"))}
+
+
+def relocate(spec: RunSpec, old_dir: str, new_dir: str, base_env: dict[str, str]) -> RunSpec:
+    """The spec with ``old_dir`` (the coordinator's store folder) replaced by ``new_dir`` in
+    its argv and W&B variables, on the node's own environment ``base_env``."""
+    ours = {k: v.replace(old_dir, new_dir) for k, v in spec.env.items()
+            if k.startswith(FORWARDED_PREFIXES)}
+    return replace(spec, argv=[a.replace(old_dir, new_dir) for a in spec.argv],
+                   env={**base_env, **ours},
+                   log_path=Path(new_dir) / "logs" / f"{spec.run_id}.log", gpu=None)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except OSError:
+        pass
+
+
+def tar_folder(folder: Path) -> bytes:
+    """The folder as gzipped tar bytes, without links (they mean nothing on another host)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        if folder.is_dir():
+            tar.add(str(folder), arcname=".",
+                    filter=lambda info: None if info.issym() or info.islnk() else info)
+    return buf.getvalue()
+
+
+def untar_folder(data: bytes, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(dest, filter="data")
+
+
+class RunActor:
+    """One run on a Ray node (wrapped with ``ray.remote`` by ``RayExecutor``)."""
+
+    def __init__(self, spec: RunSpec, store_dir: str, files: dict[str, bytes]):
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"ecgsweep-{spec.run_id}-"))
+        for rel, data in files.items():
+            path = self.workdir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        self.spec = relocate(spec, store_dir, str(self.workdir), dict(os.environ))
+        self.metrics = RunMetrics(str(self.workdir), spec.run_id, spec.cwd)
+        self.proc: Any = None
+
+    def start(self) -> dict[str, Any]:
+        """Start the program; where it runs, its pid, the resources Ray granted, and an
+        ``error`` line when it could not start."""
+        import ray
+
+        ctx = ray.get_runtime_context()
+        info: dict[str, Any] = {"node_id": ctx.get_node_id(), "hostname": socket.gethostname(),
+                                "ip": ray.util.get_node_ip_address(),
+                                "resources": ctx.get_assigned_resources()}
+        s = self.spec
+        try:
+            if not os.path.isdir(s.cwd):
+                raise OSError(f"working folder {s.cwd} missing on this node (every node needs "
+                              "the checkout at the same path)")
+            self.proc = launch.start(s.argv, s.env, log_path=s.log_path, cwd=s.cwd)
+            info["pid"] = self.proc.pid
+        except OSError as e:
+            info["error"] = f"could not start on {info['hostname']}: {e}"
+            s.log_path.parent.mkdir(parents=True, exist_ok=True)
+            s.log_path.write_text(f"error: {info['error']}\n")
+        return info
+
+    def check(self) -> tuple[list[dict[str, Any]], int | None]:
+        """(rows logged since the last call, exit code or None while it runs)."""
+        code = self.proc.poll() if self.proc is not None else START_FAILED_EXIT
+        return self.metrics.new_rows(), code
+
+    def terminate(self) -> None:
+        if self.proc is not None:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            _signal_group(self.proc.pid, signal.SIGKILL)
+
+    def finish(self) -> dict[str, Any]:
+        """Once the program exited: its last rows, summary, output log and ``wandb/`` folder.
+        The node's copy is removed."""
+        if self.proc is not None:
+            self.proc.wait()
+        out = {"rows": self.metrics.new_rows(), "summary": self.metrics.summary(),
+               "log": self.spec.log_path.read_bytes() if self.spec.log_path.exists() else b"",
+               "wandb_tar": tar_folder(self.workdir / "wandb")}
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return out
+
+
+def _one_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+
+
+class RayRun:
+    """The runner's handle on a run in a ``RunActor``. Never blocks the runner's loop: each
+    call looks whether the actor's last answer came, and asks again."""
+
+    def __init__(self, ray: Any, actor: Any, spec: RunSpec, wandb_dir: str):
+        self.ray, self.actor, self.spec, self.wandb_dir = ray, actor, spec, wandb_dir
+        self.run_id = spec.run_id
+        self.pid: int | None = None  # the program's pid is on its node: never signal it here
+        self.host, self.node_id = "", None
+        self.resources: dict[str, float] = {}
+        self.files_dir: Path | None = None  # set once the run folder is shipped back
+        self.lost: str | None = None
+        self.start_error: str | None = None
+        self._rows: list[dict[str, Any]] = []
+        self._exit: int | None = None
+        self._start_ref: Any = actor.start.remote()
+        self._check_ref: Any = None
+
+    def _ready(self, ref: Any) -> bool:
+        done, _ = self.ray.wait([ref], timeout=0)
+        return bool(done)
+
+    def _on_started(self, info: dict[str, Any]) -> None:
+        if "node_id" in info:
+            self.node_id, self.resources = info["node_id"], info["resources"]
+            self.host = f"{info['hostname']} ({info['ip']}, node {info['node_id'][:8]})"
+        if "error" in info:
+            self.start_error = info["error"]
+            self._exit = START_FAILED_EXIT
+
+    def _update(self) -> None:
+        if self.lost or self._exit is not None:
+            return
+        errors = self.ray.exceptions
+        try:
+            self._ask()
+        except errors.ActorUnavailableError:
+            self._check_ref = None  # unreachable for a moment: ask again next turn
+        except errors.RayActorError as e:
+            if e.actor_init_failed:  # the actor could not even be set up: a failed start
+                return self._on_started({"error": _one_line(e)})
+            self._on_lost(e)
+        except (errors.NodeDiedError, errors.WorkerCrashedError, errors.ObjectLostError) as e:
+            self._on_lost(e)
+
+    def _ask(self) -> None:
+        """Take the actor's answer if it came (start first, then checks), and ask again."""
+        if self._start_ref is not None:
+            if self._ready(self._start_ref):  # else: still waiting for a node with room
+                info = self.ray.get(self._start_ref)
+                self._start_ref = None
+                self._on_started(info)
+            return
+        if self._check_ref is None:
+            self._check_ref = self.actor.check.remote()
+        if self._ready(self._check_ref):
+            rows, self._exit = self.ray.get(self._check_ref)
+            self._check_ref = None
+            self._rows += rows
+
+    def _on_lost(self, e: BaseException) -> None:
+        self.lost = f"its Ray actor or node was lost ({self.host or 'not placed yet'}): " \
+                    f"{_one_line(e)}"
+
+    def poll(self) -> int | None:
+        self._update()
+        return LOST_EXIT if self.lost else self._exit
+
+    def new_rows(self) -> list[dict[str, Any]]:
+        self._update()
+        rows, self._rows = self._rows, []
+        return rows
+
+    def terminate(self) -> None:
+        self.actor.terminate.remote()
+
+    def kill(self) -> None:
+        self.actor.kill.remote()
+
+    def outcome(self, exit_code: int) -> Outcome:
+        rows, self._rows = self._rows, []
+        if self.lost:
+            return Outcome(exit_code, rows, None, "", None, lost=self.lost)
+        if self.start_error and self.node_id is None:  # no actor to ask
+            self.ray.kill(self.actor, no_restart=True)
+            return Outcome(exit_code, rows, None, f"error: {self.start_error}", None)
+        try:
+            done = self.ray.get(self.actor.finish.remote(), timeout=FINISH_TIMEOUT_S)
+        except (self.ray.exceptions.RayError, OSError) as e:
+            return Outcome(exit_code, rows, None, "", None,
+                           lost=f"its run folder could not be fetched from {self.host}: "
+                                f"{_one_line(e)}")
+        finally:
+            self.ray.kill(self.actor, no_restart=True)
+        self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.spec.log_path.write_bytes(done["log"])
+        untar_folder(done["wandb_tar"], Path(self.wandb_dir) / "wandb")
+        self.files_dir = launch.find_files_dir(self.wandb_dir, self.run_id, self.spec.cwd)
+        return Outcome(exit_code, rows + done["rows"], done["summary"],
+                       read_tail(self.spec.log_path), self.files_dir)
+
+
+class RayExecutor:
+    """Starts each run as a ``RunActor`` on the Ray cluster at ``address``."""
+
+    def __init__(self, address: str, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
+                 wandb_dir: str = "."):
+        if cpus_per_run < 0 or gpus_per_run < 0:
+            raise UserError(f"--cpus-per-run {cpus_per_run:g} / --gpus-per-run "
+                            f"{gpus_per_run:g}: give numbers of 0 or more")
+        self.address, self.wandb_dir = address, str(Path(wandb_dir).resolve())
+        self.cpus_per_run, self.gpus_per_run = float(cpus_per_run), float(gpus_per_run)
+        self.ray = connect(address)
+        self.actor_cls = self.ray.remote(RunActor)
+
+    def actor_options(self) -> dict[str, Any]:
+        """The resource request of each run's actor; a lost actor is not restarted."""
+        return {"num_cpus": self.cpus_per_run, "num_gpus": self.gpus_per_run,
+                "max_restarts": 0, "max_task_retries": 0}
+
+    def start(self, spec: RunSpec) -> RayRun:
+        """Ask Ray for a node with room for the run; returns at once."""
+        files = param_files(self.wandb_dir, spec.run_id)
+        actor = self.actor_cls.options(**self.actor_options()).remote(spec, self.wandb_dir, files)
+        return RayRun(self.ray, actor, spec, self.wandb_dir)
+
+    def slots(self) -> int:
+        """How many runs fit on the cluster at once with the resources each asks for."""
+        total = self.ray.cluster_resources()
+        fits = [int(total.get(name, 0) / need + 1e-9) for name, need in
+                (("CPU", self.cpus_per_run), ("GPU", self.gpus_per_run)) if need > 0]
+        return max(1, min(fits)) if fits else 1
