@@ -196,10 +196,10 @@ def test_fractional_gpu_is_the_runs_resource_request(cluster, tmp_path):
 
     store = make_store(tmp_path, grid_yaml("  epochs: {value: 1}\n", epoch_s=0.05))
     runner = ray_runner(store, cluster.address, workers=1, cpus_per_run=0.5, gpus_per_run=0.25)
-    assert runner.executor.actor_options()["num_gpus"] == 0.25
+    assert runner.launcher.executor.actor_options()["num_gpus"] == 0.25
     handles = []
-    start = runner.executor.start
-    runner.executor.start = lambda spec: handles.append(start(spec)) or handles[-1]
+    start = runner.launcher.executor.start
+    runner.launcher.executor.start = lambda spec: handles.append(start(spec)) or handles[-1]
     assert runner.run() == 0
     (handle,) = handles
     assert handle.resources == {"CPU": 0.5, "GPU": 0.25}  # what Ray granted the actor
