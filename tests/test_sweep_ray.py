@@ -163,8 +163,10 @@ def node_ids(ray_module) -> dict[str, str]:
 def test_grid_runs_on_both_nodes_each_point_once_and_folders_come_back(cluster, tmp_path):
     import ray
 
+    models = tmp_path / "models"
     store = make_store(tmp_path, grid_yaml("  learning_rate: {values: [0.9, 0.5]}\n"
                                            "  layer_1_size: {values: [16, 32]}\n"
+                                           f"  models_dir: {{value: {models}}}\n"
                                            "  epochs: {value: 3}\n", epoch_s=0.3))
     assert ray_runner(store, cluster.address).run() == 0
     rows = store.runs()
@@ -186,7 +188,13 @@ def test_grid_runs_on_both_nodes_each_point_once_and_folders_come_back(cluster, 
         assert env["env"]["WANDB_DIR"] != str(store.folder.resolve())  # ran in its node's folder
         assert "fake run" in Path(r["log_path"]).read_text()
         assert r["summary"]["stopped"] is False
+        assert "by the coordinator" in Path(r["log_path"]).read_text()
     assert store.get("state") == "finished"
+    # the best model was promoted on the coordinator, from the shipped run folders
+    best = json.loads((models / "cnn" / "best.json").read_text())
+    winner = max(rows, key=lambda r: r["metric_best"])
+    assert best["run_id"] == winner["run_id"] and best["promoted_by_run"] is False
+    assert (models / "cnn" / "best.keras").read_bytes() == f"fake model of {best['run_id']}".encode()
 
 
 @needs_ray
@@ -291,3 +299,22 @@ def test_a_run_on_a_lost_node_is_crashed_and_its_grid_point_run_again(cluster, t
                        if r["state"] == "finished")
     assert finished == Counter({0.9: 1, 0.5: 1})
     cluster.add_node(num_cpus=1, resources={"second_node": 1})
+
+
+def test_a_run_told_that_the_coordinator_promotes_leaves_the_slot_alone(monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from ecgsweep import run
+    from ecgsweep.contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV
+
+    ctx = SimpleNamespace(config={"models_dir": str(tmp_path / "models"), "model": "cnn"})
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"x")
+    record = {"metric": "val_macro_f1", "value": 0.5, "run_id": "r1",
+              "dataset": {"name": "d.csv", "fingerprint": "0" * 12}}
+    monkeypatch.setenv(PROMOTE_ENV, PROMOTE_BY_COORDINATOR)
+    promoted, slot = run.promote(ctx, model, record)
+    assert promoted is False and not slot.model_path.exists()
+    monkeypatch.delenv(PROMOTE_ENV)
+    promoted, slot = run.promote(ctx, model, record)
+    assert promoted is True and slot.model_path.exists()

@@ -17,3 +17,12 @@ EXIT_NAN = 3  # training diverged (NaN or infinite loss, weights or validation o
 # Metrics code/train.py logs every epoch or writes to its summary (DESIGN.md).
 TRAIN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1",
                  "best_val_macro_f1", "best_epoch")
+
+# Where a run's model is kept in its W&B run folder (beside it, its record: model.json).
+RUN_MODEL_FILE = "model.keras"
+
+# Who offers a finished run's model to the best-model slot: the run itself (default), or,
+# when runs train on other machines (--ray), the sweep's coordinator once the run folder is
+# back on its disk, under its lock.
+PROMOTE_ENV = "ECGSWEEP_PROMOTE"
+PROMOTE_BY_COORDINATOR = "coordinator"

@@ -35,6 +35,7 @@ import yaml
 from . import backend, ec57, params
 from .cli import EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors
 from .config import resolve
+from .contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV, RUN_MODEL_FILE
 
 SWEEP_METRIC = "val_macro_f1"
 
@@ -382,7 +383,7 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
     val_cm = validation_confusion(model, fold.val, ctx.config, ctx.n_classes)
     print(ec57.format_table(ec57.ec57_table(val_cm, ctx.source.class_names),
                             f"{tag}validation at the best epoch, AAMI EC57:"), flush=True)
-    path = ctx.run_dir / (f"fold{fold.index}.keras" if ctx.folds else "model.keras")
+    path = ctx.run_dir / (f"fold{fold.index}.keras" if ctx.folds else RUN_MODEL_FILE)
     model.save(path)
     record = fold_record(ctx, fold, result, val_cm, fingerprint, added if n_added else None)
     artifacts.atomic_write_json(artifacts.sidecar_path(path), record)
@@ -461,6 +462,10 @@ def promote(ctx: RunContext, path: Path, record: dict[str, Any]):
     from . import artifacts
 
     slot = artifacts.BestModelSlot(ctx.config["models_dir"], ctx.config["model"])
+    if os.environ.get(PROMOTE_ENV) == PROMOTE_BY_COORDINATOR:
+        print("best model: offered by the sweep's coordinator once this run folder is back "
+              "on its disk", flush=True)
+        return False, slot
     promoted, reason = slot.promote_if_better(path, record)
     print(f"best model {'updated' if promoted else 'kept'}: {slot.model_path} ({reason})",
           flush=True)

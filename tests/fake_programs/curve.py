@@ -11,7 +11,8 @@ The scripted curve: val_macro_f1 at epoch e is learning_rate * (1 - 0.5 ** e), s
 learning rate is the plateau a run reaches. Epochs last FAKE_EPOCH_S seconds (default 0.05).
 The seed picks a failure: 13, 14, 15 crash (ZeroDivisionError), 3 logs NaN and exits 3,
 2 exits 2 with an `error:` line, 9 kills itself with SIGKILL like the OOM killer.
-It also writes env.json (argv, cwd, the WANDB_* and CUDA_VISIBLE_DEVICES variables).
+It also writes env.json (argv, cwd, the WANDB_* and CUDA_VISIBLE_DEVICES variables), and
+with a `models_dir` parameter a stand-in model.keras + model.json in its run folder.
 """
 
 import json
@@ -51,6 +52,18 @@ def atomic_json(path, obj):
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj))
     os.replace(tmp, path)
+
+
+def save_model(run_folder, p, run_id, value):
+    """As code/train.py leaves a model: model.keras and its record model.json in the run
+    folder; promoted by this program unless ECGSWEEP_PROMOTE=coordinator (then the
+    coordinator promotes it once the folder is back)."""
+    (run_folder / "model.keras").write_bytes(f"fake model of {run_id}".encode())
+    record = {"metric": "val_macro_f1", "value": value, "run_id": run_id,
+              "config": {"models_dir": p["models_dir"], "model": p.get("model", "cnn")},
+              "dataset": {"name": "fake.csv", "fingerprint": "f" * 12},
+              "promoted_by_run": os.environ.get("ECGSWEEP_PROMOTE") != "coordinator"}
+    atomic_json(run_folder / "model.json", record)
 
 
 def main():
@@ -101,6 +114,8 @@ def main():
         if stop:
             stopped = True
             break
+    if "models_dir" in p:
+        save_model(files.parent, p, run_id, best)
     log.summary({"best_val_macro_f1": best, "best_epoch": epoch, "val_macro_f1": best,
                  "stopped": stopped, "promoted": False, "model": p.get("model", "cnn")})
     log.exit(0)

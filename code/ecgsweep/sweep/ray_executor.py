@@ -39,6 +39,8 @@ from ..cli import UserError
 from . import launch
 from .executor import Outcome, RunMetrics, RunSpec
 from .failures import read_tail
+from .promotion import promote_shipped
+from ..contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV
 
 INSTALL_HINT = "pip install -r requirements-ray.txt"
 CONNECT_TIMEOUT_S = 5.0
@@ -104,6 +106,8 @@ def relocate(spec: RunSpec, old_dir: str, new_dir: str, base_env: dict[str, str]
     its argv and W&B variables, on the node's own environment ``base_env``."""
     ours = {k: v.replace(old_dir, new_dir) for k, v in spec.env.items()
             if k.startswith(FORWARDED_PREFIXES)}
+    # The coordinator, not the node, offers the run's model to the best-model slot.
+    ours[PROMOTE_ENV] = PROMOTE_BY_COORDINATOR
     return replace(spec, argv=[a.replace(old_dir, new_dir) for a in spec.argv],
                    env={**base_env, **ours},
                    log_path=Path(new_dir) / "logs" / f"{spec.run_id}.log", gpu=None)
@@ -294,6 +298,11 @@ class RayRun:
         self.spec.log_path.write_bytes(done["log"])
         untar_folder(done["wandb_tar"], Path(self.wandb_dir) / "wandb")
         self.files_dir = launch.find_files_dir(self.wandb_dir, self.run_id, self.spec.cwd)
+        if self.files_dir is not None and exit_code == 0:
+            note = promote_shipped(self.files_dir.parent, self.spec.cwd)
+            if note:
+                with open(self.spec.log_path, "a") as log:
+                    log.write(note + "\n")
         return Outcome(exit_code, rows + done["rows"], done["summary"],
                        read_tail(self.spec.log_path), self.files_dir)
 
