@@ -16,6 +16,7 @@ EXPECTED = {  # section -> figures the smoke run must measure
     "inference": 3,
     "start-up": 3,
     "sweep": 3,
+    "executors": 3,  # local, Ray, their ratio (ray is installed by make test)
 }
 
 
@@ -88,7 +89,7 @@ def test_smoke_run_prints_and_saves_every_figure(tmp_path):
         [sys.executable, "code/bench.py", "--smoke", "--out", str(out),
          "--data-dir", str(tmp_path / "data")],
         cwd=REPO_ROOT, env=run_env(tmp_path, COLUMNS="250"), capture_output=True, text=True,
-        timeout=300)
+        timeout=420)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results["mode"] == "smoke"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .backends import bench_backends
+from .executors import bench_executors
 from .gpu import bench_gpu
 from .inference import bench_inference
 from .report import Results, machine_info, machine_line, print_results, write_results
@@ -20,11 +21,11 @@ from .startup import bench_csv, bench_startup
 from .sweeps import bench_sweep
 from .training import bench_training
 
-SECTIONS = ("training", "inference", "backends", "gpu", "startup", "sweep")
+SECTIONS = ("training", "inference", "backends", "gpu", "startup", "sweep", "executors")
 
 SECTION_TITLES = {"training": "training", "inference": "inference", "backends": "backends",
                   "gpu": "gpu", "startup": "start-up", "data": "start-up", "sweep": "sweep",
-                  "experiments": "experiments"}
+                  "experiments": "experiments", "executors": "executors"}
 
 
 def _run_sections(results: Results, sizes: Sizes, sections: tuple[str, ...], work: Path,
@@ -66,6 +67,8 @@ def _run_sections(results: Results, sizes: Sizes, sections: tuple[str, ...], wor
     if "gpu" in sections:
         guarded("gpu", lambda: bench_gpu(results, sizes, work, gpus if gpus is not None
                                          else _probe_gpus(sizes, work)))
+    if "executors" in sections:
+        guarded("executors", lambda: bench_executors(results, sizes, work))
     for t in threads:
         t.join()
     if not concurrent:

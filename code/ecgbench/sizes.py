@@ -39,6 +39,7 @@ class Sizes:
     gpu_epochs: int = 3
     gpu_batches: tuple[int, ...] = (64, 256, 1024)
     gpu_max_concurrent: int = 8  # concurrent runs tried per GPU: 1, 2, 4, ... up to this
+    executor_runs: int = 12  # stand-in runs per executor (local, Ray) in the executors section
 
 
 FULL = Sizes(
@@ -62,7 +63,7 @@ SMOKE = Sizes(
                  "n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 8},
     sweep_target=0.0, sweep_target_share=1.0, sweep_max_runs=1, sweep_bayes_repeats=1,
     sweep_concurrent=True, backend_epochs=2, gpu_beats=1024, gpu_epochs=2,
-    gpu_max_concurrent=2,
+    gpu_max_concurrent=2, executor_runs=2,
 )
 
 
