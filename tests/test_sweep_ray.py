@@ -176,6 +176,7 @@ def test_grid_runs_on_both_nodes_each_point_once_and_folders_come_back(cluster, 
     assert [r["state"] for r in rows] == ["finished"] * 4
     nodes = node_ids(ray)
     assert {nid[:8] for nid in nodes.values()} == {r["host"].split("node ")[1][:8] for r in rows}
+    assert set(nodes.values()) == {r["node_id"] for r in rows}  # status --json shows them
     for r in rows:
         assert [h["epoch"] for h in store.history(r["run_id"])] == [1, 2, 3]
         assert r["metric_best"] == pytest.approx(r["params"]["learning_rate"]["value"] * 0.875)

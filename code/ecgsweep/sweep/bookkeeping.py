@@ -294,7 +294,8 @@ def record_end(store: Store, run_id: str, *, state: str, exit_code: int | None, 
 
 def record_rows(store: Store, engine_cfg: dict, run_id: str, *, first_step: int,
                 rows: list[dict], summary: dict | None, files_dir: Path | None,
-                host: str | None, best: float | None) -> tuple[float | None, str | None]:
+                host: str | None, node_id: str | None,
+                best: float | None) -> tuple[float | None, str | None]:
     """Store a live run's new rows and heartbeat; returns (its best metric value so far,
     the ``metric.target`` message when this run has just reached it)."""
     metric = engine_cfg.get("metric") or {}
@@ -303,6 +304,8 @@ def record_rows(store: Store, engine_cfg: dict, run_id: str, *, first_step: int,
         fields["files_dir"] = str(files_dir)
     if host:
         fields["host"] = host
+    if node_id:
+        fields["node_id"] = node_id
     if rows:
         store.add_history(run_id, first_step, rows)
         fields["epochs"] = first_step + len(rows)

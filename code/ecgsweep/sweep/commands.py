@@ -299,7 +299,8 @@ def status_document(meta: dict, rows: list[dict], runners: dict[str, dict],
                         for k, v in r["params"].items()},
              "metric": r.get("metric_best"), "steps": steps.get(r["run_id"], 0),
              "exit_code": r.get("exit_code"), "stop_reason": r.get("stop_reason"),
-             "host": r.get("host") or (runners.get(r.get("owner") or "") or {}).get("host")}
+             "host": r.get("host") or (runners.get(r.get("owner") or "") or {}).get("host"),
+             "node_id": r.get("node_id")}
             for r in rows]
     return {"sweep": sweep, "runs": runs}
 

@@ -52,6 +52,7 @@ class RunHandle(Protocol):
     pid: int | None
     host: str
     files_dir: Path | None  # the W&B run's files/ folder once known (where its model lies)
+    node_id: str | None  # the cluster node running it (None: this machine)
 
     def poll(self) -> int | None: ...
     def new_rows(self) -> list[dict[str, Any]]: ...
@@ -92,6 +93,7 @@ class LocalRun:
         self.run_id, self.spec, self.proc = spec.run_id, spec, proc
         self.pid: int | None = proc.pid
         self.host = socket.gethostname()
+        self.node_id: str | None = None
         self.metrics = RunMetrics(wandb_dir, spec.run_id, spec.cwd)
 
     @property

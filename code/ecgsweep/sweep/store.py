@@ -100,7 +100,7 @@ CREATE TABLE IF NOT EXISTS runners (
 # Columns added after the first release of the schema: (name, declaration).
 _ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("command", "TEXT"),
                                                ("runner_lost", "INTEGER NOT NULL DEFAULT 0"),
-                                               ("host", "TEXT"))
+                                               ("host", "TEXT"), ("node_id", "TEXT"))
 
 _NETWORK_FS = ("nfs", "nfs4", "cifs", "smb", "smbfs", "smb3", "lustre", "gpfs", "beegfs",
                "ceph", "glusterfs", "panfs", "afs", "9p", "fuse")
