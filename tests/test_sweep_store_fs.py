@@ -8,7 +8,7 @@ from ecgsweep.sweep import commands, store
 
 def test_store_on_network_fs_is_refused_pointing_to_a_local_disk(monkeypatch, tmp_path):
     monkeypatch.setattr(store, "network_fs_type", lambda path: "nfs4")
-    with pytest.raises(UserError, match=r"network file system \(nfs4\).*local disk"):
+    with pytest.raises(UserError, match=r"network file system \(nfs4\).*local disk.*--ray ADDRESS"):
         store.refuse_network_store(tmp_path / "sweeps")
     monkeypatch.setattr(store, "network_fs_type", lambda path: None)
     store.refuse_network_store(tmp_path / "sweeps")  # a local disk is fine

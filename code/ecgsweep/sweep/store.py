@@ -158,7 +158,8 @@ def refuse_network_store(root: str | Path) -> None:
     if fstype is not None:
         raise UserError(f"--store {root} is on a network file system ({fstype}), where SQLite's "
                         "locks are unreliable; put the store on a local disk (e.g. --store "
-                        "/tmp/sweeps) and scale on that machine with --workers")
+                        "/tmp/sweeps): scale on that machine with --workers, or across "
+                        "machines with --ray ADDRESS (one coordinator, its store on its own disk)")
 
 
 def sweep_dir(root: str | Path, sweep_id: str) -> Path:
