@@ -129,13 +129,13 @@ def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",
     probs = []
     for m in members:
         config = m.record.get("config") or {}
-        if config.get("rr_features") and split.rr is None:
-            raise UserError(f"{m.path} was trained with rr_features and needs the test beats' RR "
-                            "features: give a CSV with its beat sidecar (<name>.beats.csv)")
         if beat_windows.is_sequence(config) and split.records is None:
             raise UserError(f"{m.path} is a {config['model']} model and reads consecutive beats of "
                             "one record: give test beats with their beat sidecar "
                             "(<name>.beats.csv), as `python code/data.py wfdb` writes them")
+        if config.get("rr_features") and split.rr is None:
+            raise UserError(f"{m.path} was trained with rr_features and needs the test beats' RR "
+                            "features: give a CSV with its beat sidecar (<name>.beats.csv)")
         probs.append(predict_member(m.model, split, config, batch_size))
     return np.mean(probs, axis=0)
 
