@@ -121,7 +121,8 @@ def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",
                   batch_size: int = 1024) -> np.ndarray:
     """Mean class probabilities over the members (one member: its own probabilities). Each
     member is fed the inputs its training config names (the beats; with rr_features also
-    the RR features of ``data``, a Split with a beat sidecar)."""
+    the RR features of ``data``, a Split with a beat sidecar; a sequence model its windows,
+    mapped back to one row per beat)."""
     from . import beat_windows
     from .training import predict_proba as predict_member
 

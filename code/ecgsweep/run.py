@@ -143,12 +143,15 @@ def _mean_history(histories: list[list[dict[str, float]]]) -> list[dict[str, flo
 
 def load_protocol_data(config: dict[str, Any], source):
     """The development beats in the config's class set (aami4 drops Q); ``source``'s class
-    names follow. RR features need the beat sidecar: a clear error without one."""
+    names follow. RR features and the sequence families need the beat sidecar: a clear
+    error without one."""
     from .data import datasets
 
     dev = datasets.load_development(source)
     dev = datasets.restrict_classes(dev, source.class_names, config["classes"])
     source.class_names = datasets.class_names_for(source.class_names, config["classes"])
+    if config["model"] in params.SEQUENCE_FAMILIES:
+        _check_sequence_data(config, source, dev)
     if config["rr_features"]:
         _check_rr_combinations(config)
     if config["rr_features"] and dev.rr is None:
@@ -156,8 +159,6 @@ def load_protocol_data(config: dict[str, Any], source):
                         "has no beat sidecar with RR intervals; convert WFDB records with "
                         "`python code/data.py wfdb` (it writes <name>.beats.csv), or set "
                         "rr_features=false")
-    if config["model"] in params.SEQUENCE_FAMILIES:
-        _check_sequence_data(config, source, dev)
     return dev
 
 
