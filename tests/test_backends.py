@@ -74,7 +74,7 @@ def _train_on_both_and_load_across(other: str, synth_dir: Path, tmp_path: Path) 
     for out, name, loaded_on in ((tf_dir, "tensorflow", other), (other_dir, other, "tensorflow")):
         assert json.loads((out / "device.json").read_text())["backend"] == name
         assert json.loads((out / "eval" / "report.json").read_text())["models"]
-        for family in params.family_names():
+        for family in sorted(set(params.family_names()) - set(params.SEQUENCE_FAMILIES)):
             saved = np.load(out / f"{family}.npy")
             elsewhere = np.load(out / f"{family}.on-{loaded_on}.npy")
             np.testing.assert_allclose(elsewhere, saved, atol=1e-4,

@@ -97,4 +97,13 @@ def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
                           stacklevel=2)
         else:
             raise ConfigError(unknown_key_message(key, model))
+    check_combinations(resolved)
     return resolved
+
+
+def check_combinations(config: Mapping[str, Any]) -> None:
+    """Rules that tie two keys together (each key alone is checked by ``coerce_value``)."""
+    if config["model"] == "seq2seq" and config["seq_stride"] > config["seq_window"]:
+        raise ConfigError(f"config key 'seq_stride': {config['seq_stride']} is above seq_window "
+                          f"({config['seq_window']}), so beats between two windows would get no "
+                          "prediction; use seq_stride <= seq_window")

@@ -97,9 +97,16 @@ def chosen_on(record: dict[str, Any]) -> str | None:
             + f", fingerprint {dataset.get('fingerprint')}")
 
 
+def beat_width(model) -> int | None:
+    """Samples per beat the model reads: the last axis but one of its beat input, which is
+    (batch, width, 1), or (batch, seq_window, width, 1) for a sequence model."""
+    beat = next((i for i in model.inputs if i.name == "beat"), model.inputs[0])
+    return beat.shape[-2]
+
+
 def check_fit(loaded: LoadedModel, split: Split, source: str) -> None:
     """A clear message when the model cannot score this data (beat width or class labels)."""
-    expected_len = loaded.model.input_shape[1]
+    expected_len = beat_width(loaded.model)
     if expected_len is not None and split.X.shape[1] != expected_len:
         raise UserError(f"{loaded.path} expects beats of {expected_len} samples but {source} "
                         f"has {split.X.shape[1]} per row")
@@ -114,19 +121,23 @@ def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",
                   batch_size: int = 1024) -> np.ndarray:
     """Mean class probabilities over the members (one member: its own probabilities). Each
     member is fed the inputs its training config names (the beats; with rr_features also
-    the RR features of ``data``, a Split with a beat sidecar)."""
-    from .training import model_inputs
+    the RR features of ``data``, a Split with a beat sidecar; a sequence model its windows,
+    mapped back to one row per beat)."""
+    from . import beat_windows
+    from .training import predict_proba as predict_member
 
     split = data if isinstance(data, Split) else Split(np.asarray(data), np.zeros(len(data), int))
     probs = []
     for m in members:
         config = m.record.get("config") or {}
+        if beat_windows.is_sequence(config) and split.records is None:
+            raise UserError(f"{m.path} is a {config['model']} model and reads consecutive beats of "
+                            "one record: give test beats with their beat sidecar "
+                            "(<name>.beats.csv), as `python code/data.py wfdb` writes them")
         if config.get("rr_features") and split.rr is None:
             raise UserError(f"{m.path} was trained with rr_features and needs the test beats' RR "
                             "features: give a CSV with its beat sidecar (<name>.beats.csv)")
-        inputs = model_inputs(split, config)
-        probs.append(np.asarray(m.model.predict(inputs, batch_size=batch_size, verbose=0),
-                                dtype=np.float64))
+        probs.append(predict_member(m.model, split, config, batch_size))
     return np.mean(probs, axis=0)
 
 

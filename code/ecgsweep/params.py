@@ -110,7 +110,7 @@ _HEAD = (
     Param("dropout_rate", 0.2, float, "dropout before the dense layers", low=0.0, high=0.9),
 )
 
-# The convolutional front (models.layers.conv_stack) the two LSTM families share.
+# The convolutional front (models.layers.conv_stack) the LSTM families and seq2seq share.
 _CONV_FRONT = (
         Param("n_conv_blocks", 2, int, "convolution blocks (each halves the sequence)",
               low=1, high=6),
@@ -177,6 +177,24 @@ FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
               low=1, high=1024),
         *_HEAD,
     ),
+    # Mousavi & Afghah 2019: windows of consecutive beats of one record (ecgsweep.beat_windows).
+    "seq2seq": (
+        Param("seq_window", 16, int, "consecutive beats of one record per window", low=2,
+              high=256),
+        Param("seq_stride", 8, int,
+              "beats between window starts (at most seq_window; below it windows overlap "
+              "and a beat's prediction is the mean over its windows)", low=1, high=256),
+        *_CONV_FRONT,
+        Param("beat_features", 64, int, "features per beat the encoder reads", low=1,
+              high=1024),
+        Param("rnn_cell", "lstm", str, "recurrent cell of encoder and decoder",
+              choices=("lstm", "gru")),
+        Param("rnn_units", 64, int, "units per direction of the bidirectional encoder",
+              low=1, high=1024),
+        Param("attention", True, bool,
+              "each decoder step attends over all encoder steps (Luong dot product)"),
+        *_HEAD,
+    ),
     "dualpath_resnet": (
         Param("n_res_blocks", 4, int, "residual blocks (each halves the sequence)",
               low=1, high=12),
@@ -192,6 +210,10 @@ FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
         *_HEAD,
     ),
 }
+
+
+# Families whose model reads windows of consecutive beats of one record, not single beats.
+SEQUENCE_FAMILIES = ("seq2seq",)
 
 
 def family_names() -> list[str]:

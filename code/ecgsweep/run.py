@@ -137,12 +137,15 @@ def _mean_history(histories: list[list[dict[str, float]]]) -> list[dict[str, flo
 
 def load_protocol_data(config: dict[str, Any], source):
     """The development beats in the config's class set (aami4 drops Q); ``source``'s class
-    names follow. RR features need the beat sidecar: a clear error without one."""
+    names follow. RR features and the sequence families need the beat sidecar: a clear
+    error without one."""
     from .data import datasets
 
     dev = datasets.load_development(source)
     dev = datasets.restrict_classes(dev, source.class_names, config["classes"])
     source.class_names = datasets.class_names_for(source.class_names, config["classes"])
+    if config["model"] in params.SEQUENCE_FAMILIES:
+        _check_sequence_data(config, source, dev)
     if config["rr_features"]:
         _check_rr_combinations(config)
     if config["rr_features"] and dev.rr is None:
@@ -151,6 +154,33 @@ def load_protocol_data(config: dict[str, Any], source):
                         "`python code/data.py wfdb` (it writes <name>.beats.csv), or set "
                         "rr_features=false")
     return dev
+
+
+def _check_sequence_data(config: dict[str, Any], source, dev) -> None:
+    """A sequence model (seq2seq) reads consecutive beats of one record: it needs the
+    sidecar's record names, and nothing that takes beats out of a record or adds beats
+    from none. Refused here, before any training."""
+    from . import transfer
+
+    model = config["model"]
+    if dev.records is None:
+        from .data.sidecar import sidecar_path
+
+        data = source.files.get("train", source.name)
+        side = f" ({sidecar_path(data)} missing)" if "train" in source.files else ""
+        raise UserError(f"config key 'model': {model} reads consecutive beats of one record, but "
+                        f"{data} names no record per beat{side}; convert WFDB records with "
+                        "`python code/data.py wfdb` (it writes <name>.beats.csv beside the CSV)")
+    clash = [key for key, on in (
+        ("max_train_beats", int(config["max_train_beats"]) > 0),
+        ("val_split=random", config["val_split"] == "random"),
+        ("resample", config["resample"] != "none"),
+        ("augment_synthetic", float(config["augment_synthetic"]) > 0),
+        ("pretrained", transfer.is_set(config["pretrained"]))) if on]
+    if clash:
+        raise UserError(f"config key 'model': {model} is not supported together with "
+                        f"{', '.join(clash)} (they leave gaps in a record's beats, add beats of no "
+                        "record, or start from a single-beat model); turn those off")
 
 
 def _check_rr_combinations(config: dict[str, Any]) -> None:
@@ -249,10 +279,10 @@ def validation_confusion(model, val, config: dict[str, Any], n_classes: int) -> 
     """Confusion matrix of ``model`` (its best epoch's weights) on the validation beats."""
     from sklearn.metrics import confusion_matrix
 
-    from .training import model_inputs
+    from .training import predict_proba
 
-    probs = model.predict(model_inputs(val, config), batch_size=1024, verbose=0)
-    return confusion_matrix(val.y, np.asarray(probs).argmax(axis=1), labels=list(range(n_classes)))
+    probs = predict_proba(model, val, config, batch_size=1024)
+    return confusion_matrix(val.y, probs.argmax(axis=1), labels=list(range(n_classes)))
 
 
 def pooled_ec57(records: list[dict[str, Any]], class_names) -> dict[str, Any]:

@@ -77,6 +77,18 @@ def model_inputs(split: Split, config: Mapping[str, Any]):
     return {"beat": beats, "rr": np.ascontiguousarray(split.rr[:, columns], dtype=np.float32)}
 
 
+def predict_proba(model, split: Split, config: Mapping[str, Any],
+                  batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities (n, k) float64, one row per beat of ``split`` in its order; a
+    sequence model's windows are mapped back to beats (``beat_windows.predict_beats``)."""
+    from . import beat_windows
+
+    if beat_windows.is_sequence(config):
+        return beat_windows.predict_beats(model, split, config, batch_size)
+    return np.asarray(model.predict(model_inputs(split, config), batch_size=batch_size,
+                                    verbose=0), dtype=np.float64)
+
+
 def make_optimizer(config: Mapping[str, Any], steps_per_epoch: int,
                    learning_rate: float | None = None, epochs: int | None = None):
     """The config's optimizer; ``learning_rate``/``epochs`` override the config's (a phase of
@@ -117,9 +129,7 @@ class StopRequest:
 def _validation_metrics(model, val: Split, config: Mapping[str, Any]) -> dict[str, float]:
     """val_loss is the plain mean cross-entropy of the predicted probabilities, with no
     class weights and no focal term, so runs with different losses or weights compare."""
-    probs = model.predict(model_inputs(val, config), batch_size=max(256, int(config["batch_size"])),
-                          verbose=0)
-    probs = np.asarray(probs, dtype=np.float64)
+    probs = predict_proba(model, val, config, batch_size=max(256, int(config["batch_size"])))
     if not np.isfinite(probs).all():
         raise TrainingDiverged("the model's validation outputs are NaN or infinite (its weights "
                                "diverged): lower learning_rate or check the data")
@@ -239,22 +249,36 @@ def _phases(config: Mapping[str, Any], fine_tune: FineTune | None):
     return phases
 
 
-def _fit_phase(model, config: Mapping[str, Any], inputs: Any, labels: np.ndarray,
+def _fit_phase(model, config: Mapping[str, Any], train: Split,
                weights: dict[int, float] | None, first: int, end: int, callbacks: list) -> None:
-    """Epochs ``first``..``end`` of training: plain arrays, or augmented batches when the
-    config asks for augmentation (training beats only)."""
-    from . import augment
+    """Epochs ``first``..``end`` of training: plain arrays, augmented batches when the
+    config asks for augmentation (training beats only), or a sequence model's windows."""
+    from . import augment, beat_windows
 
-    batch_size = int(config["batch_size"])
+    batch_size, seed = int(config["batch_size"]), int(config["seed"]) + first
+    if beat_windows.is_sequence(config):
+        batches = beat_windows.WindowBatches(train, config, weights, seed)
+        model.fit(batches, initial_epoch=first, epochs=end, callbacks=callbacks, verbose=0)
+        return
+    inputs, labels = model_inputs(train, config), train.y.astype(np.int32)
     if not augment.is_on(config):
         model.fit(inputs, labels, batch_size=batch_size, shuffle=True, initial_epoch=first,
                   epochs=end, callbacks=callbacks, verbose=0, class_weight=weights)
         return
     sample_weights = (None if weights is None
                       else np.array([weights[int(c)] for c in labels], dtype=np.float32))
-    batches = augment.AugmentedBatches(inputs, labels, sample_weights, config, batch_size,
-                                       seed=int(config["seed"]) + first)
+    batches = augment.AugmentedBatches(inputs, labels, sample_weights, config, batch_size, seed)
     model.fit(batches, initial_epoch=first, epochs=end, callbacks=callbacks, verbose=0)
+
+
+def steps_per_epoch(train: Split, config: Mapping[str, Any]) -> int:
+    """Gradient steps in one epoch over ``train`` (a sequence model steps over windows)."""
+    from . import beat_windows
+
+    if beat_windows.is_sequence(config):
+        windows = len(beat_windows.window_rows(train, config))
+        return max(1, math.ceil(windows / beat_windows.windows_per_batch(config)))
+    return max(1, math.ceil(len(train) / int(config["batch_size"])))
 
 
 def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: int,
@@ -273,9 +297,7 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
         from .imbalance import make_loss
 
         loss = make_loss(config)
-    batch_size = int(config["batch_size"])
-    train_inputs, train_labels = model_inputs(train, config), train.y.astype(np.int32)
-    steps = math.ceil(len(train) / batch_size)
+    steps = steps_per_epoch(train, config)
     weights = class_weights(train.y, config["class_weight"], n_classes)
     result = FitResult()
     state: dict[str, Any] = {"epoch": 0}
@@ -289,7 +311,7 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
                       loss=loss, metrics=["accuracy"])
         callbacks = _make_callbacks(model, config, val, sink, stop, result, state)
         if not stop.requested:
-            _fit_phase(model, config, train_inputs, train_labels, weights, first, end, callbacks)
+            _fit_phase(model, config, train, weights, first, end, callbacks)
     if "diverged_epoch" in state:
         raise TrainingDiverged(f"NaN loss at epoch {state['diverged_epoch']}: lower "
                                f"learning_rate (now {config['learning_rate']}) or check the data")

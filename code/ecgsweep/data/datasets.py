@@ -31,12 +31,13 @@ SYNTHETIC_SEEDS = {"train": 0, "test": 1}
 @dataclass
 class Split:
     """Beats (n×187 float32) and integer labels; with a beat sidecar (``data.sidecar``)
-    also each beat's record and RR features (None when unknown)."""
+    also each beat's record, RR features and R-peak sample (None when unknown)."""
 
     X: np.ndarray
     y: np.ndarray
     records: np.ndarray | None = None
     rr: np.ndarray | None = None
+    r_peak: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -45,7 +46,8 @@ class Split:
         """The beats at ``idx`` (indexes or a mask), every per-beat field alike."""
         return Split(self.X[idx], self.y[idx],
                      None if self.records is None else self.records[idx],
-                     None if self.rr is None else self.rr[idx])
+                     None if self.rr is None else self.rr[idx],
+                     None if self.r_peak is None else self.r_peak[idx])
 
 
 AAMI4_DROPPED = "Q"  # aami4: N S V F, the inter-patient literature's classes (Q too rare)
@@ -114,8 +116,8 @@ def _load_split(path_str: str, name: str, n_classes: int | None) -> Split:
     side = sidecar.sidecar_path(path_str)
     if not side.is_file():
         return Split(X, y)
-    records, _, rr = sidecar.read(side, len(y))
-    return Split(X, y, records, rr)
+    records, r_peak, rr = sidecar.read(side, len(y))
+    return Split(X, y, records, rr, r_peak)
 
 
 def _ptbdb_all(source: DataSource) -> tuple[np.ndarray, np.ndarray]:

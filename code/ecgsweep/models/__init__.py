@@ -3,6 +3,10 @@
 Every family exposes ``build(config, input_shape, n_classes) -> keras.Model`` using only
 Keras 3 layers and ``keras.ops``, so the same file runs on the TensorFlow, JAX or PyTorch
 backend. Hyperparameters and their allowed values live in ``ecgsweep.params``.
+
+A sequence family (``SEQUENCE_FAMILIES``: seq2seq) reads a window of beats and predicts
+each of them; its builder also takes ``n_rr`` and joins the RR features per beat itself,
+where the other families get ``with_rr_branch``.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import importlib
 from typing import Any, Mapping
 
 from ..config import ConfigError
-from ..params import FAMILY_PARAMS
+from ..params import FAMILY_PARAMS, SEQUENCE_FAMILIES
 # Custom layers register themselves with Keras on import, so that
 # keras.models.load_model(path, compile=False) works once this package is imported.
 from . import layers  # noqa: F401
@@ -25,6 +29,7 @@ FAMILY_MODULES: dict[str, str] = {
     "cnn_lstm": "cnn_lstm",
     "cnn_bilstm_attention": "cnn_bilstm_attention",
     "dualpath_resnet": "dualpath_resnet",
+    "seq2seq": "seq2seq",
 }
 
 
@@ -37,13 +42,21 @@ def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: in
     if name not in FAMILY_PARAMS:
         raise ConfigError(f"model family {name!r} has no parameter schema in ecgsweep.params")
     module = importlib.import_module(f".{FAMILY_MODULES[name]}", __name__)
+    if name in SEQUENCE_FAMILIES:
+        return module.build(config, input_shape, n_classes, n_rr=rr_width(config))
     model = module.build(config, input_shape, n_classes)
     if config.get("rr_features"):
-        from ..data.sidecar import rr_columns
-
-        model = with_rr_branch(model, len(rr_columns(config.get("rr_normalization", "record"))),
-                               n_classes)
+        model = with_rr_branch(model, rr_width(config), n_classes)
     return model
+
+
+def rr_width(config: Mapping[str, Any]) -> int:
+    """RR features per beat the model reads (0 without ``rr_features``)."""
+    if not config.get("rr_features"):
+        return 0
+    from ..data.sidecar import rr_columns
+
+    return len(rr_columns(config.get("rr_normalization", "record")))
 
 
 RR_BRANCH_UNITS = 32
