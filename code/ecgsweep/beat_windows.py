@@ -65,7 +65,7 @@ def windows_of(rows: np.ndarray, window: int, stride: int) -> np.ndarray:
 
 def window_rows(split: Split, config: Mapping[str, Any]) -> np.ndarray:
     """Every window of ``split`` as rows of it, (n_windows, seq_window); PAD for padding."""
-    window, stride = int(config["seq_window"]), int(config["seq_stride"])
+    window, stride = config["seq_window"], config["seq_stride"]
     if stride > window:
         raise UserError(f"config key 'seq_stride': {stride} is above seq_window ({window}); "
                         "use seq_stride <= seq_window")
@@ -75,7 +75,7 @@ def window_rows(split: Split, config: Mapping[str, Any]) -> np.ndarray:
 
 def windows_per_batch(config: Mapping[str, Any]) -> int:
     """Windows per training batch: about ``batch_size`` beats."""
-    return max(1, round(int(config["batch_size"]) / int(config["seq_window"])))
+    return max(1, round(config["batch_size"] / config["seq_window"]))
 
 
 def gather(split: Split, rows: np.ndarray, config: Mapping[str, Any],
@@ -106,7 +106,7 @@ def predict_beats(model, split: Split, config: Mapping[str, Any],
     """Class probabilities (n, k) float64, one row per beat of ``split`` in its order: the
     mean over the windows that hold the beat."""
     rows = window_rows(split, config)
-    per_batch = max(1, batch_size // int(config["seq_window"]))
+    per_batch = max(1, batch_size // config["seq_window"])
     total = np.zeros((len(split), int(model.output_shape[-1])))
     count = np.zeros(len(split))
     for start in range(0, len(rows), PREDICT_CHUNK_WINDOWS):

@@ -46,11 +46,11 @@ def encode_beats(beats, config: Mapping[str, Any]):
     """(window, width, 1) beats -> (window, ``beat_features``): conv_stack's blocks on every
     beat alike. A Conv2D with a (1, k) kernel is a Conv1D run on each beat of the window
     (one set of weights for all), which traces far faster than TimeDistributed."""
-    use_bn = bool(config["batch_norm"])
+    use_bn = config["batch_norm"]
     x = beats
-    for block in range(int(config["n_conv_blocks"])):
+    for block in range(config["n_conv_blocks"]):
         name = f"conv{block + 1}"
-        x = layers.Conv2D(int(config["n_filters"]), (1, int(config["kernel_size"])),
+        x = layers.Conv2D(config["n_filters"], (1, config["kernel_size"]),
                           padding="same", use_bias=not use_bn, name=name)(x)
         if use_bn:
             x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
@@ -58,7 +58,7 @@ def encode_beats(beats, config: Mapping[str, Any]):
         if x.shape[2] is not None and x.shape[2] >= 4:
             x = layers.MaxPooling2D(pool_size=(1, 2), name=f"{name}_pool")(x)
     x = layers.Reshape((int(x.shape[1]), -1), name="beat_flatten")(x)
-    return layers.Dense(int(config["beat_features"]), activation="relu", name="beat_dense")(x)
+    return layers.Dense(config["beat_features"], activation="relu", name="beat_dense")(x)
 
 
 def _recurrent(config: Mapping[str, Any], units: int, name: str, **kwargs) -> layers.Layer:
@@ -68,7 +68,7 @@ def _recurrent(config: Mapping[str, Any], units: int, name: str, **kwargs) -> la
 
 def encode_decode(x, config: Mapping[str, Any]):
     """Bidirectional encoder, decoder started from its final states, optional attention."""
-    units = int(config["rnn_units"])
+    units = config["rnn_units"]
     encoder = layers.Bidirectional(_recurrent(config, units, "encoder", return_state=True),
                                    name="bi_encoder")
     encoded, *states = encoder(x)
@@ -86,7 +86,7 @@ def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: in
           n_rr: int = 0) -> keras.Model:
     """The model: {"beat": (seq_window, *input_shape)} [and "rr": (seq_window, n_rr)] ->
     (seq_window, n_classes) probabilities."""
-    window = int(config["seq_window"])
+    window = config["seq_window"]
     beats = keras.Input(shape=(window, *input_shape), name="beat")
     x = encode_beats(beats, config)
     inputs: Any = beats
