@@ -96,8 +96,13 @@ class RunLog:
 
     def read(self) -> list[dict[str, Any]]:
         """The history rows written since the last call."""
+        # Read from the start of the block we stopped in: blocks are what chunks align to,
+        # and a long run's file is not read again from its beginning every turn.
+        base = self.offset - self.offset % BLOCK
         try:
-            data = self.path.read_bytes()
+            with open(self.path, "rb") as f:
+                f.seek(base)
+                data = f.read()
         except FileNotFoundError:
             return []
         if self.offset == 0:
@@ -106,7 +111,8 @@ class RunLog:
             if not data.startswith(FILE_HEADER):
                 raise LogError(f"{self.path}: not a W&B run record (no :W&B header)")
             self.offset = FILE_HEADER_LEN
-        chunks, self.offset = _chunks(data, self.offset)
+        chunks, end = _chunks(data, self.offset - base)
+        self.offset = base + end
         new: list[dict[str, Any]] = []
         for kind, payload in chunks:
             record = self._assemble(kind, payload)
