@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep.bookkeeping import create_or_join
@@ -73,21 +74,26 @@ command:
 {items}parameters:
   learn_rate: {{value: 0.5}}
   steps: {{value: 1}}
+  flag: {{value: true}}
 """)
 
 
 @pytest.mark.parametrize("command", [
     ["${env}", "${interpreter}", "${program}", "${args}"],
     ["${interpreter}", "${program}", "${args_no_hyphens}"],
+    ["${interpreter}", "${program}", "${args_no_equals}"],
+    ["${interpreter}", "${program}", "${args_no_boolean_flags}"],
     ["${interpreter}", "${program}", "${args_json}"],
     ["${env}", "sh", "tests/fake_programs/wandb_only/run.sh", "${interpreter}", "${args_json_file}"],
-], ids=["args", "args_no_hyphens", "args_json", "args_json_file-shell-program"])
+], ids=["args", "args_no_hyphens", "args_no_equals", "args_no_boolean_flags", "args_json",
+        "args_json_file-shell-program"])
 def test_each_args_macro_reaches_the_program(tmp_path, command):
     store, rc = _macro_sweep(tmp_path, command)
     (row,) = store.runs()
     assert rc == 0 and row["state"] == "finished", row["output_tail"]
     got = summary_json(row, "from_args")
-    assert {k: float(v) for k, v in got.items()} == {"learn_rate": 0.5, "steps": 1.0}
+    as_values = {k: yaml.safe_load(v) if isinstance(v, str) else v for k, v in got.items()}
+    assert as_values == {"learn_rate": 0.5, "steps": 1, "flag": True}
 
 
 def test_metric_target_ends_the_sweep_as_on_the_server(tmp_path):

@@ -1,8 +1,9 @@
 """A W&B user's training program, as in W&B's examples: it knows nothing of ecg-sweeps.
 
 Parameters come through wandb.config (the sweep's param file) and, depending on the sweep's
-command, as arguments: --key=value (${args}), key=value (${args_no_hyphens}), one JSON
-object (${args_json}) or a JSON file's path (${args_json_file}); what the arguments held is
+command, as arguments: --key=value (${args}), --key value (${args_no_equals}), --flag for
+a true boolean (${args_no_boolean_flags}), key=value (${args_no_hyphens}), one JSON object
+(${args_json}) or a JSON file's path (${args_json_file}); what the arguments held is
 logged once as `from_args` so a test can compare. Metrics go through wandb.log only:
 `val/loss` (lower with a higher learn_rate), `score with space` (= learn_rate) and `loss`.
 Behaviour knobs (parameters): `crash` raises after the first step, `log_metric: false` logs
@@ -18,9 +19,11 @@ import wandb
 
 
 def from_args(argv):
-    out = {}
+    out, pending = {}, None
     for arg in argv:
-        if arg.startswith("{"):
+        if pending is not None and not arg.startswith("--"):
+            out[pending], pending = arg, None  # --key value
+        elif arg.startswith("{"):
             out.update(json.loads(arg))
         elif arg.endswith(".json") and os.path.exists(arg):
             with open(arg) as f:
@@ -28,6 +31,9 @@ def from_args(argv):
         elif "=" in arg:
             key, value = arg.lstrip("-").split("=", 1)
             out[key] = value
+        elif arg.startswith("--"):
+            pending = arg[2:]
+            out[pending] = True  # a boolean flag, unless a value follows
     return out
 
 
