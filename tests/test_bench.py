@@ -117,5 +117,6 @@ def test_smoke_run_prints_and_saves_every_figure(tmp_path):
         assert f["name"] in proc.stdout, f["name"]
         assert report.format_value(f["value"], f["unit"]) in proc.stdout, f
     ratios = [f for f in figures if f["unit"] == "x"]
-    assert len(ratios) == 2 + (len(installed) - 1) + 1 + 1  # training, backends, start-up, sweep
+    # training (2), backends, start-up, sweep, executors (Ray / local)
+    assert len(ratios) == 2 + (len(installed) - 1) + 1 + 1 + 1
     assert Path(str(out)).stat().st_size > 0
