@@ -25,6 +25,13 @@ def step(run_id: str, row: dict, metric: str | None, epochs_total: int | None) -
     return f"{run_id} {word} {epoch}{total} {' '.join(bits)}"
 
 
+def steps(rows_by_run: dict[str, list[dict]], metric: str | None,
+          epochs_total: dict[str, int | None]) -> list[str]:
+    """One line per logged step of every run (the plain view's progress)."""
+    return [step(run_id, row, metric, epochs_total.get(run_id))
+            for run_id, rows in rows_by_run.items() for row in rows]
+
+
 def ended(run_id: str, state: str, *, steps: int, metric: str | None, best: float | None,
           error: str | None, stop_reason: str | None, requeued: bool, log_path: str,
           tail: str) -> str:

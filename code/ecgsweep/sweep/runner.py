@@ -18,6 +18,7 @@ import os
 import socket
 import time
 import uuid
+from functools import partial
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -27,7 +28,7 @@ from . import engine, events, liveness
 from .executor import Launcher, LocalExecutor, visible_gpus
 from .failures import SAME_FAILURES_TO_STOP
 from .store import CRASHED, Store
-from .supervision import Interrupts, LiveRun, end_state, kill_delay, send_stops
+from .supervision import Interrupts, LiveRun, end_state, kill_all, kill_delay, send_stops
 
 EXIT_DONE, EXIT_SWEEP_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 
@@ -75,6 +76,9 @@ class Runner:
         self.no_more: str | None = None
         self.failure: str | None = None
         self.signals, self._last_reap = Interrupts(), 0.0
+        self.reap_dead = partial(liveness.reap_dead, stale_after_s=opts.stale_after_s,
+                                 requeue_grid=self.cfg.get("method") == "grid", goal=self.goal,
+                                 wandb_dir=self.wandb_dir, cwd=self.cwd, metric=self.metric)
 
     def event(self, msg: str) -> None:
         if self.view is not None:
@@ -91,9 +95,7 @@ class Runner:
                 time.sleep(self.opts.poll_s)
         except BaseException as e:
             exit_reason = f"error: {type(e).__name__}: {e}"
-            for lr in self.live.values():
-                lr.interrupted = True
-                lr.kill(self.now())
+            kill_all(self.live, self.now())  # no run outlives its runner's crash
             raise
         finally:
             self.signals.restore()
@@ -119,19 +121,13 @@ class Runner:
         flagged = books.flagged_runs(self.store, self.id) if self.live else {}
         send_stops(self.live, flagged, self.now(), self.kill_delay, self.event)
         if self.now() - self._last_reap > max(5 * self.opts.poll_s, 2.0):
-            self._reap_dead()
+            self._last_reap = self.now()
+            for msg in self.reap_dead(self.store, self.id, self.now()):
+                self.event(msg)
         if not self.signals.count:
             self._fill_slots()
         self._refresh()
         return bool(self.live) or not (self.no_more or self.signals.count)
-
-    def _reap_dead(self) -> None:
-        self._last_reap = self.now()
-        for msg in liveness.reap_dead(
-                self.store, self.id, self.now(), stale_after_s=self.opts.stale_after_s,
-                requeue_grid=self.cfg.get("method") == "grid", wandb_dir=self.wandb_dir,
-                cwd=self.cwd, metric=self.metric, goal=self.goal):
-            self.event(msg)
 
     def _ingest(self) -> bool:
         """Store the rows the live runs logged since the last turn, with a heartbeat."""
@@ -141,9 +137,8 @@ class Runner:
             for run_id, lr in self.live.items():
                 self._store_rows(lr, got[run_id], None)
         if self.view is not None and getattr(self.view, "plain", False):
-            for run_id, rows in got.items():
-                for row in rows:
-                    self.event(events.step(run_id, row, self.metric, self.live[run_id].epochs_total))
+            for line in events.steps(got, self.metric, {k: lr.epochs_total for k, lr in self.live.items()}):
+                self.event(line)
         return any(got.values())
 
     def _store_rows(self, lr: LiveRun, rows: list[dict], summary: dict | None) -> None:

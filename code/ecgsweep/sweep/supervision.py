@@ -76,6 +76,13 @@ def send_stops(live: dict[str, LiveRun], flagged: dict[str, str], now: float,
             lr.kill(now)
 
 
+def kill_all(live: dict[str, LiveRun], now: float) -> None:
+    """SIGKILL every live run, recorded as lost with its runner."""
+    for lr in live.values():
+        lr.interrupted = True
+        lr.kill(now)
+
+
 class Interrupts:
     """Counts SIGINT/SIGTERM sent to the runner: the first stops the runs, the second kills."""
 
@@ -105,6 +112,8 @@ class Interrupts:
             event(f"{self.name}: stopping the live runs (SIGTERM); send it again to kill them")
         else:
             event(f"{self.name} again: killing the live runs")
+        if self.count > 1:
+            return kill_all(live, now)
         for lr in live.values():
             lr.interrupted = True
-            lr.stop(now) if self.count == 1 else lr.kill(now)
+            lr.stop(now)
