@@ -101,6 +101,13 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
           "none = seconds, both", choices=("record", "none", "both")),
+    Param("beat_normalization", "none", str,
+          "record_median: a second input channel, the beat minus the median beat of its own "
+          "record (per-patient morphology; needs the beat sidecar's records)",
+          choices=("none", "record_median")),
+    Param("split_seed", -1, int,
+          "seed of the validation split and the folds (-1: seed), to repeat a run with other "
+          "weights on the same folds", low=-1),
 )
 
 # Dense head shared by the families that end in one (same name as published sweeps use).

@@ -63,10 +63,14 @@ def as_model_input(X: np.ndarray) -> np.ndarray:
 
 
 def model_inputs(split: Split, config: Mapping[str, Any]):
-    """What the model is fed for ``split``: the beats (n, 187, 1), and with ``rr_features``
-    also the RR vector of the config's ``rr_normalization``, as {"beat", "rr"}. Plain
-    arrays: Keras' own data adapters batch and shuffle them on every backend."""
-    beats = as_model_input(split.X)
+    """What the model is fed for ``split``: the beats (n, 187, 1; with ``beat_normalization``
+    record_median a second channel, the beat minus its record's median beat), and with
+    ``rr_features`` also the RR vector of the config's ``rr_normalization``, as {"beat",
+    "rr"}. Plain arrays: Keras' own data adapters batch and shuffle them on every backend."""
+    from .data import beatnorm
+
+    beats = beatnorm.beat_channels(split.X, split.records,
+                                   config.get("beat_normalization", "none"))
     if not config.get("rr_features"):
         return beats
     from .data import sidecar
