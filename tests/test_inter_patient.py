@@ -1,6 +1,8 @@
 """The inter-patient protocol: beat sidecar with RR features, record-grouped validation,
 aami4 classes, the RR input of every family, and the EC57 table."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -170,3 +172,83 @@ def test_rr_features_refuse_what_cannot_carry_rr():
         with pytest.raises(UserError, match="not supported together with"):
             _check_rr_combinations(resolve({"rr_features": True, **extra}))
     _check_rr_combinations(resolve({"rr_features": True}))
+
+
+def test_record_median_channel_is_the_beat_minus_its_records_median_beat():
+    from ecgsweep.data import beatnorm
+
+    X = np.array([[0, 1, 2], [2, 1, 0], [4, 4, 4], [10, 0, 0], [0, 0, 10]], dtype=np.float32)
+    records = np.array(["a", "a", "a", "b", "b"])
+    medians = beatnorm.record_median_beats(X, records)
+    # record a: sample-wise medians of (0, 2, 4), (1, 1, 4), (2, 0, 4); record b: means of two
+    assert medians[:3].tolist() == [[2, 1, 2]] * 3 and medians[3:].tolist() == [[5, 0, 5]] * 2
+    out = beatnorm.beat_channels(X, records, "record_median")
+    assert out.shape == (5, 3, 2) and np.array_equal(out[..., 0], X)
+    assert out[..., 1].tolist() == [[-2, 0, 0], [0, 0, -2], [2, 3, 2], [5, 0, -5], [-5, 0, 5]]
+    assert np.array_equal(beatnorm.beat_channels(X, None, "none"), X[..., None])
+    with pytest.raises(ValueError, match="record"):
+        beatnorm.beat_channels(X, None, "record_median")
+
+
+def test_record_median_uses_only_the_beats_own_record():
+    from ecgsweep.data import beatnorm
+
+    dev = _dev_with_records(n_records=3, per_record=9)
+    before = beatnorm.beat_channels(dev.X, dev.records, "record_median")
+    changed = dev.X.copy()
+    other = dev.records != "r0"
+    changed[other] = changed[other] * 7 + 3  # every other record's beats, nothing of r0
+    after = beatnorm.beat_channels(changed, dev.records, "record_median")
+    mine = ~other
+    assert np.array_equal(after[mine], before[mine])
+    assert not np.allclose(after[other][..., 1], before[other][..., 1])
+    # the order of the beats, or scoring r0 alone, does not change r0's channel either
+    alone = beatnorm.beat_channels(dev.X[mine], dev.records[mine], "record_median")
+    assert np.array_equal(alone, before[mine])
+    order = np.random.default_rng(0).permutation(len(dev))
+    shuffled = beatnorm.beat_channels(dev.X[order], dev.records[order], "record_median")
+    assert np.array_equal(shuffled, before[order])
+
+
+def test_beat_normalization_feeds_train_validation_and_eval_alike():
+    from ecgsweep import evaluation
+    from ecgsweep.data import beatnorm
+
+    dev = datasets.restrict_classes(_dev_with_records(), datasets.MITBIH_CLASSES, "aami4")
+    config = resolve({"beat_normalization": "record_median", "rr_features": True, "epochs": 1,
+                      "batch_size": 32, "classes": "aami4", "n_conv_blocks": 1,
+                      "layer_1_size": 4})
+    inputs = training.model_inputs(dev, config)
+    assert inputs["beat"].shape == (len(dev), 187, 2)
+    model = models.build(config, (187, beatnorm.channels("record_median")), 4)
+    result = training.fit(model, config, dev, dev, 4, lambda m: None, training.StopRequest())
+    assert result.best_epoch == 1
+    member = evaluation.LoadedModel(Path("m.keras"), model, {"config": config})
+    direct = model.predict(inputs, verbose=0)
+    assert np.allclose(evaluation.predict_proba([member], dev), direct, atol=1e-6)
+    with pytest.raises(datasets.UserError, match="beat_normalization"):
+        evaluation.predict_proba([member], Split(dev.X, dev.y, None, dev.rr))
+
+
+def test_beat_normalization_refuses_what_has_no_record():
+    from ecgsweep.cli import UserError
+    from ecgsweep.run import _check_beat_normalization
+
+    dev = _dev_with_records()
+    source = datasets.DataSource("x", datasets.MITBIH_CLASSES)
+    for extra in ({"resample": "smote"}, {"augment_synthetic": 0.5}, {"aug_noise": 0.1},
+                  {"pretrained": "models/cnn/best.keras"}):
+        with pytest.raises(UserError, match="not supported together with"):
+            _check_beat_normalization(resolve({"beat_normalization": "record_median", **extra}),
+                                      dev, source)
+    with pytest.raises(UserError, match="needs each beat's record"):
+        _check_beat_normalization(resolve({"beat_normalization": "record_median"}),
+                                  Split(dev.X, dev.y), source)
+    _check_beat_normalization(resolve({"beat_normalization": "record_median"}), dev, source)
+
+
+def test_split_seed_fixes_the_folds_whatever_the_seed():
+    from ecgsweep.run import split_seed
+
+    assert split_seed(resolve({"seed": 7})) == 7
+    assert split_seed(resolve({"seed": 7, "split_seed": 42})) == 42

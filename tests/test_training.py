@@ -18,6 +18,14 @@ def test_class_weights_balanced_and_sqrt():
     assert training.class_weights(y, "none", 3) is None
 
 
+def test_class_weight_cap_limits_only_the_weights_above_it():
+    y = np.array([0] * 90 + [1] * 9 + [2] * 1)  # balanced: 0.37, 3.7, 33.3
+    capped = training.class_weights(y, "balanced", 3, cap=5.0)
+    assert capped[0] == pytest.approx(100 / (3 * 90)) and capped[1] == pytest.approx(100 / 27)
+    assert capped[2] == 5.0
+    assert training.class_weights(y, "balanced", 3, cap=0.0)[2] == pytest.approx(100 / 3)
+
+
 def _tiny_split(n=64, seed=0):
     rng = np.random.default_rng(seed)
     return Split(rng.random((n, 187), dtype=np.float32), rng.integers(0, 5, n))

@@ -45,6 +45,9 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "stratified share of the training file held out for validation", low=0.01, high=0.5),
     Param("class_weight", "none", str, "loss weight per class",
           choices=("none", "balanced", "sqrt")),
+    Param("class_weight_max", 0.0, float,
+          "upper limit of every class weight (0: none), so a rare class of few records (F) "
+          "is not over-weighted", low=0.0, high=1000.0),
     Param("seed", 42, int, "seed for splits, weights and shuffling", low=0),
     Param("early_stopping_patience", 0, int,
           "stop after this many epochs without a better val_macro_f1 (0: off)", low=0),
@@ -101,6 +104,13 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
           "none = seconds, both", choices=("record", "none", "both")),
+    Param("beat_normalization", "none", str,
+          "record_median: a second input channel, the beat minus the median beat of its own "
+          "record (per-patient morphology; needs the beat sidecar's records)",
+          choices=("none", "record_median")),
+    Param("split_seed", -1, int,
+          "seed of the validation split and the folds (-1: seed), to repeat a run with other "
+          "weights on the same folds", low=-1),
 )
 
 # Dense head shared by the families that end in one (same name as published sweeps use).

@@ -148,6 +148,8 @@ def load_protocol_data(config: dict[str, Any], source):
         _check_sequence_data(config, source, dev)
     if config["rr_features"]:
         _check_rr_combinations(config)
+    if config["beat_normalization"] != "none":
+        _check_beat_normalization(config, dev, source)
     if config["rr_features"] and dev.rr is None:
         raise UserError(f"config key 'rr_features': the data ({source.files.get('train', source.name)}) "
                         "has no beat sidecar with RR intervals; convert WFDB records with "
@@ -176,11 +178,14 @@ def _check_sequence_data(config: dict[str, Any], source, dev) -> None:
         ("val_split=random", config["val_split"] == "random"),
         ("resample", config["resample"] != "none"),
         ("augment_synthetic", float(config["augment_synthetic"]) > 0),
-        ("pretrained", transfer.is_set(config["pretrained"]))) if on]
+        ("pretrained", transfer.is_set(config["pretrained"])),
+        # its windows are gathered from the beats alone (beat_windows.gather)
+        ("beat_normalization", config["beat_normalization"] != "none")) if on]
     if clash:
         raise UserError(f"config key 'model': {model} is not supported together with "
                         f"{', '.join(clash)} (they leave gaps in a record's beats, add beats of no "
-                        "record, or start from a single-beat model); turn those off")
+                        "record, start from a single-beat model, or add a channel its windows do "
+                        "not carry); turn those off")
 
 
 def _check_rr_combinations(config: dict[str, Any]) -> None:
@@ -195,6 +200,31 @@ def _check_rr_combinations(config: dict[str, Any]) -> None:
         raise UserError(f"config key 'rr_features': not supported together with "
                         f"{', '.join(clash)} (added beats and a pretrained beat-only model have no "
                         "RR features); set rr_features=false or turn those off")
+
+
+def _check_beat_normalization(config: dict[str, Any], dev, source) -> None:
+    """beat_normalization needs each beat's record, and no beats or beat changes that have
+    no record (SMOTE, synthetic beats) or that the second channel would not follow
+    (augmentation of the beat alone, a pretrained one-channel model)."""
+    from . import augment, transfer
+
+    key = f"config key 'beat_normalization': {config['beat_normalization']}"
+    if dev.records is None:
+        raise UserError(f"{key} needs each beat's record, from the beat sidecar "
+                        f"(<name>.beats.csv, written by `python code/data.py wfdb`); the data "
+                        f"({source.files.get('train', source.name)}) has none")
+    clash = [name for name, on in (("resample", config["resample"] != "none"),
+                                   ("augment_synthetic", float(config["augment_synthetic"]) > 0),
+                                   ("pretrained", transfer.is_set(config["pretrained"])),
+                                   ("aug_*", augment.is_on(config))) if on]
+    if clash:
+        raise UserError(f"{key}: not supported together with {', '.join(clash)}; set "
+                        "beat_normalization=none or turn those off")
+
+
+def split_seed(config: dict[str, Any]) -> int:
+    """The seed of the validation split and the folds: split_seed, else the run's seed."""
+    return int(config["seed"]) if int(config["split_seed"]) < 0 else int(config["split_seed"])
 
 
 def development_folds(config: dict[str, Any], source, dev) -> Iterator[tuple[Any, dict]]:
@@ -213,11 +243,11 @@ def development_folds(config: dict[str, Any], source, dev) -> Iterator[tuple[Any
     by_record, note = datasets.choose_val_split(config["val_split"], dev)
     print(note, flush=True)
     if int(config["folds"]) >= 2:
-        folds = datasets.kfold_splits(dev, int(config["folds"]), seed, config["max_train_beats"],
-                                      by_record=by_record)
+        folds = datasets.kfold_splits(dev, int(config["folds"]), split_seed(config),
+                                      config["max_train_beats"], by_record=by_record)
     else:
         train, val = datasets.holdout_split(dev, config["val_split"], config["val_fraction"],
-                                            seed, config["max_train_beats"])
+                                            split_seed(config), config["max_train_beats"])
         folds = [datasets.Fold(1, train, val)]
     for fold in folds:
         if by_record:
@@ -265,9 +295,11 @@ def _check_pretrained(config: dict[str, Any], input_width: int) -> dict[str, Any
 def _build(config: dict[str, Any], input_width: int, n_classes: int):
     """A fresh model (from the family, or from the pretrained file) and its FineTune plan."""
     from . import models, training, transfer
+    from .data import beatnorm
 
     if not transfer.is_set(config["pretrained"]):
-        return models.build(config, (input_width, 1), n_classes), None
+        shape = (input_width, beatnorm.channels(config["beat_normalization"]))
+        return models.build(config, shape, n_classes), None
     where = f"config key 'pretrained': {config['pretrained']}"
     pretrained = transfer.load_pretrained(config["pretrained"], input_width)
     model, base = transfer.build(config, pretrained, n_classes, where)

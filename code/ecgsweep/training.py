@@ -41,11 +41,14 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)  # Python, NumPy and the backend
 
 
-def class_weights(y: np.ndarray, mode: str, n_classes: int) -> dict[int, float] | None:
+def class_weights(y: np.ndarray, mode: str, n_classes: int,
+                  cap: float = 0.0) -> dict[int, float] | None:
     """Per-class loss weights: none, balanced (n / (k * count)), or the square root of balanced.
 
     Classes absent from ``y`` get weight 1. sqrt is a milder correction that often helps
-    macro-F1 without wrecking precision on the majority class.
+    macro-F1 without wrecking precision on the majority class. ``cap`` > 0 limits every
+    weight to it: a class held by a few beats of one or two records (F in MIT-BIH's DS1,
+    mostly record 208) is then not learned as if it were common.
     """
     if mode == "none":
         return None
@@ -53,7 +56,8 @@ def class_weights(y: np.ndarray, mode: str, n_classes: int) -> dict[int, float] 
     balanced = compute_class_weight("balanced", classes=present, y=y)
     weights = {c: 1.0 for c in range(n_classes)}
     for c, w in zip(present, balanced):
-        weights[int(c)] = float(math.sqrt(w) if mode == "sqrt" else w)
+        weight = float(math.sqrt(w) if mode == "sqrt" else w)
+        weights[int(c)] = min(weight, cap) if cap > 0 else weight
     return weights
 
 
@@ -63,10 +67,14 @@ def as_model_input(X: np.ndarray) -> np.ndarray:
 
 
 def model_inputs(split: Split, config: Mapping[str, Any]):
-    """What the model is fed for ``split``: the beats (n, 187, 1), and with ``rr_features``
-    also the RR vector of the config's ``rr_normalization``, as {"beat", "rr"}. Plain
-    arrays: Keras' own data adapters batch and shuffle them on every backend."""
-    beats = as_model_input(split.X)
+    """What the model is fed for ``split``: the beats (n, 187, 1; with ``beat_normalization``
+    record_median a second channel, the beat minus its record's median beat), and with
+    ``rr_features`` also the RR vector of the config's ``rr_normalization``, as {"beat",
+    "rr"}. Plain arrays: Keras' own data adapters batch and shuffle them on every backend."""
+    from .data import beatnorm
+
+    beats = beatnorm.beat_channels(split.X, split.records,
+                                   config.get("beat_normalization", "none"))
     if not config.get("rr_features"):
         return beats
     from .data import sidecar
@@ -298,7 +306,8 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
 
         loss = make_loss(config)
     steps = steps_per_epoch(train, config)
-    weights = class_weights(train.y, config["class_weight"], n_classes)
+    weights = class_weights(train.y, config["class_weight"], n_classes,
+                            config.get("class_weight_max", 0.0))
     result = FitResult()
     state: dict[str, Any] = {"epoch": 0}
     for first, end, lr, base_trainable in _phases(config, fine_tune):

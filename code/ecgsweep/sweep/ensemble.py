@@ -22,8 +22,8 @@ from .report_data import finite
 MODEL_FILE = "model.keras"  # what run.py saves in the run folder (one split, no k-fold)
 
 # Config keys that fix the development data and its validation split (run.development_folds).
-SPLIT_KEYS = ("dataset", "data_dir", "seed", "val_fraction", "max_train_beats", "folds",
-              "val_split", "classes")
+SPLIT_KEYS = ("dataset", "data_dir", "seed", "split_seed", "val_fraction", "max_train_beats",
+              "folds", "val_split", "classes")
 
 
 def ranked_runs(rows: list[dict], goal: str) -> list[dict]:
@@ -86,17 +86,19 @@ def validation_split(record: dict) -> Any:
     from ..data import datasets
 
     cfg = record["config"]
-    from ..run import load_protocol_data  # the run's own data step: classes, RR checks
+    from ..run import load_protocol_data, split_seed  # the run's own data step and seed
 
     source = datasets.resolve_source(cfg["dataset"], cfg["data_dir"])
-    dev = load_protocol_data({"classes": "aami5", "rr_features": False, **cfg}, source)
+    cfg = {"classes": "aami5", "rr_features": False, "beat_normalization": "none",
+           "split_seed": -1, **cfg}
+    dev = load_protocol_data(cfg, source)
     want = (record.get("dataset") or {}).get("fingerprint")
     if want and datasets.fingerprint(dev) != want:
         raise UserError(f"the {cfg['dataset']} data in {cfg['data_dir']} changed since the runs "
                         "were trained (fingerprint differs); their validation split cannot be "
                         "rebuilt")
     _, val = datasets.holdout_split(dev, cfg.get("val_split", "random"), cfg["val_fraction"],
-                                    int(cfg["seed"]), cfg["max_train_beats"])
+                                    split_seed(cfg), cfg["max_train_beats"])
     return val
 
 
