@@ -58,7 +58,8 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
                 store.set("run_cap", count)
             return store, False
         meta = {"sweep_id": sweep_id, "yaml": yaml_text, "config": cfg, "source": source,
-                "created_at": time.time(), "run_cap": count if count is not None else cfg.get("run_cap"),
+                "created_at": time.time(),
+                "run_cap": count if count is not None else cfg.get("run_cap"),
                 "project": project or cfg.get("project"), "entity": cfg.get("entity"),
                 "online": bool(online), "syncable": bool(syncable), "state": "running"}
         for key, value in meta.items():
@@ -155,7 +156,8 @@ def note_target(store: Store, engine_cfg: dict, run_id: str, value: float | None
     if not target_reached(engine_cfg, value) or store.get("target_reached"):
         return None
     metric = engine_cfg["metric"]
-    msg = f"metric.target reached: run {run_id} logged {metric['name']} {value:.4g} (target {metric['target']:g})"
+    msg = (f"metric.target reached: run {run_id} logged {metric['name']} {value:.4g} "
+           f"(target {metric['target']:g})")
     store.set("target_reached", msg)
     return msg
 
@@ -292,14 +294,14 @@ def record_end(store: Store, run_id: str, *, state: str, exit_code: int | None, 
     return len(hist), failure
 
 
-def record_rows(store: Store, engine_cfg: dict, run_id: str, *, first_step: int,
+def record_rows(store: Store, engine_cfg: dict, run_id: str, now: float, *, first_step: int,
                 rows: list[dict], summary: dict | None, files_dir: Path | None,
                 host: str | None, node_id: str | None,
                 best: float | None) -> tuple[float | None, str | None]:
     """Store a live run's new rows and heartbeat; returns (its best metric value so far,
     the ``metric.target`` message when this run has just reached it)."""
     metric = engine_cfg.get("metric") or {}
-    fields: dict[str, Any] = {"heartbeat_at": time.time()}
+    fields: dict[str, Any] = {"heartbeat_at": now}
     if files_dir is not None:
         fields["files_dir"] = str(files_dir)
     if host:

@@ -143,8 +143,8 @@ class Runner:
 
     def _store_rows(self, lr: LiveRun, rows: list[dict], summary: dict | None) -> None:
         lr.best, reached = books.record_rows(
-            self.store, self.engine_cfg, lr.handle.run_id, first_step=lr.steps, rows=rows,
-            summary=summary, files_dir=lr.handle.files_dir, host=lr.handle.host,
+            self.store, self.engine_cfg, lr.handle.run_id, self.now(), first_step=lr.steps,
+            rows=rows, summary=summary, files_dir=lr.handle.files_dir, host=lr.handle.host,
             node_id=lr.handle.node_id, best=lr.best)
         lr.steps += len(rows)
         if reached:
