@@ -235,17 +235,27 @@ def make_mitbih(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _mitbih_beats(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
-    """The beats of the given MIT-BIH labels (the random stream depends only on len(y))."""
-    n = len(y)
-    u = rng.uniform
-    rr_med = _base_rr(rng, n)
+    """The beats of the given MIT-BIH labels (the random stream depends only on len(y)).
 
-    # Every template is drawn for all n rows and then selected by class, so the random
-    # stream (and hence the output) depends only on (n, seed).
+    Every template is drawn for all n rows and then selected by class, so the random stream
+    (and hence the output) depends only on (n, seed); the class steps below run in a fixed
+    order for the same reason.
+    """
+    rr_med = _base_rr(rng, len(y))
     sinus = _sinus(rng, rr_med)
+    this, nxt, rr_next, af = _normal(rng, y, sinus, rr_med)
+    rr_med, rr_next = _supraventricular(rng, y == 1, sinus, rr_med, rr_next, this, nxt)
+    rr_next = _ventricular(rng, y == 2, sinus, rr_med, rr_next, this, nxt)
+    rr_next = _fusion(rng, y == 3, sinus, rr_med, rr_next, this, nxt)
+    rr_med, rr_next, fiducial = _paced(rng, y == 4, sinus, rr_med, rr_next, this, nxt)
+    return _render(rng, this, nxt, rr_med, rr_next, fiducial, af=af.astype(np.float64))
 
-    # N: sinus rhythm with heart-rate variability, plus the N-labelled look-alikes of
-    # MIT-BIH: bundle branch block (wide QRS, P present) and atrial fibrillation (no P).
+
+def _normal(rng: np.random.Generator, y: np.ndarray, sinus, rr_med: np.ndarray):
+    """N for every row: sinus rhythm with heart-rate variability, plus the N-labelled
+    look-alikes of MIT-BIH: bundle branch block (wide QRS, P present) and atrial
+    fibrillation (no P). Returns (this beat, next beat, next RR, AF mask)."""
+    n, u = len(y), rng.uniform
     this = sinus.copy()
     bbb = rng.random(n) < 0.12
     widen = u(1.8, 3.0, n)
@@ -263,13 +273,16 @@ def _mitbih_beats(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
     this.amp[af, P] = 0.0
     rr_next = rr_med * (1.0 + rng.normal(0.0, 0.05, n))
     rr_next = np.where(af, rr_med * u(0.7, 1.35, n), rr_next)
-    nxt = _jitter(rng, this)
-    fiducial = np.zeros(n)
+    return this, _jitter(rng, this), rr_next, af
 
-    # S: supraventricular premature beats. Isolated ones are sinus-looking, followed by
-    # a non-compensatory pause; runs (SVT) raise the rate and the next beat is ectopic
-    # too, with an inverted or early P; junctional ones show a retrograde P after the QRS.
-    s = y == 1
+
+def _supraventricular(rng: np.random.Generator, s: np.ndarray, sinus, rr_med: np.ndarray,
+                      rr_next: np.ndarray, this, nxt) -> tuple[np.ndarray, np.ndarray]:
+    """S rows (``s``): supraventricular premature beats. Isolated ones are sinus-looking,
+    followed by a non-compensatory pause; runs (SVT) raise the rate and the next beat is
+    ectopic too, with an inverted or early P; junctional ones show a retrograde P after the
+    QRS. Updates ``this``/``nxt``; returns (RR, next RR)."""
+    n, u = len(s), rng.uniform
     run = s & (rng.random(n) < 0.5)
     s_rr = np.where(run, rr_med * u(0.55, 0.8, n), rr_med)
     s_this = sinus.copy()
@@ -291,12 +304,14 @@ def _mitbih_beats(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
     s_rr_next = np.where(run, s_rr * (1.0 + rng.normal(0.0, 0.03, n)), rr_med * u(1.15, 1.45, n))
     this.take(s, s_this)
     nxt.take(s, s_next)
-    rr_med = np.where(s, s_rr, rr_med)
-    rr_next = np.where(s, s_rr_next, rr_next)
+    return np.where(s, s_rr, rr_med), np.where(s, s_rr_next, rr_next)
 
-    # V: premature ventricular complexes, mostly followed by a compensatory pause (so the
-    # next sinus beat falls at or past the window's end); a few are interpolated.
-    v = y == 2
+
+def _ventricular(rng: np.random.Generator, v: np.ndarray, sinus, rr_med: np.ndarray,
+                 rr_next: np.ndarray, this, nxt) -> np.ndarray:
+    """V rows: premature ventricular complexes, mostly followed by a compensatory pause (so
+    the next sinus beat falls at or past the window's end); a few are interpolated."""
+    n, u = len(v), rng.uniform
     sign = np.where(rng.random(n) < 0.7, 1.0, -1.0)
     v_this = _wide(rng, rr_med, sign)
     coupling = u(0.5, 0.85, n)
@@ -304,11 +319,14 @@ def _mitbih_beats(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
     v_rr_next = np.where(interpolated, rr_med * (1.0 - coupling) + 0.1, rr_med * (2.0 - coupling))
     this.take(v, v_this)
     nxt.take(v, _jitter(rng, sinus))
-    rr_next = np.where(v, v_rr_next, rr_next)
+    return np.where(v, v_rr_next, rr_next)
 
-    # F: fusion of a sinus and a ventricular beat, anywhere between the two shapes; the
-    # atria fire normally so the P wave stays.
-    f = y == 3
+
+def _fusion(rng: np.random.Generator, f: np.ndarray, sinus, rr_med: np.ndarray,
+            rr_next: np.ndarray, this, nxt) -> np.ndarray:
+    """F rows: fusion of a sinus and a ventricular beat, anywhere between the two shapes;
+    the atria fire normally so the P wave stays."""
+    n, u = len(f), rng.uniform
     w = u(0.25, 0.75, n)
     f_this = _blend(sinus, _wide(rng, rr_med, np.ones(n)), w)
     f_this.amp[:, P] = sinus.amp[:, P]
@@ -317,11 +335,15 @@ def _mitbih_beats(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
     f_this.set(EXTRA, amp=(1 - w) * u(0.4, 1.0, n), mu=u(0.02, 0.06, n), sl=u(0.02, 0.035, n))
     this.take(f, f_this)
     nxt.take(f, _jitter(rng, sinus))
-    rr_next = np.where(f, rr_med * u(1.0, 1.2, n), rr_next)
+    return np.where(f, rr_med * u(1.0, 1.2, n), rr_next)
 
-    # Q: paced beats at a fixed pacemaker rate: a sharp spike just before a wide complex,
-    # the same again at the end of the window. Half track a sinus P (dual chamber).
-    q = y == 4
+
+def _paced(rng: np.random.Generator, q: np.ndarray, sinus, rr_med: np.ndarray,
+           rr_next: np.ndarray, this, nxt) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Q rows: paced beats at a fixed pacemaker rate: a sharp spike just before a wide
+    complex, the same again at the end of the window. Half track a sinus P (dual chamber).
+    Returns (RR, next RR, fiducial offset: where the window starts, 0 but on a spike)."""
+    n, u = len(q), rng.uniform
     q_rr = 60.0 / u(58.0, 85.0, n)
     q_this = _wide(rng, q_rr, np.where(rng.random(n) < 0.85, 1.0, -1.0), scale=0.8)
     spike_sign = np.where(rng.random(n) < 0.75, 1.0, -1.0)
@@ -336,9 +358,7 @@ def _mitbih_beats(rng: np.random.Generator, y: np.ndarray) -> np.ndarray:
     nxt.take(q, _jitter(rng, q_this, scale=0.5))
     rr_med = np.where(q, q_rr, rr_med)
     rr_next = np.where(q, q_rr * (1.0 + rng.normal(0.0, 0.005, n)), rr_next)
-    fiducial = np.where(q & on_spike, q_this.mu[:, SPIKE], fiducial)
-
-    return _render(rng, this, nxt, rr_med, rr_next, fiducial, af=af.astype(np.float64))
+    return rr_med, rr_next, np.where(q & on_spike, q_this.mu[:, SPIKE], 0.0)
 
 
 # --------------------------------------------------------------------------- PTB
