@@ -87,7 +87,7 @@ def status_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print the sweep and its runs as JSON (needs SWEEP_ID): {\"sweep\": {id, "
                         "state, method, metric, goal, ...}, \"runs\": [{id, state, params, "
-                        "metric, steps, exit_code, stop_reason, host}, ...]}")
+                        "metric, steps, exit_code, stop_reason, host, node_id}, ...]}")
     return p
 
 

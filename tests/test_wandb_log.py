@@ -9,6 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "fake_programs"))
 from wandb_record import BLOCK, RecordWriter  # noqa: E402
 
+from ecgsweep.sweep.executor import RunMetrics  # noqa: E402
 from ecgsweep.sweep.wandb_log import LogError, RunLog  # noqa: E402
 
 
@@ -59,3 +60,22 @@ def test_damage_and_other_files_are_named(tmp_path):
     with pytest.raises(LogError, match="not a W&B run record"):
         RunLog(other).read()
     assert RunLog(tmp_path / "missing.wandb").read() == []
+
+
+def test_rows_before_damage_are_kept_and_the_runner_is_not_stopped_by_it(tmp_path):
+    run_folder = tmp_path / "wandb" / "offline-run-20260101_000000-abc"
+    (run_folder / "files").mkdir(parents=True)
+    writer = RecordWriter(run_folder / "run-abc.wandb")
+    writer.history({"loss": 0.5}, 0)
+    writer.history({"loss": 0.4}, 1)
+    writer.f.close()
+    data = bytearray((run_folder / "run-abc.wandb").read_bytes())
+    data[-2] ^= 0xFF  # the second record is damaged
+    (run_folder / "run-abc.wandb").write_bytes(bytes(data))
+    log = RunLog(run_folder / "run-abc.wandb")
+    with pytest.raises(LogError, match="checksum mismatch"):
+        log.read()
+    assert log.history == [{"loss": 0.5, "_step": 0}]
+    metrics = RunMetrics(str(tmp_path), "abc", str(tmp_path))  # what the runner reads through
+    assert metrics.new_rows() == [{"loss": 0.5, "_step": 0}]
+    assert "checksum mismatch" in metrics.damage and metrics.new_rows() == []

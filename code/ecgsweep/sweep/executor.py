@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from . import launch
 from .failures import read_tail
-from .wandb_log import RunLog, run_log_path
+from .wandb_log import LogError, RunLog, run_log_path
 
 
 @dataclass
@@ -68,6 +68,7 @@ class RunMetrics:
         self.wandb_dir, self.run_id, self.cwd = wandb_dir, run_id, cwd
         self.files_dir: Path | None = None
         self.log: RunLog | None = None
+        self.damage: str | None = None
 
     def _find(self) -> RunLog | None:
         if self.log is None:
@@ -78,8 +79,17 @@ class RunMetrics:
         return self.log
 
     def new_rows(self) -> list[dict[str, Any]]:
+        """Rows logged since the last call. A damaged record is read up to the damage and
+        then left alone (``damage`` says where): one run's file never stops the sweep."""
         log = self._find()
-        return log.read() if log else []
+        if log is None or self.damage:
+            return []
+        before = len(log.history)
+        try:
+            return log.read()
+        except LogError as e:
+            self.damage = str(e)
+            return log.history[before:]
 
     def summary(self) -> dict[str, Any] | None:
         log = self._find()
@@ -123,8 +133,11 @@ class LocalRun:
 
     def outcome(self, exit_code: int) -> Outcome:
         rows = self.metrics.new_rows()
-        return Outcome(exit_code, rows, self.metrics.summary(), read_tail(self.spec.log_path),
-                       self.metrics.files_dir)
+        tail = read_tail(self.spec.log_path)
+        if self.metrics.damage:  # said where the user looks: the run's output tail
+            tail += ("\nwarning: its W&B record is read only up to the damage: "
+                     f"{self.metrics.damage}")
+        return Outcome(exit_code, rows, self.metrics.summary(), tail, self.metrics.files_dir)
 
 
 class LocalExecutor:

@@ -18,7 +18,7 @@ from . import launch
 from .bookkeeping import metric_fields, requeue
 from .failures import read_tail
 from .store import CRASHED, RUNNING, Store
-from .wandb_log import RunLog, run_log_path
+from .executor import RunMetrics
 
 
 def runner_alive(rr: dict | None, now: float, stale_after_s: float = 120.0) -> bool:
@@ -43,23 +43,18 @@ def salvage(store: Store, row: dict, rr: dict | None, *, wandb_dir: str, cwd: st
             metric: str | None, goal: str) -> None:
     """Keep what a dead runner's run wrote (its logged rows, summary and output tail), and
     stop its program if it still runs on this machine (PR_SET_PDEATHSIG normally did)."""
-    files_dir = Path(row["files_dir"]) if row.get("files_dir") else \
-        launch.find_files_dir(wandb_dir, row["run_id"], cwd)
+    metrics = RunMetrics(wandb_dir, row["run_id"], cwd)
+    metrics.files_dir = Path(row["files_dir"]) if row.get("files_dir") else None
+    rows = metrics.new_rows()  # everything the run logged, up to any damage
     have = store.conn.execute("SELECT COUNT(*) FROM history WHERE run_id = ?",
                               (row["run_id"],)).fetchone()[0]
     fields: dict[str, Any] = {}
-    path = run_log_path(files_dir.parent) if files_dir is not None else None
-    if path is not None:
-        log = RunLog(path)
-        try:
-            rows = log.read()
-        except ValueError:
-            rows = log.history  # what could be read before the damage
-        if len(rows) > have:
-            store.add_history(row["run_id"], have, rows[have:])
-            fields["epochs"] = len(rows)
-        fields.update(files_dir=str(files_dir), summary=log.summary or None)
-        fields.update(metric_fields(rows, log.summary, metric, goal))
+    if len(rows) > have:
+        store.add_history(row["run_id"], have, rows[have:])
+        fields["epochs"] = len(rows)
+    if metrics.files_dir is not None:
+        fields.update(files_dir=str(metrics.files_dir), summary=metrics.summary())
+        fields.update(metric_fields(rows, metrics.summary(), metric, goal))
     if row.get("log_path"):
         fields["output_tail"] = read_tail(Path(row["log_path"]))
     if _same_machine(rr) and launch.pid_alive(row.get("pid"), row.get("pid_start")):

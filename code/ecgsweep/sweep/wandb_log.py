@@ -40,8 +40,9 @@ def run_log_path(run_folder: str | Path) -> Path | None:
     return found[0] if found else None
 
 
-def _chunks(data: bytes, start: int) -> tuple[list[tuple[int, bytes]], int]:
-    """Complete chunks from ``start`` on, and where the first incomplete one begins."""
+def _chunks(data: bytes, start: int) -> tuple[list[tuple[int, bytes]], int, str | None]:
+    """Complete chunks from ``start`` on, where the first incomplete one begins, and what
+    is damaged there (None when nothing is): the chunks before the damage still count."""
     out: list[tuple[int, bytes]] = []
     pos = start
     while True:
@@ -50,18 +51,18 @@ def _chunks(data: bytes, start: int) -> tuple[list[tuple[int, bytes]], int]:
             pos += BLOCK - in_block
             continue
         if pos + CHUNK_HEADER > len(data):
-            return out, pos
+            return out, pos, None
         crc, length, kind = struct.unpack_from("<IHB", data, pos)
         if crc == 0 and length == 0 and kind == 0:
             # Zeros: the writer has not filled this block yet (or pre-allocated it).
-            return out, pos
+            return out, pos, None
         end = pos + CHUNK_HEADER + length
         if in_block + CHUNK_HEADER + length > BLOCK:
-            raise LogError(f"chunk at byte {pos} runs past its block")
+            return out, pos, "length past the block's end"
         if end > len(data):
-            return out, pos  # written half-way: read it on the next call
+            return out, pos, None  # written half-way: read it on the next call
         if zlib.crc32(data[pos + 6:end]) != crc:
-            raise LogError(f"checksum mismatch in the chunk at byte {pos}")
+            return out, pos, "checksum mismatch"
         out.append((kind, data[pos + CHUNK_HEADER:end]))
         pos = end
 
@@ -95,7 +96,8 @@ class RunLog:
     _pending: list[bytes] = field(default_factory=list)
 
     def read(self) -> list[dict[str, Any]]:
-        """The history rows written since the last call."""
+        """The history rows written since the last call; LogError where the file is damaged
+        (after taking every row before the damage into ``history``)."""
         # Read from the start of the block we stopped in: blocks are what chunks align to,
         # and a long run's file is not read again from its beginning every turn.
         base = self.offset - self.offset % BLOCK
@@ -111,13 +113,15 @@ class RunLog:
             if not data.startswith(FILE_HEADER):
                 raise LogError(f"{self.path}: not a W&B run record (no :W&B header)")
             self.offset = FILE_HEADER_LEN
-        chunks, end = _chunks(data, self.offset - base)
+        chunks, end, damage = _chunks(data, self.offset - base)
         self.offset = base + end
         new: list[dict[str, Any]] = []
         for kind, payload in chunks:
             record = self._assemble(kind, payload)
             if record is not None:
                 self._apply(record, new)
+        if damage:  # the rows before it are kept in ``history``
+            raise LogError(f"{self.path}: {damage} in the chunk at byte {self.offset}")
         return new
 
     def _assemble(self, kind: int, payload: bytes) -> bytes | None:
