@@ -20,7 +20,7 @@ from . import config as sweep_config
 from . import launch
 from .engine import metric_of, propose, stop_decisions
 from .failures import same_error_key
-from .store import (FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
+from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
                     require_valid_id)
 from .wandb_log import finite_number
 
@@ -282,7 +282,7 @@ def record_end(store: Store, run_id: str, *, state: str, exit_code: int | None, 
     this ending fails the sweep)."""
     hist = store.history(run_id)
     store.update_run(run_id, state=state, exit_code=exit_code, error=error,
-                     output_tail=tail if state in (FAILED, "crashed") else tail[-1000:],
+                     output_tail=tail if state in (FAILED, CRASHED) else tail[-1000:],
                      summary=summary, ended_at=now, stop_reason=stop_reason, runner_lost=int(lost))
     if requeue_grid:
         requeue(store, run_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .store import CRASHED, FINISHED, STOPPED
+
 
 def num(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
@@ -36,11 +38,11 @@ def ended(run_id: str, state: str, *, steps: int, metric: str | None, best: floa
           error: str | None, stop_reason: str | None, requeued: bool, log_path: str,
           tail: str) -> str:
     shown = f" {metric} {num(best)}" if best is not None and metric else ""
-    if state == "finished":
+    if state == FINISHED:
         return f"{run_id} finished:{shown} after {steps} step(s)"
-    if state == "stopped":
+    if state == STOPPED:
         return f"{run_id} stopped after {steps} step(s):{shown} ({stop_reason or 'stop requested'})"
-    if state == "crashed":
+    if state == CRASHED:
         return f"{run_id} {error}" + (" (grid point re-queued)" if requeued else "")
     return (f"{run_id} failed: {error}\n    log: {log_path}\n"
             + "\n".join("    | " + ln for ln in tail.splitlines()[-8:]))
