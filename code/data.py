@@ -69,7 +69,7 @@ def _wfdb(args: argparse.Namespace) -> None:
         try:
             summary = wfdb_beats.convert(src, args.out, split=args.split,
                                          test_fraction=args.test_fraction, seed=args.seed,
-                                         records=records)
+                                         records=records, before_r_s=args.before_r)
         finally:
             for w in caught:
                 print(f"warning: {w.message}", file=sys.stderr)
@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the intra split (default: 0)")
     p.add_argument("--records", default=None,
                    help="comma-separated record names to use, e.g. 100,101 (default: all)")
+    p.add_argument("--before-r", type=float, default=0.0, metavar="SECONDS",
+                   help="start each beat's window this long before its R peak, so the P "
+                   "wave is in view (e.g. 0.25; default 0: the Kaggle format, from the R peak)")
     p.add_argument("--download", choices=["mitdb"], default=None,
                    help="first download this PhysioNet database into --src")
     p.set_defaults(func=_wfdb)

@@ -26,6 +26,19 @@ def test_rr_features_match_hand_computed_values():
     assert col["local_rr"] == pytest.approx([1.125] * 5)
     assert col["pre_ratio"][3] == pytest.approx(1.5 / 1.125)
     assert col["pre_local_ratio"][3] == pytest.approx(1.5 / 1.125)
+    # spread of the intervals 1, 1, 1.5, 1 over their mean 1.125 (population deviation)
+    assert col["local_spread"] == pytest.approx([np.std([1, 1, 1.5, 1]) / 1.125] * 5)
+
+
+def test_local_spread_is_high_in_an_irregular_rhythm_and_low_in_a_regular_one():
+    rng = np.random.default_rng(0)
+    regular = np.cumsum(np.r_[0, np.full(40, 100)])  # 1 s intervals at fs 100
+    regular[20] -= 30  # one premature beat
+    irregular = np.cumsum(np.r_[0, rng.uniform(40, 160, 40)]).astype(int)
+    spread = sidecar.RR_FEATURES.index("local_spread")
+    regular_spread = sidecar.rr_features(regular, 100.0)[:, spread]
+    assert regular_spread[5] == pytest.approx(0.0, abs=1e-9)  # far from the premature beat
+    assert regular_spread.max() < 0.2 < np.median(sidecar.rr_features(irregular, 100.0)[:, spread])
 
 
 def test_local_rr_averages_the_ten_intervals_around_the_beat():
@@ -70,7 +83,7 @@ def test_a_sidecar_out_of_step_is_a_clear_error(converted, tmp_path):
         datasets.load_development(datasets.resolve_source(str(csv)))
     lines[3] = lines[3].rsplit(",", 1)[0] + ",nan"
     sidecar.sidecar_path(csv).write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataFormatError, match="row 4, column pre_local_ratio"):
+    with pytest.raises(DataFormatError, match="row 4, column local_spread"):
         datasets.load_development(datasets.resolve_source(str(csv)))
 
 
@@ -124,6 +137,30 @@ def test_every_family_trains_with_rr_features():
         assert [i.name for i in model.inputs] == ["beat", "rr"], family
         result = training.fit(model, config, dev, dev, 4, lambda m: None, training.StopRequest())
         assert result.best_epoch == 1
+
+
+def test_beat_dropout_hides_whole_waveforms_in_training_only():
+    import keras
+
+    # no other dropout or batch statistics, so training=True differs only by beat_dropout
+    config = resolve({"model": "cnn", "rr_features": True, "beat_dropout": 0.5,
+                      "n_filters": 4, "layer_FC_size": 8, "classes": "aami4",
+                      "dropout_rate": 0.0, "batch_norm": False})
+    model = models.build(config, (187, 1), 4)
+    hidden = model.get_layer("beat_dropout")
+    probe = keras.Model(model.inputs, hidden.output)
+    rng = np.random.default_rng(0)
+    X = {"beat": rng.random((200, 187, 1), dtype=np.float32),
+         "rr": rng.random((200, len(sidecar.rr_columns("record"))), dtype=np.float32)}
+    kept = np.asarray(probe(X, training=False))
+    dropped = np.asarray(probe(X, training=True))
+    zero_rows = (dropped == 0).all(axis=1)
+    # about half the beats lose every waveform feature; the others keep all (scaled by 2)
+    assert 60 < zero_rows.sum() < 140
+    assert np.allclose(dropped[~zero_rows], 2 * kept[~zero_rows], atol=1e-5)
+    assert np.array_equal(np.asarray(probe(X, training=False)), kept)  # inference: untouched
+    plain = models.build(resolve({"model": "cnn", "rr_features": True}), (187, 1), 4)
+    assert "beat_dropout" not in [layer.name for layer in plain.layers]
 
 
 def test_ec57_table_from_a_confusion_matrix():

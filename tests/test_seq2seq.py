@@ -150,7 +150,8 @@ def test_data_without_a_sidecar_is_one_clear_error(tmp_path):
     message = str(err.value)
     assert str(csv) in message and "code/data.py wfdb" in message and "\n" not in message
     source = datasets.resolve_source(str(_write_records(tmp_path, "ok", {"a": 30}, seed=0)))
-    for extra in ({"max_train_beats": 10}, {"val_split": "random"}, {"resample": "smote"}):
+    for extra in ({"max_train_beats": 10}, {"val_split": "random"}, {"resample": "smote"},
+                  {"beat_dropout": 0.3}):
         with pytest.raises(UserError, match="not supported together with"):
             load_protocol_data(resolve({**SMALL, **extra}), source)
 

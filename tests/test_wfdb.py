@@ -122,6 +122,24 @@ def test_edge_beat_whose_window_runs_past_the_end_is_dropped():
     assert (X[-1] == 0).all()
 
 
+def test_window_can_start_before_the_r_peak():
+    # 0.2 s before R = 25 samples at 125 Hz: the R peak moves from column 0 to column 25,
+    # and the content grows by 25 samples (the baseline before the R wave).
+    signal, peaks = _beat_train(10.0, np.arange(1.0, 8.5, 1.0))
+    plain, _, plain_lengths = W.signal_beats(signal, FS, peaks)
+    X, kept, lengths = W.signal_beats(signal, FS, peaks, before_r_s=0.2)
+    assert kept.all() and (lengths == plain_lengths + 25).all()
+    assert np.allclose(X[:, 25], 1.0) and (X[:, :25] < 1.0).all()
+    assert (X[:, 175:] == 0).all() and (X[:, :175] > 0.1).sum(axis=1).min() >= 165
+    # a first peak with less than 0.2 s of signal before it is an edge beat: dropped
+    early = np.concatenate([[0.1], peaks[1:] / FS])
+    _, kept_early, _ = W.signal_beats(signal, FS, np.rint(early * FS).astype(int),
+                                      before_r_s=0.2)
+    assert not kept_early[0] and kept_early[1:].all()
+    with pytest.raises(UserError, match="before the R peak"):
+        W.signal_beats(signal, FS, peaks, before_r_s=1.0)
+
+
 def test_rescale_samples_and_resample_length():
     assert W.rescale_samples(np.array([0, 72, 360, 649991]), 360).tolist() == [0, 25, 125, 225691]
     assert len(W.resample_signal(np.zeros(720), 360)) == 250
@@ -218,6 +236,8 @@ def test_convert_errors_are_user_errors(shared_data, tmp_path):
         W.convert(shared_data / "mitdb", tmp_path / "out", records=["100", "999"])
     with pytest.raises(UserError, match="test fraction"):
         W.convert(shared_data / "mitdb", tmp_path / "out", test_fraction=1.5)
+    with pytest.raises(UserError, match="before the R peak"):
+        W.convert(shared_data / "mitdb", tmp_path / "out", before_r_s=-0.1)
 
 
 def test_missing_mlii_falls_back_to_first_channel_with_warning(shared_data, tmp_path):

@@ -101,6 +101,10 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           low=0.0, high=2.0),
     Param("aug_noise", 0.0, float, "add Gaussian noise of this standard deviation",
           low=0.0, high=1.0),
+    Param("beat_dropout", 0.0, float,
+          "with rr_features: share of training beats whose waveform features are hidden "
+          "from the head (all at once), so the model also learns to judge from the RR "
+          "features alone", low=0.0, high=0.9),
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
           "none = seconds, both", choices=("record", "none", "both")),

@@ -180,7 +180,9 @@ def _check_sequence_data(config: dict[str, Any], source, dev) -> None:
         ("augment_synthetic", float(config["augment_synthetic"]) > 0),
         ("pretrained", transfer.is_set(config["pretrained"])),
         # its windows are gathered from the beats alone (beat_windows.gather)
-        ("beat_normalization", config["beat_normalization"] != "none")) if on]
+        ("beat_normalization", config["beat_normalization"] != "none"),
+        # it joins the RR features per beat itself, without the shared RR branch
+        ("beat_dropout", float(config["beat_dropout"]) > 0)) if on]
     if clash:
         raise UserError(f"config key 'model': {model} is not supported together with "
                         f"{', '.join(clash)} (they leave gaps in a record's beats, add beats of no "

@@ -6,7 +6,7 @@ it keeps working; ``<name>.beats.csv`` beside ``<name>.csv`` holds one row per b
 same order, with a header:
 
     record, r_peak, pre_rr, post_rr, local_rr, record_rr, pre_ratio, post_ratio,
-    local_ratio, pre_local_ratio
+    local_ratio, pre_local_ratio, local_spread
 
 RR intervals (seconds) come from the reference annotations, every QRS annotation counted
 (also beats whose class is not kept): ``pre_rr`` and ``post_rr`` to the previous and next
@@ -14,7 +14,9 @@ beat, ``local_rr`` the mean of the ``LOCAL_RR_BEATS`` intervals around the beat,
 ``record_rr`` the record's mean RR. The ratios divide by the record mean (and pre by
 local): the per-patient normalization of the inter-patient literature (de Chazal et al.
 2004; Mar et al. 2011; Zhang et al. 2014), which makes a premature beat stand out
-whatever the patient's heart rate.
+whatever the patient's heart rate. ``local_spread`` is the standard deviation of those
+local intervals over their mean: high all along atrial fibrillation, whose short
+intervals are not premature beats, and low in sinus rhythm with an occasional one.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from .kaggle_csv import DataFormatError
 
 LOCAL_RR_BEATS = 10  # intervals averaged for local_rr, centred on the beat
 RR_SECONDS = ("pre_rr", "post_rr", "local_rr", "record_rr")
-RR_RATIOS = ("pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio")
+RR_RATIOS = ("pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio", "local_spread")
 RR_FEATURES = RR_SECONDS + RR_RATIOS
 COLUMNS = ("record", "r_peak") + RR_FEATURES
 SUFFIX = ".beats.csv"
@@ -59,13 +61,16 @@ def rr_features(qrs_samples: np.ndarray, fs: float) -> np.ndarray:
     post = np.concatenate([rr, [rr[-1]]])
     half = LOCAL_RR_BEATS // 2
     cumulative = np.concatenate([[0.0], np.cumsum(rr)])
+    squares = np.concatenate([[0.0], np.cumsum(rr ** 2)])
     # intervals rr[i-half .. i+half-1] around beat i (clipped at the record's ends)
     lo = np.clip(np.arange(n) - half, 0, len(rr) - 1)
     hi = np.clip(np.arange(n) + half, lo + 1, len(rr))
     local = (cumulative[hi] - cumulative[lo]) / (hi - lo)
+    local_var = (squares[hi] - squares[lo]) / (hi - lo) - local ** 2
+    spread = np.sqrt(np.maximum(local_var, 0.0)) / local
     record = np.full(n, rr.mean())
     return np.column_stack([pre, post, local, record, pre / record, post / record,
-                            local / record, pre / local])
+                            local / record, pre / local, spread])
 
 
 def write(path: str | os.PathLike, records: np.ndarray, r_peaks: np.ndarray,
@@ -96,7 +101,8 @@ def read(path: str | os.PathLike, n_beats: int) -> tuple[np.ndarray, np.ndarray,
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}; a beat sidecar "
-                              f"has {', '.join(COLUMNS)} (written by `code/data.py wfdb`)")
+                              f"has {', '.join(COLUMNS)}: convert the records again with "
+                              "`code/data.py wfdb`")
     if len(frame) != n_beats:
         raise DataFormatError(f"{path}: {len(frame)} rows but its CSV has {n_beats} beats; the "
                               "sidecar is out of step with the CSV: convert again with "

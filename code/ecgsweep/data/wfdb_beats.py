@@ -123,17 +123,31 @@ def cut_beats(signal: np.ndarray, peaks: np.ndarray, lengths: np.ndarray,
 
 
 def signal_beats(signal: np.ndarray, fs: float, peaks: np.ndarray,
-                 target_fs: float = TARGET_FS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 target_fs: float = TARGET_FS,
+                 before_r_s: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Resample ``signal`` and window it at ``peaks`` (sample indexes at ``fs``).
 
+    ``before_r_s`` > 0 starts each window that long before its R peak (and makes it that
+    much longer), so the P wave is in view; 0 is the Kaggle format (window from the R peak).
     Returns (X for every peak, ``kept`` mask, window content lengths at ``target_fs``).
     ``kept`` is False for beats dropped at the edges or flat (their rows are zero).
     """
     resampled = resample_signal(signal, fs, target_fs)
     peaks_rs = rescale_samples(peaks, fs, target_fs)
-    lengths = window_lengths(peaks_rs, target_fs)
-    X, fits, flat = cut_beats(resampled, peaks_rs, lengths)
+    before = before_r_samples(before_r_s, target_fs)
+    lengths = window_lengths(peaks_rs, target_fs) + before
+    X, fits, flat = cut_beats(resampled, peaks_rs - before, lengths)
     return X, fits & ~flat, lengths
+
+
+def before_r_samples(before_r_s: float, target_fs: float = TARGET_FS) -> int:
+    """Samples of window before the R peak; a clear error outside [0, half a beat row)."""
+    before = int(round(before_r_s * target_fs))
+    if not 0 <= before < BEAT_LENGTH // 2:
+        raise UserError(f"window start {before_r_s} s before the R peak: expected 0 to "
+                        f"{(BEAT_LENGTH // 2 - 1) / target_fs:.2f} s (a row is "
+                        f"{BEAT_LENGTH} samples at {target_fs} Hz)")
+    return before
 
 
 # --- record level --------------------------------------------------------------------
@@ -166,14 +180,16 @@ def _class_counts(labels: np.ndarray) -> dict[str, int]:
 
 
 def record_beats(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
-                 annotator: str = "atr") -> tuple[np.ndarray, np.ndarray, dict]:
+                 annotator: str = "atr", before_r_s: float = 0.0
+                 ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Beats of one WFDB record (X, y, info): ``record_beats_and_rhythm`` without the rhythm."""
-    X, y, info, _ = record_beats_and_rhythm(record_path, target_fs, annotator)
+    X, y, info, _ = record_beats_and_rhythm(record_path, target_fs, annotator, before_r_s)
     return X, y, info
 
 
 def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
-                            annotator: str = "atr") -> tuple[np.ndarray, np.ndarray, dict, dict]:
+                            annotator: str = "atr", before_r_s: float = 0.0
+                            ) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """Beats of one WFDB record at its reference annotations, labelled with AAMI classes.
 
     ``record_path`` is the record without extension (``.../mitdb/100``; a ``.hea`` path is
@@ -182,6 +198,7 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
     (per class: edge or flat windows), skipped (non-beat and unmapped beat symbols),
     median_rr_s. The fourth value is the kept beats' rhythm: ``r_peak`` (sample index at
     the record's own rate) and ``rr`` (``sidecar.RR_FEATURES``, from every QRS annotation).
+    ``before_r_s``: see :func:`signal_beats`.
     """
     import wfdb
 
@@ -212,7 +229,7 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
     order = np.argsort(qrs_samples, kind="stable")
     qrs_samples, qrs_symbols = qrs_samples[order], qrs_symbols[order]
 
-    X, kept, lengths = signal_beats(signal, fs, qrs_samples, target_fs)
+    X, kept, lengths = signal_beats(signal, fs, qrs_samples, target_fs, before_r_s)
     labels = np.array([R.SYMBOL_TO_LABEL.get(s, -1) for s in qrs_symbols], dtype=np.int64)
     mapped = labels >= 0
     take = mapped & kept
@@ -370,7 +387,7 @@ def _write_parts(out: Path, parts: dict, part_meta: dict) -> dict[str, Path]:
 
 def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
             test_fraction: float = 0.2, seed: int = 0,
-            records: list[str] | None = None) -> dict:
+            records: list[str] | None = None, before_r_s: float = 0.0) -> dict:
     """Turn the WFDB records in ``src_dir`` into ``mitbih_train.csv``, ``mitbih_test.csv``
     (each with its beat sidecar) and ``split.json`` in ``out_dir``.
 
@@ -378,7 +395,8 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     class, ``test_fraction`` to test. ``split="inter"``: de Chazal DS1 records train, DS2
     records test, paced records left out; ``records`` narrows both lists. Records of DS1 or
     DS2 absent from ``src_dir`` are listed under ``missing``; no DS1 record is an error, no
-    DS2 record writes the training file alone (with a warning).
+    DS2 record writes the training file alone (with a warning). ``before_r_s`` > 0 starts
+    each beat's window that long before its R peak (see :func:`signal_beats`).
 
     Returns the summary also written to ``split.json``, with ``per_record`` details.
     """
@@ -387,6 +405,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
         raise UserError(f"split {split!r}: expected 'intra' or 'inter'")
     if not 0.0 < test_fraction < 1.0:
         raise UserError(f"test fraction {test_fraction}: expected a number between 0 and 1")
+    before_r_samples(before_r_s)  # refuse a bad window before reading any record
     if not src.is_dir():
         raise UserError(f"{src}: no such folder. {_manual_hint(src)}")
     available = find_records(src)
@@ -402,7 +421,8 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     rhythms: dict[str, dict] = {}
     for name in dict.fromkeys(sides["train"] + sides["test"]):
-        X, y, info, rhythms[name] = record_beats_and_rhythm(src / name)
+        X, y, info, rhythms[name] = record_beats_and_rhythm(src / name,
+                                                             before_r_s=before_r_s)
         beats[name] = (X, y)
         per_record[name] = info
     if split == "intra":
@@ -414,7 +434,8 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
         raise UserError(f"{split} split of {src}: the train side has no beats; "
                         "add records or change --test-fraction")
     files = _write_parts(out, parts, part_meta)
-    summary = _summary(split, src, side_records, missing, ignored, parts, files, per_record)
+    summary = _summary(split, src, side_records, missing, ignored, parts, files, per_record,
+                       before_r_s)
     if split == "intra":
         summary["test_fraction"] = test_fraction
         summary["seed"] = seed
@@ -423,7 +444,8 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
 
 
 def _summary(split: str, src: Path, side_records: dict, missing: list[str], ignored: list[str],
-             parts: dict, files: dict[str, Path], per_record: dict) -> dict:
+             parts: dict, files: dict[str, Path], per_record: dict,
+             before_r_s: float = 0.0) -> dict:
     """What ``split.json`` says of a conversion."""
     return {
         "split": split,
@@ -441,7 +463,10 @@ def _summary(split: str, src: Path, side_records: dict, missing: list[str], igno
         "files": {side: path.name for side, path in files.items()},
         "sidecars": {side: sidecar.sidecar_path(path).name for side, path in files.items()},
         "method": {"target_fs": TARGET_FS, "beat_length": BEAT_LENGTH,
-                   "window": f"{WINDOW_FACTOR} x median RR from the R peak",
+                   "window": (f"{WINDOW_FACTOR} x median RR from the R peak" if not before_r_s
+                              else f"{before_r_s} s before the R peak to {WINDOW_FACTOR} x "
+                                   "median RR after it"),
+                   "before_r_s": before_r_s,
                    "median_rr_block_s": RR_WINDOW_S, "lead": PREFERRED_LEAD,
                    "reference": "Kachuee et al. 2018, arXiv:1805.00794"},
         "per_record": per_record,

@@ -46,7 +46,8 @@ def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: in
         return module.build(config, input_shape, n_classes, n_rr=rr_width(config))
     model = module.build(config, input_shape, n_classes)
     if config.get("rr_features"):
-        model = with_rr_branch(model, rr_width(config), n_classes)
+        model = with_rr_branch(model, rr_width(config), n_classes,
+                               float(config.get("beat_dropout", 0.0)))
     return model
 
 
@@ -62,16 +63,23 @@ def rr_width(config: Mapping[str, Any]) -> int:
 RR_BRANCH_UNITS = 32
 
 
-def with_rr_branch(model, n_rr: int, n_classes: int):
+def with_rr_branch(model, n_rr: int, n_classes: int, beat_dropout: float = 0.0):
     """The family's network with a second input, the beat's RR-interval features: a small
     dense branch merged with the beat's features just before the softmax, so rhythm (a
     premature beat) and shape (the beat's waveform) are judged together. Works for every
-    family, as each ends in the shared head's ``probabilities`` layer."""
+    family, as each ends in the shared head's ``probabilities`` layer.
+
+    ``beat_dropout`` > 0 zeroes the whole waveform feature vector of that share of the
+    training beats (one draw per beat, not per unit): the waveform of the training patients'
+    few S beats is easy to memorize, and without this the head can ignore the rhythm that
+    marks a premature beat in any patient. Inactive at inference."""
     import keras
     from keras import layers as kl  # not `layers`: that name is this package's module
 
     beat = model.inputs[0]
     features = model.get_layer("probabilities").input
+    if beat_dropout > 0:
+        features = kl.Dropout(beat_dropout, noise_shape=(None, 1), name="beat_dropout")(features)
     rr = keras.Input(shape=(n_rr,), name="rr")
     r = kl.Dense(RR_BRANCH_UNITS, activation="relu", name="rr_dense1")(rr)
     r = kl.Dense(RR_BRANCH_UNITS // 2, activation="relu", name="rr_dense2")(r)
