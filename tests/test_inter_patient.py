@@ -28,17 +28,25 @@ def test_rr_features_match_hand_computed_values():
     assert col["pre_local_ratio"][3] == pytest.approx(1.5 / 1.125)
     # spread of the intervals 1, 1, 1.5, 1 over their mean 1.125 (population deviation)
     assert col["local_spread"] == pytest.approx([np.std([1, 1, 1.5, 1]) / 1.125] * 5)
+    # successive differences 0, 0.5, 0.5: median 0.5, over the local mean
+    assert col["local_irregularity"] == pytest.approx([0.5 / 1.125] * 5)
 
 
-def test_local_spread_is_high_in_an_irregular_rhythm_and_low_in_a_regular_one():
+def test_irregularity_is_high_in_an_irregular_rhythm_and_low_in_a_regular_one():
     rng = np.random.default_rng(0)
     regular = np.cumsum(np.r_[0, np.full(40, 100)])  # 1 s intervals at fs 100
     regular[20] -= 30  # one premature beat
     irregular = np.cumsum(np.r_[0, rng.uniform(40, 160, 40)]).astype(int)
+    regular_rr = sidecar.rr_features(regular, 100.0)
+    irregular_rr = sidecar.rr_features(irregular, 100.0)
     spread = sidecar.RR_FEATURES.index("local_spread")
-    regular_spread = sidecar.rr_features(regular, 100.0)[:, spread]
-    assert regular_spread[5] == pytest.approx(0.0, abs=1e-9)  # far from the premature beat
-    assert regular_spread.max() < 0.2 < np.median(sidecar.rr_features(irregular, 100.0)[:, spread])
+    assert regular_rr[5, spread] == pytest.approx(0.0, abs=1e-9)  # far from the premature beat
+    assert regular_rr[:, spread].max() < 0.2 < np.median(irregular_rr[:, spread])
+    # the median of successive differences ignores the premature beat's own two differences
+    irregularity = sidecar.RR_FEATURES.index("local_irregularity")
+    assert regular_rr[:, irregularity] == pytest.approx(np.zeros(41), abs=1e-9)
+    assert np.median(irregular_rr[:, irregularity]) > 0.2
+    assert sidecar.rr_features(np.array([0, 100]), 100.0)[:, irregularity].tolist() == [0, 0]
 
 
 def test_local_rr_averages_the_ten_intervals_around_the_beat():
@@ -83,7 +91,7 @@ def test_a_sidecar_out_of_step_is_a_clear_error(converted, tmp_path):
         datasets.load_development(datasets.resolve_source(str(csv)))
     lines[3] = lines[3].rsplit(",", 1)[0] + ",nan"
     sidecar.sidecar_path(csv).write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataFormatError, match="row 4, column local_spread"):
+    with pytest.raises(DataFormatError, match="row 4, column local_irregularity"):
         datasets.load_development(datasets.resolve_source(str(csv)))
 
 

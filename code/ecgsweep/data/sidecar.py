@@ -6,7 +6,7 @@ it keeps working; ``<name>.beats.csv`` beside ``<name>.csv`` holds one row per b
 same order, with a header:
 
     record, r_peak, pre_rr, post_rr, local_rr, record_rr, pre_ratio, post_ratio,
-    local_ratio, pre_local_ratio, local_spread
+    local_ratio, pre_local_ratio, local_spread, local_irregularity
 
 RR intervals (seconds) come from the reference annotations, every QRS annotation counted
 (also beats whose class is not kept): ``pre_rr`` and ``post_rr`` to the previous and next
@@ -14,9 +14,13 @@ beat, ``local_rr`` the mean of the ``LOCAL_RR_BEATS`` intervals around the beat,
 ``record_rr`` the record's mean RR. The ratios divide by the record mean (and pre by
 local): the per-patient normalization of the inter-patient literature (de Chazal et al.
 2004; Mar et al. 2011; Zhang et al. 2014), which makes a premature beat stand out
-whatever the patient's heart rate. ``local_spread`` is the standard deviation of those
-local intervals over their mean: high all along atrial fibrillation, whose short
-intervals are not premature beats, and low in sinus rhythm with an occasional one.
+whatever the patient's heart rate. Two measures of how irregular the rhythm around the
+beat is, both over the local mean: ``local_spread``, the standard deviation of the local
+intervals, and ``local_irregularity``, the median absolute difference between successive
+intervals among the ``IRREGULARITY_RR_BEATS`` around the beat. Both are high all along
+atrial fibrillation, whose short intervals are not premature beats; the median ignores
+an occasional premature beat's own two differences, so in sinus rhythm it stays near 0
+at the premature beat too, where the standard deviation rises.
 """
 
 from __future__ import annotations
@@ -29,8 +33,10 @@ import numpy as np
 from .kaggle_csv import DataFormatError
 
 LOCAL_RR_BEATS = 10  # intervals averaged for local_rr, centred on the beat
+IRREGULARITY_RR_BEATS = 20  # intervals whose successive differences give local_irregularity
 RR_SECONDS = ("pre_rr", "post_rr", "local_rr", "record_rr")
-RR_RATIOS = ("pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio", "local_spread")
+RR_RATIOS = ("pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio", "local_spread",
+             "local_irregularity")
 RR_FEATURES = RR_SECONDS + RR_RATIOS
 COLUMNS = ("record", "r_peak") + RR_FEATURES
 SUFFIX = ".beats.csv"
@@ -69,8 +75,24 @@ def rr_features(qrs_samples: np.ndarray, fs: float) -> np.ndarray:
     local_var = (squares[hi] - squares[lo]) / (hi - lo) - local ** 2
     spread = np.sqrt(np.maximum(local_var, 0.0)) / local
     record = np.full(n, rr.mean())
+    irregularity = _successive_difference_median(rr) / local
     return np.column_stack([pre, post, local, record, pre / record, post / record,
-                            local / record, pre / local, spread])
+                            local / record, pre / local, spread, irregularity])
+
+
+def _successive_difference_median(rr: np.ndarray) -> np.ndarray:
+    """Per beat (len(rr) + 1 of them), the median of |rr[j+1] - rr[j]| over the
+    ``IRREGULARITY_RR_BEATS`` intervals around it (fewer at a record's ends; 0 with fewer
+    than two intervals)."""
+    n = len(rr) + 1
+    diffs = np.abs(np.diff(rr))
+    if len(diffs) == 0:
+        return np.zeros(n)
+    half = IRREGULARITY_RR_BEATS // 2
+    # beat i has intervals rr[i-half .. i+half-1], whose differences are diffs[i-half .. i+half-2]
+    padded = np.concatenate([np.full(half, np.nan), diffs, np.full(half, np.nan)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, IRREGULARITY_RR_BEATS - 1)[:n]
+    return np.nanmedian(windows, axis=1)
 
 
 def write(path: str | os.PathLike, records: np.ndarray, r_peaks: np.ndarray,
