@@ -268,3 +268,23 @@ def test_cli_wfdb_prints_the_table(repo_root, shared_data, tmp_path):
         cwd=repo_root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "error: inter-patient split" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cli_wfdb_before_r_moves_the_r_peak_into_the_row(repo_root, shared_data, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "code/data.py", "wfdb", "--src", str(shared_data / "mitdb"),
+         "--out", str(tmp_path), "--records", "100", "--before-r", "0.2"],
+        cwd=repo_root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "split.json").read_text())
+    assert summary["method"]["before_r_s"] == 0.2
+    X, y = load_csv(tmp_path / "mitbih_train.csv", use_cache=False)
+    # the R peak sits 0.2 s x 125 Hz = 25 samples into the row (Kaggle layout: column 0)
+    assert np.median(np.argmax(X[y == 0], axis=1)) == pytest.approx(25, abs=2)
+
+    proc = subprocess.run(
+        [sys.executable, "code/data.py", "wfdb", "--src", str(shared_data / "mitdb"),
+         "--out", str(tmp_path / "bad"), "--before-r", "2"],
+        cwd=repo_root, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "before the R peak" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "bad").exists()
