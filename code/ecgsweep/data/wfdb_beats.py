@@ -17,7 +17,10 @@ place of their R-peak detector:
    and T is found per window). Windows are fixed 10 s blocks from the record start; an
    RR interval counts for a window when both its beats lie in it. A window with no such
    interval uses the record's median RR.
-5. Each beat is the ``round(1.2 T)`` samples that start at its R peak, cut to 187.
+5. Each beat is the ``round(1.2 T)`` samples that start at its R peak, cut to 187
+   (``before_r_s`` > 0, not the Kaggle layout: the window starts that long before the R
+   peak and grows by as much, so the P wave is in the row; a first beat without that much
+   signal before it is dropped as an edge beat).
 6. The beat is scaled to [0, 1] by its own minimum and maximum (the published CSVs do
    this: every row has maximum 1 and a 0 before the padding), then zero-padded to 187.
 
