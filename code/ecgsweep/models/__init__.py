@@ -47,7 +47,7 @@ def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: in
     model = module.build(config, input_shape, n_classes)
     if config.get("rr_features"):
         model = with_rr_branch(model, rr_width(config), n_classes,
-                               float(config.get("beat_dropout", 0.0)))
+                               config.get("beat_dropout", 0.0))
     return model
 
 
