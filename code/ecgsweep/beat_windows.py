@@ -26,7 +26,6 @@ import numpy as np
 from . import augment, params
 from .cli import UserError
 from .data.datasets import Split
-from .data.sidecar import rr_columns
 
 PAD = -1  # the row of a padding beat in a window
 PREDICT_CHUNK_WINDOWS = 4096  # windows gathered at once for prediction (bounds memory)
@@ -93,10 +92,9 @@ def gather(split: Split, rows: np.ndarray, config: Mapping[str, Any],
     x = beats[..., None]
     if not config.get("rr_features"):
         return x
-    if split.rr is None:
-        raise UserError("rr_features needs the beats' RR features (the data's beat sidecar)")
-    columns = rr_columns(config.get("rr_normalization", "record"))
-    rr = np.asarray(split.rr, dtype=np.float32)[:, columns][safe]
+    from .training import rr_input
+
+    rr = rr_input(split, config, safe)  # only the window's rows, not the whole split
     rr[pad] = 0.0
     return {"beat": x, "rr": rr}
 

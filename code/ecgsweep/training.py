@@ -77,12 +77,19 @@ def model_inputs(split: Split, config: Mapping[str, Any]):
                                    config.get("beat_normalization", "none"))
     if not config.get("rr_features"):
         return beats
+    return {"beat": beats, "rr": rr_input(split, config)}
+
+
+def rr_input(split: Split, config: Mapping[str, Any], rows: Any = None) -> np.ndarray:
+    """The RR vectors the model reads (the config's ``rr_normalization`` columns) for every
+    beat of ``split``, or for ``rows`` of it (any NumPy index), float32."""
     from .data import sidecar
 
     if split.rr is None:
         raise ValueError("rr_features needs the beats' RR features (the data's beat sidecar)")
+    rr = split.rr if rows is None else split.rr[rows]
     columns = sidecar.rr_columns(config.get("rr_normalization", "record"))
-    return {"beat": beats, "rr": np.ascontiguousarray(split.rr[:, columns], dtype=np.float32)}
+    return np.ascontiguousarray(rr[..., columns], dtype=np.float32)
 
 
 def predict_proba(model, split: Split, config: Mapping[str, Any],
