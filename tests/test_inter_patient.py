@@ -144,7 +144,7 @@ def test_every_family_trains_with_rr_features():
         model = models.build(config, (187, 1), 4)
         assert [i.name for i in model.inputs] == ["beat", "rr"], family
         result = training.fit(model, config, dev, dev, 4, lambda m: None, training.StopRequest())
-        assert result.best_epoch == 1
+        assert result.kept_epoch == 1
 
 
 def test_beat_dropout_hides_whole_waveforms_in_training_only():
@@ -267,7 +267,7 @@ def test_beat_normalization_feeds_train_validation_and_eval_alike():
     assert inputs["beat"].shape == (len(dev), 187, 2)
     model = models.build(config, (187, beatnorm.channels("record_median")), 4)
     result = training.fit(model, config, dev, dev, 4, lambda m: None, training.StopRequest())
-    assert result.best_epoch == 1
+    assert result.kept_epoch == 1
     member = evaluation.LoadedModel(Path("m.keras"), model, {"config": config})
     direct = model.predict(inputs, verbose=0)
     assert np.allclose(evaluation.predict_proba([member], dev), direct, atol=1e-6)

@@ -1,5 +1,6 @@
 """Stratified k-fold: folds partition the development data; the run reports the folds' mean."""
 
+import itertools
 import json
 import os
 import signal
@@ -151,3 +152,22 @@ def test_sigterm_during_kfold_keeps_the_folds_done(synth_dir, tmp_path, fake_wan
     assert summary["stopped"] is True and summary["folds_completed"] == 1
     fold1 = json.loads((run_dir / "fold1.json").read_text())
     assert summary["val_macro_f1"] == pytest.approx(fold1["value"])
+
+
+def test_kfold_keep_epoch_last_reports_every_folds_last_epoch(synth_dir, tmp_path, fake_wandb,
+                                                              monkeypatch, capsys):
+    from ecgsweep import training
+
+    scores = itertools.cycle([0.9, 0.1])  # each fold: epoch 1 scores best, epoch 2 last
+    monkeypatch.setattr(training, "_validation_metrics", lambda model, val, config: {
+        "val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)})
+    config = _config(synth_dir, tmp_path, epochs=2, keep_epoch="last")
+    fake = FakeRun(tmp_path, "kfoldlast")
+    assert run._train(fake, config) == 0
+    out = capsys.readouterr().out
+
+    best = json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())
+    assert best["kfold"]["best_epochs"] == [2, 2, 2] and best["best_epoch"] == 2
+    assert best["kfold"]["values"] == [0.1, 0.1, 0.1]
+    assert fake.summary["val_macro_f1"] == pytest.approx(0.1)
+    assert "fold 3/3: last val_macro_f1 0.1000 at epoch 2" in out

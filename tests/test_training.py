@@ -51,8 +51,39 @@ def test_fit_keeps_the_best_epoch_and_reports_every_epoch():
                           training.StopRequest())
     assert [m["epoch"] for m in seen] == [1, 2, 3]
     best = max(seen, key=lambda m: m["val_macro_f1"])
-    assert result.best_epoch == best["epoch"]
-    assert result.best_val_macro_f1 == best["val_macro_f1"]
+    assert result.kept_epoch == best["epoch"]
+    assert result.kept_val_macro_f1 == best["val_macro_f1"]
+
+
+def _fit_with_scores(monkeypatch, keep_epoch, scores):
+    """Fit three epochs whose val_macro_f1 is ``scores`` (stand-in validation), recording
+    the weights after each epoch."""
+    config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0, "epochs": 3,
+                      "batch_size": 16, "keep_epoch": keep_epoch})
+    model = models.build(config, (187, 1), 5)
+    scores, weights_after = iter(scores), []
+
+    def stand_in_validation(fitted, val, cfg):
+        weights_after.append([w.copy() for w in fitted.get_weights()])
+        return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)}
+
+    monkeypatch.setattr(training, "_validation_metrics", stand_in_validation)
+    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5,
+                          lambda m: None, training.StopRequest())
+    return model, result, weights_after
+
+
+@pytest.mark.parametrize("keep_epoch, kept", [("best", 1), ("last", 3)])
+def test_keep_epoch_chooses_whose_weights_the_model_keeps(monkeypatch, keep_epoch, kept):
+    model, result, weights_after = _fit_with_scores(monkeypatch, keep_epoch, [0.9, 0.5, 0.1])
+    assert result.kept_epoch == kept
+    assert result.kept_val_macro_f1 == [0.9, 0.5, 0.1][kept - 1]
+    assert result.kept_metrics["epoch"] == kept
+    assert len(result.history) == 3
+    for held, saved in zip(model.get_weights(), weights_after[kept - 1]):
+        np.testing.assert_array_equal(held, saved)
+    # The epochs differ, so holding the kept epoch's weights is not a coincidence.
+    assert any(not np.array_equal(a, b) for a, b in zip(weights_after[0], weights_after[2]))
 
 
 def test_stop_request_ends_after_the_current_epoch():

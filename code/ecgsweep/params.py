@@ -51,6 +51,11 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("seed", 42, int, "seed for splits, weights and shuffling", low=0),
     Param("early_stopping_patience", 0, int,
           "stop after this many epochs without a better val_macro_f1 (0: off)", low=0),
+    Param("keep_epoch", "best", str,
+          "whose weights the run keeps and reports: best = the epoch of highest "
+          "val_macro_f1 (chosen on the validation data, which flatters the figure), last = "
+          "the final epoch (nothing chosen on it: the honest k-fold figure; pair with "
+          "lr_schedule cosine)", choices=("best", "last")),
     Param("lr_schedule", "none", str, "learning-rate schedule",
           choices=("none", "plateau", "cosine")),
     Param("backend", "auto", str,

@@ -446,14 +446,15 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
         return None
     val_cm = validation_confusion(model, fold.val, ctx.config, ctx.n_classes)
     print(ec57.format_table(ec57.ec57_table(val_cm, ctx.source.class_names),
-                            f"{tag}validation at the best epoch, AAMI EC57:"), flush=True)
+                            f"{tag}validation at the kept epoch {result.kept_epoch} "
+                            f"({ctx.config['keep_epoch']}), AAMI EC57:"), flush=True)
     path = ctx.run_dir / (f"fold{fold.index}.keras" if ctx.folds else RUN_MODEL_FILE)
     model.save(path)
     record = fold_record(ctx, fold, result, val_cm, fingerprint, added if n_added else None)
     artifacts.atomic_write_json(artifacts.sidecar_path(path), record)
     if ctx.folds:
-        print(f"{tag}best val_macro_f1 {result.best_val_macro_f1:.4f} at epoch "
-              f"{result.best_epoch}; saved {path}", flush=True)
+        print(f"{tag}{ctx.config['keep_epoch']} val_macro_f1 {result.kept_val_macro_f1:.4f} "
+              f"at epoch {result.kept_epoch}; saved {path}", flush=True)
     return {"path": path, "record": record, "result": result}
 
 
@@ -464,8 +465,8 @@ def fold_record(ctx: RunContext, fold, result, val_cm: np.ndarray, fingerprint: 
 
     run = ctx.run
     return {
-        "metric": SWEEP_METRIC, "goal": "maximize", "value": result.best_val_macro_f1,
-        "best_epoch": result.best_epoch, "metrics": result.best_metrics,
+        "metric": SWEEP_METRIC, "goal": "maximize", "value": result.kept_val_macro_f1,
+        "best_epoch": result.kept_epoch, "metrics": result.kept_metrics,
         "config": ctx.config, "run_id": run.id, "project": run.project,
         "sweep_id": os.environ.get("WANDB_SWEEP_ID") or getattr(run, "sweep_id", None),
         "run_dir": str(ctx.run_dir), "class_names": list(ctx.source.class_names),
@@ -498,27 +499,28 @@ def combine_folds(ctx: RunContext, outcomes: list[dict[str, Any]]) -> tuple[dict
     first = outcomes[0]
     record = dict(first["record"])
     if not ctx.folds:
-        return record, first["result"].best_val_macro_f1, first["result"].best_epoch
-    values = [o["result"].best_val_macro_f1 for o in outcomes]
+        return record, first["result"].kept_val_macro_f1, first["result"].kept_epoch
+    values = [o["result"].kept_val_macro_f1 for o in outcomes]
     mean_rows = _mean_history([o["result"].history for o in outcomes])
     sink_all = EpochLog(ctx.run, ctx.config["epochs"])
     for row in mean_rows:
         sink_all(row)
-    best_row = max(mean_rows, key=lambda r: r["val_macro_f1"])
-    best_keys = set.intersection(*(set(o["result"].best_metrics) for o in outcomes))
+    kept_row = (mean_rows[-1] if ctx.config["keep_epoch"] == "last"
+                else max(mean_rows, key=lambda r: r["val_macro_f1"]))
+    kept_keys = set.intersection(*(set(o["result"].kept_metrics) for o in outcomes))
     paths = [o["path"] for o in outcomes]
     kfold = {"folds": ctx.folds, "completed": len(outcomes), "values": values,
              "mean": float(np.mean(values)), "std": float(np.std(values)),
-             "best_epochs": [o["result"].best_epoch for o in outcomes],
+             "best_epochs": [o["result"].kept_epoch for o in outcomes],
              **pooled_ec57([o["record"] for o in outcomes], ctx.source.class_names),
              "models": [str(p) for p in paths], "eval_command": _eval_command(paths)}
     # The promoted file is fold 1's model; the value it competes with is the mean.
-    record.update(value=kfold["mean"], best_epoch=int(best_row["epoch"]),
+    record.update(value=kfold["mean"], best_epoch=int(kept_row["epoch"]),
                   stopped=any(o["result"].stopped for o in outcomes) or ctx.stop.requested,
-                  metrics={key: float(np.mean([o["result"].best_metrics[key] for o in outcomes]))
-                           for key in sorted(best_keys)},
+                  metrics={key: float(np.mean([o["result"].kept_metrics[key] for o in outcomes]))
+                           for key in sorted(kept_keys)},
                   kfold=kfold)
-    return record, kfold["mean"], int(best_row["epoch"])
+    return record, kfold["mean"], int(kept_row["epoch"])
 
 
 def promote(ctx: RunContext, path: Path, record: dict[str, Any]):
@@ -571,8 +573,8 @@ def finish(ctx: RunContext, outcomes: list[dict[str, Any]], record: dict[str, An
     added_total = first["record"]["dataset"].get("added")
     if added_total:
         summary["train_beats_added"] = added_total
-    # The sweep's objective is the summary value: the best epoch, whose weights we keep
-    # (k-fold: the mean over the folds of each fold's best epoch).
+    # The sweep's objective is the summary value: the kept epoch's (best, or last with
+    # keep_epoch: last), whose weights we keep (k-fold: the mean over the folds).
     ctx.run.summary.update(summary)
     _print_done(ctx, record, best_value, best_epoch, stopped, len(outcomes),
                 slot.model_path if promoted else first["path"])
@@ -587,7 +589,8 @@ def _print_done(ctx: RunContext, record: dict[str, Any], best_value: float, best
         print(f"evaluate the {completed}-fold ensemble on the test data:\n  "
               f"{record['kfold']['eval_command']}", flush=True)
     else:
-        print(f"done: best val_macro_f1 {best_value:.4f} at epoch {best_epoch}{note}", flush=True)
+        print(f"done: {ctx.config['keep_epoch']} val_macro_f1 {best_value:.4f} at epoch "
+              f"{best_epoch}{note}", flush=True)
         print(f"evaluate on the test data:\n  {_eval_command([model_path])}", flush=True)
 
 

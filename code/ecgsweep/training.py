@@ -159,11 +159,20 @@ def _validation_metrics(model, val: Split, config: Mapping[str, Any]) -> dict[st
 
 @dataclass
 class FitResult:
+    """Every epoch's metrics, and the epoch whose weights the model holds after ``fit``:
+    the best by val_macro_f1, or the last with ``keep_epoch: last``."""
+
     history: list[dict[str, float]] = field(default_factory=list)
-    best_epoch: int = 0
-    best_val_macro_f1: float = float("-inf")
-    best_metrics: dict[str, float] = field(default_factory=dict)
+    kept_epoch: int = 0
+    kept_val_macro_f1: float = float("-inf")
+    kept_metrics: dict[str, float] = field(default_factory=dict)
     stopped: bool = False  # stopped from outside (SIGTERM), not by early stopping
+
+
+def keeps_epoch(keep_epoch: str, value: float, kept_value: float) -> bool:
+    """Whether an epoch scoring ``value`` replaces the kept one (scoring ``kept_value``).
+    ``last`` keeps every new epoch, so no choice is made on the validation data."""
+    return keep_epoch == "last" or value > kept_value
 
 
 def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopRequest,
@@ -172,7 +181,8 @@ def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopReques
 
     class EpochMetrics(keras.callbacks.Callback):
         """Adds val_loss/val_accuracy/val_macro_f1 to the epoch logs (one pass over val),
-        keeps the weights of the best epoch, and hands the epoch's metrics to the sink.
+        keeps the weights of the epoch ``keep_epoch`` names, and hands the epoch's metrics
+        to the sink.
         Listed first so EarlyStopping and ReduceLROnPlateau see val_macro_f1."""
 
         def on_train_batch_end(self, batch, logs=None):
@@ -198,11 +208,12 @@ def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopReques
             metrics["learning_rate"] = float(keras.ops.convert_to_numpy(
                 lr(self.model.optimizer.iterations) if callable(lr) else lr))
             result.history.append(metrics)
-            if metrics["val_macro_f1"] > result.best_val_macro_f1:
-                result.best_val_macro_f1 = metrics["val_macro_f1"]
-                result.best_epoch = epoch + 1
-                result.best_metrics = dict(metrics)
-                state["best_weights"] = self.model.get_weights()
+            if keeps_epoch(config["keep_epoch"], metrics["val_macro_f1"],
+                           result.kept_val_macro_f1):
+                result.kept_val_macro_f1 = metrics["val_macro_f1"]
+                result.kept_epoch = epoch + 1
+                result.kept_metrics = dict(metrics)
+                state["kept_weights"] = self.model.get_weights()
             sink(metrics)
             if stop.requested:
                 self.model.stop_training = True
@@ -299,7 +310,8 @@ def steps_per_epoch(train: Split, config: Mapping[str, Any]) -> int:
 def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: int,
         sink: EpochSink, stop: StopRequest, loss: Any = None, *,
         fine_tune: FineTune | None = None) -> FitResult:
-    """Compile and train; leave the model holding the weights of its best epoch.
+    """Compile and train; leave the model holding the weights of its best epoch (the last
+    with ``keep_epoch: last``).
 
     ``loss`` defaults to the config's (``imbalance.make_loss``: cross-entropy or focal).
     Whatever the loss, the logged val_loss is the unweighted cross-entropy.
@@ -332,7 +344,7 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
         raise TrainingDiverged(f"NaN loss at epoch {state['diverged_epoch']}: lower "
                                f"learning_rate (now {config['learning_rate']}) or check the data")
     result.stopped = stop.requested
-    if "best_weights" in state:
-        model.set_weights(state["best_weights"])
-    check_finite_weights(model, f"after epoch {result.best_epoch}")
+    if "kept_weights" in state:
+        model.set_weights(state["kept_weights"])
+    check_finite_weights(model, f"after epoch {result.kept_epoch}")
     return result
