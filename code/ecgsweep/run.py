@@ -158,12 +158,26 @@ def load_protocol_data(config: dict[str, Any], source):
     return dev
 
 
+def _options_on(config: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    """Those of ``names`` that the config turns on: the options that add beats, take beats
+    out, change them or start from another model, named as the refusals print them."""
+    from . import augment, transfer
+
+    is_on = {"max_train_beats": int(config["max_train_beats"]) > 0,
+             "val_split=random": config["val_split"] == "random",
+             "resample": config["resample"] != "none",
+             "augment_synthetic": float(config["augment_synthetic"]) > 0,
+             "pretrained": transfer.is_set(config["pretrained"]),
+             "aug_*": augment.is_on(config),
+             "beat_normalization": config["beat_normalization"] != "none",
+             "beat_dropout": float(config["beat_dropout"]) > 0}
+    return [name for name in names if is_on[name]]
+
+
 def _check_sequence_data(config: dict[str, Any], source, dev) -> None:
     """A sequence model (seq2seq) reads consecutive beats of one record: it needs the
     sidecar's record names, and nothing that takes beats out of a record or adds beats
     from none. Refused here, before any training."""
-    from . import transfer
-
     model = config["model"]
     if dev.records is None:
         from .data.sidecar import sidecar_path
@@ -173,16 +187,11 @@ def _check_sequence_data(config: dict[str, Any], source, dev) -> None:
         raise UserError(f"config key 'model': {model} reads consecutive beats of one record, but "
                         f"{data} names no record per beat{side}; convert WFDB records with "
                         "`python code/data.py wfdb` (it writes <name>.beats.csv beside the CSV)")
-    clash = [key for key, on in (
-        ("max_train_beats", int(config["max_train_beats"]) > 0),
-        ("val_split=random", config["val_split"] == "random"),
-        ("resample", config["resample"] != "none"),
-        ("augment_synthetic", float(config["augment_synthetic"]) > 0),
-        ("pretrained", transfer.is_set(config["pretrained"])),
-        # its windows are gathered from the beats alone (beat_windows.gather)
-        ("beat_normalization", config["beat_normalization"] != "none"),
-        # it joins the RR features per beat itself, without the shared RR branch
-        ("beat_dropout", float(config["beat_dropout"]) > 0)) if on]
+    # beat_normalization: its windows are gathered from the beats alone (beat_windows.gather);
+    # beat_dropout: it joins the RR features per beat itself, without the shared RR branch.
+    clash = _options_on(config, ("max_train_beats", "val_split=random", "resample",
+                                 "augment_synthetic", "pretrained", "beat_normalization",
+                                 "beat_dropout"))
     if clash:
         raise UserError(f"config key 'model': {model} is not supported together with "
                         f"{', '.join(clash)} (they leave gaps in a record's beats, add beats of no "
@@ -193,11 +202,7 @@ def _check_sequence_data(config: dict[str, Any], source, dev) -> None:
 def _check_rr_combinations(config: dict[str, Any]) -> None:
     """Beats added by SMOTE or the synthetic generator, and a pretrained single-input model,
     have no RR features: refuse the combination at the start, not mid-training."""
-    from . import transfer
-
-    clash = [key for key, on in (("resample", config["resample"] != "none"),
-                                 ("augment_synthetic", float(config["augment_synthetic"]) > 0),
-                                 ("pretrained", transfer.is_set(config["pretrained"]))) if on]
+    clash = _options_on(config, ("resample", "augment_synthetic", "pretrained"))
     if clash:
         raise UserError(f"config key 'rr_features': not supported together with "
                         f"{', '.join(clash)} (added beats and a pretrained beat-only model have no "
@@ -208,17 +213,12 @@ def _check_beat_normalization(config: dict[str, Any], dev, source) -> None:
     """beat_normalization needs each beat's record, and no beats or beat changes that have
     no record (SMOTE, synthetic beats) or that the second channel would not follow
     (augmentation of the beat alone, a pretrained one-channel model)."""
-    from . import augment, transfer
-
     key = f"config key 'beat_normalization': {config['beat_normalization']}"
     if dev.records is None:
         raise UserError(f"{key} needs each beat's record, from the beat sidecar "
                         f"(<name>.beats.csv, written by `python code/data.py wfdb`); the data "
                         f"({source.files.get('train', source.name)}) has none")
-    clash = [name for name, on in (("resample", config["resample"] != "none"),
-                                   ("augment_synthetic", float(config["augment_synthetic"]) > 0),
-                                   ("pretrained", transfer.is_set(config["pretrained"])),
-                                   ("aug_*", augment.is_on(config))) if on]
+    clash = _options_on(config, ("resample", "augment_synthetic", "pretrained", "aug_*"))
     if clash:
         raise UserError(f"{key}: not supported together with {', '.join(clash)}; set "
                         "beat_normalization=none or turn those off")
