@@ -48,3 +48,18 @@ def test_coercions_of_what_yaml_and_cli_produce():
     assert cfg["epochs"] == 3 and isinstance(cfg["epochs"], int)
     assert cfg["batch_norm"] is False
     assert "_wandb" not in cfg
+
+
+def test_train_without_a_wandb_login_is_one_line_naming_the_offline_way(monkeypatch, capsys):
+    import wandb
+
+    from ecgsweep import run
+
+    def no_login(**kwargs):
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    monkeypatch.setattr(wandb, "init", no_login)
+    assert run.main(["--epochs=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: train: could not start a W&B run (UsageError: No API key")
+    assert "WANDB_MODE=offline" in err and "\n" not in err

@@ -25,6 +25,13 @@ def expected_errors() -> tuple[type[BaseException], ...]:
             IsADirectoryError)
 
 
+def wandb_start_failed(what: str, error: Exception) -> UserError:
+    """The one-line error for a W&B run that could not start (no login, no network)."""
+    return UserError(f"{what}: could not start a W&B run ({type(error).__name__}: {error}). Log "
+                     "in with `wandb login`, or set WANDB_MODE=offline to log to a local folder "
+                     "and `wandb sync` it later")
+
+
 def run_main(main: Callable[[], object]) -> int:
     """Call ``main`` and map expected errors to a one-line message and exit code 2."""
     try:

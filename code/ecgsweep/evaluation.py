@@ -29,7 +29,7 @@ from sklearn.metrics import (average_precision_score, classification_report, con
 
 from . import ec57
 from .artifacts import MODEL_FILE, ModelPair, atomic_write_json, sidecar_path
-from .cli import UserError
+from .cli import UserError, wandb_start_failed
 from .data.datasets import Split
 
 
@@ -595,9 +595,7 @@ def log_to_wandb(report: dict[str, Any], paths: dict[str, Path], members: Sequen
     try:
         run = wandb.init(**init_args)
     except Exception as e:  # wandb raises its own types for login/network/config problems
-        raise UserError(f"--wandb: could not start a W&B run ({type(e).__name__}: {e}). Log in "
-                        "with `wandb login`, or set WANDB_MODE=offline to log to a local "
-                        "folder and `wandb sync` it later") from None
+        raise wandb_start_failed("--wandb", e) from None
     try:
         names = report["class_names"]
         y_pred = probs.argmax(axis=1)

@@ -33,7 +33,8 @@ import numpy as np
 import yaml
 
 from . import backend, ec57, params
-from .cli import EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors
+from .cli import (EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors,
+                  wandb_start_failed)
 from .config import resolve
 from .contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV, RUN_MODEL_FILE
 
@@ -607,8 +608,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import wandb
 
-    run = wandb.init(project=os.environ.get("WANDB_PROJECT", "ecg-sweeps"), config=cli_config,
-                     job_type="train")
+    try:
+        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "ecg-sweeps"),
+                         config=cli_config, job_type="train")
+    except Exception as e:  # wandb raises its own types for login/network/config problems
+        print(f"error: {wandb_start_failed('train', e)}", file=sys.stderr)
+        return EXIT_USAGE
     exit_code = EXIT_ERROR  # until proven otherwise: a crash finishes the run as failed
     try:
         config = resolve(dict(run.config))
