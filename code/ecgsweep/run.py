@@ -497,6 +497,8 @@ def record_divergence(ctx: RunContext, message: str) -> int:
 def combine_folds(ctx: RunContext, outcomes: list[dict[str, Any]]) -> tuple[dict, float, int]:
     """The run's record and (value, epoch): fold 1's record, with k-fold's means and the
     cross-validated EC57 table when there are folds."""
+    from . import training
+
     first = outcomes[0]
     record = dict(first["record"])
     if not ctx.folds:
@@ -506,8 +508,7 @@ def combine_folds(ctx: RunContext, outcomes: list[dict[str, Any]]) -> tuple[dict
     sink_all = EpochLog(ctx.run, ctx.config["epochs"])
     for row in mean_rows:
         sink_all(row)
-    kept_row = (mean_rows[-1] if ctx.config["keep_epoch"] == "last"
-                else max(mean_rows, key=lambda r: r["val_macro_f1"]))
+    kept_row = training.kept_row(mean_rows, ctx.config["keep_epoch"])
     kept_keys = set.intersection(*(set(o["result"].kept_metrics) for o in outcomes))
     paths = [o["path"] for o in outcomes]
     kfold = {"folds": ctx.folds, "completed": len(outcomes), "values": values,

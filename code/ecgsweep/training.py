@@ -175,6 +175,15 @@ def keeps_epoch(keep_epoch: str, value: float, kept_value: float) -> bool:
     return keep_epoch == "last" or value > kept_value
 
 
+def kept_row(history: list[dict[str, float]], keep_epoch: str) -> dict[str, float]:
+    """The epoch of ``history`` (one metrics row per epoch) that ``keep_epoch`` keeps."""
+    kept = history[0]
+    for row in history[1:]:
+        if keeps_epoch(keep_epoch, row["val_macro_f1"], kept["val_macro_f1"]):
+            kept = row
+    return kept
+
+
 def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopRequest,
                     result: FitResult, state: dict[str, Any]):
     import keras
