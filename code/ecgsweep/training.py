@@ -222,7 +222,8 @@ def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopReques
                 result.kept_val_macro_f1 = metrics["val_macro_f1"]
                 result.kept_epoch = epoch + 1
                 result.kept_metrics = dict(metrics)
-                state["kept_weights"] = self.model.get_weights()
+                if config["keep_epoch"] == "best":  # with last, the model ends holding them
+                    state["kept_weights"] = self.model.get_weights()
             sink(metrics)
             if stop.requested:
                 self.model.stop_training = True
