@@ -46,3 +46,27 @@ def run_env(tmp_path: Path, **extra: str) -> dict:
         env.pop(key, None)
     env.update(extra)
     return env
+
+
+# Sample rate of the fake records' R peaks (write_records_csv).
+FAKE_RECORD_FS = 360
+
+
+def write_records_csv(folder: Path, name: str, lengths: dict, seed: int,
+                      with_sidecar: bool = True) -> Path:
+    """A Kaggle-format CSV of fake records' beats (in record order, as `code/data.py wfdb`
+    writes them), with its beat sidecar of records, R peaks and RR features."""
+    import numpy as np
+
+    from ecgsweep.data import sidecar, synth
+    from ecgsweep.data.kaggle_csv import write_csv
+
+    X, y = synth.make_mitbih(sum(lengths.values()), seed)
+    csv = write_csv(folder / f"{name}.csv", X, y)
+    if with_sidecar:
+        rng = np.random.default_rng(seed)
+        peaks = [np.cumsum(rng.integers(250, 400, n)) for n in lengths.values()]
+        records = np.concatenate([[r] * n for r, n in lengths.items()])
+        rr = np.concatenate([sidecar.rr_features(p, FAKE_RECORD_FS) for p in peaks])
+        sidecar.write(sidecar.sidecar_path(csv), records, np.concatenate(peaks), rr)
+    return csv

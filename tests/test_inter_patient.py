@@ -183,6 +183,27 @@ def test_ec57_table_from_a_confusion_matrix():
     assert text.splitlines()[2].startswith("S (SVEB)") and text.splitlines()[3].startswith("V (VEB)")
 
 
+def test_record_errors_count_each_records_beats_found_and_false_calls():
+    # classes N S V F; record a: 2 S (1 found), 1 N called S (2 errors); record b: 4 V
+    # (3 found), 1 S called V (3 errors); record c: only N, all right (not in the table)
+    y = np.array([1, 1, 0, 0, 2, 2, 2, 2, 1, 0, 0])
+    pred = np.array([1, 0, 1, 0, 2, 2, 2, 0, 2, 0, 0])
+    records = np.array(["a", "a", "a", "a", "b", "b", "b", "b", "b", "c", "c"])
+    by_record = ec57.confusion_by_record(y, pred, records, 4)
+    assert sorted(by_record) == ["a", "b", "c"]
+    assert np.sum(list(by_record.values()), axis=0).tolist() == (
+        np.bincount(4 * y + pred, minlength=16).reshape(4, 4).tolist())
+    rows = ec57.record_errors(by_record, ["N", "S", "V", "F"])
+    assert rows == [
+        {"record": "b", "S": {"beats": 1, "found": 0, "false": 0},
+         "V": {"beats": 4, "found": 3, "false": 1}, "errors": 3},
+        {"record": "a", "S": {"beats": 2, "found": 1, "false": 1},
+         "V": {"beats": 0, "found": 0, "false": 0}, "errors": 2}]
+    text = ec57.format_record_errors(rows, "t")
+    assert "SVEB beats" in text and "VEB beats" in text
+    assert text.splitlines()[2].split() == ["b", "1", "0", "0", "4", "3", "1"]
+
+
 def test_augmentation_changes_training_batches_only():
     from ecgsweep import augment
 

@@ -171,3 +171,35 @@ def test_kfold_keep_epoch_last_reports_every_folds_last_epoch(synth_dir, tmp_pat
     assert best["kfold"]["values"] == [0.1, 0.1, 0.1]
     assert fake.summary["val_macro_f1"] == pytest.approx(0.1)
     assert "fold 3/3: last val_macro_f1 0.1000 at epoch 2" in out
+
+
+def test_kfold_by_record_reports_every_held_out_records_errors(tmp_path, fake_wandb, capsys):
+    from conftest import write_records_csv
+
+    data = tmp_path / "data"
+    names = [f"1{i:02d}" for i in range(6)]
+    write_records_csv(data, "mitbih_train", {name: 70 for name in names}, seed=0)
+    config = _config(data, tmp_path, val_split="record", classes="aami4")
+    fake = FakeRun(tmp_path, "kfoldrec")
+    assert run._train(fake, config) == 0
+    out = capsys.readouterr().out
+
+    run_dir = Path(fake.dir).parent
+    folds = [json.loads((run_dir / f"fold{i}.json").read_text()) for i in (1, 2, 3)]
+    for fold in folds:  # each fold's matrices: its own held-out records, adding up to its own
+        assert sorted(fold["val_confusion_by_record"]) == fold["val_records"]
+        assert np.sum(list(fold["val_confusion_by_record"].values()), axis=0).tolist() == (
+            fold["val_confusion"])
+    by_record = {k: v for f in folds for k, v in f["val_confusion_by_record"].items()}
+    assert sorted(by_record) == names  # every record held out once
+    best = json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())
+    rows = best["kfold"]["record_errors"]
+    assert rows and {r["record"] for r in rows} <= set(names)
+    for r in rows:
+        cm = np.asarray(by_record[r["record"]])
+        assert r["S"] == {"beats": int(cm[1].sum()), "found": int(cm[1, 1]),
+                          "false": int(cm[:, 1].sum() - cm[1, 1])}
+        assert r["V"]["false"] == int(cm[:, 2].sum() - cm[2, 2])
+    assert [r["errors"] for r in rows] == sorted((r["errors"] for r in rows), reverse=True)
+    table = out[out.index("per held-out record"):]
+    assert all(f"\n{r['record']} " in table for r in rows)

@@ -9,17 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, run_env
+from conftest import FAKE_RECORD_FS as FS, REPO_ROOT, run_env, write_records_csv
 from ecgsweep import beat_windows, evaluation, models, params, training
 from ecgsweep.cli import UserError
 from ecgsweep.config import ConfigError, resolve
 from ecgsweep.data import datasets, sidecar, synth
 from ecgsweep.data.datasets import Split
-from ecgsweep.data.kaggle_csv import write_csv
 
 SMALL = {"model": "seq2seq", "seq_window": 8, "seq_stride": 4, "n_conv_blocks": 2,
          "n_filters": 4, "beat_features": 8, "rnn_units": 4, "layer_FC_size": 8}
-FS = 360  # sample rate of the fake records' R peaks
 
 
 def _records_split(lengths: dict[str, int], seed: int = 0) -> Split:
@@ -125,31 +123,16 @@ def test_seq2seq_builds_at_extreme_values():
         keras.backend.clear_session()
 
 
-def _write_records(folder: Path, name: str, lengths: dict[str, int], seed: int,
-                   with_sidecar: bool = True) -> Path:
-    """A Kaggle-format CSV of fake records' beats (in record order, as `code/data.py wfdb`
-    writes them), with its beat sidecar of records, R peaks and RR features."""
-    X, y = synth.make_mitbih(sum(lengths.values()), seed)
-    csv = write_csv(folder / f"{name}.csv", X, y)
-    if with_sidecar:
-        rng = np.random.default_rng(seed)
-        peaks = [np.cumsum(rng.integers(250, 400, n)) for n in lengths.values()]
-        records = np.concatenate([[r] * n for r, n in lengths.items()])
-        rr = np.concatenate([sidecar.rr_features(p, FS) for p in peaks])
-        sidecar.write(sidecar.sidecar_path(csv), records, np.concatenate(peaks), rr)
-    return csv
-
-
 def test_data_without_a_sidecar_is_one_clear_error(tmp_path):
     from ecgsweep.run import load_protocol_data
 
-    csv = _write_records(tmp_path, "kaggle_like", {"a": 30}, seed=0, with_sidecar=False)
+    csv = write_records_csv(tmp_path, "kaggle_like", {"a": 30}, seed=0, with_sidecar=False)
     config = resolve({**SMALL, "dataset": str(csv)})
     with pytest.raises(UserError) as err:
         load_protocol_data(config, datasets.resolve_source(str(csv)))
     message = str(err.value)
     assert str(csv) in message and "code/data.py wfdb" in message and "\n" not in message
-    source = datasets.resolve_source(str(_write_records(tmp_path, "ok", {"a": 30}, seed=0)))
+    source = datasets.resolve_source(str(write_records_csv(tmp_path, "ok", {"a": 30}, seed=0)))
     for extra in ({"max_train_beats": 10}, {"val_split": "random"}, {"resample": "smote"},
                   {"beat_dropout": 0.3}):
         with pytest.raises(UserError, match="not supported together with"):
@@ -159,8 +142,8 @@ def test_data_without_a_sidecar_is_one_clear_error(tmp_path):
 def test_train_py_runs_seq2seq_and_eval_scores_every_test_beat(tmp_path):
     data = tmp_path / "data"
     train_lengths = {f"1{i:02d}": 40 + 7 * i for i in range(6)}
-    _write_records(data, "mitbih_train", train_lengths, seed=0)
-    _write_records(data, "mitbih_test", {"200": 43, "201": 29}, seed=1)  # tails of 43 and 29
+    write_records_csv(data, "mitbih_train", train_lengths, seed=0)
+    write_records_csv(data, "mitbih_test", {"200": 43, "201": 29}, seed=1)  # tails of 43 and 29
     models_dir = tmp_path / "models"
     args = {**SMALL, "dataset": "mitbih", "data_dir": data, "models_dir": models_dir,
             "classes": "aami4", "rr_features": True, "epochs": 1, "batch_size": 32,
@@ -170,6 +153,7 @@ def test_train_py_runs_seq2seq_and_eval_scores_every_test_beat(tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "whole records held out" in proc.stdout and "AAMI EC57" in proc.stdout
+    assert "per held-out record, most errors first" in proc.stdout
     best = models_dir / "seq2seq" / "best.keras"
     record = json.loads((models_dir / "seq2seq" / "best.json").read_text())
     assert record["config"]["seq_window"] == 8 and record["class_names"] == ["N", "S", "V", "F"]
@@ -180,7 +164,7 @@ def test_train_py_runs_seq2seq_and_eval_scores_every_test_beat(tmp_path):
                                      datasets.MITBIH_CLASSES, "aami4")
     assert report["n_beats"] == len(test) and np.sum(report["confusion_matrix"]) == len(test)
     assert "ec57" in json.dumps(report).lower()
-    bare = _write_records(tmp_path / "bare", "mitbih_test", {"200": 43}, seed=1,
+    bare = write_records_csv(tmp_path / "bare", "mitbih_test", {"200": 43}, seed=1,
                           with_sidecar=False)
     with pytest.raises(UserError, match="seq2seq model and reads consecutive beats"):
         evaluation.evaluate([best], test_csv=str(bare), out_dir=tmp_path / "r2", bootstrap=0)

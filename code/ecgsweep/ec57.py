@@ -59,3 +59,50 @@ def format_table(table: dict[str, dict[str, Any]], title: str) -> str:
         lines.append(f"{label:<10}{pct(r['se']):>8}{pct(r['ppv']):>8}{pct(r['fpr']):>8}"
                      f"{f1:>8}{r['support']:>8}")
     return "\n".join(lines)
+
+
+# The classes whose errors the per-record table follows (the EC57 rows that lead).
+RECORD_TABLE_CLASSES = ("S", "V")
+
+
+def confusion_by_record(y: np.ndarray, pred: np.ndarray, records: np.ndarray,
+                        n_classes: int) -> dict[str, list[list[int]]]:
+    """One confusion matrix (rows true, columns predicted) per record of ``records``."""
+    out = {}
+    for record in sorted(set(np.asarray(records).tolist())):
+        mine = np.asarray(records) == record
+        cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+        np.add.at(cm, (np.asarray(y)[mine], np.asarray(pred)[mine]), 1)
+        out[str(record)] = cm.tolist()
+    return out
+
+
+def record_errors(by_record: dict[str, Any], class_names: Sequence[str]) -> list[dict[str, Any]]:
+    """Per record, for S and V: its beats, those found and the false calls of the class;
+    records with neither beats nor calls of them left out, most errors first (missed beats
+    plus false calls), so the records that pull the pooled figures down lead."""
+    followed = [c for c in RECORD_TABLE_CLASSES if c in class_names]
+    rows = []
+    for record, cm in by_record.items():
+        cm = np.asarray(cm)
+        row: dict[str, Any] = {"record": record}
+        for c in followed:
+            i = list(class_names).index(c)
+            found = int(cm[i, i])
+            row[c] = {"beats": int(cm[i].sum()), "found": found,
+                      "false": int(cm[:, i].sum()) - found}
+        errors = sum(row[c]["beats"] - row[c]["found"] + row[c]["false"] for c in followed)
+        if any(row[c]["beats"] or row[c]["false"] for c in followed):
+            rows.append({**row, "errors": errors})
+    return sorted(rows, key=lambda r: (-r["errors"], r["record"]))
+
+
+def format_record_errors(rows: list[dict[str, Any]], title: str) -> str:
+    """The per-record table as plain text: beats / found / false calls for S and V."""
+    followed = [c for c in RECORD_TABLE_CLASSES if rows and c in rows[0]]
+    head = "".join(f"{EC57_NAMES[c] + ' beats':>12}{'found':>7}{'false':>7}" for c in followed)
+    lines = [title, f"{'record':<8}{head}"]
+    for r in rows:
+        lines.append(f"{r['record']:<8}" + "".join(
+            f"{r[c]['beats']:>12}{r[c]['found']:>7}{r[c]['false']:>7}" for c in followed))
+    return "\n".join(lines)

@@ -310,14 +310,19 @@ def _build(config: dict[str, Any], input_width: int, n_classes: int):
                                     float(config["fine_tune_lr_factor"]))
 
 
-def validation_confusion(model, val, config: dict[str, Any], n_classes: int) -> np.ndarray:
-    """Confusion matrix of ``model`` (its best epoch's weights) on the validation beats."""
+def validation_confusion(model, val, config: dict[str, Any],
+                         n_classes: int) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """Confusion matrix of ``model`` (its kept epoch's weights) on the validation beats, and
+    one per held-out record when the beats name their records (else None)."""
     from sklearn.metrics import confusion_matrix
 
     from .training import predict_proba
 
-    probs = predict_proba(model, val, config, batch_size=1024)
-    return confusion_matrix(val.y, probs.argmax(axis=1), labels=list(range(n_classes)))
+    pred = predict_proba(model, val, config, batch_size=1024).argmax(axis=1)
+    cm = confusion_matrix(val.y, pred, labels=list(range(n_classes)))
+    by_record = (ec57.confusion_by_record(val.y, pred, val.records, n_classes)
+                 if val.records is not None else None)
+    return cm, by_record
 
 
 def pooled_ec57(records: list[dict[str, Any]], class_names) -> dict[str, Any]:
@@ -330,8 +335,21 @@ def pooled_ec57(records: list[dict[str, Any]], class_names) -> dict[str, Any]:
                                    "predicted by the fold that held it out), AAMI EC57:"),
           flush=True)
     f1 = [table[c]["f1"] for c in class_names if table[c]["f1"] is not None]
-    return {"confusion": cm.tolist(), "ec57": table, "pooled_macro_f1": float(np.mean(f1)),
-            "val_records": [r.get("val_records") for r in records]}
+    pooled = {"confusion": cm.tolist(), "ec57": table, "pooled_macro_f1": float(np.mean(f1)),
+              "val_records": [r.get("val_records") for r in records]}
+    if all(r.get("val_confusion_by_record") for r in records):
+        # every record is held out by one fold only, so the folds' dicts do not overlap
+        by_record = {k: v for r in records for k, v in r["val_confusion_by_record"].items()}
+        pooled["record_errors"] = print_record_errors(by_record, class_names)
+    return pooled
+
+
+def print_record_errors(by_record: dict[str, Any], class_names) -> list[dict[str, Any]]:
+    """Prints, and returns, where the S and V errors are: per held-out record."""
+    rows = ec57.record_errors(by_record, class_names)
+    print(ec57.format_record_errors(rows, "per held-out record, most errors first (beats of "
+                                          "the class, found, false calls):"), flush=True)
+    return rows
 
 
 def _eval_command(paths: list[Path]) -> str:
@@ -445,13 +463,15 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
         raise training.TrainingDiverged(f"{tag}{e}") from None
     if not result.history:
         return None
-    val_cm = validation_confusion(model, fold.val, ctx.config, ctx.n_classes)
-    print(ec57.format_table(ec57.ec57_table(val_cm, ctx.source.class_names),
+    confusion = validation_confusion(model, fold.val, ctx.config, ctx.n_classes)
+    print(ec57.format_table(ec57.ec57_table(confusion[0], ctx.source.class_names),
                             f"{tag}validation at the kept epoch {result.kept_epoch} "
                             f"({ctx.config['keep_epoch']}), AAMI EC57:"), flush=True)
+    if confusion[1] is not None and not ctx.folds:  # k-fold prints it pooled, at the end
+        print_record_errors(confusion[1], ctx.source.class_names)
     path = ctx.run_dir / (f"fold{fold.index}.keras" if ctx.folds else RUN_MODEL_FILE)
     model.save(path)
-    record = fold_record(ctx, fold, result, val_cm, fingerprint, added if n_added else None)
+    record = fold_record(ctx, fold, result, confusion, fingerprint, added if n_added else None)
     artifacts.atomic_write_json(artifacts.sidecar_path(path), record)
     if ctx.folds:
         print(f"{tag}{ctx.config['keep_epoch']} val_macro_f1 {result.kept_val_macro_f1:.4f} "
@@ -459,9 +479,10 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
     return {"path": path, "record": record, "result": result}
 
 
-def fold_record(ctx: RunContext, fold, result, val_cm: np.ndarray, fingerprint: str,
-                added: dict | None) -> dict[str, Any]:
-    """The JSON record saved beside a fold's model (and, promoted, as best.json)."""
+def fold_record(ctx: RunContext, fold, result, confusion: tuple[np.ndarray, dict | None],
+                fingerprint: str, added: dict | None) -> dict[str, Any]:
+    """The JSON record saved beside a fold's model (and, promoted, as best.json);
+    ``confusion`` is the validation's confusion matrix and its per-record ones (or None)."""
     import keras
 
     run = ctx.run
@@ -477,9 +498,10 @@ def fold_record(ctx: RunContext, fold, result, val_cm: np.ndarray, fingerprint: 
                     "n_val": len(fold.val), **({"added": added} if added else {})},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": ctx.device,
         "keras_version": keras.__version__, "backend": keras.backend.backend(),
-        "stopped": result.stopped, "val_confusion": val_cm.tolist(),
+        "stopped": result.stopped, "val_confusion": confusion[0].tolist(),
         "val_records": (sorted(set(fold.val.records.tolist()))
                         if fold.val.records is not None else None),
+        **({"val_confusion_by_record": confusion[1]} if confusion[1] is not None else {}),
         **({"transfer": ctx.transfer_info} if ctx.transfer_info else {}),
         **({"fold": fold.index, "folds": ctx.folds} if ctx.folds else {}),
     }
