@@ -170,6 +170,14 @@ def test_kfold_keep_epoch_last_reports_every_folds_last_epoch(synth_dir, tmp_pat
     assert best["kfold"]["best_epochs"] == [2, 2, 2] and best["best_epoch"] == 2
     assert best["kfold"]["values"] == [0.1, 0.1, 0.1]
     assert fake.summary["val_macro_f1"] == pytest.approx(0.1)
+    # W&B's engine judges a run by its metric's highest value over history and summary: the
+    # logged mean history holds 0.9, so only the summary-only kept metric carries the 0.1
+    from ecgsweep.contract import KEPT_METRIC
+    from ecgsweep.sweep.engine import metric_of
+
+    history = [m for m in fake.logged if "val_macro_f1" in m]
+    assert metric_of(history, fake.summary, "val_macro_f1", "maximize") == pytest.approx(0.9)
+    assert metric_of(history, fake.summary, KEPT_METRIC, "maximize") == pytest.approx(0.1)
     assert "fold 3/3: last val_macro_f1 0.1000 at epoch 2" in out
 
 

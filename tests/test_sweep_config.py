@@ -202,3 +202,18 @@ def test_the_known_parameters_are_listed_once():
     lines = [str(p) for p in problems]
     assert sum("epochs" in ln for ln in lines) == 1, lines
     assert len([p for p in sc.errors(problems) if "not a parameter" in p.message]) == 2
+
+
+def test_runs_that_keep_their_last_epoch_need_the_kept_metric():
+    searched = "  learning_rate: {values: [0.001, 0.01]}\n"
+    last = searched + "  keep_epoch: {value: last}\n"
+    warned = [p for p in problems_for(last) if p.field == "metric.name"]
+    assert len(warned) == 1 and "kept_val_macro_f1" in warned[0].message
+    assert warned[0].level == "warning"
+    assert not [p for p in problems_for(searched) if p.field == "metric.name"]  # keeps best
+    kept = BASE.replace("name: val_macro_f1", "name: kept_val_macro_f1")
+    assert sc.check(sc.loads(kept.format(method="bayes", params=last)), cwd=REPO) == []
+    hyperband = "early_terminate: {type: hyperband, min_iter: 2}\n"
+    problems = sc.check(sc.loads(kept.format(method="bayes", params=last) + hyperband), cwd=REPO)
+    assert [p.field for p in problems] == ["early_terminate"]
+    assert "stop none" in problems[0].message

@@ -14,9 +14,15 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2  # bad input: config, data, model/data mismatch
 EXIT_NAN = 3  # training diverged (NaN or infinite loss, weights or validation outputs)
 
+# The kept epoch's val_macro_f1 (the best, or the last with keep_epoch: last), written to
+# the run's summary only. W&B's sweep engine judges a run by its metric's extremum over the
+# logged history and the summary, so a sweep over runs that keep their last epoch must name
+# this key: with val_macro_f1 it would judge them by their best epoch.
+KEPT_METRIC = "kept_val_macro_f1"
+
 # Metrics code/train.py logs every epoch or writes to its summary (DESIGN.md).
 TRAIN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1",
-                 "best_val_macro_f1", "best_epoch")
+                 "best_val_macro_f1", "best_epoch", KEPT_METRIC)
 
 # Where a run's model is kept in its W&B run folder (beside it, its record: model.json).
 RUN_MODEL_FILE = "model.keras"

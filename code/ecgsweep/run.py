@@ -36,7 +36,7 @@ from . import backend, ec57, params
 from .cli import (EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors,
                   wandb_start_failed)
 from .config import resolve
-from .contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV, RUN_MODEL_FILE
+from .contract import KEPT_METRIC, PROMOTE_BY_COORDINATOR, PROMOTE_ENV, RUN_MODEL_FILE
 
 SWEEP_METRIC = "val_macro_f1"
 
@@ -587,7 +587,7 @@ def finish(ctx: RunContext, outcomes: list[dict[str, Any]], record: dict[str, An
     stopped = bool(record.get("stopped")) or ctx.stop.requested
     summary: dict[str, Any] = {
         "model": ctx.config["model"], "best_val_macro_f1": best_value, "best_epoch": best_epoch,
-        "val_macro_f1": best_value, "stopped": stopped, "promoted": promoted,
+        "val_macro_f1": best_value, KEPT_METRIC: best_value, "stopped": stopped, "promoted": promoted,
         "model_path": str(slot.model_path), "run_model_path": str(first["path"])}
     if ctx.folds:
         kfold = record["kfold"]

@@ -32,7 +32,7 @@ import yaml
 
 from .. import params as params_mod
 from ..config import ConfigError, coerce_value
-from ..contract import TRAIN_METRICS
+from ..contract import KEPT_METRIC, TRAIN_METRICS
 
 with warnings.catch_warnings():
     # sweeps 0.3.0 declares a pydantic v1-style Config that pydantic v2 warns about.
@@ -377,9 +377,14 @@ def _check_parameters(cfg: dict, section: dict) -> list[Problem]:
 
 
 def _model_values(section: dict) -> list[Any]:
-    spec = section.get("model")
+    return _param_values(section, "model", params_mod.TRAINING_PARAMS[0].default)
+
+
+def _param_values(section: dict, name: str, default: Any) -> list[Any]:
+    """The values a sweep gives parameter ``name``: its value or values, else the default."""
+    spec = section.get(name)
     if not isinstance(spec, dict):
-        return [params_mod.TRAINING_PARAMS[0].default] if spec is None else []
+        return [default] if spec is None else []
     if "value" in spec:
         return [spec["value"]]
     if isinstance(spec.get("values"), list):
@@ -596,6 +601,8 @@ def _check_metric(cfg: dict, *, for_train: bool = True) -> list[Problem]:
         out.append(Problem("metric.name", f"{name!r} is not a metric code/train.py logs."
                                           f"{_close(name, TRAIN_METRICS)} Logged: "
                                           f"{', '.join(TRAIN_METRICS)}", level="warning"))
+    if for_train:
+        out += _check_kept_metric(cfg, name)
     goal = m.get("goal")
     higher_better = re.search(r"(f1|acc|auc|precision|recall)", name) is not None
     if higher_better and goal != "maximize":
@@ -605,6 +612,28 @@ def _check_metric(cfg: dict, *, for_train: bool = True) -> list[Problem]:
     if "loss" in name and goal == "maximize":
         out.append(Problem("metric.goal", f"{name} is better when lower: write `goal: minimize`",
                            level="warning"))
+    return out
+
+
+def _check_kept_metric(cfg: dict, name: str) -> list[Problem]:
+    """W&B's engine judges a run by its metric's extremum over history and summary: runs
+    that keep their last epoch are judged by the epoch they keep only through KEPT_METRIC,
+    which only the summary holds (so hyperband, reading the history, stops nothing on it)."""
+    section = cfg.get("parameters") if isinstance(cfg.get("parameters"), dict) else {}
+    keeps_last = "last" in _param_values(section, "keep_epoch",
+                                         params_mod.all_params()["keep_epoch"].default)
+    et = cfg.get("early_terminate")
+    out = []
+    if keeps_last and name == "val_macro_f1":
+        out.append(Problem("metric.name", f"with keep_epoch last, W&B's engine still judges "
+                                          f"each run by its best epoch's val_macro_f1 (the "
+                                          f"highest it logged); name {KEPT_METRIC}, the kept "
+                                          "epoch's value", level="warning"))
+    if name == KEPT_METRIC and isinstance(et, dict) and et.get("type") == "hyperband":
+        out.append(Problem("early_terminate", f"{KEPT_METRIC} is written once a run ends, so "
+                                              "hyperband, which compares runs epoch by epoch, "
+                                              "would stop none; drop early_terminate or name "
+                                              "val_macro_f1", level="warning"))
     return out
 
 
