@@ -164,6 +164,10 @@ def test_train_py_runs_seq2seq_and_eval_scores_every_test_beat(tmp_path):
                                      datasets.MITBIH_CLASSES, "aami4")
     assert report["n_beats"] == len(test) and np.sum(report["confusion_matrix"]) == len(test)
     assert "ec57" in json.dumps(report).lower()
+    # the test beats name their records: the report says where each record's errors are
+    assert {r["record"] for r in report["record_errors"]} <= {"200", "201"}
+    assert sum(r["V"]["false"] for r in report["record_errors"]) == (
+        np.sum(np.asarray(report["confusion_matrix"])[:, 2]) - report["confusion_matrix"][2][2])
     bare = write_records_csv(tmp_path / "bare", "mitbih_test", {"200": 43}, seed=1,
                           with_sidecar=False)
     with pytest.raises(UserError, match="seq2seq model and reads consecutive beats"):

@@ -516,6 +516,10 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     console.print("; ".join(notes), highlight=False, markup=False)
     console.print(ec57.format_table(report["ec57"], "AAMI EC57 beat-by-beat (SVEB and VEB first)"),
                   highlight=False, markup=False)
+    if report.get("record_errors"):
+        console.print(ec57.format_record_errors(report["record_errors"], "per record, most "
+                                                "errors first (beats of the class, found, "
+                                                "false calls):"), highlight=False, markup=False)
     cm = Table(title="Confusion matrix", caption="rows: true class, columns: predicted")
     cm.add_column("")
     for name in report["class_names"]:
@@ -691,6 +695,10 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
     probs = predict_proba(members, split, batch_size=batch_size)
     report = compute_report(split.y, probs, first.class_names, bootstrap=bootstrap, seed=seed,
                             level=level, examples_per_pair=examples_per_pair)
+    if split.records is not None:  # the beat sidecar names each beat's record
+        by_record = ec57.confusion_by_record(split.y, probs.argmax(axis=1), split.records,
+                                             len(first.class_names))
+        report["record_errors"] = ec57.record_errors(by_record, first.class_names)
     report["models"] = [str(m.path) for m in members]
     report["test_data"] = where
     out = Path(out_dir) if out_dir else _default_out_dir(members)
