@@ -347,8 +347,9 @@ def pooled_ec57(records: list[dict[str, Any]], class_names) -> dict[str, Any]:
 def print_record_errors(by_record: dict[str, Any], class_names) -> list[dict[str, Any]]:
     """Prints, and returns, where the S and V errors are: per held-out record."""
     rows = ec57.record_errors(by_record, class_names)
-    print(ec57.format_record_errors(rows, "per held-out record, most errors first (beats of "
-                                          "the class, found, false calls):"), flush=True)
+    if rows:  # none when the classes hold no S or V (PTBDB)
+        print(ec57.format_record_errors(rows, "per held-out record, most errors first (beats "
+                                              "of the class, found, false calls):"), flush=True)
     return rows
 
 
