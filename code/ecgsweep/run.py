@@ -588,8 +588,9 @@ def finish(ctx: RunContext, outcomes: list[dict[str, Any]], record: dict[str, An
     stopped = bool(record.get("stopped")) or ctx.stop.requested
     summary: dict[str, Any] = {
         "model": ctx.config["model"], "best_val_macro_f1": best_value, "best_epoch": best_epoch,
-        "val_macro_f1": best_value, KEPT_METRIC: best_value, "stopped": stopped, "promoted": promoted,
-        "model_path": str(slot.model_path), "run_model_path": str(first["path"])}
+        "val_macro_f1": best_value, KEPT_METRIC: best_value, "stopped": stopped,
+        "promoted": promoted, "model_path": str(slot.model_path),
+        "run_model_path": str(first["path"])}
     if ctx.folds:
         kfold = record["kfold"]
         summary.update(folds=ctx.folds, folds_completed=len(outcomes),
@@ -598,8 +599,9 @@ def finish(ctx: RunContext, outcomes: list[dict[str, Any]], record: dict[str, An
     added_total = first["record"]["dataset"].get("added")
     if added_total:
         summary["train_beats_added"] = added_total
-    # The sweep's objective is the summary value: the kept epoch's (best, or last with
-    # keep_epoch: last), whose weights we keep (k-fold: the mean over the folds).
+    # The kept epoch's value (best, or last with keep_epoch: last; k-fold: the mean over
+    # the folds), whose weights we keep. A sweep on val_macro_f1 is judged by the highest
+    # value logged, which is this one with keep_epoch: best; KEPT_METRIC is this one always.
     ctx.run.summary.update(summary)
     _print_done(ctx, record, best_value, best_epoch, stopped, len(outcomes),
                 slot.model_path if promoted else first["path"])

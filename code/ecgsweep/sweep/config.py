@@ -625,8 +625,8 @@ def _check_kept_metric(cfg: dict, name: str) -> list[Problem]:
     et = cfg.get("early_terminate")
     out = []
     if keeps_last and name == "val_macro_f1":
-        out.append(Problem("metric.name", f"with keep_epoch last, W&B's engine still judges "
-                                          f"each run by its best epoch's val_macro_f1 (the "
+        out.append(Problem("metric.name", "with keep_epoch last, W&B's engine still judges "
+                                          "each run by its best epoch's val_macro_f1 (the "
                                           f"highest it logged); name {KEPT_METRIC}, the kept "
                                           "epoch's value", level="warning"))
     if name == KEPT_METRIC and isinstance(et, dict) and et.get("type") == "hyperband":
