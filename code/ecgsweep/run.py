@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 import yaml
@@ -310,8 +310,15 @@ def _build(config: dict[str, Any], input_width: int, n_classes: int):
                                     float(config["fine_tune_lr_factor"]))
 
 
+class ValidationConfusion(NamedTuple):
+    """A model's confusion matrix on the validation beats, and one per held-out record."""
+
+    total: np.ndarray
+    by_record: dict[str, Any] | None  # None when the beats name no record
+
+
 def validation_confusion(model, val, config: dict[str, Any],
-                         n_classes: int) -> tuple[np.ndarray, dict[str, Any] | None]:
+                         n_classes: int) -> ValidationConfusion:
     """Confusion matrix of ``model`` (its kept epoch's weights) on the validation beats, and
     one per held-out record when the beats name their records (else None)."""
     from sklearn.metrics import confusion_matrix
@@ -322,7 +329,7 @@ def validation_confusion(model, val, config: dict[str, Any],
     cm = confusion_matrix(val.y, pred, labels=list(range(n_classes)))
     by_record = (ec57.confusion_by_record(val.y, pred, val.records, n_classes)
                  if val.records is not None else None)
-    return cm, by_record
+    return ValidationConfusion(cm, by_record)
 
 
 def pooled_ec57(records: list[dict[str, Any]], class_names) -> dict[str, Any]:
@@ -465,11 +472,11 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
     if not result.history:
         return None
     confusion = validation_confusion(model, fold.val, ctx.config, ctx.n_classes)
-    print(ec57.format_table(ec57.ec57_table(confusion[0], ctx.source.class_names),
+    print(ec57.format_table(ec57.ec57_table(confusion.total, ctx.source.class_names),
                             f"{tag}validation at the kept epoch {result.kept_epoch} "
                             f"({ctx.config['keep_epoch']}), AAMI EC57:"), flush=True)
-    if confusion[1] is not None and not ctx.folds:  # k-fold prints it pooled, at the end
-        print_record_errors(confusion[1], ctx.source.class_names)
+    if confusion.by_record is not None and not ctx.folds:  # k-fold: pooled, at the end
+        print_record_errors(confusion.by_record, ctx.source.class_names)
     path = ctx.run_dir / (f"fold{fold.index}.keras" if ctx.folds else RUN_MODEL_FILE)
     model.save(path)
     record = fold_record(ctx, fold, result, confusion, fingerprint, added if n_added else None)
@@ -480,10 +487,9 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
     return {"path": path, "record": record, "result": result}
 
 
-def fold_record(ctx: RunContext, fold, result, confusion: tuple[np.ndarray, dict | None],
+def fold_record(ctx: RunContext, fold, result, confusion: ValidationConfusion,
                 fingerprint: str, added: dict | None) -> dict[str, Any]:
-    """The JSON record saved beside a fold's model (and, promoted, as best.json);
-    ``confusion`` is the validation's confusion matrix and its per-record ones (or None)."""
+    """The JSON record saved beside a fold's model (and, promoted, as best.json)."""
     import keras
 
     run = ctx.run
@@ -499,10 +505,11 @@ def fold_record(ctx: RunContext, fold, result, confusion: tuple[np.ndarray, dict
                     "n_val": len(fold.val), **({"added": added} if added else {})},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "device": ctx.device,
         "keras_version": keras.__version__, "backend": keras.backend.backend(),
-        "stopped": result.stopped, "val_confusion": confusion[0].tolist(),
+        "stopped": result.stopped, "val_confusion": confusion.total.tolist(),
         "val_records": (sorted(set(fold.val.records.tolist()))
                         if fold.val.records is not None else None),
-        **({"val_confusion_by_record": confusion[1]} if confusion[1] is not None else {}),
+        **({"val_confusion_by_record": confusion.by_record}
+           if confusion.by_record is not None else {}),
         **({"transfer": ctx.transfer_info} if ctx.transfer_info else {}),
         **({"fold": fold.index, "folds": ctx.folds} if ctx.folds else {}),
     }
