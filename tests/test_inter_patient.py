@@ -183,6 +183,27 @@ def test_ec57_table_from_a_confusion_matrix():
     assert text.splitlines()[2].startswith("S (SVEB)") and text.splitlines()[3].startswith("V (VEB)")
 
 
+def test_ec57_does_not_count_fusion_beats_called_v_against_veb():
+    # as WFDB's bxb scores EC57: VEB FP = Nv + Sv (an F beat called V is no false VEB and
+    # no true negative either); SVEB FP = Ns + Vs + Fs (an F beat called S is a false SVEB)
+    cm = np.array([[90, 4, 6, 0], [2, 8, 0, 0], [1, 0, 9, 0], [1, 2, 5, 2]])
+    table = ec57.ec57_table(cm, ["N", "S", "V", "F"])
+    v, s = table["V"], table["S"]
+    assert v["ppv"] == pytest.approx(9 / 15) and v["not_counted"] == 5
+    assert v["fpr"] == pytest.approx(6 / (6 + 94 + 10 + 5))  # TN: N, S, F beats not called V
+    assert v["se"] == pytest.approx(0.9) and v["support"] == 10
+    assert s["ppv"] == pytest.approx(8 / 14) and s["not_counted"] == 0
+    plain = ec57.ec57_table(cm, ["N", "S", "V", "F"], ec57_rules=False)
+    assert plain["V"]["ppv"] == pytest.approx(9 / 20) and plain["V"]["not_counted"] == 0
+    # macro-F1 stays the plain classification figure: every call counts
+    assert ec57.macro_f1(cm, ["N", "S", "V", "F"]) == pytest.approx(
+        np.mean([plain[c]["f1"] for c in "NSVF"]))
+    assert "5 F beats called V not counted against VEB" in ec57.format_table(table, "t")
+    rows = ec57.record_errors({"r": cm.tolist()}, ["N", "S", "V", "F"])
+    assert rows[0]["V"] == {"beats": 10, "found": 9, "false": 6}
+    assert rows[0]["S"] == {"beats": 10, "found": 8, "false": 6}
+
+
 def test_record_errors_count_each_records_beats_found_and_false_calls():
     # classes N S V F; record a: 2 S (1 found), 1 N called S (2 errors); record b: 4 V
     # (3 found), 1 S called V (3 errors); record c: only N, all right (not in the table)

@@ -5,6 +5,13 @@ predictivity (+P = TP / (TP + FP)) and the false positive rate (FPR = FP / (FP +
 inter-patient literature (de Chazal et al. 2004 and after) puts the ventricular (VEB, our
 V) and supraventricular (SVEB, our S) ectopic beat rows first, as they are the figures that
 matter clinically and the hard ones. F1 is the harmonic mean of Se and +P.
+
+The SVEB and VEB rows follow EC57's gross statistics as its reference implementation (WFDB's
+``bxb``) computes them: a fusion (F) or unclassifiable (Q) beat called V is neither a false
+VEB nor a true negative, and neither is a Q beat called S (bxb: VEB FP = Nv + Sv, SVEB FP =
+Ns + Vs + Fs). An F beat is part normal, part ventricular, so calling it V is not an error
+that a VEB detector is judged by; de Chazal et al. 2004 score the same way. The other rows,
+and every macro-F1, count every call.
 """
 
 from __future__ import annotations
@@ -15,25 +22,42 @@ import numpy as np
 
 # EC57's names for the classes whose rows lead the table.
 EC57_NAMES = {"S": "SVEB", "V": "VEB"}
+# Per EC57 row, the true classes whose calls of it count neither as false calls nor as
+# true negatives (bxb's gross statistics; see the module's docstring).
+NOT_COUNTED_AGAINST = {"V": ("F", "Q"), "S": ("Q",)}
 
 
-def ec57_table(cm: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """Per class {name, se, ppv, fpr, f1, support} from ``cm`` (rows true, columns predicted);
-    a ratio with a zero denominator is None."""
+def ec57_table(cm: np.ndarray, class_names: Sequence[str],
+               ec57_rules: bool = True) -> dict[str, dict[str, Any]]:
+    """Per class {name, se, ppv, fpr, f1, support, not_counted} from ``cm`` (rows true,
+    columns predicted); a ratio with a zero denominator is None. With ``ec57_rules`` the
+    SVEB and VEB rows leave out the calls EC57 does not count against them (their number
+    is ``not_counted``); without, every call counts, as in a plain classification report."""
     cm = np.asarray(cm, dtype=np.float64)
-    total = cm.sum()
+    class_names = list(class_names)
     out: dict[str, dict[str, Any]] = {}
     for i, name in enumerate(class_names):
+        ignored = [class_names.index(c) for c in NOT_COUNTED_AGAINST.get(name, ())
+                   if ec57_rules and c in class_names]
+        not_counted = cm[ignored, i].sum()
+        counted = cm.sum() - not_counted
         tp = cm[i, i]
         fn = cm[i].sum() - tp
-        fp = cm[:, i].sum() - tp
-        tn = total - tp - fn - fp
+        fp = cm[:, i].sum() - tp - not_counted
+        tn = counted - tp - fn - fp
         se, ppv, fpr = _ratio(tp, tp + fn), _ratio(tp, tp + fp), _ratio(fp, fp + tn)
         f1 = (2 * se * ppv / (se + ppv) if se is not None and ppv is not None and se + ppv > 0
               else (0.0 if se is not None and ppv is not None else None))
         out[name] = {"name": EC57_NAMES.get(name, name), "se": se, "ppv": ppv, "fpr": fpr,
-                     "f1": f1, "support": int(tp + fn)}
+                     "f1": f1, "support": int(tp + fn), "not_counted": int(not_counted)}
     return out
+
+
+def macro_f1(cm: np.ndarray, class_names: Sequence[str]) -> float:
+    """Mean F1 of the classes that have beats or calls, every call counted (no EC57 rule)."""
+    f1 = [r["f1"] for r in ec57_table(cm, class_names, ec57_rules=False).values()
+          if r["f1"] is not None]
+    return float(np.mean(f1))
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -58,6 +82,11 @@ def format_table(table: dict[str, dict[str, Any]], title: str) -> str:
         f1 = f"{r['f1']:.3f}" if r["f1"] is not None else "-"
         lines.append(f"{label:<10}{pct(r['se']):>8}{pct(r['ppv']):>8}{pct(r['fpr']):>8}"
                      f"{f1:>8}{r['support']:>8}")
+    for c in row_order(list(table)):
+        if table[c].get("not_counted"):
+            others = "/".join(k for k in NOT_COUNTED_AGAINST[c] if k in table)
+            lines.append(f"({table[c]['not_counted']} {others} beats called {c} not counted "
+                         f"against {table[c]['name']}, as EC57 scores)")
     return "\n".join(lines)
 
 
@@ -78,19 +107,19 @@ def confusion_by_record(y: np.ndarray, pred: np.ndarray, records: np.ndarray,
 
 
 def record_errors(by_record: dict[str, Any], class_names: Sequence[str]) -> list[dict[str, Any]]:
-    """Per record, for S and V: its beats, those found and the false calls of the class;
-    records with neither beats nor calls of them left out, most errors first (missed beats
+    """Per record, for S and V: its beats, those found and the false calls of the class (as
+    the EC57 table counts them); records with neither beats nor calls of them left out, most errors first (missed beats
     plus false calls), so the records that pull the pooled figures down lead."""
     followed = [c for c in RECORD_TABLE_CLASSES if c in class_names]
     rows = []
     for record, cm in by_record.items():
-        cm = np.asarray(cm)
+        table = ec57_table(cm, list(class_names))
         row: dict[str, Any] = {"record": record}
         for c in followed:
             i = list(class_names).index(c)
-            found = int(cm[i, i])
-            row[c] = {"beats": int(cm[i].sum()), "found": found,
-                      "false": int(cm[:, i].sum()) - found}
+            found = int(np.asarray(cm)[i, i])
+            row[c] = {"beats": table[c]["support"], "found": found,
+                      "false": int(np.asarray(cm)[:, i].sum()) - found - table[c]["not_counted"]}
         errors = sum(row[c]["beats"] - row[c]["found"] + row[c]["false"] for c in followed)
         if any(row[c]["beats"] or row[c]["false"] for c in followed):
             rows.append({**row, "errors": errors})

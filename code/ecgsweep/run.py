@@ -341,8 +341,8 @@ def pooled_ec57(records: list[dict[str, Any]], class_names) -> dict[str, Any]:
     print(ec57.format_table(table, f"cross-validated over {len(records)} folds (each beat "
                                    "predicted by the fold that held it out), AAMI EC57:"),
           flush=True)
-    f1 = [table[c]["f1"] for c in class_names if table[c]["f1"] is not None]
-    pooled = {"confusion": cm.tolist(), "ec57": table, "pooled_macro_f1": float(np.mean(f1)),
+    pooled = {"confusion": cm.tolist(), "ec57": table,
+              "pooled_macro_f1": ec57.macro_f1(cm, class_names),
               "val_records": [r.get("val_records") for r in records]}
     if all(r.get("val_confusion_by_record") for r in records):
         # every record is held out by one fold only, so the folds' dicts do not overlap
