@@ -3,6 +3,7 @@
     python code/eval.py --model models/cnn/best.keras
     python code/eval.py --model a.keras --model b.keras --test data/mitbih_test.csv --out reports/ens
     python code/eval.py --model models/cnn/best.keras --bootstrap 2000 --wandb
+    python code/eval.py --cv-run wandb/offline-run-20261122_043259-c6wdurat
 
 Prints per-class precision/recall/F1/support with bootstrap confidence intervals and
 one-vs-rest ROC AUC and average precision, the averages, accuracy and the confusion
@@ -10,6 +11,9 @@ matrix; writes report.json, classification_report.csv, confusion_matrix.png,
 roc_pr_curves.png and misclassified_beats.png to --out. With --wandb the report is also
 logged to the W&B run that trained the model (or a new eval run); with WANDB_MODE=offline
 it goes to a local run folder to upload later with `wandb sync`.
+
+--cv-run prints the cross-validated tables of a k-fold run folder again (the pooled AAMI
+EC57 table and the per-record errors, from its fold<i>.json), without loading a model.
 """
 
 from __future__ import annotations
@@ -24,8 +28,12 @@ from ecgsweep.cli import non_negative_int, positive_int, run_main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="code/eval.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", action="append", required=True,
-                        help="a .keras file; repeat to average several models' probabilities")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--model", action="append",
+                      help="a .keras file; repeat to average several models' probabilities")
+    what.add_argument("--cv-run", metavar="DIR",
+                      help="a k-fold run's folder: print its cross-validated EC57 and "
+                           "per-record tables from its fold records, no model loaded")
     parser.add_argument("--test", help="test CSV (default: the test data of the model's data set)")
     parser.add_argument("--data-dir", help="folder of the data set's CSVs (default: as trained)")
     parser.add_argument("--out", help="report folder (default: reports/<model name>)")
@@ -49,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if args.cv_run:
+        from ecgsweep import cv_report
+
+        cv_report.report_run_folder(args.cv_run)
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from ecgsweep import backend, evaluation
 

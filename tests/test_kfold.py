@@ -4,15 +4,20 @@ import itertools
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from ecgsweep import evaluation, run
+from ecgsweep import cv_report, evaluation, run
+from ecgsweep.cli import UserError
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets, synth
 from ecgsweep.data.datasets import Split
+
+from conftest import REPO_ROOT, run_env
 
 
 def test_validation_folds_partition_the_development_data():
@@ -207,7 +212,35 @@ def test_kfold_by_record_reports_every_held_out_records_errors(tmp_path, fake_wa
         cm = np.asarray(by_record[r["record"]])
         assert r["S"] == {"beats": int(cm[1].sum()), "found": int(cm[1, 1]),
                           "false": int(cm[:, 1].sum() - cm[1, 1])}
-        assert r["V"]["false"] == int(cm[:, 2].sum() - cm[2, 2])
+        # EC57: an F beat called V is not a false VEB
+        assert r["V"]["false"] == int(cm[:, 2].sum() - cm[2, 2] - cm[3, 2])
     assert [r["errors"] for r in rows] == sorted((r["errors"] for r in rows), reverse=True)
     table = out[out.index("per held-out record"):]
     assert all(f"\n{r['record']} " in table for r in rows)
+
+    # eval.py --cv-run prints the same pooled tables again from the run folder alone
+    again = cv_report.report_run_folder(run_dir)
+    reprinted = capsys.readouterr().out
+    assert again["confusion"] == best["kfold"]["confusion"]
+    assert again["record_errors"] == rows
+    assert reprinted.startswith("cross-validated over 3 folds")
+    for line in table.splitlines()[:len(rows) + 2]:
+        assert line in reprinted
+    (run_dir / "fold3.json").unlink()  # a run killed in its last fold: pools what it has
+    cv_report.report_run_folder(run_dir)
+    assert "2 of 3 folds finished" in capsys.readouterr().out
+
+
+def test_cv_run_without_fold_records_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="no fold<i>.json"):
+        cv_report.read_fold_records(tmp_path)
+    (tmp_path / "fold1.json").write_text('{"config": {}}')
+    with pytest.raises(UserError, match="fold1.json: has no val_confusion"):
+        cv_report.read_fold_records(tmp_path)
+    with pytest.raises(UserError, match="no such folder"):
+        cv_report.read_fold_records(tmp_path / "missing")
+    proc = subprocess.run([sys.executable, "code/eval.py", "--cv-run", str(tmp_path)],
+                          cwd=REPO_ROOT, env=run_env(tmp_path), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith("older ecg-sweeps or not a fold record")

@@ -33,6 +33,7 @@ import numpy as np
 import yaml
 
 from . import backend, ec57, params
+from .cv_report import pooled_ec57, print_record_errors
 from .cli import (EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors,
                   wandb_start_failed)
 from .config import resolve
@@ -330,34 +331,6 @@ def validation_confusion(model, val, config: dict[str, Any],
     by_record = (ec57.confusion_by_record(val.y, pred, val.records, n_classes)
                  if val.records is not None else None)
     return ValidationConfusion(cm, by_record)
-
-
-def pooled_ec57(records: list[dict[str, Any]], class_names) -> dict[str, Any]:
-    """k-fold: every development beat is predicted once, by the fold that held it out; the
-    summed confusion matrix gives the cross-validated EC57 table (with val_split=record, of
-    records no model saw)."""
-    cm = np.sum([np.asarray(r["val_confusion"]) for r in records], axis=0)
-    table = ec57.ec57_table(cm, class_names)
-    print(ec57.format_table(table, f"cross-validated over {len(records)} folds (each beat "
-                                   "predicted by the fold that held it out), AAMI EC57:"),
-          flush=True)
-    pooled = {"confusion": cm.tolist(), "ec57": table,
-              "pooled_macro_f1": ec57.macro_f1(cm, class_names),
-              "val_records": [r.get("val_records") for r in records]}
-    if all(r.get("val_confusion_by_record") for r in records):
-        # every record is held out by one fold only, so the folds' dicts do not overlap
-        by_record = {k: v for r in records for k, v in r["val_confusion_by_record"].items()}
-        pooled["record_errors"] = print_record_errors(by_record, class_names)
-    return pooled
-
-
-def print_record_errors(by_record: dict[str, Any], class_names) -> list[dict[str, Any]]:
-    """Prints, and returns, where the S and V errors are: per held-out record."""
-    rows = ec57.record_errors(by_record, class_names)
-    if rows:  # none when the classes hold no S or V (PTBDB)
-        print(ec57.format_record_errors(rows, "per held-out record, most errors first (beats "
-                                              "of the class, found, false calls):"), flush=True)
-    return rows
 
 
 def _eval_command(paths: list[Path]) -> str:

@@ -1,0 +1,92 @@
+"""The cross-validated report of a k-fold run: every development beat is predicted once,
+by the fold that held it out, so the folds' summed confusion matrices give one EC57 table
+(with ``val_split: record``, of records no model saw) and one per-record error table.
+
+A k-fold run prints both when its last fold ends; ``code/eval.py --cv-run DIR`` prints
+them again from the fold records a run folder keeps (``fold<i>.json`` beside
+``fold<i>.keras``), without loading a model, so a finished run can be re-read or scored
+under a newer rule.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import ec57
+from .cli import UserError
+
+FOLD_RECORD = re.compile(r"fold(\d+)\.json")
+
+
+def pooled_ec57(records: list[dict[str, Any]], class_names: Sequence[str]) -> dict[str, Any]:
+    """Prints, and returns, the EC57 table of the folds' summed validation confusion
+    matrices and, when every fold kept one per record, the per-record error table."""
+    cm = np.sum([np.asarray(r["val_confusion"]) for r in records], axis=0)
+    table = ec57.ec57_table(cm, class_names)
+    print(ec57.format_table(table, f"cross-validated over {len(records)} folds (each beat "
+                                   "predicted by the fold that held it out), AAMI EC57:"),
+          flush=True)
+    pooled = {"confusion": cm.tolist(), "ec57": table,
+              "pooled_macro_f1": ec57.macro_f1(cm, class_names),
+              "val_records": [r.get("val_records") for r in records]}
+    if all(r.get("val_confusion_by_record") for r in records):
+        # every record is held out by one fold only, so the folds' dicts do not overlap
+        by_record = {k: v for r in records for k, v in r["val_confusion_by_record"].items()}
+        pooled["record_errors"] = print_record_errors(by_record, class_names)
+    return pooled
+
+
+def print_record_errors(by_record: dict[str, Any],
+                        class_names: Sequence[str]) -> list[dict[str, Any]]:
+    """Prints, and returns, where the S and V errors are: per held-out record."""
+    rows = ec57.record_errors(by_record, class_names)
+    if rows:  # none when the classes hold no S or V (PTBDB)
+        print(ec57.format_record_errors(rows, "per held-out record, most errors first (beats "
+                                              "of the class, found, false calls):"), flush=True)
+    return rows
+
+
+def read_fold_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The fold records of a k-fold run folder, in fold order; a clear error when there are
+    none or they do not belong together."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"--cv-run {run_dir}: no such folder (give a k-fold run's folder, "
+                        "e.g. wandb/offline-run-<time>-<id>)")
+    paths = sorted((p for p in run_dir.iterdir() if FOLD_RECORD.fullmatch(p.name)),
+                   key=lambda p: int(FOLD_RECORD.fullmatch(p.name).group(1)))
+    if not paths:
+        raise UserError(f"--cv-run {run_dir}: no fold<i>.json in it; only a run with "
+                        "folds: k (k >= 2) keeps one per fold")
+    records = []
+    for path in paths:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"{path}: not a readable fold record ({e})") from None
+        if "val_confusion" not in record or "class_names" not in record:
+            raise UserError(f"{path}: has no val_confusion or class_names; written by an "
+                            "older ecg-sweeps or not a fold record")
+        records.append(record)
+    names = {tuple(r["class_names"]) for r in records}
+    if len(names) > 1:
+        raise UserError(f"{run_dir}: its fold records disagree on the classes {sorted(names)}")
+    return records
+
+
+def report_run_folder(run_dir: str | Path) -> dict[str, Any]:
+    """Prints the cross-validated tables of a finished (or interrupted) k-fold run folder."""
+    records = read_fold_records(run_dir)
+    folds = records[0].get("folds", len(records))
+    if len(records) < folds:
+        print(f"{run_dir}: {len(records)} of {folds} folds finished; the tables below pool "
+              "those only (the records of the other folds were never scored)", flush=True)
+    pooled = pooled_ec57(records, records[0]["class_names"])
+    print(f"pooled macro-F1 over {' '.join(records[0]['class_names'])}: "
+          f"{pooled['pooled_macro_f1']:.3f}", flush=True)
+    return pooled
