@@ -86,6 +86,51 @@ def test_keep_epoch_chooses_whose_weights_the_model_keeps(monkeypatch, keep_epoc
     assert any(not np.array_equal(a, b) for a, b in zip(weights_after[0], weights_after[2]))
 
 
+def _fit_recording(monkeypatch, ema_epochs, epochs=3, stop_after=None):
+    """Fit with a stand-in validation that records the weights it is shown and the
+    training loss of every epoch; ``stop_after`` epochs, a stop is requested."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0,
+                      "epochs": epochs, "batch_size": 16, "keep_epoch": "last",
+                      "ema_epochs": ema_epochs})
+    model = models.build(config, (187, 1), 5)
+    validated, stop = [], training.StopRequest()
+
+    def stand_in_validation(fitted, val, cfg):
+        validated.append([w.copy() for w in fitted.get_weights()])
+        stop.requested = len(validated) == stop_after
+        return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": 0.5}
+
+    monkeypatch.setattr(training, "_validation_metrics", stand_in_validation)
+    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5,
+                          lambda m: None, stop)
+    return model, result, validated
+
+
+def test_ema_validates_and_keeps_the_averaged_weights_while_training_goes_on_raw(monkeypatch):
+    plain_model, plain, plain_validated = _fit_recording(monkeypatch, ema_epochs=0)
+    model, result, validated = _fit_recording(monkeypatch, ema_epochs=1)
+    assert model.optimizer.use_ema and not plain_model.optimizer.use_ema
+    assert model.optimizer.ema_momentum == pytest.approx(1 - 1 / 4)  # 64 beats / 16 = 4 steps
+    # training goes on from the raw weights: the same losses as without averaging ...
+    np.testing.assert_allclose([h["loss"] for h in result.history],
+                               [h["loss"] for h in plain.history], rtol=1e-5)
+    # ... while validation sees, and the model keeps, the averaged ones
+    assert any(not np.allclose(a, b) for a, b in zip(validated[-1], plain_validated[-1]))
+    for held, seen in zip(model.get_weights(), validated[-1]):
+        np.testing.assert_array_equal(held, seen)
+
+
+def test_ema_run_stopped_early_keeps_the_averaged_weights_of_its_last_epoch(monkeypatch):
+    model, result, validated = _fit_recording(monkeypatch, ema_epochs=1, epochs=5,
+                                              stop_after=2)
+    assert result.stopped and result.kept_epoch == 2 and len(validated) == 2
+    for held, seen in zip(model.get_weights(), validated[-1]):
+        np.testing.assert_array_equal(held, seen)
+
+
 def test_stop_request_ends_after_the_current_epoch():
     config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0, "epochs": 50,
                       "batch_size": 16})

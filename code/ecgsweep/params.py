@@ -58,6 +58,11 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "lr_schedule cosine)", choices=("best", "last")),
     Param("lr_schedule", "none", str, "learning-rate schedule",
           choices=("none", "plateau", "cosine")),
+    Param("ema_epochs", 0.0, float,
+          "time constant, in epochs, of an exponential moving average of the weights "
+          "(Polyak averaging, Keras's optimizer EMA); validation, the kept epoch and the "
+          "saved model use the averaged weights, which smooths the last epoch's noise "
+          "(0: off)", low=0.0, high=100.0),
     Param("backend", "auto", str,
           "Keras backend to train on (auto: KERAS_BACKEND, else tensorflow)",
           choices=(AUTO, *BACKENDS)),

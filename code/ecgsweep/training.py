@@ -116,9 +116,21 @@ def make_optimizer(config: Mapping[str, Any], steps_per_epoch: int,
         lr = keras.optimizers.schedules.CosineDecay(
             lr, decay_steps=max(1, n_epochs * steps_per_epoch))
     optimizers = {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-                  "sgd": lambda learning_rate: keras.optimizers.SGD(learning_rate, momentum=0.9),
+                  "sgd": lambda **kw: keras.optimizers.SGD(momentum=0.9, **kw),
                   "rmsprop": keras.optimizers.RMSprop}
-    return optimizers[config["optimizer"]](learning_rate=lr)
+    momentum = ema_momentum(config, steps_per_epoch)
+    averaging = {"use_ema": True, "ema_momentum": momentum} if momentum else {}
+    return optimizers[config["optimizer"]](learning_rate=lr, **averaging)
+
+
+def ema_momentum(config: Mapping[str, Any], steps_per_epoch: int) -> float | None:
+    """The per-step decay of the weights' moving average whose time constant is
+    ``ema_epochs`` epochs (None: no averaging). In epochs, not steps, so one value means
+    the same smoothing whatever the data size and batch size."""
+    epochs = float(config.get("ema_epochs", 0.0))
+    if epochs <= 0:
+        return None
+    return 1.0 - 1.0 / max(1.0, epochs * steps_per_epoch)
 
 
 class StopRequest:
@@ -188,11 +200,13 @@ def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopReques
                     result: FitResult, state: dict[str, Any]):
     import keras
 
+    averaged = bool(getattr(model.optimizer, "use_ema", False))  # ema_epochs > 0
+
     class EpochMetrics(keras.callbacks.Callback):
         """Adds val_loss/val_accuracy/val_macro_f1 to the epoch logs (one pass over val),
         keeps the weights of the epoch ``keep_epoch`` names, and hands the epoch's metrics
         to the sink.
-        Listed first so EarlyStopping and ReduceLROnPlateau see val_macro_f1."""
+        Listed before EarlyStopping and ReduceLROnPlateau, so they see val_macro_f1."""
 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
@@ -222,13 +236,18 @@ def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopReques
                 result.kept_val_macro_f1 = metrics["val_macro_f1"]
                 result.kept_epoch = epoch + 1
                 result.kept_metrics = dict(metrics)
-                if config["keep_epoch"] == "best":  # with last, the model ends holding them
+                # with last and no averaging the model ends holding them; with averaging a
+                # stop before the last epoch would end on the raw weights, so copy them
+                if config["keep_epoch"] == "best" or averaged:
                     state["kept_weights"] = self.model.get_weights()
             sink(metrics)
             if stop.requested:
                 self.model.stop_training = True
 
-    callbacks: list[Any] = [EpochMetrics()]
+    # SwapEMAWeights first: at each epoch's end the model holds the averaged weights while
+    # EpochMetrics validates and keeps them, and the raw ones again when training goes on
+    callbacks: list[Any] = ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaged
+                            else []) + [EpochMetrics()]
     if config["early_stopping_patience"] > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_macro_f1", mode="max", patience=int(config["early_stopping_patience"])))
