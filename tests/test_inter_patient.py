@@ -250,6 +250,51 @@ def test_augmentation_changes_training_batches_only():
     assert seen[0]["val_accuracy"] == pytest.approx(acc)  # scored on the beats as they are
 
 
+def _constant_model(probs):
+    """A model that predicts ``probs`` for every beat (zero kernel, log-probability bias)."""
+    import keras
+
+    beat = keras.Input((187, 1), name="beat")
+    out = keras.layers.Dense(len(probs), activation="softmax", kernel_initializer="zeros",
+                             bias_initializer=keras.initializers.Constant(np.log(probs)))(
+        keras.layers.Flatten()(beat))
+    return keras.Model(beat, out)
+
+
+def test_s_gate_moves_s_calls_to_n_only_where_the_rhythm_is_irregular():
+    rr = np.zeros((4, len(sidecar.RR_FEATURES)), dtype=np.float32)
+    rr[:, sidecar.RR_FEATURES.index("local_irregularity")] = [0.02, 0.09, 0.11, 0.4]
+    split = Split(np.zeros((4, 187), dtype=np.float32), np.array([1, 1, 0, 0]), rr=rr)
+    model = _constant_model([0.1, 0.6, 0.2, 0.1])  # N S V F: every beat called S
+    config = resolve({"classes": "aami4", "s_gate_irregularity": 0.1})
+    probs = training.predict_proba(model, split, config)
+    assert probs.argmax(axis=1).tolist() == [1, 1, 0, 0]  # S kept where regular
+    np.testing.assert_allclose(probs[2:], [[0.7, 0, 0.2, 0.1]] * 2, atol=1e-6)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-6)
+    plain = training.predict_proba(model, split, resolve({"classes": "aami4"}))
+    assert plain.argmax(axis=1).tolist() == [1, 1, 1, 1]  # off by default
+    with pytest.raises(ValueError, match="needs the beats' RR features"):
+        training.predict_proba(model, Split(split.X, split.y), config)
+
+
+def test_s_gate_refuses_data_without_s_or_without_rhythm():
+    from types import SimpleNamespace
+
+    from ecgsweep.cli import UserError
+    from ecgsweep.run import _check_s_gate
+
+    config = resolve({"s_gate_irregularity": 0.1})
+    with_rr = Split(np.zeros((2, 187)), np.zeros(2, int), rr=np.zeros((2, 10)))
+    ptb = SimpleNamespace(class_names=["normal", "abnormal"], files={}, name="ptbdb")
+    with pytest.raises(UserError, match="data's classes are normal, abnormal"):
+        _check_s_gate(config, with_rr, ptb)
+    mitbih = SimpleNamespace(class_names=["N", "S", "V", "F"], files={"train": "x.csv"},
+                             name="mitbih")
+    with pytest.raises(UserError, match="needs each beat's RR features.*x.csv"):
+        _check_s_gate(config, Split(np.zeros((2, 187)), np.zeros(2, int)), mitbih)
+    _check_s_gate(config, with_rr, mitbih)
+
+
 def test_rr_features_refuse_what_cannot_carry_rr():
     from ecgsweep.cli import UserError
     from ecgsweep.run import _check_rr_combinations

@@ -137,6 +137,10 @@ def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",
         if config.get("rr_features") and split.rr is None:
             raise UserError(f"{m.path} was trained with rr_features and needs the test beats' RR "
                             "features: give a CSV with its beat sidecar (<name>.beats.csv)")
+        if config.get("s_gate_irregularity", 0) > 0 and split.rr is None:
+            raise UserError(f"{m.path} gates its S calls by the rhythm's irregularity "
+                            "(s_gate_irregularity) and needs the test beats' RR features: give "
+                            "a CSV with its beat sidecar (<name>.beats.csv)")
         if config.get("beat_normalization", "none") != "none" and split.records is None:
             raise UserError(f"{m.path} was trained with beat_normalization="
                             f"{config['beat_normalization']} and needs each test beat's record: "

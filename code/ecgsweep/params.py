@@ -115,6 +115,11 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "with rr_features: share of training beats whose waveform features are hidden "
           "from the head (all at once), so the model also learns to judge from the RR "
           "features alone", low=0.0, high=0.9),
+    Param("s_gate_irregularity", 0.0, float,
+          "no S call where the rhythm is irregular: a beat whose local_irregularity (beat "
+          "sidecar) is above this gets its S probability added to N, at validation and "
+          "test alike. In atrial fibrillation no beat is a premature atrial one (MIT-BIH "
+          "labels them N) (0: off)", low=0.0, high=10.0),
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
           "none = seconds, both", choices=("record", "none", "both")),

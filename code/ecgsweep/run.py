@@ -152,6 +152,8 @@ def load_protocol_data(config: dict[str, Any], source):
         _check_rr_combinations(config)
     if config["beat_normalization"] != "none":
         _check_beat_normalization(config, dev, source)
+    if config["s_gate_irregularity"] > 0:
+        _check_s_gate(config, dev, source)
     if config["rr_features"] and dev.rr is None:
         raise UserError(f"config key 'rr_features': the data ({source.files.get('train', source.name)}) "
                         "has no beat sidecar with RR intervals; convert WFDB records with "
@@ -224,6 +226,19 @@ def _check_beat_normalization(config: dict[str, Any], dev, source) -> None:
     if clash:
         raise UserError(f"{key}: not supported together with {', '.join(clash)}; set "
                         "beat_normalization=none or turn those off")
+
+
+def _check_s_gate(config: dict[str, Any], dev, source) -> None:
+    """s_gate_irregularity reads each beat's rhythm irregularity from the beat sidecar and
+    moves S to N: it needs both classes and the sidecar's RR features."""
+    key = f"config key 's_gate_irregularity': {config['s_gate_irregularity']}"
+    if not {"N", "S"} <= set(source.class_names):
+        raise UserError(f"{key} moves S calls to N, but the data's classes are "
+                        f"{', '.join(source.class_names)}; set it to 0")
+    if dev.rr is None:
+        raise UserError(f"{key} needs each beat's RR features, from the beat sidecar "
+                        f"(<name>.beats.csv, written by `python code/data.py wfdb`); the data "
+                        f"({source.files.get('train', source.name)}) has none")
 
 
 def split_seed(config: dict[str, Any]) -> int:
