@@ -17,8 +17,9 @@ from sklearn.model_selection import train_test_split
 from ..cli import UserError
 from . import sidecar
 from .kaggle_csv import load_csv
+from .records import CLASS_NAMES
 
-MITBIH_CLASSES = ("N", "S", "V", "F", "Q")  # AAMI EC57 superclasses, labels 0..4
+MITBIH_CLASSES = CLASS_NAMES  # AAMI EC57 superclasses, labels 0..4
 PTBDB_CLASSES = ("normal", "abnormal")  # labels 0..1
 # PTBDB ships no test file; this fixed split is the held-out test set for every run and
 # for eval, whatever a run's own seed is, so no sweep ever trains on it.

@@ -23,15 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .datasets import MITBIH_CLASSES, PTBDB_CLASSES as PTB_CLASSES
 from .kaggle_csv import BEAT_LENGTH, write_csv
 
 FS = 125.0  # Hz, the Kaggle set's sampling rate
 WINDOW_RR = 1.2  # window length in median RR intervals (Kachuee et al.)
 
-MITBIH_CLASSES = ("N", "S", "V", "F", "Q")
 # Class shares of the Kaggle mitbih_train.csv (72471, 2223, 5788, 641, 6431 of 87554 beats).
 MITBIH_PROPORTIONS = (0.8277, 0.0254, 0.0661, 0.0073, 0.0735)
-PTB_CLASSES = ("normal", "abnormal")
 # ptbdb_normal.csv holds 4046 beats, ptbdb_abnormal.csv 10506.
 PTB_PROPORTIONS = (0.2779, 0.7221)
 MIN_PER_CLASS = 3  # every class present (for stratified splits) once n allows it
