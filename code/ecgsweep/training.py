@@ -271,8 +271,15 @@ def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopReques
 
     # SwapEMAWeights first: at each epoch's end the model holds the averaged weights while
     # EpochMetrics validates and keeps them, and the raw ones again when training goes on
-    callbacks: list[Any] = ([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaged
-                            else []) + [EpochMetrics()]
+    averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaged else []
+    return averaging + [EpochMetrics()] + _schedule_callbacks(config)
+
+
+def _schedule_callbacks(config: Mapping[str, Any]) -> list[Any]:
+    """Early stopping and the plateau schedule, both on val_macro_f1."""
+    import keras
+
+    callbacks: list[Any] = []
     if config["early_stopping_patience"] > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_macro_f1", mode="max", patience=int(config["early_stopping_patience"])))
