@@ -10,8 +10,7 @@ The SVEB and VEB rows follow EC57's gross statistics as its reference implementa
 ``bxb``) computes them: a fusion (F) or unclassifiable (Q) beat called V is neither a false
 VEB nor a true negative, and neither is a Q beat called S (bxb: VEB FP = Nv + Sv, SVEB FP =
 Ns + Vs + Fs). An F beat is part normal, part ventricular, so calling it V is not an error
-that a VEB detector is judged by; de Chazal et al. 2004 score the same way. The other rows,
-and every macro-F1, count every call.
+that a VEB detector is judged by. The other rows, and every macro-F1, count every call.
 """
 
 from __future__ import annotations
@@ -108,18 +107,20 @@ def confusion_by_record(y: np.ndarray, pred: np.ndarray, records: np.ndarray,
 
 def record_errors(by_record: dict[str, Any], class_names: Sequence[str]) -> list[dict[str, Any]]:
     """Per record, for S and V: its beats, those found and the false calls of the class (as
-    the EC57 table counts them); records with neither beats nor calls of them left out, most errors first (missed beats
-    plus false calls), so the records that pull the pooled figures down lead."""
+    the EC57 table counts them); records with neither beats nor calls of them left out,
+    most errors first (missed beats plus false calls), so the records that pull the pooled
+    figures down lead."""
     followed = [c for c in RECORD_TABLE_CLASSES if c in class_names]
     rows = []
     for record, cm in by_record.items():
-        table = ec57_table(cm, list(class_names))
+        cm = np.asarray(cm)
+        table = ec57_table(cm, class_names)
         row: dict[str, Any] = {"record": record}
         for c in followed:
             i = list(class_names).index(c)
-            found = int(np.asarray(cm)[i, i])
+            found = int(cm[i, i])
             row[c] = {"beats": table[c]["support"], "found": found,
-                      "false": int(np.asarray(cm)[:, i].sum()) - found - table[c]["not_counted"]}
+                      "false": int(cm[:, i].sum()) - found - table[c]["not_counted"]}
         errors = sum(row[c]["beats"] - row[c]["found"] + row[c]["false"] for c in followed)
         if any(row[c]["beats"] or row[c]["false"] for c in followed):
             rows.append({**row, "errors": errors})
