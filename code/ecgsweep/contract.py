@@ -26,6 +26,8 @@ TRAIN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_m
 
 # Where a run's model is kept in its W&B run folder (beside it, its record: model.json).
 RUN_MODEL_FILE = "model.keras"
+# A k-fold run keeps one model per fold instead (and its record beside it: fold<i>.json).
+FOLD_MODEL_FILE = "fold{index}.keras"
 
 # Who offers a finished run's model to the best-model slot: the run itself (default), or,
 # when runs train on other machines (--ray), the sweep's coordinator once the run folder is

@@ -10,17 +10,17 @@ under a newer rule.
 
 from __future__ import annotations
 
+import itertools
 import json
-import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import ec57
+from .artifacts import sidecar_path
 from .cli import UserError
-
-FOLD_RECORD = re.compile(r"fold(\d+)\.json")
+from .contract import FOLD_MODEL_FILE
 
 
 def pooled_ec57(records: list[dict[str, Any]], class_names: Sequence[str]) -> dict[str, Any]:
@@ -58,8 +58,9 @@ def read_fold_records(run_dir: str | Path) -> list[dict[str, Any]]:
     if not run_dir.is_dir():
         raise UserError(f"--cv-run {run_dir}: no such folder (give a k-fold run's folder, "
                         "e.g. wandb/offline-run-<time>-<id>)")
-    paths = sorted((p for p in run_dir.iterdir() if FOLD_RECORD.fullmatch(p.name)),
-                   key=lambda p: int(FOLD_RECORD.fullmatch(p.name).group(1)))
+    # folds train in order, so a run stopped early holds folds 1..k' without gaps
+    paths = list(itertools.takewhile(Path.exists, (
+        sidecar_path(run_dir / FOLD_MODEL_FILE.format(index=i)) for i in itertools.count(1))))
     if not paths:
         raise UserError(f"--cv-run {run_dir}: no fold<i>.json in it; only a run with "
                         "folds: k (k >= 2) keeps one per fold")

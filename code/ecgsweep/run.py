@@ -37,7 +37,8 @@ from .cv_report import pooled_ec57, print_record_errors
 from .cli import (EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors,
                   wandb_start_failed)
 from .config import resolve
-from .contract import KEPT_METRIC, PROMOTE_BY_COORDINATOR, PROMOTE_ENV, RUN_MODEL_FILE
+from .contract import (FOLD_MODEL_FILE, KEPT_METRIC, PROMOTE_BY_COORDINATOR, PROMOTE_ENV,
+                       RUN_MODEL_FILE)
 
 SWEEP_METRIC = "val_macro_f1"
 
@@ -465,7 +466,8 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
                             f"({ctx.config['keep_epoch']}), AAMI EC57:"), flush=True)
     if confusion.by_record is not None and not ctx.folds:  # k-fold: pooled, at the end
         print_record_errors(confusion.by_record, ctx.source.class_names)
-    path = ctx.run_dir / (f"fold{fold.index}.keras" if ctx.folds else RUN_MODEL_FILE)
+    path = ctx.run_dir / (FOLD_MODEL_FILE.format(index=fold.index) if ctx.folds
+                        else RUN_MODEL_FILE)
     model.save(path)
     record = fold_record(ctx, fold, result, confusion, fingerprint, added if n_added else None)
     artifacts.atomic_write_json(artifacts.sidecar_path(path), record)
