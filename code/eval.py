@@ -3,7 +3,7 @@
     python code/eval.py --model models/cnn/best.keras
     python code/eval.py --model a.keras --model b.keras --test data/mitbih_test.csv --out reports/ens
     python code/eval.py --model models/cnn/best.keras --bootstrap 2000 --wandb
-    python code/eval.py --cv-run wandb/offline-run-20261122_043259-c6wdurat
+    python code/eval.py --cv-run wandb/offline-run-<time>-<id>
 
 Prints per-class precision/recall/F1/support with bootstrap confidence intervals and
 one-vs-rest ROC AUC and average precision, the averages, accuracy and the confusion
