@@ -13,7 +13,8 @@ from typing import Any, Mapping
 import keras
 import numpy as np
 
-SAMPLE_RATE_HZ = 125  # the Kaggle beats' rate
+from .data.kaggle_csv import SAMPLE_RATE_HZ
+
 AUGMENT_KEYS = ("aug_scale", "aug_shift", "aug_wander", "aug_noise")
 
 

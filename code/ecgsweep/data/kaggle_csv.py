@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 BEAT_LENGTH = 187
+SAMPLE_RATE_HZ = 125  # every row's sampling rate
 N_COLUMNS = BEAT_LENGTH + 1
 CACHE_VERSION = 2
 HASHED_EDGE_BYTES = 1 << 20  # the cache key hashes this much of the file's start and end

@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from .datasets import MITBIH_CLASSES, PTBDB_CLASSES as PTB_CLASSES
-from .kaggle_csv import BEAT_LENGTH, write_csv
+from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, write_csv
 
-FS = 125.0  # Hz, the Kaggle set's sampling rate
+FS = float(SAMPLE_RATE_HZ)
 WINDOW_RR = 1.2  # window length in median RR intervals (Kachuee et al.)
 
 # Class shares of the Kaggle mitbih_train.csv (72471, 2223, 5788, 641, 6431 of 87554 beats).

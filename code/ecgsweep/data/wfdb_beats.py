@@ -52,9 +52,9 @@ import numpy as np
 from ..cli import UserError
 from . import records as R
 from . import sidecar
-from .kaggle_csv import BEAT_LENGTH, write_csv
+from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, write_csv
 
-TARGET_FS = 125
+TARGET_FS = SAMPLE_RATE_HZ  # the Kaggle rows' rate
 WINDOW_FACTOR = 1.2  # window = 1.2 x median RR (Kachuee et al. 2018)
 RR_WINDOW_S = 10.0  # median RR per 10 s block (Kachuee et al. 2018)
 PREFERRED_LEAD = "MLII"
