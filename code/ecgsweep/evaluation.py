@@ -141,6 +141,10 @@ def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",
             raise UserError(f"{m.path} gates its S calls by the rhythm's irregularity "
                             "(s_gate_irregularity) and needs the test beats' RR features: give "
                             "a CSV with its beat sidecar (<name>.beats.csv)")
+        if config.get("v_template_clusters", 0) > 0 and split.records is None:
+            raise UserError(f"{m.path} shares the V probability within each record's beat "
+                            "templates (v_template_clusters) and needs each test beat's "
+                            "record: give a CSV with its beat sidecar (<name>.beats.csv)")
         if config.get("beat_normalization", "none") != "none" and split.records is None:
             raise UserError(f"{m.path} was trained with beat_normalization="
                             f"{config['beat_normalization']} and needs each test beat's record: "

@@ -120,6 +120,11 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "sidecar) is above this gets its S probability added to N, at validation and "
           "test alike. In atrial fibrillation no beat is a premature atrial one (MIT-BIH "
           "labels them N) (0: off)", low=0.0, high=10.0),
+    Param("v_template_clusters", 0, int,
+          "Holter-style templates: each record's beats are clustered into this many "
+          "morphology templates (k-means on the first 0.4 s of each row) and every beat "
+          "gets its template's mean V probability, at validation and test alike; a V is "
+          "told by its shape (0: off)", low=0, high=200),
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
           "none = seconds, both", choices=("record", "none", "both")),

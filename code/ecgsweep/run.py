@@ -155,6 +155,8 @@ def load_protocol_data(config: dict[str, Any], source):
         _check_beat_normalization(config, dev, source)
     if config["s_gate_irregularity"] > 0:
         _check_s_gate(config, dev, source)
+    if config["v_template_clusters"] > 0:
+        _check_v_templates(config, dev, source)
     if config["rr_features"] and dev.rr is None:
         raise UserError(f"config key 'rr_features': the data ({source.files.get('train', source.name)}) "
                         "has no beat sidecar with RR intervals; convert WFDB records with "
@@ -240,6 +242,20 @@ def _check_s_gate(config: dict[str, Any], dev, source) -> None:
         raise UserError(f"{key} needs each beat's RR features, from the beat sidecar "
                         f"(<name>.beats.csv, written by `python code/data.py wfdb`); the data "
                         f"({source.files.get('train', source.name)}) has none")
+
+
+def _check_v_templates(config: dict[str, Any], dev, source) -> None:
+    """v_template_clusters shares the V probability within each record's templates: it
+    needs class V and each beat's record."""
+    key = f"config key 'v_template_clusters': {config['v_template_clusters']}"
+    if "V" not in source.class_names:
+        raise UserError(f"{key} shares the V probability among beats of one shape, but the "
+                        f"data's classes are {', '.join(source.class_names)}; set it to 0")
+    if dev.records is None:
+        raise UserError(f"{key} clusters each record's beats and needs each beat's record, "
+                        "from the beat sidecar (<name>.beats.csv, written by `python "
+                        f"code/data.py wfdb`); the data ({source.files.get('train', source.name)}) "
+                        "has none")
 
 
 def split_seed(config: dict[str, Any]) -> int:

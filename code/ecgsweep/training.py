@@ -103,7 +103,8 @@ def predict_proba(model, split: Split, config: Mapping[str, Any],
     else:
         probs = np.asarray(model.predict(model_inputs(split, config), batch_size=batch_size,
                                          verbose=0), dtype=np.float64)
-    return gate_s_in_irregular_rhythm(probs, split, config)
+    probs = gate_s_in_irregular_rhythm(probs, split, config)
+    return share_v_within_templates(probs, split, config)
 
 
 def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
@@ -127,6 +128,23 @@ def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
     gated[irregular, n] += gated[irregular, s]
     gated[irregular, s] = 0.0
     return gated
+
+
+def share_v_within_templates(probs: np.ndarray, split: Split,
+                             config: Mapping[str, Any]) -> np.ndarray:
+    """``v_template_clusters``: each record's beats are grouped into this many morphology
+    templates and share their template's mean V probability (``beat_templates``).
+    Unchanged when the key is 0."""
+    from . import beat_templates
+    from .data.datasets import MITBIH_CLASSES
+
+    n_clusters = int(config.get("v_template_clusters", 0))
+    if n_clusters <= 0:
+        return probs
+    if split.records is None:
+        raise ValueError("v_template_clusters needs each beat's record (the beat sidecar)")
+    labels = beat_templates.template_labels(split.X, split.records, n_clusters)
+    return beat_templates.share_v_probability(probs, labels, MITBIH_CLASSES.index("V"))
 
 
 def make_optimizer(config: Mapping[str, Any], steps_per_epoch: int,

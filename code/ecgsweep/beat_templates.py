@@ -1,0 +1,62 @@
+"""Holter-style beat templates: within one record, beats of one shape share one V verdict.
+
+A ventricular beat is told by its shape (a wide QRS that did not come down the conduction
+system); a premature supraventricular beat looks like the patient's normal beats and is told
+by its timing. Holter systems therefore group each recording's beats into morphology
+templates and label the templates, not single beats. ``v_template_clusters`` does the same
+after the model: each record's beats are clustered by waveform (k-means over the first
+``TEMPLATE_SECONDS`` of each row: the QRS and ST segment, in the Kaggle layout that starts at
+the R peak), and every beat's V probability becomes the mean over its template; the other
+classes are rescaled to fill the rest, so S, told by timing, keeps its share of it. A
+normal-looking beat the model alone calls V, among a template of beats it calls N, loses the
+call. Each record is clustered on its own: no beat's verdict depends on another patient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .data.kaggle_csv import SAMPLE_RATE_HZ
+
+TEMPLATE_SECONDS = 0.4  # from the R peak: the end of the QRS and the ST segment
+TEMPLATE_SAMPLES = round(TEMPLATE_SECONDS * SAMPLE_RATE_HZ)
+KMEANS_SEED = 0  # templates depend on the beats alone, never on the run's seed
+
+
+def template_labels(X: np.ndarray, records: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Per beat, the id of its template: k-means with ``n_clusters`` (fewer in a record of
+    fewer beats) over the first ``TEMPLATE_SAMPLES`` of each row, run record by record; ids
+    are unique across records."""
+    from sklearn.cluster import KMeans
+
+    records = np.asarray(records)
+    labels = np.empty(len(records), dtype=np.int64)
+    next_id = 0
+    for record in np.unique(records):
+        rows = np.flatnonzero(records == record)
+        k = min(int(n_clusters), len(rows))
+        shapes = np.asarray(X[rows, :TEMPLATE_SAMPLES], dtype=np.float64)
+        found = (KMeans(n_clusters=k, n_init=3, random_state=KMEANS_SEED).fit_predict(shapes)
+                 if k > 1 else np.zeros(len(rows), dtype=np.int64))
+        labels[rows] = next_id + found
+        next_id += k
+    return labels
+
+
+def share_v_probability(probs: np.ndarray, labels: np.ndarray, v_index: int) -> np.ndarray:
+    """``probs`` (n, k) with each beat's V probability replaced by its template's mean and
+    its other classes rescaled, in proportion, to the rest: rows still sum to 1."""
+    probs = np.asarray(probs, dtype=np.float64)
+    counts = np.bincount(labels)
+    mean_v = np.bincount(labels, weights=probs[:, v_index]) / np.maximum(counts, 1)
+    shared_v = mean_v[labels]
+    others = np.delete(np.arange(probs.shape[1]), v_index)
+    rest = probs[:, others]
+    rest_sum = rest.sum(axis=1, keepdims=True)
+    # a beat whose other classes sum to 0 (the model was sure of V) shares the rest evenly
+    scaled = np.where(rest_sum > 0, rest / np.where(rest_sum > 0, rest_sum, 1.0),
+                      1.0 / len(others))
+    out = np.empty_like(probs)
+    out[:, others] = scaled * (1.0 - shared_v)[:, None]
+    out[:, v_index] = shared_v
+    return out
