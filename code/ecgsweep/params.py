@@ -122,7 +122,8 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "labels them N) (0: off)", low=0.0, high=10.0),
     Param("v_template_clusters", 0, int,
           "Holter-style templates: each record's beats are clustered into this many "
-          "morphology templates (k-means on the first 0.4 s of each row) and every beat "
+          "morphology templates (k-means on each row's QRS and ST segment; "
+          "beat_templates.TEMPLATE_SECONDS) and every beat "
           "gets its template's mean V probability, at validation and test alike; a V is "
           "told by its shape (0: off)", low=0, high=200),
     Param("rr_normalization", "record", str,
