@@ -9,8 +9,9 @@ matter clinically and the hard ones. F1 is the harmonic mean of Se and +P.
 The SVEB and VEB rows follow EC57's gross statistics as WFDB's ``bxb`` (the
 ANSI/AAMI-standard beat-by-beat comparator) computes them: a fusion (F) or unclassifiable
 (Q) beat called V is neither a false VEB nor a true negative, and neither is a Q beat
-called S (bxb: VEB FP = Nv + Sv, SVEB FP = Ns + Vs + Fs). An F beat is part normal, part ventricular, so calling it V is not an error
-that a VEB detector is judged by. The other rows, and every macro-F1, count every call.
+called S (bxb: VEB FP = Nv + Sv, SVEB FP = Ns + Vs + Fs). An F beat is part normal, part
+ventricular, so calling it V is not an error that a VEB detector is judged by. The other
+rows, and every macro-F1, count every call.
 """
 
 from __future__ import annotations

@@ -216,15 +216,20 @@ def _check_rr_combinations(config: dict[str, Any]) -> None:
                         "RR features); set rr_features=false or turn those off")
 
 
+def _needs_sidecar(what_needs: str, what: str, source) -> UserError:
+    """The refusal of an option that reads ``what`` from a beat sidecar the data lacks."""
+    return UserError(f"{what_needs} needs {what}, from the beat sidecar (<name>.beats.csv, "
+                     f"written by `python code/data.py wfdb`); the data "
+                     f"({source.files.get('train', source.name)}) has none")
+
+
 def _check_beat_normalization(config: dict[str, Any], dev, source) -> None:
     """beat_normalization needs each beat's record, and no beats or beat changes that have
     no record (SMOTE, synthetic beats) or that the second channel would not follow
     (augmentation of the beat alone, a pretrained one-channel model)."""
     key = f"config key 'beat_normalization': {config['beat_normalization']}"
     if dev.records is None:
-        raise UserError(f"{key} needs each beat's record, from the beat sidecar "
-                        f"(<name>.beats.csv, written by `python code/data.py wfdb`); the data "
-                        f"({source.files.get('train', source.name)}) has none")
+        raise _needs_sidecar(key, "each beat's record", source)
     clash = _options_on(config, ("resample", "augment_synthetic", "pretrained", "aug_*"))
     if clash:
         raise UserError(f"{key}: not supported together with {', '.join(clash)}; set "
@@ -239,9 +244,7 @@ def _check_s_gate(config: dict[str, Any], dev, source) -> None:
         raise UserError(f"{key} moves S calls to N, but the data's classes are "
                         f"{', '.join(source.class_names)}; set it to 0")
     if dev.rr is None:
-        raise UserError(f"{key} needs each beat's RR features, from the beat sidecar "
-                        f"(<name>.beats.csv, written by `python code/data.py wfdb`); the data "
-                        f"({source.files.get('train', source.name)}) has none")
+        raise _needs_sidecar(key, "each beat's RR features", source)
 
 
 def _check_v_templates(config: dict[str, Any], dev, source) -> None:
@@ -252,10 +255,8 @@ def _check_v_templates(config: dict[str, Any], dev, source) -> None:
         raise UserError(f"{key} shares the V probability among beats of one shape, but the "
                         f"data's classes are {', '.join(source.class_names)}; set it to 0")
     if dev.records is None:
-        raise UserError(f"{key} clusters each record's beats and needs each beat's record, "
-                        "from the beat sidecar (<name>.beats.csv, written by `python "
-                        f"code/data.py wfdb`); the data ({source.files.get('train', source.name)}) "
-                        "has none")
+        raise _needs_sidecar(f"{key} clusters each record's beats and", "each beat's record",
+                             source)
 
 
 def split_seed(config: dict[str, Any]) -> int:
