@@ -49,6 +49,21 @@ def test_templates_group_shapes_within_a_record_and_never_across_records():
     assert beat_templates.template_labels(X[:1], np.array(["d"]), n_clusters=10).tolist() == [0]
 
 
+def test_templates_are_clustered_once_per_set_of_beats(monkeypatch):
+    rng = np.random.default_rng(2)
+    X, records = _beats([0, 0, 1, 1], rng), np.array(["a"] * 4)
+    calls = []
+    cluster = beat_templates._cluster_by_record
+    monkeypatch.setattr(beat_templates, "_cluster_by_record",
+                        lambda *a: calls.append(1) or cluster(*a))
+    first = beat_templates.template_labels(X, records, 2)
+    again = beat_templates.template_labels(X.copy(), records, 2)  # every epoch's validation
+    assert np.array_equal(first, again) and len(calls) == 1
+    beat_templates.template_labels(X[::-1].copy(), records, 2)  # other beats: clustered anew
+    beat_templates.template_labels(X, np.array(["a", "a", "b", "b"]), 2)  # other records
+    assert len(calls) == 3
+
+
 class _FixedModel:
     """Stands in for a Keras model: returns the given probabilities, whatever it is fed."""
 

@@ -14,6 +14,8 @@ call. Each record is clustered on its own: no beat's verdict depends on another 
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from .data.kaggle_csv import SAMPLE_RATE_HZ
@@ -23,20 +25,38 @@ TEMPLATE_SAMPLES = round(TEMPLATE_SECONDS * SAMPLE_RATE_HZ)
 KMEANS_SEED = 0  # templates depend on the beats alone, never on the run's seed
 
 
+# A run validates the same beats every epoch: their templates are clustered once, keyed by
+# the beats' content (a digest), so the cache can never hand one split's labels to another.
+_CACHED_LABELS: dict[tuple[str, int], np.ndarray] = {}
+_CACHE_ENTRIES = 4
+
+
 def template_labels(X: np.ndarray, records: np.ndarray, n_clusters: int) -> np.ndarray:
     """Per beat, the id of its template: k-means with ``n_clusters`` (fewer in a record of
     fewer beats) over the first ``TEMPLATE_SAMPLES`` of each row, run record by record; ids
     are unique across records."""
+    shapes = np.ascontiguousarray(np.asarray(X)[:, :TEMPLATE_SAMPLES], dtype=np.float64)
+    records = np.asarray(records).astype(str)
+    digest = hashlib.blake2b(shapes.tobytes() + "\0".join(records).encode(),
+                             digest_size=16).hexdigest()
+    key = (digest, int(n_clusters))
+    if key not in _CACHED_LABELS:
+        if len(_CACHED_LABELS) >= _CACHE_ENTRIES:
+            _CACHED_LABELS.pop(next(iter(_CACHED_LABELS)))  # the oldest
+        _CACHED_LABELS[key] = _cluster_by_record(shapes, records, int(n_clusters))
+    return _CACHED_LABELS[key].copy()
+
+
+def _cluster_by_record(shapes: np.ndarray, records: np.ndarray, n_clusters: int) -> np.ndarray:
+    """k-means of each record's rows of ``shapes`` on its own; ids offset per record."""
     from sklearn.cluster import KMeans
 
-    records = np.asarray(records)
     labels = np.empty(len(records), dtype=np.int64)
     next_id = 0
     for record in np.unique(records):
         rows = np.flatnonzero(records == record)
-        k = min(int(n_clusters), len(rows))
-        shapes = np.asarray(X[rows, :TEMPLATE_SAMPLES], dtype=np.float64)
-        found = (KMeans(n_clusters=k, n_init=3, random_state=KMEANS_SEED).fit_predict(shapes)
+        k = min(n_clusters, len(rows))
+        found = (KMeans(n_clusters=k, n_init=3, random_state=KMEANS_SEED).fit_predict(shapes[rows])
                  if k > 1 else np.zeros(len(rows), dtype=np.int64))
         labels[rows] = next_id + found
         next_id += k
