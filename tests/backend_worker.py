@@ -40,12 +40,12 @@ N_PROBE = 32  # test beats whose probabilities are compared across backends
 
 def train_all(dev: datasets.Split, probe: np.ndarray, out: Path) -> None:
     train, val = datasets.train_val_split(dev, 0.1, seed=0, max_train_beats=300)
-    n_classes = len(datasets.MITBIH_CLASSES)
+    class_names = datasets.MITBIH_CLASSES
     for family in BEAT_FAMILIES:
         cfg = config.resolve({"model": family, "epochs": 1, "batch_size": 64, **SMALL[family]})
         training.seed_everything(0)
-        model = models.build(cfg, (dev.X.shape[1], 1), n_classes)
-        result = training.fit(model, cfg, train, val, n_classes, sink=lambda m: None,
+        model = models.build(cfg, (dev.X.shape[1], 1), len(class_names))
+        result = training.fit(model, cfg, train, val, class_names, sink=lambda m: None,
                               stop=training.StopRequest())
         assert result.history, family
         path = out / f"{family}.keras"

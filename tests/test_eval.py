@@ -28,7 +28,7 @@ def _train_tiny(tmp_path: Path, synth_dir: Path, dataset: str, name: str, seed: 
     train, val = datasets.train_val_split(dev, 0.1, seed)
     keras.utils.set_random_seed(seed)
     model = models.build(config, (187, 1), len(source.class_names))
-    training.fit(model, config, train, val, len(source.class_names), lambda m: None,
+    training.fit(model, config, train, val, source.class_names, lambda m: None,
                  training.StopRequest())
     path = tmp_path / f"{name}.keras"
     model.save(path)

@@ -164,7 +164,7 @@ def test_kfold_keep_epoch_last_reports_every_folds_last_epoch(synth_dir, tmp_pat
     from ecgsweep import training
 
     scores = itertools.cycle([0.9, 0.1])  # each fold: epoch 1 scores best, epoch 2 last
-    monkeypatch.setattr(training, "_validation_metrics", lambda model, val, config: {
+    monkeypatch.setattr(training, "_validation_metrics", lambda model, val, config, class_names: {
         "val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)})
     config = _config(synth_dir, tmp_path, epochs=2, keep_epoch="last")
     fake = FakeRun(tmp_path, "kfoldlast")
@@ -184,6 +184,41 @@ def test_kfold_keep_epoch_last_reports_every_folds_last_epoch(synth_dir, tmp_pat
     assert metric_of(history, fake.summary, "val_macro_f1", "maximize") == pytest.approx(0.9)
     assert metric_of(history, fake.summary, KEPT_METRIC, "maximize") == pytest.approx(0.1)
     assert "fold 3/3: last val_macro_f1 0.1000 at epoch 2" in out
+
+
+def test_kfold_run_keeps_and_ranks_by_its_objective(synth_dir, tmp_path, fake_wandb,
+                                                   monkeypatch, capsys):
+    from ecgsweep import training
+
+    # each fold: epoch 1 leads on macro-F1, epoch 2 on the SVEB/VEB F1
+    epochs = itertools.cycle([(0.9, 0.2), (0.1, 0.6)])
+
+    def stand_in_validation(model, val, config, class_names):
+        macro, sveb_veb = next(epochs)
+        return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": macro,
+                "val_sveb_veb_f1": sveb_veb}
+
+    monkeypatch.setattr(training, "_validation_metrics", stand_in_validation)
+    config = _config(synth_dir, tmp_path, epochs=2, objective="sveb_veb_f1")
+    fake = FakeRun(tmp_path, "kfoldobj")
+    assert run._train(fake, config) == 0
+    out = capsys.readouterr().out
+
+    best = json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())
+    assert best["metric"] == "val_sveb_veb_f1" and best["value"] == pytest.approx(0.6)
+    assert best["kfold"]["best_epochs"] == [2, 2, 2]
+    summary = fake.summary
+    assert summary["kept_val_sveb_veb_f1"] == pytest.approx(0.6)
+    assert summary["kept_val_macro_f1"] == pytest.approx(0.1)  # the same (kept) epoch's
+    assert summary["fold_val_sveb_veb_f1"] == pytest.approx([0.6] * 3)
+    assert "fold 3/3: best val_sveb_veb_f1 0.6000 at epoch 2" in out
+    assert "done: val_sveb_veb_f1 0.6000" in out
+
+    # a later run ranked by macro-F1 does not replace a model ranked by another metric
+    macro = _config(synth_dir, tmp_path, epochs=2)
+    assert run._train(FakeRun(tmp_path, "kfoldmacro"), macro) == 0
+    assert "ranked by val_sveb_veb_f1" in capsys.readouterr().out
+    assert json.loads((tmp_path / "models" / "cnn" / "best.json").read_text()) == best
 
 
 def test_kfold_by_record_reports_every_held_out_records_errors(tmp_path, fake_wandb, capsys):

@@ -17,7 +17,7 @@ import yaml
 
 from ecgsweep import models, params
 from ecgsweep.config import resolve
-from ecgsweep.contract import KEPT_METRIC
+from ecgsweep.contract import OBJECTIVE_METRICS, kept_metric
 
 ROOT = Path(__file__).resolve().parents[1]
 BEAT = (187, 1)
@@ -108,12 +108,15 @@ def test_bayes_yaml_is_valid_and_every_value_resolves(path, family):
     assert sweeps.schema_violations_from_proposed_config(cfg) == []
     assert sweep_config.errors(sweep_config.check(cfg, cwd=ROOT)) == []
     assert cfg["method"] == "bayes"
+    # ranked by the metric the runs' own objective keeps epochs and models by
+    objective = cfg["parameters"].get("objective", {}).get("value", "macro_f1")
+    metric = OBJECTIVE_METRICS[objective]
     if cfg["parameters"].get("keep_epoch", {}).get("value") == "last":
         # judged on the epoch each run keeps: a summary-only key that hyperband cannot read
-        assert cfg["metric"] == {"name": KEPT_METRIC, "goal": "maximize"}
+        assert cfg["metric"] == {"name": kept_metric(metric), "goal": "maximize"}
         assert "early_terminate" not in cfg
     else:
-        assert cfg["metric"] == {"name": "val_macro_f1", "goal": "maximize"}
+        assert cfg["metric"] == {"name": metric, "goal": "maximize"}
         assert cfg["early_terminate"]["type"] == "hyperband"
     every = params.all_params()
     unknown = sorted(set(cfg["parameters"]) - set(every))

@@ -5,7 +5,10 @@ import pytest
 
 from ecgsweep import models, training
 from ecgsweep.config import resolve
+from ecgsweep.data import datasets
 from ecgsweep.data.datasets import Split
+
+CLASSES = datasets.MITBIH_CLASSES  # five, as _tiny_split's labels 0..4
 
 
 def test_class_weights_balanced_and_sqrt():
@@ -38,7 +41,7 @@ def test_nan_loss_raises_with_the_epoch():
     bad = _tiny_split()
     bad.X[:] = np.float32(1e38)  # overflows to inf/NaN in the first step
     with pytest.raises(training.TrainingDiverged, match="NaN loss at epoch 1"):
-        training.fit(model, config, bad, _tiny_split(seed=1), 5, lambda m: None,
+        training.fit(model, config, bad, _tiny_split(seed=1), CLASSES, lambda m: None,
                      training.StopRequest())
 
 
@@ -47,12 +50,12 @@ def test_fit_keeps_the_best_epoch_and_reports_every_epoch():
                       "batch_size": 16})
     model = models.build(config, (187, 1), 5)
     seen = []
-    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5, seen.append,
+    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), CLASSES, seen.append,
                           training.StopRequest())
     assert [m["epoch"] for m in seen] == [1, 2, 3]
     best = max(seen, key=lambda m: m["val_macro_f1"])
     assert result.kept_epoch == best["epoch"]
-    assert result.kept_val_macro_f1 == best["val_macro_f1"]
+    assert result.kept_value == best["val_macro_f1"]
 
 
 def _fit_with_scores(monkeypatch, keep_epoch, scores):
@@ -63,12 +66,12 @@ def _fit_with_scores(monkeypatch, keep_epoch, scores):
     model = models.build(config, (187, 1), 5)
     scores, weights_after = iter(scores), []
 
-    def stand_in_validation(fitted, val, cfg):
+    def stand_in_validation(fitted, val, cfg, class_names):
         weights_after.append([w.copy() for w in fitted.get_weights()])
         return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)}
 
     monkeypatch.setattr(training, "_validation_metrics", stand_in_validation)
-    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5,
+    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), CLASSES,
                           lambda m: None, training.StopRequest())
     return model, result, weights_after
 
@@ -77,7 +80,7 @@ def _fit_with_scores(monkeypatch, keep_epoch, scores):
 def test_keep_epoch_chooses_whose_weights_the_model_keeps(monkeypatch, keep_epoch, kept):
     model, result, weights_after = _fit_with_scores(monkeypatch, keep_epoch, [0.9, 0.5, 0.1])
     assert result.kept_epoch == kept
-    assert result.kept_val_macro_f1 == [0.9, 0.5, 0.1][kept - 1]
+    assert result.kept_value == [0.9, 0.5, 0.1][kept - 1]
     assert result.kept_metrics["epoch"] == kept
     assert len(result.history) == 3
     for held, saved in zip(model.get_weights(), weights_after[kept - 1]):
@@ -98,13 +101,13 @@ def _fit_recording(monkeypatch, ema_epochs, epochs=3, stop_after=None):
     model = models.build(config, (187, 1), 5)
     validated, stop = [], training.StopRequest()
 
-    def stand_in_validation(fitted, val, cfg):
+    def stand_in_validation(fitted, val, cfg, class_names):
         validated.append([w.copy() for w in fitted.get_weights()])
         stop.requested = len(validated) == stop_after
         return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": 0.5}
 
     monkeypatch.setattr(training, "_validation_metrics", stand_in_validation)
-    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5,
+    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), CLASSES,
                           lambda m: None, stop)
     return model, result, validated
 
@@ -142,7 +145,7 @@ def test_stop_request_ends_after_the_current_epoch():
         seen.append(metrics)
         stop.requested = True  # as if SIGTERM arrived during epoch 1
 
-    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5, sink, stop)
+    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), CLASSES, sink, stop)
     assert len(seen) == 1 and result.stopped
 
 
@@ -158,7 +161,7 @@ def test_nan_inference_statistics_end_fit_as_diverged_though_the_loss_is_finite(
     bn.moving_mean.assign(np.full(bn.moving_mean.shape, np.nan, np.float32))
     losses = []
     with pytest.raises(training.TrainingDiverged, match="validation outputs are NaN"):
-        training.fit(model, config, _tiny_split(), _tiny_split(seed=1), 5, losses.append,
+        training.fit(model, config, _tiny_split(), _tiny_split(seed=1), CLASSES, losses.append,
                      training.StopRequest())
     assert losses == []  # no epoch with NaN outputs reached the sink
 

@@ -11,7 +11,7 @@ from conftest import REPO_ROOT, run_env
 from ecgsweep import models, training, transfer
 from ecgsweep.cli import UserError
 from ecgsweep.config import resolve
-from ecgsweep.data import synth
+from ecgsweep.data import datasets, synth
 from ecgsweep.data.datasets import Split
 from ecgsweep.run import _check_pretrained
 
@@ -66,7 +66,7 @@ def test_frozen_phase_keeps_pretrained_weights_then_fine_tuning_changes_them(tmp
         rates.append(metrics["learning_rate"])
 
     X, y = synth.make_ptb(128, 0)
-    training.fit(model, config, Split(X, y), Split(*synth.make_ptb(64, 1)), 2, sink,
+    training.fit(model, config, Split(X, y), Split(*synth.make_ptb(64, 1)), datasets.PTBDB_CLASSES, sink,
                  training.StopRequest(), fine_tune=fine_tune)
     assert len(snapshots) == 2
     after_frozen, after_tuned = snapshots

@@ -34,7 +34,7 @@ def measure(beats: int, val_beats: int, epochs: int, batch: int, mixed: bool,
     val = Split(*synth.make_mitbih(val_beats, 1))
     config = resolve({"model": "cnn", "epochs": epochs, "batch_size": batch,
                       "mixed_precision": mixed, **model})
-    _, ends = fit_ours(config, train, val, 5)
+    _, ends = fit_ours(config, train, val)
     return {"backend": device.backend, "device": device.describe(), "gpus": list(device.gpus),
             "precision": device.precision, "rates": steady_rate(ends, beats)}
 

@@ -25,17 +25,18 @@ def steady_rate(epoch_ends: list[float], beats: int) -> list[float]:
     return [beats / d for d in np.diff(epoch_ends)[1:]] if len(epoch_ends) > 2 else []
 
 
-def fit_ours(config: dict[str, Any], train, val, n_classes: int):
+def fit_ours(config: dict[str, Any], train, val):
     """``training.fit`` as a run calls it; returns the model and the wall times at the start
     and at each epoch end (the run's own per-epoch sink is the clock)."""
     import keras
 
     from ecgsweep import models, training
+    from ecgsweep.data.datasets import MITBIH_CLASSES  # synth.make_mitbih's labels
 
     keras.utils.set_random_seed(int(config["seed"]))
-    model = models.build(config, (train.X.shape[1], 1), n_classes)
+    model = models.build(config, (train.X.shape[1], 1), len(MITBIH_CLASSES))
     ends = [time.perf_counter()]
-    training.fit(model, config, train, val, n_classes,
+    training.fit(model, config, train, val, MITBIH_CLASSES,
                  lambda m: ends.append(time.perf_counter()), training.StopRequest())
     return model, ends
 
@@ -76,8 +77,8 @@ def bench_training(results: Results, sizes: Sizes, work: Path,
     default = cnn_config(sizes)
     variants: dict[str, Callable[[], tuple[Any, list[float]]]] = {
         "baseline": lambda: _fit_baseline(b32, train, val, n_classes),
-        "ours_b32": lambda: fit_ours(b32, train, val, n_classes),
-        "ours_default": lambda: fit_ours(default, train, val, n_classes),
+        "ours_b32": lambda: fit_ours(b32, train, val),
+        "ours_default": lambda: fit_ours(default, train, val),
     }
     if experiments:
         variants["baseline_xla"] = lambda: _fit_baseline(b32, train, val, n_classes,

@@ -170,6 +170,10 @@ class ModelPair:
             self._recover_unlocked()
             archived = self._unrecorded_unlocked()
             current = self._verified_unlocked() if archived is None else None
+            if current is not None and current.get("metric") != record["metric"]:
+                return False, (f"the best model here was ranked by {current.get('metric')}, "
+                               f"this run by {record['metric']} (its objective): values of "
+                               "two metrics do not compare; give the run another models_dir")
             if current is not None:
                 old, new = float(current["value"]), float(record["value"])
                 if not (new > old if goal == "maximize" else new < old):

@@ -14,15 +14,29 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2  # bad input: config, data, model/data mismatch
 EXIT_NAN = 3  # training diverged (NaN or infinite loss, weights or validation outputs)
 
-# The kept epoch's val_macro_f1 (the best, or the last with keep_epoch: last), written to
-# the run's summary only. W&B's sweep engine judges a run by its metric's extremum over the
-# logged history and the summary, so a sweep over runs that keep their last epoch must name
-# this key: with val_macro_f1 it would judge them by their best epoch.
-KEPT_METRIC = "kept_val_macro_f1"
+# The validation metric each value of the ``objective`` config key names: the one that picks
+# the kept epoch (keep_epoch: best), drives early stopping and the plateau schedule, and
+# ranks runs for the best-model slot. sveb_veb_f1 is the mean of the EC57 SVEB and VEB F1
+# (ec57.sveb_veb_f1), the figures the inter-patient literature reports.
+OBJECTIVE_METRICS = {"macro_f1": "val_macro_f1", "sveb_veb_f1": "val_sveb_veb_f1"}
+VAL_METRICS = tuple(OBJECTIVE_METRICS.values())
 
-# Metrics code/train.py logs every epoch or writes to its summary (DESIGN.md).
-TRAIN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_macro_f1",
-                 "best_val_macro_f1", "best_epoch", KEPT_METRIC)
+
+def kept_metric(name: str) -> str:
+    """The summary key of ``name``'s value at the kept epoch (the best, or the last with
+    keep_epoch: last). W&B's sweep engine judges a run by its metric's extremum over the
+    logged history and the summary, so a sweep over runs that keep their last epoch must
+    name this key: with ``name`` it would judge them by their best epoch."""
+    return f"kept_{name}"
+
+
+KEPT_METRIC = kept_metric("val_macro_f1")
+
+# Metrics code/train.py logs every epoch or writes to its summary (DESIGN.md);
+# val_sveb_veb_f1 when the classes include S and V (MIT-BIH).
+TRAIN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", *VAL_METRICS,
+                 *(f"best_{m}" for m in VAL_METRICS), "best_epoch",
+                 *(kept_metric(m) for m in VAL_METRICS))
 
 # Where a run's model is kept in its W&B run folder (beside it, its record: model.json).
 RUN_MODEL_FILE = "model.keras"

@@ -60,6 +60,20 @@ def macro_f1(cm: np.ndarray, class_names: Sequence[str]) -> float:
     return float(np.mean(f1))
 
 
+def has_ec57_rows(class_names: Sequence[str]) -> bool:
+    """Whether the classes include both of the rows EC57 leads with (S and V)."""
+    return all(c in class_names for c in EC57_NAMES)
+
+
+def sveb_veb_f1(cm: np.ndarray, class_names: Sequence[str]) -> float:
+    """Mean of the SVEB and VEB rows' F1 (EC57 rules), the two figures the inter-patient
+    literature compares; a row with neither beats nor calls (F1 undefined) is left out, and
+    0.0 when both are."""
+    table = ec57_table(cm, class_names)
+    f1 = [table[c]["f1"] for c in EC57_NAMES if table[c]["f1"] is not None]
+    return float(np.mean(f1)) if f1 else 0.0
+
+
 def _ratio(num: float, den: float) -> float | None:
     return float(num / den) if den > 0 else None
 

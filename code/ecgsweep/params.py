@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .contract import OBJECTIVE_METRICS
+
 # Keras backends a run can train on (ecgsweep.backend sets the chosen one up).
 BACKENDS = ("tensorflow", "jax", "torch")
 AUTO = "auto"  # the config value that defers to KERAS_BACKEND (Keras' own default: tensorflow)
@@ -50,10 +52,16 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "is not over-weighted", low=0.0, high=1000.0),
     Param("seed", 42, int, "seed for splits, weights and shuffling", low=0),
     Param("early_stopping_patience", 0, int,
-          "stop after this many epochs without a better val_macro_f1 (0: off)", low=0),
+          "stop after this many epochs without a better objective (0: off)", low=0),
+    Param("objective", "macro_f1", str,
+          "validation metric that picks the kept epoch, drives early stopping and the plateau "
+          "schedule, and ranks runs for the best model: macro_f1 = val_macro_f1 over all "
+          "classes; sveb_veb_f1 = val_sveb_veb_f1, the mean of the EC57 SVEB and VEB F1 (needs "
+          "classes S and V: MIT-BIH), the inter-patient literature's figures",
+          choices=tuple(OBJECTIVE_METRICS)),
     Param("keep_epoch", "best", str,
           "whose weights the run keeps and reports: best = the epoch of highest "
-          "val_macro_f1 (chosen on the validation data, which flatters the figure), last = "
+          "objective (chosen on the validation data, which flatters the figure), last = "
           "the final epoch (nothing chosen on it: the honest k-fold figure; pair with "
           "lr_schedule cosine)", choices=("best", "last")),
     Param("lr_schedule", "none", str, "learning-rate schedule",

@@ -6,15 +6,20 @@ Parameters arrive the way the agent passes them (``--key=value`` arguments and t
 ``wandb.log`` and the outcome to ``run.summary``, nowhere else: the offline sweep runner
 reads them from the run's own W&B record, as it does for any program.
 
+The ``objective`` key names the validation metric that keeps epochs and ranks runs
+(``val_macro_f1`` by default, or ``val_sveb_veb_f1``); both are logged when the classes
+have S and V, and the summary holds each one's kept value as ``kept_<metric>``.
+
 Cross-validation (``folds: k``, k >= 2) trains k models one after the other, saved as
 ``<run dir>/fold<i>.keras`` with a ``fold<i>.json`` record each. Their epochs go to W&B
-as ``fold<i>/val_macro_f1`` etc. (with ``fold``); W&B's plain ``val_macro_f1`` gets the epoch-wise mean over the folds, written once all folds have
-trained. Not fold 1's epochs live: the offline runner (like W&B) scores a run by the best
-value in its history and summary, so a lucky fold 1 would lift the run above its mean;
-the mean rows never exceed the summary's ``val_macro_f1`` (the mean of the folds' best
-epochs). The price: hyperband sees a k-fold run's epochs only at its end, so it cannot
-stop it early. The promoted ``best.keras`` is fold 1's model with the mean as its value
-and the fold files listed in ``best.json`` (``kfold.models``); the run ends by printing the
+as ``fold<i>/val_macro_f1`` etc. (with ``fold``); W&B's plain ``val_macro_f1`` etc. get
+the epoch-wise mean over the folds, written once all folds have trained. Not fold 1's
+epochs live: the offline runner (like W&B) scores a run by the best value in its history
+and summary, so a lucky fold 1 would lift the run above its mean; the mean rows never
+exceed the summary's value of the objective (the mean of the folds' kept epochs). The
+price: hyperband sees a k-fold run's epochs only at its end, so it cannot stop it early.
+The promoted ``best.keras`` is fold 1's model with the mean as its value and the fold
+files listed in ``best.json`` (``kfold.models``); the run ends by printing the
 ``code/eval.py --model ... --model ...`` command that scores the k models as an ensemble.
 """
 
@@ -37,10 +42,8 @@ from .cv_report import pooled_ec57, print_record_errors
 from .cli import (EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE, UserError, expected_errors,
                   wandb_start_failed)
 from .config import resolve
-from .contract import (FOLD_MODEL_FILE, KEPT_METRIC, PROMOTE_BY_COORDINATOR, PROMOTE_ENV,
-                       RUN_MODEL_FILE)
-
-SWEEP_METRIC = "val_macro_f1"
+from .contract import (FOLD_MODEL_FILE, PROMOTE_BY_COORDINATOR, PROMOTE_ENV, RUN_MODEL_FILE,
+                       VAL_METRICS, kept_metric)
 
 
 def parse_cli(argv: list[str]) -> dict[str, Any]:
@@ -108,7 +111,7 @@ def _artifact_name(*parts: str) -> str:
 class FoldLog:
     """A fold's epochs in k-fold cross-validation: to W&B under ``fold<i>/`` and the terminal.
 
-    Their keys carry the fold, so the sweep's metric (``val_macro_f1``) is logged only by
+    Their keys carry the fold, so the sweep's metric (``val_macro_f1`` etc.) is logged only by
     the epoch-wise mean over the folds, once they have all trained (``_mean_history``).
     """
 
@@ -123,9 +126,10 @@ class FoldLog:
 
 
 def _mean_history(histories: list[list[dict[str, float]]]) -> list[dict[str, float]]:
-    """Epoch-wise mean over folds. A fold that stopped early (early stopping, SIGTERM) counts
-    with its last epoch's values for the later epochs, so every row averages all folds and
-    no row's val_macro_f1 exceeds the mean of the folds' best epochs (the run's objective)."""
+    """Epoch-wise mean over folds, with the spread of each validation F1. A fold that
+    stopped early (early stopping, SIGTERM) counts with its last epoch's values for the
+    later epochs, so every row averages all folds and no row's objective exceeds the mean
+    of the folds' best epochs (the run's value)."""
     histories = [h for h in histories if h]
     rows = []
     for e in range(max((len(h) for h in histories), default=0)):
@@ -133,7 +137,8 @@ def _mean_history(histories: list[list[dict[str, float]]]) -> list[dict[str, flo
         keys = [k for k in at[0] if k != "epoch" and all(k in r for r in at)]
         row: dict[str, float] = {"epoch": e + 1}
         row.update({k: float(np.mean([r[k] for r in at])) for k in keys})
-        row["val_macro_f1_std"] = float(np.std([r["val_macro_f1"] for r in at]))
+        row.update({f"{k}_std": float(np.std([r[k] for r in at]))
+                    for k in VAL_METRICS if k in keys})
         rows.append(row)
     return rows
 
@@ -157,6 +162,7 @@ def load_protocol_data(config: dict[str, Any], source):
         _check_s_gate(config, dev, source)
     if config["v_template_clusters"] > 0:
         _check_v_templates(config, dev, source)
+    _check_objective(config, source)
     if config["rr_features"] and dev.rr is None:
         raise UserError(f"config key 'rr_features': the data ({source.files.get('train', source.name)}) "
                         "has no beat sidecar with RR intervals; convert WFDB records with "
@@ -257,6 +263,14 @@ def _check_v_templates(config: dict[str, Any], dev, source) -> None:
     if dev.records is None:
         raise _needs_sidecar(f"{key} clusters each record's beats and", "each beat's record",
                              source)
+
+
+def _check_objective(config: dict[str, Any], source) -> None:
+    """sveb_veb_f1 scores the EC57 SVEB and VEB rows: the classes must include S and V."""
+    if config["objective"] == "sveb_veb_f1" and not ec57.has_ec57_rows(source.class_names):
+        raise UserError(f"config key 'objective': sveb_veb_f1 is the mean F1 of classes S and "
+                        f"V, but the data's classes are {', '.join(source.class_names)}; set "
+                        "objective=macro_f1")
 
 
 def split_seed(config: dict[str, Any]) -> int:
@@ -471,7 +485,7 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
     sink = (FoldLog(ctx.run, fold.index, ctx.folds, ctx.config["epochs"]) if ctx.folds
             else EpochLog(ctx.run, ctx.config["epochs"]))
     try:
-        result = training.fit(model, ctx.config, fold.train, fold.val, ctx.n_classes, sink,
+        result = training.fit(model, ctx.config, fold.train, fold.val, ctx.source.class_names, sink,
                               ctx.stop, fine_tune=fine_tune)
     except training.TrainingDiverged as e:
         raise training.TrainingDiverged(f"{tag}{e}") from None
@@ -489,7 +503,8 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
     record = fold_record(ctx, fold, result, confusion, fingerprint, added if n_added else None)
     artifacts.atomic_write_json(artifacts.sidecar_path(path), record)
     if ctx.folds:
-        print(f"{tag}{ctx.config['keep_epoch']} val_macro_f1 {result.kept_val_macro_f1:.4f} "
+        print(f"{tag}{ctx.config['keep_epoch']} {training.objective_metric(ctx.config)} "
+              f"{result.kept_value:.4f} "
               f"at epoch {result.kept_epoch}; saved {path}", flush=True)
     return {"path": path, "record": record, "result": result}
 
@@ -499,9 +514,12 @@ def fold_record(ctx: RunContext, fold, result, confusion: ValidationConfusion,
     """The JSON record saved beside a fold's model (and, promoted, as best.json)."""
     import keras
 
+    from . import training
+
     run = ctx.run
     return {
-        "metric": SWEEP_METRIC, "goal": "maximize", "value": result.kept_val_macro_f1,
+        "metric": training.objective_metric(ctx.config), "goal": "maximize",
+        "value": result.kept_value,
         "best_epoch": result.kept_epoch, "metrics": result.kept_metrics,
         "config": ctx.config, "run_id": run.id, "project": run.project,
         "sweep_id": os.environ.get("WANDB_SWEEP_ID") or getattr(run, "sweep_id", None),
@@ -539,13 +557,14 @@ def combine_folds(ctx: RunContext, outcomes: list[dict[str, Any]]) -> tuple[dict
     first = outcomes[0]
     record = dict(first["record"])
     if not ctx.folds:
-        return record, first["result"].kept_val_macro_f1, first["result"].kept_epoch
-    values = [o["result"].kept_val_macro_f1 for o in outcomes]
+        return record, first["result"].kept_value, first["result"].kept_epoch
+    values = [o["result"].kept_value for o in outcomes]
     mean_rows = _mean_history([o["result"].history for o in outcomes])
     sink_all = EpochLog(ctx.run, ctx.config["epochs"])
     for row in mean_rows:
         sink_all(row)
-    kept_row = training.kept_row(mean_rows, ctx.config["keep_epoch"])
+    kept_row = training.kept_row(mean_rows, ctx.config["keep_epoch"],
+                                 training.objective_metric(ctx.config))
     kept_keys = set.intersection(*(set(o["result"].kept_metrics) for o in outcomes))
     paths = [o["path"] for o in outcomes]
     kfold = {"folds": ctx.folds, "completed": len(outcomes), "values": values,
@@ -599,23 +618,27 @@ def finish(ctx: RunContext, outcomes: list[dict[str, Any]], record: dict[str, An
     """The run's summary (in W&B's run record, where the sweep runner reads it) and its
     last lines."""
     first = outcomes[0]
+    metric = record["metric"]
     stopped = bool(record.get("stopped")) or ctx.stop.requested
+    # The kept epoch's values (best, or last with keep_epoch: last; k-fold: the mean over
+    # the folds), whose weights we keep. A sweep on the objective's metric is judged by the
+    # highest value logged, which is the kept one with keep_epoch: best; kept_<metric> is
+    # the kept one always (contract.kept_metric).
     summary: dict[str, Any] = {
-        "model": ctx.config["model"], "best_val_macro_f1": best_value, "best_epoch": best_epoch,
-        "val_macro_f1": best_value, KEPT_METRIC: best_value, "stopped": stopped,
+        "model": ctx.config["model"], f"best_{metric}": best_value, "best_epoch": best_epoch,
+        metric: best_value, **{kept_metric(m): float(record["metrics"][m])
+                               for m in VAL_METRICS if m in record["metrics"]},
+        kept_metric(metric): best_value, "stopped": stopped,
         "promoted": promoted, "model_path": str(slot.model_path),
         "run_model_path": str(first["path"])}
     if ctx.folds:
         kfold = record["kfold"]
-        summary.update(folds=ctx.folds, folds_completed=len(outcomes),
-                       val_macro_f1_std=kfold["std"], fold_val_macro_f1=kfold["values"],
-                       fold_models=kfold["models"], eval_command=kfold["eval_command"])
+        summary.update({"folds": ctx.folds, "folds_completed": len(outcomes),
+                        f"{metric}_std": kfold["std"], f"fold_{metric}": kfold["values"],
+                        "fold_models": kfold["models"], "eval_command": kfold["eval_command"]})
     added_total = first["record"]["dataset"].get("added")
     if added_total:
         summary["train_beats_added"] = added_total
-    # The kept epoch's value (best, or last with keep_epoch: last; k-fold: the mean over
-    # the folds), whose weights we keep. A sweep on val_macro_f1 is judged by the highest
-    # value logged, which is this one with keep_epoch: best; KEPT_METRIC is this one always.
     ctx.run.summary.update(summary)
     _print_done(ctx, record, best_value, best_epoch, stopped, len(outcomes),
                 slot.model_path if promoted else first["path"])
@@ -625,12 +648,12 @@ def _print_done(ctx: RunContext, record: dict[str, Any], best_value: float, best
                 stopped: bool, completed: int, model_path: Path) -> None:
     note = " (stopped early by request)" if stopped else ""
     if ctx.folds:
-        print(f"done: val_macro_f1 {best_value:.4f} +- {record['kfold']['std']:.4f} over "
+        print(f"done: {record['metric']} {best_value:.4f} +- {record['kfold']['std']:.4f} over "
               f"{completed} of {ctx.folds} folds{note}", flush=True)
         print(f"evaluate the {completed}-fold ensemble on the test data:\n  "
               f"{record['kfold']['eval_command']}", flush=True)
     else:
-        print(f"done: {ctx.config['keep_epoch']} val_macro_f1 {best_value:.4f} at epoch "
+        print(f"done: {ctx.config['keep_epoch']} {record['metric']} {best_value:.4f} at epoch "
               f"{best_epoch}{note}", flush=True)
         print(f"evaluate on the test data:\n  {_eval_command([model_path])}", flush=True)
 

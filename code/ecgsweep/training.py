@@ -10,12 +10,14 @@ import math
 import signal
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from sklearn.metrics import f1_score
 from sklearn.utils.class_weight import compute_class_weight
 
+from . import ec57
+from .contract import OBJECTIVE_METRICS
 from .data.datasets import Split
 
 EpochSink = Callable[[dict[str, float]], None]
@@ -196,30 +198,43 @@ class StopRequest:
         self.requested = True
 
 
-def _validation_metrics(model, val: Split, config: Mapping[str, Any]) -> dict[str, float]:
+def objective_metric(config: Mapping[str, Any]) -> str:
+    """The validation metric the config's ``objective`` names (contract.OBJECTIVE_METRICS)."""
+    return OBJECTIVE_METRICS[config["objective"]]
+
+
+def _validation_metrics(model, val: Split, config: Mapping[str, Any],
+                        class_names: Sequence[str]) -> dict[str, float]:
     """val_loss is the plain mean cross-entropy of the predicted probabilities, with no
-    class weights and no focal term, so runs with different losses or weights compare."""
+    class weights and no focal term, so runs with different losses or weights compare.
+    val_sveb_veb_f1 only when the classes have EC57's SVEB and VEB rows (S and V)."""
     probs = predict_proba(model, val, config, batch_size=max(256, int(config["batch_size"])))
     if not np.isfinite(probs).all():
         raise TrainingDiverged("the model's validation outputs are NaN or infinite (its weights "
                                "diverged): lower learning_rate or check the data")
     picked = np.clip(probs[np.arange(len(val.y)), val.y], 1e-12, 1.0)
     pred = probs.argmax(axis=1)
-    return {
+    metrics = {
         "val_loss": float(-np.log(picked).mean()),
         "val_accuracy": float((pred == val.y).mean()),
         "val_macro_f1": float(f1_score(val.y, pred, average="macro", zero_division=0)),
     }
+    if ec57.has_ec57_rows(class_names):
+        cm = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
+        np.add.at(cm, (val.y, pred), 1)
+        metrics["val_sveb_veb_f1"] = ec57.sveb_veb_f1(cm, class_names)
+    return metrics
 
 
 @dataclass
 class FitResult:
     """Every epoch's metrics, and the epoch whose weights the model holds after ``fit``:
-    the best by val_macro_f1, or the last with ``keep_epoch: last``."""
+    the best by the objective's metric, or the last with ``keep_epoch: last``; ``kept_value``
+    is that epoch's objective metric."""
 
     history: list[dict[str, float]] = field(default_factory=list)
     kept_epoch: int = 0
-    kept_val_macro_f1: float = float("-inf")
+    kept_value: float = float("-inf")
     kept_metrics: dict[str, float] = field(default_factory=dict)
     stopped: bool = False  # stopped from outside (SIGTERM), not by early stopping
 
@@ -230,26 +245,28 @@ def keeps_epoch(keep_epoch: str, value: float, kept_value: float) -> bool:
     return keep_epoch == "last" or value > kept_value
 
 
-def kept_row(history: list[dict[str, float]], keep_epoch: str) -> dict[str, float]:
-    """The epoch of ``history`` (one metrics row per epoch) that ``keep_epoch`` keeps."""
+def kept_row(history: list[dict[str, float]], keep_epoch: str, metric: str) -> dict[str, float]:
+    """The epoch of ``history`` (one metrics row per epoch) that ``keep_epoch`` keeps,
+    judged by ``metric``."""
     kept = history[0]
     for row in history[1:]:
-        if keeps_epoch(keep_epoch, row["val_macro_f1"], kept["val_macro_f1"]):
+        if keeps_epoch(keep_epoch, row[metric], kept[metric]):
             kept = row
     return kept
 
 
-def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopRequest,
-                    result: FitResult, state: dict[str, Any]):
+def _make_callbacks(model, config, val: Split, class_names: Sequence[str], sink: EpochSink,
+                    stop: StopRequest, result: FitResult, state: dict[str, Any]):
     import keras
+
+    objective = objective_metric(config)
 
     averaged = bool(getattr(model.optimizer, "use_ema", False))  # ema_epochs > 0
 
     class EpochMetrics(keras.callbacks.Callback):
-        """Adds val_loss/val_accuracy/val_macro_f1 to the epoch logs (one pass over val),
-        keeps the weights of the epoch ``keep_epoch`` names, and hands the epoch's metrics
-        to the sink.
-        Listed before EarlyStopping and ReduceLROnPlateau, so they see val_macro_f1."""
+        """Adds the validation metrics to the epoch logs (one pass over val), keeps the
+        weights of the epoch ``keep_epoch`` names, and hands the epoch's metrics to the sink.
+        Listed before EarlyStopping and ReduceLROnPlateau, so they see the objective."""
 
         def on_train_batch_end(self, batch, logs=None):
             loss = (logs or {}).get("loss")
@@ -266,17 +283,16 @@ def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopReques
             logs = logs if logs is not None else {}
             if "diverged_epoch" in state:
                 return
-            logs.update(_validation_metrics(self.model, val, config))
+            validation = _validation_metrics(self.model, val, config, class_names)
+            logs.update(validation)
             metrics = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()
-                                              if k in ("loss", "accuracy", "val_loss",
-                                                       "val_accuracy", "val_macro_f1")}}
+                                              if k in ("loss", "accuracy", *validation)}}
             lr = self.model.optimizer.learning_rate
             metrics["learning_rate"] = float(keras.ops.convert_to_numpy(
                 lr(self.model.optimizer.iterations) if callable(lr) else lr))
             result.history.append(metrics)
-            if keeps_epoch(config["keep_epoch"], metrics["val_macro_f1"],
-                           result.kept_val_macro_f1):
-                result.kept_val_macro_f1 = metrics["val_macro_f1"]
+            if keeps_epoch(config["keep_epoch"], metrics[objective], result.kept_value):
+                result.kept_value = metrics[objective]
                 result.kept_epoch = epoch + 1
                 result.kept_metrics = dict(metrics)
                 # with last and no averaging the model ends holding them; with averaging a
@@ -294,16 +310,16 @@ def _make_callbacks(model, config, val: Split, sink: EpochSink, stop: StopReques
 
 
 def _schedule_callbacks(config: Mapping[str, Any]) -> list[Any]:
-    """Early stopping and the plateau schedule, both on val_macro_f1."""
+    """Early stopping and the plateau schedule, both on the objective's metric."""
     import keras
 
     callbacks: list[Any] = []
     if config["early_stopping_patience"] > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_macro_f1", mode="max", patience=int(config["early_stopping_patience"])))
+            monitor=objective_metric(config), mode="max", patience=int(config["early_stopping_patience"])))
     if config["lr_schedule"] == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor="val_macro_f1", mode="max", factor=0.5, patience=2, min_lr=1e-6))
+            monitor=objective_metric(config), mode="max", factor=0.5, patience=2, min_lr=1e-6))
     return callbacks
 
 
@@ -386,8 +402,8 @@ def steps_per_epoch(train: Split, config: Mapping[str, Any]) -> int:
     return max(1, math.ceil(len(train) / int(config["batch_size"])))
 
 
-def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: int,
-        sink: EpochSink, stop: StopRequest, loss: Any = None, *,
+def fit(model, config: Mapping[str, Any], train: Split, val: Split,
+        class_names: Sequence[str], sink: EpochSink, stop: StopRequest, loss: Any = None, *,
         fine_tune: FineTune | None = None) -> FitResult:
     """Compile and train; leave the model holding the weights of its best epoch (the last
     with ``keep_epoch: last``).
@@ -397,14 +413,18 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
     With ``fine_tune`` the epochs run in two phases (frozen base, then all layers at a
     lower learning rate), numbered on as one run; early stopping and plateau schedules
     start afresh in the second phase, and the best epoch is chosen over both.
-    Raises TrainingDiverged when the loss stops being finite.
+    Raises TrainingDiverged when the loss stops being finite, and ValueError when the
+    objective needs classes that ``class_names`` lacks.
     """
+    if objective_metric(config) == "val_sveb_veb_f1" and not ec57.has_ec57_rows(class_names):
+        raise ValueError(f"objective {config['objective']} needs classes S and V; these are "
+                         f"{', '.join(class_names)}")
     if loss is None:
         from .imbalance import make_loss
 
         loss = make_loss(config)
     steps = steps_per_epoch(train, config)
-    weights = class_weights(train.y, config["class_weight"], n_classes,
+    weights = class_weights(train.y, config["class_weight"], len(class_names),
                             config.get("class_weight_max", 0.0))
     result = FitResult()
     state: dict[str, Any] = {"epoch": 0}
@@ -416,7 +436,7 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split, n_classes: i
         model.compile(optimizer=make_optimizer(config, steps, learning_rate=lr,
                                                epochs=end - first),
                       loss=loss, metrics=["accuracy"])
-        callbacks = _make_callbacks(model, config, val, sink, stop, result, state)
+        callbacks = _make_callbacks(model, config, val, class_names, sink, stop, result, state)
         if not stop.requested:
             _fit_phase(model, config, train, weights, first, end, callbacks)
     if "diverged_epoch" in state:

@@ -32,7 +32,7 @@ import yaml
 
 from .. import params as params_mod
 from ..config import ConfigError, coerce_value
-from ..contract import KEPT_METRIC, TRAIN_METRICS
+from ..contract import OBJECTIVE_METRICS, TRAIN_METRICS, VAL_METRICS, kept_metric
 
 with warnings.catch_warnings():
     # sweeps 0.3.0 declares a pydantic v1-style Config that pydantic v2 warns about.
@@ -617,23 +617,34 @@ def _check_metric(cfg: dict, *, for_train: bool = True) -> list[Problem]:
 
 def _check_kept_metric(cfg: dict, name: str) -> list[Problem]:
     """W&B's engine judges a run by its metric's extremum over history and summary: runs
-    that keep their last epoch are judged by the epoch they keep only through KEPT_METRIC,
-    which only the summary holds (so hyperband, reading the history, stops nothing on it)."""
+    that keep their last epoch are judged by the epoch they keep only through
+    ``kept_<metric>``, which only the summary holds (so hyperband, reading the history,
+    stops nothing on it). And the runs themselves keep epochs and offer their model to the
+    best-model slot by their ``objective``: the sweep should rank them by the same metric."""
     section = cfg.get("parameters") if isinstance(cfg.get("parameters"), dict) else {}
     keeps_last = "last" in _param_values(section, "keep_epoch",
                                          params_mod.all_params()["keep_epoch"].default)
     et = cfg.get("early_terminate")
     out = []
-    if keeps_last and name == "val_macro_f1":
+    if keeps_last and name in VAL_METRICS:
         out.append(Problem("metric.name", "with keep_epoch last, W&B's engine still judges "
-                                          "each run by its best epoch's val_macro_f1 (the "
-                                          f"highest it logged); name {KEPT_METRIC}, the kept "
-                                          "epoch's value", level="warning"))
-    if name == KEPT_METRIC and isinstance(et, dict) and et.get("type") == "hyperband":
-        out.append(Problem("early_terminate", f"{KEPT_METRIC} is written once a run ends, so "
+                                          f"each run by its best epoch's {name} (the "
+                                          f"highest it logged); name {kept_metric(name)}, the "
+                                          "kept epoch's value", level="warning"))
+    base = name.removeprefix("kept_").removeprefix("best_")
+    if name != base and isinstance(et, dict) and et.get("type") == "hyperband":
+        out.append(Problem("early_terminate", f"{name} is written once a run ends, so "
                                               "hyperband, which compares runs epoch by epoch, "
                                               "would stop none; drop early_terminate or name "
-                                              "val_macro_f1", level="warning"))
+                                              f"{base}", level="warning"))
+    objectives = _param_values(section, "objective", params_mod.all_params()["objective"].default)
+    wanted = [o for o, metric in OBJECTIVE_METRICS.items() if metric == base]
+    if wanted and any(o != wanted[0] for o in objectives):
+        out.append(Problem("parameters.objective", f"the sweep ranks runs by {name}, but runs "
+                                                   f"with objective {', '.join(map(str, objectives))}"
+                                                   " keep epochs and their best model by "
+                                                   "another metric; set `objective: {value: "
+                                                   f"{wanted[0]}}}`", level="warning"))
     return out
 
 
