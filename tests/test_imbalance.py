@@ -57,8 +57,8 @@ def test_focal_loss_from_config_trains_saves_and_reloads(tmp_path):
     X, y = synth.make_mitbih(96, 0)
     model = models.build(config, (187, 1), 5)
     seen = []
-    training.fit(model, config, Split(X, y), Split(X[:48], y[:48]), datasets.MITBIH_CLASSES, seen.append,
-                 training.StopRequest())
+    training.fit(model, config, Split(X, y), Split(X[:48], y[:48]), datasets.MITBIH_CLASSES,
+                 seen.append, training.StopRequest())
     assert np.isfinite(seen[0]["loss"])
     # val_loss is the plain cross-entropy of the probabilities, whatever the training loss
     probs = model.predict(training.as_model_input(X[:48]), verbose=0).astype(np.float64)

@@ -143,7 +143,8 @@ def test_every_family_trains_with_rr_features():
                           "classes": "aami4"})
         model = models.build(config, (187, 1), 4)
         assert [i.name for i in model.inputs] == ["beat", "rr"], family
-        result = training.fit(model, config, dev, dev, datasets.CLASS_SETS["aami4"], lambda m: None, training.StopRequest())
+        result = training.fit(model, config, dev, dev, datasets.CLASS_SETS["aami4"],
+                              lambda m: None, training.StopRequest())
         assert result.kept_epoch == 1
 
 
@@ -243,7 +244,8 @@ def test_augmentation_changes_training_batches_only():
                    "layer_FC_size": 0, "aug_scale": 0.3, "aug_noise": 0.1})
     model = models.build(cfg, (187, 1), 4)
     seen = []
-    training.fit(model, cfg, dev, val, datasets.CLASS_SETS["aami4"], seen.append, training.StopRequest())
+    training.fit(model, cfg, dev, val, datasets.CLASS_SETS["aami4"], seen.append,
+                 training.StopRequest())
     assert np.array_equal(val.X, before) and np.array_equal(dev.X[:40], before)
     probs = model.predict(training.model_inputs(val, cfg), verbose=0)
     acc = float((probs.argmax(axis=1) == val.y).mean())
@@ -353,7 +355,8 @@ def test_beat_normalization_feeds_train_validation_and_eval_alike():
     inputs = training.model_inputs(dev, config)
     assert inputs["beat"].shape == (len(dev), 187, 2)
     model = models.build(config, (187, beatnorm.channels("record_median")), 4)
-    result = training.fit(model, config, dev, dev, datasets.CLASS_SETS["aami4"], lambda m: None, training.StopRequest())
+    result = training.fit(model, config, dev, dev, datasets.CLASS_SETS["aami4"], lambda m: None,
+                          training.StopRequest())
     assert result.kept_epoch == 1
     member = evaluation.LoadedModel(Path("m.keras"), model, {"config": config})
     direct = model.predict(inputs, verbose=0)

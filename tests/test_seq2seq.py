@@ -91,7 +91,8 @@ def test_seq2seq_builds_trains_and_predicts_with_rr_features():
     assert [i.name for i in model.inputs] == ["beat", "rr"]
     assert model.output_shape == (None, 8, 4)
     before = [w.copy() for w in model.get_weights()]
-    result = training.fit(model, config, split, split, datasets.CLASS_SETS["aami4"], lambda m: None, training.StopRequest())
+    result = training.fit(model, config, split, split, datasets.CLASS_SETS["aami4"],
+                          lambda m: None, training.StopRequest())
     assert result.kept_epoch == 1
     assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
     probs = training.predict_proba(model, split, config)

@@ -66,8 +66,8 @@ def test_frozen_phase_keeps_pretrained_weights_then_fine_tuning_changes_them(tmp
         rates.append(metrics["learning_rate"])
 
     X, y = synth.make_ptb(128, 0)
-    training.fit(model, config, Split(X, y), Split(*synth.make_ptb(64, 1)), datasets.PTBDB_CLASSES, sink,
-                 training.StopRequest(), fine_tune=fine_tune)
+    training.fit(model, config, Split(X, y), Split(*synth.make_ptb(64, 1)), datasets.PTBDB_CLASSES,
+                 sink, training.StopRequest(), fine_tune=fine_tune)
     assert len(snapshots) == 2
     after_frozen, after_tuned = snapshots
     assert all(np.array_equal(a, b) for a, b in zip(before, after_frozen))  # bit-identical

@@ -111,8 +111,9 @@ def _artifact_name(*parts: str) -> str:
 class FoldLog:
     """A fold's epochs in k-fold cross-validation: to W&B under ``fold<i>/`` and the terminal.
 
-    Their keys carry the fold, so the sweep's metric (``val_macro_f1`` etc.) is logged only by
-    the epoch-wise mean over the folds, once they have all trained (``_mean_history``).
+    Their keys carry the fold, so the sweep's metric (``val_macro_f1`` etc.) is logged
+    only by the epoch-wise mean over the folds, once they have all trained
+    (``_mean_history``).
     """
 
     def __init__(self, run, fold: int, folds: int, epochs: int):
@@ -485,8 +486,8 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> dict[str
     sink = (FoldLog(ctx.run, fold.index, ctx.folds, ctx.config["epochs"]) if ctx.folds
             else EpochLog(ctx.run, ctx.config["epochs"]))
     try:
-        result = training.fit(model, ctx.config, fold.train, fold.val, ctx.source.class_names, sink,
-                              ctx.stop, fine_tune=fine_tune)
+        result = training.fit(model, ctx.config, fold.train, fold.val, ctx.source.class_names,
+                              sink, ctx.stop, fine_tune=fine_tune)
     except training.TrainingDiverged as e:
         raise training.TrainingDiverged(f"{tag}{e}") from None
     if not result.history:

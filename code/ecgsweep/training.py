@@ -316,7 +316,8 @@ def _schedule_callbacks(config: Mapping[str, Any]) -> list[Any]:
     callbacks: list[Any] = []
     if config["early_stopping_patience"] > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=objective_metric(config), mode="max", patience=int(config["early_stopping_patience"])))
+            monitor=objective_metric(config), mode="max",
+            patience=int(config["early_stopping_patience"])))
     if config["lr_schedule"] == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor=objective_metric(config), mode="max", factor=0.5, patience=2, min_lr=1e-6))

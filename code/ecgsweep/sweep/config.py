@@ -640,11 +640,12 @@ def _check_kept_metric(cfg: dict, name: str) -> list[Problem]:
     objectives = _param_values(section, "objective", params_mod.all_params()["objective"].default)
     wanted = [o for o, metric in OBJECTIVE_METRICS.items() if metric == base]
     if wanted and any(o != wanted[0] for o in objectives):
+        given = ", ".join(map(str, objectives))
         out.append(Problem("parameters.objective", f"the sweep ranks runs by {name}, but runs "
-                                                   f"with objective {', '.join(map(str, objectives))}"
-                                                   " keep epochs and their best model by "
-                                                   "another metric; set `objective: {value: "
-                                                   f"{wanted[0]}}}`", level="warning"))
+                                                   f"with objective {given} keep epochs and "
+                                                   "their best model by another metric; set "
+                                                   f"`objective: {{value: {wanted[0]}}}`",
+                           level="warning"))
     return out
 
 
