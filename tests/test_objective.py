@@ -124,3 +124,14 @@ def test_the_sweep_check_wants_the_metric_the_runs_objective_keeps():
     best_epoch = _warnings("val_sveb_veb_f1", objective)  # keep_epoch last: kept_ key
     assert [p.field for p in best_epoch] == ["metric.name"]
     assert "kept_val_sveb_veb_f1" in best_epoch[0].message
+
+
+def test_hyperband_on_a_summary_only_metric_is_flagged():
+    hyperband = "early_terminate: {type: hyperband, min_iter: 2}\n"
+    for name in ("kept_val_sveb_veb_f1", "best_val_macro_f1"):
+        cfg = sweep_config.loads(SWEEP.format(metric=name, objective="").replace(
+            "  keep_epoch: {value: last}\n", "") + hyperband)
+        assert "early_terminate" in [p.field for p in sweep_config.check(cfg)], name
+    cfg = sweep_config.loads(SWEEP.format(metric="val_macro_f1", objective="").replace(
+        "  keep_epoch: {value: last}\n", "") + hyperband)
+    assert "early_terminate" not in [p.field for p in sweep_config.check(cfg)]

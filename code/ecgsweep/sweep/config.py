@@ -632,7 +632,8 @@ def _check_kept_metric(cfg: dict, name: str) -> list[Problem]:
                                           f"highest it logged); name {kept_metric(name)}, the "
                                           "kept epoch's value", level="warning"))
     base = name.removeprefix("kept_").removeprefix("best_")
-    if name != base and isinstance(et, dict) and et.get("type") == "hyperband":
+    summary_only = name != base and base in VAL_METRICS
+    if summary_only and isinstance(et, dict) and et.get("type") == "hyperband":
         out.append(Problem("early_terminate", f"{name} is written once a run ends, so "
                                               "hyperband, which compares runs epoch by epoch, "
                                               "would stop none; drop early_terminate or name "
