@@ -14,6 +14,7 @@ from ecgsweep import evaluation, models, training
 from ecgsweep.artifacts import atomic_write_json, sidecar_path
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets
+from ecgsweep.data.datasets import Split
 
 
 def _train_tiny(tmp_path: Path, synth_dir: Path, dataset: str, name: str, seed: int = 0) -> Path:
@@ -169,3 +170,25 @@ def test_eval_says_which_data_the_model_was_chosen_on(trained, tmp_path, capsys)
     evaluation.evaluate([slot.model_path], out_dir=tmp_path / "rep", bootstrap=0)
     out = capsys.readouterr().out
     assert "chosen on data set mitbih (train: t.csv), fingerprint abcd1234" in out
+
+
+@pytest.mark.parametrize("setting, says, needs", [
+    ({"model": "seq2seq"}, "is a seq2seq model and reads consecutive beats", "record"),
+    ({"rr_features": True}, "was trained with rr_features", "RR features"),
+    ({"s_gate_irregularity": 0.1}, r"gates its S calls .*\(s_gate_irregularity\)", "RR features"),
+    ({"v_template_clusters": 10}, r"shares the V probability .*\(v_template_clusters\)", "record"),
+    ({"beat_normalization": "record_median"}, "was trained with beat_normalization=record_median",
+     "record"),
+])
+def test_eval_refuses_beats_without_the_sidecar_fields_a_model_needs(tmp_path, setting, says,
+                                                                    needs):
+    from ecgsweep.cli import UserError
+    from ecgsweep.evaluation import check_sidecar_needs
+
+    config = resolve(setting)
+    bare = Split(np.zeros((2, 187), np.float32), np.zeros(2, int))
+    with pytest.raises(UserError, match=f"m.keras {says}.* and needs .*{needs}.*beat sidecar"):
+        check_sidecar_needs(tmp_path / "m.keras", config, bare)
+    full = Split(bare.X, bare.y, records=np.array(["a", "a"]), rr=np.zeros((2, 11), np.float32))
+    check_sidecar_needs(tmp_path / "m.keras", config, full)  # nothing missing: no error
+    check_sidecar_needs(tmp_path / "m.keras", resolve({}), bare)  # the default needs none

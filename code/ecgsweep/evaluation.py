@@ -21,7 +21,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import (average_precision_score, classification_report, confusion_matrix,
@@ -117,38 +117,53 @@ def check_fit(loaded: LoadedModel, split: Split, source: str) -> None:
                         "another data set?")
 
 
+def _reads_windows(config: dict[str, Any]) -> bool:
+    from . import beat_windows  # imports Keras: only when a model is scored
+
+    return beat_windows.is_sequence(config)
+
+
+# What a member's training config turns on that needs the test beats' sidecar: (is it
+# on, what the option does, the sidecar field it reads). One refusal names them all.
+_NEEDS_SIDECAR: tuple[tuple[Callable[[dict], bool], Callable[[dict], str], str], ...] = (
+    (_reads_windows,
+     lambda c: f"is a {c['model']} model and reads consecutive beats of one record", "records"),
+    (lambda c: bool(c.get("rr_features")),
+     lambda c: "was trained with rr_features", "rr"),
+    (lambda c: c.get("s_gate_irregularity", 0) > 0,
+     lambda c: "gates its S calls by the rhythm's irregularity (s_gate_irregularity)", "rr"),
+    (lambda c: c.get("v_template_clusters", 0) > 0,
+     lambda c: "shares the V probability within each record's beat templates "
+               "(v_template_clusters)", "records"),
+    (lambda c: c.get("beat_normalization", "none") != "none",
+     lambda c: f"was trained with beat_normalization={c['beat_normalization']}", "records"),
+)
+_SIDECAR_FIELD_WORDS = {"records": "each test beat's record", "rr": "the test beats' RR features"}
+
+
+def check_sidecar_needs(path: Path, config: dict[str, Any], split: Split) -> None:
+    """A clear error when the model at ``path`` (trained with ``config``) needs a sidecar
+    field that ``split`` lacks."""
+    for is_on, what, field in _NEEDS_SIDECAR:
+        if is_on(config) and getattr(split, field) is None:
+            raise UserError(f"{path} {what(config)} and needs {_SIDECAR_FIELD_WORDS[field]}: "
+                            "give test beats with their beat sidecar (<name>.beats.csv), as "
+                            "`python code/data.py wfdb` writes them")
+
+
 def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",
                   batch_size: int = 1024) -> np.ndarray:
     """Mean class probabilities over the members (one member: its own probabilities). Each
     member is fed the inputs its training config names (the beats; with rr_features also
     the RR features of ``data``, a Split with a beat sidecar; a sequence model its windows,
     mapped back to one row per beat)."""
-    from . import beat_windows
     from .training import predict_proba as predict_member
 
     split = data if isinstance(data, Split) else Split(np.asarray(data), np.zeros(len(data), int))
     probs = []
     for m in members:
         config = m.record.get("config") or {}
-        if beat_windows.is_sequence(config) and split.records is None:
-            raise UserError(f"{m.path} is a {config['model']} model and reads consecutive beats of "
-                            "one record: give test beats with their beat sidecar "
-                            "(<name>.beats.csv), as `python code/data.py wfdb` writes them")
-        if config.get("rr_features") and split.rr is None:
-            raise UserError(f"{m.path} was trained with rr_features and needs the test beats' RR "
-                            "features: give a CSV with its beat sidecar (<name>.beats.csv)")
-        if config.get("s_gate_irregularity", 0) > 0 and split.rr is None:
-            raise UserError(f"{m.path} gates its S calls by the rhythm's irregularity "
-                            "(s_gate_irregularity) and needs the test beats' RR features: give "
-                            "a CSV with its beat sidecar (<name>.beats.csv)")
-        if config.get("v_template_clusters", 0) > 0 and split.records is None:
-            raise UserError(f"{m.path} shares the V probability within each record's beat "
-                            "templates (v_template_clusters) and needs each test beat's "
-                            "record: give a CSV with its beat sidecar (<name>.beats.csv)")
-        if config.get("beat_normalization", "none") != "none" and split.records is None:
-            raise UserError(f"{m.path} was trained with beat_normalization="
-                            f"{config['beat_normalization']} and needs each test beat's record: "
-                            "give a CSV with its beat sidecar (<name>.beats.csv)")
+        check_sidecar_needs(m.path, config, split)
         probs.append(predict_member(m.model, split, config, batch_size))
     return np.mean(probs, axis=0)
 
