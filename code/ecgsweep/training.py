@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from sklearn.metrics import f1_score
+from sklearn.metrics import confusion_matrix, f1_score
 from sklearn.utils.class_weight import compute_class_weight
 
 from . import ec57
@@ -220,8 +220,7 @@ def _validation_metrics(model, val: Split, config: Mapping[str, Any],
         "val_macro_f1": float(f1_score(val.y, pred, average="macro", zero_division=0)),
     }
     if ec57.has_ec57_rows(class_names):
-        cm = np.zeros((len(class_names), len(class_names)), dtype=np.int64)
-        np.add.at(cm, (val.y, pred), 1)
+        cm = confusion_matrix(val.y, pred, labels=list(range(len(class_names))))
         metrics["val_sveb_veb_f1"] = ec57.sveb_veb_f1(cm, class_names)
     return metrics
 
