@@ -173,11 +173,13 @@ def test_eval_says_which_data_the_model_was_chosen_on(trained, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("setting, says, needs", [
-    ({"model": "seq2seq"}, "is a seq2seq model and reads consecutive beats", "record"),
-    ({"rr_features": True}, "was trained with rr_features", "RR features"),
-    ({"s_gate_irregularity": 0.1}, r"gates its S calls .*\(s_gate_irregularity\)", "RR features"),
-    ({"v_template_clusters": 10}, r"shares the V probability .*\(v_template_clusters\)", "record"),
-    ({"beat_normalization": "record_median"}, "was trained with beat_normalization=record_median",
+    ({"model": "seq2seq"}, "model=seq2seq, which reads consecutive beats", "record"),
+    ({"rr_features": True}, "rr_features=True, which feeds each beat's RR intervals",
+     "RR features"),
+    ({"s_gate_irregularity": 0.1}, "s_gate_irregularity=0.1, which gates S calls", "RR features"),
+    ({"v_template_clusters": 10}, "v_template_clusters=10, which shares the V probability",
+     "record"),
+    ({"beat_normalization": "record_median"}, "beat_normalization=record_median, which normalizes",
      "record"),
 ])
 def test_eval_refuses_beats_without_the_sidecar_fields_a_model_needs(tmp_path, setting, says,
@@ -187,7 +189,7 @@ def test_eval_refuses_beats_without_the_sidecar_fields_a_model_needs(tmp_path, s
 
     config = resolve(setting)
     bare = Split(np.zeros((2, 187), np.float32), np.zeros(2, int))
-    with pytest.raises(UserError, match=f"m.keras {says}.* and needs .*{needs}.*beat sidecar"):
+    with pytest.raises(UserError, match=f"m.keras was trained with {says}.* and needs each beat's {needs}: .*beat sidecar"):
         check_sidecar_needs(tmp_path / "m.keras", config, bare)
     full = Split(bare.X, bare.y, records=np.array(["a", "a"]), rr=np.zeros((2, 11), np.float32))
     check_sidecar_needs(tmp_path / "m.keras", config, full)  # nothing missing: no error

@@ -279,23 +279,45 @@ def test_s_gate_moves_s_calls_to_n_only_where_the_rhythm_is_irregular():
         training.predict_proba(model, Split(split.X, split.y), config)
 
 
-def test_s_gate_refuses_data_without_s_or_without_rhythm():
+def test_s_gate_refuses_data_without_s():
     from types import SimpleNamespace
 
     from ecgsweep.cli import UserError
     from ecgsweep.run import _check_s_gate
 
     config = resolve({"s_gate_irregularity": 0.1})
-    with_rr = Split(np.zeros((2, 187)), np.zeros(2, int), rr=np.zeros((2, 10)))
     ptb = SimpleNamespace(class_names=["normal", "abnormal"], files={}, name="ptbdb")
     with pytest.raises(UserError, match="data's classes are normal, abnormal"):
-        _check_s_gate(config, with_rr, ptb)
-    mitbih = SimpleNamespace(class_names=["N", "S", "V", "F"], files={"train": "x.csv"},
-                             name="mitbih")
-    with pytest.raises(UserError, match="needs each beat's RR features.*x.csv"):
-        _check_s_gate(config, Split(np.zeros((2, 187)), np.zeros(2, int)), mitbih)
-    _check_s_gate(config, with_rr, mitbih)
+        _check_s_gate(config, ptb)
+    _check_s_gate(config, SimpleNamespace(class_names=["N", "S", "V", "F"], name="mitbih"))
 
+
+@pytest.mark.parametrize("setting, says, needs", [
+    ({"model": "seq2seq"}, "'model': seq2seq reads consecutive beats", "record"),
+    ({"rr_features": True}, "'rr_features': True feeds each beat's RR intervals", "RR features"),
+    ({"s_gate_irregularity": 0.1}, "'s_gate_irregularity': 0.1 gates S calls", "RR features"),
+    ({"v_template_clusters": 10}, "'v_template_clusters': 10 shares the V probability",
+     "record"),
+    ({"beat_normalization": "record_median"}, "'beat_normalization': record_median normalizes",
+     "record"),
+])
+def test_run_refuses_data_without_the_sidecar_fields_an_option_needs(tmp_path, setting, says,
+                                                                     needs):
+    from types import SimpleNamespace
+
+    from ecgsweep.cli import UserError
+    from ecgsweep.run import _check_sidecar
+
+    config = resolve(setting)
+    source = SimpleNamespace(files={"train": str(tmp_path / "x.csv")}, name="mitbih")
+    bare = Split(np.zeros((2, 187)), np.zeros(2, int))
+    with pytest.raises(UserError, match=f"config key {says}.* and needs each beat's {needs}, from "
+                                        r"the beat sidecar.*x\.csv\) has none \(.*x\.beats\.csv "
+                                        "missing"):
+        _check_sidecar(config, bare, source)
+    full = Split(bare.X, bare.y, records=np.array(["a", "a"]), rr=np.zeros((2, 11)))
+    _check_sidecar(config, full, source)  # nothing missing: no error
+    _check_sidecar(resolve({}), bare, source)  # the default needs none
 
 def test_rr_features_refuse_what_cannot_carry_rr():
     from ecgsweep.cli import UserError
@@ -374,12 +396,8 @@ def test_beat_normalization_refuses_what_has_no_record():
     for extra in ({"resample": "smote"}, {"augment_synthetic": 0.5}, {"aug_noise": 0.1},
                   {"pretrained": "models/cnn/best.keras"}):
         with pytest.raises(UserError, match="not supported together with"):
-            _check_beat_normalization(resolve({"beat_normalization": "record_median", **extra}),
-                                      dev, source)
-    with pytest.raises(UserError, match="needs each beat's record"):
-        _check_beat_normalization(resolve({"beat_normalization": "record_median"}),
-                                  Split(dev.X, dev.y), source)
-    _check_beat_normalization(resolve({"beat_normalization": "record_median"}), dev, source)
+            _check_beat_normalization(resolve({"beat_normalization": "record_median", **extra}))
+    _check_beat_normalization(resolve({"beat_normalization": "record_median"}))
 
 
 def test_split_seed_fixes_the_folds_whatever_the_seed():

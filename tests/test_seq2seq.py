@@ -171,5 +171,5 @@ def test_train_py_runs_seq2seq_and_eval_scores_every_test_beat(tmp_path):
         np.sum(np.asarray(report["confusion_matrix"])[:, 2]) - report["confusion_matrix"][2][2])
     bare = write_records_csv(tmp_path / "bare", "mitbih_test", {"200": 43}, seed=1,
                           with_sidecar=False)
-    with pytest.raises(UserError, match="seq2seq model and reads consecutive beats"):
+    with pytest.raises(UserError, match="model=seq2seq, which reads consecutive beats"):
         evaluation.evaluate([best], test_csv=str(bare), out_dir=tmp_path / "r2", bootstrap=0)

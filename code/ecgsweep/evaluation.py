@@ -21,13 +21,13 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from sklearn.metrics import (average_precision_score, classification_report, confusion_matrix,
                              precision_recall_curve, roc_auc_score, roc_curve)
 
-from . import ec57
+from . import ec57, params
 from .artifacts import MODEL_FILE, ModelPair, atomic_write_json, sidecar_path
 from .cli import UserError, wandb_start_failed
 from .data.datasets import Split
@@ -117,38 +117,15 @@ def check_fit(loaded: LoadedModel, split: Split, source: str) -> None:
                         "another data set?")
 
 
-def _reads_windows(config: dict[str, Any]) -> bool:
-    from . import beat_windows  # imports Keras: only when a model is scored
-
-    return beat_windows.is_sequence(config)
-
-
-# What a member's training config turns on that needs the test beats' sidecar: (is it
-# on, what the option does, the sidecar field it reads). One refusal names them all.
-_NEEDS_SIDECAR: tuple[tuple[Callable[[dict], bool], Callable[[dict], str], str], ...] = (
-    (_reads_windows,
-     lambda c: f"is a {c['model']} model and reads consecutive beats of one record", "records"),
-    (lambda c: bool(c.get("rr_features")),
-     lambda c: "was trained with rr_features", "rr"),
-    (lambda c: c.get("s_gate_irregularity", 0) > 0,
-     lambda c: "gates its S calls by the rhythm's irregularity (s_gate_irregularity)", "rr"),
-    (lambda c: c.get("v_template_clusters", 0) > 0,
-     lambda c: "shares the V probability within each record's beat templates "
-               "(v_template_clusters)", "records"),
-    (lambda c: c.get("beat_normalization", "none") != "none",
-     lambda c: f"was trained with beat_normalization={c['beat_normalization']}", "records"),
-)
-_SIDECAR_FIELD_WORDS = {"records": "each test beat's record", "rr": "the test beats' RR features"}
-
-
 def check_sidecar_needs(path: Path, config: dict[str, Any], split: Split) -> None:
     """A clear error when the model at ``path`` (trained with ``config``) needs a sidecar
-    field that ``split`` lacks."""
-    for is_on, what, field in _NEEDS_SIDECAR:
-        if is_on(config) and getattr(split, field) is None:
-            raise UserError(f"{path} {what(config)} and needs {_SIDECAR_FIELD_WORDS[field]}: "
-                            "give test beats with their beat sidecar (<name>.beats.csv), as "
-                            "`python code/data.py wfdb` writes them")
+    field (``params.SIDECAR_NEEDS``) that ``split`` lacks."""
+    need = params.missing_sidecar_need(config, split)
+    if need is not None:
+        raise UserError(f"{path} was trained with {need.key}={config[need.key]}, which "
+                        f"{need.says()}: "
+                        "give test beats with their beat sidecar (<name>.beats.csv), as "
+                        "`python code/data.py wfdb` writes them")
 
 
 def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",

@@ -11,7 +11,7 @@ training parameters are read by every run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from .contract import OBJECTIVE_METRICS
 
@@ -257,6 +257,46 @@ FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
 
 # Families whose model reads windows of consecutive beats of one record, not single beats.
 SEQUENCE_FAMILIES = ("seq2seq",)
+
+
+@dataclass(frozen=True)
+class SidecarNeed:
+    """An option that reads a field of the beat sidecar (``data.sidecar``): its config key,
+    whether a config turns it on, what it does (as its refusal says it) and the field of
+    ``datasets.Split`` it reads."""
+
+    key: str
+    is_on: Callable[[Mapping[str, Any]], bool]
+    does: str
+    field: str  # "records" or "rr"
+
+    def says(self) -> str:
+        """'<what it does> and needs <the field>', the core of both refusals."""
+        return f"{self.does} and needs {SIDECAR_FIELD_WORDS[self.field]}"
+
+
+# The one table of which option needs which sidecar field: a run refuses at its start
+# (run.load_protocol_data) and eval before scoring (evaluation.check_sidecar_needs).
+SIDECAR_NEEDS: tuple[SidecarNeed, ...] = (
+    SidecarNeed("model", lambda c: c.get("model") in SEQUENCE_FAMILIES,
+                "reads consecutive beats of one record", "records"),
+    SidecarNeed("rr_features", lambda c: bool(c.get("rr_features")),
+                "feeds each beat's RR intervals to the model", "rr"),
+    SidecarNeed("s_gate_irregularity", lambda c: c.get("s_gate_irregularity", 0) > 0,
+                "gates S calls by the rhythm's irregularity", "rr"),
+    SidecarNeed("v_template_clusters", lambda c: c.get("v_template_clusters", 0) > 0,
+                "shares the V probability within each record's beat templates", "records"),
+    SidecarNeed("beat_normalization", lambda c: c.get("beat_normalization", "none") != "none",
+                "normalizes each beat by its record's beats", "records"),
+)
+SIDECAR_FIELD_WORDS = {"records": "each beat's record", "rr": "each beat's RR features"}
+
+
+def missing_sidecar_need(config: Mapping[str, Any], split: Any) -> SidecarNeed | None:
+    """The first option ``config`` turns on whose sidecar field ``split`` (a
+    ``datasets.Split``) lacks; None when nothing is missing."""
+    return next((need for need in SIDECAR_NEEDS
+                 if need.is_on(config) and getattr(split, need.field) is None), None)
 
 
 def family_names() -> list[str]:

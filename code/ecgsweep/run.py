@@ -146,30 +146,40 @@ def _mean_history(histories: list[list[dict[str, float]]]) -> list[dict[str, flo
 
 def load_protocol_data(config: dict[str, Any], source):
     """The development beats in the config's class set (aami4 drops Q); ``source``'s class
-    names follow. RR features and the sequence families need the beat sidecar: a clear
-    error without one."""
+    names follow. Options that read the beat sidecar (``params.SIDECAR_NEEDS``) need one:
+    a clear error without it, as for options the classes or each other rule out."""
     from .data import datasets
 
     dev = datasets.load_development(source)
     dev = datasets.restrict_classes(dev, source.class_names, config["classes"])
     source.class_names = datasets.class_names_for(source.class_names, config["classes"])
+    if config["s_gate_irregularity"] > 0:
+        _check_s_gate(config, source)
+    if config["v_template_clusters"] > 0:
+        _check_v_templates(config, source)
+    _check_objective(config, source)
+    _check_sidecar(config, dev, source)
     if config["model"] in params.SEQUENCE_FAMILIES:
-        _check_sequence_data(config, source, dev)
+        _check_sequence_combinations(config)
     if config["rr_features"]:
         _check_rr_combinations(config)
     if config["beat_normalization"] != "none":
-        _check_beat_normalization(config, dev, source)
-    if config["s_gate_irregularity"] > 0:
-        _check_s_gate(config, dev, source)
-    if config["v_template_clusters"] > 0:
-        _check_v_templates(config, dev, source)
-    _check_objective(config, source)
-    if config["rr_features"] and dev.rr is None:
-        raise UserError(f"config key 'rr_features': the data ({source.files.get('train', source.name)}) "
-                        "has no beat sidecar with RR intervals; convert WFDB records with "
-                        "`python code/data.py wfdb` (it writes <name>.beats.csv), or set "
-                        "rr_features=false")
+        _check_beat_normalization(config)
     return dev
+
+
+def _check_sidecar(config: dict[str, Any], dev, source) -> None:
+    """Every option the config turns on finds the sidecar field it reads."""
+    need = params.missing_sidecar_need(config, dev)
+    if need is None:
+        return
+    from .data.sidecar import sidecar_path
+
+    data = source.files.get("train", source.name)
+    missing = f" ({sidecar_path(data)} missing)" if "train" in source.files else ""
+    raise UserError(f"config key '{need.key}': {config[need.key]} {need.says()}, from the beat "
+                    "sidecar (<name>.beats.csv, written by `python code/data.py wfdb`); the "
+                    f"data ({data}) has none{missing}")
 
 
 def _options_on(config: dict[str, Any], names: tuple[str, ...]) -> list[str]:
@@ -188,26 +198,16 @@ def _options_on(config: dict[str, Any], names: tuple[str, ...]) -> list[str]:
     return [name for name in names if is_on[name]]
 
 
-def _check_sequence_data(config: dict[str, Any], source, dev) -> None:
-    """A sequence model (seq2seq) reads consecutive beats of one record: it needs the
-    sidecar's record names, and nothing that takes beats out of a record or adds beats
-    from none. Refused here, before any training."""
-    model = config["model"]
-    if dev.records is None:
-        from .data.sidecar import sidecar_path
-
-        data = source.files.get("train", source.name)
-        side = f" ({sidecar_path(data)} missing)" if "train" in source.files else ""
-        raise UserError(f"config key 'model': {model} reads consecutive beats of one record, but "
-                        f"{data} names no record per beat{side}; convert WFDB records with "
-                        "`python code/data.py wfdb` (it writes <name>.beats.csv beside the CSV)")
+def _check_sequence_combinations(config: dict[str, Any]) -> None:
+    """A sequence model (seq2seq) reads consecutive beats of one record: nothing may take
+    beats out of a record or add beats from none. Refused here, before any training."""
     # beat_normalization: its windows are gathered from the beats alone (beat_windows.gather);
     # beat_dropout: it joins the RR features per beat itself, without the shared RR branch.
     clash = _options_on(config, ("max_train_beats", "val_split=random", "resample",
                                  "augment_synthetic", "pretrained", "beat_normalization",
                                  "beat_dropout"))
     if clash:
-        raise UserError(f"config key 'model': {model} is not supported together with "
+        raise UserError(f"config key 'model': {config['model']} is not supported together with "
                         f"{', '.join(clash)} (they leave gaps in a record's beats, add beats of no "
                         "record, start from a single-beat model, or add a channel its windows do "
                         "not carry); turn those off")
@@ -223,47 +223,32 @@ def _check_rr_combinations(config: dict[str, Any]) -> None:
                         "RR features); set rr_features=false or turn those off")
 
 
-def _needs_sidecar(what_needs: str, what: str, source) -> UserError:
-    """The refusal of an option that reads ``what`` from a beat sidecar the data lacks."""
-    return UserError(f"{what_needs} needs {what}, from the beat sidecar (<name>.beats.csv, "
-                     f"written by `python code/data.py wfdb`); the data "
-                     f"({source.files.get('train', source.name)}) has none")
-
-
-def _check_beat_normalization(config: dict[str, Any], dev, source) -> None:
-    """beat_normalization needs each beat's record, and no beats or beat changes that have
-    no record (SMOTE, synthetic beats) or that the second channel would not follow
-    (augmentation of the beat alone, a pretrained one-channel model)."""
-    key = f"config key 'beat_normalization': {config['beat_normalization']}"
-    if dev.records is None:
-        raise _needs_sidecar(key, "each beat's record", source)
+def _check_beat_normalization(config: dict[str, Any]) -> None:
+    """beat_normalization refuses beats or beat changes that have no record (SMOTE,
+    synthetic beats) or that the second channel would not follow (augmentation of the beat
+    alone, a pretrained one-channel model)."""
     clash = _options_on(config, ("resample", "augment_synthetic", "pretrained", "aug_*"))
     if clash:
-        raise UserError(f"{key}: not supported together with {', '.join(clash)}; set "
+        raise UserError(f"config key 'beat_normalization': {config['beat_normalization']}: not "
+                        f"supported together with {', '.join(clash)}; set "
                         "beat_normalization=none or turn those off")
 
 
-def _check_s_gate(config: dict[str, Any], dev, source) -> None:
-    """s_gate_irregularity reads each beat's rhythm irregularity from the beat sidecar and
-    moves S to N: it needs both classes and the sidecar's RR features."""
-    key = f"config key 's_gate_irregularity': {config['s_gate_irregularity']}"
+def _check_s_gate(config: dict[str, Any], source) -> None:
+    """s_gate_irregularity moves S calls to N: the classes must include both."""
     if not {"N", "S"} <= set(source.class_names):
-        raise UserError(f"{key} moves S calls to N, but the data's classes are "
+        raise UserError(f"config key 's_gate_irregularity': {config['s_gate_irregularity']} "
+                        "moves S calls to N, but the data's classes are "
                         f"{', '.join(source.class_names)}; set it to 0")
-    if dev.rr is None:
-        raise _needs_sidecar(key, "each beat's RR features", source)
 
 
-def _check_v_templates(config: dict[str, Any], dev, source) -> None:
-    """v_template_clusters shares the V probability within each record's templates: it
-    needs class V and each beat's record."""
-    key = f"config key 'v_template_clusters': {config['v_template_clusters']}"
+def _check_v_templates(config: dict[str, Any], source) -> None:
+    """v_template_clusters shares the V probability within each record's templates: the
+    classes must include V."""
     if "V" not in source.class_names:
-        raise UserError(f"{key} shares the V probability among beats of one shape, but the "
-                        f"data's classes are {', '.join(source.class_names)}; set it to 0")
-    if dev.records is None:
-        raise _needs_sidecar(f"{key} clusters each record's beats and", "each beat's record",
-                             source)
+        raise UserError(f"config key 'v_template_clusters': {config['v_template_clusters']} "
+                        "shares the V probability among beats of one shape, but the data's "
+                        f"classes are {', '.join(source.class_names)}; set it to 0")
 
 
 def _check_objective(config: dict[str, Any], source) -> None:
