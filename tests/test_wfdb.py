@@ -1,6 +1,8 @@
 """WFDB records -> Kaggle-format beats: the real record 100, synthetic signals, splits."""
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,13 +29,14 @@ def record100():
 
 
 def _link_record(src: Path, names: list[str], dest: Path) -> Path:
-    """A WFDB folder whose records ``names`` are all record 100 (symlinks; the header
-    names 100.dat, so that is linked too)."""
+    """A WFDB folder whose records ``names`` are all record 100: each header is 100's with
+    the record's own name; signal and annotations are symlinks (the header names 100.dat)."""
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "100.dat").symlink_to(src / "100.dat")
+    header = (src / "100.hea").read_text()
     for name in names:
-        for ext in ("hea", "atr"):
-            (dest / f"{name}.{ext}").symlink_to(src / f"100.{ext}")
+        (dest / f"{name}.hea").write_text(name + header[len("100"):])
+        (dest / f"{name}.atr").symlink_to(src / "100.atr")
     return dest
 
 
@@ -288,3 +291,173 @@ def test_cli_wfdb_before_r_moves_the_r_peak_into_the_row(repo_root, shared_data,
         cwd=repo_root, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "before the R peak" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "bad").exists()
+
+
+# --- records that cannot be converted ------------------------------------------------
+
+
+def _copy_records(dest: Path, *records: Path) -> Path:
+    """Copies of the real records (``.../mitdb/100`` ...) in ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for base in records:
+        for ext in ("hea", "dat", "atr"):
+            shutil.copyfile(base.with_suffix(f".{ext}"), dest / f"{base.name}.{ext}")
+    return dest
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:500_000])
+
+
+def _swap_atr(src: Path, dest: Path) -> None:
+    dest.write_bytes(src.read_bytes())
+
+
+def _damage_header(path: Path) -> None:
+    path.write_bytes(b"\xff\x00 not a header\n")
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda d: _truncate(d / "106.dat"), r"106\.dat holds 500000 bytes.*truncated"),
+    (lambda d: (d / "106.dat").unlink(), r"106\.dat: no such file"),
+    (lambda d: _damage_header(d / "106.hea"), r"cannot read .*106\.hea"),
+    (lambda d: _swap_atr(d / "100.atr", d / "106.atr"), r"not lie on the signal's QRS"),
+    (lambda d: (d / "106.hea").write_text((d / "100.hea").read_text().replace(
+        "100.dat", "106.dat")), r"106\.hea is the header of record 100, not 106"),
+], ids=["truncated-dat", "missing-dat", "damaged-hea", "atr-of-100", "hea-of-100"])
+def test_a_bad_record_is_named_and_skipped_and_the_others_converted(shared_data, tmp_path,
+                                                                   damage, says):
+    src = _copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
+                        shared_data / "mitdb-ds1" / "106")
+    damage(src)
+    summary = W.convert(src, tmp_path / "out", split="intra")
+    assert list(summary["skipped_records"]) == ["106"]
+    assert re.search(says, summary["skipped_records"]["106"])
+    assert summary["records"] == {"train": ["100"], "test": ["100"]}
+    assert list(summary["per_record"]) == ["100"]
+    written = json.loads((tmp_path / "out" / "split.json").read_text())
+    assert written["skipped_records"] == summary["skipped_records"]
+    _, y_train = load_csv(tmp_path / "out" / "mitbih_train.csv", n_classes=5, use_cache=False)
+    _, y_test = load_csv(tmp_path / "out" / "mitbih_test.csv", n_classes=5, use_cache=False)
+    assert len(y_train) + len(y_test) == 2271  # record 100's beats alone
+
+
+def test_annotations_past_the_end_of_the_signal_are_refused(shared_data, tmp_path):
+    # 100's .atr (650000 samples at 360 Hz) on SVDB record 800 (230400 samples at 128 Hz)
+    src = _copy_records(tmp_path / "src", shared_data / "svdb-even" / "800")
+    _swap_atr(shared_data / "mitdb" / "100.atr", src / "800.atr")
+    with pytest.raises(W.RecordError, match=r"record 800: \d+ of 2273 beat annotations lie "
+                       r"outside the signal's 230400 samples"):
+        W.record_beats(src / "800")
+
+
+def test_annotation_bounds_allow_the_last_sample_and_no_further():
+    signal, peaks = _beat_train(10.0, np.arange(1.0, 9.5, 1.0))
+    assert W.annotation_problem(signal, FS, peaks) is None
+    assert W.annotation_problem(signal, FS, np.append(peaks, len(signal))) is None
+    problem = W.annotation_problem(signal, FS, np.append(peaks, len(signal) + 1))
+    assert problem and "1 of 10 beat annotations lie outside" in problem
+    assert "outside" in W.annotation_problem(signal, FS, np.insert(peaks, 0, -1))
+    assert "too few" in W.annotation_problem(signal, FS, peaks[:1])
+
+
+def test_annotations_off_the_qrs_are_refused():
+    signal, peaks = _beat_train(30.0, np.arange(1.0, 29.0, 0.8))
+    assert W.annotation_problem(signal, FS, peaks) is None
+    between = peaks + int(0.4 * FS)  # the same rhythm, half a beat late: on no QRS
+    assert "do not lie on the signal's QRS" in W.annotation_problem(signal, FS, between)
+
+
+def _real_records(shared_data: Path) -> list[Path]:
+    return [p.with_suffix("") for folder in ("mitdb", "mitdb-ds1", "svdb-even")
+            for p in sorted((shared_data / folder).glob("*.hea"))]
+
+
+def _beat_annotations(base: Path) -> np.ndarray:
+    import wfdb
+
+    ann = wfdb.rdann(str(base), "atr")
+    return np.sort([s for s, sym in zip(ann.sample, ann.symbol) if sym in R.QRS_SYMBOLS])
+
+
+def _first_lead(base: Path) -> tuple[np.ndarray, float]:
+    import wfdb
+
+    header = wfdb.rdheader(str(base))
+    channel, _ = W.choose_lead(header.sig_name)
+    record = wfdb.rdrecord(str(base), channels=[channel])
+    return record.p_signal[:, 0], float(record.fs)
+
+
+@pytest.mark.slow
+def test_every_real_record_passes_and_another_records_annotations_fail(shared_data):
+    bases = _real_records(shared_data)
+    assert len(bases) == 1 + 22 + 40
+    signals = {b: _first_lead(b) for b in bases}
+    beats = {b: _beat_annotations(b) for b in bases}
+    problems = {b.name: W.annotation_problem(*signals[b], beats[b]) for b in bases}
+    assert {n: p for n, p in problems.items() if p} == {}
+    # each record with the annotations of the next record of its database
+    for folder in ("mitdb-ds1", "svdb-even"):
+        group = [b for b in bases if b.parent.name == folder]
+        for b, other in zip(group, group[1:] + group[:1]):
+            problem = W.annotation_problem(*signals[b], beats[other])
+            assert problem and "QRS" in problem, (b.name, other.name)
+
+
+def test_svdb_record_at_128_hz_takes_its_first_lead_and_says_why(shared_data):
+    with pytest.warns(UserWarning, match=r"record 800: no MLII lead \(leads: ECG1, ECG2\); "
+                      r"using the first channel ECG1"):
+        X, y, info = W.record_beats(shared_data / "svdb-even" / "800")
+    assert info["fs"] == 128 and info["lead"] == "ECG1"
+    assert info["lead_reason"].startswith("no MLII lead")
+    assert X.shape[1] == 187 and len(y) > 1500  # a 30-minute record, ~1900 beats
+    assert 0.5 < info["median_rr_s"] < 1.2
+    assert np.allclose(X.max(axis=1), 1.0)
+
+
+def test_mlii_is_named_as_the_preferred_lead():
+    assert W.choose_lead(["V5", "MLII"]) == (1, "the preferred lead MLII")
+    assert W.choose_lead(["ECG1", "ECG2"])[0] == 0
+
+
+def test_every_record_bad_is_one_error_and_nothing_written(shared_data, tmp_path):
+    src = _copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
+                        shared_data / "mitdb-ds1" / "106")
+    _truncate(src / "100.dat")
+    _swap_atr(src / "100.atr", src / "106.atr")
+    with pytest.raises(UserError, match=r"no record could be converted \(2 skipped: 100: .*"
+                       r"truncated; 106: .*QRS"):
+        W.convert(src, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_inter_split_with_every_train_record_bad_names_them(shared_data, tmp_path):
+    src = _copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
+                        shared_data / "mitdb-ds1" / "106")
+    _truncate(src / "106.dat")
+    with pytest.raises(UserError, match=r"every DS1 \(train\) record .* skipped \(106: "):
+        W.convert(src, tmp_path / "out", split="inter")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_cli_wfdb_lists_skipped_records_or_exits_2(repo_root, shared_data, tmp_path):
+    src = _copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
+                        shared_data / "mitdb-ds1" / "106")
+    _swap_atr(src / "100.atr", src / "106.atr")
+    cmd = [sys.executable, "code/data.py", "wfdb", "--src", str(src)]
+    proc = subprocess.run(cmd + ["--out", str(tmp_path / "out")], cwd=repo_root,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("warning: skipped record 106: the beat annotations do not lie")
+    assert (tmp_path / "out" / "mitbih_train.csv").is_file()
+
+    _truncate(src / "100.dat")
+    proc = subprocess.run(cmd + ["--out", str(tmp_path / "none")], cwd=repo_root,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
+    assert "100: " in proc.stderr and "106: " in proc.stderr
+    assert not (tmp_path / "none").exists()

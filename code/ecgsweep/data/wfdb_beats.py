@@ -5,8 +5,11 @@ Deep Transferable Representation", IEEE ICHI 2018 (arXiv:1805.00794), the method
 the Kaggle "ECG Heartbeat Categorization Dataset", with the reference annotations in
 place of their R-peak detector:
 
+0. Each record is checked first: its header names it, its signal file holds every sample
+   the header announces, its beat annotations lie inside the signal and on its QRS
+   complexes (:func:`annotation_problem`). A record that fails is skipped and named.
 1. Lead MLII when the record has it; otherwise the first channel, with a warning that
-   names the record.
+   names the record and its leads. Any sampling rate from 50 Hz.
 2. Resample to 125 Hz with a polyphase filter (``scipy.signal.resample_poly``; 360 Hz ->
    125 Hz is up 25, down 72). Annotation sample indexes are rescaled and rounded.
 3. R peaks are the reference beat annotations. Non-beat annotations (rhythm ``+``,
@@ -46,6 +49,7 @@ import warnings
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -53,6 +57,9 @@ from ..cli import UserError
 from . import records as R
 from . import sidecar
 from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, write_csv
+
+if TYPE_CHECKING:
+    from wfdb import Record
 
 TARGET_FS = SAMPLE_RATE_HZ  # the Kaggle rows' rate
 WINDOW_FACTOR = 1.2  # window = 1.2 x median RR (Kachuee et al. 2018)
@@ -156,6 +163,38 @@ def before_r_samples(before_r_s: float, target_fs: float = TARGET_FS) -> int:
 # --- record level --------------------------------------------------------------------
 
 
+class RecordError(UserError):
+    """A record that cannot be converted: a file is unreadable, or the header, signal and
+    annotations do not belong together. :func:`convert` names it and skips it."""
+
+    def __init__(self, record: str, reason: str) -> None:
+        self.record = record
+        self.reason = " ".join(reason.split())  # one line, whatever a parser put in it
+        super().__init__(f"record {record}: {self.reason}")
+
+
+# Bytes per sample of the WFDB signal formats whose file size follows from the header.
+FORMAT_BYTES = {"8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2,
+                "212": 1.5, "310": 4 / 3, "311": 4 / 3}
+MIN_FS_HZ = 50.0  # below this no QRS complex is resolved, so annotations cannot be checked
+
+# Whether the beat annotations lie on the signal's QRS complexes. The slope of the
+# band-passed signal peaks at each QRS; an annotation is "on a QRS" when a slope of at
+# least QRS_STRONG times the record's typical QRS slope lies within QRS_SEARCH_S of it.
+# The same share is taken at the midpoints between consecutive annotations: with the
+# record's own annotations those lie between beats (off the QRS), with another record's
+# both shares are the chance of hitting a QRS, so their difference is near 0. Measured on
+# MIT-BIH DS1 and record 100 (360 Hz) and the even SVDB records (128 Hz): 0.85 (record
+# 207) to 1.0 with their own annotations, at most 0.06 with another record's (every pair
+# within each database).
+QRS_BAND_HZ = (5.0, 20.0)
+QRS_SMOOTH_S = 0.04
+QRS_SEARCH_S = 0.05
+QRS_BLOCK_S = 2.0  # typical QRS slope: median over blocks this long of their largest slope
+QRS_STRONG = 0.3
+MIN_QRS_CONTRAST = 0.5
+
+
 def _record_base(record_path: str | os.PathLike) -> Path:
     path = Path(record_path)
     if path.suffix in (".hea", ".dat", ".atr"):
@@ -168,7 +207,7 @@ def _fill_gaps(x: np.ndarray, name: str) -> np.ndarray:
     if not bad.any():
         return x
     if bad.all():
-        raise UserError(f"record {name}: the signal has no valid samples")
+        raise RecordError(name, "the signal has no valid samples")
     warnings.warn(f"record {name}: {int(bad.sum())} invalid samples, filled by linear "
                   "interpolation", stacklevel=3)
     idx = np.arange(len(x))
@@ -180,6 +219,143 @@ def _fill_gaps(x: np.ndarray, name: str) -> np.ndarray:
 def _class_counts(labels: np.ndarray) -> dict[str, int]:
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(R.CLASS_NAMES))
     return {c: int(n) for c, n in zip(R.CLASS_NAMES, counts)}
+
+
+def choose_lead(names: list[str]) -> tuple[int, str]:
+    """(channel, why): the preferred lead when the record has it, else the first channel."""
+    if PREFERRED_LEAD in names:
+        return names.index(PREFERRED_LEAD), f"the preferred lead {PREFERRED_LEAD}"
+    leads = ", ".join(names) or "unnamed"
+    return 0, (f"no {PREFERRED_LEAD} lead (leads: {leads}); using the first channel "
+               f"{names[0] if names else ''}").rstrip()
+
+
+def _parser_error(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _read_header(base: Path) -> Record:
+    """The record's header; RecordError when unreadable or written for another record."""
+    import wfdb
+
+    name = base.name
+    try:
+        header = wfdb.rdheader(str(base))
+    except Exception as e:  # wfdb raises many kinds on a damaged file; each means the same
+        raise RecordError(name, f"cannot read {base}.hea ({_parser_error(e)})") from e
+    if header.record_name != name:
+        raise RecordError(name, f"{base}.hea is the header of record {header.record_name}, "
+                          f"not {name}: give each record its own .hea")
+    if not header.fs or header.fs < MIN_FS_HZ:
+        raise RecordError(name, f"sampling rate {header.fs} Hz in {base}.hea: a QRS needs at "
+                          f"least {MIN_FS_HZ:g} Hz")
+    return header
+
+
+def signal_file_shortfall(header: Record, sizes: dict[str, int]) -> str | None:
+    """Why the signal files (``sizes``: file name -> bytes, absent when missing) cannot
+    hold the samples the header announces, or None when they can (or it cannot be told)."""
+    needed: dict[str, float] = {}
+    for i, file_name in enumerate(getattr(header, "file_name", None) or []):
+        if file_name not in sizes:
+            return f"{file_name}: no such file"
+        per_sample = FORMAT_BYTES.get(str(header.fmt[i]))
+        if per_sample is None or header.sig_len is None:
+            return None
+        frame = (header.samps_per_frame or [1] * header.n_sig)[i] or 1
+        offset = (header.byte_offset or [None] * header.n_sig)[i] or 0
+        needed[file_name] = needed.get(file_name, offset) + header.sig_len * frame * per_sample
+    for file_name, n_bytes in needed.items():
+        if sizes[file_name] < np.ceil(n_bytes):
+            return (f"{file_name} holds {sizes[file_name]} bytes, the header's "
+                    f"{header.sig_len} samples need {int(np.ceil(n_bytes))}: the file is "
+                    "truncated")
+    return None
+
+
+def _read_signal(base: Path, header: Record, channel: int) -> tuple[np.ndarray, float]:
+    """The samples of ``channel`` and the sampling rate; RecordError when the .dat is
+    missing, short or unreadable."""
+    import wfdb
+
+    name = base.name
+    sizes = {f: (base.parent / f).stat().st_size
+             for f in set(getattr(header, "file_name", None) or [])
+             if (base.parent / f).is_file()}
+    shortfall = signal_file_shortfall(header, sizes)
+    if shortfall:
+        raise RecordError(name, shortfall)
+    try:
+        record = wfdb.rdrecord(str(base), channels=[channel])
+    except Exception as e:  # wfdb raises many kinds on a damaged file; each means the same
+        raise RecordError(name, f"cannot read the signal of {base} ({_parser_error(e)})") from e
+    signal = _fill_gaps(np.asarray(record.p_signal[:, 0], dtype=np.float64), name)
+    return signal, float(record.fs)
+
+
+def _read_annotations(base: Path, annotator: str) -> tuple[np.ndarray, np.ndarray]:
+    """(sample indexes, symbols) of every annotation; RecordError when unreadable."""
+    import wfdb
+
+    try:
+        ann = wfdb.rdann(str(base), annotator)
+    except Exception as e:  # wfdb raises many kinds on a damaged file; each means the same
+        raise RecordError(base.name, f"cannot read {base}.{annotator} "
+                          f"({_parser_error(e)})") from e
+    return (np.asarray(ann.sample, dtype=np.int64),
+            np.asarray(ann.symbol, dtype=object))
+
+
+def _slope_energy(signal: np.ndarray, fs: float) -> np.ndarray:
+    """The smoothed absolute slope of the QRS band: high on each QRS complex."""
+    from scipy.ndimage import uniform_filter1d
+    from scipy.signal import butter, sosfiltfilt
+
+    sos = butter(2, QRS_BAND_HZ, btype="band", fs=fs, output="sos")
+    slope = np.abs(np.gradient(sosfiltfilt(sos, signal)))
+    return uniform_filter1d(slope, max(1, int(round(QRS_SMOOTH_S * fs))))
+
+
+def qrs_contrast(signal: np.ndarray, fs: float, beats: np.ndarray) -> float:
+    """Share of ``beats`` (sorted sample indexes inside the signal, at least two) on a QRS
+    complex of ``signal`` minus the share of the midpoints between them; see QRS_STRONG."""
+    energy = _slope_energy(signal, fs)
+    block = max(1, int(round(QRS_BLOCK_S * fs)))
+    n_blocks = max(1, len(energy) // block)
+    typical = np.median(np.maximum.reduceat(energy, np.arange(n_blocks) * block))
+    reach = int(round(QRS_SEARCH_S * fs))
+    # the largest energy within ``reach`` of each point, taken at the points alone
+    near = np.lib.stride_tricks.sliding_window_view(
+        np.pad(energy, reach, mode="edge"), 2 * reach + 1)
+
+    def share_on_qrs(points: np.ndarray) -> float:
+        return float((near[points].max(axis=1) >= QRS_STRONG * typical).mean())
+
+    return share_on_qrs(beats) - share_on_qrs((beats[:-1] + beats[1:]) // 2)
+
+
+def annotation_problem(signal: np.ndarray, fs: float, beats: np.ndarray,
+                       annotator: str = "atr") -> str | None:
+    """Why the beat annotations ``beats`` (sorted sample indexes) do not belong to
+    ``signal``, or None when they do: every index inside the signal, and the beats on
+    its QRS complexes (:func:`qrs_contrast`)."""
+    # An annotation may sit at the record's very end (svdb 860 marks its last beat at
+    # sample == signal length); the beat window check drops it as an edge beat.
+    outside = (beats < 0) | (beats > len(signal))
+    if outside.any():
+        first = int(beats[outside][0])
+        return (f"{int(outside.sum())} of {len(beats)} beat annotations lie outside the "
+                f"signal's {len(signal)} samples (first at sample {first}): the .{annotator} "
+                "of another record?")
+    inside = beats[beats < len(signal)]
+    if len(inside) < 2:
+        return f"{len(inside)} beat annotations: too few to check against the signal"
+    contrast = qrs_contrast(signal, fs, inside)
+    if contrast < MIN_QRS_CONTRAST:
+        return (f"the beat annotations do not lie on the signal's QRS complexes (share on a "
+                f"QRS minus share between beats: {contrast:.2f}, at least "
+                f"{MIN_QRS_CONTRAST} expected): the .{annotator} of another record?")
+    return None
 
 
 def record_beats(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
@@ -197,40 +373,36 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
 
     ``record_path`` is the record without extension (``.../mitdb/100``; a ``.hea`` path is
     accepted). Returns (X float32 n×187 in [0, 1], y int64 in 0..4, info) where info is a
-    JSON-ready dict: record, lead, fs, target_fs, counts (kept beats per class), dropped
-    (per class: edge or flat windows), skipped (non-beat and unmapped beat symbols),
-    median_rr_s. The fourth value is the kept beats' rhythm: ``r_peak`` (sample index at
-    the record's own rate) and ``rr`` (``sidecar.RR_FEATURES``, from every QRS annotation).
-    ``before_r_s``: see :func:`signal_beats`.
-    """
-    import wfdb
+    JSON-ready dict: record, lead, lead_reason, fs, target_fs, counts (kept beats per
+    class), dropped (per class: edge or flat windows), skipped (non-beat and unmapped beat
+    symbols), median_rr_s. The fourth value is the kept beats' rhythm: ``r_peak`` (sample
+    index at the record's own rate) and ``rr`` (``sidecar.RR_FEATURES``, from every QRS
+    annotation). ``before_r_s``: see :func:`signal_beats`.
 
+    Raises :class:`RecordError` for a record whose files are missing, damaged or do not
+    belong together (header of another record, annotations off the signal's QRS).
+    """
     base = _record_base(record_path)
     name = base.name
     for ext in ("hea", annotator):
         if not base.with_name(f"{name}.{ext}").is_file():
-            raise FileNotFoundError(f"{base.with_name(f'{name}.{ext}')}: no such file "
-                                    f"(record {name} needs .hea, .dat and .{annotator})")
-    header = wfdb.rdheader(str(base))
+            raise RecordError(name, f"{base.with_name(f'{name}.{ext}')}: no such file "
+                              f"(a record needs .hea, .dat and .{annotator})")
+    header = _read_header(base)
     names = list(header.sig_name or [])
-    if PREFERRED_LEAD in names:
-        channel = names.index(PREFERRED_LEAD)
-    else:
-        channel = 0
-        warnings.warn(f"record {name}: no {PREFERRED_LEAD} lead (leads: "
-                      f"{', '.join(names) or 'unnamed'}); using the first channel "
-                      f"{names[0] if names else ''}".rstrip(), stacklevel=2)
-    record = wfdb.rdrecord(str(base), channels=[channel])
-    fs = float(record.fs)
-    signal = _fill_gaps(np.asarray(record.p_signal[:, 0], dtype=np.float64), name)
+    channel, lead_reason = choose_lead(names)
+    signal, fs = _read_signal(base, header, channel)
+    samples, symbols = _read_annotations(base, annotator)
 
-    ann = wfdb.rdann(str(base), annotator)
-    symbols = np.asarray(ann.symbol, dtype=object)
-    samples = np.asarray(ann.sample, dtype=np.int64)
     is_qrs = np.array([s in R.QRS_SYMBOLS for s in symbols], dtype=bool)
     qrs_samples, qrs_symbols = samples[is_qrs], symbols[is_qrs]
     order = np.argsort(qrs_samples, kind="stable")
     qrs_samples, qrs_symbols = qrs_samples[order], qrs_symbols[order]
+    problem = annotation_problem(signal, fs, qrs_samples, annotator)
+    if problem:
+        raise RecordError(name, problem)
+    if PREFERRED_LEAD not in names:
+        warnings.warn(f"record {name}: {lead_reason}", stacklevel=2)
 
     X, kept, lengths = signal_beats(signal, fs, qrs_samples, target_fs, before_r_s)
     labels = np.array([R.SYMBOL_TO_LABEL.get(s, -1) for s in qrs_symbols], dtype=np.int64)
@@ -243,6 +415,7 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
     info = {
         "record": name,
         "lead": names[channel] if names else f"channel {channel}",
+        "lead_reason": lead_reason,
         "fs": fs,
         "target_fs": float(target_fs),
         "counts": _class_counts(labels[take]),
@@ -388,6 +561,23 @@ def _write_parts(out: Path, parts: dict, part_meta: dict) -> dict[str, Path]:
     return files
 
 
+def _bad_list(bad: dict[str, str]) -> str:
+    return "; ".join(f"{name}: {reason}" for name, reason in bad.items())
+
+
+def _without_bad_records(src: Path, split: str, sides: dict, bad: dict[str, str]) -> dict:
+    """``sides`` less the records in ``bad``; a UserError naming them all when no record
+    (or, for the inter-patient split, no training record) is left."""
+    left = {side: [n for n in names if n not in bad] for side, names in sides.items()}
+    if not left["train"] and not left["test"]:
+        raise UserError(f"{src}: no record could be converted ({len(bad)} skipped: "
+                        f"{_bad_list(bad)})")
+    if split == "inter" and not left["train"]:
+        raise UserError(f"inter-patient split: every DS1 (train) record in {src} was skipped "
+                        f"({_bad_list({n: bad[n] for n in sides['train']})})")
+    return left
+
+
 def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
             test_fraction: float = 0.2, seed: int = 0,
             records: list[str] | None = None, before_r_s: float = 0.0) -> dict:
@@ -400,6 +590,11 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     DS2 absent from ``src_dir`` are listed under ``missing``; no DS1 record is an error, no
     DS2 record writes the training file alone (with a warning). ``before_r_s`` > 0 starts
     each beat's window that long before its R peak (see :func:`signal_beats`).
+
+    A record that cannot be converted (:class:`RecordError`: a damaged file, another
+    record's header or annotations) is skipped and listed, with the reason, under
+    ``skipped_records``; when no record is left (for ``inter``: no DS1 record) nothing is
+    written and a UserError names every skipped record.
 
     Returns the summary also written to ``split.json``, with ``per_record`` details.
     """
@@ -423,11 +618,15 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     per_record: dict[str, dict] = {}
     beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     rhythms: dict[str, dict] = {}
+    bad: dict[str, str] = {}
     for name in dict.fromkeys(sides["train"] + sides["test"]):
-        X, y, info, rhythms[name] = record_beats_and_rhythm(src / name,
-                                                             before_r_s=before_r_s)
-        beats[name] = (X, y)
-        per_record[name] = info
+        try:
+            X, y, info, rhythm = record_beats_and_rhythm(src / name, before_r_s=before_r_s)
+        except RecordError as e:
+            bad[name] = e.reason
+            continue
+        beats[name], per_record[name], rhythms[name] = (X, y), info, rhythm
+    sides = _without_bad_records(src, split, sides, bad)
     if split == "intra":
         parts, part_meta, side_records = _intra_parts(sides["train"], beats, rhythms, per_record,
                                                       test_fraction, seed)
@@ -437,8 +636,8 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
         raise UserError(f"{split} split of {src}: the train side has no beats; "
                         "add records or change --test-fraction")
     files = _write_parts(out, parts, part_meta)
-    summary = _summary(split, src, side_records, missing, ignored, parts, files, per_record,
-                       before_r_s)
+    summary = _summary(split, src, side_records, missing, ignored, bad, parts, files,
+                       per_record, before_r_s)
     if split == "intra":
         summary["test_fraction"] = test_fraction
         summary["seed"] = seed
@@ -447,7 +646,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
 
 
 def _summary(split: str, src: Path, side_records: dict, missing: list[str], ignored: list[str],
-             parts: dict, files: dict[str, Path], per_record: dict,
+             bad: dict[str, str], parts: dict, files: dict[str, Path], per_record: dict,
              before_r_s: float = 0.0) -> dict:
     """What ``split.json`` says of a conversion."""
     return {
@@ -461,6 +660,7 @@ def _summary(split: str, src: Path, side_records: dict, missing: list[str], igno
         "records": side_records,
         "missing": missing,
         "ignored": ignored,
+        "skipped_records": bad,
         "counts": {side: _class_counts(y_side) for side, (_, y_side) in parts.items()},
         "classes": list(R.CLASS_NAMES),
         "files": {side: path.name for side, path in files.items()},
