@@ -49,6 +49,53 @@ def test_irregularity_is_high_in_an_irregular_rhythm_and_low_in_a_regular_one():
     assert sidecar.rr_features(np.array([0, 100]), 100.0)[:, irregularity].tolist() == [0, 0]
 
 
+def _rhythm_column(samples: np.ndarray, name: str, fs: float = 100.0) -> np.ndarray:
+    return sidecar.rr_features(samples, fs)[:, sidecar.RR_FEATURES.index(name)]
+
+
+def test_the_rhythm_reference_ignores_frequent_premature_beats_that_shift_the_mean():
+    # 1 s sinus intervals, every third beat premature at 0.6 s with a 1.4 s pause after it
+    intervals = np.tile([100, 100, 60, 140], 30)
+    samples = np.cumsum(np.r_[0, intervals])
+    premature = np.flatnonzero(np.r_[100, intervals] == 60)
+    middle = premature[len(premature) // 2]
+    reference = _rhythm_column(samples, "ref_rr")
+    assert reference[middle] == pytest.approx(1.0)  # the median interval: the sinus one
+    assert _rhythm_column(samples, "pre_ref_ratio")[middle] == pytest.approx(0.6)
+    assert _rhythm_column(samples, "post_ref_ratio")[middle] == pytest.approx(1.4)
+    assert _rhythm_column(samples, "post_pre_ratio")[middle] == pytest.approx(1.4 / 0.6)
+
+
+def test_rhythm_irregularity_is_low_in_bigeminy_and_high_in_fibrillation():
+    rng = np.random.default_rng(1)
+    bigeminy = np.cumsum(np.r_[0, np.tile([60, 140], 30)])
+    fibrillation = np.cumsum(np.r_[0, rng.uniform(40, 160, 60)]).astype(int)
+    middle = 30
+    # successive intervals differ by 0.8 s all along bigeminy; every other one not at all
+    assert _rhythm_column(bigeminy, "local_irregularity")[middle] > 0.5
+    assert _rhythm_column(bigeminy, "rhythm_irregularity")[middle] == pytest.approx(0.0)
+    assert _rhythm_column(fibrillation, "rhythm_irregularity")[middle] > 0.2
+
+
+def test_rhythm_normalization_feeds_the_rhythm_columns():
+    names = [sidecar.RR_FEATURES[i] for i in sidecar.rr_columns("rhythm")]
+    assert "pre_ref_ratio" in names and "post_pre_ratio" in names
+    assert not {"pre_ratio", "record_rr", "pre_rr"} & set(names)
+
+
+def test_s_gate_reads_the_configured_measure():
+    rr = np.zeros((2, len(sidecar.RR_FEATURES)), dtype=np.float32)
+    rr[:, sidecar.RR_FEATURES.index("local_irregularity")] = [0.5, 0.5]  # bigeminy-like
+    rr[:, sidecar.RR_FEATURES.index("rhythm_irregularity")] = [0.0, 0.5]
+    split = Split(np.zeros((2, 187), dtype=np.float32), np.array([1, 1]), rr=rr)
+    model = _constant_model([0.1, 0.6, 0.2, 0.1])
+    by_lag1 = resolve({"classes": "aami4", "s_gate_irregularity": 0.1})
+    by_pattern = resolve({"classes": "aami4", "s_gate_irregularity": 0.1,
+                          "s_gate_measure": "rhythm_irregularity"})
+    assert training.predict_proba(model, split, by_lag1).argmax(axis=1).tolist() == [0, 0]
+    assert training.predict_proba(model, split, by_pattern).argmax(axis=1).tolist() == [1, 0]
+
+
 def test_local_rr_averages_the_ten_intervals_around_the_beat():
     samples = np.cumsum(np.r_[0, np.arange(1, 30)])  # interval i is i+1 samples long
     rr = sidecar.rr_features(samples, 1.0)
@@ -91,7 +138,7 @@ def test_a_sidecar_out_of_step_is_a_clear_error(converted, tmp_path):
         datasets.load_development(datasets.resolve_source(str(csv)))
     lines[3] = lines[3].rsplit(",", 1)[0] + ",nan"
     sidecar.sidecar_path(csv).write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataFormatError, match="row 4, column local_irregularity"):
+    with pytest.raises(DataFormatError, match=f"row 4, column {sidecar.RR_FEATURES[-1]}"):
         datasets.load_development(datasets.resolve_source(str(csv)))
 
 

@@ -124,7 +124,7 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "from the head (all at once), so the model also learns to judge from the RR "
           "features alone", low=0.0, high=0.9),
     Param("s_gate_irregularity", 0.0, float,
-          "no S call where the rhythm is irregular: a beat whose local_irregularity (beat "
+          "no S call where the rhythm is irregular: a beat whose s_gate_measure (beat "
           "sidecar) is above this gets its S probability added to N, at validation and "
           "test alike. In atrial fibrillation no beat is a premature atrial one (MIT-BIH "
           "labels them N) (0: off)", low=0.0, high=10.0),
@@ -136,7 +136,14 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "told by its shape (0: off)", low=0, high=200),
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
-          "none = seconds, both", choices=("record", "none", "both")),
+          "none = seconds, both, rhythm = ratios to the median of the minute around the "
+          "beat, and the pause after it (data.sidecar)",
+          choices=("record", "none", "both", "rhythm")),
+    Param("s_gate_measure", "local_irregularity", str,
+          "the beat sidecar's measure s_gate_irregularity reads: local_irregularity "
+          "(successive intervals) or rhythm_irregularity (the most regular of lags 1-3, "
+          "so bigeminy and trigeminy of premature beats are not taken for fibrillation)",
+          choices=("local_irregularity", "rhythm_irregularity")),
     Param("beat_normalization", "none", str,
           "record_median: a second input channel, the beat minus the median beat of its own "
           "record (per-patient morphology; needs the beat sidecar's records)",

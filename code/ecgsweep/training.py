@@ -111,8 +111,8 @@ def predict_proba(model, split: Split, config: Mapping[str, Any],
 
 def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
                                config: Mapping[str, Any]) -> np.ndarray:
-    """``s_gate_irregularity``: beats whose rhythm around them is irregular (sidecar
-    ``local_irregularity`` above it) get their S probability added to N. Atrial
+    """``s_gate_irregularity``: beats whose rhythm around them is irregular (the sidecar's
+    ``s_gate_measure`` above it) get their S probability added to N. Atrial
     fibrillation's irregular intervals make many of its beats look premature, but none is
     a premature atrial beat; a model trained on the few AF records there are still calls
     them S. Unchanged when the key is 0."""
@@ -124,7 +124,8 @@ def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
         return probs
     if split.rr is None:
         raise ValueError("s_gate_irregularity needs the beats' RR features (the beat sidecar)")
-    irregular = split.rr[:, sidecar.RR_FEATURES.index("local_irregularity")] > threshold
+    measure = config.get("s_gate_measure", "local_irregularity")
+    irregular = split.rr[:, sidecar.RR_FEATURES.index(measure)] > threshold
     n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
     gated = probs.copy()
     gated[irregular, n] += gated[irregular, s]

@@ -21,6 +21,19 @@ intervals among the ``IRREGULARITY_RR_BEATS`` around the beat. Both are high all
 atrial fibrillation, whose short intervals are not premature beats; the median ignores
 an occasional premature beat's own two differences, so in sinus rhythm it stays near 0
 at the premature beat too, where the standard deviation rises.
+
+The record's mean fails as a reference where ectopic beats are common: a record whose
+premature beats are a third of all beats, or whose rate drifts over a Holter half-hour,
+shifts it. The rhythm features therefore take as reference ``ref_rr``, the median of the
+``REFERENCE_RR_BEATS`` intervals around the beat (about four minutes: the underlying
+rhythm as long as ectopic beats, runs of them included, are fewer than half of them, while
+it follows the slow drift of the rate): ``pre_ref_ratio``,
+``post_ref_ratio``, ``local_ref_ratio``, and ``post_pre_ratio`` (the pause after a
+premature beat, which needs no reference at all). ``rhythm_irregularity`` tells atrial
+fibrillation from a regular pattern of ectopic beats: the smallest, over lags 1 to 3
+(``PATTERN_LAGS``), of the median absolute difference between intervals that many apart,
+over the reference. Bigeminy and trigeminy repeat at lag 2 or 3 and read near 0 there;
+fibrillation is irregular at every lag.
 """
 
 from __future__ import annotations
@@ -34,10 +47,15 @@ from .kaggle_csv import DataFormatError
 
 LOCAL_RR_BEATS = 10  # intervals averaged for local_rr, centred on the beat
 IRREGULARITY_RR_BEATS = 20  # intervals whose successive differences give local_irregularity
+REFERENCE_RR_BEATS = 300  # intervals whose median is the rhythm's reference, ref_rr: about 4 min
+PATTERN_LAGS = (1, 2, 3)  # lags of rhythm_irregularity: bigeminy repeats at 2, trigeminy at 3
 RR_SECONDS = ("pre_rr", "post_rr", "local_rr", "record_rr")
 RR_RATIOS = ("pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio", "local_spread",
              "local_irregularity")
-RR_FEATURES = RR_SECONDS + RR_RATIOS
+RHYTHM_SECONDS = ("ref_rr",)
+RHYTHM_RATIOS = ("pre_ref_ratio", "post_ref_ratio", "local_ref_ratio", "post_pre_ratio",
+                 "rhythm_irregularity")
+RR_FEATURES = RR_SECONDS + RR_RATIOS + RHYTHM_SECONDS + RHYTHM_RATIOS
 COLUMNS = ("record", "r_peak") + RR_FEATURES
 SUFFIX = ".beats.csv"
 
@@ -61,7 +79,8 @@ def rr_features(qrs_samples: np.ndarray, fs: float) -> np.ndarray:
     samples = np.asarray(qrs_samples, dtype=np.float64)
     n = len(samples)
     if n < 2:
-        return np.column_stack([np.zeros((n, len(RR_SECONDS))), np.ones((n, len(RR_RATIOS)))])
+        seconds = [name in RR_SECONDS + RHYTHM_SECONDS for name in RR_FEATURES]
+        return np.where(seconds, 0.0, 1.0) * np.ones((n, len(RR_FEATURES)))
     rr = np.diff(samples) / fs  # rr[i] is between beat i and i+1
     pre = np.concatenate([[rr[0]], rr])
     post = np.concatenate([rr, [rr[-1]]])
@@ -76,23 +95,42 @@ def rr_features(qrs_samples: np.ndarray, fs: float) -> np.ndarray:
     spread = np.sqrt(np.maximum(local_var, 0.0)) / local
     record = np.full(n, rr.mean())
     irregularity = _successive_difference_median(rr) / local
+    reference = _window_median(rr, REFERENCE_RR_BEATS)
+    pattern = np.min([_lag_difference_median(rr, lag) for lag in PATTERN_LAGS], axis=0)
     return np.column_stack([pre, post, local, record, pre / record, post / record,
-                            local / record, pre / local, spread, irregularity])
+                            local / record, pre / local, spread, irregularity,
+                            reference, pre / reference, post / reference, local / reference,
+                            post / pre, pattern / reference])
+
+
+def _windows_around(values: np.ndarray, n: int, width: int, before: int) -> np.ndarray:
+    """(n, width) windows of ``values``, NaN past the ends: beat i sees
+    values[i - before .. i - before + width - 1]."""
+    padded = np.concatenate([np.full(before, np.nan), values, np.full(width, np.nan)])
+    return np.lib.stride_tricks.sliding_window_view(padded, width)[:n]
+
+
+def _window_median(rr: np.ndarray, width: int) -> np.ndarray:
+    """Per beat (len(rr) + 1 of them), the median of the ``width`` intervals around it:
+    rr[i - width//2 .. i + width//2 - 1] (fewer at a record's ends)."""
+    return np.nanmedian(_windows_around(rr, len(rr) + 1, width, width // 2), axis=1)
+
+
+def _lag_difference_median(rr: np.ndarray, lag: int) -> np.ndarray:
+    """Per beat (len(rr) + 1 of them), the median of |rr[j+lag] - rr[j]| over the
+    ``IRREGULARITY_RR_BEATS`` intervals around it, rr[i-half .. i+half-1] (fewer at a
+    record's ends; 0 where the record has no two intervals ``lag`` apart)."""
+    n = len(rr) + 1
+    if len(rr) <= lag:
+        return np.zeros(n)
+    diffs = np.abs(rr[lag:] - rr[:-lag])
+    half = IRREGULARITY_RR_BEATS // 2
+    return np.nanmedian(_windows_around(diffs, n, IRREGULARITY_RR_BEATS - lag, half), axis=1)
 
 
 def _successive_difference_median(rr: np.ndarray) -> np.ndarray:
-    """Per beat (len(rr) + 1 of them), the median of |rr[j+1] - rr[j]| over the
-    ``IRREGULARITY_RR_BEATS`` intervals around it (fewer at a record's ends; 0 with fewer
-    than two intervals)."""
-    n = len(rr) + 1
-    diffs = np.abs(np.diff(rr))
-    if len(diffs) == 0:
-        return np.zeros(n)
-    half = IRREGULARITY_RR_BEATS // 2
-    # beat i has intervals rr[i-half .. i+half-1], whose differences are diffs[i-half .. i+half-2]
-    padded = np.concatenate([np.full(half, np.nan), diffs, np.full(half, np.nan)])
-    windows = np.lib.stride_tricks.sliding_window_view(padded, IRREGULARITY_RR_BEATS - 1)[:n]
-    return np.nanmedian(windows, axis=1)
+    """Per beat, the median of |rr[j+1] - rr[j]| over the intervals around it."""
+    return _lag_difference_median(rr, 1)
 
 
 def write(path: str | os.PathLike, records: np.ndarray, r_peaks: np.ndarray,
@@ -142,8 +180,16 @@ def read(path: str | os.PathLike, n_beats: int) -> tuple[np.ndarray, np.ndarray,
             rr.astype(np.float32))
 
 
+RR_COLUMNS_BY_NORMALIZATION = {
+    "record": RR_RATIOS,
+    "none": RR_SECONDS,
+    "both": RR_SECONDS + RR_RATIOS,
+    "rhythm": ("pre_local_ratio", "local_spread", "local_irregularity") + RHYTHM_RATIOS,
+}
+
+
 def rr_columns(normalization: str) -> list[int]:
     """Columns of RR_FEATURES a model sees: ratios to the record's mean (record), seconds
-    (none), or both."""
-    chosen = {"record": RR_RATIOS, "none": RR_SECONDS, "both": RR_FEATURES}[normalization]
+    (none), both, or ratios to the local rhythm's reference (rhythm)."""
+    chosen = RR_COLUMNS_BY_NORMALIZATION[normalization]
     return [RR_FEATURES.index(name) for name in chosen]
