@@ -10,6 +10,11 @@ os.environ["WANDB_MODE"] = "offline"
 os.environ["WANDB_SILENT"] = "true"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# Ray nodes started by the tests listen on 127.0.0.1 only. Ray 2.60 swaps a loopback node
+# address for the machine's outward one, and its servers then listen on every interface,
+# unless this variable is 0; it is read when ray is imported, so it is set here, first.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+RAY_LOOPBACK_NODE = {"node_ip_address": "127.0.0.1", "include_dashboard": False}
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

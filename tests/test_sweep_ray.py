@@ -1,16 +1,20 @@
 """The Ray executor under the real runner, on a two-node Ray cluster on this machine.
 
-Loopback only, no real GPU: the head declares one pretend GPU, the second node none, one CPU
-each, so two one-CPU runs at once land on different nodes. The stand-in program
+Loopback only (every Ray process listens on 127.0.0.1, see conftest.RAY_LOOPBACK_NODE), no
+real GPU: the head declares one pretend GPU, the second node none, one CPU each, so two
+one-CPU runs at once land on different nodes. The stand-in program
 (tests/fake_programs/curve.py) writes a W&B run record that the actors read on their node.
-Skipped when ray is not installed (pip install -r requirements-ray.txt).
+The run handle's bookkeeping is also tested on a stand-in for the ``ray`` module.
+Cluster tests are skipped when ray is not installed (pip install -r requirements-ray.txt).
 """
 
 import importlib.util
+import ipaddress
 import itertools
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,15 +23,18 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from conftest import RAY_LOOPBACK_NODE
 from ecgsweep.cli import UserError
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep import ray_executor
 from ecgsweep.sweep.bookkeeping import create_or_join
-from ecgsweep.sweep.runner import Options, Runner
-from ecgsweep.sweep.store import Store
+from ecgsweep.sweep.executor import RunSpec
+from ecgsweep.sweep.runner import EXIT_INTERRUPTED, EXIT_SWEEP_FAILED, Options, Runner
+from ecgsweep.sweep.store import Store, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
 HAVE_RAY = importlib.util.find_spec("ray") is not None
@@ -120,6 +127,121 @@ def test_resource_flags_need_ray_and_reach_the_request(monkeypatch, tmp_path):
     assert sweep_cli.main(["x.yaml"]) == 0 and got["ray"] is None  # without --ray: local
 
 
+# ----------------------------------------------------------------------------- the run handle
+
+
+class FakeRef:
+    def __init__(self, value=None):
+        self.value = value
+
+
+class FakeActor:
+    """Answers the calls named in ``answers`` at once and never answers the others."""
+
+    def __init__(self, answers: dict):
+        self.answers, self.calls = answers, []
+
+    def __getattr__(self, name):
+        def remote():
+            self.calls.append(name)
+            return FakeRef(self.answers.get(name))
+        return SimpleNamespace(remote=remote)
+
+
+class FakeError(Exception):
+    actor_init_failed = False
+
+
+class FakeRay:
+    """The calls of the ``ray`` module that the run handle makes."""
+
+    exceptions = SimpleNamespace(RayError=FakeError, RayActorError=FakeError,
+                                 ActorUnavailableError=type("Unavailable", (FakeError,), {}),
+                                 NodeDiedError=FakeError, WorkerCrashedError=FakeError,
+                                 ObjectLostError=FakeError)
+
+    def __init__(self, nodes: list[dict]):
+        self._nodes, self.killed = nodes, []
+
+    def wait(self, refs, timeout):
+        return [r for r in refs if r.value is not None], [r for r in refs if r.value is None]
+
+    def get(self, ref):
+        return ref.value
+
+    def kill(self, actor, no_restart):
+        self.killed.append(actor)
+
+    def nodes(self):
+        return self._nodes
+
+
+def node(node_id: str, cpus: float, gpus: float = 0.0, alive: bool = True) -> dict:
+    return {"NodeID": node_id * 8, "NodeManagerAddress": "127.0.0.1", "Alive": alive,
+            "Resources": {"CPU": cpus, "GPU": gpus, "memory": 1e9}}
+
+
+PLACED = {"node_id": "ab" * 8, "hostname": "h", "ip": "127.0.0.1", "resources": {}, "pid": 7}
+
+
+def fake_run(tmp_path, answers: dict, nodes: list[dict], *, gpus: float = 0.0):
+    """(handle, actor, ray, clock) for a run asking 1 CPU and ``gpus`` GPU."""
+    ray, actor, clock = FakeRay(nodes), FakeActor(answers), [0.0]
+    spec = RunSpec("r1", [], {}, tmp_path / "logs" / "r1.log", str(tmp_path), kill_delay_s=5)
+    room = ray_executor.Room(ray, 1.0, gpus, clock=lambda: clock[0])
+    handle = ray_executor.RayRun(ray, actor, spec, str(tmp_path), room, clock=lambda: clock[0])
+    return handle, actor, ray, clock
+
+
+def test_stopping_a_run_ray_has_not_placed_removes_its_actor(tmp_path):
+    handle, actor, ray, _ = fake_run(tmp_path, {}, [node("a", 2)])
+    assert handle.poll() is None  # waiting for room on a busy cluster
+    handle.terminate()
+    assert ray.killed == [actor] and "terminate" not in actor.calls  # nothing left to wait on
+    assert handle.poll() == ray_executor.LOST_EXIT
+    lost = handle.outcome(ray_executor.LOST_EXIT).lost
+    assert lost == "stopped before Ray placed it (it asks 1 CPU and 0 GPU)"
+
+
+def test_a_kill_the_actor_does_not_answer_removes_it(tmp_path):
+    handle, actor, ray, clock = fake_run(tmp_path, {"start": PLACED}, [node("a", 2)])
+    assert handle.poll() is None and handle.node_id == PLACED["node_id"]
+    handle.kill()
+    assert actor.calls[-1] == "kill" and handle.poll() is None and ray.killed == []
+    clock[0] = ray_executor.KILL_ANSWER_S + 1
+    assert handle.poll() == ray_executor.LOST_EXIT and ray.killed == [actor]
+    assert "did not answer SIGKILL" in handle.outcome(ray_executor.LOST_EXIT).lost
+
+
+def test_a_second_kill_removes_the_actor_at_once(tmp_path):
+    handle, actor, ray, _ = fake_run(tmp_path, {"start": PLACED}, [node("a", 2)])
+    handle.poll()
+    handle.kill()
+    handle.kill()
+    assert ray.killed == [actor] and handle.poll() == ray_executor.LOST_EXIT
+
+
+def test_a_waiting_run_no_live_node_can_hold_fails_naming_what_it_asks(tmp_path):
+    nodes = [node("a", 4), node("b", 0, 1), node("c", 8, 8, alive=False)]
+    handle, actor, ray, _ = fake_run(tmp_path, {}, nodes, gpus=1.0)
+    assert handle.poll() == ray_executor.START_FAILED_EXIT and ray.killed == [actor]
+    tail = handle.outcome(ray_executor.START_FAILED_EXIT).tail
+    assert tail == ("error: Ray cannot place it: no node of the Ray cluster can hold a run "
+                    "asking 1 CPU and 1 GPU; its live nodes have node aaaaaaaa (127.0.0.1): "
+                    "4 CPU and 0 GPU; node bbbbbbbb (127.0.0.1): 0 CPU and 1 GPU")
+
+
+def test_room_is_counted_per_node():
+    nodes = [node("a", 4), node("b", 1, 1), node("c", 8, 8, alive=False)]
+    assert ray_executor.no_room(nodes, 1, 1) is None
+    assert ray_executor.no_room(nodes, 2, 1).startswith("no node of the Ray cluster can hold")
+    assert ray_executor.no_room([], 0, 0) == ("no node of the Ray cluster can hold a run "
+                                              "asking 0 CPU and 0 GPU; the cluster has no "
+                                              "live node")
+    assert [ray_executor.runs_that_fit(n["Resources"], 0.5, 0) for n in nodes] == [8, 2, 16]
+    assert ray_executor.runs_that_fit({"CPU": 2}, 0, 0) is None  # asks for nothing
+
+
 # ----------------------------------------------------------------------------- on a cluster
 
 
@@ -134,9 +256,9 @@ def cluster():
     old = {k: os.environ.get(k) for k in ("RAY_TMPDIR", "TMPDIR")}
     os.environ.update(RAY_TMPDIR=ray_tmp, TMPDIR=ray_tmp)
     c = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "num_gpus": 1, "resources": {"head_node": 1}})
+        "num_cpus": 1, "num_gpus": 1, "resources": {"head_node": 1}, **RAY_LOOPBACK_NODE})
     try:
-        c.add_node(num_cpus=1, resources={"second_node": 1})
+        c.add_node(num_cpus=1, resources={"second_node": 1}, **RAY_LOOPBACK_NODE)
         c.wait_for_nodes()
         ray_executor.connect(c.address)
         yield c
@@ -146,6 +268,14 @@ def cluster():
         for k, v in old.items():
             os.environ.pop(k, None) if v is None else os.environ.update({k: v})
         shutil.rmtree(ray_tmp, ignore_errors=True)
+
+
+def live_runs(db: Path) -> list[dict]:
+    """Running runs with a logged epoch, once the coordinator has written the sweep."""
+    try:
+        return Store(db).runs("state = 'running' AND epochs >= 1") if db.exists() else []
+    except StoreError:  # created but not yet holding the sweep
+        return []
 
 
 def node_ids(ray_module) -> dict[str, str]:
@@ -247,8 +377,7 @@ def test_coordinator_sigkill_then_resume_with_ray_finishes_the_grid(cluster, tmp
                             stderr=subprocess.DEVNULL)
     try:
         db = store_root / "rayresume" / "sweep.db"
-        wait_for(lambda: db.exists() and Store(db).runs("state = 'running' AND epochs >= 1"),
-                 timeout=90, what="a live run with a logged epoch")
+        wait_for(lambda: live_runs(db), timeout=90, what="a live run with a logged epoch")
         proc.kill()
         proc.wait(timeout=10)
     finally:
@@ -265,6 +394,147 @@ def test_coordinator_sigkill_then_resume_with_ray_finishes_the_grid(cluster, tmp
                        if r["state"] == "finished")
     assert finished == Counter({0.9: 1, 0.7: 1, 0.5: 1})
     assert store.get("state") == "finished"
+
+
+def listening_sockets() -> dict[str, tuple]:
+    """Socket inode -> (address, port) of every listening TCP and unconnected UDP socket."""
+    out = {}
+    for table, listening in (("tcp", "0A"), ("tcp6", "0A"), ("udp", "07"), ("udp6", "07")):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == listening:
+                host, port = fields[1].split(":")
+                raw = bytes.fromhex(host)
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                ip = ipaddress.ip_address(words)
+                out[fields[9]] = (getattr(ip, "ipv4_mapped", None) or ip, int(port, 16))
+    return out
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            link = os.readlink(fd)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    return inodes
+
+
+def descendants(root: int) -> list[int]:
+    """``root`` and every process below it (the test cluster's nodes are this process's)."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit():
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(proc.name))
+        except OSError:
+            continue
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+@needs_ray
+@pytest.mark.slow
+def test_the_cluster_listens_on_loopback_only(cluster):
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Pinger:  # defined here, so that it travels by value to the worker
+        def ping(self) -> int:
+            return os.getpid()
+
+    pinger = Pinger.remote()  # held: an actor without a handle goes away
+    worker = ray.get(pinger.ping.remote())
+    open_sockets, seen = listening_sockets(), {}
+    for pid in descendants(os.getpid()):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+            mine = socket_inodes(pid)
+        except OSError:  # ended meanwhile
+            continue
+        for inode in mine & open_sockets.keys():
+            seen.setdefault(open_sockets[inode], set()).add((pid, name))
+    ray.kill(pinger)
+    owners = {owner for found in seen.values() for owner in found}
+    assert {"gcs_server", "raylet"} <= {name for _, name in owners}, seen
+    assert worker in {pid for pid, _ in owners}, seen  # the workers' servers too
+    assert int(cluster.address.rsplit(":", 1)[1]) in {port for _, port in seen}
+    wide = {addr: found for addr, found in seen.items() if not addr[0].is_loopback}
+    assert not wide, f"listening beyond loopback: {wide}"
+
+@needs_ray
+@pytest.mark.slow
+@pytest.mark.parametrize("flags, asks", [(["--gpus-per-run", "2"], "1 CPU and 2 GPU"),
+                                         (["--workers", "1", "--cpus-per-run", "3"],
+                                          "3 CPU and 0 GPU")])
+def test_a_run_no_node_can_hold_is_an_error_before_any_sweep(cluster, tmp_path, flags, asks):
+    (tmp_path / "s.yaml").write_text(grid_yaml("  epochs: {value: 1}\n", epoch_s=0.01))
+    out = subprocess.run([sys.executable, "code/sweep.py", str(tmp_path / "s.yaml"), "--ray",
+                          cluster.address, "--store", str(tmp_path / "store"), *flags],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and errors[0] == out.stderr.strip().splitlines()[-1], out.stderr
+    assert errors[0].startswith(f"error: --ray {cluster.address}: no node of the Ray cluster "
+                                f"can hold a run asking {asks}; its live nodes have node ")
+    assert "1 CPU and 1 GPU" in errors[0] and "1 CPU and 0 GPU" in errors[0]  # the two nodes
+    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
+
+
+@needs_ray
+@pytest.mark.slow
+def test_a_waiting_run_that_no_node_can_hold_any_more_fails_the_sweep(cluster, tmp_path):
+    import ray
+
+    store = make_store(tmp_path, grid_yaml("  learning_rate: {values: [0.9, 0.7, 0.5]}\n"
+                                           "  epochs: {value: 1}\n", epoch_s=0.01))
+    big = cluster.add_node(num_cpus=1, num_gpus=2, **RAY_LOOPBACK_NODE)
+    try:
+        runner = ray_runner(store, cluster.address, workers=1, gpus_per_run=2)  # only `big` fits
+    finally:
+        cluster.remove_node(big)  # ... and it leaves before the first run starts
+    wait_for(lambda: not any(n["Alive"] and n["Resources"].get("GPU", 0) >= 2
+                             for n in ray.nodes()), timeout=60, what="the node to be gone")
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(rc=runner.run()), daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive() and result["rc"] == EXIT_SWEEP_FAILED
+    rows = store.runs()
+    assert [r["state"] for r in rows] == ["failed"] * 3 and not any(r["host"] for r in rows)
+    assert ("Ray cannot place it: no node of the Ray cluster can hold a run asking 1 CPU and "
+            "2 GPU; its live nodes have node ") in rows[0]["error"]
+    assert store.get("state") == "failed"
+
+
+@needs_ray
+@pytest.mark.slow
+def test_sigterm_ends_the_coordinator_with_a_run_ray_has_not_placed(cluster, tmp_path):
+    store = make_store(tmp_path, grid_yaml("  learning_rate: {values: [0.9, 0.7, 0.5]}\n"
+                                           "  epochs: {value: 100}\n", epoch_s=0.3))
+    runner = ray_runner(store, cluster.address, workers=3)  # the cluster holds two at once
+    watch = Store(store.path)
+
+    def sigterm_once_two_run() -> None:
+        wait_for(lambda: len(watch.runs("state = 'running' AND epochs >= 1")) == 2,
+                 timeout=90, what="two live runs with a logged epoch")
+        os.kill(os.getpid(), signal.SIGTERM)  # the runner's handler, on the main thread
+
+    threading.Thread(target=sigterm_once_two_run, daemon=True).start()
+    assert runner.run() == EXIT_INTERRUPTED
+    rows = [r for r in store.runs() if not r["retry_of"]]
+    (waiting,) = [r for r in rows if not r["host"]]  # never placed, never started
+    assert waiting["state"] == "crashed" and "stopped before Ray placed it" in waiting["error"]
+    placed = [r for r in rows if r["host"]]
+    assert len(placed) == 2 and all(r["summary"]["stopped"] is True for r in placed)
 
 
 @needs_ray
@@ -299,7 +569,7 @@ def test_a_run_on_a_lost_node_is_crashed_and_its_grid_point_run_again(cluster, t
     finished = Counter(r["params"]["learning_rate"]["value"] for r in rows.values()
                        if r["state"] == "finished")
     assert finished == Counter({0.9: 1, 0.5: 1})
-    cluster.add_node(num_cpus=1, resources={"second_node": 1})
+    cluster.add_node(num_cpus=1, resources={"second_node": 1}, **RAY_LOOPBACK_NODE)
 
 
 def test_a_run_told_that_the_coordinator_promotes_leaves_the_slot_alone(monkeypatch, tmp_path):

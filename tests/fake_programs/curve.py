@@ -11,8 +11,9 @@ The scripted curve: val_macro_f1 at epoch e is learning_rate * (1 - 0.5 ** e), s
 learning rate is the plateau a run reaches. Epochs last FAKE_EPOCH_S seconds (default 0.05).
 The seed picks a failure: 13, 14, 15 crash (ZeroDivisionError), 3 logs NaN and exits 3,
 2 exits 2 with an `error:` line, 9 kills itself with SIGKILL like the OOM killer.
-It also writes env.json (argv, cwd, the WANDB_* and CUDA_VISIBLE_DEVICES variables), and
-with a `models_dir` parameter a stand-in model.keras + model.json in its run folder.
+It also writes env.json (argv, cwd, its pid, the WANDB_* and CUDA_VISIBLE_DEVICES
+variables), and with a `models_dir` parameter a stand-in model.keras + model.json in its run
+folder.
 """
 
 import json
@@ -75,7 +76,7 @@ def main():
     files = base / f"{mode}-{time.strftime('%Y%m%d_%H%M%S')}-{run_id}" / "files"
     files.mkdir(parents=True, exist_ok=True)
     atomic_json(files / "env.json", {
-        "argv": sys.argv, "cwd": os.getcwd(), "params": p,
+        "argv": sys.argv, "cwd": os.getcwd(), "params": p, "pid": os.getpid(),
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith("WANDB_") or k == "CUDA_VISIBLE_DEVICES"},
         "start": time.time()})

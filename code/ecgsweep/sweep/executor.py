@@ -3,7 +3,9 @@
 An executor starts a prepared command (``launch.prepare``) and hands back a run handle.
 The runner's loop only talks to handles: ``poll()`` (exit code or None), ``new_rows()``
 (history rows the program logged since the last call), ``terminate()`` (SIGTERM, as the
-agent sends), ``kill()`` (SIGKILL to its process group) and ``outcome()`` once it exited.
+agent sends, to every process of the run), ``kill()`` (SIGKILL to them) and ``outcome()``
+once it exited. A local run's processes are one process group led by its guard (``guard``),
+so a signal reaches a program that a shell script started without ``exec`` too.
 ``LocalExecutor`` runs programs on this machine; another executor (a cluster's, see
 ``ray_executor``) only has to offer the same calls. An executor that loses a run (its node
 died) returns from ``poll()`` any exit code and from ``outcome()`` an ``Outcome`` whose
@@ -33,6 +35,7 @@ class RunSpec:
     env: dict[str, str]
     log_path: Path
     cwd: str
+    kill_delay_s: float  # SIGTERM -> SIGKILL, also when the runner died
     gpu: str | None = None
 
 
@@ -96,8 +99,16 @@ class RunMetrics:
         return dict(log.summary) if log and log.summary else None
 
 
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Signal a run's process group; nothing when it is already gone."""
+    try:
+        os.killpg(pgid, sig)
+    except OSError:
+        pass
+
+
 class LocalRun:
-    """A program running on this machine, in its own process group."""
+    """A program running on this machine under its guard, in the guard's process group."""
 
     def __init__(self, spec: RunSpec, proc: subprocess.Popen, wandb_dir: str):
         self.run_id, self.spec, self.proc = spec.run_id, spec, proc
@@ -111,25 +122,19 @@ class LocalRun:
         return self.metrics.files_dir
 
     def poll(self) -> int | None:
-        return self.proc.poll()
+        rc = self.proc.poll()
+        if rc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()  # the guard's lifeline: held open while the run lives
+        return rc
 
     def new_rows(self) -> list[dict[str, Any]]:
         return self.metrics.new_rows()
 
     def terminate(self) -> None:
-        try:
-            self.proc.terminate()  # the agent's Popen.terminate(): SIGTERM to the program
-        except OSError:
-            pass
+        signal_group(self.proc.pid, signal.SIGTERM)
 
     def kill(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except OSError:
-            try:
-                self.proc.kill()
-            except OSError:
-                pass
+        signal_group(self.proc.pid, signal.SIGKILL)
 
     def outcome(self, exit_code: int) -> Outcome:
         rows = self.metrics.new_rows()
@@ -148,7 +153,8 @@ class LocalExecutor:
 
     def start(self, spec: RunSpec) -> LocalRun:
         """Start the program; OSError when it cannot be started at all."""
-        proc = launch.start(spec.argv, spec.env, log_path=spec.log_path, cwd=spec.cwd)
+        proc = launch.start(spec.argv, spec.env, log_path=spec.log_path, cwd=spec.cwd,
+                            kill_delay_s=spec.kill_delay_s)
         return LocalRun(spec, proc, self.wandb_dir)
 
 
@@ -157,9 +163,10 @@ class Launcher:
     (round-robin), output to ``<store>/logs/<run id>.log``, on the given executor."""
 
     def __init__(self, cfg: dict, sweep_id: str, wandb_dir: str, cwd: str, executor: Any,
-                 gpus: list[str], launch_args: dict[str, Any]):
+                 gpus: list[str], launch_args: dict[str, Any], kill_delay_s: float):
         self.cfg, self.sweep_id, self.wandb_dir, self.cwd = cfg, sweep_id, wandb_dir, cwd
         self.executor, self.gpus, self.launch_args = executor, gpus, launch_args
+        self.kill_delay_s = kill_delay_s
 
     def start(self, run_id: str, params: dict, slot: int) -> tuple[RunHandle, RunSpec]:
         """OSError when the program cannot be started."""
@@ -167,7 +174,8 @@ class Launcher:
         log_path = Path(self.wandb_dir) / "logs" / f"{run_id}.log"
         prep = launch.prepare(self.cfg, params, sweep_id=self.sweep_id, run_id=run_id,
                               wandb_dir=self.wandb_dir, gpu=gpu, **self.launch_args)
-        spec = RunSpec(run_id, prep.argv, prep.env, log_path, self.cwd, gpu)
+        spec = RunSpec(run_id, prep.argv, prep.env, log_path, self.cwd,
+                       kill_delay_s=self.kill_delay_s, gpu=gpu)
         return self.executor.start(spec), spec
 
 

@@ -20,18 +20,16 @@ Python, so a virtualenv works without being activated), where the agent writes `
 
 Added for the offline runner: ``WANDB_DIR`` is the sweep's folder in the store (so the
 sweep's runs sit together and one ``wandb sync`` uploads them), ``WANDB_MODE=offline``
-unless ``--online``, ``CUDA_VISIBLE_DEVICES`` per worker, and on Linux the run gets SIGTERM
-if the runner dies (``PR_SET_PDEATHSIG``), so a killed runner leaves no orphan training.
+unless ``--online``, ``CUDA_VISIBLE_DEVICES`` per worker, and a guard process between the
+runner and the program (``guard``): every process of the run is in the guard's process group
+and ends with the runner, also when the runner is killed with SIGKILL.
 """
 
 from __future__ import annotations
 
 import copy
-import ctypes
-import ctypes.util
 import glob
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -126,31 +124,35 @@ def prepare(cfg: Mapping[str, Any], run_params: Mapping[str, Any], *, sweep_id: 
 
 # ----------------------------------------------------------------------------- processes
 
-_PR_SET_PDEATHSIG = 1
-_libc = None
-if sys.platform.startswith("linux"):
-    try:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:  # pragma: no cover
-        _libc = None
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if _libc is not None:
-        _libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+GUARD = Path(__file__).with_name("guard.py")
 
 
 def start(argv: list[str], env: Mapping[str, str], *, log_path: str | Path,
-          cwd: str | Path | None = None) -> subprocess.Popen:
-    """Start the run in its own process group, output to ``log_path``, stdin closed."""
+          cwd: str | Path | None = None, kill_delay_s: float) -> subprocess.Popen:
+    """Start the run under its guard, in a process group of its own that the guard leads,
+    output to ``log_path``. The returned process is the guard: signal its group (its pid) to
+    reach the whole run, and keep its ``stdin`` open while the run lives (closing it, or this
+    process dying, stops the run). OSError when the program cannot be started."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(argv, env=dict(env), cwd=None if cwd is None else str(cwd),
-                                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                                process_group=0, preexec_fn=_die_with_parent)
-    assert proc.stdin is not None
-    proc.stdin.close()
+    ready_r, ready_w = os.pipe()
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", str(GUARD), repr(float(kill_delay_s)),
+                 str(ready_w), *argv],
+                env=dict(env), cwd=None if cwd is None else str(cwd), stdin=subprocess.PIPE,
+                stdout=log, stderr=subprocess.STDOUT, process_group=0, pass_fds=(ready_w,))
+    except BaseException:
+        os.close(ready_r)
+        raise
+    finally:
+        os.close(ready_w)  # the guard holds its own copy: end of file once it wrote
+    with os.fdopen(ready_r, "rb") as ready:
+        error = ready.read().decode(errors="replace")
+    if error:
+        proc.wait()
+        raise OSError(error)
     return proc
 
 

@@ -42,7 +42,7 @@ def _same_machine(rr: dict | None) -> bool:
 def salvage(store: Store, row: dict, rr: dict | None, *, wandb_dir: str, cwd: str,
             metric: str | None, goal: str) -> None:
     """Keep what a dead runner's run wrote (its logged rows, summary and output tail), and
-    stop its program if it still runs on this machine (PR_SET_PDEATHSIG normally did)."""
+    stop its program if it still runs on this machine (its guard normally has: see guard.py)."""
     metrics = RunMetrics(wandb_dir, row["run_id"], cwd)
     metrics.files_dir = Path(row["files_dir"]) if row.get("files_dir") else None
     rows = metrics.new_rows()  # everything the run logged, up to any damage

@@ -9,8 +9,9 @@ runner's handle. On its node the actor
 - moves the prepared run into a folder of its own: the store folder's path in the argv and
   the W&B variables is replaced by that folder, where the run's parameter files are written
   (no shared disk needed); the node's own environment is kept, plus the W&B and Keras ones;
-- starts the program with ``launch.start`` (own process group; SIGTERM when the actor dies),
-  in the same working folder as on the coordinator (every node needs the checkout there);
+- starts the program with ``launch.start`` (under its guard, in a process group of its own
+  that ends with the actor: SIGTERM, then SIGKILL after the kill delay), in the same working
+  folder as on the coordinator (every node needs the checkout there);
 - reads the run's W&B record there (``executor.RunMetrics``) and hands over the new rows;
 - signals the program's process group on ``terminate`` (SIGTERM) and ``kill`` (SIGKILL);
 - at the end returns the output log and the run's ``wandb/`` folder (offline run folder with
@@ -18,8 +19,12 @@ runner's handle. On its node the actor
   store folder, so ``wandb sync`` and the saved models work from there.
 
 A lost actor or node makes ``poll()`` return ``LOST_EXIT`` and ``outcome()`` an ``Outcome``
-with ``lost`` set: the runner records the run crashed. ``ray`` is an optional dependency
-(requirements-ray.txt) and is only imported when ``--ray`` is given.
+with ``lost`` set: the runner records the run crashed. No call ever waits on an actor: a run
+that no live node can hold is an error naming what it asks and what the nodes have (at start,
+and for a waiting actor once its last fitting node is gone); stopping a run Ray has not placed
+yet removes its actor (``ray.kill``), and so does a SIGKILL the actor does not answer, so the
+coordinator always ends. ``ray`` is an optional dependency (requirements-ray.txt) and is only
+imported when ``--ray`` is given.
 """
 
 from __future__ import annotations
@@ -31,13 +36,14 @@ import signal
 import socket
 import tarfile
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..cli import UserError
 from . import launch
-from .executor import Outcome, RunMetrics, RunSpec
+from .executor import Outcome, RunMetrics, RunSpec, signal_group
 from .failures import read_tail
 from .promotion import promote_shipped
 from ..contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV
@@ -45,6 +51,8 @@ from ..contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV
 INSTALL_HINT = "pip install -r requirements-ray.txt"
 CONNECT_TIMEOUT_S = 5.0
 FINISH_TIMEOUT_S = 600.0
+KILL_ANSWER_S = 15.0  # a SIGKILL the actor does not confirm by then: the actor is removed
+ROOM_CHECK_S = 2.0  # how often a waiting run asks whether any live node can still hold it
 LOST_EXIT = -1  # poll()'s answer for a lost run; the outcome says why
 START_FAILED_EXIT = 127  # as a shell answers for a command it cannot run
 FORWARDED_PREFIXES = ("WANDB_", "KERAS_", "TF_CPP_")
@@ -113,13 +121,6 @@ def relocate(spec: RunSpec, old_dir: str, new_dir: str, base_env: dict[str, str]
                    log_path=Path(new_dir) / "logs" / f"{spec.run_id}.log", gpu=None)
 
 
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pid, sig)
-    except OSError:
-        pass
-
-
 def tar_folder(folder: Path) -> bytes:
     """The folder as gzipped tar bytes, without links (they mean nothing on another host)."""
     buf = io.BytesIO()
@@ -163,7 +164,8 @@ class RunActor:
             if not os.path.isdir(s.cwd):
                 raise OSError(f"working folder {s.cwd} missing on this node (every node needs "
                               "the checkout at the same path)")
-            self.proc = launch.start(s.argv, s.env, log_path=s.log_path, cwd=s.cwd)
+            self.proc = launch.start(s.argv, s.env, log_path=s.log_path, cwd=s.cwd,
+                                     kill_delay_s=s.kill_delay_s)
             info["pid"] = self.proc.pid
         except OSError as e:
             info["error"] = f"could not start on {info['hostname']}: {e}"
@@ -178,11 +180,11 @@ class RunActor:
 
     def terminate(self) -> None:
         if self.proc is not None:
-            _signal_group(self.proc.pid, signal.SIGTERM)
+            signal_group(self.proc.pid, signal.SIGTERM)
 
     def kill(self) -> None:
         if self.proc is not None:
-            _signal_group(self.proc.pid, signal.SIGKILL)
+            signal_group(self.proc.pid, signal.SIGKILL)
 
     def finish(self) -> dict[str, Any]:
         """Once the program exited: its last rows, summary, output log and ``wandb/`` folder.
@@ -200,12 +202,75 @@ def _one_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
+def describe_request(cpus: float, gpus: float) -> str:
+    return f"{cpus:g} CPU and {gpus:g} GPU"
+
+
+def runs_that_fit(resources: dict[str, float], cpus: float, gpus: float) -> int | None:
+    """How many runs asking ``cpus`` CPUs and ``gpus`` GPUs a node with these (total)
+    resources holds at once; None when a run asks for nothing (any number)."""
+    fits = [int(resources.get(name, 0) / need + 1e-9)
+            for name, need in (("CPU", cpus), ("GPU", gpus)) if need > 0]
+    return min(fits) if fits else None
+
+
+def describe_nodes(nodes: list[dict[str, Any]]) -> str:
+    """The live nodes' CPUs and GPUs, as ``ray.nodes()`` lists them."""
+    alive = [n for n in nodes if n.get("Alive")]
+    if not alive:
+        return "the cluster has no live node"
+    return "its live nodes have " + "; ".join(
+        f"node {str(n.get('NodeID', '?'))[:8]} ({n.get('NodeManagerAddress', '?')}): "
+        f"{describe_request(n['Resources'].get('CPU', 0), n['Resources'].get('GPU', 0))}"
+        for n in alive)
+
+
+def no_room(nodes: list[dict[str, Any]], cpus: float, gpus: float) -> str | None:
+    """Why no live node can ever hold a run with this request; None when one can."""
+    if any(runs_that_fit(n.get("Resources") or {}, cpus, gpus) != 0
+           for n in nodes if n.get("Alive")):
+        return None
+    return (f"no node of the Ray cluster can hold a run asking {describe_request(cpus, gpus)}; "
+            f"{describe_nodes(nodes)}")
+
+
+def require_room(address: str, cpus_per_run: float, gpus_per_run: float) -> None:
+    """Join the cluster at ``address``; UserError when no live node can hold one run."""
+    why = no_room(connect(address).nodes(), cpus_per_run, gpus_per_run)
+    if why:
+        raise UserError(f"--ray {address}: {why}. Ask for less (--cpus-per-run, "
+                        "--gpus-per-run) or add a node with room")
+
+
+class Room:
+    """Whether some live node can still hold a run: asked of the cluster at most every
+    ``ROOM_CHECK_S`` seconds, however many runs wait for a node."""
+
+    def __init__(self, ray: Any, cpus: float, gpus: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.ray, self.cpus, self.gpus, self.clock = ray, cpus, gpus, clock
+        self.request = describe_request(cpus, gpus)
+        self._asked_at: float | None = None
+        self._why: str | None = None
+
+    def missing(self) -> str | None:
+        """None while a live node can hold a run, else why none can."""
+        now = self.clock()
+        if self._asked_at is None or now - self._asked_at >= ROOM_CHECK_S:
+            self._why, self._asked_at = no_room(self.ray.nodes(), self.cpus, self.gpus), now
+        return self._why
+
+
 class RayRun:
     """The runner's handle on a run in a ``RunActor``. Never blocks the runner's loop: each
-    call looks whether the actor's last answer came, and asks again."""
+    call looks whether the actor's last answer came (its start on a node, then checks while
+    the program runs, then the run folder shipped back) and asks again. A run ends for the
+    runner once its folder is back, or when it is lost."""
 
-    def __init__(self, ray: Any, actor: Any, spec: RunSpec, wandb_dir: str):
+    def __init__(self, ray: Any, actor: Any, spec: RunSpec, wandb_dir: str, room: Room,
+                 clock: Callable[[], float] = time.monotonic):
         self.ray, self.actor, self.spec, self.wandb_dir = ray, actor, spec, wandb_dir
+        self.room, self.clock = room, clock
         self.run_id = spec.run_id
         self.pid: int | None = None  # the program's pid is on its node: never signal it here
         self.host, self.node_id = "", None
@@ -215,12 +280,21 @@ class RayRun:
         self.start_error: str | None = None
         self._rows: list[dict[str, Any]] = []
         self._exit: int | None = None
+        self._shipped: dict[str, Any] | None = None
+        self._kill_sent_at: float | None = None
         self._start_ref: Any = actor.start.remote()
         self._check_ref: Any = None
+        self._finish_ref: Any = None
+        self._finish_asked_at = 0.0
 
     def _ready(self, ref: Any) -> bool:
         done, _ = self.ray.wait([ref], timeout=0)
         return bool(done)
+
+    def _done(self) -> bool:
+        """Lost, or exited and (when it started on a node) its folder is back."""
+        return bool(self.lost) or (self._exit is not None
+                                   and (self.node_id is None or self._shipped is not None))
 
     def _on_started(self, info: dict[str, Any]) -> None:
         if "node_id" in info:
@@ -231,7 +305,7 @@ class RayRun:
             self._exit = START_FAILED_EXIT
 
     def _update(self) -> None:
-        if self.lost or self._exit is not None:
+        if self._done():
             return
         errors = self.ray.exceptions
         try:
@@ -244,15 +318,30 @@ class RayRun:
             self._on_lost(e)
         except (errors.NodeDiedError, errors.WorkerCrashedError, errors.ObjectLostError) as e:
             self._on_lost(e)
+        if (not self._done() and self._kill_sent_at is not None
+                and self.clock() > self._kill_sent_at + KILL_ANSWER_S):
+            self._remove(f"its Ray actor ({self.host}) did not answer SIGKILL within "
+                         f"{KILL_ANSWER_S:g}s; the actor was removed")
 
     def _ask(self) -> None:
-        """Take the actor's answer if it came (start first, then checks), and ask again."""
         if self._start_ref is not None:
-            if self._ready(self._start_ref):  # else: still waiting for a node with room
-                info = self.ray.get(self._start_ref)
-                self._start_ref = None
-                self._on_started(info)
-            return
+            return self._ask_start()
+        if self._exit is None:
+            self._ask_check()
+        if self._exit is not None and self.node_id is not None:
+            self._ask_finish()
+
+    def _ask_start(self) -> None:
+        if self._ready(self._start_ref):
+            info = self.ray.get(self._start_ref)
+            self._start_ref = None
+            return self._on_started(info)
+        why = self.room.missing()  # else: waiting for room, which a busy cluster frees later
+        if why:
+            self._remove_actor()
+            self._on_started({"error": f"Ray cannot place it: {why}"})
+
+    def _ask_check(self) -> None:
         if self._check_ref is None:
             self._check_ref = self.actor.check.remote()
         if self._ready(self._check_ref):
@@ -260,13 +349,39 @@ class RayRun:
             self._check_ref = None
             self._rows += rows
 
+    def _ask_finish(self) -> None:
+        if self._finish_ref is None:
+            self._finish_ref, self._finish_asked_at = self.actor.finish.remote(), self.clock()
+        try:
+            if self._ready(self._finish_ref):
+                self._shipped = self.ray.get(self._finish_ref)
+            elif self.clock() > self._finish_asked_at + FINISH_TIMEOUT_S:
+                raise TimeoutError(f"no answer within {FINISH_TIMEOUT_S:g}s")
+        except (self.ray.exceptions.RayError, OSError) as e:
+            self.lost = f"its run folder could not be fetched from {self.host}: {_one_line(e)}"
+        if self._shipped is not None or self.lost:
+            self._remove_actor()
+
     def _on_lost(self, e: BaseException) -> None:
         self.lost = f"its Ray actor or node was lost ({self.host or 'not placed yet'}): " \
                     f"{_one_line(e)}"
 
+    def _remove_actor(self) -> None:
+        """Remove the actor; on its node the run's guard then stops whatever still runs."""
+        try:
+            self.ray.kill(self.actor, no_restart=True)
+        except self.ray.exceptions.RayError:
+            pass
+
+    def _remove(self, why: str) -> None:
+        self._remove_actor()
+        self.lost = why
+
     def poll(self) -> int | None:
         self._update()
-        return LOST_EXIT if self.lost else self._exit
+        if self.lost:
+            return LOST_EXIT
+        return self._exit if self._done() else None
 
     def new_rows(self) -> list[dict[str, Any]]:
         self._update()
@@ -274,26 +389,36 @@ class RayRun:
         return rows
 
     def terminate(self) -> None:
+        self._update()
+        if self._done():
+            return
+        if self.node_id is None:  # waiting for a node: nothing runs, the actor can go
+            return self._remove(f"stopped before Ray placed it (it asks {self.room.request})")
         self.actor.terminate.remote()
 
     def kill(self) -> None:
+        """SIGKILL through the actor; removes the actor instead when Ray has not placed it,
+        when it does not answer within ``KILL_ANSWER_S``, or on a second kill."""
+        self._update()
+        if self._done():
+            return
+        if self.node_id is None:
+            return self._remove(f"killed before Ray placed it (it asks {self.room.request})")
+        if self._kill_sent_at is not None:
+            return self._remove(f"killed again before its Ray actor ({self.host}) answered; "
+                                "the actor was removed")
         self.actor.kill.remote()
+        self._kill_sent_at = self.clock()
 
     def outcome(self, exit_code: int) -> Outcome:
         rows, self._rows = self._rows, []
         if self.lost:
+            self._remove_actor()
             return Outcome(exit_code, rows, None, "", None, lost=self.lost)
-        if self.start_error and self.node_id is None:  # no actor to ask
-            self.ray.kill(self.actor, no_restart=True)
+        if self._shipped is None:  # it never started on a node: no folder to fetch
+            self._remove_actor()
             return Outcome(exit_code, rows, None, f"error: {self.start_error}", None)
-        try:
-            done = self.ray.get(self.actor.finish.remote(), timeout=FINISH_TIMEOUT_S)
-        except (self.ray.exceptions.RayError, OSError) as e:
-            return Outcome(exit_code, rows, None, "", None,
-                           lost=f"its run folder could not be fetched from {self.host}: "
-                                f"{_one_line(e)}")
-        finally:
-            self.ray.kill(self.actor, no_restart=True)
+        done = self._shipped
         self.spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.spec.log_path.write_bytes(done["log"])
         untar_folder(done["wandb_tar"], Path(self.wandb_dir) / "wandb")
@@ -317,8 +442,10 @@ class RayExecutor:
                             f"{gpus_per_run:g}: give numbers of 0 or more")
         self.address, self.wandb_dir = address, str(Path(wandb_dir).resolve())
         self.cpus_per_run, self.gpus_per_run = float(cpus_per_run), float(gpus_per_run)
+        require_room(address, self.cpus_per_run, self.gpus_per_run)
         self.ray = connect(address)
         self.actor_cls = self.ray.remote(RunActor)
+        self.room = Room(self.ray, self.cpus_per_run, self.gpus_per_run)
 
     def actor_options(self) -> dict[str, Any]:
         """The resource request of each run's actor; a lost actor is not restarted."""
@@ -329,11 +456,13 @@ class RayExecutor:
         """Ask Ray for a node with room for the run; returns at once."""
         files = param_files(self.wandb_dir, spec.run_id)
         actor = self.actor_cls.options(**self.actor_options()).remote(spec, self.wandb_dir, files)
-        return RayRun(self.ray, actor, spec, self.wandb_dir)
+        return RayRun(self.ray, actor, spec, self.wandb_dir, self.room)
 
     def slots(self) -> int:
-        """How many runs fit on the cluster at once with the resources each asks for."""
-        total = self.ray.cluster_resources()
-        fits = [int(total.get(name, 0) / need + 1e-9) for name, need in
-                (("CPU", self.cpus_per_run), ("GPU", self.gpus_per_run)) if need > 0]
-        return max(1, min(fits)) if fits else 1
+        """How many runs the cluster's live nodes hold at once, each on one node, with the
+        resources each asks for (1 when a run asks for nothing)."""
+        counts = [runs_that_fit(n.get("Resources") or {}, self.cpus_per_run, self.gpus_per_run)
+                  for n in self.ray.nodes() if n.get("Alive")]
+        if not counts or None in counts:
+            return 1
+        return max(1, sum(counts))

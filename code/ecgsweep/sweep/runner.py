@@ -66,11 +66,11 @@ class Runner:
                            entity=meta.get("entity"), interpreter=opts.interpreter)
         self.cwd, self.wandb_dir = opts.cwd or os.getcwd(), str(store.folder.resolve())
         self.gpus = opts.gpus if opts.gpus is not None else visible_gpus()
+        self.kill_delay = kill_delay(opts.kill_delay_s)
         self.launcher = Launcher(self.cfg, self.sweep_id, self.wandb_dir, self.cwd,
                                  opts.executor or LocalExecutor(self.wandb_dir), self.gpus,
-                                 launch_args)
+                                 launch_args, self.kill_delay)
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.kill_delay = kill_delay(opts.kill_delay_s)
         self.slots: list[str | None] = [None] * max(1, int(opts.workers))
         self.live: dict[str, LiveRun] = {}
         self.no_more: str | None = None

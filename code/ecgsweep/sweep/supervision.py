@@ -1,8 +1,9 @@
 """The runs one runner supervises: how each ended, and the SIGTERM -> SIGKILL escalation.
 
 A stop (hyperband, or the user's Ctrl-C) sends SIGTERM as ``wandb agent`` does, then SIGKILL
-to the run's process group once ``kill_delay`` seconds have passed. Signals to the runner
-itself are only counted here; the loop acts on them between two turns.
+once ``kill_delay`` seconds have passed, each to every process of the run (its process group,
+see ``guard``). Signals to the runner itself are only counted here; the loop acts on them
+between two turns: the first stops the runs, every further one kills them.
 """
 
 from __future__ import annotations
