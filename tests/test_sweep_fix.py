@@ -129,8 +129,9 @@ def test_what_is_not_mechanical_stays_and_check_still_reports_it(tmp_path, monke
     assert "parameters.learning_rate.min: '1e-4' -> 0.0001" in out, out
     assert "layer_1_size.distribution" not in out, out
     remaining = [ln for ln in out.splitlines() if ln.startswith(f"{tmp_path / 'cnn.fixed.yaml'}:")]
-    assert len(remaining) == 1 and "parameters.layer_1_size: log_uniform" in remaining[0], out
-    assert "check --fix" not in remaining[0]
+    exponents = [ln for ln in remaining if "parameters.layer_1_size: log_uniform takes" in ln]
+    assert len(exponents) == 1 and "check --fix" not in exponents[0], out
+    assert any("layer_1_size, an integer, rejects" in ln for ln in remaining), out
     fixed = sc.load(tmp_path / "cnn.fixed.yaml")
     assert fixed["parameters"]["layer_1_size"]["distribution"] == "log_uniform"
 
@@ -170,6 +171,20 @@ def test_string_numbers_in_every_numeric_key_become_floats():
     assert p["name"]["values"] == ["adam", "1e-3x"]
     assert [c.field for c in changes] == ["parameters.w.mu", "parameters.w.sigma",
                                           "parameters.q.q", "parameters.c.value"]
+
+
+def test_an_exponent_without_its_sign_is_a_string_too_and_is_fixed():
+    """YAML 1.1 wants a dot and a sign: 1.0e5 is the string '1.0e5', as 1e5 is."""
+    cfg = sc.loads("program: train.py\nmethod: grid\nparameters:\n"
+                   "  steps: {values: [1e5, 1.0e5, 1.0e+5]}\n")
+    assert cfg["parameters"]["steps"]["values"] == ["1e5", "1.0e5", 100000.0]
+    said = {p.field: p.message for p in sc.check(cfg, check_program=False)}
+    assert "write 1.0e+5 or 100000" in said["parameters.steps.values[0]"], said
+    assert "write 1.0e+5 or 100000" in said["parameters.steps.values[1]"], said
+    fixed, changes = sf.fix(cfg)
+    assert [c.field for c in changes][:2] == ["parameters.steps.values[0]",
+                                              "parameters.steps.values[1]"]
+    assert sc.loads(sf.to_yaml(fixed, "s.yaml"))["parameters"]["steps"]["values"] == [100000.0]
 
 
 def test_text_parameters_of_train_py_keep_their_strings():

@@ -2,14 +2,20 @@
 
 Two layers, both reported one problem per line with the field it concerns:
 
-1. The ``sweeps`` package's JSON schema (the one the W&B server applies), with its
-   messages turned into field paths (``parameters.learning_rate.min``) where the raw
-   jsonschema message would only say "is not valid under any of the given schemas".
+1. The ``sweeps`` package's JSON schema and its engine's own checks (the ones the W&B
+   server applies), with their messages turned into field paths
+   (``parameters.learning_rate.min``) where the raw jsonschema message would only say "is
+   not valid under any of the given schemas"; the runner reads the config through the
+   same checks (``engine_config``), so whatever it would refuse, ``check`` refuses first.
 2. Lints for mistakes the schema accepts but that waste a sweep: numbers PyYAML reads as
    strings (``1e-4``), ``log_uniform`` bounds written as values, integer bounds on a float
    parameter (W&B then infers ``int_uniform``), float samples for an integer parameter,
    values outside a parameter's range or choices, and parameters ``code/train.py`` does
    not read (from ``ecgsweep.params``, read at call time so new families count).
+
+Which findings stop a sweep and which only warn is one table, ``LEVELS``. Reading is bounded
+for any file: its size, its values (aliases counted, not expanded) and its nesting have
+limits, each named in the message that refuses a file.
 
 ``check --fix`` repairs the mechanical ones (``ecgsweep.sweep.fix``); their messages say so.
 
@@ -37,8 +43,9 @@ from ..contract import OBJECTIVE_METRICS, TRAIN_METRICS, VAL_METRICS, kept_metri
 with warnings.catch_warnings():
     # sweeps 0.3.0 declares a pydantic v1-style Config that pydantic v2 warns about.
     warnings.simplefilter("ignore")
+    from sweeps.config import ParamValidationError, schema_violations_from_proposed_config
     from sweeps.config import schema as sweeps_schema
-    from sweeps.params import HyperParameter
+    from sweeps.params import PARAM_DEPRECATION_MAP, HyperParameter
 
 
 # Macros `wandb agent` expands in `command:` (wandb/wandb_agent.py, Agent._command_run,
@@ -53,7 +60,9 @@ SPEC_KEYS = ("value", "values", "probabilities", "distribution", "min", "max", "
 NUMERIC_SPEC_KEYS = ("min", "max", "mu", "sigma", "q", "a", "b")
 
 _NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-EXPONENT_NO_DOT_RE = re.compile(r"^[+-]?\d+[eE][+-]?\d+$")
+# A number with an exponent that YAML 1.1 (PyYAML) reads as a string: it wants a dot before
+# the e and a sign after it (1.0e-4, 1.0e+5), so 1e-4 and 1.0e5 are strings.
+STRING_EXPONENT_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
 
 # The message ending of a problem `check --fix` repairs (see ecgsweep.sweep.fix).
 FIX_HINT = "; `check --fix` does this"
@@ -61,6 +70,13 @@ FIX_HINT = "; `check --fix` does this"
 # Old-style distributions (bounds are exponents of e) and their `_values` forms.
 OLD_LOG_TO_VALUES = {"log_uniform": "log_uniform_values", "q_log_uniform": "q_log_uniform_values",
                      "inv_log_uniform": "inv_log_uniform_values"}
+
+
+def yaml_float(number: str) -> str:
+    """``number`` (such as 1e-4 or 1e5) spelled so that YAML reads a float: 1.0e-4, 1.0e+5."""
+    mantissa, exp = re.split("[eE]", number.strip())
+    mantissa += "" if "." in mantissa else ".0"
+    return f"{mantissa}e{exp if exp[0] in '+-' else '+' + exp}"
 
 
 def log_bounds_are_values(lo: Any, hi: Any) -> bool:
@@ -75,24 +91,68 @@ def log_bounds_are_values(lo: Any, hi: Any) -> bool:
     return numbers and 0 < lo < hi <= 1
 
 
+def _hashable(v: Any) -> Any:
+    """A hashable stand-in for a YAML value, equal for equal values (lists and mappings too)."""
+    if isinstance(v, dict):
+        return ("mapping", frozenset((_hashable(k), _hashable(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return ("list", tuple(_hashable(x) for x in v))
+    if isinstance(v, (set, frozenset)):
+        return ("set", frozenset(_hashable(x) for x in v))
+    try:
+        hash(v)
+    except TypeError:  # nothing YAML builds; never equal to another entry
+        return ("object", id(v))
+    return v
+
+
 def repeats(values: list[Any]) -> list[int]:
     """Indices of the entries equal (same type too: 1 and 1.0 differ) to an earlier one."""
-    seen: list[Any] = []
+    seen: set[Any] = set()
     out = []
     for i, v in enumerate(values):
-        if any(v == s and type(v) is type(s) for s in seen):
+        key = (type(v), _hashable(v))
+        if key in seen:
             out.append(i)
-        seen.append(v)
+        seen.add(key)
     return out
+
+
+# What each kind of finding does to a sweep, in one table. An error stops it before its first
+# run: W&B's server refuses it (its schema or its engine's own checks), the offline engine
+# cannot run it, there is no program to start, or code/train.py rejects the runs it gets.
+# Whatever W&B would run as written is a warning: `check` reports it and exits 0, the runner
+# prints it and runs the sweep as W&B would.
+LEVELS: dict[str, str] = {
+    "schema": "error",           # W&B's schema or the sweeps engine's checks refuse it
+    "engine": "error",           # the offline engine cannot run it (custom, a grid of ranges)
+    "program": "error",          # the program to start is missing
+    "train": "error",            # code/train.py rejects the value: its runs would fail
+    "string_value": "warning",   # 1e-5 in value(s) is a string; W&B hands the program the string
+    "log_exponents": "warning",  # old-style log bounds are exponents of e; W&B samples them so
+    "value_list": "warning",     # value: [..] gives every run the whole list
+    "repeated_value": "warning", # a value listed twice is tried more often
+    "int_bounds": "warning",     # integer bounds make W&B search integers only
+    "unread": "warning",         # a parameter the chosen model does not read
+    "metric": "warning",         # a metric or goal that ranks the runs oddly
+    "command": "warning",        # wandb agent drops an unknown macro, keeps a partial one verbatim,
+                                 # and with no args macro the program reads wandb.config
+    "listing": "note",           # the parameters code/train.py reads
+}
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One finding: ``level`` is "error" (the sweep must not start), "warning" or "note"."""
+    """One finding; its ``kind`` (a key of LEVELS) says whether it is an error, which stops
+    the sweep, a warning or a note."""
 
     field: str
     message: str
-    level: str = "error"
+    kind: str = "schema"
+
+    @property
+    def level(self) -> str:
+        return LEVELS[self.kind]
 
     def __str__(self) -> str:
         prefix = f"{self.level}: " if self.level != "error" else ""
@@ -112,16 +172,124 @@ class SweepConfigError(ConfigError):
 # ----------------------------------------------------------------------------- loading
 
 
+# Limits that keep `check` and the runner's start bounded for any input. Real sweep configs
+# are a few KiB, a few hundred YAML nodes and under ten levels deep; each limit is far above
+# that and far below what takes a noticeable time to read and check.
+MAX_YAML_BYTES = 1024 * 1024
+# Nodes counted with every alias expanded (a 500-byte file of aliases can stand for a billion):
+# 100,000 holds a search over tens of thousands of values.
+MAX_YAML_NODES = 100_000
+# Nesting levels of YAML collections; a nested parameter takes two (its spec and its
+# `parameters:`), so 32 holds fifteen levels of nested parameters.
+MAX_YAML_DEPTH = 32
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """PyYAML's safe loader, with libyaml's parser when PyYAML has it (its wheels do: the
+    pure-Python one reads a large file about fifty times slower; both read the same YAML
+    with the same resolver). A value its constructor cannot build (a date such as
+    2001-13-45, `!!int x`) is a YAML error at that value, not a bare ValueError."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read this value ({e})", node.start_mark) from None
+
+
+def _too_large(source: str) -> ConfigError:
+    return ConfigError(f"{source}: larger than {MAX_YAML_BYTES // 1024} KiB, the limit for a "
+                       "sweep config (they take a few KiB): is it the right file?")
+
+
+def read_text(path: str | Path) -> str:
+    """The text of a sweep YAML: UTF-8, at most MAX_YAML_BYTES, else one line saying which."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"sweep config not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"{path}: not a file; give the sweep YAML")
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_YAML_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise _too_large(str(path))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line}: byte 0x{data[e.start]:02x} (offset {e.start}) "
+                          "is not UTF-8; save the file as UTF-8") from None
+
+
 def load(path: str | Path) -> dict[str, Any]:
     """Read a sweep YAML into a dict; a YAML syntax error names the line and column."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"sweep config not found: {path}")
-    return loads(path.read_text(), source=str(path))
+    return loads(read_text(path), source=str(path))
 
 
-def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[str]:
-    """One line per key given twice in one mapping (PyYAML silently keeps the last)."""
+@dataclass
+class _Open:
+    """A collection the parser has opened and not yet closed."""
+
+    anchor: str | None
+    values_before: int  # values counted before it began
+    depth: int = 0  # levels below it so far
+
+
+def yaml_size_problem(text: str) -> str | None:
+    """Why a YAML text is too large to read, or None: more than MAX_YAML_NODES values with
+    aliases counted as what they stand for, nesting deeper than MAX_YAML_DEPTH, or an alias
+    inside its own anchor. Walks the parser's events: nothing is built, and the walk stops at
+    the first limit passed."""
+    anchored: dict[str, tuple[int, int]] = {}  # anchor -> (values, depth) of its node
+    opened: list[_Open] = []
+    values = 0
+    for ev in yaml.parse(text, Loader=_Loader):
+        if isinstance(ev, yaml.CollectionEndEvent):
+            done = opened.pop()
+            if done.anchor is not None:
+                anchored[done.anchor] = (values - done.values_before, done.depth + 1)
+            if opened:
+                opened[-1].depth = max(opened[-1].depth, done.depth + 1)
+            continue
+        line = ev.start_mark.line + 1
+        reach = len(opened)  # the level this node ends at, counting what an alias holds
+        if isinstance(ev, yaml.CollectionStartEvent):
+            opened.append(_Open(ev.anchor, values))
+            values, reach = values + 1, reach + 1
+        elif isinstance(ev, yaml.ScalarEvent):
+            values += 1
+            if ev.anchor is not None:
+                anchored[ev.anchor] = (1, 0)
+        elif isinstance(ev, yaml.AliasEvent):
+            if any(o.anchor == ev.anchor for o in opened):
+                return (f"line {line}: alias *{ev.anchor} stands inside its own anchor "
+                        f"&{ev.anchor}, an endless value; write the values out instead")
+            size, depth = anchored.get(ev.anchor, (1, 0))  # undefined: the composer says so
+            values, reach = values + size, reach + depth
+            if opened:
+                opened[-1].depth = max(opened[-1].depth, depth)
+        if reach > MAX_YAML_DEPTH:
+            return (f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep, the limit "
+                    "for a sweep config")
+        if values > MAX_YAML_NODES:
+            return (f"line {line}: more than {MAX_YAML_NODES:,} YAML values (an alias counts "
+                    "as the values it stands for), the limit for a sweep config")
+    return None
+
+
+def _duplicate_keys(node: yaml.Node | None, path: str = "",
+                    visited: set[int] | None = None) -> list[str]:
+    """One line per key given twice in one mapping (PyYAML silently keeps the last). A node
+    that aliases share is walked once."""
+    visited = set() if visited is None else visited
+    if node is None or id(node) in visited:
+        return []
+    visited.add(id(node))
     found: list[str] = []
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
@@ -132,21 +300,31 @@ def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[str]:
                 found.append(f"line {key_node.start_mark.line + 1}: {field}: given twice in one "
                              "mapping; YAML keeps only the last: delete one")
             seen.add(key)
-            found += _duplicate_keys(value_node, field)
+            found += _duplicate_keys(value_node, field, visited)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            found += _duplicate_keys(item, f"{path}[{i}]")
+            found += _duplicate_keys(item, f"{path}[{i}]", visited)
     return found
 
 
 def _safe_load_unique(text: str, source: str) -> Any:
-    duplicates = _duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader))
-    if duplicates:
-        raise ConfigError("\n".join(f"{source}: {d}" for d in duplicates))
-    return yaml.safe_load(text)
+    too_large = yaml_size_problem(text)
+    if too_large:
+        raise ConfigError(f"{source}: {too_large}")
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        duplicates = _duplicate_keys(node)
+        if duplicates:
+            raise ConfigError("\n".join(f"{source}: {d}" for d in duplicates))
+        return None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def loads(text: str, source: str = "<yaml>") -> dict[str, Any]:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
+        raise _too_large(source)
     try:
         cfg = _safe_load_unique(text, source)
     except yaml.YAMLError as e:
@@ -187,20 +365,23 @@ def _strip_key_prefix(msg: str) -> str:
     return re.sub(r"^config key '[^']*': ", "", msg)
 
 
-def _string_number_problems(field: str, value: Any, kind: type | None) -> list[Problem]:
-    """A string that is really a number: `1e-4` in YAML is the string '1e-4'."""
-    if not isinstance(value, str) or kind is str:
+def _string_number_problems(field: str, value: Any, takes: type | None,
+                            finding: str) -> list[Problem]:
+    """A string that is really a number: `1e-4` in YAML is the string '1e-4'. ``finding``:
+    "schema" where W&B's schema wants a number (min, max, ...), "string_value" in value(s),
+    which W&B hands the program as the string."""
+    if not isinstance(value, str) or takes is str:
         return []
     s = value.strip()
     if not _NUMBER_RE.match(s):
         return []
-    if EXPONENT_NO_DOT_RE.match(s):
-        mantissa, exp = re.split("[eE]", s)
-        fixed = f"{mantissa}.0e{exp}"
+    given = ("; W&B hands the program the string" if finding == "string_value" else "")
+    if STRING_EXPONENT_RE.match(s):
         return [Problem(field, f"YAML reads {s} as the string {s!r}, not a number (an exponent "
-                               f"needs a dot before the e); write {fixed} or {float(s):g}"
-                               f"{FIX_HINT}")]
-    return [Problem(field, f"{value!r} is a quoted string, not a number; remove the quotes")]
+                               f"needs a dot before the e and a sign after it){given}; write "
+                               f"{yaml_float(s)} or {float(s):g}{FIX_HINT}", finding)]
+    return [Problem(field, f"{value!r} is a quoted string, not a number{given}; remove the "
+                           "quotes", finding)]
 
 
 def _schema_message(name: str, spec: dict) -> str:
@@ -256,6 +437,7 @@ def check(cfg: dict[str, Any], *, cwd: str | Path | None = None,
           check_program: bool = True) -> list[Problem]:
     """Every problem found in a sweep config (errors first, then warnings)."""
     problems: list[Problem] = []
+    problems += _not_json(cfg)
     problems += _check_top_level(cfg)
     params_section = cfg.get("parameters")
     for_train = is_train_program(cfg)
@@ -265,6 +447,9 @@ def check(cfg: dict[str, Any], *, cwd: str | Path | None = None,
     problems += _check_method(cfg)
     problems += _check_metric(cfg, for_train=for_train)
     problems += _check_command(cfg, cwd=cwd, check_program=check_program)
+    if not errors(problems):
+        # W&B's own checks as the runner applies them, should the rules above miss one
+        problems += _engine_problems(cfg)
     # de-duplicate, keeping order; errors before warnings
     seen: set[tuple[str, str, str]] = set()
     out = []
@@ -275,9 +460,65 @@ def check(cfg: dict[str, Any], *, cwd: str | Path | None = None,
             out.append(p)
     # a vague "not valid under any of the given schemas" adds nothing next to a precise one
     precise = {p.field for p in out if "under any of the given schemas" not in p.message}
-    out = [p for p in out
-           if not ("under any of the given schemas" in p.message and p.field in precise)]
+    out = _capped([p for p in out
+                   if not ("under any of the given schemas" in p.message and p.field in precise)])
     return [p for p in out if p.level == "error"] + [p for p in out if p.level != "error"]
+
+
+# Lines shown for the entries of one list (values[0], values[1], ...) with the same kind of
+# problem; the rest are counted in one more line, so a long list reads in a screen.
+MAX_LINES_PER_LIST = 10
+
+
+def _capped(problems: list[Problem]) -> list[Problem]:
+    out: list[Problem] = []
+    shown: dict[tuple[str, str], int] = {}
+    for p in problems:
+        base = re.sub(r"\[\d+\]$", "", p.field)
+        key = (p.kind, base)
+        if base != p.field:
+            shown[key] = shown.get(key, 0) + 1
+            if shown[key] > MAX_LINES_PER_LIST:
+                continue
+        out.append(p)
+    for (kind, base), n in shown.items():
+        if n > MAX_LINES_PER_LIST:
+            out.append(Problem(base, f"and {n - MAX_LINES_PER_LIST:,} more of its entries, as "
+                                     "above", kind))
+    return out
+
+
+def _engine_problems(cfg: dict) -> list[Problem]:
+    try:
+        engine_config(cfg)
+    except ConfigError as e:
+        return [Problem("config", line) for line in str(e).splitlines()]
+    return []
+
+
+_JSON_SCALARS = (str, int, float, bool, type(None))
+
+
+def _not_json(value: Any, field: str = "") -> list[Problem]:
+    """Values JSON cannot hold (a date YAML read from 2001-01-01, a !!set, !!binary): W&B
+    and the runner's store keep the config as JSON."""
+    if isinstance(value, dict):
+        out = []
+        for key, item in value.items():
+            inner = f"{field}.{key}" if field else str(key)
+            if not isinstance(key, _JSON_SCALARS):
+                out.append(Problem(inner, f"YAML reads the key {key} as a {type(key).__name__},"
+                                          " which JSON cannot hold; write it in quotes"))
+            out += _not_json(item, inner)
+        return out
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in _not_json(item, f"{field}[{i}]")]
+    if isinstance(value, _JSON_SCALARS):
+        return []
+    what = {"bytes": "binary data", "datetime": "a date and time"}.get(
+        type(value).__name__, f"a {type(value).__name__}")
+    return [Problem(field, f"YAML reads {value} as {what}, which JSON cannot hold (W&B and the "
+                           "runner keep the config as JSON); write it in quotes for text")]
 
 
 def errors(problems: list[Problem]) -> list[Problem]:
@@ -306,7 +547,7 @@ def _check_top_level(cfg: dict) -> list[Problem]:
         out.append(Problem("method", "missing: write `method: grid`, `random` or `bayes`"))
     elif cfg.get("method") == "custom":
         out.append(Problem("method", "`custom` needs a W&B Launch scheduler; the offline runner "
-                                     "supports grid, random and bayes"))
+                                     "supports grid, random and bayes", "engine"))
     # The engine's own checks that are not in the JSON schema (min < max, probabilities,
     # deprecated distributions) are done per parameter below with field paths.
     return out
@@ -323,11 +564,29 @@ def is_train_program(cfg: dict) -> bool:
     return isinstance(prog, str) and os.path.normpath(prog) == os.path.normpath(TRAIN_PROGRAM)
 
 
+# The parameter names W&B's schema takes, from the schema itself (jsonschema, too, matches
+# a pattern with re.search).
+PARAM_NAME_PATTERN = (sweeps_schema.sweep_config_jsonschema["definitions"]["parameters"]
+                      ["propertyNames"]["pattern"])
+
+
+def _name_problems(field: str, name: Any) -> list[Problem]:
+    """A parameter name W&B's schema refuses (or the engine cannot read: it wants text)."""
+    if not isinstance(name, str):
+        return [Problem(field, f"the name {name!r} is read as a {type(name).__name__}; a "
+                               f"parameter name is text: write it in quotes, '{name}'")]
+    if re.search(PARAM_NAME_PATTERN, name):
+        return []
+    return [Problem(field, f"{name!r} is not a parameter name W&B takes: a letter or _ first, "
+                           "then letters, digits, _, . or -")]
+
+
 def _check_any_parameters(section: dict, prefix: str = "parameters") -> list[Problem]:
     """W&B-schema checks for any program's parameters, nested ones included."""
     out: list[Problem] = []
     for name, spec in section.items():
         field = f"{prefix}.{name}"
+        out += _name_problems(field, name)
         if not isinstance(spec, dict):
             out.append(Problem(field, f"a parameter spec is a mapping: write `{name}: "
                                       f"{{value: {_fmt(spec)}}}` for a constant"))
@@ -343,26 +602,27 @@ def _check_parameters(cfg: dict, section: dict) -> list[Problem]:
     every = params_mod.all_params()
     models = _model_values(section)
     for model in models:
-        if model not in params_mod.FAMILY_PARAMS:
+        if not _is_family(model):
             out.append(Problem("parameters.model",
                                f"{model!r} is not a model family.{_close(str(model), params_mod.family_names())} "
-                               f"Known: {', '.join(params_mod.family_names())}"))
+                               f"Known: {', '.join(params_mod.family_names())}", "train"))
     read_by_chosen: set[str] = set()
     for model in models:
-        if model in params_mod.FAMILY_PARAMS:
+        if _is_family(model):
             read_by_chosen |= set(params_mod.params_for(model))
 
     for name, spec in section.items():
         field = f"parameters.{name}"
+        out += _name_problems(field, name)
         name = str(name)
         p = every.get(name)
         if p is None:
             msg = "not a parameter of the training program (code/train.py would reject it)."
             msg += _close(name, every)
-            out.append(Problem(field, msg))
+            out.append(Problem(field, msg, "train"))
         elif read_by_chosen and name not in read_by_chosen:
             out.append(Problem(field, f"not read by model {', '.join(map(str, models))}; "
-                                      "it will be ignored", level="warning"))
+                                      "it will be ignored", "unread"))
         if not isinstance(spec, dict):
             out.append(Problem(field, f"a parameter spec is a mapping: write `{name}: "
                                       f"{{value: {_fmt(spec)}}}` for a constant or `{name}: "
@@ -371,9 +631,13 @@ def _check_parameters(cfg: dict, section: dict) -> list[Problem]:
         out += _check_one_param(field, name, spec, p)
     if any("not a parameter of the training program" in p.message for p in out):
         known = sorted(set().union(*(params_mod.params_for(m) for m in models
-                                     if m in params_mod.FAMILY_PARAMS)) or every)
-        out.append(Problem("parameters", f"code/train.py reads: {', '.join(known)}", level="note"))
+                                     if _is_family(m))) or every)
+        out.append(Problem("parameters", f"code/train.py reads: {', '.join(known)}", "listing"))
     return out
+
+
+def _is_family(model: Any) -> bool:
+    return isinstance(model, str) and model in params_mod.FAMILY_PARAMS
 
 
 def _model_values(section: dict) -> list[Any]:
@@ -401,22 +665,25 @@ def _check_one_param(field: str, name: str, spec: dict, p: params_mod.Param | No
                                                  f" Known: {', '.join(SPEC_KEYS)}"))
     if "parameters" in spec:
         out.append(Problem(field, "nested parameters are not read by code/train.py; "
-                                  "use flat snake_case keys"))
+                                  "use flat snake_case keys", "train"))
         return out
     # numbers written so that YAML reads strings
     string_numbers: list[Problem] = []
     for key in NUMERIC_SPEC_KEYS:
         if key in spec:
-            string_numbers += _string_number_problems(f"{field}.{key}", spec[key], None)
+            string_numbers += _string_number_problems(f"{field}.{key}", spec[key], None,
+                                                      "schema")
     if "value" in spec:
-        string_numbers += _string_number_problems(f"{field}.value", spec["value"], kind)
+        string_numbers += _string_number_problems(f"{field}.value", spec["value"], kind,
+                                                  "string_value")
     if isinstance(spec.get("values"), list):
         for i, v in enumerate(spec["values"]):
-            string_numbers += _string_number_problems(f"{field}.values[{i}]", v, kind)
+            string_numbers += _string_number_problems(f"{field}.values[{i}]", v, kind,
+                                                      "string_value")
     out += string_numbers + _value_shape_problems(field, spec)
-    if string_numbers:
+    if errors(string_numbers):
         return out
-    if out:  # unknown spec keys: the schema message would only repeat them
+    if errors(out):  # unknown spec keys: the schema message would only repeat them
         return out
 
     try:
@@ -426,6 +693,8 @@ def _check_one_param(field: str, name: str, spec: dict, p: params_mod.Param | No
         out.append(Problem(field, str(e.args[0]).replace(f"Parameter {name}: ", "")
                                   .replace(f"{name}: ", "")))
         return out
+    except TypeError:  # values or probabilities that are not lists: the schema says which
+        pass
     ptype = _param_type(name, spec)
     if ptype is None:
         log_problems = _check_log_uniform(field, name, spec, "", p)
@@ -445,7 +714,7 @@ def _value_shape_problems(field: str, spec: dict) -> list[Problem]:
     out: list[Problem] = []
     if isinstance(spec.get("value"), list):
         out.append(Problem(f"{field}.value", "a list: every run gets the whole list; to search "
-                                             "these, write values:", level="warning"))
+                                             "these, write values:", "value_list"))
     values = spec.get("values")
     if isinstance(values, list):
         # with probabilities: which weight goes with which entry is not mechanical
@@ -453,7 +722,7 @@ def _value_shape_problems(field: str, spec: dict) -> list[Problem]:
         for i in repeats(values):
             out.append(Problem(f"{field}.values[{i}]", f"{_fmt(values[i])} is listed twice: the "
                                                        f"search tries it more often; delete one"
-                                                       f"{hint}", level="warning"))
+                                                       f"{hint}", "repeated_value"))
     return out
 
 
@@ -477,13 +746,13 @@ def _check_log_uniform(field: str, name: str, spec: dict, ptype: str,
             hint = FIX_HINT if log_bounds_are_values(lo, hi) else ""
             return [Problem(field, f"{dist} takes base-e exponents, so min {lo:g} and max {hi:g}"
                                    f" sample {span}. To sample between {lo:g} and {hi:g}, write"
-                                   f" `distribution: {v1[ptype]}`{hint}")]
+                                   f" `distribution: {v1[ptype]}`{hint}", "log_exponents")]
         return [Problem(field, f"{dist} takes base-e exponents (samples "
                                f"{math.exp(lo):.4g}..{math.exp(min(hi, 700)):.4g}); "
                                f"W&B deprecates it: prefer `distribution: {v1[ptype]}` with "
                                f"min: {math.exp(lo):.4g} and max: {math.exp(min(hi, 700)):.4g}",
-                        level="warning")]
-    if dist in v2 and isinstance(lo, (int, float)) and lo <= 0:
+                        "log_exponents")]
+    if isinstance(dist, str) and dist in v2 and isinstance(lo, (int, float)) and lo <= 0:
         return [Problem(f"{field}.min", f"{dist} takes the values themselves and needs min > 0;"
                                         f" min {lo:g} looks like an exponent: write min: "
                                         f"{math.exp(lo):.4g} (e^{lo:g}), or use "
@@ -505,7 +774,7 @@ def _check_against_param(field: str, spec: dict, ptype: str, p: params_mod.Param
         try:
             coerce_value(p, v)
         except ConfigError as e:
-            out.append(Problem(f"{field}{sub}", _strip_key_prefix(str(e))))
+            out.append(Problem(f"{field}{sub}", _strip_key_prefix(str(e)), "train"))
 
     if ptype == HyperParameter.CONSTANT:
         coerce(".value", spec["value"])
@@ -517,7 +786,7 @@ def _check_against_param(field: str, spec: dict, ptype: str, p: params_mod.Param
     if p.kind in (str, bool):
         what = "true/false" if p.kind is bool else "one of its choices"
         out.append(Problem(field, f"{p.name} takes {what}; a distribution samples numbers: "
-                                  f"write `values: [...]`"))
+                                  f"write `values: [...]`", "train"))
         return out
     lo, hi = spec.get("min"), spec.get("max")
     if p.kind is int and ptype not in _INT_SAFE:
@@ -528,14 +797,14 @@ def _check_against_param(field: str, spec: dict, ptype: str, p: params_mod.Param
         else:
             fix = (f"{spec.get('distribution')} samples floats that {p.name}, an integer, rejects;"
                    f" use int_uniform, `values: [...]`, or the q_ form with q: 1")
-        out.append(Problem(field, fix))
+        out.append(Problem(field, fix, "train"))
         return out
     if (p.kind is float and ptype == HyperParameter.INT_UNIFORM and "distribution" not in spec):
         out.append(Problem(field, f"min {lo} and max {hi} are integers, so W&B infers int_uniform"
                                   f" and only tries the integers {lo}..{hi}; write min: "
                                   f"{float(lo)} and max: {float(hi)} for a continuous range "
                                   f"(or `distribution: int_uniform` if integers were meant)",
-                           level="warning"))
+                           "int_bounds"))
     # sampled range inside the parameter's bounds
     if lo is None or hi is None:
         return out
@@ -549,10 +818,10 @@ def _check_against_param(field: str, spec: dict, ptype: str, p: params_mod.Param
         lo_v, hi_v = lo, hi
     if p.low is not None and lo_v < p.low:
         out.append(Problem(f"{field}.min", f"samples down to {lo_v:g}, below {p.name}'s minimum "
-                                           f"{p.low:g}"))
+                                           f"{p.low:g}", "train"))
     if p.high is not None and hi_v > p.high:
         out.append(Problem(f"{field}.max", f"samples up to {hi_v:g}, above {p.name}'s maximum "
-                                           f"{p.high:g}"))
+                                           f"{p.high:g}", "train"))
     return out
 
 
@@ -562,29 +831,37 @@ def _check_method(cfg: dict) -> list[Problem]:
     section = cfg.get("parameters")
     if not isinstance(section, dict):
         return out
-    types = {str(n): _param_type(str(n), s) for n, s in section.items() if isinstance(s, dict)}
+    types = {n: _param_type(str(n), s) for n, s in section.items() if isinstance(s, dict)}
     if method == "grid":
         for name, t in types.items():
             if t is None:
                 continue
-            if t not in (HyperParameter.CONSTANT, HyperParameter.CATEGORICAL,
-                         HyperParameter.INT_UNIFORM, HyperParameter.Q_UNIFORM):
+            points = _grid_points(section[name], t)
+            if t in (HyperParameter.INT_UNIFORM, HyperParameter.Q_UNIFORM) and (
+                    points is None or points > MAX_YAML_NODES):
+                out.append(Problem(f"parameters.{name}",
+                                   f"grid search lists every point of this range: more than "
+                                   f"{MAX_YAML_NODES:,}, the most a sweep config may list; "
+                                   "narrow the range" + (" or raise q" if "q" in section[name]
+                                                         else ""), "engine"))
+            elif t not in (HyperParameter.CONSTANT, HyperParameter.CATEGORICAL,
+                           HyperParameter.INT_UNIFORM, HyperParameter.Q_UNIFORM):
                 out.append(Problem(f"parameters.{name}",
                                    "grid search takes only value, values (without probabilities),"
                                    " int_uniform or q_uniform; write `values: [...]` with the "
-                                   "points to try"))
+                                   "points to try", "engine"))
     if method == "bayes":
         if "metric" not in cfg:
             out.append(Problem("metric", "bayes needs a metric to model: write `metric: {name: "
-                                         "val_macro_f1, goal: maximize}`"))
+                                         "val_macro_f1, goal: maximize}`", "engine"))
         if types and all(t == HyperParameter.CONSTANT for t in types.values()):
             out.append(Problem("parameters", "bayes needs at least one searched parameter "
-                                             "(values: or min/max), not only constants"))
+                                             "(values: or min/max), not only constants", "engine"))
     et = cfg.get("early_terminate")
     if isinstance(et, dict) and et.get("type") == "hyperband":
         if "metric" not in cfg:
             out.append(Problem("metric", "hyperband early termination compares runs by the "
-                                         "metric: add `metric: {name: ..., goal: ...}`"))
+                                         "metric: add `metric: {name: ..., goal: ...}`", "engine"))
         if "min_iter" not in et and "max_iter" not in et:
             out.append(Problem("early_terminate", "hyperband needs min_iter (e.g. min_iter: 2) "
                                                   "or max_iter"))
@@ -600,7 +877,7 @@ def _check_metric(cfg: dict, *, for_train: bool = True) -> list[Problem]:
     if for_train and name not in TRAIN_METRICS:
         out.append(Problem("metric.name", f"{name!r} is not a metric code/train.py logs."
                                           f"{_close(name, TRAIN_METRICS)} Logged: "
-                                          f"{', '.join(TRAIN_METRICS)}", level="warning"))
+                                          f"{', '.join(TRAIN_METRICS)}", "metric"))
     if for_train:
         out += _check_kept_metric(cfg, name)
     goal = m.get("goal")
@@ -608,10 +885,10 @@ def _check_metric(cfg: dict, *, for_train: bool = True) -> list[Problem]:
     if higher_better and goal != "maximize":
         why = "is missing, and W&B minimizes by default" if goal is None else f"is {goal}"
         out.append(Problem("metric.goal", f"{why}; {name} is better when higher: write "
-                                          "`goal: maximize`", level="warning"))
+                                          "`goal: maximize`", "metric"))
     if "loss" in name and goal == "maximize":
         out.append(Problem("metric.goal", f"{name} is better when lower: write `goal: minimize`",
-                           level="warning"))
+                           "metric"))
     return out
 
 
@@ -630,14 +907,14 @@ def _check_kept_metric(cfg: dict, name: str) -> list[Problem]:
         out.append(Problem("metric.name", "with keep_epoch last, W&B's engine still judges "
                                           f"each run by its best epoch's {name} (the "
                                           f"highest it logged); name {kept_metric(name)}, the "
-                                          "kept epoch's value", level="warning"))
+                                          "kept epoch's value", "metric"))
     base = name.removeprefix("kept_").removeprefix("best_")
     summary_only = name != base and base in VAL_METRICS
     if summary_only and isinstance(et, dict) and et.get("type") == "hyperband":
         out.append(Problem("early_terminate", f"{name} is written once a run ends, so "
                                               "hyperband, which compares runs epoch by epoch, "
                                               "would stop none; drop early_terminate or name "
-                                              f"{base}", level="warning"))
+                                              f"{base}", "metric"))
     objectives = _param_values(section, "objective", params_mod.all_params()["objective"].default)
     wanted = [o for o, metric in OBJECTIVE_METRICS.items() if metric == base]
     if wanted and any(o != wanted[0] for o in objectives):
@@ -646,7 +923,7 @@ def _check_kept_metric(cfg: dict, name: str) -> list[Problem]:
                                                    f"with objective {given} keep epochs and "
                                                    "their best model by another metric; set "
                                                    f"`objective: {{value: {wanted[0]}}}`",
-                           level="warning"))
+                           "metric"))
     return out
 
 
@@ -665,60 +942,91 @@ def _check_command(cfg: dict, *, cwd: str | Path | None, check_program: bool) ->
                 continue
             if macro not in COMMAND_MACROS:
                 out.append(Problem(f"command[{i}]", f"unknown macro ${{{macro}}} (wandb agent "
-                                                    f"would drop it).{_close(macro, COMMAND_MACROS)}"))
+                                                    "would drop it)."
+                                                    f"{_close(macro, COMMAND_MACROS)}", "command"))
             elif chunk != m.group(0):
                 out.append(Problem(f"command[{i}]", f"{chunk!r}: wandb agent expands a macro only"
                                                     f" when it is the whole list item; write "
                                                     f"{m.group(0)!r} as its own item",
-                                   level="warning"))
+                                   "command"))
     args_macros = {f"${{{m}}}" for m in COMMAND_MACROS if m.startswith("args")}
     if searched_params(cfg) and not any(m in chunk for chunk in cmd for m in args_macros):
         out.append(Problem("command", "no args macro: the program gets the searched parameters "
                                       "only through wandb.config; add ${args} (or another "
                                       "${args...} macro) to pass them as arguments",
-                           level="warning"))
+                           "command"))
     if "${program}" in cmd:
         prog = cfg.get("program")
         if not prog:
             out.append(Problem("program", "missing: the command runs ${program}; write "
-                                          "`program: code/train.py`"))
+                                          "`program: code/train.py`", "program"))
         elif check_program and isinstance(prog, str):
             base = Path(cwd) if cwd is not None else Path.cwd()
             if not (base / prog).is_file():
                 out.append(Problem("program", f"{prog} not found from {base} (programs run from "
                                               "the current directory, like `wandb agent`): "
-                                              "start the sweep from the repository root"))
+                                              "start the sweep from the repository root",
+                                   "program"))
     return out
 
 
 # ----------------------------------------------------------------------------- engine view
 
 
-def engine_config(cfg: dict) -> dict:
-    """The config with the engine's defaults filled in (metric goal, hyperband eta, ...).
+def engine_refusals(cfg: dict) -> list[str]:
+    """What W&B's schema and the sweeps engine's own checks refuse in a config, one line
+    each, less the deprecation of the old-style log distributions, which W&B's server runs."""
+    deprecated = tuple(PARAM_DEPRECATION_MAP.values())
+    try:
+        found = schema_violations_from_proposed_config(cfg)
+    except Exception as e:  # noqa: BLE001 - on a malformed section it raises several kinds
+        return [str(e)]
+    return [v for v in found if not v.endswith(deprecated)]
 
-    Uses ``fill_validate_schema`` rather than ``SweepConfig``: the latter rejects the
-    deprecated-but-working ``log_uniform``, which W&B's server only warns about.
-    ``fill_validate_schema`` (sweeps 0.3.0) drops nested parameters (``opt: {parameters:
-    {...}}``) without a word, while ``sweeps.next_run`` samples them from the raw spec: they
-    are put back as written, so the program receives ``opt`` as a dict, as from the server.
+
+def engine_config(cfg: dict) -> dict:
+    """The config as W&B's engine reads it, with its defaults filled in (hyperband's eta, a
+    parameter's distribution, ...); raises ConfigError, one line per refusal, for what W&B's
+    schema or engine refuses.
+
+    It fills in what ``sweeps``' ``fill_validate_schema`` fills, and differs where W&B's server
+    does: an old-style log distribution (bounds are exponents of e) runs, deprecated, where
+    ``fill_validate_schema`` refuses it; nested parameters (``opt: {parameters: {...}}``) are
+    kept as written, where it drops them, since ``sweeps.next_run`` samples them from the raw
+    spec: the program receives ``opt`` as a dict, as from the server.
     """
-    filled = sweeps_schema.fill_validate_schema(copy.deepcopy(cfg))
-    nested = {name: copy.deepcopy(spec) for name, spec in (cfg.get("parameters") or {}).items()
-              if isinstance(spec, dict) and "parameters" in spec}
-    if nested:
-        filled["parameters"] = {name: filled["parameters"].get(name, nested.get(name))
-                                for name in cfg["parameters"]}
+    refusals = engine_refusals(cfg)
+    if refusals:
+        raise ConfigError("\n".join(f"W&B's sweep schema refuses it: {r}" for r in refusals))
+    filled = copy.deepcopy(cfg)
+    if "parameters" in cfg:
+        filled["parameters"] = {name: _filled_parameter(name, spec)
+                                for name, spec in cfg["parameters"].items()}
+    if "early_terminate" in filled:
+        filled = sweeps_schema.fill_validate_early_terminate(filled)
     return filled
+
+
+def _filled_parameter(name: str, spec: dict) -> dict:
+    try:
+        result = sweeps_schema.fill_parameter(name, spec)
+    except ParamValidationError:  # nested parameters: kept as written
+        return copy.deepcopy(spec)
+    if result is None:
+        raise ConfigError(f"parameters.{name}: W&B's sweep schema refuses it")
+    return result[1]
 
 
 def searched_params(cfg: dict) -> list[str]:
     """Names of the parameters that vary between runs (not `value:` constants)."""
-    out = []
-    for name, spec in (cfg.get("parameters") or {}).items():
-        if isinstance(spec, dict) and "value" not in spec:
-            out.append(str(name))
-    return out
+    return [str(name) for name, spec in _parameters(cfg).items()
+            if isinstance(spec, dict) and "value" not in spec]
+
+
+def _parameters(cfg: dict) -> dict:
+    """The `parameters:` mapping, or an empty one when it is missing or not a mapping."""
+    section = cfg.get("parameters")
+    return section if isinstance(section, dict) else {}
 
 
 def grid_size(cfg: dict) -> int | None:
@@ -726,12 +1034,20 @@ def grid_size(cfg: dict) -> int | None:
     if cfg.get("method") != "grid":
         return None
     n = 1
-    for name, spec in (cfg.get("parameters") or {}).items():
+    for name, spec in _parameters(cfg).items():
         t = _param_type(str(name), spec) if isinstance(spec, dict) else None
-        if t == HyperParameter.CATEGORICAL:
-            n *= len(spec["values"])
-        elif t == HyperParameter.INT_UNIFORM:
-            n *= spec["max"] - spec["min"] + 1
-        elif t == HyperParameter.Q_UNIFORM:
-            n *= len(range(0, int(math.ceil((spec["max"] - spec["min"]) / spec["q"]))))
+        n *= _grid_points(spec, t) or 1
     return n
+
+
+def _grid_points(spec: Any, ptype: str | None) -> int | None:
+    """How many points grid search tries for one parameter (None: not a grid parameter).
+    The engine lists every point of a range, so this is also how many it builds."""
+    if ptype == HyperParameter.CATEGORICAL:
+        return len(spec["values"])
+    if ptype == HyperParameter.INT_UNIFORM:
+        return max(0, spec["max"] - spec["min"] + 1)
+    if ptype == HyperParameter.Q_UNIFORM:
+        steps = (spec["max"] - spec["min"]) / spec.get("q", 1.0)
+        return max(0, math.ceil(steps)) if math.isfinite(steps) else None
+    return None

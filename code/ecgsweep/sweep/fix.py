@@ -3,8 +3,9 @@ and one ``Change`` per edit out. Nothing here reads or writes files.
 
 Mechanical means one right answer, so the fix never guesses what the author meant:
 
-1. numbers PyYAML reads as strings because they lack a dot (``1e-4`` is the string
-   '1e-4') in min, max, mu, sigma, q, a, b, value and values become floats;
+1. numbers PyYAML reads as strings because of how their exponent is written (``1e-4`` is
+   the string '1e-4', as is ``1.0e5``) in min, max, mu, sigma, q, a, b, value and values
+   become floats;
 2. old-style ``log_uniform``, ``q_log_uniform`` and ``inv_log_uniform`` (bounds are
    exponents of e) become their ``_values`` form when the bounds are surely values
    (``config.log_bounds_are_values``: 0 < min < max <= 1);
@@ -78,7 +79,7 @@ def _fix_section(section: dict, prefix: str, text_params: set[str]) -> list[Chan
 
 def _as_number(v: Any) -> float | None:
     """The float a string such as '1e-4' was meant to be; None for anything else."""
-    if isinstance(v, str) and sweep_config.EXPONENT_NO_DOT_RE.match(v.strip()):
+    if isinstance(v, str) and sweep_config.STRING_EXPONENT_RE.match(v.strip()):
         return float(v)
     return None
 
