@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecgsweep.cli import run_main
+from ecgsweep.cli import non_negative_int, run_main, writable_folder
 
 
 def _synth(args: argparse.Namespace) -> None:
     from ecgsweep.data import synth
 
-    written = synth.write_dataset(args.out, n_train=args.train, n_test=args.test,
+    written = synth.write_dataset(writable_folder(args.out, "--out"), n_train=args.train, n_test=args.test,
                                   n_ptb=args.ptb, seed=args.seed)
     for path in written:
         print(f"wrote {path}")
@@ -86,6 +86,8 @@ def _wfdb(args: argparse.Namespace) -> None:
               f"{' '.join(summary['records'][side])}) and its beat sidecar "
               f"{out / summary['sidecars'][side]}")
     print(f"wrote {out / 'split.json'}")
+    for name, reason in summary["skipped_records"].items():
+        print(f"warning: skipped record {name}: {reason}", file=sys.stderr)
 
 
 def _kaggle(args: argparse.Namespace) -> None:
@@ -104,9 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="write synthetic mitbih/ptbdb CSVs in the Kaggle format")
     p.add_argument("--out", default="data", help="output folder (default: data)")
-    p.add_argument("--train", type=int, default=6000, help="beats in mitbih_train.csv")
-    p.add_argument("--test", type=int, default=2000, help="beats in mitbih_test.csv")
-    p.add_argument("--ptb", type=int, default=2000, help="beats in the two ptbdb files together")
+    p.add_argument("--train", type=non_negative_int, default=6000,
+                   help="beats in mitbih_train.csv")
+    p.add_argument("--test", type=non_negative_int, default=2000, help="beats in mitbih_test.csv")
+    p.add_argument("--ptb", type=non_negative_int, default=2000,
+                   help="beats in the two ptbdb files together")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_synth)
 

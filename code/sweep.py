@@ -19,9 +19,14 @@ State lives in <store>/<SWEEP_ID>/sweep.db (SQLite); several runners may share i
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
+from pathlib import Path
 
-from ecgsweep.cli import non_negative_float, positive_int, run_main
+from ecgsweep.cli import UserError, non_negative_float, positive_float, positive_int, run_main
+
+COMMANDS = ("check", "status", "report", "ensemble")
+YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -49,8 +54,9 @@ def run_parser() -> argparse.ArgumentParser:
                         "`wandb sync` can upload them to a server that never saw this sweep")
     p.add_argument("--gpus", help="comma-separated GPU ids to hand out (default: "
                                   "CUDA_VISIBLE_DEVICES, else all that nvidia-smi lists)")
-    p.add_argument("--poll", type=float, default=1.0, help="seconds between checks (default 1)")
-    p.add_argument("--kill-delay", type=float, default=None,
+    p.add_argument("--poll", type=positive_float, default=1.0,
+                   help="seconds between checks (default 1)")
+    p.add_argument("--kill-delay", type=non_negative_float, default=None,
                    help="seconds from SIGTERM to SIGKILL when stopping a run (default "
                         "WANDB_AGENT_KILL_DELAY or 30, as wandb agent)")
     p.add_argument("--ray", metavar="ADDRESS",
@@ -69,7 +75,9 @@ def run_parser() -> argparse.ArgumentParser:
 def check_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="code/sweep.py check",
                                 description="Validate sweep YAMLs: W&B's schema plus the usual "
-                                            "mistakes. Exit 0 when all can run, 2 otherwise.")
+                                            "mistakes. Errors stop a sweep; warnings are what "
+                                            "W&B runs as written, and so does the runner. Exit "
+                                            "0 when all can run (warnings or not), 2 otherwise.")
     p.add_argument("yaml", nargs="+")
     p.add_argument("--fix", action="store_true",
                    help="write FILE.fixed.yaml beside each FILE with the mechanical fixes (1e-4 "
@@ -114,10 +122,26 @@ def ensemble_parser() -> argparse.ArgumentParser:
     return p
 
 
+def refuse_unknown_command(word: str) -> None:
+    """UserError when the first word is neither a command nor a sweep YAML.
+
+    The run form takes a YAML path first, so only a word that names no file and does not
+    end in .yaml/.yml counts as a mistyped command."""
+    if word in COMMANDS or word.startswith("-") or Path(word).exists() \
+            or Path(word).suffix.lower() in YAML_SUFFIXES:
+        return
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise UserError(f"unknown command {word!r}{hint} (commands: {', '.join(COMMANDS)}; or give "
+                    "the path of a sweep YAML to run it)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from ecgsweep.sweep import commands
 
+    if argv:
+        refuse_unknown_command(argv[0])
     if argv and argv[0] == "check":
         args = check_parser().parse_args(argv[1:])
         return (commands.fix_files if args.fix else commands.check_files)(args.yaml)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ecgsweep.artifacts import BestModelSlot, ModelPair, dataset_key, sha256_file
+from ecgsweep.artifacts import BestModelSlot, DamagedRecord, ModelPair, dataset_key, sha256_file
 from ecgsweep.cli import UserError
 
 
@@ -142,3 +142,67 @@ def test_concurrent_agents_end_with_the_best_and_a_matching_pair(tmp_path):
     record = BestModelSlot(tmp_path / "models", "cnn").read()
     assert record["value"] == 0.90 and record["run_id"] == "run3"
     assert (tmp_path / "models" / "cnn" / "best.keras").read_bytes() == b"model-3" * 1000
+
+
+DAMAGED_RECORDS = {
+    "truncated": ('{"metric": "val_macro_f1", "value": 0.9', "not a readable model record"),
+    "a list": ("[1, 2]", "it holds a JSON list, not an object"),
+    "a text value": (None, "its 'value' 'abc' is not a number"),
+    "a NaN value": (None, "its 'value' nan is not a finite number"),
+}
+
+
+def _damage(pair: ModelPair, how: str) -> None:
+    text, _ = DAMAGED_RECORDS[how]
+    if text is None:
+        record = json.loads(pair.record_path.read_text())
+        record["value"] = "abc" if how == "a text value" else float("nan")
+        text = json.dumps(record)  # json writes NaN as the bare word NaN, which it reads back
+    pair.record_path.write_text(text)
+
+
+@pytest.mark.parametrize("how", DAMAGED_RECORDS)
+def test_a_damaged_record_is_archived_with_its_model_and_the_new_model_takes_the_slot(tmp_path, how):
+    slot = BestModelSlot(tmp_path / "models", "cnn")
+    slot.promote_if_better(_candidate(tmp_path, "old", b"OLD"), _record(0.95, "old"))
+    pair = slot.current()
+    _damage(pair, how)
+    damaged_text = pair.record_path.read_text()
+    ok, reason = slot.promote_if_better(_candidate(tmp_path, "new", b"NEW"), _record(0.1, "new"))
+    assert ok and "\n" not in reason
+    assert f"{pair.record_path}: " in reason and DAMAGED_RECORDS[how][1] in reason
+    assert f"archived best.keras and best.json in {pair.folder}/archive/" in reason
+    archived = {p.suffix: p.read_text() for p in (pair.folder / "archive").iterdir()}
+    assert archived == {".keras": "OLD", ".json": damaged_text}
+    assert slot.read()["run_id"] == "new" and slot.model_path.read_bytes() == b"NEW"
+
+
+@pytest.mark.parametrize("how", DAMAGED_RECORDS)
+def test_reading_a_damaged_record_names_the_file_and_the_fault(tmp_path, how):
+    slot = BestModelSlot(tmp_path / "models", "cnn")
+    slot.promote_if_better(_candidate(tmp_path, "old", b"OLD"), _record(0.95, "old"))
+    _damage(slot.current(), how)
+    with pytest.raises(DamagedRecord) as info:
+        slot.read()
+    message = str(info.value)
+    assert message.startswith(f"{slot.current().record_path}: ")
+    assert DAMAGED_RECORDS[how][1] in message and "\n" not in message
+
+
+def test_a_record_without_its_model_is_archived(tmp_path):
+    slot = BestModelSlot(tmp_path / "models", "cnn")
+    slot.promote_if_better(_candidate(tmp_path, "old", b"OLD"), _record(0.95, "old"))
+    pair = slot.current()
+    pair.model_path.unlink()
+    ok, reason = slot.promote_if_better(_candidate(tmp_path, "new", b"NEW"), _record(0.1, "new"))
+    assert ok and f"{pair.record_path} had no best.keras; archived it" in reason
+    assert [p.suffix for p in (pair.folder / "archive").iterdir()] == [".json"]
+
+
+def test_a_half_written_pending_record_rolls_the_swap_back(tmp_path):
+    slot = BestModelSlot(tmp_path / "models", "cnn")
+    slot.promote_if_better(_candidate(tmp_path, "old", b"OLD"), _record(0.5, "old"))
+    pair = slot.current()
+    pair._model_tmp.write_bytes(b"NEW")
+    pair._record_tmp.write_text("[1, 2]")
+    assert slot.read()["run_id"] == "old" and not pair._record_tmp.exists()

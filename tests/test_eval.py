@@ -194,3 +194,76 @@ def test_eval_refuses_beats_without_the_sidecar_fields_a_model_needs(tmp_path, s
     full = Split(bare.X, bare.y, records=np.array(["a", "a"]), rr=np.zeros((2, 11), np.float32))
     check_sidecar_needs(tmp_path / "m.keras", config, full)  # nothing missing: no error
     check_sidecar_needs(tmp_path / "m.keras", resolve({}), bare)  # the default needs none
+
+
+# ---- the model's record: damaged, or its data changed since -----------------------------
+
+
+def _promoted_copy(trained_model: Path, models_dir: Path, data_dir: Path) -> Path:
+    """``trained_model`` promoted to a slot with a record of the data in ``data_dir``, as a
+    run records it (the development beats' fingerprint)."""
+    from ecgsweep.artifacts import BestModelSlot
+
+    config = {**json.loads(sidecar_path(trained_model).read_text())["config"],
+              "data_dir": str(data_dir)}
+    assert config["classes"] == "aami5"  # the development beats as loaded, none dropped
+    dev = datasets.load_development(datasets.resolve_source("mitbih", data_dir))
+    fingerprint = datasets.fingerprint(dev)
+    record = {"metric": "val_macro_f1", "value": 0.5, "run_id": "r1", "config": config,
+              "class_names": ["N", "S", "V", "F", "Q"],
+              "dataset": {"name": "mitbih", "fingerprint": fingerprint}}
+    slot = BestModelSlot(models_dir, "cnn")
+    assert slot.promote_if_better(trained_model, record)[0]
+    return slot.model_path
+
+
+def test_eval_warns_when_the_data_the_model_was_chosen_on_has_changed(trained, tmp_path, capsys):
+    from ecgsweep.data import synth
+
+    data = tmp_path / "data"
+    synth.write_dataset(data, n_train=300, n_test=100, n_ptb=100, seed=0)
+    model = _promoted_copy(trained["a"], tmp_path / "models", data)
+    report = evaluation.evaluate([model], out_dir=tmp_path / "same", bootstrap=0)
+    assert "warning" not in capsys.readouterr().err and "warnings" not in report
+
+    synth.write_dataset(data, n_train=300, n_test=100, n_ptb=100, seed=1)  # regenerated
+    report = evaluation.evaluate([model], out_dir=tmp_path / "changed", bootstrap=0)
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {model} was chosen on development data with fingerprint")
+    assert "holds other data now" in err and "--test CSV" in err and err.count("\n") == 1
+    saved = json.loads((tmp_path / "changed" / "report.json").read_text())
+    assert saved["warnings"] == report["warnings"] == [err.removeprefix("warning: ").strip()]
+
+    # a test file the user names is theirs to choose: no comparison
+    evaluation.evaluate([model], test_csv=str(data / "mitbih_test.csv"),
+                        out_dir=tmp_path / "named", bootstrap=0)
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text, says", [
+    ('{"metric": "val_macro_f1", "value"', "not a readable model record"),
+    ("[1, 2]", "it holds a JSON list, not an object"),
+    (None, "its 'value' 'abc' is not a number"),
+])
+def test_eval_of_a_model_with_a_damaged_record_is_one_error_line(trained, synth_dir, tmp_path,
+                                                                  text, says):
+    model = _promoted_copy(trained["a"], tmp_path / "models", synth_dir)
+    record_path = model.resolve().with_suffix(".json")
+    if text is None:
+        text = json.dumps({**json.loads(record_path.read_text()), "value": "abc"})
+    record_path.write_text(text)
+    proc = _eval_cli(tmp_path, "--model", str(model), "--out", str(tmp_path / "rep"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"error: {record_path}: ") and says in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_run_folders_damaged_model_record_is_named(trained, tmp_path):
+    run_model = tmp_path / "run" / "model.keras"
+    run_model.parent.mkdir()
+    run_model.write_bytes(trained["a"].read_bytes())
+    sidecar_path(run_model).write_text("[1, 2]")
+    with pytest.raises(evaluation.UserError, match=r"model\.json: not a valid model record: it "
+                                                   r"holds a JSON list"):
+        evaluation.load_model(run_model)

@@ -141,7 +141,7 @@ def test_kfold_run_trains_k_models_and_reports_their_mean(synth_dir, tmp_path, f
     assert len(report["models"]) == 3 and 0.0 <= report["macro_f1"] <= 1.0
 
 
-def test_sigterm_during_kfold_keeps_the_folds_done(synth_dir, tmp_path, fake_wandb):
+def test_sigterm_during_kfold_keeps_the_folds_done(synth_dir, tmp_path, fake_wandb, capsys):
     config = _config(synth_dir, tmp_path, folds=2)
     fake = FakeRun(tmp_path, "kfold002")
 
@@ -157,6 +157,34 @@ def test_sigterm_during_kfold_keeps_the_folds_done(synth_dir, tmp_path, fake_wan
     assert summary["stopped"] is True and summary["folds_completed"] == 1
     fold1 = json.loads((run_dir / "fold1.json").read_text())
     assert summary["val_macro_f1"] == pytest.approx(fold1["value"])
+    # stopped between folds: the run did not finish, so its model is not promoted
+    assert summary["promoted"] is False and fold1["stopped"] is True
+    assert not (tmp_path / "models" / "cnn").exists()
+    assert "best model: not promoted: the run was stopped before it finished" in (
+        capsys.readouterr().out)
+
+
+def test_a_kfold_run_stopped_between_folds_is_not_promoted(synth_dir, tmp_path, fake_wandb,
+                                                          monkeypatch, capsys):
+    config = _config(synth_dir, tmp_path, folds=2)
+    scored = run.validation_confusion
+
+    def sigterm_once_fold_1_has_trained(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # after fold 1's fit, before fold 2 starts
+        return scored(*args, **kwargs)
+
+    monkeypatch.setattr(run, "validation_confusion", sigterm_once_fold_1_has_trained)
+    fake = FakeRun(tmp_path, "kfoldgap")
+    assert run._train(fake, config) == 0
+    run_dir = Path(fake.dir).parent
+    assert (run_dir / "fold1.keras").exists() and not (run_dir / "fold2.keras").exists()
+    assert fake.summary["folds_completed"] == 1 and fake.summary["promoted"] is False
+    assert not (tmp_path / "models" / "cnn").exists()
+    # its record says so, for a coordinator that promotes shipped run folders
+    assert json.loads((run_dir / "fold1.json").read_text())["stopped"] is True
+    out = capsys.readouterr().out
+    assert "best model: not promoted: the run was stopped before it finished" in out
+    assert f"the run's model stays in {run_dir / 'fold1.keras'}" in out
 
 
 def test_kfold_keep_epoch_last_reports_every_folds_last_epoch(synth_dir, tmp_path, fake_wandb,

@@ -281,20 +281,24 @@ def test_visible_gpus():
 
 def test_status_and_final_report(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
+    from ecgsweep.artifacts import BestModelSlot
+
     store, rc = run_sweep(tmp_path, grid_yaml("  learning_rate: {values: [0.9, 0.2]}\n"
+                                              "  models_dir: {value: models}\n"
                                               "  epochs: {value: 2}\n"))
     rows = store.runs()
     best = max(rows, key=lambda r: r["metric_best"])
-    models = tmp_path / "cwd" / "models" / "cnn"
-    models.mkdir(parents=True)
-    (models / "best.keras").write_bytes(b"")
-    (models / "best.json").write_text(json.dumps({"run_id": best["run_id"], "metric":
-                                                  "val_macro_f1", "value": 0.675}))
+    candidate = tmp_path / "best.keras"
+    candidate.write_bytes(b"")
+    BestModelSlot(tmp_path / "cwd" / "models", "cnn").promote_if_better(candidate, {
+        "run_id": best["run_id"], "metric": "val_macro_f1", "value": 0.675,
+        "dataset": {"name": "fake.csv", "fingerprint": "f" * 12}})  # the stand-in's data
     buf = io.StringIO()
     commands.final_report(store, Console(file=buf, width=200), cwd=str(tmp_path / "cwd"))
     out = buf.getvalue()
-    assert f"best cnn model: models/cnn/best.keras (from this sweep, run {best['run_id']}" in out
-    assert "next: python code/eval.py --model models/cnn/best.keras" in out
+    shown = "models/cnn/fake-ffffffffffff/best.keras"
+    assert f"best cnn model: {shown} (from this sweep, run {best['run_id']}" in out
+    assert f"next: python code/eval.py --model {shown}" in out
     assert f"wandb sync {store.folder / 'wandb'}" in out
     lb = out[out.index("leaderboard"):]
     assert lb.index(best["run_id"]) < lb.index([r for r in rows if r is not best][0]["run_id"])

@@ -112,7 +112,11 @@ def test_sigterm_stops_cleanly_and_keeps_the_run(synth_dir, tmp_path):
     assert summary["stopped"] is True
     n_epochs = len(log.history)
     assert 1 <= n_epochs < 200
-    assert json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())["stopped"] is True
+    # a stopped run keeps its model in its run folder and never promotes it
+    assert summary["promoted"] is False and not (tmp_path / "models").exists()
+    assert "best model: not promoted: the run was stopped before it finished" in out
+    run_model = Path(summary["run_model_path"])
+    assert run_model.is_file() and json.loads(run_model.with_suffix(".json").read_text())["stopped"]
 
 
 

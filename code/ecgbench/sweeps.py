@@ -72,12 +72,12 @@ class StoreReader:
         self.seen: set[tuple[str, int]] = set()
 
     def _open(self) -> bool:
-        from ecgsweep.sweep.store import Store
+        from ecgsweep.sweep.store import Store, StoreError
 
         if self.store is None and self.db.is_file():
             try:
                 self.store = Store(self.db, timeout_s=5)
-            except sqlite3.Error:
+            except (sqlite3.Error, StoreError):
                 return False  # being created; next poll
         return self.store is not None
 

@@ -8,9 +8,10 @@ set's best. Several agents may finish at once, and any of them may be killed mid
 the swap is done under a file lock and journaled: the new model and record are fully
 written to temp files first, then moved into place one after the other. ``best.json``
 holds the sha256 of ``best.keras``, so a reader can tell a matching pair, and recovery
-completes (or discards) a swap that a kill interrupted. A model file with no record, or
-one that no longer matches its record, is archived before anything replaces it: nothing
-is ever deleted. Reading needs no write access (eval of a model in a read-only folder).
+completes (or discards) a swap that a kill interrupted. A model file with no record, one
+that no longer matches its record, or one whose record is damaged (not JSON, not an object,
+no finite value: ``record_problem``) is archived before anything replaces it: nothing is
+ever deleted. Reading needs no write access (eval of a model in a read-only folder).
 """
 
 from __future__ import annotations
@@ -37,6 +38,47 @@ RECORD_FILE = "best.json"
 def sidecar_path(model_path: str | Path) -> Path:
     """The JSON record that describes a saved model: best.keras -> best.json."""
     return Path(model_path).with_suffix(".json")
+
+
+class DamagedRecord(UserError):
+    """A model's JSON record that cannot be read, or does not hold what a record holds."""
+
+
+def record_problem(record: Any, *, ranked: bool = True) -> str | None:
+    """What makes a parsed record unusable, or None when it is valid. Every record is a JSON
+    object whose parts are of the right kind; a ``ranked`` one (a slot's ``best.json``) also
+    holds the finite value it is ranked by, its metric and its model's sha256."""
+    if not isinstance(record, dict):
+        return f"it holds a JSON {type(record).__name__}, not an object"
+    for key, kind in (("config", dict), ("dataset", dict), ("kfold", dict),
+                      ("class_names", list)):
+        if key in record and not isinstance(record[key], kind):
+            return f"its {key!r} is a {type(record[key]).__name__}, not a JSON {kind.__name__}"
+    if not ranked:
+        return None
+    value = record.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"its 'value' {value!r} is not a number"
+    if not math.isfinite(value):
+        return f"its 'value' {value} is not a finite number"
+    for key in ("metric", "sha256"):
+        if not isinstance(record.get(key), str):
+            return f"it has no {key!r}"
+    return None
+
+
+def load_record(path: str | Path, *, ranked: bool = True) -> dict[str, Any]:
+    """The record in the JSON file ``path``; DamagedRecord names the file and what is wrong
+    when it cannot be read or is not valid (``record_problem``)."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DamagedRecord(f"{path}: not a readable model record ({e})") from None
+    problem = record_problem(record, ranked=ranked)
+    if problem:
+        raise DamagedRecord(f"{path}: not a valid model record: {problem}")
+    return record
 
 
 def sha256_file(path: str | Path) -> str:
@@ -112,8 +154,8 @@ class ModelPair:
         """Finish or roll back a swap a kill interrupted (caller holds the lock)."""
         if self._record_tmp.exists():
             try:
-                pending = json.loads(self._record_tmp.read_text())
-            except (OSError, ValueError):
+                pending = load_record(self._record_tmp)
+            except (OSError, DamagedRecord):
                 pending = None  # the record was being written: the swap had not started
             if pending is not None:
                 if self._model_tmp.exists() and sha256_file(self._model_tmp) == pending["sha256"]:
@@ -127,7 +169,11 @@ class ModelPair:
     def _verified_unlocked(self) -> dict[str, Any] | None:
         if not self.record_path.exists():
             return None
-        record = json.loads(self.record_path.read_text())
+        try:
+            record = load_record(self.record_path)
+        except DamagedRecord as e:
+            raise DamagedRecord(f"{e}; the next model promoted here archives it with its "
+                                f"{MODEL_FILE} (or move both away)") from None
         if not self.model_path.exists() or sha256_file(self.model_path) != record.get("sha256"):
             raise UserError(f"{self.model_path} does not match {self.record_path} (edited or "
                             "copied by hand?); move both away to start afresh")
@@ -146,13 +192,25 @@ class ModelPair:
             return self._verified_unlocked()
 
     def _unrecorded_unlocked(self) -> str | None:
-        """Archive a model with no record, or a pair that does not match; say what was done."""
+        """Archive a model with no record, a damaged record with its model, or a pair that
+        does not match; say what was done."""
+        if self.record_path.exists():
+            try:
+                record = load_record(self.record_path)
+            except DamagedRecord as e:
+                kept = [p for p in (self.model_path, self.record_path) if p.exists()]
+                _archive(self.folder, kept, "damaged")
+                return (f"{e}; archived {' and '.join(p.name for p in kept)} in "
+                        f"{self.folder}/archive/")
+            if not self.model_path.exists():
+                _archive(self.folder, [self.record_path], "modelless")
+                return (f"{self.record_path} had no {MODEL_FILE}; archived it in "
+                        f"{self.folder}/archive/")
         if not self.model_path.exists():
             return None
         if not self.record_path.exists():
             _archive(self.folder, [self.model_path], "unrecorded")
             return f"{self.model_path} had no {RECORD_FILE}; archived it in {self.folder}/archive/"
-        record = json.loads(self.record_path.read_text())
         if sha256_file(self.model_path) != record.get("sha256"):
             _archive(self.folder, [self.model_path, self.record_path], "mismatched")
             return (f"{self.model_path} did not match its {RECORD_FILE} (replaced by hand?); "

@@ -7,7 +7,10 @@ wrong and where, not a traceback. Unexpected errors still show their traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 from .contract import EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE  # noqa: F401 (re-exported)
@@ -62,8 +65,43 @@ def non_negative_int(text: str) -> int:
 
 
 def non_negative_float(text: str) -> float:
-    """argparse type: a number of 0 or more (fractions allowed)."""
+    """argparse type: a finite number of 0 or more (fractions allowed)."""
     x = float(text)
-    if not x >= 0:
-        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
+    if not (math.isfinite(x) and x >= 0):
+        raise argparse.ArgumentTypeError(f"{text}: must be a number of 0 or more")
     return x
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number above 0 (fractions allowed)."""
+    x = float(text)
+    if not (math.isfinite(x) and x > 0):
+        raise argparse.ArgumentTypeError(f"{text}: must be a number above 0")
+    return x
+
+
+def require_folder(path: str | Path, flag: str) -> Path:
+    """The first of ``path`` and its parents that exists; UserError naming ``flag`` when that
+    is a file, so that ``path`` can never be a folder."""
+    folder = existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == folder else f": {existing}"
+        raise UserError(f"{flag} {folder}{where} is a file, not a folder; give a folder (it is "
+                        "made if missing)")
+    return existing
+
+
+def writable_folder(path: str | Path, flag: str) -> Path:
+    """``path`` as a Path when files can be written there; UserError naming ``flag``
+    otherwise. Checked before the work whose results go there, so that a bad folder costs
+    nothing; nothing is made here."""
+    existing = require_folder(path, flag)
+    try:
+        with tempfile.TemporaryFile(dir=existing):  # the one sure test: write a file there
+            pass
+    except OSError as e:
+        raise UserError(f"{flag} {path}: cannot write in {existing} ({e.strerror or e}); "
+                        "give a folder you can write") from e
+    return Path(path)

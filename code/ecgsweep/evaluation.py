@@ -19,6 +19,7 @@ import csv
 import json
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,8 +29,8 @@ from sklearn.metrics import (average_precision_score, classification_report, con
                              precision_recall_curve, roc_auc_score, roc_curve)
 
 from . import ec57, params
-from .artifacts import MODEL_FILE, ModelPair, atomic_write_json, sidecar_path
-from .cli import UserError, wandb_start_failed
+from .artifacts import MODEL_FILE, ModelPair, atomic_write_json, load_record, sidecar_path
+from .cli import UserError, wandb_start_failed, writable_folder
 from .data.datasets import Split
 
 
@@ -52,7 +53,7 @@ def read_record(model_path: Path) -> dict[str, Any]:
             return record
     side = sidecar_path(model_path)
     if side.is_file():
-        return json.loads(side.read_text())
+        return load_record(side, ranked=False)
     return {}
 
 
@@ -95,6 +96,50 @@ def chosen_on(record: dict[str, Any]) -> str | None:
     files = ", ".join(f"{k}: {v}" for k, v in (dataset.get("files") or {}).items())
     return (f"chosen on data set {dataset.get('name')}" + (f" ({files})" if files else "")
             + f", fingerprint {dataset.get('fingerprint')}")
+
+
+def development_fingerprint(config: dict[str, Any], data_dir: str | None) -> str:
+    """The fingerprint of the development beats the config's data set holds now, taken as a
+    run takes it (its class set applied)."""
+    from .data import datasets
+
+    source = datasets.resolve_source(config["dataset"], data_dir or config.get("data_dir", "data"))
+    dev = datasets.load_development(source)
+    dev = datasets.restrict_classes(dev, source.class_names, config.get("classes", "aami5"))
+    return datasets.fingerprint(dev)
+
+
+def changed_data(members: Sequence[LoadedModel], data_dir: str | None) -> list[str]:
+    """One warning per model whose record's data set no longer holds the development beats
+    the model was chosen on (regenerated or replaced since): the test file beside them may
+    then not be held out from them. Models without a recorded fingerprint are not checked."""
+    from .cli import expected_errors
+
+    now: dict[tuple[str, str, str], str] = {}  # an ensemble's folds share their data set
+    warnings = []
+    for m in members:
+        config = m.record.get("config") or {}
+        recorded = (m.record.get("dataset") or {}).get("fingerprint")
+        if not recorded or not config.get("dataset"):
+            continue
+        key = (str(config["dataset"]), str(data_dir or config.get("data_dir")),
+               str(config.get("classes")))
+        try:
+            if key not in now:
+                now[key] = development_fingerprint(config, data_dir)
+        except expected_errors() as e:
+            warnings.append(f"{m.path} was chosen on development data with fingerprint "
+                            f"{recorded}, which cannot be read now ({e}); the test data may not "
+                            "be held out from it")
+            continue
+        if now[key] != recorded:
+            warnings.append(
+                f"{m.path} was chosen on development data with fingerprint {recorded}, but its "
+                f"data set holds other data now (fingerprint {now[key]}: regenerated or "
+                "replaced since?); the test data beside it may overlap the beats the model "
+                "trained on, so these may not be held-out scores. Retrain on the current data, "
+                "or pass --test CSV to score a file you know is held out")
+    return warnings
 
 
 def beat_width(model) -> int | None:
@@ -689,7 +734,13 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
         if other.class_names != first.class_names:
             raise UserError(f"{other.path} has classes {other.class_names} but {first.path} has "
                             f"{first.class_names}; an ensemble needs the same classes")
+    out = writable_folder(out_dir or _default_out_dir(members), "--out")  # before the work
     split, where = test_data_for(first, test_csv, data_dir)
+    # An explicit --test file is the user's choice; a derived one must come from the data
+    # the model was chosen on.
+    warnings = [] if test_csv else changed_data(members, data_dir)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     for m in members:
         check_fit(m, split, where)
     probs = predict_proba(members, split, batch_size=batch_size)
@@ -701,7 +752,8 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
         report["record_errors"] = ec57.record_errors(by_record, first.class_names)
     report["models"] = [str(m.path) for m in members]
     report["test_data"] = where
-    out = Path(out_dir) if out_dir else _default_out_dir(members)
+    if warnings:
+        report["warnings"] = warnings
     print(f"{', '.join(map(str, report['models']))} on {where}")
     for m in members:
         note = chosen_on(m.record)

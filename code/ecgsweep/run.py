@@ -21,6 +21,11 @@ price: hyperband sees a k-fold run's epochs only at its end, so it cannot stop i
 The promoted ``best.keras`` is fold 1's model with the mean as its value and the fold
 files listed in ``best.json`` (``kfold.models``); the run ends by printing the
 ``code/eval.py --model ... --model ...`` command that scores the k models as an ensemble.
+
+Only a run that ends by itself (all its epochs, or its own early stopping) is offered to the
+best-model slot. A run stopped from outside (SIGTERM: hyperband, the sweep runner ending, a
+stop by hand), k-fold between folds included, keeps its model in its run folder, marked
+``stopped`` in its record, and says that it was not promoted.
 """
 
 from __future__ import annotations
@@ -412,6 +417,8 @@ def _train(run, config: dict[str, Any]) -> int:
         except training.TrainingDiverged as e:
             return record_divergence(ctx, str(e))
         record, best_value, best_epoch = combine_folds(ctx, outcomes)
+        if ctx.stop.requested:  # asked to stop once training was over: it still did not finish
+            record["stopped"] = True
         promoted, slot = promote(ctx, outcomes[0]["path"], record)
         log_model_artifact(ctx, outcomes, record, promoted)
         finish(ctx, outcomes, record, best_value, best_epoch, promoted, slot)
@@ -567,11 +574,21 @@ def combine_folds(ctx: RunContext, outcomes: list[dict[str, Any]]) -> tuple[dict
     return record, kfold["mean"], int(kept_row["epoch"])
 
 
+NOT_FINISHED = ("the run was stopped before it finished (SIGTERM: hyperband, the sweep "
+                "runner ending, or a stop by hand); only a run that ends by itself is promoted")
+
+
 def promote(ctx: RunContext, path: Path, record: dict[str, Any]):
-    """Offer the run's model to its data set's best-model slot; returns (promoted, slot)."""
+    """Offer the run's model to its data set's best-model slot, unless the run was stopped
+    (``record['stopped']``); returns (promoted, slot)."""
     from . import artifacts
 
     slot = artifacts.BestModelSlot(ctx.config["models_dir"], ctx.config["model"])
+    if record.get("stopped"):
+        _mark_stopped(artifacts.sidecar_path(path))  # so the coordinator does not offer it
+        print(f"best model: not promoted: {NOT_FINISHED}; the run's model stays in {path}",
+              flush=True)
+        return False, slot
     if os.environ.get(PROMOTE_ENV) == PROMOTE_BY_COORDINATOR:
         print("best model: offered by the sweep's coordinator once this run folder is back "
               "on its disk", flush=True)
@@ -580,6 +597,16 @@ def promote(ctx: RunContext, path: Path, record: dict[str, Any]):
     print(f"best model {'updated' if promoted else 'kept'}: {slot.model_path} ({reason})",
           flush=True)
     return promoted, slot
+
+
+def _mark_stopped(record_path: Path) -> None:
+    """Say ``stopped`` in the record beside the run's model, which a stop that came after it
+    was written (or between folds) left saying otherwise."""
+    from . import artifacts
+
+    saved = json.loads(record_path.read_text())
+    if not saved.get("stopped"):
+        artifacts.atomic_write_json(record_path, {**saved, "stopped": True})
 
 
 def log_model_artifact(ctx: RunContext, outcomes: list[dict[str, Any]], record: dict[str, Any],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import time
 import warnings
@@ -21,8 +22,8 @@ from . import launch
 from .engine import metric_of, propose, stop_decisions
 from .failures import same_error_key
 from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
-                    require_valid_id)
-from .wandb_log import finite_number
+                    require_valid_id, sqlite_errors, sweep_dir)
+from .wandb_log import LogError, RunLog, finite_number, run_log_path
 
 
 def new_id() -> str:
@@ -46,24 +47,31 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
         sweep_id = new_id()
         while db_path(root, sweep_id).exists():
             sweep_id = new_id()
+    new_folder = not sweep_dir(root, sweep_id).exists()
     store = Store(db_path(root, sweep_id), create=True)
-    with store.transaction():
-        existing = store.get("yaml")
-        if existing is not None:
-            if existing != yaml_text:
-                raise sweep_config.ConfigError(
-                    f"sweep {sweep_id} in {root} was started with a different config; continue"
-                    f" it with --resume {sweep_id}, or pick another --sweep-id")
-            if count is not None:
-                store.set("run_cap", count)
-            return store, False
-        meta = {"sweep_id": sweep_id, "yaml": yaml_text, "config": cfg, "source": source,
-                "created_at": time.time(),
-                "run_cap": count if count is not None else cfg.get("run_cap"),
-                "project": project or cfg.get("project"), "entity": cfg.get("entity"),
-                "online": bool(online), "syncable": bool(syncable), "state": "running"}
-        for key, value in meta.items():
-            store.set(key, value)
+    try:
+        with sqlite_errors(store.path), store.transaction():
+            existing = store.get("yaml")
+            if existing is not None:
+                if existing != yaml_text:
+                    raise sweep_config.ConfigError(
+                        f"sweep {sweep_id} in {root} was started with a different config; "
+                        f"continue it with --resume {sweep_id}, or pick another --sweep-id")
+                if count is not None:
+                    store.set("run_cap", count)
+                return store, False
+            meta = {"sweep_id": sweep_id, "yaml": yaml_text, "config": cfg, "source": source,
+                    "created_at": time.time(),
+                    "run_cap": count if count is not None else cfg.get("run_cap"),
+                    "project": project or cfg.get("project"), "entity": cfg.get("entity"),
+                    "online": bool(online), "syncable": bool(syncable), "state": "running"}
+            for key, value in meta.items():
+                store.set(key, value)
+    except BaseException:
+        store.close()
+        if new_folder:  # a sweep whose creation failed leaves no folder behind
+            shutil.rmtree(store.folder, ignore_errors=True)
+        raise
     return store, True
 
 
@@ -208,6 +216,13 @@ def metric_never_logged(store: Store, run_id: str, metric: str, hist: list[dict]
     return the message that stops the sweep: its search would run blind."""
     if store.conn.execute("SELECT 1 FROM runs WHERE metric_best IS NOT NULL LIMIT 1").fetchone():
         return None
+    damage = record_damage((store.run(run_id) or {}).get("files_dir"))
+    if damage:  # the metric may well be in the file, past the damage
+        store.update_run(run_id, error=f"its W&B record is damaged: {damage}")
+        return (f"run {run_id} finished but its W&B record is damaged, so the sweep's metric "
+                f"{metric!r} could not be read from it: {damage}. Check that file and its disk "
+                f"(full? written by a killed process?), then continue with --resume "
+                f"{store.get('sweep_id')}")
     logged = sorted({k for h in hist for k in h if not k.startswith("_")}
                     | {k for k in (summary or {}) if not k.startswith("_")})
     note = (f"never logged the sweep's metric {metric!r}; it logged: "
@@ -215,6 +230,21 @@ def metric_never_logged(store: Store, run_id: str, metric: str, hist: list[dict]
     store.update_run(run_id, error=note)
     return (f"run {run_id} finished but {note}. Fix metric.name in the YAML (or log "
             f"{metric!r} with wandb.log), then start a new sweep")
+
+
+def record_damage(files_dir: str | None) -> str | None:
+    """Where the W&B record of the run with this files folder is damaged (None: it reads to
+    its end, or there is none)."""
+    path = run_log_path(Path(files_dir).parent) if files_dir else None
+    if path is None:
+        return None
+    try:
+        RunLog(path).read()
+    except LogError as e:
+        return str(e)
+    except OSError:  # gone or unreadable since the run ended: no damage to name
+        pass
+    return None
 
 
 def mark_sweep_done(store: Store, why: str | None, interrupted: bool) -> None:

@@ -4,13 +4,16 @@ draw the report, score the top runs' ensemble."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
-from ..cli import UserError
+from ..cli import UserError, require_folder, writable_folder
 from . import config as sweep_config
 from . import fix as sweep_fix
 from . import table
@@ -18,7 +21,8 @@ from .bookkeeping import create_or_join
 from .liveness import runner_alive
 from .results import best_models, sync_command, sync_note
 from .runner import Options, Runner
-from .store import Store, list_sweeps, open_store, refuse_network_store
+from .store import (DamagedStore, Store, StoreError, list_sweeps, open_store,
+                    refuse_network_store, sqlite_errors)
 
 DEFAULT_STORE = ".sweeps"
 
@@ -73,12 +77,39 @@ def _fix_file(path: Path, out: Console) -> int:
                   soft_wrap=True)
         return check_files([str(path)], out=out)
     target = sweep_fix.fixed_path(path)
-    target.write_text(sweep_fix.to_yaml(fixed, source=path.name))
+    try:
+        _write_whole(target, sweep_fix.to_yaml(fixed, source=path.name))
+    except OSError as e:
+        print(f"error: {target}: cannot write the fixed copy ({e.strerror or e}); nothing was "
+              f"written: copy {path} to a folder you can write and run check --fix there",
+              file=sys.stderr)
+        return 2
     for change in changes:
         out.print(f"{path}: {change}", markup=False, soft_wrap=True)
     out.print(f"{path}: {len(changes)} change(s) written to {target}; checking it:",
               markup=False, soft_wrap=True)
     return check_files([str(target)], out=out)
+
+
+def _write_whole(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` in one step (a temp file beside it, then a rename), so a
+    failed write leaves neither a partial file nor the temp file."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def fix_hint(path: str, problems: list[sweep_config.Problem]) -> str | None:
+    """The line that points at ``check --fix`` when some of ``problems`` are mechanical."""
+    if not any(p.message.endswith(sweep_config.FIX_HINT) for p in problems):
+        return None
+    return (f"{path}: `python code/sweep.py check --fix {path}` writes "
+            f"{sweep_fix.fixed_path(path)} with the mechanical fixes")
 
 
 def _describe(cfg: dict) -> str:
@@ -119,7 +150,9 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
     if ray is not None:
         from . import ray_executor
 
-        ray_executor.connect(ray.address)  # an unreachable cluster fails before any sweep is made
+        # an unreachable cluster, or one where no node can hold a run, fails before any
+        # sweep is made
+        ray_executor.require_room(ray.address, ray.cpus_per_run, ray.gpus_per_run)
     if resume:
         store, created = _resume(store_root, resume, yaml_path, console), False
     else:
@@ -155,15 +188,16 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
 
 def _resume(store_root: str, resume: str, yaml_path: str | None, console: Console) -> Store:
     store = open_store(store_root, resume, "--resume")
-    if yaml_path and Path(yaml_path).read_text() != store.get("yaml"):
-        raise UserError(f"{yaml_path} differs from the config sweep {resume} was started with "
-                        f"(kept in {store.path}); --resume continues with that one: drop the "
-                        "YAML argument, or start a new sweep without --resume")
-    if store.get("state") == "failed":
-        console.print(f"the sweep had stopped: {store.get('failure')}; resuming",
-                      markup=False, soft_wrap=True)
-        with store.transaction():
-            store.set("state", "running")
+    with sqlite_errors(store.path):
+        if yaml_path and sweep_config.read_text(yaml_path) != store.get("yaml"):
+            raise UserError(f"{yaml_path} differs from the config sweep {resume} was started "
+                            f"with (kept in {store.path}); --resume continues with that one: "
+                            "drop the YAML argument, or start a new sweep without --resume")
+        if store.get("state") == "failed":
+            console.print(f"the sweep had stopped: {store.get('failure')}; resuming",
+                          markup=False, soft_wrap=True)
+            with store.transaction():
+                store.set("state", "running")
     return store
 
 
@@ -172,13 +206,17 @@ def _create(store_root: str, yaml_path: str | None, sweep_id: str | None, opts: 
     if not yaml_path:
         raise UserError("give a sweep YAML (python code/sweep.py sweep_conf/cnn_bayes.yaml) "
                         "or --resume SWEEP_ID")
-    cfg = sweep_config.load(yaml_path)
+    require_folder(store_root, "--store")
+    text = sweep_config.read_text(yaml_path)
+    cfg = sweep_config.loads(text, source=yaml_path)
     problems = sweep_config.check(cfg, cwd=opts.cwd)
     if sweep_config.errors(problems):
         raise sweep_config.SweepConfigError(yaml_path, problems)
-    for p in problems:
-        console.print(f"{yaml_path}: {p}", markup=False, soft_wrap=True)
-    return create_or_join(store_root, cfg, Path(yaml_path).read_text(), str(yaml_path),
+    # warnings do not stop the sweep: it runs as written, as W&B runs it
+    hint = fix_hint(yaml_path, problems)
+    for line in [f"{yaml_path}: {p}" for p in problems] + ([hint] if hint else []):
+        console.print(line, markup=False, soft_wrap=True)
+    return create_or_join(store_root, cfg, text, str(yaml_path),
                           sweep_id=sweep_id, count=opts.count, project=opts.project,
                           online=opts.online, syncable=opts.syncable)
 
@@ -199,14 +237,21 @@ def write_report(store: Store, out_dir: str | Path | None = None) -> Path:
     """Draw the sweep's report (HTML + PNGs) into ``out_dir`` or <sweep folder>/report."""
     from . import report, report_data
 
-    out = Path(out_dir) if out_dir else report.default_dir(store.folder)
-    return report.write_report(report_data.read_sweep(store), out)
+    out = (writable_folder(out_dir, "--out") if out_dir
+           else writable_folder(report.default_dir(store.folder), "report folder (see --out)"))
+    with sqlite_errors(store.path):
+        sweep = report_data.read_sweep(store)
+    try:
+        return report.write_report(sweep, out)
+    except OSError as e:  # e.g. the disk filled up while drawing
+        raise UserError(f"could not write the report to {out} ({e.strerror or e}): free space "
+                        "there, or give --out another folder") from e
 
 
 def report(sweep_id: str, *, store_root: str = DEFAULT_STORE, out_dir: str | None = None,
            console: Console | None = None) -> int:
     console = console or _console()
-    page = write_report(open_store(store_root, sweep_id), out_dir)
+    page = write_report(open_store(store_root, sweep_id, read_only=True), out_dir)
     console.print(f"report: {page} (PNGs beside it)", markup=False, soft_wrap=True)
     return 0
 
@@ -219,7 +264,9 @@ def ensemble(sweep_id: str, *, top: int, store_root: str = DEFAULT_STORE,
     from . import ensemble as ens
 
     console = console or _console()
-    result = ens.evaluate_top(open_store(store_root, sweep_id), top)
+    store = open_store(store_root, sweep_id, read_only=True)
+    with sqlite_errors(store.path):
+        result = ens.evaluate_top(store, top)
     t = Table(title=f"sweep {sweep_id}: best run against the top {top} averaged")
     for col in ("", "val macro-F1", "val accuracy", "test macro-F1", "test accuracy"):
         t.add_column(col)
@@ -262,23 +309,25 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
         if lb is not None:
             console.print(lb)
     for rec in best_models(rows, cwd=cwd):
-        r = rec["record"] or {}
-        if rec["exists"] or r:
-            origin = ("from this sweep" if rec["from_this_sweep"]
-                      else f"an earlier record (run {r.get('run_id')}), not beaten by this sweep")
-            val = r.get("value")
-            shown = f", {r.get('metric', metric)} {val:.4g}" if isinstance(val, (int, float)) else ""
-            console.print(f"best {rec['model']} model: {rec['model_path']} ({origin}"
-                          f"{', run ' + str(r.get('run_id')) if rec['from_this_sweep'] else ''}"
-                          f"{shown})", markup=False, soft_wrap=True)
-            console.print(f"next: python code/eval.py --model {rec['model_path']}", markup=False, soft_wrap=True)
-        else:
-            console.print(f"no {rec['model']} model promoted yet ({rec['model_path']} missing)",
-                          markup=False, soft_wrap=True)
+        for line in _best_model_lines(rec):
+            console.print(line, markup=False, soft_wrap=True)
     console.print(f"upload later: {sync_command(store)}", markup=False, soft_wrap=True)
     note = sync_note(store)
     if note:
         console.print(note, markup=False, soft_wrap=True)
+
+
+def _best_model_lines(rec: dict) -> list[str]:
+    """What the summary says of one slot the sweep's runs trained for (results.best_models)."""
+    family, path, r = rec["model"], rec["model_path"], rec["record"]
+    if rec["problem"]:
+        return [f"best {family} model: {rec['problem']}; the next run promoted there archives it"]
+    if r is None:
+        return [f"no {family} model promoted yet ({path} missing)"]
+    origin = (f"from this sweep, run {r['run_id']}" if rec["from_this_sweep"]
+              else f"an earlier record (run {r.get('run_id')}), not beaten by this sweep")
+    return [f"best {family} model: {path} ({origin}, {r['metric']} {r['value']:.4g})",
+            f"next: python code/eval.py --model {path}"]
 
 
 # ----------------------------------------------------------------------------- status
@@ -308,26 +357,49 @@ def status_document(meta: dict, rows: list[dict], runners: dict[str, dict],
 def status(sweep_id: str | None, *, store_root: str = DEFAULT_STORE,
            console: Console | None = None, as_json: bool = False) -> int:
     console = console or _console()
-    if as_json and sweep_id:
-        store = open_store(store_root, sweep_id, "status")
-        steps = {k: len(v) for k, v in store.histories().items()}
-        doc = status_document(store.meta(), store.runs(), store.runners(), steps)
-        print(json.dumps(doc, indent=2, default=str))
-        return 0
     if not sweep_id:
+        require_folder(store_root, "--store")
         ids = list_sweeps(store_root)
         if not ids:
             console.print(f"no sweeps in {store_root}", markup=False, soft_wrap=True)
-            return 0
         for sid in ids:
-            s = open_store(store_root, sid)
-            meta = s.meta()
-            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("created_at", 0)))
-            console.print(f"{sid}  {meta.get('state', '?'):<11} {created}  "
-                          f"{meta.get('source', '')}  {table.counts_line(s.runs())}", markup=False, soft_wrap=True)
-            s.close()
+            console.print(_listing_line(store_root, sid), markup=False, soft_wrap=True)
         return 0
-    store = open_store(store_root, sweep_id, "status")
+    store = open_store(store_root, sweep_id, "status", read_only=True)
+    with sqlite_errors(store.path):
+        _status_of(store, sweep_id, console, as_json)
+    return 0
+
+
+def _listing_line(store_root: str, sweep_id: str) -> str:
+    """The sweep's line in the store's list; one whose store cannot be read says why, so
+    that it does not hide the others."""
+    try:
+        meta, rows = _read_summary(store_root, sweep_id)
+    except (StoreError, sweep_config.ConfigError, FileNotFoundError) as e:
+        return f"{sweep_id}  {'damaged' if isinstance(e, DamagedStore) else 'unreadable':<11} {e}"
+    created = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("created_at", 0)))
+    return (f"{sweep_id}  {meta.get('state', '?'):<11} {created}  {meta.get('source', '')}  "
+            f"{table.counts_line(rows)}")
+
+
+def _read_summary(store_root: str, sweep_id: str) -> tuple[dict, list[dict]]:
+    """The sweep's meta and runs, read without writing; StoreError when they cannot be."""
+    store = open_store(store_root, sweep_id, read_only=True)
+    try:
+        with sqlite_errors(store.path):
+            return store.meta(), store.runs()
+    finally:
+        store.close()
+
+
+def _status_of(store: Store, sweep_id: str, console: Console, as_json: bool) -> None:
+    """Print one sweep's status: as JSON, or its runners, runs table and summary."""
+    if as_json:
+        steps = {k: len(v) for k, v in store.histories().items()}
+        doc = status_document(store.meta(), store.runs(), store.runners(), steps)
+        print(json.dumps(doc, indent=2, default=str))
+        return
     meta = store.meta()
     runners = store.runners()
     alive = [r for r in runners.values() if not r.get("ended_at")]
@@ -339,5 +411,4 @@ def status(sweep_id: str | None, *, store_root: str = DEFAULT_STORE,
             f"{r['runner_id']} (heartbeat {now - r['heartbeat_at']:.0f}s ago)" for r in alive),
             markup=False, soft_wrap=True)
     final_report(store, console, show_table=True)
-    return 0
 

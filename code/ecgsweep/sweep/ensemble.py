@@ -72,9 +72,12 @@ def pick_members(rows: list[dict], goal: str, top: int) -> list[tuple[dict, Path
         raise UserError(f"--top {top}: give 1 or more runs")
     picked = [(r, model_path(r)) for r in ranked[:top]]
     missing = [r["run_id"] for r, p in picked if p is None or not p.is_file()]
+    if not ranked:
+        raise UserError("the sweep has no finished runs with a metric, so no models to "
+                        "average; let some runs finish first (--resume continues it)")
     if len(ranked) < top:
         raise UserError(f"--top {top}: the sweep has only {len(ranked)} finished runs with a "
-                        f"metric; use --top {max(len(ranked), 1)} or run more")
+                        f"metric; use --top {len(ranked)} or run more")
     if missing:
         raise UserError(f"runs {', '.join(missing)} kept no {MODEL_FILE} in their run folder "
                         "(was it deleted, or did the program not save one?); lower --top")

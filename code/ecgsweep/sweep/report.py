@@ -8,11 +8,12 @@ it from a store). The HTML loads nothing from the network: plotly's JS is embedd
 
 from __future__ import annotations
 
+import contextlib
 import html
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import plotly.graph_objects as go
 import plotly.offline
@@ -26,6 +27,19 @@ FIGURES = ("parallel_coordinates", "importance", "curves", "wall_time")
 
 def default_dir(sweep_folder: str | Path) -> Path:
     return Path(sweep_folder) / REPORT_DIR
+
+
+@contextlib.contextmanager
+def temp_beside(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temp file beside ``path``, renamed onto it when the block succeeds and removed when
+    it fails. One per process: runners finishing one shared sweep at once each write the
+    report, a reader never sees half a file, and a full disk leaves no partial file behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _label(v: Any) -> str:
@@ -171,8 +185,7 @@ def write_report(sweep: dict, out_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     figs = build_figures(sweep)
     page = out / HTML_NAME
-    tmp = page.with_name(f".{page.name}.{os.getpid()}.tmp")  # per process: see report_png
-    tmp.write_text(render_html(sweep, figs), encoding="utf-8")
-    os.replace(tmp, page)
+    with temp_beside(page) as tmp:
+        tmp.write_text(render_html(sweep, figs), encoding="utf-8")
     report_png.write_pngs(sweep, figs, out)
     return page

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +13,7 @@ import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from . import report_data as rd  # noqa: E402
+from .report import temp_beside  # noqa: E402
 
 
 def parallel_png(sweep: dict, ax: Any) -> None:
@@ -107,11 +106,8 @@ def write_pngs(sweep: dict, figs: dict[str, Any], out: Path) -> list[Path]:
             fn(ax)
             fig.tight_layout()
             path = out / f"{name}.png"
-            # a temp file per process, then a rename: runners finishing one shared sweep at
-            # once each write the report, and a reader never sees half a picture
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-            fig.savefig(tmp)
-            os.replace(tmp, path)
+            with temp_beside(path, ".tmp.png") as tmp:
+                fig.savefig(tmp)
             paths.append(path)
         finally:
             plt.close(fig)

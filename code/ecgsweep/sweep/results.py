@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
+from .. import artifacts
+from .promotion import run_model
 from .store import Store
 
 
@@ -39,42 +40,42 @@ def sync_note(store: Store) -> str | None:
             "with --syncable (runs then carry group sweep-<ID> instead)")
 
 
-def _family_entry(model: str, model_path: str, record: dict | None, run_ids: set) -> dict:
-    rid = (record or {}).get("run_id")
-    return {"model": model, "model_path": model_path, "exists": record is not None,
-            "record": record, "from_this_sweep": bool(rid) and rid in run_ids}
-
-
-def _param_value(params: dict, name: str, default: str) -> str:
-    spec = params.get(name)
-    return str(spec.get("value", default)) if isinstance(spec, dict) else default
+def _slot_of(files_dir: str | None) -> tuple[str, Path] | None:
+    """(family, the best.keras of the slot) that the run with this files folder trained for,
+    from the record it left beside its model (None: no readable record, not our program)."""
+    if not files_dir:
+        return None
+    model = run_model(Path(files_dir).parent)
+    if model is None:
+        return None
+    try:
+        record = artifacts.load_record(artifacts.sidecar_path(model), ranked=False)
+        family = str(record["config"]["model"])
+        models_dir = Path(str(record["config"]["models_dir"]))
+    except (OSError, artifacts.DamagedRecord, KeyError, TypeError):
+        return None
+    return family, models_dir / family / artifacts.dataset_key(record) / artifacts.MODEL_FILE
 
 
 def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[str, Any]]:
-    """For each model family this sweep trained: the best model of each data set its runs
-    trained on (``models/<family>/<data-key>/best.keras``), else the family's current link."""
+    """The best-model slots of the data this sweep's runs trained on (one per family and data
+    set, ``models/<family>/<data-key>/best.keras``), found from the records the runs left
+    beside their models; none for a program that leaves no such record. Each entry: model,
+    model_path (as the runs name it), record (None: no slot yet), problem (a damaged
+    record: what is wrong) and from_this_sweep."""
     base = Path(cwd or os.getcwd())
-    families: dict[tuple[str, str], None] = {}
-    for r in rows:
-        p = r.get("params") or {}
-        families[(_param_value(p, "models_dir", "models"), _param_value(p, "model", "cnn"))] = None
     run_ids = {r["run_id"] for r in rows}
+    slots = dict.fromkeys(filter(None, (_slot_of(r.get("files_dir")) for r in rows)))
     out = []
-    for models_dir, model in families:
-        ours = []
-        for record_path in sorted((base / models_dir / model).glob("*/best.json")):
+    for family, model_path in slots:
+        record_path = base / artifacts.sidecar_path(model_path)
+        record, problem = None, None
+        if record_path.exists():
             try:
-                record = json.loads(record_path.read_text())
-            except (OSError, ValueError):
-                continue
-            if record.get("run_id") in run_ids:
-                ours.append(_family_entry(model, f"{models_dir}/{model}/{record_path.parent.name}"
-                                                 "/best.keras", record, run_ids))
-        if not ours:
-            try:
-                record = json.loads((base / models_dir / model / "best.json").read_text())
-            except (OSError, ValueError):
-                record = None
-            ours = [_family_entry(model, f"{models_dir}/{model}/best.keras", record, run_ids)]
-        out.extend(ours)
+                record = artifacts.load_record(record_path)
+            except (OSError, artifacts.DamagedRecord) as e:
+                problem = str(e)
+        out.append({"model": family, "model_path": str(model_path), "record": record,
+                    "problem": problem,
+                    "from_this_sweep": record is not None and record.get("run_id") in run_ids})
     return out

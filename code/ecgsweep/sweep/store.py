@@ -17,18 +17,28 @@ Every read-modify-write (taking a grid point, marking runs to stop) runs inside
 and hosts sharing the file, so no two workers take the same grid point and no update is
 lost. WAL journaling is used on local disks; on network filesystems (NFS, Lustre, ...),
 where WAL's shared memory does not work across hosts, the classic rollback journal.
+
+Reading (status, report, ensemble) opens the file read-only, with no schema or journal
+change, so a store on a read-only disk or of another user can still be read (where it may
+write there, SQLite keeps its WAL index beside the file, as for any reader). A store that
+SQLite cannot read, or that holds no sweep, is a ``DamagedStore`` naming its file; one that
+cannot be written (permissions, a full disk) a ``StoreError``: each is one line for the
+user, never a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import re
+import shutil
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from ..cli import UserError, require_folder
 from ..config import ConfigError
 
 DB_NAME = "sweep.db"
@@ -142,6 +152,38 @@ def _is_network_fs(path: Path) -> bool:
     return network_fs_type(path) is not None
 
 
+class StoreError(UserError):
+    """A sweep's store that cannot be used here: not writable, or on a full disk."""
+
+
+class DamagedStore(StoreError):
+    """A sweep's store whose file SQLite cannot read, or that holds no sweep."""
+
+
+# SQLite's messages when the file or its folder cannot be written, or the disk is full.
+_ACCESS_ERRORS = ("readonly", "unable to open", "disk is full", "disk i/o error",
+                  "authorization denied")
+
+
+def store_error(path: str | Path, error: sqlite3.Error) -> StoreError:
+    """The one-line error for a SQLite failure on the store at ``path``."""
+    text = str(error)
+    if any(s in text.lower() for s in _ACCESS_ERRORS):
+        return StoreError(f"sweep store {path} cannot be used ({text}): check that you may write "
+                          "it and its folder, and that its disk has free space")
+    return DamagedStore(f"sweep store {path} is damaged ({text}): restore it from a backup, "
+                        f"or move its folder {Path(path).parent} out of the store")
+
+
+@contextlib.contextmanager
+def sqlite_errors(path: str | Path) -> Iterator[None]:
+    """Turn a SQLite failure inside the block into the store's one-line error."""
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise store_error(path, e) from e
+
+
 def refuse_network_store(root: str | Path) -> None:
     """Raise UserError when the store folder is on a network file system.
 
@@ -149,8 +191,6 @@ def refuse_network_store(root: str | Path) -> None:
     several hosts sharing one store could take the same grid point or corrupt it. Several
     runners on one host, one local disk, stay safe.
     """
-    from ..cli import UserError
-
     folder = Path(root)
     while not folder.exists() and folder != folder.parent:  # the store may not exist yet
         folder = folder.parent
@@ -178,17 +218,40 @@ def list_sweeps(root: str | Path) -> list[str]:
 
 
 class Store:
-    """One sweep's SQLite database. One instance per thread or process."""
+    """One sweep's SQLite database. One instance per thread or process.
 
-    def __init__(self, path: str | Path, *, create: bool = False, timeout_s: float = 120.0):
+    ``create``: make the folder and the file when missing (a sweep whose creation fails
+    leaves neither behind); ``read_only``: open for reading only, writing nothing.
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = False, read_only: bool = False,
+                 timeout_s: float = 120.0):
         self.path = Path(path)
         if not create and not self.path.is_file():
             raise FileNotFoundError(f"no sweep store at {self.path}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        made_folder = create and not self.path.parent.exists()
+        if create:
+            _make_folder(self.path.parent)
+        try:
+            with sqlite_errors(self.path):
+                self._open(create=create, read_only=read_only, timeout_s=timeout_s)
+        except BaseException:
+            self.close()
+            if made_folder:  # nothing half-made stays in the store
+                shutil.rmtree(self.path.parent, ignore_errors=True)
+            raise
+
+    def _open(self, *, create: bool, read_only: bool, timeout_s: float) -> None:
+        if read_only:
+            self.conn = _connect_read_only(self.path, timeout_s)
+            self.require_sweep()
+            return
         self.conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
                                     check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        if not create:  # an existing sweep: refuse a damaged file before writing to it
+            self.require_sweep()
         journal = "DELETE" if _is_network_fs(self.path.parent) else "WAL"
         with contextlib.suppress(sqlite3.OperationalError):
             self.conn.execute(f"PRAGMA journal_mode = {journal}")
@@ -205,12 +268,31 @@ class Store:
             self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
                               ("schema_version", json.dumps(SCHEMA_VERSION)))
 
+    def require_sweep(self) -> None:
+        """DamagedStore unless SQLite reads the whole file and it holds a sweep's config."""
+        with sqlite_errors(self.path):
+            problems = [r[0] for r in self.conn.execute("PRAGMA quick_check")]
+            if problems != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(problems[:3]))
+            tables = {r[0] for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            have = (tables >= {"meta", "runs", "history", "runners"}
+                    and {r[0] for r in self.conn.execute(
+                        "SELECT key FROM meta WHERE key IN ('sweep_id', 'config')")}
+                    == {"sweep_id", "config"})
+        if not have:
+            size = self.path.stat().st_size
+            raise DamagedStore(f"sweep store {self.path} holds no sweep ({size} bytes, no sweep "
+                               "config in it): its creation was cut short or the file was "
+                               f"damaged; move its folder {self.folder} out of the store")
+
     @property
     def folder(self) -> Path:
         return self.path.parent
 
     def close(self) -> None:
-        self.conn.close()
+        if hasattr(self, "conn"):  # absent when opening failed
+            self.conn.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -313,6 +395,46 @@ class Store:
         return {r["runner_id"]: dict(r) for r in self.conn.execute("SELECT * FROM runners")}
 
 
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        hint = ("free space on its disk" if e.errno == errno.ENOSPC
+                else "give --store a folder you can write")
+        raise StoreError(f"cannot make the sweep folder {folder} ({e.strerror or e}): "
+                         f"{hint}") from e
+
+
+# SQLite's answers when a read-only connection needs to write the WAL index (``-shm``) that
+# is missing beside a database in WAL mode, in a folder it may not write.
+_NEEDS_WAL_INDEX = ("readonly", "unable to open")
+
+
+def _connect_read_only(path: Path, timeout_s: float) -> sqlite3.Connection:
+    """A connection that cannot write: ``mode=ro``; where the folder is read-only and the WAL
+    index missing, ``immutable=1`` (then no runner can be writing there either)."""
+    uri = path.resolve().as_uri()
+    try:
+        return _first_read(f"{uri}?mode=ro", timeout_s)
+    except sqlite3.OperationalError as e:
+        if not any(s in str(e).lower() for s in _NEEDS_WAL_INDEX):
+            raise
+    return _first_read(f"{uri}?immutable=1", timeout_s)
+
+
+def _first_read(uri: str, timeout_s: float) -> sqlite3.Connection:
+    """Connect to ``uri`` and read once: SQLite opens the file only at the first query."""
+    conn = sqlite3.connect(uri, uri=True, timeout=timeout_s, isolation_level=None,
+                           check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def _decode_run(r: sqlite3.Row) -> dict[str, Any]:
     d = dict(r)
     for k in ("params", "summary", "search_info"):
@@ -342,12 +464,16 @@ def plain(o: Any) -> Any:
     return json.loads(json.dumps(o, default=_jsonable))
 
 
-def open_store(root: str | Path, sweep_id: str, flag: str = "sweep ID") -> Store:
+def open_store(root: str | Path, sweep_id: str, flag: str = "sweep ID", *,
+               read_only: bool = False) -> Store:
+    """The sweep's store, checked: FileNotFoundError listing the others when it is missing,
+    DamagedStore when it cannot be read, StoreError when it cannot be written."""
     require_valid_id(sweep_id, flag)
+    require_folder(root, "--store")
     path = db_path(root, sweep_id)
     if not path.is_file():
         known = list_sweeps(root)
         hint = f" Sweeps in {root}: {', '.join(known)}" if known else f" {root} holds no sweeps."
         raise FileNotFoundError(f"no sweep {sweep_id!r} in {root} ({path} missing).{hint}")
-    return Store(path)
+    return Store(path, read_only=read_only)
 

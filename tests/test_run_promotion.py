@@ -1,0 +1,96 @@
+"""Only a run that ends by itself offers its model to the best-model slot: a run stopped from
+outside (SIGTERM, as hyperband and the sweep runner stop runs) keeps its model in its run
+folder, marked stopped, and neither it nor the coordinator promotes it."""
+
+import itertools
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from ecgsweep import run
+from ecgsweep.contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV
+from ecgsweep.sweep.promotion import promote_shipped
+
+from test_kfold import FakeArtifact, FakeRun, _config
+
+
+@pytest.fixture(autouse=True)
+def fake_wandb(monkeypatch):
+    import wandb
+
+    monkeypatch.setattr(wandb, "Artifact", FakeArtifact)
+    monkeypatch.delenv(PROMOTE_ENV, raising=False)
+
+
+def _single(synth_dir, tmp_path, **over):
+    return _config(synth_dir, tmp_path, folds=0, **over)
+
+
+def test_a_run_stopped_by_sigterm_keeps_its_model_but_is_not_promoted(synth_dir, tmp_path,
+                                                                        capsys):
+    fake = FakeRun(tmp_path, "stopped1")
+    fake.on_log = lambda metrics: os.kill(os.getpid(), signal.SIGTERM)  # during epoch 1
+    assert run._train(fake, _single(synth_dir, tmp_path, epochs=3)) == 0
+    run_dir = Path(fake.dir).parent
+    assert (run_dir / "model.keras").stat().st_size > 0
+    assert json.loads((run_dir / "model.json").read_text())["stopped"] is True
+    assert fake.summary["stopped"] is True and fake.summary["promoted"] is False
+    assert not (tmp_path / "models" / "cnn").exists()
+    out = capsys.readouterr().out
+    assert "best model: not promoted: the run was stopped before it finished" in out
+    assert f"python code/eval.py --model {run_dir / 'model.keras'}" in out
+
+
+def test_a_run_ended_by_its_own_early_stopping_is_promoted(synth_dir, tmp_path, monkeypatch):
+    from ecgsweep import training
+
+    scores = itertools.chain([0.5], itertools.repeat(0.1))  # no gain after epoch 1
+    monkeypatch.setattr(training, "_validation_metrics", lambda model, val, config, names: {
+        "val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)})
+    fake = FakeRun(tmp_path, "early1")
+    config = _single(synth_dir, tmp_path, epochs=6, early_stopping_patience=1)
+    assert run._train(fake, config) == 0
+    assert len([m for m in fake.logged if "val_macro_f1" in m]) < 6  # it stopped itself
+    assert fake.summary["stopped"] is False and fake.summary["promoted"] is True
+    assert json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())["run_id"] == "early1"
+
+
+def test_a_stop_after_training_reaches_the_record_the_coordinator_reads(synth_dir, tmp_path,
+                                                                         monkeypatch):
+    scored = run.validation_confusion
+
+    def sigterm_after_fit(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return scored(*args, **kwargs)
+
+    monkeypatch.setattr(run, "validation_confusion", sigterm_after_fit)
+    monkeypatch.setenv(PROMOTE_ENV, PROMOTE_BY_COORDINATOR)
+    fake = FakeRun(tmp_path, "shipped1")
+    assert run._train(fake, _single(synth_dir, tmp_path)) == 0
+    run_dir = Path(fake.dir).parent
+    assert json.loads((run_dir / "model.json").read_text())["stopped"] is True
+    note = promote_shipped(run_dir, tmp_path)
+    assert note.startswith("best model: not offered by the coordinator: ")
+    assert "stopped before it finished" in note
+    assert not (tmp_path / "models" / "cnn").exists()
+
+
+def test_the_coordinator_promotes_a_shipped_run_that_finished(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "model.keras").write_bytes(b"model")
+    record = {"metric": "val_macro_f1", "value": 0.5, "run_id": "r1", "stopped": False,
+              "config": {"models_dir": "models", "model": "cnn"},
+              "dataset": {"name": "d.csv", "fingerprint": "0" * 12}}
+    (run_dir / "model.json").write_text(json.dumps(record))
+    note = promote_shipped(run_dir, tmp_path)
+    assert note.startswith("best model updated by the coordinator")
+    assert (tmp_path / "models" / "cnn" / "best.keras").read_bytes() == b"model"
+
+    (run_dir / "model.json").write_text(json.dumps({**record, "value": 0.9, "stopped": True}))
+    note = promote_shipped(run_dir, tmp_path)
+    assert "not offered" in note
+    assert json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())["value"] == 0.5
