@@ -14,6 +14,8 @@ Each run is started as `wandb agent` starts it (the YAML's command: and its macr
 WANDB_SWEEP_ID, WANDB_RUN_ID, WANDB_SWEEP_PARAM_PATH) with WANDB_MODE=offline, so its
 wandb run folder can be uploaded later with the `wandb sync` command printed at the end.
 State lives in <store>/<SWEEP_ID>/sweep.db (SQLite); several runners may share it.
+A sweep of code/train.py also gets its parameters checked and its best models promoted
+and named in the summary (ecgsweep.sweep_hooks); any other program runs as W&B runs it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ import argparse
 import difflib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ecgsweep.cli import UserError, non_negative_float, positive_float, positive_int, run_main
+from ecgsweep.sweep.store import DEFAULT_STORE
+
+if TYPE_CHECKING:
+    from ecgsweep.sweep.program import ProgramHooks
 
 COMMANDS = ("check", "status", "report", "ensemble")
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -39,8 +46,8 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=positive_int, default=None,
                    help="runs at once (default 1; with --ray, as many as the cluster has room "
                         "for); with GPUs visible and no --ray each gets its own")
-    p.add_argument("--store", default=".sweeps",
-                   help="folder holding one sub-folder per sweep (default .sweeps)")
+    p.add_argument("--store", default=DEFAULT_STORE,
+                   help=f"folder holding one sub-folder per sweep (default {DEFAULT_STORE})")
     p.add_argument("--resume", metavar="SWEEP_ID",
                    help="continue a sweep (also one another runner is working on)")
     p.add_argument("--sweep-id", metavar="ID",
@@ -91,7 +98,7 @@ def status_parser() -> argparse.ArgumentParser:
                                 description="Print a sweep's runs table and leaderboard "
                                             "(no ID: list the sweeps in the store).")
     p.add_argument("sweep_id", nargs="?")
-    p.add_argument("--store", default=".sweeps")
+    p.add_argument("--store", default=DEFAULT_STORE)
     p.add_argument("--json", action="store_true",
                    help="print the sweep and its runs as JSON (needs SWEEP_ID): {\"sweep\": {id, "
                         "state, method, metric, goal, ...}, \"runs\": [{id, state, params, "
@@ -104,7 +111,7 @@ def report_parser() -> argparse.ArgumentParser:
                                 description="Draw a sweep as one self-contained HTML file "
                                             "(works offline) and the same figures as PNG.")
     p.add_argument("sweep_id")
-    p.add_argument("--store", default=".sweeps")
+    p.add_argument("--store", default=DEFAULT_STORE)
     p.add_argument("--out", help="folder for report.html and the PNGs "
                                  "(default <store>/<SWEEP_ID>/report)")
     return p
@@ -118,7 +125,7 @@ def ensemble_parser() -> argparse.ArgumentParser:
     p.add_argument("sweep_id")
     p.add_argument("--top", type=positive_int, required=True, metavar="K",
                    help="how many of the best runs to average")
-    p.add_argument("--store", default=".sweeps")
+    p.add_argument("--store", default=DEFAULT_STORE)
     return p
 
 
@@ -139,25 +146,36 @@ def refuse_unknown_command(word: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from ecgsweep.sweep import commands
+    from ecgsweep.sweep_hooks import ECG_PROGRAM
 
     if argv:
         refuse_unknown_command(argv[0])
     if argv and argv[0] == "check":
         args = check_parser().parse_args(argv[1:])
-        return (commands.fix_files if args.fix else commands.check_files)(args.yaml)
+        check = commands.fix_files if args.fix else commands.check_files
+        return check(args.yaml, program=ECG_PROGRAM)
     if argv and argv[0] == "status":
         args = status_parser().parse_args(argv[1:])
         if args.json and not args.sweep_id:
             status_parser().error("--json needs a SWEEP_ID")
-        return commands.status(args.sweep_id, store_root=args.store, as_json=args.json)
+        return commands.status(args.sweep_id, store_root=args.store, as_json=args.json,
+                               program=ECG_PROGRAM)
     if argv and argv[0] == "report":
         args = report_parser().parse_args(argv[1:])
         return commands.report(args.sweep_id, store_root=args.store, out_dir=args.out)
     if argv and argv[0] == "ensemble":
+        from ecgsweep.sweep_ensemble import ensemble_command
+
         args = ensemble_parser().parse_args(argv[1:])
-        return commands.ensemble(args.sweep_id, top=args.top, store_root=args.store)
+        return ensemble_command(args.sweep_id, top=args.top, store_root=args.store)
+    return run(argv, ECG_PROGRAM)
+
+
+def run(argv: list[str], program: ProgramHooks) -> int:
+    """The run form: start, join or resume a sweep of ``program``."""
     parser = run_parser()
     args = parser.parse_args(argv)
+    from ecgsweep.sweep import commands
     from ecgsweep.sweep.commands import RayRequest
     from ecgsweep.sweep.runner import Options
 
@@ -169,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                    kill_delay_s=args.kill_delay, online=args.online, project=args.project,
                    gpus=[g.strip() for g in args.gpus.split(",") if g.strip()]
                    if args.gpus is not None else None,
-                   live=False if args.plain else None, syncable=args.syncable)
+                   live=False if args.plain else None, syncable=args.syncable,
+                   program=program)
     return commands.run_sweep(yaml_path=args.yaml, store_root=args.store, resume=args.resume,
                               sweep_id=args.sweep_id, opts=opts, ray=ray)
 

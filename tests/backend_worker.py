@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "code"))
 
-from ecgsweep import backend, config, evaluation, models, params, training  # noqa: E402
+from ecgsweep import backend, config, evaluation, model_inputs, models, params, training  # noqa: E402
 from ecgsweep.data import datasets  # noqa: E402
 
 # Small versions of each family, so one epoch on a CPU takes a second or two.
@@ -50,13 +50,13 @@ def train_all(dev: datasets.Split, probe: np.ndarray, out: Path) -> None:
         assert result.history, family
         path = out / f"{family}.keras"
         model.save(path)
-        np.save(out / f"{family}.npy", model.predict(training.as_model_input(probe), verbose=0))
+        np.save(out / f"{family}.npy", model.predict(model_inputs.as_model_input(probe), verbose=0))
 
 
 def load_all(other: Path, probe: np.ndarray, name: str) -> None:
     for path in sorted(other.glob("*.keras")):
         loaded = evaluation.load_model(path)
-        probs = loaded.model.predict(training.as_model_input(probe), verbose=0)
+        probs = loaded.model.predict(model_inputs.as_model_input(probe), verbose=0)
         np.save(other / f"{path.stem}.on-{name}.npy", probs)
 
 

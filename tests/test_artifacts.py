@@ -9,6 +9,7 @@ import pytest
 
 from ecgsweep.artifacts import BestModelSlot, DamagedRecord, ModelPair, dataset_key, sha256_file
 from ecgsweep.cli import UserError
+from ecgsweep.model_record import ModelRecord
 
 
 def _candidate(tmp_path: Path, name: str, content: bytes) -> Path:
@@ -17,9 +18,9 @@ def _candidate(tmp_path: Path, name: str, content: bytes) -> Path:
     return path
 
 
-def _record(value: float, run_id: str, fingerprint: str = "data-a") -> dict:
-    return {"metric": "val_macro_f1", "value": value, "run_id": run_id,
-            "dataset": {"name": "mitbih", "fingerprint": fingerprint}}
+def _record(value: float, run_id: str, fingerprint: str = "data-a") -> ModelRecord:
+    return ModelRecord.from_json({"metric": "val_macro_f1", "value": value, "run_id": run_id,
+                                  "dataset": {"name": "mitbih", "fingerprint": fingerprint}})
 
 
 def test_keeps_the_better_of_two_runs(tmp_path):
@@ -29,9 +30,9 @@ def test_keeps_the_better_of_two_runs(tmp_path):
     assert ok
     ok, reason = slot.promote_if_better(_candidate(tmp_path, "b", b"model-b"), _record(0.60, "b"))
     assert not ok and "does not beat the recorded 0.7000" in reason
-    assert slot.read()["run_id"] == "a" and slot.model_path.read_bytes() == b"model-a"
+    assert slot.read().run_id == "a" and slot.model_path.read_bytes() == b"model-a"
     ok, _ = slot.promote_if_better(_candidate(tmp_path, "c", b"model-c"), _record(0.80, "c"))
-    assert ok and slot.read()["run_id"] == "c" and slot.model_path.read_bytes() == b"model-c"
+    assert ok and slot.read().run_id == "c" and slot.model_path.read_bytes() == b"model-c"
 
 
 def test_other_data_gets_its_own_slot_and_never_displaces_a_best(tmp_path):
@@ -40,11 +41,11 @@ def test_other_data_gets_its_own_slot_and_never_displaces_a_best(tmp_path):
     ok, reason = slot.promote_if_better(_candidate(tmp_path, "b", b"B"), _record(0.50, "b", "junk"))
     assert ok and "first model on this data" in reason
     # the link follows the data trained on last; the real data's best is untouched
-    assert slot.read()["run_id"] == "b" and slot.model_path.read_bytes() == b"B"
+    assert slot.read().run_id == "b" and slot.model_path.read_bytes() == b"B"
     real = ModelPair(slot.folder / dataset_key(_record(0, "", "real")))
-    assert real.read()["run_id"] == "a" and real.model_path.read_bytes() == b"A"
+    assert real.read().run_id == "a" and real.model_path.read_bytes() == b"A"
     ok, _ = slot.promote_if_better(_candidate(tmp_path, "c", b"C"), _record(0.90, "c", "real"))
-    assert not ok and real.read()["run_id"] == "a"
+    assert not ok and real.read().run_id == "a"
 
 
 def test_a_model_without_its_record_is_archived_not_overwritten(tmp_path):
@@ -86,17 +87,17 @@ def test_reading_needs_no_write_access(tmp_path, monkeypatch):
 
     # root ignores chmod, so the read-only folder is simulated where the lock file is made
     monkeypatch.setattr("filelock.FileLock.acquire", no_lock)
-    assert slot.read()["run_id"] == "a"
+    assert slot.read().run_id == "a"
 
 
-def _kill_after(slot: ModelPair, stage: str, candidate: Path, record: dict) -> None:
+def _kill_after(slot: ModelPair, stage: str, candidate: Path, record: ModelRecord) -> None:
     """Replay the promotion's steps by hand up to a kill point."""
     import shutil
 
     shutil.copyfile(candidate, slot._model_tmp)
     if stage == "model_tmp_written":
         return
-    slot._record_tmp.write_text(json.dumps({**record, "sha256": sha256_file(candidate),
+    slot._record_tmp.write_text(json.dumps({**record.to_json(), "sha256": sha256_file(candidate),
                                             "model_file": "best.keras"}))
     if stage == "record_tmp_written":
         return
@@ -113,8 +114,8 @@ def test_a_kill_mid_swap_never_leaves_a_torn_pair(tmp_path, stage, expected_run)
     slot.promote_if_better(_candidate(tmp_path, "old", b"old-model"), _record(0.5, "old"))
     _kill_after(slot.current(), stage, _candidate(tmp_path, "new", b"new-model"), _record(0.9, "new"))
     record = slot.read()  # recovers, then verifies sha256 of the pair
-    assert record["run_id"] == expected_run
-    assert sha256_file(slot.model_path) == record["sha256"]
+    assert record.run_id == expected_run
+    assert sha256_file(slot.model_path) == record.sha256
     pair = slot.current()
     assert not pair._model_tmp.exists() and not pair._record_tmp.exists()
 
@@ -140,7 +141,7 @@ def test_concurrent_agents_end_with_the_best_and_a_matching_pair(tmp_path):
     with mp.get_context("spawn").Pool(4) as pool:
         pool.map(_promote_worker, [(str(tmp_path / "models"), i, v) for i, v in enumerate(values)])
     record = BestModelSlot(tmp_path / "models", "cnn").read()
-    assert record["value"] == 0.90 and record["run_id"] == "run3"
+    assert record.value == 0.90 and record.run_id == "run3"
     assert (tmp_path / "models" / "cnn" / "best.keras").read_bytes() == b"model-3" * 1000
 
 
@@ -174,7 +175,7 @@ def test_a_damaged_record_is_archived_with_its_model_and_the_new_model_takes_the
     assert f"archived best.keras and best.json in {pair.folder}/archive/" in reason
     archived = {p.suffix: p.read_text() for p in (pair.folder / "archive").iterdir()}
     assert archived == {".keras": "OLD", ".json": damaged_text}
-    assert slot.read()["run_id"] == "new" and slot.model_path.read_bytes() == b"NEW"
+    assert slot.read().run_id == "new" and slot.model_path.read_bytes() == b"NEW"
 
 
 @pytest.mark.parametrize("how", DAMAGED_RECORDS)
@@ -205,4 +206,4 @@ def test_a_half_written_pending_record_rolls_the_swap_back(tmp_path):
     pair = slot.current()
     pair._model_tmp.write_bytes(b"NEW")
     pair._record_tmp.write_text("[1, 2]")
-    assert slot.read()["run_id"] == "old" and not pair._record_tmp.exists()
+    assert slot.read().run_id == "old" and not pair._record_tmp.exists()

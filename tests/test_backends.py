@@ -91,7 +91,7 @@ def test_every_family_trains_saves_loads_and_evaluates_on_tensorflow_and_torch(s
 @pytest.mark.slow
 def test_every_family_trains_saves_loads_and_evaluates_on_tensorflow_and_jax(synth_dir,
                                                                               tmp_path):
-    # Not in requirements-test.txt: JAX 0.6.2 is the newest beside numpy<2 (README).
+    # Not in requirements-test.txt: JAX 0.6.2 is the newest beside numpy<2 (docs/models-and-parameters.md).
     pytest.importorskip("jax")
     _train_on_both_and_load_across("jax", synth_dir, tmp_path)
 

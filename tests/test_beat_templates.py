@@ -91,27 +91,28 @@ def test_predict_proba_drops_a_lone_v_call_among_normal_beats_and_keeps_a_v_temp
 
 
 def test_v_templates_refuse_data_without_v_or_without_records():
-    from ecgsweep.run import _check_sidecar, _check_v_templates
+    from ecgsweep.run_start import check_sidecar as _check_sidecar, check_v_templates
 
     config = resolve({"v_template_clusters": 10})
     with_records = Split(np.zeros((2, 187)), np.zeros(2, int), records=np.array(["a", "b"]))
     ptb = SimpleNamespace(class_names=["normal", "abnormal"], files={}, name="ptbdb")
     with pytest.raises(UserError, match="'v_template_clusters': 10 .*classes are normal, abnormal"):
-        _check_v_templates(config, ptb)
+        check_v_templates(config, ptb.class_names)
     kaggle = SimpleNamespace(class_names=["N", "S", "V", "F", "Q"],
                              files={"train": "mitbih_train.csv"}, name="mitbih")
     with pytest.raises(UserError, match="'v_template_clusters': 10 shares the V probability .*"
                                         "needs each beat's record.*mitbih_train.csv"):
         _check_sidecar(config, Split(np.zeros((2, 187)), np.zeros(2, int)), kaggle)
-    _check_v_templates(config, kaggle)
+    check_v_templates(config, kaggle.class_names)
     _check_sidecar(config, with_records, kaggle)
 
 
 def test_eval_refuses_a_template_model_on_beats_without_records(tmp_path):
     from ecgsweep import evaluation
+    from ecgsweep.model_record import ModelRecord
 
     member = SimpleNamespace(model=_FixedModel([[1, 0, 0, 0]]), path=tmp_path / "m.keras",
-                             record={"config": resolve({"v_template_clusters": 10})})
+                             record=ModelRecord(config=resolve({"v_template_clusters": 10})))
     with pytest.raises(UserError, match="m.keras was trained with v_template_clusters=10, which shares the V "
                                         "probability.*beat sidecar"):
         evaluation.predict_proba([member], np.zeros((1, 187), dtype=np.float32))

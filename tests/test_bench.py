@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO_ROOT, run_env
 from ecgbench import gpu, report, sizes as bench_sizes, sweeps, training
 from ecgsweep import backend
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 EXPECTED = {  # section -> figures the smoke run must measure
     "training": 5,
@@ -27,7 +28,7 @@ def test_sweep_yamls_pass_the_runners_own_check(tmp_path):
         for method in ("grid", "bayes"):
             text = sweeps.sweep_yaml(method, sizes, tmp_path / "data", tmp_path / "models")
             cfg = sweep_config.loads(text)
-            problems = sweep_config.check(cfg, cwd=REPO_ROOT)
+            problems = sweep_config.check(cfg, program=ECG_PROGRAM, cwd=REPO_ROOT)
             assert not sweep_config.errors(problems), [str(p) for p in problems]
             assert cfg["method"] == method
             for name, values in sizes.sweep_space.items():

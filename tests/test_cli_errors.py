@@ -10,6 +10,7 @@ import sweep as sweep_cli  # code/sweep.py (pytest.ini puts code/ on the path)
 import unprivileged
 from ecgsweep import evaluation
 from ecgsweep.cli import EXIT_USAGE, UserError, run_main
+from ecgsweep.model_record import ModelRecord
 from ecgsweep.sweep import report
 from test_sweep_store_errors import YAML, cli, make_sweep, one_error_line
 
@@ -70,7 +71,7 @@ def test_report_out_in_a_read_only_folder_is_one_error_line(tmp_path):
 def test_eval_out_that_cannot_be_written_is_refused_before_evaluating(tmp_path, monkeypatch):
     a_file = tmp_path / "taken"
     a_file.write_text("keep me")
-    model = evaluation.LoadedModel(tmp_path / "m.keras", None, {"class_names": ["N", "S"]})
+    model = evaluation.LoadedModel(tmp_path / "m.keras", None, ModelRecord(class_names=["N", "S"]))
     monkeypatch.setattr(evaluation, "load_model", lambda path: model)
     monkeypatch.setattr(evaluation, "test_data_for",
                         lambda *a, **k: pytest.fail("evaluated before checking --out"))

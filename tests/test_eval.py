@@ -11,10 +11,10 @@ import pytest
 
 from conftest import REPO_ROOT, run_env
 from ecgsweep import evaluation, models, training
-from ecgsweep.artifacts import atomic_write_json, sidecar_path
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets
 from ecgsweep.data.datasets import Split
+from ecgsweep.model_record import ModelRecord, record_path
 
 
 def _train_tiny(tmp_path: Path, synth_dir: Path, dataset: str, name: str, seed: int = 0) -> Path:
@@ -33,8 +33,7 @@ def _train_tiny(tmp_path: Path, synth_dir: Path, dataset: str, name: str, seed: 
                  training.StopRequest())
     path = tmp_path / f"{name}.keras"
     model.save(path)
-    atomic_write_json(sidecar_path(path), {"config": config,
-                                           "class_names": list(source.class_names)})
+    ModelRecord(config=config, class_names=list(source.class_names)).write(record_path(path))
     return path
 
 
@@ -159,14 +158,14 @@ def test_corrupt_model_file_is_named_without_keras_file_not_found(tmp_path):
 
 
 def test_eval_says_which_data_the_model_was_chosen_on(trained, tmp_path, capsys):
-    from ecgsweep.artifacts import BestModelSlot, sha256_file
+    from ecgsweep.artifacts import BestModelSlot
 
     record = {"metric": "val_macro_f1", "value": 0.5, "run_id": "r1",
-              "config": json.loads(sidecar_path(trained["a"]).read_text())["config"],
+              "config": json.loads(record_path(trained["a"]).read_text())["config"],
               "class_names": ["N", "S", "V", "F", "Q"],
               "dataset": {"name": "mitbih", "fingerprint": "abcd1234", "files": {"train": "t.csv"}}}
     slot = BestModelSlot(tmp_path / "models", "cnn")
-    slot.promote_if_better(trained["a"], record)
+    slot.promote_if_better(trained["a"], ModelRecord.from_json(record))
     evaluation.evaluate([slot.model_path], out_dir=tmp_path / "rep", bootstrap=0)
     out = capsys.readouterr().out
     assert "chosen on data set mitbih (train: t.csv), fingerprint abcd1234" in out
@@ -204,7 +203,7 @@ def _promoted_copy(trained_model: Path, models_dir: Path, data_dir: Path) -> Pat
     run records it (the development beats' fingerprint)."""
     from ecgsweep.artifacts import BestModelSlot
 
-    config = {**json.loads(sidecar_path(trained_model).read_text())["config"],
+    config = {**json.loads(record_path(trained_model).read_text())["config"],
               "data_dir": str(data_dir)}
     assert config["classes"] == "aami5"  # the development beats as loaded, none dropped
     dev = datasets.load_development(datasets.resolve_source("mitbih", data_dir))
@@ -213,7 +212,7 @@ def _promoted_copy(trained_model: Path, models_dir: Path, data_dir: Path) -> Pat
               "class_names": ["N", "S", "V", "F", "Q"],
               "dataset": {"name": "mitbih", "fingerprint": fingerprint}}
     slot = BestModelSlot(models_dir, "cnn")
-    assert slot.promote_if_better(trained_model, record)[0]
+    assert slot.promote_if_better(trained_model, ModelRecord.from_json(record))[0]
     return slot.model_path
 
 
@@ -249,13 +248,13 @@ def test_eval_warns_when_the_data_the_model_was_chosen_on_has_changed(trained, t
 def test_eval_of_a_model_with_a_damaged_record_is_one_error_line(trained, synth_dir, tmp_path,
                                                                   text, says):
     model = _promoted_copy(trained["a"], tmp_path / "models", synth_dir)
-    record_path = model.resolve().with_suffix(".json")
+    saved = model.resolve().with_suffix(".json")
     if text is None:
-        text = json.dumps({**json.loads(record_path.read_text()), "value": "abc"})
-    record_path.write_text(text)
+        text = json.dumps({**json.loads(saved.read_text()), "value": "abc"})
+    saved.write_text(text)
     proc = _eval_cli(tmp_path, "--model", str(model), "--out", str(tmp_path / "rep"))
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith(f"error: {record_path}: ") and says in proc.stderr
+    assert proc.stderr.startswith(f"error: {saved}: ") and says in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
 
 
@@ -263,7 +262,7 @@ def test_a_run_folders_damaged_model_record_is_named(trained, tmp_path):
     run_model = tmp_path / "run" / "model.keras"
     run_model.parent.mkdir()
     run_model.write_bytes(trained["a"].read_bytes())
-    sidecar_path(run_model).write_text("[1, 2]")
+    record_path(run_model).write_text("[1, 2]")
     with pytest.raises(evaluation.UserError, match=r"model\.json: not a valid model record: it "
                                                    r"holds a JSON list"):
         evaluation.load_model(run_model)

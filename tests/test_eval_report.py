@@ -11,6 +11,7 @@ import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
 from ecgsweep import evaluation
+from ecgsweep.model_record import ModelRecord
 
 NAMES = ["N", "S", "V", "F", "Q"]
 SHARES = [0.6, 0.1, 0.15, 0.05, 0.1]
@@ -250,8 +251,8 @@ def test_wandb_offline_logs_to_the_training_run_and_to_a_new_eval_run(tmp_path, 
     report = evaluation.compute_report(y, probs, NAMES, bootstrap=200)
     paths = evaluation.write_report(report, tmp_path / "rep", beats=_beats(y), y_true=y)
     trained = evaluation.LoadedModel(Path("m.keras"), None,
-                                     {"run_id": "trainrun1", "project": "ecg-test",
-                                      "class_names": NAMES})
+                                     ModelRecord(run_id="trainrun1", project="ecg-test",
+                                                 class_names=list(NAMES)))
 
     info = evaluation.log_to_wandb(report, paths, [trained], y, probs)
     assert info["run_id"] == "trainrun1" and info["resumed"] and info["offline"]
@@ -269,7 +270,7 @@ def test_wandb_offline_logs_to_the_training_run_and_to_a_new_eval_run(tmp_path, 
     images = list((folder / "files" / "media" / "images").rglob("*.png"))
     assert len(images) == 3  # confusion matrix, curves, misclassified beats
 
-    other = evaluation.LoadedModel(Path("n.keras"), None, {"class_names": NAMES})
+    other = evaluation.LoadedModel(Path("n.keras"), None, ModelRecord(class_names=list(NAMES)))
     info = evaluation.log_to_wandb(report, paths, [trained, other], y, probs)
     assert not info["resumed"] and info["run_id"] != "trainrun1"
     assert logged_summary(Path(info["run_dir"]), expect="test_n_beats")["test_n_beats"] == 400

@@ -6,12 +6,12 @@ import keras
 import numpy as np
 import pytest
 
-from ecgsweep import imbalance, models, training
+from ecgsweep import imbalance, model_inputs, models, training
 from ecgsweep.cli import UserError
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets, synth
 from ecgsweep.data.datasets import Split
-from ecgsweep.run import development_folds
+from ecgsweep.folds import development_folds
 
 MITBIH = datasets.DataSource("synthetic", datasets.MITBIH_CLASSES)
 
@@ -61,7 +61,7 @@ def test_focal_loss_from_config_trains_saves_and_reloads(tmp_path):
                  seen.append, training.StopRequest())
     assert np.isfinite(seen[0]["loss"])
     # val_loss is the plain cross-entropy of the probabilities, whatever the training loss
-    probs = model.predict(training.as_model_input(X[:48]), verbose=0).astype(np.float64)
+    probs = model.predict(model_inputs.as_model_input(X[:48]), verbose=0).astype(np.float64)
     assert seen[0]["val_loss"] == pytest.approx(
         -np.log(np.clip(probs[np.arange(48), y[:48]], 1e-12, 1)).mean(), rel=1e-5)
     path = tmp_path / "focal.keras"
@@ -85,10 +85,10 @@ def test_smote_touches_only_the_training_split():
     dev = _dev()
     plain = resolve({"dataset": "synthetic"})
     smoted = resolve({"dataset": "synthetic", "resample": "smote"})
-    (fold0, added0), = development_folds(plain, MITBIH, dev)
+    (fold0, added0), = development_folds(plain, MITBIH.class_names, dev)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tiny classes: k_neighbors reduced
-        (fold1, added1), = development_folds(smoted, MITBIH, dev)
+        (fold1, added1), = development_folds(smoted, MITBIH.class_names, dev)
     assert added0 == {} and set(added1) == {"smote"}
     # validation beats: bit-identical with and without SMOTE
     assert np.array_equal(fold0.val.X, fold1.val.X) and np.array_equal(fold0.val.y, fold1.val.y)
@@ -108,7 +108,7 @@ def test_smote_touches_only_the_training_split():
     # seeded: the same config gives the same beats
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        (again, _), = development_folds(smoted, MITBIH, dev)
+        (again, _), = development_folds(smoted, MITBIH.class_names, dev)
     assert np.array_equal(again.train.X, fold1.train.X)
 
 
@@ -139,8 +139,8 @@ def test_augmentation_adds_minority_beats_to_the_training_split_only():
     dev = _dev()
     plain = resolve({"dataset": "synthetic"})
     aug = resolve({"dataset": "synthetic", "augment_synthetic": 0.25})
-    (fold0, _), = development_folds(plain, MITBIH, dev)
-    (fold1, added), = development_folds(aug, MITBIH, dev)
+    (fold0, _), = development_folds(plain, MITBIH.class_names, dev)
+    (fold1, added), = development_folds(aug, MITBIH.class_names, dev)
     assert np.array_equal(fold0.val.X, fold1.val.X) and np.array_equal(fold0.val.y, fold1.val.y)
     n = len(fold0.train)
     assert np.array_equal(fold1.train.X[:n], fold0.train.X)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsweep import ec57, models, training
+from ecgsweep import ec57, model_inputs, models, training
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets, sidecar
 from ecgsweep.data import wfdb_beats as W
@@ -294,7 +294,7 @@ def test_augmentation_changes_training_batches_only():
     training.fit(model, cfg, dev, val, datasets.CLASS_SETS["aami4"], seen.append,
                  training.StopRequest())
     assert np.array_equal(val.X, before) and np.array_equal(dev.X[:40], before)
-    probs = model.predict(training.model_inputs(val, cfg), verbose=0)
+    probs = model.predict(model_inputs.model_inputs(val, cfg), verbose=0)
     acc = float((probs.argmax(axis=1) == val.y).mean())
     assert seen[0]["val_accuracy"] == pytest.approx(acc)  # scored on the beats as they are
 
@@ -327,16 +327,13 @@ def test_s_gate_moves_s_calls_to_n_only_where_the_rhythm_is_irregular():
 
 
 def test_s_gate_refuses_data_without_s():
-    from types import SimpleNamespace
-
     from ecgsweep.cli import UserError
-    from ecgsweep.run import _check_s_gate
+    from ecgsweep.run_start import check_s_gate
 
     config = resolve({"s_gate_irregularity": 0.1})
-    ptb = SimpleNamespace(class_names=["normal", "abnormal"], files={}, name="ptbdb")
     with pytest.raises(UserError, match="data's classes are normal, abnormal"):
-        _check_s_gate(config, ptb)
-    _check_s_gate(config, SimpleNamespace(class_names=["N", "S", "V", "F"], name="mitbih"))
+        check_s_gate(config, ("normal", "abnormal"))
+    check_s_gate(config, ("N", "S", "V", "F"))
 
 
 @pytest.mark.parametrize("setting, says, needs", [
@@ -353,7 +350,7 @@ def test_run_refuses_data_without_the_sidecar_fields_an_option_needs(tmp_path, s
     from types import SimpleNamespace
 
     from ecgsweep.cli import UserError
-    from ecgsweep.run import _check_sidecar
+    from ecgsweep.run_start import check_sidecar as _check_sidecar
 
     config = resolve(setting)
     source = SimpleNamespace(files={"train": str(tmp_path / "x.csv")}, name="mitbih")
@@ -368,7 +365,7 @@ def test_run_refuses_data_without_the_sidecar_fields_an_option_needs(tmp_path, s
 
 def test_rr_features_refuse_what_cannot_carry_rr():
     from ecgsweep.cli import UserError
-    from ecgsweep.run import _check_rr_combinations
+    from ecgsweep.run_start import check_combinations as _check_rr_combinations
 
     for extra in ({"resample": "smote"}, {"augment_synthetic": 0.5},
                   {"pretrained": "models/cnn/best.keras"}):
@@ -416,18 +413,19 @@ def test_record_median_uses_only_the_beats_own_record():
 def test_beat_normalization_feeds_train_validation_and_eval_alike():
     from ecgsweep import evaluation
     from ecgsweep.data import beatnorm
+    from ecgsweep.model_record import ModelRecord
 
     dev = datasets.restrict_classes(_dev_with_records(), datasets.MITBIH_CLASSES, "aami4")
     config = resolve({"beat_normalization": "record_median", "rr_features": True, "epochs": 1,
                       "batch_size": 32, "classes": "aami4", "n_conv_blocks": 1,
                       "layer_1_size": 4})
-    inputs = training.model_inputs(dev, config)
+    inputs = model_inputs.model_inputs(dev, config)
     assert inputs["beat"].shape == (len(dev), 187, 2)
     model = models.build(config, (187, beatnorm.channels("record_median")), 4)
     result = training.fit(model, config, dev, dev, datasets.CLASS_SETS["aami4"], lambda m: None,
                           training.StopRequest())
     assert result.kept_epoch == 1
-    member = evaluation.LoadedModel(Path("m.keras"), model, {"config": config})
+    member = evaluation.LoadedModel(Path("m.keras"), model, ModelRecord(config=config))
     direct = model.predict(inputs, verbose=0)
     assert np.allclose(evaluation.predict_proba([member], dev), direct, atol=1e-6)
     with pytest.raises(datasets.UserError, match="beat_normalization"):
@@ -436,7 +434,7 @@ def test_beat_normalization_feeds_train_validation_and_eval_alike():
 
 def test_beat_normalization_refuses_what_has_no_record():
     from ecgsweep.cli import UserError
-    from ecgsweep.run import _check_beat_normalization
+    from ecgsweep.run_start import check_combinations as _check_beat_normalization
 
     dev = _dev_with_records()
     source = datasets.DataSource("x", datasets.MITBIH_CLASSES)
@@ -448,7 +446,7 @@ def test_beat_normalization_refuses_what_has_no_record():
 
 
 def test_split_seed_fixes_the_folds_whatever_the_seed():
-    from ecgsweep.run import split_seed
+    from ecgsweep.folds import split_seed
 
     assert split_seed(resolve({"seed": 7})) == 7
     assert split_seed(resolve({"seed": 7, "split_seed": 42})) == 42

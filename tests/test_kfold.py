@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsweep import cv_report, evaluation, run
+from ecgsweep import cv_report, evaluation, fold_training, folds, run
 from ecgsweep.cli import UserError
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets, synth
@@ -44,7 +44,7 @@ def test_validation_folds_partition_the_development_data():
 def test_mean_history_carries_an_early_stopped_fold_forward():
     a = [{"epoch": 1, "val_macro_f1": 0.2, "loss": 1.0}, {"epoch": 2, "val_macro_f1": 0.4, "loss": 0.5}]
     b = [{"epoch": 1, "val_macro_f1": 0.6, "loss": 0.8}]
-    rows = run._mean_history([a, b])
+    rows = folds.mean_history([a, b])
     assert [r["epoch"] for r in rows] == [1, 2]
     assert rows[0]["val_macro_f1"] == pytest.approx(0.4) and rows[1]["val_macro_f1"] == pytest.approx(0.5)
     assert rows[1]["loss"] == pytest.approx(0.65) and rows[0]["val_macro_f1_std"] == pytest.approx(0.2)
@@ -167,13 +167,13 @@ def test_sigterm_during_kfold_keeps_the_folds_done(synth_dir, tmp_path, fake_wan
 def test_a_kfold_run_stopped_between_folds_is_not_promoted(synth_dir, tmp_path, fake_wandb,
                                                           monkeypatch, capsys):
     config = _config(synth_dir, tmp_path, folds=2)
-    scored = run.validation_confusion
+    scored = fold_training.validation_confusion
 
     def sigterm_once_fold_1_has_trained(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)  # after fold 1's fit, before fold 2 starts
         return scored(*args, **kwargs)
 
-    monkeypatch.setattr(run, "validation_confusion", sigterm_once_fold_1_has_trained)
+    monkeypatch.setattr(fold_training, "validation_confusion", sigterm_once_fold_1_has_trained)
     fake = FakeRun(tmp_path, "kfoldgap")
     assert run._train(fake, config) == 0
     run_dir = Path(fake.dir).parent

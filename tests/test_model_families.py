@@ -18,6 +18,7 @@ import yaml
 from ecgsweep import models, params
 from ecgsweep.config import resolve
 from ecgsweep.contract import OBJECTIVE_METRICS, kept_metric
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 ROOT = Path(__file__).resolve().parents[1]
 BEAT = (187, 1)
@@ -106,7 +107,7 @@ def test_bayes_yaml_is_valid_and_every_value_resolves(path, family):
 
     cfg = _load(path)
     assert sweeps.schema_violations_from_proposed_config(cfg) == []
-    assert sweep_config.errors(sweep_config.check(cfg, cwd=ROOT)) == []
+    assert sweep_config.errors(sweep_config.check(cfg, program=ECG_PROGRAM, cwd=ROOT)) == []
     assert cfg["method"] == "bayes"
     # ranked by the metric the runs' own objective keeps epochs and models by
     objective = cfg["parameters"].get("objective", {}).get("value", "macro_f1")

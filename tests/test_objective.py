@@ -1,17 +1,18 @@
 """The ``objective`` key: which validation metric keeps epochs, stops early, ranks runs for
 the best model, and what the sweep YAML check says when the sweep ranks by another."""
 
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from ecgsweep import artifacts, ec57, models, training
+from ecgsweep import artifacts, ec57, model_inputs, models, training
 from ecgsweep.cli import UserError
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets
 from ecgsweep.data.datasets import Split
+from ecgsweep.model_record import ModelRecord
 from ecgsweep.sweep import config as sweep_config
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 AAMI4 = datasets.CLASS_SETS["aami4"]
 
@@ -63,7 +64,7 @@ def test_validation_logs_sveb_veb_f1_only_with_s_and_v():
     config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0})
     model = models.build(config, (187, 1), 4)
     with_rows = training._validation_metrics(model, _tiny_split(), config, AAMI4)
-    pred = model.predict(training.as_model_input(_tiny_split().X), verbose=0).argmax(axis=1)
+    pred = model.predict(model_inputs.as_model_input(_tiny_split().X), verbose=0).argmax(axis=1)
     cm = np.zeros((4, 4), dtype=int)
     np.add.at(cm, (_tiny_split().y, pred), 1)
     assert with_rows["val_sveb_veb_f1"] == pytest.approx(ec57.sveb_veb_f1(cm, AAMI4))
@@ -74,14 +75,14 @@ def test_validation_logs_sveb_veb_f1_only_with_s_and_v():
 
 
 def test_sveb_veb_objective_refuses_data_without_s_and_v():
-    from ecgsweep.run import _check_objective
+    from ecgsweep.run_start import check_objective
 
     config = resolve({"objective": "sveb_veb_f1"})
-    ptb = SimpleNamespace(class_names=list(datasets.PTBDB_CLASSES), files={}, name="ptbdb")
+    ptb = datasets.PTBDB_CLASSES
     with pytest.raises(UserError, match="'objective': sveb_veb_f1 .*classes are normal, abnormal"):
-        _check_objective(config, ptb)
-    _check_objective(config, SimpleNamespace(class_names=list(AAMI4)))
-    _check_objective(resolve({}), ptb)  # macro_f1 fits any classes
+        check_objective(config, ptb)
+    check_objective(config, AAMI4)
+    check_objective(resolve({}), ptb)  # macro_f1 fits any classes
     model = models.build(config, (187, 1), 2)
     with pytest.raises(ValueError, match="needs classes S and V"):
         training.fit(model, config, _tiny_split(), _tiny_split(), datasets.PTBDB_CLASSES,
@@ -93,11 +94,11 @@ def test_a_model_ranked_by_another_metric_is_not_replaced(tmp_path):
     first, second = tmp_path / "a.keras", tmp_path / "b.keras"
     first.write_bytes(b"first")
     second.write_bytes(b"second")
-    assert pair.promote_if_better(first, {"metric": "val_macro_f1", "value": 0.5})[0]
-    promoted, reason = pair.promote_if_better(second, {"metric": "val_sveb_veb_f1", "value": 0.9})
+    assert pair.promote_if_better(first, ModelRecord(metric="val_macro_f1", value=0.5))[0]
+    promoted, reason = pair.promote_if_better(second, ModelRecord(metric="val_sveb_veb_f1", value=0.9))
     assert not promoted and "ranked by val_macro_f1" in reason and "models_dir" in reason
     assert pair.model_path.read_bytes() == b"first"
-    assert pair.promote_if_better(second, {"metric": "val_macro_f1", "value": 0.6})[0]
+    assert pair.promote_if_better(second, ModelRecord(metric="val_macro_f1", value=0.6))[0]
 
 
 SWEEP = """program: code/train.py
@@ -111,7 +112,7 @@ parameters:
 
 def _warnings(metric, objective=""):
     cfg = sweep_config.loads(SWEEP.format(metric=metric, objective=objective))
-    return [p for p in sweep_config.check(cfg) if p.level == "warning"]
+    return [p for p in sweep_config.check(cfg, program=ECG_PROGRAM) if p.level == "warning"]
 
 
 def test_the_sweep_check_wants_the_metric_the_runs_objective_keeps():
@@ -131,7 +132,9 @@ def test_hyperband_on_a_summary_only_metric_is_flagged():
     for name in ("kept_val_sveb_veb_f1", "best_val_macro_f1"):
         cfg = sweep_config.loads(SWEEP.format(metric=name, objective="").replace(
             "  keep_epoch: {value: last}\n", "") + hyperband)
-        assert "early_terminate" in [p.field for p in sweep_config.check(cfg)], name
+        found = sweep_config.check(cfg, program=ECG_PROGRAM)
+        assert "early_terminate" in [p.field for p in found], name
     cfg = sweep_config.loads(SWEEP.format(metric="val_macro_f1", objective="").replace(
         "  keep_epoch: {value: last}\n", "") + hyperband)
-    assert "early_terminate" not in [p.field for p in sweep_config.check(cfg)]
+    found = sweep_config.check(cfg, program=ECG_PROGRAM)
+    assert "early_terminate" not in [p.field for p in found]

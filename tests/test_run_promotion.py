@@ -1,6 +1,6 @@
 """Only a run that ends by itself offers its model to the best-model slot: a run stopped from
-outside (SIGTERM, as hyperband and the sweep runner stop runs) keeps its model in its run
-folder, marked stopped, and neither it nor the coordinator promotes it."""
+outside (SIGTERM, as hyperband and the sweep runner stop runs; SIGINT, Ctrl-C) keeps its
+model in its run folder, marked stopped, and neither it nor the coordinator promotes it."""
 
 import itertools
 import json
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ecgsweep import run
+from ecgsweep import fold_training, run
 from ecgsweep.contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV
-from ecgsweep.sweep.promotion import promote_shipped
+from ecgsweep.sweep_models import promote_shipped
 
 from test_kfold import FakeArtifact, FakeRun, _config
 
@@ -29,10 +29,11 @@ def _single(synth_dir, tmp_path, **over):
     return _config(synth_dir, tmp_path, folds=0, **over)
 
 
-def test_a_run_stopped_by_sigterm_keeps_its_model_but_is_not_promoted(synth_dir, tmp_path,
-                                                                        capsys):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_run_stopped_from_outside_keeps_its_model_but_is_not_promoted(synth_dir, tmp_path,
+                                                                          capsys, stop):
     fake = FakeRun(tmp_path, "stopped1")
-    fake.on_log = lambda metrics: os.kill(os.getpid(), signal.SIGTERM)  # during epoch 1
+    fake.on_log = lambda metrics: os.kill(os.getpid(), stop)  # during epoch 1
     assert run._train(fake, _single(synth_dir, tmp_path, epochs=3)) == 0
     run_dir = Path(fake.dir).parent
     assert (run_dir / "model.keras").stat().st_size > 0
@@ -60,13 +61,13 @@ def test_a_run_ended_by_its_own_early_stopping_is_promoted(synth_dir, tmp_path, 
 
 def test_a_stop_after_training_reaches_the_record_the_coordinator_reads(synth_dir, tmp_path,
                                                                          monkeypatch):
-    scored = run.validation_confusion
+    scored = fold_training.validation_confusion
 
     def sigterm_after_fit(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)
         return scored(*args, **kwargs)
 
-    monkeypatch.setattr(run, "validation_confusion", sigterm_after_fit)
+    monkeypatch.setattr(fold_training, "validation_confusion", sigterm_after_fit)
     monkeypatch.setenv(PROMOTE_ENV, PROMOTE_BY_COORDINATOR)
     fake = FakeRun(tmp_path, "shipped1")
     assert run._train(fake, _single(synth_dir, tmp_path)) == 0

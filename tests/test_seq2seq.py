@@ -125,7 +125,7 @@ def test_seq2seq_builds_at_extreme_values():
 
 
 def test_data_without_a_sidecar_is_one_clear_error(tmp_path):
-    from ecgsweep.run import load_protocol_data
+    from ecgsweep.run_start import check_combinations, load_protocol_data
 
     csv = write_records_csv(tmp_path, "kaggle_like", {"a": 30}, seed=0, with_sidecar=False)
     config = resolve({**SMALL, "dataset": str(csv)})
@@ -134,10 +134,11 @@ def test_data_without_a_sidecar_is_one_clear_error(tmp_path):
     message = str(err.value)
     assert str(csv) in message and "code/data.py wfdb" in message and "\n" not in message
     source = datasets.resolve_source(str(write_records_csv(tmp_path, "ok", {"a": 30}, seed=0)))
+    load_protocol_data(config, source)  # with its sidecar: no error
     for extra in ({"max_train_beats": 10}, {"val_split": "random"}, {"resample": "smote"},
                   {"beat_dropout": 0.3}):
         with pytest.raises(UserError, match="not supported together with"):
-            load_protocol_data(resolve({**SMALL, **extra}), source)
+            check_combinations(resolve({**SMALL, **extra}))
 
 
 def test_train_py_runs_seq2seq_and_eval_scores_every_test_beat(tmp_path):

@@ -12,6 +12,7 @@ import yaml
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep.bookkeeping import create_or_join
 from ecgsweep.sweep.runner import Options, Runner
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRAM = "tests/fake_programs/wandb_only/train.py"
@@ -19,7 +20,7 @@ PROGRAM = "tests/fake_programs/wandb_only/train.py"
 
 def run_sweep(tmp_path, yaml_text, *, count=None, workers=1):
     cfg = sc.loads(yaml_text)
-    errs = sc.errors(sc.check(cfg, cwd=REPO))
+    errs = sc.errors(sc.check(cfg, program=ECG_PROGRAM, cwd=REPO))
     assert not errs, [str(e) for e in errs]
     store, _ = create_or_join(tmp_path / "store", cfg, yaml_text, "test.yaml", count=count)
     runner = Runner(store, Options(poll_s=0.2, cwd=str(REPO), kill_delay_s=5, gpus=[],

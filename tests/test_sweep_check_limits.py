@@ -15,6 +15,7 @@ import sweep as sweep_cli  # code/sweep.py (pytest.ini puts code/ on the path)
 import unprivileged
 from ecgsweep.cli import run_main
 from ecgsweep.sweep import config as sc
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 REPO = Path(__file__).resolve().parents[1]
 PROGRAM = "tests/fake_programs/curve.py"
@@ -97,7 +98,7 @@ def test_the_deepest_config_allowed_passes_every_step_the_runner_takes():
     limit sits below every recursion that follows it."""
     levels = (sc.MAX_YAML_DEPTH - 4) // 2  # top, parameters, a's spec at the bottom, values
     cfg = sc.loads(nested_parameters(levels))
-    assert sc.errors(sc.check(cfg, cwd=REPO)) == []
+    assert sc.errors(sc.check(cfg, program=ECG_PROGRAM, cwd=REPO)) == []
     json.dumps(sc.engine_config(cfg))
     with pytest.raises(sc.ConfigError, match="nested more than"):
         sc.loads(nested_parameters(levels + 1))
@@ -160,7 +161,7 @@ def test_a_grid_range_too_large_to_list_is_refused_before_the_engine_lists_it():
     cfg = sc.loads(f"program: {PROGRAM}\nmethod: grid\n"
                    "parameters:\n  a: {min: 0, max: 1000000000}\n"
                    "  b: {distribution: q_uniform, min: 0.0, max: 1.0e+300, q: 1.0e-300}\n")
-    refused = {p.field: p.message for p in sc.errors(sc.check(cfg, cwd=REPO))}
+    refused = {p.field: p.message for p in sc.errors(sc.check(cfg, program=ECG_PROGRAM, cwd=REPO))}
     assert set(refused) == {"parameters.a", "parameters.b"}, refused
     assert "100,000" in refused["parameters.a"] and "raise q" in refused["parameters.b"]
 
@@ -238,7 +239,7 @@ def test_fix_that_runs_out_of_space_leaves_no_partial_file(tmp_path):
      "parameters.x.value.2001-01-01"),
 ])
 def test_any_shape_is_reported_by_field_never_raised(text, field):
-    found = {p.field: p for p in sc.check(sc.loads(text), cwd=REPO)}
+    found = {p.field: p for p in sc.check(sc.loads(text), program=ECG_PROGRAM, cwd=REPO)}
     assert field in found and found[field].level == "error", [str(p) for p in found.values()]
 
 

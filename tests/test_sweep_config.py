@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from ecgsweep.sweep import config as sc
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP_CONFS = sorted((REPO / "sweep_conf").glob("*.yaml"))
@@ -24,7 +25,7 @@ parameters:
 def problems_for(params: str, method: str = "bayes", extra: str = "") -> list[sc.Problem]:
     base = BASE if "  model:" not in params else BASE.replace("  model: {{value: cnn}}\n", "")
     cfg = sc.loads(base.format(method=method, params=params) + extra)
-    return sc.check(cfg, cwd=REPO)
+    return sc.check(cfg, program=ECG_PROGRAM, cwd=REPO)
 
 
 def test_there_are_sweep_confs():
@@ -33,7 +34,7 @@ def test_there_are_sweep_confs():
 
 @pytest.mark.parametrize("path", SWEEP_CONFS, ids=lambda p: p.name)
 def test_every_shipped_yaml_passes_check(path):
-    problems = sc.check(sc.load(path), cwd=REPO)
+    problems = sc.check(sc.load(path), program=ECG_PROGRAM, cwd=REPO)
     assert problems == [], "\n".join(map(str, problems))
 
 
@@ -110,7 +111,7 @@ def test_warnings_do_not_block_but_are_reported():
     assert any(p.level == "warning" and "log_uniform_values" in p.message for p in problems)
     cfg = sc.loads("program: code/train.py\nmethod: random\nmetric: {name: val_macro_f1}\n"
                    "parameters: {learning_rate: {values: [0.1, 0.01]}}\n")
-    goal = [p for p in sc.check(cfg, cwd=REPO) if p.field == "metric.goal"]
+    goal = [p for p in sc.check(cfg, program=ECG_PROGRAM, cwd=REPO) if p.field == "metric.goal"]
     assert goal and goal[0].level == "warning" and "maximize" in goal[0].message
 
 
@@ -118,7 +119,7 @@ def test_top_level_mistakes_and_command_macros():
     cfg = sc.loads("method: grid\nmetrc: {name: val_macro_f1}\n"
                    "parameters: {epochs: {value: 1}}\n"
                    "command:\n  - ${env}\n  - ${interpretor}\n  - ${program}\n  - ${args}\n")
-    by_field = {p.field: p.message for p in sc.check(cfg, cwd=REPO)}
+    by_field = {p.field: p.message for p in sc.check(cfg, program=ECG_PROGRAM, cwd=REPO)}
     assert "metric" in by_field["metrc"]
     assert "interpreter" in by_field["command[1]"]
     assert "program: code/train.py" in by_field["program"]
@@ -126,8 +127,8 @@ def test_top_level_mistakes_and_command_macros():
 
 def test_program_must_exist_relative_to_cwd(tmp_path):
     cfg = sc.loads("program: code/train.py\nmethod: random\nparameters: {epochs: {value: 1}}\n")
-    assert [p for p in sc.check(cfg, cwd=tmp_path) if p.field == "program"]
-    assert not [p for p in sc.check(cfg, cwd=REPO) if p.field == "program"]
+    assert [p for p in sc.check(cfg, program=ECG_PROGRAM, cwd=tmp_path) if p.field == "program"]
+    assert not [p for p in sc.check(cfg, program=ECG_PROGRAM, cwd=REPO) if p.field == "program"]
 
 
 def test_yaml_syntax_error_names_the_line():
@@ -145,7 +146,7 @@ def test_unknown_parameter_uses_the_current_params_schema(monkeypatch):
     monkeypatch.setitem(params.FAMILY_PARAMS, "transformer", family)
     cfg = sc.loads(BASE.format(method="bayes", params="  transformer_heads: {values: [2, 4]}")
                    .replace("{value: cnn}", "{value: transformer}"))
-    assert sc.errors(sc.check(cfg, cwd=REPO)) == []
+    assert sc.errors(sc.check(cfg, program=ECG_PROGRAM, cwd=REPO)) == []
 
 
 def test_grid_size_and_searched_params():
@@ -181,7 +182,7 @@ def test_lints_w_and_bs_validator_lets_through():
     cfg = sc.loads("program: p.py\nmethod: grid\nmetric: {name: acc, goal: maximize}\n"
                    "command: [python, \"${program}\"]\n"
                    "parameters:\n  lr: {value: [0.1, 0.01]}\n  bs: {values: [32, 64, 32]}\n")
-    by_field = {p.field: p.message for p in sc.check(cfg, cwd=REPO)}
+    by_field = {p.field: p.message for p in sc.check(cfg, program=ECG_PROGRAM, cwd=REPO)}
     assert "values:" in by_field["parameters.lr.value"], by_field
     assert "32" in by_field["parameters.bs.values[2]"], by_field
     assert "${args}" in by_field["command"], by_field
@@ -194,7 +195,7 @@ def test_a_yaml_for_another_program_gets_only_the_w_and_b_checks(tmp_path):
                    "parameters:\n  dropout: {values: [0.1, 0.3]}\n"
                    "  learn_rate: {distribution: log_uniform_values, min: 0.0001, max: 0.01}\n"
                    "  optimizer: {parameters: {beta: {values: [0.9, 0.99]}}}\n")
-    assert sc.check(cfg, cwd=tmp_path) == []
+    assert sc.check(cfg, program=ECG_PROGRAM, cwd=tmp_path) == []
 
 
 def test_the_known_parameters_are_listed_once():
@@ -212,8 +213,10 @@ def test_runs_that_keep_their_last_epoch_need_the_kept_metric():
     assert warned[0].level == "warning"
     assert not [p for p in problems_for(searched) if p.field == "metric.name"]  # keeps best
     kept = BASE.replace("name: val_macro_f1", "name: kept_val_macro_f1")
-    assert sc.check(sc.loads(kept.format(method="bayes", params=last)), cwd=REPO) == []
+    assert sc.check(sc.loads(kept.format(method="bayes", params=last)), program=ECG_PROGRAM,
+                    cwd=REPO) == []
     hyperband = "early_terminate: {type: hyperband, min_iter: 2}\n"
-    problems = sc.check(sc.loads(kept.format(method="bayes", params=last) + hyperband), cwd=REPO)
+    problems = sc.check(sc.loads(kept.format(method="bayes", params=last) + hyperband),
+                        program=ECG_PROGRAM, cwd=REPO)
     assert [p.field for p in problems] == ["early_terminate"]
     assert "stop none" in problems[0].message

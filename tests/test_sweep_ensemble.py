@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
+from ecgsweep import sweep_ensemble as ens
 from ecgsweep.cli import UserError
-from ecgsweep.sweep import commands, ensemble as ens
+from ecgsweep.contract import RUN_MODEL_FILE
+from ecgsweep.model_record import ModelRecord
 from ecgsweep.sweep.store import Store, db_path
 
 SWEEP_CFG = {"program": "code/train.py", "method": "random",
@@ -17,9 +19,10 @@ SWEEP_CFG = {"program": "code/train.py", "method": "random",
 
 
 def _record(seed=0, val_fraction=0.1, fingerprint="abc", folds=0):
-    return {"config": {"dataset": "mitbih", "data_dir": "d", "seed": seed,
-                       "val_fraction": val_fraction, "max_train_beats": 0, "folds": folds},
-            "dataset": {"fingerprint": fingerprint}}
+    return ModelRecord.from_json({
+        "config": {"dataset": "mitbih", "data_dir": "d", "seed": seed,
+                   "val_fraction": val_fraction, "max_train_beats": 0, "folds": folds},
+        "dataset": {"fingerprint": fingerprint}})
 
 
 def test_refuses_runs_trained_on_different_splits():
@@ -40,14 +43,13 @@ def test_top_runs_are_the_best_finished_ones_with_a_model(tmp_path):
                                         ("finished", 0.8), ("crashed", 0.95)]):
         files = tmp_path / f"run{i}" / "files"
         files.mkdir(parents=True)
-        (files.parent / ens.MODEL_FILE).write_text("x")
+        (files.parent / RUN_MODEL_FILE).write_text("x")
         rows.append({"run_id": f"r{i}", "state": state, "metric_best": value,
                      "files_dir": str(files)})
     assert [r["run_id"] for r, _ in ens.pick_members(rows, "maximize", 2)] == ["r2", "r3"]
-    assert [r["run_id"] for r in ens.ranked_runs(rows, "minimize")] == ["r0", "r3", "r2"]
     with pytest.raises(UserError, match="only 3 finished runs"):
         ens.pick_members(rows, "maximize", 4)
-    (tmp_path / "run3" / ens.MODEL_FILE).unlink()
+    (tmp_path / "run3" / RUN_MODEL_FILE).unlink()
     with pytest.raises(UserError, match="runs r3 kept no model.keras"):
         ens.pick_members(rows, "maximize", 2)
 
@@ -57,16 +59,17 @@ def _saved_run(store, run_dir: Path, run_id: str, value: float, config: dict, de
     import keras
 
     from ecgsweep import models
-    from ecgsweep.artifacts import atomic_write_json, sidecar_path
     from ecgsweep.data import datasets
+    from ecgsweep.model_record import record_path
 
     keras.utils.set_random_seed(seed)
     model = models.build(config, (187, 1), 5)
     (run_dir / "files").mkdir(parents=True)
-    model.save(run_dir / ens.MODEL_FILE)
-    atomic_write_json(sidecar_path(run_dir / ens.MODEL_FILE), {
+    model.save(run_dir / RUN_MODEL_FILE)
+    ModelRecord.from_json({
         "config": config, "class_names": ["N", "S", "V", "F", "Q"],
-        "dataset": {"fingerprint": datasets.fingerprint(dev)}})
+        "dataset": {"fingerprint": datasets.fingerprint(dev)}}).write(
+        record_path(run_dir / RUN_MODEL_FILE))
     store.insert_run(run_id, {"seed": {"value": seed}}, state="finished")
     store.update_run(run_id, metric_best=value, files_dir=str(run_dir / "files"))
 
@@ -100,8 +103,8 @@ def test_ensemble_is_the_mean_of_the_top_runs_on_their_own_split(tmp_path, synth
         ens.scores(test.y, evaluation.predict_proba(members, test.X)))
 
     buf = io.StringIO()
-    assert commands.ensemble("ens1", top=2, store_root=str(tmp_path / "store"),
-                             console=Console(file=buf, width=200)) == 0
+    assert ens.ensemble_command("ens1", top=2, store_root=str(tmp_path / "store"),
+                                console=Console(file=buf, width=200)) == 0
     text = buf.getvalue()
     assert "best run r1" in text and "ensemble of r1, r2" in text
     assert f"{result['test']['ensemble']['macro_f1']:.4f}" in text

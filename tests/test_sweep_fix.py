@@ -9,6 +9,7 @@ import sweep as sweep_cli  # code/sweep.py (pytest.ini puts code/ on the path)
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep import engine
 from ecgsweep.sweep import fix as sf
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -82,7 +83,7 @@ def test_the_fixed_yaml_keeps_order_and_nesting_and_reads_back(example, capsys):
     assert fixed["parameters"]["momentum"]["distribution"] == "log_uniform_values"
     assert fixed["parameters"]["opt"] == {"parameters": {"lr": {"value": 0.001},
                                                          "beta": {"values": [0.9, 0.99]}}}
-    assert fixed == sf.fix(sc.load("sweep.yaml"))[0]
+    assert fixed == sf.fix(sc.load("sweep.yaml"), program=ECG_PROGRAM)[0]
 
 
 def test_the_engine_loads_the_fixed_yaml_and_samples_the_value_ranges(tmp_path, monkeypatch,
@@ -94,7 +95,7 @@ def test_the_engine_loads_the_fixed_yaml_and_samples_the_value_ranges(tmp_path, 
     assert sweep_cli.main(["check", "--fix", "sweep.yaml"]) == 0
     capsys.readouterr()
     cfg = sc.load("sweep.fixed.yaml")
-    assert sc.errors(sc.check(cfg)) == []
+    assert sc.errors(sc.check(cfg, program=ECG_PROGRAM)) == []
     engine_cfg = sc.engine_config(cfg)
     for _ in range(30):
         params, _info = engine.propose(engine_cfg, [], {})
@@ -151,7 +152,7 @@ def test_what_is_not_mechanical_stays_and_check_still_reports_it(tmp_path, monke
 def test_old_style_log_distributions_are_renamed_only_when_the_bounds_are_values(spec,
                                                                                  fixed_dist):
     cfg = {"program": "train.py", "method": "random", "parameters": {"x": spec}}
-    fixed, changes = sf.fix(cfg)
+    fixed, changes = sf.fix(cfg, program=ECG_PROGRAM)
     assert fixed["parameters"]["x"]["distribution"] == fixed_dist
     renamed = [c for c in changes if c.field == "parameters.x.distribution"]
     assert len(renamed) == (fixed_dist != spec["distribution"])
@@ -164,7 +165,7 @@ def test_string_numbers_in_every_numeric_key_become_floats():
         "q": {"distribution": "q_uniform", "min": 0, "max": 1, "q": "1e-1"},
         "c": {"value": "2E3"},
         "name": {"values": ["adam", "1e-3x"]}}}
-    fixed, changes = sf.fix(cfg)
+    fixed, changes = sf.fix(cfg, program=ECG_PROGRAM)
     p = fixed["parameters"]
     assert (p["w"]["mu"], p["w"]["sigma"], p["q"]["q"], p["c"]["value"]) == (0.001, 0.0005,
                                                                             0.1, 2000.0)
@@ -178,10 +179,10 @@ def test_an_exponent_without_its_sign_is_a_string_too_and_is_fixed():
     cfg = sc.loads("program: train.py\nmethod: grid\nparameters:\n"
                    "  steps: {values: [1e5, 1.0e5, 1.0e+5]}\n")
     assert cfg["parameters"]["steps"]["values"] == ["1e5", "1.0e5", 100000.0]
-    said = {p.field: p.message for p in sc.check(cfg, check_program=False)}
+    said = {p.field: p.message for p in sc.check(cfg, program=ECG_PROGRAM, check_program=False)}
     assert "write 1.0e+5 or 100000" in said["parameters.steps.values[0]"], said
     assert "write 1.0e+5 or 100000" in said["parameters.steps.values[1]"], said
-    fixed, changes = sf.fix(cfg)
+    fixed, changes = sf.fix(cfg, program=ECG_PROGRAM)
     assert [c.field for c in changes][:2] == ["parameters.steps.values[0]",
                                               "parameters.steps.values[1]"]
     assert sc.loads(sf.to_yaml(fixed, "s.yaml"))["parameters"]["steps"]["values"] == [100000.0]
@@ -191,7 +192,7 @@ def test_text_parameters_of_train_py_keep_their_strings():
     """code/train.py's data_dir takes text: a folder named 1e3 is not a number."""
     cfg = {"program": "code/train.py", "method": "random",
            "parameters": {"data_dir": {"value": "1e3"}, "learning_rate": {"value": "1e-3"}}}
-    fixed, changes = sf.fix(cfg)
+    fixed, changes = sf.fix(cfg, program=ECG_PROGRAM)
     assert fixed["parameters"]["data_dir"]["value"] == "1e3"
     assert [c.field for c in changes] == ["parameters.learning_rate.value"]
 
@@ -201,12 +202,12 @@ def test_repeated_values_are_dropped_but_not_next_to_probabilities():
         "bs": {"values": [32, 64, 32, 32.0, "32"]},
         "lr": {"values": [0.001, "1e-3"]},
         "opt": {"values": ["adam", "sgd", "adam"], "probabilities": [0.25, 0.5, 0.25]}}}
-    fixed, changes = sf.fix(cfg)
+    fixed, changes = sf.fix(cfg, program=ECG_PROGRAM)
     assert fixed["parameters"]["bs"]["values"] == [32, 64, 32.0, "32"]
     assert fixed["parameters"]["lr"]["values"] == [0.001]  # once '1e-3' is a number
     assert fixed["parameters"]["opt"]["values"] == ["adam", "sgd", "adam"]
     assert "parameters.opt.values" not in [c.field for c in changes]
-    warning = [p for p in sc.check(cfg, check_program=False)
+    warning = [p for p in sc.check(cfg, program=ECG_PROGRAM, check_program=False)
                if p.field == "parameters.opt.values[2]"]
     assert warning and "check --fix" not in warning[0].message
 

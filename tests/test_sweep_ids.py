@@ -2,7 +2,7 @@
 
 import pytest
 
-from ecgsweep.config import ConfigError
+from ecgsweep.sweep.errors import ConfigError
 from ecgsweep.sweep import commands
 from ecgsweep.sweep.store import Store
 

@@ -7,7 +7,7 @@ import pytest
 import sweep as sweep_cli  # code/sweep.py (pytest.ini puts code/ on the path)
 from ecgsweep.cli import EXIT_USAGE, UserError
 from ecgsweep.sweep import config as sc
-from ecgsweep.sweep import ensemble as ens
+from ecgsweep import sweep_ensemble as ens
 from ecgsweep.sweep.bookkeeping import create_or_join
 from ecgsweep.sweep.runner import EXIT_SWEEP_FAILED, Options, Runner
 from test_sweep_store_errors import cli, make_sweep, one_error_line

@@ -35,6 +35,7 @@ from ecgsweep.sweep.bookkeeping import create_or_join
 from ecgsweep.sweep.executor import RunSpec
 from ecgsweep.sweep.runner import EXIT_INTERRUPTED, EXIT_SWEEP_FAILED, Options, Runner
 from ecgsweep.sweep.store import Store, StoreError
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 REPO = Path(__file__).resolve().parents[1]
 HAVE_RAY = importlib.util.find_spec("ray") is not None
@@ -52,7 +53,7 @@ def grid_yaml(params: str, *, epoch_s: float, extra: str = "") -> str:
 
 def make_store(tmp_path: Path, yaml_text: str, sweep_id: str | None = None) -> Store:
     cfg = sc.loads(yaml_text)
-    assert not sc.errors(sc.check(cfg, cwd=REPO))
+    assert not sc.errors(sc.check(cfg, program=ECG_PROGRAM, cwd=REPO))
     store, _ = create_or_join(tmp_path / "store", cfg, yaml_text, "test.yaml", sweep_id=sweep_id)
     return store
 
@@ -60,9 +61,10 @@ def make_store(tmp_path: Path, yaml_text: str, sweep_id: str | None = None) -> S
 def ray_runner(store: Store, address: str, *, workers: int = 2, gpus_per_run: float = 0.0,
                cpus_per_run: float = 1.0) -> Runner:
     executor = ray_executor.RayExecutor(address, cpus_per_run, gpus_per_run,
-                                        wandb_dir=str(store.folder.resolve()))
+                                        wandb_dir=str(store.folder.resolve()),
+                                        program=ECG_PROGRAM)
     return Runner(store, Options(workers=workers, poll_s=0.1, cwd=str(REPO), gpus=[],
-                                 kill_delay_s=5, executor=executor))
+                                 kill_delay_s=5, executor=executor, program=ECG_PROGRAM))
 
 
 def wait_for(check, *, timeout: float, what: str):
@@ -273,7 +275,8 @@ def cluster():
 def live_runs(db: Path) -> list[dict]:
     """Running runs with a logged epoch, once the coordinator has written the sweep."""
     try:
-        return Store(db).runs("state = 'running' AND epochs >= 1") if db.exists() else []
+        return ([r for r in Store(db).runs("running") if r["epochs"] >= 1] if db.exists()
+                else [])
     except StoreError:  # created but not yet holding the sweep
         return []
 
@@ -384,7 +387,7 @@ def test_coordinator_sigkill_then_resume_with_ray_finishes_the_grid(cluster, tmp
         if proc.poll() is None:
             proc.kill()
     store = Store(db)
-    live_before = {r["run_id"] for r in store.runs("state = 'running'")}
+    live_before = {r["run_id"] for r in store.runs("running")}
     assert live_before
     assert ray_runner(store, cluster.address).run() == 0
     rows = {r["run_id"]: r for r in store.runs()}
@@ -524,7 +527,7 @@ def test_sigterm_ends_the_coordinator_with_a_run_ray_has_not_placed(cluster, tmp
     watch = Store(store.path)
 
     def sigterm_once_two_run() -> None:
-        wait_for(lambda: len(watch.runs("state = 'running' AND epochs >= 1")) == 2,
+        wait_for(lambda: len([r for r in watch.runs("running") if r["epochs"] >= 1]) == 2,
                  timeout=90, what="two live runs with a logged epoch")
         os.kill(os.getpid(), signal.SIGTERM)  # the runner's handler, on the main thread
 
@@ -553,7 +556,8 @@ def test_a_run_on_a_lost_node_is_crashed_and_its_grid_point_run_again(cluster, t
     watch = Store(store.path)
 
     def on_second() -> bool:
-        rows = watch.runs("state = 'running' AND host LIKE ? AND epochs >= 1", (f"%{second}%",))
+        rows = [r for r in watch.runs("running")
+                if second in (r["host"] or "") and r["epochs"] >= 1]
         return bool(rows)
 
     wait_for(on_second, timeout=60, what="a run with a logged epoch on the second node")
@@ -575,17 +579,18 @@ def test_a_run_on_a_lost_node_is_crashed_and_its_grid_point_run_again(cluster, t
 def test_a_run_told_that_the_coordinator_promotes_leaves_the_slot_alone(monkeypatch, tmp_path):
     from types import SimpleNamespace
 
-    from ecgsweep import run
+    from ecgsweep import run_end
     from ecgsweep.contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV
+    from ecgsweep.model_record import ModelRecord
 
     ctx = SimpleNamespace(config={"models_dir": str(tmp_path / "models"), "model": "cnn"})
     model = tmp_path / "model.keras"
     model.write_bytes(b"x")
-    record = {"metric": "val_macro_f1", "value": 0.5, "run_id": "r1",
-              "dataset": {"name": "d.csv", "fingerprint": "0" * 12}}
+    record = ModelRecord.from_json({"metric": "val_macro_f1", "value": 0.5, "run_id": "r1",
+                                    "dataset": {"name": "d.csv", "fingerprint": "0" * 12}})
     monkeypatch.setenv(PROMOTE_ENV, PROMOTE_BY_COORDINATOR)
-    promoted, slot = run.promote(ctx, model, record)
+    promoted, slot = run_end.promote(ctx, model, record)
     assert promoted is False and not slot.model_path.exists()
     monkeypatch.delenv(PROMOTE_ENV)
-    promoted, slot = run.promote(ctx, model, record)
+    promoted, slot = run_end.promote(ctx, model, record)
     assert promoted is True and slot.model_path.exists()

@@ -130,7 +130,7 @@ def test_importance_caveat_is_drawn_when_there_are_few_runs(tmp_path):
     runs = _synthetic_runs(4)
     sweep = {"id": "few", "metric": "val_macro_f1", "goal": "maximize", "runs": runs,
              "searched": ["learning_rate", "optimizer"], "early_terminate": None}
-    text = report.write_report(sweep, tmp_path).read_text()
+    text = report.write_sweep_report(sweep, tmp_path).read_text()
     assert "caveat: only 4 runs" in text
 
 

@@ -132,7 +132,7 @@ def test_live_runs_of_a_dead_runner_are_crashed_not_requeued_for_random(tmp_path
     assert reap() == ["ghostrun marked crashed (its runner ghost died)"]
     row = store.run("ghostrun")
     assert row["state"] == "crashed" and row["requeued"] == 0
-    assert store.runs("state = 'pending'") == []
+    assert store.runs("pending") == []
     assert store.history("ghostrun") == [{"epoch": 1, "val_macro_f1": 0.25}]
     # a runner that is alive (this test process) keeps its runs
     with store.transaction():

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from ecgsweep.model_record import ModelRecord
 from ecgsweep.sweep import commands, engine as engine_mod, executor, failures, runner
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep.bookkeeping import NoMore, claim, create_or_join
 from ecgsweep.sweep.runner import Options, Runner
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 REPO = Path(__file__).resolve().parents[1]
 CURVE = "tests/fake_programs/curve.py"
@@ -21,7 +23,7 @@ CURVE = "tests/fake_programs/curve.py"
 
 def make_sweep(tmp_path, yaml_text, *, count=None, sweep_id=None):
     cfg = sc.loads(yaml_text)
-    errs = sc.errors(sc.check(cfg, cwd=REPO))
+    errs = sc.errors(sc.check(cfg, program=ECG_PROGRAM, cwd=REPO))
     assert not errs, [str(e) for e in errs]
     store, _ = create_or_join(tmp_path / "store", cfg, yaml_text, "test.yaml", count=count,
                               sweep_id=sweep_id)
@@ -31,6 +33,7 @@ def make_sweep(tmp_path, yaml_text, *, count=None, sweep_id=None):
 def run_sweep(tmp_path, yaml_text, *, count=None, **opts):
     store = make_sweep(tmp_path, yaml_text, count=count)
     opts.setdefault("gpus", [])
+    opts.setdefault("program", ECG_PROGRAM)
     r = Runner(store, Options(poll_s=0.05, cwd=str(REPO), kill_delay_s=5, **opts))
     rc = r.run()
     return store, rc
@@ -242,8 +245,12 @@ def test_three_failures_in_a_row_with_the_same_error_stop_the_sweep(tmp_path, mo
 def test_classify_exit():
     assert failures.classify_exit(137, "").startswith("killed by SIGKILL")
     assert "SIGSEGV" in failures.classify_exit(-11, "")
-    assert failures.classify_exit(3, "epoch 1\nerror: loss is NaN") == \
+    assert failures.classify_exit(3, "epoch 1\nerror: loss is NaN",
+                                  ECG_PROGRAM.describe_exit) == \
         "diverged: NaN loss, weights or outputs (exit 3): error: loss is NaN"
+    # any other program's exit 3 means nothing to the engine
+    assert failures.classify_exit(3, "epoch 1\nerror: loss is NaN") == \
+        "crashed (exit 3): error: loss is NaN"
     assert "CUDA out of memory" in failures.classify_exit(
         1, "Traceback\nRuntimeError: CUDA out of memory. Tried to allocate 2 GiB")
     assert failures.classify_exit(1, "Traceback\nValueError: bad\n").endswith("ValueError: bad")
@@ -290,11 +297,13 @@ def test_status_and_final_report(tmp_path, monkeypatch):
     best = max(rows, key=lambda r: r["metric_best"])
     candidate = tmp_path / "best.keras"
     candidate.write_bytes(b"")
-    BestModelSlot(tmp_path / "cwd" / "models", "cnn").promote_if_better(candidate, {
-        "run_id": best["run_id"], "metric": "val_macro_f1", "value": 0.675,
-        "dataset": {"name": "fake.csv", "fingerprint": "f" * 12}})  # the stand-in's data
+    BestModelSlot(tmp_path / "cwd" / "models", "cnn").promote_if_better(
+        candidate, ModelRecord.from_json({
+            "run_id": best["run_id"], "metric": "val_macro_f1", "value": 0.675,
+            "dataset": {"name": "fake.csv", "fingerprint": "f" * 12}}))  # the stand-in's data
     buf = io.StringIO()
-    commands.final_report(store, Console(file=buf, width=200), cwd=str(tmp_path / "cwd"))
+    commands.final_report(store, Console(file=buf, width=200), cwd=str(tmp_path / "cwd"),
+                          program=ECG_PROGRAM)
     out = buf.getvalue()
     shown = "models/cnn/fake-ffffffffffff/best.keras"
     assert f"best cnn model: {shown} (from this sweep, run {best['run_id']}" in out

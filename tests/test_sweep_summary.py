@@ -9,10 +9,12 @@ import pytest
 from rich.console import Console
 
 from ecgsweep.artifacts import BestModelSlot
+from ecgsweep.model_record import ModelRecord
 from ecgsweep.sweep import commands
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep.bookkeeping import create_or_join
 from ecgsweep.sweep.runner import Options, Runner
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 REPO = Path(__file__).resolve().parents[1]
 # The data key of the stand-in program's records (tests/fake_programs/curve.py save_model).
@@ -30,16 +32,16 @@ def _sweep(tmp_path: Path, params: str):
 
 def _summary(store, cwd: Path) -> str:
     buf = io.StringIO()
-    commands.final_report(store, Console(file=buf, width=300), cwd=str(cwd))
+    commands.final_report(store, Console(file=buf, width=300), cwd=str(cwd), program=ECG_PROGRAM)
     return buf.getvalue()
 
 
 def _promote(models: Path, run_id: str, data_key_name: str, fingerprint: str, value: float):
     model = models.parent / f"{run_id}.keras"
     model.write_bytes(f"model of {run_id}".encode())
-    BestModelSlot(models, "cnn").promote_if_better(model, {
+    BestModelSlot(models, "cnn").promote_if_better(model, ModelRecord.from_json({
         "metric": "val_macro_f1", "value": value, "run_id": run_id,
-        "dataset": {"name": data_key_name, "fingerprint": fingerprint}})
+        "dataset": {"name": data_key_name, "fingerprint": fingerprint}}))
 
 
 @pytest.fixture(autouse=True)

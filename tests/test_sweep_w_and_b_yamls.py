@@ -18,6 +18,7 @@ from ecgsweep.sweep import commands
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep.bookkeeping import create_or_join
 from ecgsweep.sweep.runner import Options
+from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 REPO = Path(__file__).resolve().parents[1]
 CURVE = "tests/fake_programs/curve.py"
@@ -198,11 +199,11 @@ def test_what_the_runner_refuses_check_refuses_first_with_the_same_lines(tmp_pat
 
 def test_w_and_b_s_parameter_names_are_checked_with_its_own_pattern():
     cfg = sc.loads(REFUSED["names"])
-    refused = {p.field: p.message for p in sc.errors(sc.check(cfg, cwd=REPO))}
+    refused = {p.field: p.message for p in sc.errors(sc.check(cfg, program=ECG_PROGRAM, cwd=REPO))}
     assert set(refused) == {"parameters.--models_dir", "parameters.../x"}, refused
     ok = sc.loads(REFUSED["names"].replace("--models_dir", "models_dir")
                   .replace("../x", "x.y-z_1"))
-    assert sc.errors(sc.check(ok, cwd=REPO)) == []
+    assert sc.errors(sc.check(ok, program=ECG_PROGRAM, cwd=REPO)) == []
 
 
 def test_the_engine_view_refuses_in_words_not_with_a_jsonschema_error():
@@ -239,7 +240,7 @@ def test_resuming_a_stored_config_the_engine_refuses_is_an_error_not_a_traceback
 ])
 def test_each_finding_has_its_level_from_one_table(params, field, kind):
     cfg = sc.loads(f"program: {CURVE}\nmethod: random\nparameters:\n{params}\n")
-    found = {p.field: p for p in sc.check(cfg, cwd=REPO)}
+    found = {p.field: p for p in sc.check(cfg, program=ECG_PROGRAM, cwd=REPO)}
     assert found[field].kind == kind, [str(p) for p in found.values()]
     assert found[field].level == sc.LEVELS[kind]
     assert (sc.errors(found.values()) != []) == (sc.LEVELS[kind] == "error")
@@ -248,6 +249,6 @@ def test_each_finding_has_its_level_from_one_table(params, field, kind):
 def test_a_macro_wandb_agent_drops_is_a_warning():
     cfg = sc.loads(f"program: {CURVE}\nmethod: grid\nparameters: {{a: {{values: [1, 2]}}}}\n"
                    "command: [\"${env}\", \"${interpretor}\", \"${program}\", \"${args}\"]\n")
-    [problem] = sc.check(cfg, cwd=REPO)
+    [problem] = sc.check(cfg, program=ECG_PROGRAM, cwd=REPO)
     assert problem.field == "command[1]" and problem.level == "warning"
     assert "interpreter" in problem.message

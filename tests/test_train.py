@@ -90,7 +90,8 @@ def test_misspelled_key_stops_the_run_with_known_keys(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def test_sigterm_stops_cleanly_and_keeps_the_run(synth_dir, tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_stops_cleanly_and_keeps_the_run(synth_dir, tmp_path, stop):
     params = _small_cnn(synth_dir, tmp_path, epochs=200)
     proc = _agent_style_run(tmp_path, params, "runstop1")
     deadline = time.time() + 240
@@ -104,9 +105,9 @@ def test_sigterm_stops_cleanly_and_keeps_the_run(synth_dir, tmp_path):
         assert proc.poll() is None, proc.stdout.read()
         time.sleep(0.5)
     assert log is not None and log.history, "no epoch finished in time"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(stop)  # SIGINT: Ctrl-C
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
+    assert proc.returncode == 0 and "Traceback" not in out, out
     log.read()
     summary = log.summary
     assert summary["stopped"] is True

@@ -1,5 +1,6 @@
 """Transfer learning: feature layers kept, frozen phase leaves them bit-identical, clear errors."""
 
+import json
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ from ecgsweep.cli import UserError
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets, synth
 from ecgsweep.data.datasets import Split
-from ecgsweep.run import _check_pretrained
+from ecgsweep.run_start import check_pretrained as _check_pretrained
 
 TINY_CNN = {"n_conv_blocks": 2, "layer_1_size": 4, "layer_2_size": 4, "layer_FC_size": 8,
             "kernel_size": 3, "batch_norm": True, "global_pooling": "avg"}
@@ -111,6 +112,25 @@ def test_pretrained_file_cannot_be_the_slot_the_run_promotes_into(tmp_path):
         _check_pretrained(config, 187)
     info = _check_pretrained({**config, "models_dir": str(tmp_path / "other")}, 187)
     assert info["feature_layer"] and len(info["sha256"]) == 64
+
+
+def test_a_pretrained_model_whose_record_is_damaged_is_one_error_naming_it(tmp_path):
+    model = _save_pretrained(tmp_path / "base.keras")
+    config = resolve({"pretrained": str(model), "models_dir": str(tmp_path / "models")})
+    record = tmp_path / "base.json"
+    for text, says in (("[1, 2]", "it holds a JSON list, not an object"),
+                       ('{"dataset": "mitbih"}', "its 'dataset' is a str, not a JSON dict"),
+                       ('{"config": {', "not a readable model record")):
+        record.write_text(text)
+        with pytest.raises(UserError) as info:
+            _check_pretrained(config, 187)
+        message = str(info.value)
+        assert message.startswith(f"config key 'pretrained': {record}: ") and says in message
+        assert "\n" not in message
+    record.write_text(json.dumps({"config": {"model": "cnn"}, "run_id": "r9", "value": 0.7,
+                                  "dataset": {"name": "mitbih"}}))
+    assert _check_pretrained(config, 187)["source"] == {"model": "cnn", "dataset": "mitbih",
+                                                        "run_id": "r9", "value": 0.7}
 
 
 @pytest.mark.slow

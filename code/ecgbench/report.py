@@ -127,6 +127,9 @@ def print_results(results: Results, console: Any = None) -> None:
 
 
 def write_results(results: Results, path: Path) -> None:
-    from ecgsweep.artifacts import atomic_write_json
+    import json
 
-    atomic_write_json(path, results.as_json())
+    from ecgsweep.sweep.files import write_text_whole
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_whole(path, json.dumps(results.as_json(), indent=2, sort_keys=True, default=str))

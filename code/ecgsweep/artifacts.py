@@ -10,75 +10,30 @@ written to temp files first, then moved into place one after the other. ``best.j
 holds the sha256 of ``best.keras``, so a reader can tell a matching pair, and recovery
 completes (or discards) a swap that a kill interrupted. A model file with no record, one
 that no longer matches its record, or one whose record is damaged (not JSON, not an object,
-no finite value: ``record_problem``) is archived before anything replaces it: nothing is
+no finite value: ``model_record.record_problem``) is archived before anything replaces it: nothing is
 ever deleted. Reading needs no write access (eval of a model in a read-only folder).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import json
 import math
 import os
 import re
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 from filelock import FileLock
 
 from .cli import UserError
+from .model_record import DamagedRecord, ModelRecord
+from .sweep.files import flush_to_disk
 
 LOCK_TIMEOUT_S = 600
 MODEL_FILE = "best.keras"
 RECORD_FILE = "best.json"
-
-
-def sidecar_path(model_path: str | Path) -> Path:
-    """The JSON record that describes a saved model: best.keras -> best.json."""
-    return Path(model_path).with_suffix(".json")
-
-
-class DamagedRecord(UserError):
-    """A model's JSON record that cannot be read, or does not hold what a record holds."""
-
-
-def record_problem(record: Any, *, ranked: bool = True) -> str | None:
-    """What makes a parsed record unusable, or None when it is valid. Every record is a JSON
-    object whose parts are of the right kind; a ``ranked`` one (a slot's ``best.json``) also
-    holds the finite value it is ranked by, its metric and its model's sha256."""
-    if not isinstance(record, dict):
-        return f"it holds a JSON {type(record).__name__}, not an object"
-    for key, kind in (("config", dict), ("dataset", dict), ("kfold", dict),
-                      ("class_names", list)):
-        if key in record and not isinstance(record[key], kind):
-            return f"its {key!r} is a {type(record[key]).__name__}, not a JSON {kind.__name__}"
-    if not ranked:
-        return None
-    value = record.get("value")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return f"its 'value' {value!r} is not a number"
-    if not math.isfinite(value):
-        return f"its 'value' {value} is not a finite number"
-    for key in ("metric", "sha256"):
-        if not isinstance(record.get(key), str):
-            return f"it has no {key!r}"
-    return None
-
-
-def load_record(path: str | Path, *, ranked: bool = True) -> dict[str, Any]:
-    """The record in the JSON file ``path``; DamagedRecord names the file and what is wrong
-    when it cannot be read or is not valid (``record_problem``)."""
-    path = Path(path)
-    try:
-        record = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DamagedRecord(f"{path}: not a readable model record ({e})") from None
-    problem = record_problem(record, ranked=ranked)
-    if problem:
-        raise DamagedRecord(f"{path}: not a valid model record: {problem}")
-    return record
 
 
 def sha256_file(path: str | Path) -> str:
@@ -89,41 +44,11 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_json_durably(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "w") as f:
-        json.dump(record, f, indent=2, sort_keys=True, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def atomic_write_json(path: str | Path, record: dict[str, Any]) -> None:
-    """Write JSON so readers see the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    _write_json_durably(tmp, record)
-    os.replace(tmp, path)
-
-
-def dataset_key(record: dict[str, Any]) -> str:
+def dataset_key(record: ModelRecord) -> str:
     """The folder name of a data set's pair: its readable name and content fingerprint."""
-    dataset = record.get("dataset") or {}
-    name = Path(str(dataset.get("name") or "data")).name.removesuffix(".csv")
+    name = Path(str(record.dataset.name or "data")).name.removesuffix(".csv")
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "data"
-    return f"{name}-{str(dataset.get('fingerprint') or 'unknown')[:12]}"
+    return f"{name}-{str(record.dataset.fingerprint or 'unknown')[:12]}"
 
 
 def _archive(folder: Path, files: list[Path], stem: str) -> list[Path]:
@@ -154,32 +79,32 @@ class ModelPair:
         """Finish or roll back a swap a kill interrupted (caller holds the lock)."""
         if self._record_tmp.exists():
             try:
-                pending = load_record(self._record_tmp)
+                pending = ModelRecord.read(self._record_tmp, ranked=True)
             except (OSError, DamagedRecord):
                 pending = None  # the record was being written: the swap had not started
             if pending is not None:
-                if self._model_tmp.exists() and sha256_file(self._model_tmp) == pending["sha256"]:
+                if self._model_tmp.exists() and sha256_file(self._model_tmp) == pending.sha256:
                     os.replace(self._model_tmp, self.model_path)
-                if self.model_path.exists() and sha256_file(self.model_path) == pending["sha256"]:
+                if self.model_path.exists() and sha256_file(self.model_path) == pending.sha256:
                     os.replace(self._record_tmp, self.record_path)
-                    _fsync_dir(self.folder)
+                    flush_to_disk(self.folder)
         for leftover in (self._model_tmp, self._record_tmp):
             leftover.unlink(missing_ok=True)
 
-    def _verified_unlocked(self) -> dict[str, Any] | None:
+    def _verified_unlocked(self) -> ModelRecord | None:
         if not self.record_path.exists():
             return None
         try:
-            record = load_record(self.record_path)
+            record = ModelRecord.read(self.record_path, ranked=True)
         except DamagedRecord as e:
             raise DamagedRecord(f"{e}; the next model promoted here archives it with its "
                                 f"{MODEL_FILE} (or move both away)") from None
-        if not self.model_path.exists() or sha256_file(self.model_path) != record.get("sha256"):
+        if not self.model_path.exists() or sha256_file(self.model_path) != record.sha256:
             raise UserError(f"{self.model_path} does not match {self.record_path} (edited or "
                             "copied by hand?); move both away to start afresh")
         return record
 
-    def read(self) -> dict[str, Any] | None:
+    def read(self) -> ModelRecord | None:
         """The current record, or None when there is none. Verifies the pair; recovers an
         interrupted swap when the folder is writable, and reads as it is when it is not."""
         if not self.folder.is_dir():
@@ -196,7 +121,7 @@ class ModelPair:
         does not match; say what was done."""
         if self.record_path.exists():
             try:
-                record = load_record(self.record_path)
+                record = ModelRecord.read(self.record_path, ranked=True)
             except DamagedRecord as e:
                 kept = [p for p in (self.model_path, self.record_path) if p.exists()]
                 _archive(self.folder, kept, "damaged")
@@ -211,47 +136,47 @@ class ModelPair:
         if not self.record_path.exists():
             _archive(self.folder, [self.model_path], "unrecorded")
             return f"{self.model_path} had no {RECORD_FILE}; archived it in {self.folder}/archive/"
-        if sha256_file(self.model_path) != record.get("sha256"):
+        if sha256_file(self.model_path) != record.sha256:
             _archive(self.folder, [self.model_path, self.record_path], "mismatched")
             return (f"{self.model_path} did not match its {RECORD_FILE} (replaced by hand?); "
                     f"archived both in {self.folder}/archive/")
         return None
 
-    def promote_if_better(self, candidate: str | Path, record: dict[str, Any],
+    def promote_if_better(self, candidate: str | Path, record: ModelRecord,
                           goal: str = "maximize") -> tuple[bool, str]:
-        """Make ``candidate`` this pair's model if its ``record['value']`` beats the current
+        """Make ``candidate`` this pair's model if its ``record.value`` beats the current
         one (a model with no matching record is archived first). Returns (promoted, reason)."""
-        if not math.isfinite(float(record["value"])):
-            return False, f"{record['metric']} {record['value']} is not a finite number"
+        if not math.isfinite(float(record.value)):
+            return False, f"{record.metric} {record.value} is not a finite number"
         self.folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
             self._recover_unlocked()
             archived = self._unrecorded_unlocked()
             current = self._verified_unlocked() if archived is None else None
-            if current is not None and current.get("metric") != record["metric"]:
-                return False, (f"the best model here was ranked by {current.get('metric')}, "
-                               f"this run by {record['metric']} (its objective): values of "
+            if current is not None and current.metric != record.metric:
+                return False, (f"the best model here was ranked by {current.metric}, "
+                               f"this run by {record.metric} (its objective): values of "
                                "two metrics do not compare; give the run another models_dir")
             if current is not None:
-                old, new = float(current["value"]), float(record["value"])
+                old, new = float(current.value), float(record.value)
                 if not (new > old if goal == "maximize" else new < old):
-                    return False, (f"{record['metric']} {new:.4f} does not beat the recorded "
-                                   f"{old:.4f} (run {current.get('run_id')})")
+                    return False, (f"{record.metric} {new:.4f} does not beat the recorded "
+                                   f"{old:.4f} (run {current.run_id})")
             self._swap_unlocked(candidate, record)
         if archived:
             return True, archived
         return True, ("first model on this data" if current is None
-                      else f"beats the previous best {current['value']:.4f}")
+                      else f"beats the previous best {current.value:.4f}")
 
-    def _swap_unlocked(self, candidate: str | Path, record: dict[str, Any]) -> None:
+    def _swap_unlocked(self, candidate: str | Path, record: ModelRecord) -> None:
         shutil.copyfile(candidate, self._model_tmp)
-        with open(self._model_tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        record = {**record, "sha256": sha256_file(self._model_tmp), "model_file": MODEL_FILE}
-        _write_json_durably(self._record_tmp, record)
+        flush_to_disk(self._model_tmp)
+        record = dataclasses.replace(record, sha256=sha256_file(self._model_tmp),
+                                     model_file=MODEL_FILE)
+        record.write(self._record_tmp)
         os.replace(self._model_tmp, self.model_path)
         os.replace(self._record_tmp, self.record_path)
-        _fsync_dir(self.folder)
+        flush_to_disk(self.folder)
 
 
 class BestModelSlot:
@@ -264,7 +189,7 @@ class BestModelSlot:
         self.record_path = self.folder / RECORD_FILE
         self._lock = FileLock(str(self.folder / ".links.lock"), timeout=LOCK_TIMEOUT_S)
 
-    def pair_for(self, record: dict[str, Any]) -> ModelPair:
+    def pair_for(self, record: ModelRecord) -> ModelPair:
         return ModelPair(self.folder / dataset_key(record))
 
     def current(self) -> ModelPair | None:
@@ -273,14 +198,14 @@ class BestModelSlot:
             return ModelPair(self.model_path.resolve().parent)
         return None
 
-    def read(self) -> dict[str, Any] | None:
+    def read(self) -> ModelRecord | None:
         """The record of the pair the links point at, verified (None when there is none)."""
         pair = self.current()
         if pair is None:
             return ModelPair(self.folder).read() if self.model_path.exists() else None
         return pair.read()
 
-    def promote_if_better(self, candidate: str | Path, record: dict[str, Any],
+    def promote_if_better(self, candidate: str | Path, record: ModelRecord,
                           goal: str = "maximize") -> tuple[bool, str]:
         """Promote ``candidate`` within its data set's pair; on success the family's links
         point at that pair. Returns (promoted, reason)."""
@@ -301,7 +226,7 @@ class BestModelSlot:
         legacy = ModelPair(self.folder)
         note = legacy._unrecorded_unlocked()
         if note is None:
-            record = legacy._verified_unlocked() or {}
+            record = legacy._verified_unlocked() or ModelRecord()
             target = self.pair_for(record)
             target.folder.mkdir(parents=True, exist_ok=True)
             if target.read() is None:
@@ -309,7 +234,7 @@ class BestModelSlot:
                 note = f"moved the earlier {MODEL_FILE} to {target.folder}/"
             else:
                 _archive(self.folder, [self.model_path, self.record_path],
-                         str(record.get("run_id", "earlier")))
+                         str(record.run_id or "earlier"))
                 note = f"archived the earlier {MODEL_FILE} in {self.folder}/archive/"
         self.model_path.unlink()
         self.record_path.unlink(missing_ok=True)
@@ -321,4 +246,4 @@ class BestModelSlot:
             tmp.unlink(missing_ok=True)
             os.symlink(os.path.relpath(target, self.folder), tmp)
             os.replace(tmp, link)
-        _fsync_dir(self.folder)
+        flush_to_disk(self.folder)

@@ -15,13 +15,6 @@ import numpy as np
 
 from .data.kaggle_csv import SAMPLE_RATE_HZ
 
-AUGMENT_KEYS = ("aug_scale", "aug_shift", "aug_wander", "aug_noise")
-
-
-def is_on(config: Mapping[str, Any]) -> bool:
-    return any(float(config.get(key, 0) or 0) > 0 for key in AUGMENT_KEYS)
-
-
 def augment_beats(X: np.ndarray, rng: np.random.Generator, config: Mapping[str, Any]) -> np.ndarray:
     """A transformed copy of beats ``X`` (n, length): ``aug_scale`` s multiplies each beat by
     U(1-s, 1+s); ``aug_shift`` k moves it by up to k samples (zeros fill in); ``aug_wander`` w

@@ -16,7 +16,7 @@ from typing import Mapping
 from .cli import UserError
 from .params import AUTO, BACKENDS, DEFAULT_BACKEND  # one definition: the config schema
 
-# What to install for each backend (README "Training on a GPU" gives the GPU lines).
+# What to install for each backend (docs/models-and-parameters.md gives the GPU lines).
 INSTALL_HINT = {
     "tensorflow": "pip install -r requirements.txt",
     "jax": "pip install jax==0.6.2 jaxlib==0.6.2",  # 0.10 needs numpy>=2; sweeps numpy<2
@@ -59,7 +59,7 @@ def select(requested: str = AUTO) -> str:
     if not is_installed(name):
         raise BackendError(f"config key 'backend': {name!r} is not installed in "
                            f"{sys.prefix}; install it with `{INSTALL_HINT[name]}` "
-                           "(README: Training on a GPU)")
+                           "(docs/models-and-parameters.md: GPU backends)")
     os.environ["KERAS_BACKEND"] = name
     if name == "jax":
         # JAX takes 75% of GPU memory up front; allocate on demand so several runs share a GPU

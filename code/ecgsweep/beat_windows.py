@@ -26,6 +26,7 @@ import numpy as np
 from . import augment, params
 from .cli import UserError
 from .data.datasets import Split
+from .model_inputs import rr_input
 
 PAD = -1  # the row of a padding beat in a window
 PREDICT_CHUNK_WINDOWS = 4096  # windows gathered at once for prediction (bounds memory)
@@ -92,8 +93,6 @@ def gather(split: Split, rows: np.ndarray, config: Mapping[str, Any],
     x = beats[..., None]
     if not config.get("rr_features"):
         return x
-    from .training import rr_input
-
     rr = rr_input(split, config, safe)  # only the window's rows, not the whole split
     rr[pad] = 0.0
     return {"beat": x, "rr": rr}
@@ -133,7 +132,7 @@ class WindowBatches(keras.utils.PyDataset):
         self.per_batch = windows_per_batch(config)
         self.weight_of = _weight_table(split.y, class_weight)
         self.rng = np.random.default_rng(seed)
-        self.augmented = augment.is_on(config)
+        self.augmented = params.augment_on(config)
         self.order = self.rng.permutation(len(self.rows))
 
     def __len__(self) -> int:

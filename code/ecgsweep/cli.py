@@ -9,20 +9,23 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import tempfile
-from pathlib import Path
 from typing import Callable
 
-from .contract import EXIT_ERROR, EXIT_NAN, EXIT_OK, EXIT_USAGE  # noqa: F401 (re-exported)
+# The user's error, the generic exit codes and the folder checks are the sweep engine's (the
+# lower layer), defined once there; the entry scripts and the ECG modules import them here.
+from .contract import EXIT_NAN  # noqa: F401
+from .sweep.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE  # noqa: F401
+from .sweep.errors import UserError
+from .sweep.files import require_folder, writable_folder  # noqa: F401
 
 
-class UserError(Exception):
-    """A problem with the user's input (file, flag, config); the message says what to fix."""
+class DataFormatError(ValueError):
+    """A data file that is not in its format (a Kaggle heartbeat CSV, a beat sidecar); the
+    message names file, row, column."""
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
     from .config import ConfigError
-    from .data.kaggle_csv import DataFormatError
 
     return (UserError, ConfigError, DataFormatError, FileNotFoundError, PermissionError,
             IsADirectoryError)
@@ -41,7 +44,7 @@ def run_main(main: Callable[[], object]) -> int:
         result = main()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except expected_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -78,30 +81,3 @@ def positive_float(text: str) -> float:
     if not (math.isfinite(x) and x > 0):
         raise argparse.ArgumentTypeError(f"{text}: must be a number above 0")
     return x
-
-
-def require_folder(path: str | Path, flag: str) -> Path:
-    """The first of ``path`` and its parents that exists; UserError naming ``flag`` when that
-    is a file, so that ``path`` can never be a folder."""
-    folder = existing = Path(path)
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        where = "" if existing == folder else f": {existing}"
-        raise UserError(f"{flag} {folder}{where} is a file, not a folder; give a folder (it is "
-                        "made if missing)")
-    return existing
-
-
-def writable_folder(path: str | Path, flag: str) -> Path:
-    """``path`` as a Path when files can be written there; UserError naming ``flag``
-    otherwise. Checked before the work whose results go there, so that a bad folder costs
-    nothing; nothing is made here."""
-    existing = require_folder(path, flag)
-    try:
-        with tempfile.TemporaryFile(dir=existing):  # the one sure test: write a file there
-            pass
-    except OSError as e:
-        raise UserError(f"{flag} {path}: cannot write in {existing} ({e.strerror or e}); "
-                        "give a folder you can write") from e
-    return Path(path)

@@ -13,10 +13,7 @@ import warnings
 from typing import Any, Mapping
 
 from . import params
-
-
-class ConfigError(ValueError):
-    """A configuration value or key that the training program cannot use."""
+from .sweep.errors import ConfigError  # a config key or value the program cannot use
 
 
 def defaults(model: str = "cnn") -> dict[str, Any]:

@@ -1,17 +1,18 @@
-"""The contract between a training run and the sweep runner: one definition of each fact.
+"""The contract between a training run and the tools around it: one definition of each fact.
 
-Both sides import from here: the exit codes a run ends with (and the runner classifies),
-and the metric names code/train.py logs. Metrics and summary travel the way any W&B
-program's do: through ``wandb.log`` and ``run.summary`` into the run's own record, which the
-runner reads (``sweep/wandb_log.py``); there is no side file.
+Both sides import from here: the exit codes a run ends with (which ``sweep_hooks`` explains
+to the sweep runner), and the metric names code/train.py logs. Metrics and summary travel
+the way any W&B program's do: through ``wandb.log`` and ``run.summary`` into the run's own
+record, which the runner reads (``sweep/wandb_log.py``); there is no side file.
 """
 
 from __future__ import annotations
 
-# Exit codes the offline sweep runner (and users' scripts) can rely on.
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2  # bad input: config, data, model/data mismatch
+# Exit codes users' scripts can rely on: the generic ones are the sweep engine's
+# (ok 0, error 1, bad input 2: config, data, model/data mismatch); the training program's own
+# is EXIT_NAN, which the engine learns through sweep_hooks.EcgProgram.describe_exit.
+from .sweep.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE  # noqa: F401
+
 EXIT_NAN = 3  # training diverged (NaN or infinite loss, weights or validation outputs)
 
 # The validation metric each value of the ``objective`` config key names: the one that picks

@@ -11,32 +11,31 @@ under a newer rule.
 from __future__ import annotations
 
 import itertools
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import ec57
-from .artifacts import sidecar_path
 from .cli import UserError
 from .contract import FOLD_MODEL_FILE
+from .model_record import ModelRecord, record_path
 
 
-def pooled_ec57(records: list[dict[str, Any]], class_names: Sequence[str]) -> dict[str, Any]:
+def pooled_ec57(records: list[ModelRecord], class_names: Sequence[str]) -> dict[str, Any]:
     """Prints, and returns, the EC57 table of the folds' summed validation confusion
     matrices and, when every fold kept one per record, the per-record error table."""
-    cm = np.sum([np.asarray(r["val_confusion"]) for r in records], axis=0)
+    cm = np.sum([np.asarray(r.val_confusion) for r in records], axis=0)
     table = ec57.ec57_table(cm, class_names)
     print(ec57.format_table(table, f"cross-validated over {len(records)} folds (each beat "
                                    "predicted by the fold that held it out), AAMI EC57:"),
           flush=True)
     pooled = {"confusion": cm.tolist(), "ec57": table,
               "pooled_macro_f1": ec57.macro_f1(cm, class_names),
-              "val_records": [r.get("val_records") for r in records]}
-    if all(r.get("val_confusion_by_record") for r in records):
+              "val_records": [r.val_records for r in records]}
+    if all(r.val_confusion_by_record for r in records):
         # every record is held out by one fold only, so the folds' dicts do not overlap
-        by_record = {k: v for r in records for k, v in r["val_confusion_by_record"].items()}
+        by_record = {k: v for r in records for k, v in r.val_confusion_by_record.items()}
         pooled["record_errors"] = print_record_errors(by_record, class_names)
     return pooled
 
@@ -51,7 +50,7 @@ def print_record_errors(by_record: dict[str, Any],
     return rows
 
 
-def read_fold_records(run_dir: str | Path) -> list[dict[str, Any]]:
+def read_fold_records(run_dir: str | Path) -> list[ModelRecord]:
     """The fold records of a k-fold run folder, in fold order; a clear error when there are
     none or they do not belong together."""
     run_dir = Path(run_dir)
@@ -60,21 +59,21 @@ def read_fold_records(run_dir: str | Path) -> list[dict[str, Any]]:
                         "e.g. wandb/offline-run-<time>-<id>)")
     # folds train in order, so a run stopped early holds folds 1..k' without gaps
     paths = list(itertools.takewhile(Path.exists, (
-        sidecar_path(run_dir / FOLD_MODEL_FILE.format(index=i)) for i in itertools.count(1))))
+        record_path(run_dir / FOLD_MODEL_FILE.format(index=i)) for i in itertools.count(1))))
     if not paths:
         raise UserError(f"--cv-run {run_dir}: no fold<i>.json in it; only a run with "
                         "folds: k (k >= 2) keeps one per fold")
     records = []
     for path in paths:
         try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as e:
+            record = ModelRecord.read(path)
+        except OSError as e:
             raise UserError(f"{path}: not a readable fold record ({e})") from None
-        if "val_confusion" not in record or "class_names" not in record:
+        if record.val_confusion is None or not record.class_names:
             raise UserError(f"{path}: has no val_confusion or class_names; written by an "
                             "older ecg-sweeps or not a fold record")
         records.append(record)
-    names = {tuple(r["class_names"]) for r in records}
+    names = {tuple(r.class_names) for r in records}
     if len(names) > 1:
         raise UserError(f"{run_dir}: its fold records disagree on the classes {sorted(names)}")
     return records
@@ -83,11 +82,11 @@ def read_fold_records(run_dir: str | Path) -> list[dict[str, Any]]:
 def report_run_folder(run_dir: str | Path) -> dict[str, Any]:
     """Prints the cross-validated tables of a finished (or interrupted) k-fold run folder."""
     records = read_fold_records(run_dir)
-    folds = records[0].get("folds", len(records))
+    folds = records[0].folds or len(records)
     if len(records) < folds:
         print(f"{run_dir}: {len(records)} of {folds} folds finished; the tables below pool "
               "those only (the records of the other folds were never scored)", flush=True)
-    pooled = pooled_ec57(records, records[0]["class_names"])
-    print(f"pooled macro-F1 over {' '.join(records[0]['class_names'])}: "
+    pooled = pooled_ec57(records, records[0].class_names)
+    print(f"pooled macro-F1 over {' '.join(records[0].class_names)}: "
           f"{pooled['pooled_macro_f1']:.3f}", flush=True)
     return pooled

@@ -283,7 +283,7 @@ class SidecarNeed:
 
 
 # The one table of which option needs which sidecar field: a run refuses at its start
-# (run.load_protocol_data) and eval before scoring (evaluation.check_sidecar_needs).
+# (run_start.check_sidecar) and eval before scoring (evaluation.check_sidecar_needs).
 SIDECAR_NEEDS: tuple[SidecarNeed, ...] = (
     SidecarNeed("model", lambda c: c.get("model") in SEQUENCE_FAMILIES,
                 "reads consecutive beats of one record", "records"),
@@ -304,6 +304,131 @@ def missing_sidecar_need(config: Mapping[str, Any], split: Any) -> SidecarNeed |
     ``datasets.Split``) lacks; None when nothing is missing."""
     return next((need for need in SIDECAR_NEEDS
                  if need.is_on(config) and getattr(split, need.field) is None), None)
+
+
+# Training-time augmentation of the beat alone (ecgsweep.augment); any above 0 turns it on.
+AUGMENT_KEYS = ("aug_scale", "aug_shift", "aug_wander", "aug_noise")
+
+
+def augment_on(config: Mapping[str, Any]) -> bool:
+    """Whether the config augments the training beats (any ``AUGMENT_KEYS`` above 0)."""
+    return any(float(config.get(key, 0) or 0) > 0 for key in AUGMENT_KEYS)
+
+
+def pretrained_set(pretrained: Any) -> bool:
+    """Whether the config's ``pretrained`` names a file ('' or 'none': off)."""
+    return bool(pretrained) and str(pretrained).strip().lower() not in ("", "none", "null")
+
+
+def _value(config: Mapping[str, Any], key: str) -> Any:
+    """The config's value of ``key``, or the parameter's default where the config has none
+    (a sweep's fixed values name only some keys)."""
+    if key in config:
+        return config[key]
+    return next(p.default for p in TRAINING_PARAMS if p.name == key)
+
+
+@dataclass(frozen=True)
+class Switch:
+    """An option a cross-setting rule can rule out: its name as refusals print it, the
+    config keys it reads, and whether a config turns it on."""
+
+    name: str
+    keys: tuple[str, ...]
+    is_on: Callable[[Mapping[str, Any]], bool]
+
+    def keys_on(self, config: Mapping[str, Any]) -> tuple[str, ...]:
+        """The keys that turn it on in ``config`` (for aug_*: those above 0)."""
+        if len(self.keys) == 1:
+            return self.keys
+        return tuple(k for k in self.keys if float(_value(config, k) or 0) > 0)
+
+
+SWITCHES: dict[str, Switch] = {s.name: s for s in (
+    Switch("max_train_beats", ("max_train_beats",),
+           lambda c: int(_value(c, "max_train_beats")) > 0),
+    Switch("val_split=random", ("val_split",), lambda c: _value(c, "val_split") == "random"),
+    Switch("resample", ("resample",), lambda c: _value(c, "resample") != "none"),
+    Switch("augment_synthetic", ("augment_synthetic",),
+           lambda c: float(_value(c, "augment_synthetic")) > 0),
+    Switch("pretrained", ("pretrained",), lambda c: pretrained_set(_value(c, "pretrained"))),
+    Switch("aug_*", AUGMENT_KEYS, augment_on),
+    Switch("beat_normalization", ("beat_normalization",),
+           lambda c: _value(c, "beat_normalization") != "none"),
+    Switch("beat_dropout", ("beat_dropout",), lambda c: float(_value(c, "beat_dropout")) > 0),
+)}
+
+
+@dataclass(frozen=True)
+class CombinationProblem:
+    """Settings of one config that cannot run together: the keys involved (the option
+    first) and the refusal, one line."""
+
+    keys: tuple[str, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class CombinationRule:
+    """An option (``key``, on when ``applies``) that none of the ``excludes`` switches may
+    join. ``message`` is the refusal, with ``{value}`` (the option's value) and ``{clash}``
+    (the switches that are on, by name)."""
+
+    key: str
+    applies: Callable[[Mapping[str, Any]], bool]
+    excludes: tuple[str, ...]
+    message: str
+
+    def problem(self, config: Mapping[str, Any]) -> CombinationProblem | None:
+        if not self.applies(config):
+            return None
+        clash = [SWITCHES[name] for name in self.excludes if SWITCHES[name].is_on(config)]
+        if not clash:
+            return None
+        keys = tuple(dict.fromkeys(k for s in clash for k in s.keys_on(config)))
+        return CombinationProblem((self.key, *keys), self.message.format(
+            value=_value(config, self.key), clash=", ".join(s.name for s in clash)))
+
+
+# The one table of which settings cannot run together. Config-only: a run refuses at its
+# start, before loading data (run_start.check_combinations), and `sweep.py check` before the
+# sweep's first run (sweep_hooks).
+COMBINATION_RULES: tuple[CombinationRule, ...] = (
+    # A sequence model reads consecutive beats of one record: nothing may take beats out of
+    # a record or add beats from none. beat_normalization: its windows are gathered from the
+    # beats alone (beat_windows.gather); beat_dropout: it joins the RR features per beat
+    # itself, without the shared RR branch.
+    CombinationRule(
+        "model", lambda c: _value(c, "model") in SEQUENCE_FAMILIES,
+        ("max_train_beats", "val_split=random", "resample", "augment_synthetic", "pretrained",
+         "beat_normalization", "beat_dropout"),
+        "config key 'model': {value} is not supported together with {clash} (they leave gaps "
+        "in a record's beats, add beats of no record, start from a single-beat model, or add "
+        "a channel its windows do not carry); turn those off"),
+    # Beats added by SMOTE or the synthetic generator, and a pretrained single-input model,
+    # have no RR features.
+    CombinationRule(
+        "rr_features", lambda c: bool(_value(c, "rr_features")),
+        ("resample", "augment_synthetic", "pretrained"),
+        "config key 'rr_features': not supported together with {clash} (added beats and a "
+        "pretrained beat-only model have no RR features); set rr_features=false or turn "
+        "those off"),
+    # The second channel needs each beat's record, which added beats lack, and would not
+    # follow an augmentation of the beat alone or fit a pretrained one-channel model.
+    CombinationRule(
+        "beat_normalization", lambda c: _value(c, "beat_normalization") != "none",
+        ("resample", "augment_synthetic", "pretrained", "aug_*"),
+        "config key 'beat_normalization': {value}: not supported together with {clash}; set "
+        "beat_normalization=none or turn those off"),
+)
+
+
+def combination_problems(config: Mapping[str, Any]) -> list[CombinationProblem]:
+    """Every rule of ``COMBINATION_RULES`` that ``config`` breaks, in the table's order
+    (empty when its settings can run together). Keys it does not name take their
+    defaults."""
+    return [problem for rule in COMBINATION_RULES
+            if (problem := rule.problem(config)) is not None]
 
 
 def family_names() -> list[str]:

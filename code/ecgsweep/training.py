@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import signal
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -16,9 +17,10 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score
 from sklearn.utils.class_weight import compute_class_weight
 
-from . import ec57
+from . import ec57, params
 from .contract import OBJECTIVE_METRICS
 from .data.datasets import Split
+from .model_inputs import model_inputs
 
 EpochSink = Callable[[dict[str, float]], None]
 
@@ -61,37 +63,6 @@ def class_weights(y: np.ndarray, mode: str, n_classes: int,
         weight = float(math.sqrt(w) if mode == "sqrt" else w)
         weights[int(c)] = min(weight, cap) if cap > 0 else weight
     return weights
-
-
-def as_model_input(X: np.ndarray) -> np.ndarray:
-    """(n, 187) beats -> (n, 187, 1), the channel axis Conv1D and RNN layers expect."""
-    return np.asarray(X, dtype=np.float32)[..., None]
-
-
-def model_inputs(split: Split, config: Mapping[str, Any]):
-    """What the model is fed for ``split``: the beats (n, 187, 1; with ``beat_normalization``
-    record_median a second channel, the beat minus its record's median beat), and with
-    ``rr_features`` also the RR vector of the config's ``rr_normalization``, as {"beat",
-    "rr"}. Plain arrays: Keras' own data adapters batch and shuffle them on every backend."""
-    from .data import beatnorm
-
-    beats = beatnorm.beat_channels(split.X, split.records,
-                                   config.get("beat_normalization", "none"))
-    if not config.get("rr_features"):
-        return beats
-    return {"beat": beats, "rr": rr_input(split, config)}
-
-
-def rr_input(split: Split, config: Mapping[str, Any], rows: Any = None) -> np.ndarray:
-    """The RR vectors the model reads (the config's ``rr_normalization`` columns) for every
-    beat of ``split``, or for ``rows`` of it (any NumPy index), float32."""
-    from .data import sidecar
-
-    if split.rr is None:
-        raise ValueError("rr_features needs the beats' RR features (the data's beat sidecar)")
-    rr = split.rr if rows is None else split.rr[rows]
-    columns = sidecar.rr_columns(config.get("rr_normalization", "record"))
-    return np.ascontiguousarray(rr[..., columns], dtype=np.float32)
 
 
 def predict_proba(model, split: Split, config: Mapping[str, Any],
@@ -180,22 +151,32 @@ def ema_momentum(config: Mapping[str, Any], steps_per_epoch: int) -> float | Non
 
 
 class StopRequest:
-    """Turns SIGTERM (how `wandb agent` and our runner stop a run) into a clean early stop."""
+    """Turns SIGTERM (how `wandb agent` and our runner stop a run) and SIGINT (Ctrl-C) into
+    a clean stop at the end of the current epoch: the run keeps what it trained and is
+    not promoted. A second Ctrl-C quits at once (KeyboardInterrupt)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
 
     def uninstall(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._previous = None
+        for signum, previous in self._previous.items():
+            if previous is not None:
+                signal.signal(signum, previous)
+        self._previous = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT:
+            if self.requested:
+                raise KeyboardInterrupt
+            print("stopping at the end of this epoch (Ctrl-C again to quit now)",
+                  file=sys.stderr, flush=True)
         self.requested = True
 
 
@@ -383,7 +364,7 @@ def _fit_phase(model, config: Mapping[str, Any], train: Split,
         model.fit(batches, initial_epoch=first, epochs=end, callbacks=callbacks, verbose=0)
         return
     inputs, labels = model_inputs(train, config), train.y.astype(np.int32)
-    if not augment.is_on(config):
+    if not params.augment_on(config):
         model.fit(inputs, labels, batch_size=batch_size, shuffle=True, initial_epoch=first,
                   epochs=end, callbacks=callbacks, verbose=0, class_weight=weights)
         return

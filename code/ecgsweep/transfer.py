@@ -35,11 +35,6 @@ BASE_NAME = "pretrained_base"
 HEAD_DEFAULTS = {"layer_FC_size": 64, "dropout_rate": 0.2}
 
 
-def is_set(pretrained: str | None) -> bool:
-    """Whether the config's ``pretrained`` names a file ('' or 'none': off)."""
-    return bool(pretrained) and str(pretrained).strip().lower() not in ("", "none", "null")
-
-
 def load_pretrained(path: str | Path, input_width: int):
     """Load a saved model for its feature layers; a clear UserError when it cannot serve.
 

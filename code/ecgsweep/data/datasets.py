@@ -16,11 +16,8 @@ from sklearn.model_selection import train_test_split
 
 from ..cli import UserError
 from . import sidecar
+from .classes import MITBIH_CLASSES, PTBDB_CLASSES
 from .kaggle_csv import load_csv
-from .records import CLASS_NAMES
-
-MITBIH_CLASSES = CLASS_NAMES  # AAMI EC57 superclasses, labels 0..4
-PTBDB_CLASSES = ("normal", "abnormal")  # labels 0..1
 # PTBDB ships no test file; this fixed split is the held-out test set for every run and
 # for eval, whatever a run's own seed is, so no sweep ever trains on it.
 PTBDB_TEST_FRACTION = 0.2
@@ -79,7 +76,7 @@ class DataSource:
 
 def _describe_missing(path: Path, name: str) -> str:
     return (f"{path}: no such file (data set '{name}'). Put the Kaggle heartbeat CSVs in "
-            f"{path.parent}/ (see README 'Data'), or run `python code/data.py synth --out "
+            f"{path.parent}/ (see docs/data.md), or run `python code/data.py synth --out "
             f"{path.parent}` for synthetic data in the same format.")
 
 

@@ -20,23 +20,23 @@ import io
 import lzma
 import os
 import zipfile
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from ..cli import DataFormatError
+from ..sweep.files import replaced_whole
+
 BEAT_LENGTH = 187
 SAMPLE_RATE_HZ = 125  # every row's sampling rate
+# A row's window: from the R peak, this many median RR intervals (Kachuee et al. 2018).
+WINDOW_RR = 1.2
 N_COLUMNS = BEAT_LENGTH + 1
 CACHE_VERSION = 2
 HASHED_EDGE_BYTES = 1 << 20  # the cache key hashes this much of the file's start and end
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # First bytes of the compressed formats pandas reads, and how to open each as text.
 COMPRESSION_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
-
-
-class DataFormatError(ValueError):
-    """A CSV that is not in the Kaggle heartbeat format; the message names file, row, column."""
 
 
 def _located(path: Path, row: int | None = None, column: int | None = None) -> str:
@@ -103,16 +103,14 @@ def _explain_bad_row(path: Path, row: int) -> str:
     return f"{_located(path, row)}: unreadable row"
 
 
-def parse_csv(path: str | os.PathLike, n_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Parse and validate one Kaggle-format CSV (no cache). Returns (X float32 n×187, y int64)."""
+def _read_frame(path: Path, compression: str | None):
+    """The CSV as a float64 frame; DataFormatError naming the row (and column) that keeps
+    it from being one."""
     import pandas as pd  # imported here: error paths of every CLI import this module
 
-    path = Path(path)
-    check_readable_file(path)
-    compression = compression_of(path)
     try:
-        frame = pd.read_csv(path, header=None, dtype=np.float64, engine="c",
-                            skip_blank_lines=False, compression=compression)
+        return pd.read_csv(path, header=None, dtype=np.float64, engine="c",
+                           skip_blank_lines=False, compression=compression)
     except UnicodeDecodeError:
         raise DataFormatError(f"{path}: not a text CSV (binary content at the start); a Kaggle "
                               "heartbeat CSV is plain text, or gzip/bz2/xz/zip of it") from None
@@ -121,40 +119,52 @@ def parse_csv(path: str | os.PathLike, n_classes: int | None = None) -> tuple[np
     except pd.errors.EmptyDataError:
         raise DataFormatError(f"{path}: the file is empty") from None
     except pd.errors.ParserError as e:
-        # pandas says "Expected 188 fields in line 12, saw 190"
-        msg = str(e)
-        row = None
-        if " line " in msg:
-            try:
-                row = int(msg.split(" line ")[1].split(",")[0])
-            except ValueError:
-                row = None
-        raise DataFormatError(_explain_bad_row(path, row) if row else f"{path}: {msg}") from None
+        raise DataFormatError(_parser_problem(path, str(e))) from None
     except ValueError:
-        # a non-numeric cell: find the first one for the message
-        frame = pd.read_csv(path, header=None, dtype=str, engine="c", skip_blank_lines=False,
-                            compression=compression)
-        numeric = frame.apply(pd.to_numeric, errors="coerce")
-        bad = numeric.isna() & frame.notna()
-        row_idx, col_idx = np.argwhere(bad.to_numpy())[0]
-        raise DataFormatError(
-            f"{_located(path, int(row_idx) + 1, int(col_idx) + 1)}: "
-            f"{frame.iat[row_idx, col_idx].strip()!r} is not a number") from None
-    if frame.shape[1] != N_COLUMNS:
-        raise DataFormatError(
-            f"{path}: {frame.shape[1]} columns, expected {N_COLUMNS} "
-            f"({BEAT_LENGTH} samples then the label). Is this a Kaggle heartbeat CSV?")
-    values = frame.to_numpy()
+        raise DataFormatError(_first_non_number(path, compression)) from None
+
+
+def _parser_problem(path: Path, msg: str) -> str:
+    """pandas says "Expected 188 fields in line 12, saw 190": say what is wrong in that row."""
+    row = None
+    if " line " in msg:
+        try:
+            row = int(msg.split(" line ")[1].split(",")[0])
+        except ValueError:
+            row = None
+    return _explain_bad_row(path, row) if row else f"{path}: {msg}"
+
+
+def _first_non_number(path: Path, compression: str | None) -> str:
+    """Where the first cell that is not a number is, and what it holds."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, header=None, dtype=str, engine="c", skip_blank_lines=False,
+                        compression=compression)
+    numeric = frame.apply(pd.to_numeric, errors="coerce")
+    bad = numeric.isna() & frame.notna()
+    row_idx, col_idx = np.argwhere(bad.to_numpy())[0]
+    return (f"{_located(path, int(row_idx) + 1, int(col_idx) + 1)}: "
+            f"{frame.iat[row_idx, col_idx].strip()!r} is not a number")
+
+
+def _check_finite(path: Path, values: np.ndarray) -> None:
+    """Every cell is a finite number: name the first missing or non-finite one."""
     finite = np.isfinite(values)
-    if not finite.all():
-        row_idx, col_idx = np.argwhere(~finite)[0]
-        raw = next(csv.reader([_raw_line(path, int(row_idx) + 1)]), [])
-        if len(raw) != N_COLUMNS:
-            raise DataFormatError(_explain_bad_row(path, int(row_idx) + 1))
-        raise DataFormatError(
-            f"{_located(path, int(row_idx) + 1, int(col_idx) + 1)}: "
-            f"{repr(raw[col_idx].strip()) if raw[col_idx].strip() else 'an empty cell'} "
-            "is missing or not a finite number")
+    if finite.all():
+        return
+    row_idx, col_idx = np.argwhere(~finite)[0]
+    raw = next(csv.reader([_raw_line(path, int(row_idx) + 1)]), [])
+    if len(raw) != N_COLUMNS:
+        raise DataFormatError(_explain_bad_row(path, int(row_idx) + 1))
+    raise DataFormatError(
+        f"{_located(path, int(row_idx) + 1, int(col_idx) + 1)}: "
+        f"{repr(raw[col_idx].strip()) if raw[col_idx].strip() else 'an empty cell'} "
+        "is missing or not a finite number")
+
+
+def _labels(path: Path, values: np.ndarray, n_classes: int | None) -> np.ndarray:
+    """The last column as integer labels, checked."""
     labels = values[:, -1]
     not_integral = labels != np.round(labels)
     if not_integral.any():
@@ -163,6 +173,21 @@ def parse_csv(path: str | os.PathLike, n_classes: int | None = None) -> tuple[np
                               f"{labels[row_idx]!r} is not an integer")
     y = labels.astype(np.int64)
     check_labels(path, y, n_classes)
+    return y
+
+
+def parse_csv(path: str | os.PathLike, n_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Parse and validate one Kaggle-format CSV (no cache). Returns (X float32 n×187, y int64)."""
+    path = Path(path)
+    check_readable_file(path)
+    frame = _read_frame(path, compression_of(path))
+    if frame.shape[1] != N_COLUMNS:
+        raise DataFormatError(
+            f"{path}: {frame.shape[1]} columns, expected {N_COLUMNS} "
+            f"({BEAT_LENGTH} samples then the label). Is this a Kaggle heartbeat CSV?")
+    values = frame.to_numpy()
+    _check_finite(path, values)
+    y = _labels(path, values, n_classes)
     with np.errstate(over="ignore"):  # reported below, with its row and column
         X = np.ascontiguousarray(values[:, :BEAT_LENGTH], dtype=np.float32)
     check_float32_finite(path, values[:, :BEAT_LENGTH], X)
@@ -226,14 +251,8 @@ def parse_cache_files(path: str | os.PathLike) -> list[Path]:
 
 def _atomic_save_npz(target: Path, X: np.ndarray, y: np.ndarray) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, X=X, y=y)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replaced_whole(target) as tmp, open(tmp, "wb") as f:
+        np.savez(f, X=X, y=y)
 
 
 def load_csv(path: str | os.PathLike, n_classes: int | None = None,
@@ -266,13 +285,6 @@ def load_csv(path: str | os.PathLike, n_classes: int | None = None,
     return X, y
 
 
-def _readable_by_all(tmp: str) -> None:
-    # mkstemp creates 0600 files; data files should get the usual umask-based mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-
-
 def write_csv(path: str | os.PathLike, X: np.ndarray, y: np.ndarray) -> Path:
     """Write beats in the exact Kaggle format (``%.18e``, no header), atomically."""
     path = Path(path)
@@ -283,15 +295,8 @@ def write_csv(path: str | os.PathLike, X: np.ndarray, y: np.ndarray) -> Path:
         raise ValueError(f"{len(X)} beats but {len(y)} labels")
     table = np.column_stack([X, np.asarray(y, dtype=np.float64)])
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        _readable_by_all(tmp)
-        with os.fdopen(fd, "w", newline="") as f:
-            buf = io.StringIO()
-            np.savetxt(buf, table, delimiter=",", fmt="%.18e")
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replaced_whole(path) as tmp, open(tmp, "w", newline="") as f:
+        buf = io.StringIO()
+        np.savetxt(buf, table, delimiter=",", fmt="%.18e")
+        f.write(buf.getvalue())
     return path

@@ -19,6 +19,8 @@ published (201 in DS1, 202 in DS2).
 
 from __future__ import annotations
 
+from .classes import MITBIH_CLASSES
+
 # All 48 records of the MIT-BIH Arrhythmia Database.
 ALL_RECORDS: tuple[str, ...] = (
     "100", "101", "102", "103", "104", "105", "106", "107", "108", "109",
@@ -44,7 +46,7 @@ DS2: tuple[str, ...] = (
 PACED: tuple[str, ...] = ("102", "104", "107", "217")
 
 # AAMI EC57 classes, in label order: 0..4 as in the Kaggle CSVs.
-CLASS_NAMES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
+CLASS_NAMES = MITBIH_CLASSES
 
 # PhysioNet beat annotation symbol -> AAMI class name.
 AAMI_CLASSES: dict[str, tuple[str, ...]] = {

@@ -43,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .kaggle_csv import DataFormatError
+from ..cli import DataFormatError
+from ..sweep.files import replaced_whole
 
 LOCAL_RR_BEATS = 10  # intervals averaged for local_rr, centred on the beat
 IRREGULARITY_RR_BEATS = 20  # intervals whose successive differences give local_irregularity
@@ -142,9 +143,8 @@ def write(path: str | os.PathLike, records: np.ndarray, r_peaks: np.ndarray,
     frame = pd.DataFrame(np.asarray(rr, dtype=np.float64), columns=list(RR_FEATURES))
     frame.insert(0, "r_peak", np.asarray(r_peaks, dtype=np.int64))
     frame.insert(0, "record", np.asarray(records).astype(str))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    frame.to_csv(tmp, index=False, float_format="%.6f")
-    os.replace(tmp, path)
+    with replaced_whole(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6f")
     return path
 
 

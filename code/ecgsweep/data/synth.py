@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .datasets import MITBIH_CLASSES, PTBDB_CLASSES as PTB_CLASSES
-from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, write_csv
+from .classes import MITBIH_CLASSES, PTBDB_CLASSES as PTB_CLASSES
+from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, WINDOW_RR, write_csv
 
 FS = float(SAMPLE_RATE_HZ)
-WINDOW_RR = 1.2  # window length in median RR intervals (Kachuee et al.)
 
 # Class shares of the Kaggle mitbih_train.csv (72471, 2223, 5788, 641, 6431 of 87554 beats).
 MITBIH_PROPORTIONS = (0.8277, 0.0254, 0.0661, 0.0073, 0.0735)

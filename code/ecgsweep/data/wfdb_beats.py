@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from collections import Counter
 from fractions import Fraction
@@ -54,15 +53,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..cli import UserError
+from ..sweep.files import write_text_whole
 from . import records as R
 from . import sidecar
-from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, write_csv
+from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, WINDOW_RR, write_csv
 
 if TYPE_CHECKING:
     from wfdb import Record
 
 TARGET_FS = SAMPLE_RATE_HZ  # the Kaggle rows' rate
-WINDOW_FACTOR = 1.2  # window = 1.2 x median RR (Kachuee et al. 2018)
 RR_WINDOW_S = 10.0  # median RR per 10 s block (Kachuee et al. 2018)
 PREFERRED_LEAD = "MLII"
 MITDB_URL = "https://physionet.org/content/mitdb/1.0.0/"
@@ -88,7 +87,7 @@ def rescale_samples(samples: np.ndarray, fs: float, target_fs: float = TARGET_FS
     return np.rint(np.asarray(samples, dtype=np.float64) * (target_fs / fs)).astype(np.int64)
 
 
-def window_lengths(peaks: np.ndarray, fs: float, factor: float = WINDOW_FACTOR,
+def window_lengths(peaks: np.ndarray, fs: float, factor: float = WINDOW_RR,
                    rr_window_s: float = RR_WINDOW_S) -> np.ndarray:
     """Content length in samples of each beat: ``round(factor * T)`` with T the median RR
     of the ``rr_window_s`` block the beat lies in (record median where a block has none).
@@ -393,7 +392,6 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
     channel, lead_reason = choose_lead(names)
     signal, fs = _read_signal(base, header, channel)
     samples, symbols = _read_annotations(base, annotator)
-
     is_qrs = np.array([s in R.QRS_SYMBOLS for s in symbols], dtype=bool)
     qrs_samples, qrs_symbols = samples[is_qrs], symbols[is_qrs]
     order = np.argsort(qrs_samples, kind="stable")
@@ -406,27 +404,33 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
 
     X, kept, lengths = signal_beats(signal, fs, qrs_samples, target_fs, before_r_s)
     labels = np.array([R.SYMBOL_TO_LABEL.get(s, -1) for s in qrs_symbols], dtype=np.int64)
-    mapped = labels >= 0
-    take = mapped & kept
-
-    skipped = Counter(str(s) for s in symbols[~is_qrs])
-    skipped.update(str(s) for s in qrs_symbols[~mapped])
-    rr = np.diff(qrs_samples) / fs
-    info = {
-        "record": name,
-        "lead": names[channel] if names else f"channel {channel}",
-        "lead_reason": lead_reason,
-        "fs": fs,
-        "target_fs": float(target_fs),
-        "counts": _class_counts(labels[take]),
-        "dropped": _class_counts(labels[mapped & ~kept]),
-        "skipped": dict(sorted(skipped.items())),
-        "median_rr_s": float(np.median(rr)) if len(rr) else None,
-        "window_samples": {"min": int(lengths.min()), "max": int(lengths.max())}
-        if len(lengths) else None,
-    }
+    take = (labels >= 0) & kept
+    info = {"record": name, "lead": names[channel] if names else f"channel {channel}",
+            "lead_reason": lead_reason, "fs": fs, "target_fs": float(target_fs),
+            **_beat_counts(labels, kept, symbols[~is_qrs], qrs_symbols),
+            **_rhythm_info(qrs_samples, fs, lengths)}
     rhythm = {"r_peak": qrs_samples[take], "rr": sidecar.rr_features(qrs_samples, fs)[take]}
     return X[take], labels[take], info, rhythm
+
+
+def _beat_counts(labels: np.ndarray, kept: np.ndarray, other_symbols: np.ndarray,
+                 qrs_symbols: np.ndarray) -> dict:
+    """Kept beats per class, beats dropped (edge or flat windows) per class, and the symbols
+    that gave no row (annotations that are not beats, and beats of no AAMI class)."""
+    mapped = labels >= 0
+    skipped = Counter(str(s) for s in other_symbols)
+    skipped.update(str(s) for s in qrs_symbols[~mapped])
+    return {"counts": _class_counts(labels[mapped & kept]),
+            "dropped": _class_counts(labels[mapped & ~kept]),
+            "skipped": dict(sorted(skipped.items()))}
+
+
+def _rhythm_info(qrs_samples: np.ndarray, fs: float, lengths: np.ndarray) -> dict:
+    """The record's median RR interval and the range of its beats' window lengths."""
+    rr = np.diff(qrs_samples) / fs
+    return {"median_rr_s": float(np.median(rr)) if len(rr) else None,
+            "window_samples": ({"min": int(lengths.min()), "max": int(lengths.max())}
+                               if len(lengths) else None)}
 
 
 # --- folders and splits --------------------------------------------------------------
@@ -456,20 +460,6 @@ def _stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> np.ndar
         n_test = int(round(test_fraction * len(idx)))
         test[rng.permutation(idx)[:n_test]] = True
     return test
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _stack_rhythm(names: list[str], beats: dict, rhythms: dict) -> dict[str, np.ndarray]:
@@ -578,6 +568,35 @@ def _without_bad_records(src: Path, split: str, sides: dict, bad: dict[str, str]
     return left
 
 
+def _read_records(src: Path, names: list[str], before_r_s: float
+                  ) -> tuple[dict, dict, dict, dict[str, str]]:
+    """(beats, per_record info, rhythms, bad) of the records ``names`` in ``src``; a record
+    that cannot be converted is left out and its reason kept in ``bad``."""
+    beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    per_record: dict[str, dict] = {}
+    rhythms: dict[str, dict] = {}
+    bad: dict[str, str] = {}
+    for name in names:
+        try:
+            X, y, info, rhythm = record_beats_and_rhythm(src / name, before_r_s=before_r_s)
+        except RecordError as e:
+            bad[name] = e.reason
+            continue
+        beats[name], per_record[name], rhythms[name] = (X, y), info, rhythm
+    return beats, per_record, rhythms, bad
+
+
+def _check_arguments(src: Path, split: str, test_fraction: float, before_r_s: float) -> None:
+    """Refuse a bad split, test fraction, window or source folder before reading a record."""
+    if split not in ("intra", "inter"):
+        raise UserError(f"split {split!r}: expected 'intra' or 'inter'")
+    if not 0.0 < test_fraction < 1.0:
+        raise UserError(f"test fraction {test_fraction}: expected a number between 0 and 1")
+    before_r_samples(before_r_s)
+    if not src.is_dir():
+        raise UserError(f"{src}: no such folder. {_manual_hint(src)}")
+
+
 def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
             test_fraction: float = 0.2, seed: int = 0,
             records: list[str] | None = None, before_r_s: float = 0.0) -> dict:
@@ -599,13 +618,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     Returns the summary also written to ``split.json``, with ``per_record`` details.
     """
     src, out = Path(src_dir), Path(out_dir)
-    if split not in ("intra", "inter"):
-        raise UserError(f"split {split!r}: expected 'intra' or 'inter'")
-    if not 0.0 < test_fraction < 1.0:
-        raise UserError(f"test fraction {test_fraction}: expected a number between 0 and 1")
-    before_r_samples(before_r_s)  # refuse a bad window before reading any record
-    if not src.is_dir():
-        raise UserError(f"{src}: no such folder. {_manual_hint(src)}")
+    _check_arguments(src, split, test_fraction, before_r_s)
     available = find_records(src)
     requested = list(dict.fromkeys(str(r).strip() for r in records)) if records else None
     ignored: list[str] = []
@@ -615,17 +628,8 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     else:
         sides, ignored, missing = _inter_sides(src, available, requested)
 
-    per_record: dict[str, dict] = {}
-    beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    rhythms: dict[str, dict] = {}
-    bad: dict[str, str] = {}
-    for name in dict.fromkeys(sides["train"] + sides["test"]):
-        try:
-            X, y, info, rhythm = record_beats_and_rhythm(src / name, before_r_s=before_r_s)
-        except RecordError as e:
-            bad[name] = e.reason
-            continue
-        beats[name], per_record[name], rhythms[name] = (X, y), info, rhythm
+    beats, per_record, rhythms, bad = _read_records(
+        src, list(dict.fromkeys(sides["train"] + sides["test"])), before_r_s)
     sides = _without_bad_records(src, split, sides, bad)
     if split == "intra":
         parts, part_meta, side_records = _intra_parts(sides["train"], beats, rhythms, per_record,
@@ -641,7 +645,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     if split == "intra":
         summary["test_fraction"] = test_fraction
         summary["seed"] = seed
-    _atomic_write_text(out / "split.json", json.dumps(summary, indent=2) + "\n")
+    write_text_whole(out / "split.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -666,8 +670,8 @@ def _summary(split: str, src: Path, side_records: dict, missing: list[str], igno
         "files": {side: path.name for side, path in files.items()},
         "sidecars": {side: sidecar.sidecar_path(path).name for side, path in files.items()},
         "method": {"target_fs": TARGET_FS, "beat_length": BEAT_LENGTH,
-                   "window": (f"{WINDOW_FACTOR} x median RR from the R peak" if not before_r_s
-                              else f"{before_r_s} s before the R peak to {WINDOW_FACTOR} x "
+                   "window": (f"{WINDOW_RR} x median RR from the R peak" if not before_r_s
+                              else f"{before_r_s} s before the R peak to {WINDOW_RR} x "
                                    "median RR after it"),
                    "before_r_s": before_r_s,
                    "median_rr_block_s": RR_WINDOW_S, "lead": PREFERRED_LEAD,

@@ -1,8 +1,9 @@
 """The sweep's records in the store: creating a sweep, claiming runs, recording what they
 logged and how they ended, and the sweep-level decisions that follow from those records.
 
-Every function here takes the store and plain values; the runner's loop calls them, each
-inside one transaction, so that runners sharing a store never take the same grid point.
+Every function here takes the store and plain values and decides; the store's named methods
+do the reading and writing (all SQL is ``store``'s). The runner's loop calls them, each inside
+one transaction, so that runners sharing a store never take the same grid point.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import config as sweep_config
 from . import launch
 from .engine import metric_of, propose, stop_decisions
+from .errors import ConfigError
 from .failures import same_error_key
-from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
+from .ranking import better, metric_and_goal
+from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, Store, db_path,
                     require_valid_id, sqlite_errors, sweep_dir)
 from .wandb_log import LogError, RunLog, finite_number, run_log_path
 
@@ -54,7 +56,7 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
             existing = store.get("yaml")
             if existing is not None:
                 if existing != yaml_text:
-                    raise sweep_config.ConfigError(
+                    raise ConfigError(
                         f"sweep {sweep_id} in {root} was started with a different config; "
                         f"continue it with --resume {sweep_id}, or pick another --sweep-id")
                 if count is not None:
@@ -97,7 +99,7 @@ def claim(store: Store, engine_cfg: dict, me: str, slot: int, now: float,
         with store.transaction():
             if store.get("state") == "failed":
                 return NoMore(store.get("failure") or "the sweep failed", failed=True)
-            pending = store.runs("state = ?", (PENDING,))
+            pending = store.runs(PENDING)
             if pending:
                 r = pending[0]
                 store.update_run(r["run_id"], state=RUNNING, owner=me, slot=slot,
@@ -140,9 +142,8 @@ def metric_fields(rows: list[dict], summary: dict | None, metric: str | None, go
     if not metric:
         return {}
     value = metric_of(rows, summary, metric, goal)
-    if best is not None:
-        value = best if value is None else (max(best, value) if goal == "maximize"
-                                            else min(best, value))
+    if best is not None and (value is None or better(best, value, goal)):
+        value = best
     fields: dict[str, Any] = {} if value is None else {"metric_best": value}
     logged = [r[metric] for r in rows if metric in r]
     if logged:
@@ -152,20 +153,18 @@ def metric_fields(rows: list[dict], summary: dict | None, metric: str | None, go
 
 def target_reached(engine_cfg: dict, value: float | None) -> bool:
     """Whether a run's metric reached ``metric.target`` (the server then ends the sweep)."""
-    metric = engine_cfg.get("metric") or {}
-    target = metric.get("target")
+    target = (engine_cfg.get("metric") or {}).get("target")
     if value is None or not isinstance(target, (int, float)):
         return False
-    return value >= target if metric.get("goal") == "maximize" else value <= target
+    return value >= target if metric_and_goal(engine_cfg)[1] == "maximize" else value <= target
 
 
 def note_target(store: Store, engine_cfg: dict, run_id: str, value: float | None) -> str | None:
     """Record that a run reached ``metric.target``: no runner proposes a new run after it."""
     if not target_reached(engine_cfg, value) or store.get("target_reached"):
         return None
-    metric = engine_cfg["metric"]
-    msg = (f"metric.target reached: run {run_id} logged {metric['name']} {value:.4g} "
-           f"(target {metric['target']:g})")
+    msg = (f"metric.target reached: run {run_id} logged {metric_and_goal(engine_cfg)[0]} "
+           f"{value:.4g} (target {engine_cfg['metric']['target']:g})")
     store.set("target_reached", msg)
     return msg
 
@@ -185,10 +184,8 @@ def flag_stops(store: Store, engine_cfg: dict) -> str | None:
 
 def flagged_runs(store: Store, me: str) -> dict[str, str]:
     """This runner's running runs that are flagged to stop, with the reason."""
-    rows = store.conn.execute(
-        "SELECT run_id, stop_reason FROM runs WHERE owner = ? AND state = ? AND should_stop = 1",
-        (me, RUNNING)).fetchall()
-    return {r["run_id"]: r["stop_reason"] or "stop requested" for r in rows}
+    return {run_id: reason or "stop requested"
+            for run_id, reason in store.flagged_runs(me).items()}
 
 
 # ----------------------------------------------------------------------------- failures
@@ -201,9 +198,7 @@ def fail_sweep(store: Store, msg: str) -> None:
 
 def repeated_failure(store: Store, n: int) -> str | None:
     """The message that stops the sweep when its last ``n`` runs failed the same way."""
-    last = store.conn.execute(
-        "SELECT state, error FROM runs WHERE state IN (?, ?, ?) AND ended_at IS NOT NULL "
-        "ORDER BY ended_at DESC LIMIT ?", (FINISHED, STOPPED, FAILED, n)).fetchall()
+    last = store.last_ended(n)
     if (len(last) == n and all(r["state"] == FAILED for r in last)
             and len({same_error_key(r["error"]) for r in last}) == 1):
         return f"{n} runs in a row failed with the same error: {last[0]['error']}"
@@ -214,7 +209,7 @@ def metric_never_logged(store: Store, run_id: str, metric: str, hist: list[dict]
                         summary: dict | None) -> str | None:
     """When no run has logged the sweep's metric yet, note it on this finished run and
     return the message that stops the sweep: its search would run blind."""
-    if store.conn.execute("SELECT 1 FROM runs WHERE metric_best IS NOT NULL LIMIT 1").fetchone():
+    if store.any_metric_logged():
         return None
     damage = record_damage((store.run(run_id) or {}).get("files_dir"))
     if damage:  # the metric may well be in the file, past the damage
@@ -251,9 +246,7 @@ def mark_sweep_done(store: Store, why: str | None, interrupted: bool) -> None:
     """The sweep is finished once nothing runs or waits and no new run will be proposed."""
     if store.get("state") == "failed":
         return
-    busy = store.conn.execute("SELECT COUNT(*) FROM runs WHERE state IN (?, ?)",
-                              (RUNNING, PENDING)).fetchone()[0]
-    if busy == 0 and why and not interrupted:
+    if store.count_busy() == 0 and why and not interrupted:
         store.set("state", "finished")
         store.set("finished_because", why)
 
@@ -274,14 +267,13 @@ def register_runner(store: Store, runner_id: str, *, workers: int, count: int | 
 
 
 def heartbeat(store: Store, runner_id: str, now: float) -> None:
-    store.conn.execute("UPDATE runners SET heartbeat_at = ? WHERE runner_id = ?", (now, runner_id))
+    store.runner_heartbeat(runner_id, now)
 
 
 def sign_off(store: Store, runner_id: str, now: float, exit_reason: str, no_more: str | None,
              interrupted: bool) -> None:
     with store.transaction():
-        store.conn.execute("UPDATE runners SET ended_at = ?, exit_reason = ? WHERE runner_id = ?",
-                           (now, exit_reason, runner_id))
+        store.end_runner(runner_id, now, exit_reason)
         mark_sweep_done(store, no_more, interrupted)
 
 
@@ -330,7 +322,6 @@ def record_rows(store: Store, engine_cfg: dict, run_id: str, now: float, *, firs
                 best: float | None) -> tuple[float | None, str | None]:
     """Store a live run's new rows and heartbeat; returns (its best metric value so far,
     the ``metric.target`` message when this run has just reached it)."""
-    metric = engine_cfg.get("metric") or {}
     fields: dict[str, Any] = {"heartbeat_at": now}
     if files_dir is not None:
         fields["files_dir"] = str(files_dir)
@@ -341,8 +332,7 @@ def record_rows(store: Store, engine_cfg: dict, run_id: str, now: float, *, firs
     if rows:
         store.add_history(run_id, first_step, rows)
         fields["epochs"] = first_step + len(rows)
-    fields.update(metric_fields(rows, summary, metric.get("name"), metric.get("goal", "minimize"),
-                                best))
+    fields.update(metric_fields(rows, summary, *metric_and_goal(engine_cfg), best))
     store.update_run(run_id, **fields)
     best = fields.get("metric_best", best)
     return best, note_target(store, engine_cfg, run_id, best)

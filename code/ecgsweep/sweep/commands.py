@@ -1,33 +1,34 @@
 """The commands of ``code/sweep.py``: run (or resume) a sweep, check a YAML, show status,
-draw the report, score the top runs' ensemble."""
+draw the report. Each takes the program's hooks (``program.ProgramHooks``) where what the
+program adds matters: its checks, its exit codes, its lines in the summary."""
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
-from ..cli import UserError, require_folder, writable_folder
 from . import config as sweep_config
 from . import fix as sweep_fix
 from . import table
 from .bookkeeping import create_or_join
+from .errors import UserError
+from .files import require_folder, writable_folder, write_text_whole
 from .liveness import runner_alive
-from .results import best_models, sync_command, sync_note
+from .program import ANY_PROGRAM, ProgramHooks
+from .ranking import metric_and_goal
+from .results import sync_command, sync_note
 from .runner import Options, Runner
-from .store import (DamagedStore, Store, StoreError, list_sweeps, open_store,
+from .store import (DEFAULT_STORE, DamagedStore, Store, StoreError, list_sweeps, open_store,
                     refuse_network_store, sqlite_errors)
 
-DEFAULT_STORE = ".sweeps"
 
-
-def _console() -> Console:
+def default_console() -> Console:
+    """The console the commands print to: the terminal's width, or wide enough for a log."""
     c = Console(highlight=False)
     if not c.is_terminal:
         c = Console(highlight=False, width=max(c.width, 160))
@@ -37,9 +38,10 @@ def _console() -> Console:
 # ----------------------------------------------------------------------------- check
 
 
-def check_files(paths: list[str], *, out: Console | None = None) -> int:
+def check_files(paths: list[str], *, program: ProgramHooks = ANY_PROGRAM,
+                out: Console | None = None) -> int:
     """Print one line per problem; 0 when every file can run, 2 otherwise."""
-    out = out or _console()
+    out = out or default_console()
     bad = False
     for path in paths:
         try:
@@ -48,7 +50,7 @@ def check_files(paths: list[str], *, out: Console | None = None) -> int:
             out.print(str(e), markup=False, soft_wrap=True)
             bad = True
             continue
-        problems = sweep_config.check(cfg)
+        problems = sweep_config.check(cfg, program=program)
         for p in problems:
             out.print(f"{path}: {p}", markup=False, soft_wrap=True)
         if sweep_config.errors(problems):
@@ -58,27 +60,28 @@ def check_files(paths: list[str], *, out: Console | None = None) -> int:
     return 2 if bad else 0
 
 
-def fix_files(paths: list[str], *, out: Console | None = None) -> int:
+def fix_files(paths: list[str], *, program: ProgramHooks = ANY_PROGRAM,
+              out: Console | None = None) -> int:
     """Write FILE.fixed.yaml for each FILE that has mechanical fixes, print each change and
     check the result; the exit code is check's on the fixed files (or on the unchanged ones)."""
-    out = out or _console()
-    return max((_fix_file(Path(p), out) for p in paths), default=0)
+    out = out or default_console()
+    return max((_fix_file(Path(p), out, program) for p in paths), default=0)
 
 
-def _fix_file(path: Path, out: Console) -> int:
+def _fix_file(path: Path, out: Console, program: ProgramHooks) -> int:
     try:
         cfg = sweep_config.load(path)
     except (sweep_config.ConfigError, FileNotFoundError) as e:
         out.print(str(e), markup=False, soft_wrap=True)
         return 2
-    fixed, changes = sweep_fix.fix(cfg)
+    fixed, changes = sweep_fix.fix(cfg, program=program)
     if not changes:
         out.print(f"{path}: nothing to fix mechanically; no file written", markup=False,
                   soft_wrap=True)
-        return check_files([str(path)], out=out)
+        return check_files([str(path)], program=program, out=out)
     target = sweep_fix.fixed_path(path)
     try:
-        _write_whole(target, sweep_fix.to_yaml(fixed, source=path.name))
+        write_text_whole(target, sweep_fix.to_yaml(fixed, source=path.name))
     except OSError as e:
         print(f"error: {target}: cannot write the fixed copy ({e.strerror or e}); nothing was "
               f"written: copy {path} to a folder you can write and run check --fix there",
@@ -88,20 +91,7 @@ def _fix_file(path: Path, out: Console) -> int:
         out.print(f"{path}: {change}", markup=False, soft_wrap=True)
     out.print(f"{path}: {len(changes)} change(s) written to {target}; checking it:",
               markup=False, soft_wrap=True)
-    return check_files([str(target)], out=out)
-
-
-def _write_whole(target: Path, text: str) -> None:
-    """Write ``text`` to ``target`` in one step (a temp file beside it, then a rename), so a
-    failed write leaves neither a partial file nor the temp file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return check_files([str(target)], program=program, out=out)
 
 
 def fix_hint(path: str, problems: list[sweep_config.Problem]) -> str | None:
@@ -119,9 +109,9 @@ def _describe(cfg: dict) -> str:
         bits.append(f"{n} grid points")
     searched = sweep_config.searched_params(cfg)
     bits.append(f"{len(searched)} searched parameter{'s' if len(searched) != 1 else ''}")
-    m = cfg.get("metric") or {}
-    if m.get("name"):
-        bits.append(f"metric {m['name']} ({m.get('goal', 'minimize')})")
+    metric, goal = metric_and_goal(cfg)
+    if metric:
+        bits.append(f"metric {metric} ({goal})")
     et = cfg.get("early_terminate") or {}
     if et.get("type"):
         bits.append(f"early_terminate {et['type']}")
@@ -145,7 +135,7 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
               sweep_id: str | None = None, opts: Options | None = None,
               console: Console | None = None, ray: RayRequest | None = None) -> int:
     opts = opts or Options()
-    console = console or _console()
+    console = console or default_console()
     refuse_network_store(store_root)
     if ray is not None:
         from . import ray_executor
@@ -176,13 +166,14 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
         if rows:
             console.print(f"so far: {table.counts_line(rows)}", markup=False, soft_wrap=True)
     searched = sweep_config.searched_params(cfg)
-    metric = (cfg.get("metric") or {}).get("name")
+    metric = metric_and_goal(cfg)[0]
     header = f"sweep {sid} · {cfg.get('method')} · {meta.get('source')}"
     with table.View(console, live=live, metric=metric, searched=searched, header=header) as view:
         runner = Runner(store, opts, view=view)
         rc = runner.run()
-    final_report(store, console, cwd=opts.cwd, show_table=not live, runner=runner)
-    console.print(f"report: {write_report(store)}", markup=False, soft_wrap=True)
+    final_report(store, console, cwd=opts.cwd, show_table=not live, runner=runner,
+                 program=opts.program)
+    console.print(f"report: {draw_report(store)}", markup=False, soft_wrap=True)
     return rc
 
 
@@ -209,7 +200,7 @@ def _create(store_root: str, yaml_path: str | None, sweep_id: str | None, opts: 
     require_folder(store_root, "--store")
     text = sweep_config.read_text(yaml_path)
     cfg = sweep_config.loads(text, source=yaml_path)
-    problems = sweep_config.check(cfg, cwd=opts.cwd)
+    problems = sweep_config.check(cfg, program=opts.program, cwd=opts.cwd)
     if sweep_config.errors(problems):
         raise sweep_config.SweepConfigError(yaml_path, problems)
     # warnings do not stop the sweep: it runs as written, as W&B runs it
@@ -226,14 +217,14 @@ def _use_ray(opts: Options, ray: RayRequest, store: Store, console: Console) -> 
     from .ray_executor import RayExecutor
 
     executor = RayExecutor(ray.address, ray.cpus_per_run, ray.gpus_per_run,
-                           wandb_dir=str(store.folder.resolve()))
+                           wandb_dir=str(store.folder.resolve()), program=opts.program)
     opts.executor, opts.gpus = executor, []
     opts.workers = ray.workers or executor.slots()
     console.print(f"runs on the Ray cluster at {ray.address}: {ray.cpus_per_run:g} CPU and "
                   f"{ray.gpus_per_run:g} GPU per run", markup=False, soft_wrap=True)
 
 
-def write_report(store: Store, out_dir: str | Path | None = None) -> Path:
+def draw_report(store: Store, out_dir: str | Path | None = None) -> Path:
     """Draw the sweep's report (HTML + PNGs) into ``out_dir`` or <sweep folder>/report."""
     from . import report, report_data
 
@@ -242,7 +233,7 @@ def write_report(store: Store, out_dir: str | Path | None = None) -> Path:
     with sqlite_errors(store.path):
         sweep = report_data.read_sweep(store)
     try:
-        return report.write_report(sweep, out)
+        return report.write_sweep_report(sweep, out)
     except OSError as e:  # e.g. the disk filled up while drawing
         raise UserError(f"could not write the report to {out} ({e.strerror or e}): free space "
                         "there, or give --out another folder") from e
@@ -250,44 +241,20 @@ def write_report(store: Store, out_dir: str | Path | None = None) -> Path:
 
 def report(sweep_id: str, *, store_root: str = DEFAULT_STORE, out_dir: str | None = None,
            console: Console | None = None) -> int:
-    console = console or _console()
-    page = write_report(open_store(store_root, sweep_id, read_only=True), out_dir)
+    console = console or default_console()
+    page = draw_report(open_store(store_root, sweep_id, read_only=True), out_dir)
     console.print(f"report: {page} (PNGs beside it)", markup=False, soft_wrap=True)
     return 0
 
 
-def ensemble(sweep_id: str, *, top: int, store_root: str = DEFAULT_STORE,
-             console: Console | None = None) -> int:
-    """Print the best single run against the mean of the top ``top`` runs' models."""
-    from rich.table import Table
-
-    from . import ensemble as ens
-
-    console = console or _console()
-    store = open_store(store_root, sweep_id, read_only=True)
-    with sqlite_errors(store.path):
-        result = ens.evaluate_top(store, top)
-    t = Table(title=f"sweep {sweep_id}: best run against the top {top} averaged")
-    for col in ("", "val macro-F1", "val accuracy", "test macro-F1", "test accuracy"):
-        t.add_column(col)
-    for key, label in (("best", f"best run {result['runs'][0]}"),
-                       ("ensemble", f"ensemble of {', '.join(result['runs'])}")):
-        t.add_row(label, *(f"{result[split][key][m]:.4f}" for split in ("validation", "test")
-                           for m in ("macro_f1", "accuracy")))
-    console.print(t)
-    console.print(f"test data: {result['test_data']}; full report: python code/eval.py "
-                  + " ".join(f"--model {p}" for p in result["models"]), markup=False, soft_wrap=True)
-    return 0
-
-
 def final_report(store: Store, console: Console, *, cwd: str | None = None,
-                 show_table: bool = True, runner: Runner | None = None) -> None:
+                 show_table: bool = True, runner: Runner | None = None,
+                 program: ProgramHooks = ANY_PROGRAM) -> None:
     meta = store.meta()
     cfg = meta["config"]
     rows = store.runs()
     searched = sweep_config.searched_params(cfg)
-    m = sweep_config.engine_config(cfg).get("metric") or {}
-    metric, goal = m.get("name"), m.get("goal", "minimize")
+    metric, goal = metric_and_goal(sweep_config.engine_config(cfg))
     sid = meta["sweep_id"]
     console.print()
     if show_table and rows:
@@ -308,26 +275,12 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
         lb = table.leaderboard(rows, metric=metric, goal=goal, searched=searched)
         if lb is not None:
             console.print(lb)
-    for rec in best_models(rows, cwd=cwd):
-        for line in _best_model_lines(rec):
-            console.print(line, markup=False, soft_wrap=True)
+    for line in program.closing_lines(rows, cwd):
+        console.print(line, markup=False, soft_wrap=True)
     console.print(f"upload later: {sync_command(store)}", markup=False, soft_wrap=True)
     note = sync_note(store)
     if note:
         console.print(note, markup=False, soft_wrap=True)
-
-
-def _best_model_lines(rec: dict) -> list[str]:
-    """What the summary says of one slot the sweep's runs trained for (results.best_models)."""
-    family, path, r = rec["model"], rec["model_path"], rec["record"]
-    if rec["problem"]:
-        return [f"best {family} model: {rec['problem']}; the next run promoted there archives it"]
-    if r is None:
-        return [f"no {family} model promoted yet ({path} missing)"]
-    origin = (f"from this sweep, run {r['run_id']}" if rec["from_this_sweep"]
-              else f"an earlier record (run {r.get('run_id')}), not beaten by this sweep")
-    return [f"best {family} model: {path} ({origin}, {r['metric']} {r['value']:.4g})",
-            f"next: python code/eval.py --model {path}"]
 
 
 # ----------------------------------------------------------------------------- status
@@ -336,10 +289,10 @@ def _best_model_lines(rec: dict) -> list[str]:
 def status_document(meta: dict, rows: list[dict], runners: dict[str, dict],
                     steps: dict[str, int]) -> dict:
     """The sweep and its runs as plain data for ``status --json``; ``metric`` is what ranks a run."""
-    m = sweep_config.engine_config(meta["config"]).get("metric") or {}
+    metric, goal = metric_and_goal(sweep_config.engine_config(meta["config"]))
     sweep = {"id": meta["sweep_id"], "state": meta.get("state", "running"),
-             "method": meta["config"].get("method"), "metric": m.get("name"),
-             "goal": m.get("goal", "minimize") if m.get("name") else None,
+             "method": meta["config"].get("method"), "metric": metric,
+             "goal": goal if metric else None,
              "run_cap": meta.get("run_cap"), "source": meta.get("source"),
              "created_at": meta.get("created_at"),
              "finished_because": meta.get("finished_because"), "failure": meta.get("failure")}
@@ -355,8 +308,9 @@ def status_document(meta: dict, rows: list[dict], runners: dict[str, dict],
 
 
 def status(sweep_id: str | None, *, store_root: str = DEFAULT_STORE,
-           console: Console | None = None, as_json: bool = False) -> int:
-    console = console or _console()
+           console: Console | None = None, as_json: bool = False,
+           program: ProgramHooks = ANY_PROGRAM) -> int:
+    console = console or default_console()
     if not sweep_id:
         require_folder(store_root, "--store")
         ids = list_sweeps(store_root)
@@ -367,7 +321,7 @@ def status(sweep_id: str | None, *, store_root: str = DEFAULT_STORE,
         return 0
     store = open_store(store_root, sweep_id, "status", read_only=True)
     with sqlite_errors(store.path):
-        _status_of(store, sweep_id, console, as_json)
+        _status_of(store, sweep_id, console, as_json, program)
     return 0
 
 
@@ -393,7 +347,8 @@ def _read_summary(store_root: str, sweep_id: str) -> tuple[dict, list[dict]]:
         store.close()
 
 
-def _status_of(store: Store, sweep_id: str, console: Console, as_json: bool) -> None:
+def _status_of(store: Store, sweep_id: str, console: Console, as_json: bool,
+               program: ProgramHooks) -> None:
     """Print one sweep's status: as JSON, or its runners, runs table and summary."""
     if as_json:
         steps = {k: len(v) for k, v in store.histories().items()}
@@ -410,5 +365,5 @@ def _status_of(store: Store, sweep_id: str, console: Console, as_json: bool) -> 
         console.print("runners: " + ", ".join(
             f"{r['runner_id']} (heartbeat {now - r['heartbeat_at']:.0f}s ago)" for r in alive),
             markup=False, soft_wrap=True)
-    final_report(store, console, show_table=True)
+    final_report(store, console, show_table=True, program=program)
 

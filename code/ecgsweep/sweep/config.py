@@ -1,6 +1,6 @@
-"""Load a sweep YAML, validate it with W&B's own schema, and catch the usual mistakes.
+"""Validate a sweep config with W&B's own schema, and catch the usual mistakes.
 
-Two layers, both reported one problem per line with the field it concerns:
+Three layers, both reported one problem per line with the field it concerns:
 
 1. The ``sweeps`` package's JSON schema and its engine's own checks (the ones the W&B
    server applies), with their messages turned into field paths
@@ -8,14 +8,15 @@ Two layers, both reported one problem per line with the field it concerns:
    not valid under any of the given schemas"; the runner reads the config through the
    same checks (``engine_config``), so whatever it would refuse, ``check`` refuses first.
 2. Lints for mistakes the schema accepts but that waste a sweep: numbers PyYAML reads as
-   strings (``1e-4``), ``log_uniform`` bounds written as values, integer bounds on a float
-   parameter (W&B then infers ``int_uniform``), float samples for an integer parameter,
-   values outside a parameter's range or choices, and parameters ``code/train.py`` does
-   not read (from ``ecgsweep.params``, read at call time so new families count).
+   strings (``1e-4``), ``log_uniform`` bounds written as values, repeated values, a metric
+   goal that ranks runs backwards, ``command:`` macros ``wandb agent`` would drop.
+3. For a program that describes itself (``program.ProgramHooks``): each parameter spec
+   against the program's rule for it (integer bounds on a float parameter, where W&B then
+   infers ``int_uniform``; float samples for an integer parameter; values outside its range
+   or choices), and the program's own checks.
 
-Which findings stop a sweep and which only warn is one table, ``LEVELS``. Reading is bounded
-for any file: its size, its values (aliases counted, not expanded) and its nesting have
-limits, each named in the message that refuses a file.
+Which findings stop a sweep and which only warn is one table, ``findings.LEVELS``. Reading
+the YAML, within bounds for any file, is ``yaml_file``'s.
 
 ``check --fix`` repairs the mechanical ones (``ecgsweep.sweep.fix``); their messages say so.
 
@@ -27,18 +28,17 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-import os
 import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
-import yaml
-
-from .. import params as params_mod
-from ..config import ConfigError, coerce_value
-from ..contract import OBJECTIVE_METRICS, TRAIN_METRICS, VAL_METRICS, kept_metric
+from .errors import ConfigError
+from .findings import LEVELS, Problem, errors  # noqa: F401 (LEVELS: part of this module's API)
+from .program import ANY_PROGRAM, ParamRule, ProgramHooks
+# Reading a YAML is yaml_file's; its names are part of this module's API too.
+from .yaml_file import (MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, load,  # noqa: F401
+                        loads, read_text, yaml_size_problem)
 
 with warnings.catch_warnings():
     # sweeps 0.3.0 declares a pydantic v1-style Config that pydantic v2 warns about.
@@ -70,6 +70,7 @@ FIX_HINT = "; `check --fix` does this"
 # Old-style distributions (bounds are exponents of e) and their `_values` forms.
 OLD_LOG_TO_VALUES = {"log_uniform": "log_uniform_values", "q_log_uniform": "q_log_uniform_values",
                      "inv_log_uniform": "inv_log_uniform_values"}
+VALUES_TO_OLD_LOG = {new: old for old, new in OLD_LOG_TO_VALUES.items()}
 
 
 def yaml_float(number: str) -> str:
@@ -118,47 +119,6 @@ def repeats(values: list[Any]) -> list[int]:
     return out
 
 
-# What each kind of finding does to a sweep, in one table. An error stops it before its first
-# run: W&B's server refuses it (its schema or its engine's own checks), the offline engine
-# cannot run it, there is no program to start, or code/train.py rejects the runs it gets.
-# Whatever W&B would run as written is a warning: `check` reports it and exits 0, the runner
-# prints it and runs the sweep as W&B would.
-LEVELS: dict[str, str] = {
-    "schema": "error",           # W&B's schema or the sweeps engine's checks refuse it
-    "engine": "error",           # the offline engine cannot run it (custom, a grid of ranges)
-    "program": "error",          # the program to start is missing
-    "train": "error",            # code/train.py rejects the value: its runs would fail
-    "string_value": "warning",   # 1e-5 in value(s) is a string; W&B hands the program the string
-    "log_exponents": "warning",  # old-style log bounds are exponents of e; W&B samples them so
-    "value_list": "warning",     # value: [..] gives every run the whole list
-    "repeated_value": "warning", # a value listed twice is tried more often
-    "int_bounds": "warning",     # integer bounds make W&B search integers only
-    "unread": "warning",         # a parameter the chosen model does not read
-    "metric": "warning",         # a metric or goal that ranks the runs oddly
-    "command": "warning",        # wandb agent drops an unknown macro, keeps a partial one verbatim,
-                                 # and with no args macro the program reads wandb.config
-    "listing": "note",           # the parameters code/train.py reads
-}
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding; its ``kind`` (a key of LEVELS) says whether it is an error, which stops
-    the sweep, a warning or a note."""
-
-    field: str
-    message: str
-    kind: str = "schema"
-
-    @property
-    def level(self) -> str:
-        return LEVELS[self.kind]
-
-    def __str__(self) -> str:
-        prefix = f"{self.level}: " if self.level != "error" else ""
-        return f"{prefix}{self.field}: {self.message}"
-
-
 class SweepConfigError(ConfigError):
     """A sweep YAML that cannot run; the message lists every problem, one per line."""
 
@@ -169,177 +129,6 @@ class SweepConfigError(ConfigError):
         super().__init__(f"{len(problems)} problem(s) in the sweep config:\n" + "\n".join(lines))
 
 
-# ----------------------------------------------------------------------------- loading
-
-
-# Limits that keep `check` and the runner's start bounded for any input. Real sweep configs
-# are a few KiB, a few hundred YAML nodes and under ten levels deep; each limit is far above
-# that and far below what takes a noticeable time to read and check.
-MAX_YAML_BYTES = 1024 * 1024
-# Nodes counted with every alias expanded (a 500-byte file of aliases can stand for a billion):
-# 100,000 holds a search over tens of thousands of values.
-MAX_YAML_NODES = 100_000
-# Nesting levels of YAML collections; a nested parameter takes two (its spec and its
-# `parameters:`), so 32 holds fifteen levels of nested parameters.
-MAX_YAML_DEPTH = 32
-
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """PyYAML's safe loader, with libyaml's parser when PyYAML has it (its wheels do: the
-    pure-Python one reads a large file about fifty times slower; both read the same YAML
-    with the same resolver). A value its constructor cannot build (a date such as
-    2001-13-45, `!!int x`) is a YAML error at that value, not a bare ValueError."""
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep)
-        except yaml.YAMLError:
-            raise
-        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as e:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read this value ({e})", node.start_mark) from None
-
-
-def _too_large(source: str) -> ConfigError:
-    return ConfigError(f"{source}: larger than {MAX_YAML_BYTES // 1024} KiB, the limit for a "
-                       "sweep config (they take a few KiB): is it the right file?")
-
-
-def read_text(path: str | Path) -> str:
-    """The text of a sweep YAML: UTF-8, at most MAX_YAML_BYTES, else one line saying which."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"sweep config not found: {path}")
-    if not path.is_file():
-        raise ConfigError(f"{path}: not a file; give the sweep YAML")
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_YAML_BYTES + 1)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot be read ({e.strerror})") from None
-    if len(data) > MAX_YAML_BYTES:
-        raise _too_large(str(path))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
-        raise ConfigError(f"{path}: line {line}: byte 0x{data[e.start]:02x} (offset {e.start}) "
-                          "is not UTF-8; save the file as UTF-8") from None
-
-
-def load(path: str | Path) -> dict[str, Any]:
-    """Read a sweep YAML into a dict; a YAML syntax error names the line and column."""
-    return loads(read_text(path), source=str(path))
-
-
-@dataclass
-class _Open:
-    """A collection the parser has opened and not yet closed."""
-
-    anchor: str | None
-    values_before: int  # values counted before it began
-    depth: int = 0  # levels below it so far
-
-
-def yaml_size_problem(text: str) -> str | None:
-    """Why a YAML text is too large to read, or None: more than MAX_YAML_NODES values with
-    aliases counted as what they stand for, nesting deeper than MAX_YAML_DEPTH, or an alias
-    inside its own anchor. Walks the parser's events: nothing is built, and the walk stops at
-    the first limit passed."""
-    anchored: dict[str, tuple[int, int]] = {}  # anchor -> (values, depth) of its node
-    opened: list[_Open] = []
-    values = 0
-    for ev in yaml.parse(text, Loader=_Loader):
-        if isinstance(ev, yaml.CollectionEndEvent):
-            done = opened.pop()
-            if done.anchor is not None:
-                anchored[done.anchor] = (values - done.values_before, done.depth + 1)
-            if opened:
-                opened[-1].depth = max(opened[-1].depth, done.depth + 1)
-            continue
-        line = ev.start_mark.line + 1
-        reach = len(opened)  # the level this node ends at, counting what an alias holds
-        if isinstance(ev, yaml.CollectionStartEvent):
-            opened.append(_Open(ev.anchor, values))
-            values, reach = values + 1, reach + 1
-        elif isinstance(ev, yaml.ScalarEvent):
-            values += 1
-            if ev.anchor is not None:
-                anchored[ev.anchor] = (1, 0)
-        elif isinstance(ev, yaml.AliasEvent):
-            if any(o.anchor == ev.anchor for o in opened):
-                return (f"line {line}: alias *{ev.anchor} stands inside its own anchor "
-                        f"&{ev.anchor}, an endless value; write the values out instead")
-            size, depth = anchored.get(ev.anchor, (1, 0))  # undefined: the composer says so
-            values, reach = values + size, reach + depth
-            if opened:
-                opened[-1].depth = max(opened[-1].depth, depth)
-        if reach > MAX_YAML_DEPTH:
-            return (f"line {line}: nested more than {MAX_YAML_DEPTH} levels deep, the limit "
-                    "for a sweep config")
-        if values > MAX_YAML_NODES:
-            return (f"line {line}: more than {MAX_YAML_NODES:,} YAML values (an alias counts "
-                    "as the values it stands for), the limit for a sweep config")
-    return None
-
-
-def _duplicate_keys(node: yaml.Node | None, path: str = "",
-                    visited: set[int] | None = None) -> list[str]:
-    """One line per key given twice in one mapping (PyYAML silently keeps the last). A node
-    that aliases share is walked once."""
-    visited = set() if visited is None else visited
-    if node is None or id(node) in visited:
-        return []
-    visited.add(id(node))
-    found: list[str] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-            field = f"{path}.{key}" if path else key
-            if key in seen:
-                found.append(f"line {key_node.start_mark.line + 1}: {field}: given twice in one "
-                             "mapping; YAML keeps only the last: delete one")
-            seen.add(key)
-            found += _duplicate_keys(value_node, field, visited)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            found += _duplicate_keys(item, f"{path}[{i}]", visited)
-    return found
-
-
-def _safe_load_unique(text: str, source: str) -> Any:
-    too_large = yaml_size_problem(text)
-    if too_large:
-        raise ConfigError(f"{source}: {too_large}")
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        duplicates = _duplicate_keys(node)
-        if duplicates:
-            raise ConfigError("\n".join(f"{source}: {d}" for d in duplicates))
-        return None if node is None else loader.construct_document(node)
-    finally:
-        loader.dispose()
-
-
-def loads(text: str, source: str = "<yaml>") -> dict[str, Any]:
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
-        raise _too_large(source)
-    try:
-        cfg = _safe_load_unique(text, source)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"{source}: {where}not valid YAML: {problem}") from None
-    if cfg is None:
-        raise ConfigError(f"{source}: the file is empty")
-    if not isinstance(cfg, dict):
-        raise ConfigError(f"{source}: a sweep config is a mapping (method:, parameters:, ...),"
-                          f" not a {type(cfg).__name__}")
-    return cfg
-
-
 # ----------------------------------------------------------------------------- helpers
 
 
@@ -347,7 +136,8 @@ def _fmt(v: Any) -> str:
     return repr(v) if isinstance(v, str) else str(v)
 
 
-def _close(word: str, candidates: Iterable[str]) -> str:
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """" Did you mean: a, b?" naming the candidates close to ``word``; "" when none is."""
     close = difflib.get_close_matches(word, list(candidates), n=3)
     return f" Did you mean: {', '.join(close)}?" if close else ""
 
@@ -359,10 +149,6 @@ def _param_type(name: str, spec: dict) -> str | None:
     except Exception:  # noqa: BLE001 - the engine raises several kinds on a bad spec
         return None
     return result[0] if result else None
-
-
-def _strip_key_prefix(msg: str) -> str:
-    return re.sub(r"^config key '[^']*': ", "", msg)
 
 
 def _string_number_problems(field: str, value: Any, takes: type | None,
@@ -384,8 +170,18 @@ def _string_number_problems(field: str, value: Any, takes: type | None,
                            "quotes", finding)]
 
 
-def _schema_message(name: str, spec: dict) -> str:
+def _schema_problem(field: str, name: str, spec: dict) -> Problem:
     """Why the engine rejects a parameter spec, as specific as jsonschema can say."""
+    message = _schema_message(name, spec)
+    if isinstance(message, str):
+        return Problem(field, message)
+    where = ".".join(str(p) for p in message.absolute_path)
+    return Problem(field, f"{where + ': ' if where else ''}{message.message}",
+                   vague=_names_no_form(message))
+
+
+def _schema_message(name: str, spec: dict) -> str | sweeps_schema.jsonschema.ValidationError:
+    """Why the engine rejects a parameter spec: a sentence, or jsonschema's closest error."""
     defs = sweeps_schema.dereferenced_sweep_config_jsonschema["definitions"]
     dist = spec.get("distribution")
     names = [d["$ref"].split("/")[-1]
@@ -402,7 +198,7 @@ def _schema_message(name: str, spec: dict) -> str:
             known = sorted({e for n in names for a in defs[n].get("anyOf", [defs[n]])
                             for e in a.get("properties", {}).get("distribution", {})
                             .get("enum", [])})
-            return (f"unknown distribution {dist!r}.{_close(str(dist), known)} "
+            return (f"unknown distribution {dist!r}.{did_you_mean(str(dist), known)} "
                     f"Known: {', '.join(known)}")
     elif "values" in spec:
         candidates = [defs["param_categorical"], defs["param_categorical_w_probabilities"]]
@@ -425,32 +221,42 @@ def _schema_message(name: str, spec: dict) -> str:
             best = errs
     if not best:
         return "not a valid parameter spec"
-    err = sweeps_schema.jsonschema.exceptions.best_match(best)
-    where = ".".join(str(p) for p in err.absolute_path)
-    return f"{where + ': ' if where else ''}{err.message}"
+    return sweeps_schema.jsonschema.exceptions.best_match(best)
 
 
 # ----------------------------------------------------------------------------- checks
 
 
-def check(cfg: dict[str, Any], *, cwd: str | Path | None = None,
-          check_program: bool = True) -> list[Problem]:
-    """Every problem found in a sweep config (errors first, then warnings)."""
+def check(cfg: dict[str, Any], *, program: ProgramHooks = ANY_PROGRAM,
+          cwd: str | Path | None = None, check_program: bool = True) -> list[Problem]:
+    """Every problem found in a sweep config (errors first, then warnings); ``program``'s
+    rules and checks apply when it owns the config."""
+    owned = program.owns(cfg)
+    rule_of = program.parameter if owned else _no_rule
     problems: list[Problem] = []
     problems += _not_json(cfg)
     problems += _check_top_level(cfg)
     params_section = cfg.get("parameters")
-    for_train = is_train_program(cfg)
     if isinstance(params_section, dict):
-        problems += (_check_parameters(cfg, params_section) if for_train
-                     else _check_any_parameters(params_section))
+        problems += _check_parameters(params_section, rule_of)
     problems += _check_method(cfg)
-    problems += _check_metric(cfg, for_train=for_train)
+    problems += _check_metric(cfg)
     problems += _check_command(cfg, cwd=cwd, check_program=check_program)
+    if owned:
+        problems += program.check(cfg)
     if not errors(problems):
         # W&B's own checks as the runner applies them, should the rules above miss one
         problems += _engine_problems(cfg)
-    # de-duplicate, keeping order; errors before warnings
+    out = _capped(_without_vague(_unique(problems)))
+    return [p for p in out if p.level == "error"] + [p for p in out if p.level != "error"]
+
+
+def _no_rule(name: str) -> ParamRule | None:
+    return None
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    """The problems with repeats left out, in their order."""
     seen: set[tuple[str, str, str]] = set()
     out = []
     for p in problems:
@@ -458,11 +264,13 @@ def check(cfg: dict[str, Any], *, cwd: str | Path | None = None,
         if key not in seen:
             seen.add(key)
             out.append(p)
-    # a vague "not valid under any of the given schemas" adds nothing next to a precise one
-    precise = {p.field for p in out if "under any of the given schemas" not in p.message}
-    out = _capped([p for p in out
-                   if not ("under any of the given schemas" in p.message and p.field in precise)])
-    return [p for p in out if p.level == "error"] + [p for p in out if p.level != "error"]
+    return out
+
+
+def _without_vague(problems: list[Problem]) -> list[Problem]:
+    """A vague schema refusal adds nothing next to a precise finding on the same field."""
+    precise = {p.field for p in problems if not p.vague}
+    return [p for p in problems if not (p.vague and p.field in precise)]
 
 
 # Lines shown for the entries of one list (values[0], values[1], ...) with the same kind of
@@ -489,6 +297,10 @@ def _capped(problems: list[Problem]) -> list[Problem]:
 
 
 def _engine_problems(cfg: dict) -> list[Problem]:
+    refusals = _refusals(cfg)
+    if refusals:
+        return [Problem("config", f"{SCHEMA_REFUSES}: {text}", vague=vague)
+                for text, vague in refusals]
     try:
         engine_config(cfg)
     except ConfigError as e:
@@ -521,23 +333,20 @@ def _not_json(value: Any, field: str = "") -> list[Problem]:
                            "runner keep the config as JSON); write it in quotes for text")]
 
 
-def errors(problems: list[Problem]) -> list[Problem]:
-    return [p for p in problems if p.level == "error"]
-
-
 def _check_top_level(cfg: dict) -> list[Problem]:
     out: list[Problem] = []
     props = sweeps_schema.sweep_config_jsonschema["properties"]
     for key in cfg:
         if key not in props:
-            out.append(Problem(str(key), f"not a sweep config key.{_close(str(key), props)} "
+            out.append(Problem(str(key), f"not a sweep config key."
+                                         f"{did_you_mean(str(key), props)} "
                                          f"Known: {', '.join(sorted(props))}"))
     cfg_wo_params = {k: v for k, v in cfg.items() if k != "parameters" and k in props}
     for err in sweeps_schema.validator.iter_errors(cfg_wo_params):
         if err.validator == "required" and "parameters" in str(err.message):
             continue
         path = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        out.append(Problem(path, err.message))
+        out.append(Problem(path, err.message, vague=_names_no_form(err)))
     if "parameters" not in cfg:
         out.append(Problem("parameters", "missing: a sweep needs a `parameters:` section"))
     elif not isinstance(cfg["parameters"], dict) or not cfg["parameters"]:
@@ -551,17 +360,6 @@ def _check_top_level(cfg: dict) -> list[Problem]:
     # The engine's own checks that are not in the JSON schema (min < max, probabilities,
     # deprecated distributions) are done per parameter below with field paths.
     return out
-
-
-TRAIN_PROGRAM = "code/train.py"
-
-
-def is_train_program(cfg: dict) -> bool:
-    """Whether the sweep runs ecg-sweeps' own training program (its parameter checks apply)."""
-    prog = cfg.get("program")
-    if prog is None:  # no program: the default for this repository's sweeps
-        return True
-    return isinstance(prog, str) and os.path.normpath(prog) == os.path.normpath(TRAIN_PROGRAM)
 
 
 # The parameter names W&B's schema takes, from the schema itself (jsonschema, too, matches
@@ -581,92 +379,33 @@ def _name_problems(field: str, name: Any) -> list[Problem]:
                            "then letters, digits, _, . or -")]
 
 
-def _check_any_parameters(section: dict, prefix: str = "parameters") -> list[Problem]:
-    """W&B-schema checks for any program's parameters, nested ones included."""
+def _check_parameters(section: dict, rule_of: Callable[[str], ParamRule | None],
+                      prefix: str = "parameters") -> list[Problem]:
+    """W&B-schema checks of each parameter spec, nested ones included; a top-level spec also
+    against the program's rule for its parameter (``rule_of``)."""
     out: list[Problem] = []
     for name, spec in section.items():
         field = f"{prefix}.{name}"
         out += _name_problems(field, name)
         if not isinstance(spec, dict):
             out.append(Problem(field, f"a parameter spec is a mapping: write `{name}: "
-                                      f"{{value: {_fmt(spec)}}}` for a constant"))
-        elif isinstance(spec.get("parameters"), dict):
-            out += _check_any_parameters(spec["parameters"], f"{field}.parameters")
-        else:
-            out += _check_one_param(field, str(name), spec, None)
-    return out
-
-
-def _check_parameters(cfg: dict, section: dict) -> list[Problem]:
-    out: list[Problem] = []
-    every = params_mod.all_params()
-    models = _model_values(section)
-    for model in models:
-        if not _is_family(model):
-            out.append(Problem("parameters.model",
-                               f"{model!r} is not a model family.{_close(str(model), params_mod.family_names())} "
-                               f"Known: {', '.join(params_mod.family_names())}", "train"))
-    read_by_chosen: set[str] = set()
-    for model in models:
-        if _is_family(model):
-            read_by_chosen |= set(params_mod.params_for(model))
-
-    for name, spec in section.items():
-        field = f"parameters.{name}"
-        out += _name_problems(field, name)
-        name = str(name)
-        p = every.get(name)
-        if p is None:
-            msg = "not a parameter of the training program (code/train.py would reject it)."
-            msg += _close(name, every)
-            out.append(Problem(field, msg, "train"))
-        elif read_by_chosen and name not in read_by_chosen:
-            out.append(Problem(field, f"not read by model {', '.join(map(str, models))}; "
-                                      "it will be ignored", "unread"))
-        if not isinstance(spec, dict):
-            out.append(Problem(field, f"a parameter spec is a mapping: write `{name}: "
                                       f"{{value: {_fmt(spec)}}}` for a constant or `{name}: "
                                       f"{{values: [...]}}` for a list"))
-            continue
-        out += _check_one_param(field, name, spec, p)
-    if any("not a parameter of the training program" in p.message for p in out):
-        known = sorted(set().union(*(params_mod.params_for(m) for m in models
-                                     if _is_family(m))) or every)
-        out.append(Problem("parameters", f"code/train.py reads: {', '.join(known)}", "listing"))
+        elif isinstance(spec.get("parameters"), dict):
+            out += _check_parameters(spec["parameters"], _no_rule, f"{field}.parameters")
+        else:
+            out += _check_one_param(field, str(name), spec, rule_of(str(name)))
     return out
 
 
-def _is_family(model: Any) -> bool:
-    return isinstance(model, str) and model in params_mod.FAMILY_PARAMS
-
-
-def _model_values(section: dict) -> list[Any]:
-    return _param_values(section, "model", params_mod.TRAINING_PARAMS[0].default)
-
-
-def _param_values(section: dict, name: str, default: Any) -> list[Any]:
-    """The values a sweep gives parameter ``name``: its value or values, else the default."""
-    spec = section.get(name)
-    if not isinstance(spec, dict):
-        return [default] if spec is None else []
-    if "value" in spec:
-        return [spec["value"]]
-    if isinstance(spec.get("values"), list):
-        return list(spec["values"])
-    return []
-
-
-def _check_one_param(field: str, name: str, spec: dict, p: params_mod.Param | None) -> list[Problem]:
+def _check_one_param(field: str, name: str, spec: dict, rule: ParamRule | None) -> list[Problem]:
     out: list[Problem] = []
-    kind = p.kind if p is not None else None
+    kind = rule.kind if rule is not None else None
     for key in spec:
         if key not in SPEC_KEYS:
-            out.append(Problem(f"{field}.{key}", f"not a parameter spec key.{_close(str(key), SPEC_KEYS)}"
+            out.append(Problem(f"{field}.{key}", f"not a parameter spec key."
+                                                 f"{did_you_mean(str(key), SPEC_KEYS)}"
                                                  f" Known: {', '.join(SPEC_KEYS)}"))
-    if "parameters" in spec:
-        out.append(Problem(field, "nested parameters are not read by code/train.py; "
-                                  "use flat snake_case keys", "train"))
-        return out
     # numbers written so that YAML reads strings
     string_numbers: list[Problem] = []
     for key in NUMERIC_SPEC_KEYS:
@@ -697,15 +436,15 @@ def _check_one_param(field: str, name: str, spec: dict, p: params_mod.Param | No
         pass
     ptype = _param_type(name, spec)
     if ptype is None:
-        log_problems = _check_log_uniform(field, name, spec, "", p)
-        out += log_problems or [Problem(field, _schema_message(name, spec))]
+        log_problems = _check_log_uniform(field, name, spec, "", rule)
+        out += log_problems or [_schema_problem(field, name, spec)]
         return out
-    log_problems = _check_log_uniform(field, name, spec, ptype, p)
+    log_problems = _check_log_uniform(field, name, spec, ptype, rule)
     out += log_problems
     if errors(log_problems):
         return out
-    if p is not None:
-        out += _check_against_param(field, spec, ptype, p)
+    if rule is not None:
+        out += _check_against_param(field, spec, ptype, rule)
     return out
 
 
@@ -727,66 +466,73 @@ def _value_shape_problems(field: str, spec: dict) -> list[Problem]:
 
 
 def _check_log_uniform(field: str, name: str, spec: dict, ptype: str,
-                       p: params_mod.Param | None) -> list[Problem]:
+                       rule: ParamRule | None) -> list[Problem]:
     lo, hi = spec.get("min"), spec.get("max")
-    v1 = {HyperParameter.LOG_UNIFORM_V1: "log_uniform_values",
-          HyperParameter.Q_LOG_UNIFORM_V1: "q_log_uniform_values",
-          HyperParameter.INV_LOG_UNIFORM_V1: "inv_log_uniform_values"}
-    v2 = {"log_uniform_values": "log_uniform", "q_log_uniform_values": "q_log_uniform",
-          "inv_log_uniform_values": "inv_log_uniform"}
     dist = spec.get("distribution")
-    if ptype in v1:
-        means_values = lo > 0 and (hi <= 1 or hi > 700 or (
-            p is not None and p.kind in (int, float) and p.low is not None and p.high is not None
-            and p.low <= lo and hi <= p.high
-            and not (p.low <= math.exp(lo) and math.exp(min(hi, 700)) <= p.high)))
-        if means_values:
+    dist = dist if isinstance(dist, str) else None
+    values_form = OLD_LOG_TO_VALUES.get(dist) if ptype and dist else None
+    if values_form:  # a valid old-style spec: its bounds are numbers
+        if _bounds_mean_values(lo, hi, rule):
             span = (f"e^{lo:g}..e^{hi:g} = {math.exp(lo):.4g}..{math.exp(min(hi, 700)):.4g}"
                     + ("" if hi <= 700 else "+"))
             hint = FIX_HINT if log_bounds_are_values(lo, hi) else ""
             return [Problem(field, f"{dist} takes base-e exponents, so min {lo:g} and max {hi:g}"
                                    f" sample {span}. To sample between {lo:g} and {hi:g}, write"
-                                   f" `distribution: {v1[ptype]}`{hint}", "log_exponents")]
+                                   f" `distribution: {values_form}`{hint}", "log_exponents")]
         return [Problem(field, f"{dist} takes base-e exponents (samples "
                                f"{math.exp(lo):.4g}..{math.exp(min(hi, 700)):.4g}); "
-                               f"W&B deprecates it: prefer `distribution: {v1[ptype]}` with "
+                               f"W&B deprecates it: prefer `distribution: {values_form}` with "
                                f"min: {math.exp(lo):.4g} and max: {math.exp(min(hi, 700)):.4g}",
                         "log_exponents")]
-    if isinstance(dist, str) and dist in v2 and isinstance(lo, (int, float)) and lo <= 0:
+    if dist in VALUES_TO_OLD_LOG and isinstance(lo, (int, float)) and lo <= 0:
         return [Problem(f"{field}.min", f"{dist} takes the values themselves and needs min > 0;"
                                         f" min {lo:g} looks like an exponent: write min: "
                                         f"{math.exp(lo):.4g} (e^{lo:g}), or use "
-                                        f"`distribution: {v2[dist]}` for exponents")]
+                                        f"`distribution: {VALUES_TO_OLD_LOG[dist]}` for "
+                                        "exponents")]
     return []
+
+
+def _bounds_mean_values(lo: float, hi: float, rule: ParamRule | None) -> bool:
+    """Whether old-style log bounds were meant as values: within (0, 1], past what e^x can
+    reach, or within the parameter's own range where their exponentials are not."""
+    if lo <= 0:
+        return False
+    if hi <= 1 or hi > 700:
+        return True
+    return (rule is not None and rule.kind in (int, float) and rule.low is not None
+            and rule.high is not None and rule.low <= lo and hi <= rule.high
+            and not (rule.low <= math.exp(lo) and math.exp(min(hi, 700)) <= rule.high))
 
 
 _INT_SAFE = {HyperParameter.CONSTANT, HyperParameter.CATEGORICAL, HyperParameter.CATEGORICAL_PROB,
              HyperParameter.INT_UNIFORM, HyperParameter.Q_UNIFORM, HyperParameter.Q_LOG_UNIFORM_V1,
              HyperParameter.Q_LOG_UNIFORM_V2, HyperParameter.Q_NORMAL,
              HyperParameter.Q_LOG_NORMAL, HyperParameter.Q_BETA}
-_DISCRETE = {HyperParameter.CONSTANT, HyperParameter.CATEGORICAL, HyperParameter.CATEGORICAL_PROB}
 
 
-def _check_against_param(field: str, spec: dict, ptype: str, p: params_mod.Param) -> list[Problem]:
-    out: list[Problem] = []
-
-    def coerce(sub: str, v: Any) -> None:
-        try:
-            coerce_value(p, v)
-        except ConfigError as e:
-            out.append(Problem(f"{field}{sub}", _strip_key_prefix(str(e)), "train"))
-
+def _rejected(field: str, spec: dict, ptype: str, rule: ParamRule) -> list[Problem] | None:
+    """For a constant or a list of values: one problem per value the program rejects (None:
+    the spec samples a distribution)."""
     if ptype == HyperParameter.CONSTANT:
-        coerce(".value", spec["value"])
-        return out
-    if ptype in (HyperParameter.CATEGORICAL, HyperParameter.CATEGORICAL_PROB):
-        for i, v in enumerate(spec["values"]):
-            coerce(f".values[{i}]", v)
-        return out
+        listed = [(".value", spec["value"])]
+    elif ptype in (HyperParameter.CATEGORICAL, HyperParameter.CATEGORICAL_PROB):
+        listed = [(f".values[{i}]", v) for i, v in enumerate(spec["values"])]
+    else:
+        return None
+    found = ((sub, rule.reject(v)) for sub, v in listed)
+    return [Problem(f"{field}{sub}", why, "rejected") for sub, why in found if why]
+
+
+def _check_against_param(field: str, spec: dict, ptype: str, p: ParamRule) -> list[Problem]:
+    rejected = _rejected(field, spec, ptype, p)
+    if rejected is not None:
+        return rejected
+    out: list[Problem] = []
     if p.kind in (str, bool):
         what = "true/false" if p.kind is bool else "one of its choices"
         out.append(Problem(field, f"{p.name} takes {what}; a distribution samples numbers: "
-                                  f"write `values: [...]`", "train"))
+                                  f"write `values: [...]`", "rejected"))
         return out
     lo, hi = spec.get("min"), spec.get("max")
     if p.kind is int and ptype not in _INT_SAFE:
@@ -797,7 +543,7 @@ def _check_against_param(field: str, spec: dict, ptype: str, p: params_mod.Param
         else:
             fix = (f"{spec.get('distribution')} samples floats that {p.name}, an integer, rejects;"
                    f" use int_uniform, `values: [...]`, or the q_ form with q: 1")
-        out.append(Problem(field, fix, "train"))
+        out.append(Problem(field, fix, "rejected"))
         return out
     if (p.kind is float and ptype == HyperParameter.INT_UNIFORM and "distribution" not in spec):
         out.append(Problem(field, f"min {lo} and max {hi} are integers, so W&B infers int_uniform"
@@ -818,10 +564,10 @@ def _check_against_param(field: str, spec: dict, ptype: str, p: params_mod.Param
         lo_v, hi_v = lo, hi
     if p.low is not None and lo_v < p.low:
         out.append(Problem(f"{field}.min", f"samples down to {lo_v:g}, below {p.name}'s minimum "
-                                           f"{p.low:g}", "train"))
+                                           f"{p.low:g}", "rejected"))
     if p.high is not None and hi_v > p.high:
         out.append(Problem(f"{field}.max", f"samples up to {hi_v:g}, above {p.name}'s maximum "
-                                           f"{p.high:g}", "train"))
+                                           f"{p.high:g}", "rejected"))
     return out
 
 
@@ -868,18 +614,12 @@ def _check_method(cfg: dict) -> list[Problem]:
     return out
 
 
-def _check_metric(cfg: dict, *, for_train: bool = True) -> list[Problem]:
+def _check_metric(cfg: dict) -> list[Problem]:
     m = cfg.get("metric")
     if not isinstance(m, dict) or not isinstance(m.get("name"), str):
         return []
     out: list[Problem] = []
     name = m["name"]
-    if for_train and name not in TRAIN_METRICS:
-        out.append(Problem("metric.name", f"{name!r} is not a metric code/train.py logs."
-                                          f"{_close(name, TRAIN_METRICS)} Logged: "
-                                          f"{', '.join(TRAIN_METRICS)}", "metric"))
-    if for_train:
-        out += _check_kept_metric(cfg, name)
     goal = m.get("goal")
     higher_better = re.search(r"(f1|acc|auc|precision|recall)", name) is not None
     if higher_better and goal != "maximize":
@@ -888,41 +628,6 @@ def _check_metric(cfg: dict, *, for_train: bool = True) -> list[Problem]:
                                           "`goal: maximize`", "metric"))
     if "loss" in name and goal == "maximize":
         out.append(Problem("metric.goal", f"{name} is better when lower: write `goal: minimize`",
-                           "metric"))
-    return out
-
-
-def _check_kept_metric(cfg: dict, name: str) -> list[Problem]:
-    """W&B's engine judges a run by its metric's extremum over history and summary: runs
-    that keep their last epoch are judged by the epoch they keep only through
-    ``kept_<metric>``, which only the summary holds (so hyperband, reading the history,
-    stops nothing on it). And the runs themselves keep epochs and offer their model to the
-    best-model slot by their ``objective``: the sweep should rank them by the same metric."""
-    section = cfg.get("parameters") if isinstance(cfg.get("parameters"), dict) else {}
-    keeps_last = "last" in _param_values(section, "keep_epoch",
-                                         params_mod.all_params()["keep_epoch"].default)
-    et = cfg.get("early_terminate")
-    out = []
-    if keeps_last and name in VAL_METRICS:
-        out.append(Problem("metric.name", "with keep_epoch last, W&B's engine still judges "
-                                          f"each run by its best epoch's {name} (the "
-                                          f"highest it logged); name {kept_metric(name)}, the "
-                                          "kept epoch's value", "metric"))
-    base = name.removeprefix("kept_").removeprefix("best_")
-    summary_only = name != base and base in VAL_METRICS
-    if summary_only and isinstance(et, dict) and et.get("type") == "hyperband":
-        out.append(Problem("early_terminate", f"{name} is written once a run ends, so "
-                                              "hyperband, which compares runs epoch by epoch, "
-                                              "would stop none; drop early_terminate or name "
-                                              f"{base}", "metric"))
-    objectives = _param_values(section, "objective", params_mod.all_params()["objective"].default)
-    wanted = [o for o, metric in OBJECTIVE_METRICS.items() if metric == base]
-    if wanted and any(o != wanted[0] for o in objectives):
-        given = ", ".join(map(str, objectives))
-        out.append(Problem("parameters.objective", f"the sweep ranks runs by {name}, but runs "
-                                                   f"with objective {given} keep epochs and "
-                                                   "their best model by another metric; set "
-                                                   f"`objective: {{value: {wanted[0]}}}`",
                            "metric"))
     return out
 
@@ -943,7 +648,8 @@ def _check_command(cfg: dict, *, cwd: str | Path | None, check_program: bool) ->
             if macro not in COMMAND_MACROS:
                 out.append(Problem(f"command[{i}]", f"unknown macro ${{{macro}}} (wandb agent "
                                                     "would drop it)."
-                                                    f"{_close(macro, COMMAND_MACROS)}", "command"))
+                                                    f"{did_you_mean(macro, COMMAND_MACROS)}",
+                                   "command"))
             elif chunk != m.group(0):
                 out.append(Problem(f"command[{i}]", f"{chunk!r}: wandb agent expands a macro only"
                                                     f" when it is the whole list item; write "
@@ -973,15 +679,31 @@ def _check_command(cfg: dict, *, cwd: str | Path | None, check_program: bool) ->
 # ----------------------------------------------------------------------------- engine view
 
 
+# How a refusal of W&B's schema or engine begins, in `check` and in the runner's error.
+SCHEMA_REFUSES = "W&B's sweep schema refuses it"
+
+
 def engine_refusals(cfg: dict) -> list[str]:
     """What W&B's schema and the sweeps engine's own checks refuse in a config, one line
     each, less the deprecation of the old-style log distributions, which W&B's server runs."""
+    return [text for text, _ in _refusals(cfg)]
+
+
+def _names_no_form(err: sweeps_schema.jsonschema.ValidationError) -> bool:
+    """Whether a JSON-schema error only says that a value fits none of several forms (an
+    ``anyOf`` or ``oneOf`` refusal, with each form's own error in its context)."""
+    return err.validator in ("anyOf", "oneOf") and bool(err.context)
+
+
+def _refusals(cfg: dict) -> list[tuple[str, bool]]:
+    """``engine_refusals`` with, for each, whether it is vague (``_names_no_form``)."""
     deprecated = tuple(PARAM_DEPRECATION_MAP.values())
     try:
         found = schema_violations_from_proposed_config(cfg)
     except Exception as e:  # noqa: BLE001 - on a malformed section it raises several kinds
-        return [str(e)]
-    return [v for v in found if not v.endswith(deprecated)]
+        return [(str(e), False)]
+    vague = {e.message for e in sweeps_schema.validator.iter_errors(cfg) if _names_no_form(e)}
+    return [(v, v in vague) for v in found if not v.endswith(deprecated)]
 
 
 def engine_config(cfg: dict) -> dict:
@@ -997,7 +719,7 @@ def engine_config(cfg: dict) -> dict:
     """
     refusals = engine_refusals(cfg)
     if refusals:
-        raise ConfigError("\n".join(f"W&B's sweep schema refuses it: {r}" for r in refusals))
+        raise ConfigError("\n".join(f"{SCHEMA_REFUSES}: {r}" for r in refusals))
     filled = copy.deepcopy(cfg)
     if "parameters" in cfg:
         filled["parameters"] = {name: _filled_parameter(name, spec)
@@ -1013,7 +735,7 @@ def _filled_parameter(name: str, spec: dict) -> dict:
     except ParamValidationError:  # nested parameters: kept as written
         return copy.deepcopy(spec)
     if result is None:
-        raise ConfigError(f"parameters.{name}: W&B's sweep schema refuses it")
+        raise ConfigError(f"parameters.{name}: {SCHEMA_REFUSES}")
     return result[1]
 
 

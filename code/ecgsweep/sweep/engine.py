@@ -10,6 +10,7 @@ import math
 import warnings
 from typing import Any
 
+from .ranking import metric_and_goal
 from .store import CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, plain
 
 with warnings.catch_warnings():
@@ -68,7 +69,7 @@ def stop_decisions(engine_cfg: dict, rows: list[dict],
         warnings.simplefilter("ignore")
         to_stop = sweeps.stop_runs(engine_cfg, runs)
     by_id = {r["run_id"]: r for r in rows}
-    metric = (engine_cfg.get("metric") or {}).get("name", "")
+    metric = metric_and_goal(engine_cfg)[0] or ""
     strict = (engine_cfg.get("early_terminate") or {}).get("strict") is True
     out = {}
     for run in to_stop:
@@ -88,8 +89,8 @@ def hyperband_reason(info: dict, history: list[float], engine_cfg: dict, *,
     The engine's free-text ``lines`` are shared between runs in sweeps 0.3.0, so the
     run's own numbers are recomputed here from its history, as the engine does.
     """
-    metric = (engine_cfg.get("metric") or {}).get("name", "")
-    maximize = (engine_cfg.get("metric") or {}).get("goal") == "maximize"
+    name, goal = metric_and_goal(engine_cfg)
+    metric, maximize = name or "", goal == "maximize"
     bands, thresholds = info.get("bands") or [], info.get("thresholds") or []
     applying = [(b, t) for b, t in zip(bands, thresholds) if b <= len(history)]
     if not applying or not history:
@@ -100,12 +101,6 @@ def hyperband_reason(info: dict, history: list[float], engine_cfg: dict, *,
     what = f"{metric} at epoch {band}" if strict else f"best {metric} so far"
     return (f"hyperband: {what} {sign * value:.4g} is behind the epoch-{band} "
             f"threshold {sign * float(threshold):.4g}")
-
-
-def metric_and_goal(engine_cfg: dict) -> tuple[str | None, str]:
-    """The sweep's metric name (None when it has none) and goal."""
-    metric = engine_cfg.get("metric") or {}
-    return metric.get("name"), metric.get("goal", "minimize")
 
 
 def uses_hyperband(engine_cfg: dict) -> bool:

@@ -6,16 +6,24 @@ import os
 import re
 import signal
 from pathlib import Path
+from typing import Callable
 
-from ..contract import EXIT_NAN, EXIT_USAGE
+from .errors import EXIT_USAGE
 
 OUTPUT_TAIL_LINES = 40
 OUTPUT_TAIL_CHARS = 4000
 SAME_FAILURES_TO_STOP = 3
 
 
-def classify_exit(rc: int, tail: str) -> str:
-    """One line saying why a run failed, from its exit code and the end of its output."""
+def _no_meaning(code: int) -> str | None:
+    return None
+
+
+def classify_exit(rc: int, tail: str,
+                  describe_exit: Callable[[int], str | None] = _no_meaning) -> str:
+    """One line saying why a run failed, from its exit code and the end of its output;
+    ``describe_exit`` says what the program means by its own codes
+    (``ProgramHooks.describe_exit``)."""
     lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
     err_lines = [ln for ln in lines if ln.lower().startswith("error:")]
     last_err = err_lines[-1] if err_lines else None
@@ -28,8 +36,9 @@ def classify_exit(rc: int, tail: str) -> str:
         except ValueError:
             name = f"signal {-rc}"
         return f"killed by {name} (exit {rc})"
-    if rc == EXIT_NAN:
-        return f"diverged: NaN loss, weights or outputs (exit {rc})" + (f": {last_err}" if last_err else "")
+    meaning = describe_exit(rc)
+    if meaning:
+        return f"{meaning} (exit {rc})" + (f": {last_err}" if last_err else "")
     if rc == EXIT_USAGE:
         return f"bad config or data (exit {rc}): {last_err or last}"
     if "out of memory" in tail.lower() or "resourceexhausted" in tail.lower():

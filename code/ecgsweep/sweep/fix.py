@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from .. import params as params_mod
 from . import config as sweep_config
+from .program import ANY_PROGRAM, ProgramHooks
 
 
 @dataclass(frozen=True)
@@ -45,20 +45,22 @@ def _show(v: Any) -> str:
     return repr(v) if isinstance(v, str) else str(v)
 
 
-def fix(cfg: dict[str, Any]) -> tuple[dict[str, Any], list[Change]]:
+def fix(cfg: dict[str, Any], *,
+        program: ProgramHooks = ANY_PROGRAM) -> tuple[dict[str, Any], list[Change]]:
     """The config with every mechanical fix applied, and the changes in file order."""
     fixed = copy.deepcopy(cfg)
     section = fixed.get("parameters")
     if not isinstance(section, dict):
         return fixed, []
-    return fixed, _fix_section(section, "parameters", _text_params(fixed))
+    return fixed, _fix_section(section, "parameters", _text_params(fixed, section, program))
 
 
-def _text_params(cfg: dict) -> set[str]:
-    """Parameters of code/train.py that take text: their `1e5` may well be meant as a string."""
-    if not sweep_config.is_train_program(cfg):
+def _text_params(cfg: dict, section: dict, program: ProgramHooks) -> set[str]:
+    """Parameters the program says take text: their `1e5` may well be meant as a string."""
+    if not program.owns(cfg):
         return set()
-    return {name for name, p in params_mod.all_params().items() if p.kind is str}
+    rules = (program.parameter(str(name)) for name in section)
+    return {rule.name for rule in rules if rule is not None and rule.kind is str}
 
 
 def _fix_section(section: dict, prefix: str, text_params: set[str]) -> list[Change]:

@@ -46,8 +46,7 @@ def salvage(store: Store, row: dict, rr: dict | None, *, wandb_dir: str, cwd: st
     metrics = RunMetrics(wandb_dir, row["run_id"], cwd)
     metrics.files_dir = Path(row["files_dir"]) if row.get("files_dir") else None
     rows = metrics.new_rows()  # everything the run logged, up to any damage
-    have = store.conn.execute("SELECT COUNT(*) FROM history WHERE run_id = ?",
-                              (row["run_id"],)).fetchone()[0]
+    have = store.history_length(row["run_id"])
     fields: dict[str, Any] = {}
     if len(rows) > have:
         store.add_history(row["run_id"], have, rows[have:])
@@ -72,7 +71,7 @@ def reap_dead(store: Store, me: str, now: float, *, stale_after_s: float, requeu
     with store.transaction():
         runners = store.runners()
         dead = set()
-        for row in store.runs("state = ?", (RUNNING,)):
+        for row in store.runs(RUNNING):
             rr = runners.get(row["owner"])
             if row["owner"] == me or runner_alive(rr, now, stale_after_s):
                 continue
@@ -88,6 +87,5 @@ def reap_dead(store: Store, me: str, now: float, *, stale_after_s: float, requeu
             msgs.append(f"{row['run_id']} marked crashed ({why})"
                         + ("; grid point re-queued" if requeue_grid else ""))
         for rid in dead:
-            store.conn.execute("UPDATE runners SET ended_at = ?, exit_reason = 'lost' "
-                               "WHERE runner_id = ? AND ended_at IS NULL", (now, rid))
+            store.mark_runner_lost(rid, now)
     return msgs

@@ -8,7 +8,8 @@ runner's handle. On its node the actor
 
 - moves the prepared run into a folder of its own: the store folder's path in the argv and
   the W&B variables is replaced by that folder, where the run's parameter files are written
-  (no shared disk needed); the node's own environment is kept, plus the W&B and Keras ones;
+  (no shared disk needed); the node's own environment is kept, plus the W&B and Keras ones
+  and those the program asks for remote runs (``ProgramHooks.remote_env``);
 - starts the program with ``launch.start`` (under its guard, in a process group of its own
   that ends with the actor: SIGTERM, then SIGKILL after the kill delay), in the same working
   folder as on the coordinator (every node needs the checkout there);
@@ -16,7 +17,8 @@ runner's handle. On its node the actor
 - signals the program's process group on ``terminate`` (SIGTERM) and ``kill`` (SIGKILL);
 - at the end returns the output log and the run's ``wandb/`` folder (offline run folder with
   the model files, parameter files) as a tarball, which ``RayRun.outcome`` unpacks into the
-  store folder, so ``wandb sync`` and the saved models work from there.
+  store folder, so ``wandb sync`` and the saved models work from there, and hands it to
+  the program's ``ProgramHooks.on_shipped_run`` (ecg-sweeps promotes the run's model there).
 
 A lost actor or node makes ``poll()`` return ``LOST_EXIT`` and ``outcome()`` an ``Outcome``
 with ``lost`` set: the runner records the run crashed. No call ever waits on an actor: a run
@@ -41,12 +43,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from ..cli import UserError
 from . import launch
+from .errors import UserError
 from .executor import Outcome, RunMetrics, RunSpec, signal_group
 from .failures import read_tail
-from .promotion import promote_shipped
-from ..contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV
+from .program import ANY_PROGRAM, ProgramHooks
 
 INSTALL_HINT = "pip install -r requirements-ray.txt"
 CONNECT_TIMEOUT_S = 5.0
@@ -109,15 +110,15 @@ def param_files(wandb_dir: str, run_id: str) -> dict[str, bytes]:
             for p in sorted(root.glob(f"wandb/sweep-*/config-{run_id}.*"))}
 
 
-def relocate(spec: RunSpec, old_dir: str, new_dir: str, base_env: dict[str, str]) -> RunSpec:
+def relocate(spec: RunSpec, old_dir: str, new_dir: str, base_env: dict[str, str],
+             program_env: dict[str, str] | None = None) -> RunSpec:
     """The spec with ``old_dir`` (the coordinator's store folder) replaced by ``new_dir`` in
-    its argv and W&B variables, on the node's own environment ``base_env``."""
+    its argv and W&B variables, on the node's own environment ``base_env``, with the
+    variables the program asks for remote runs (``program_env``)."""
     ours = {k: v.replace(old_dir, new_dir) for k, v in spec.env.items()
             if k.startswith(FORWARDED_PREFIXES)}
-    # The coordinator, not the node, offers the run's model to the best-model slot.
-    ours[PROMOTE_ENV] = PROMOTE_BY_COORDINATOR
     return replace(spec, argv=[a.replace(old_dir, new_dir) for a in spec.argv],
-                   env={**base_env, **ours},
+                   env={**base_env, **ours, **(program_env or {})},
                    log_path=Path(new_dir) / "logs" / f"{spec.run_id}.log", gpu=None)
 
 
@@ -140,13 +141,14 @@ def untar_folder(data: bytes, dest: Path) -> None:
 class RunActor:
     """One run on a Ray node (wrapped with ``ray.remote`` by ``RayExecutor``)."""
 
-    def __init__(self, spec: RunSpec, store_dir: str, files: dict[str, bytes]):
+    def __init__(self, spec: RunSpec, store_dir: str, files: dict[str, bytes],
+                 program_env: dict[str, str] | None = None):
         self.workdir = Path(tempfile.mkdtemp(prefix=f"ecgsweep-{spec.run_id}-"))
         for rel, data in files.items():
             path = self.workdir / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
-        self.spec = relocate(spec, store_dir, str(self.workdir), dict(os.environ))
+        self.spec = relocate(spec, store_dir, str(self.workdir), dict(os.environ), program_env)
         self.metrics = RunMetrics(str(self.workdir), spec.run_id, spec.cwd)
         self.proc: Any = None
 
@@ -268,9 +270,10 @@ class RayRun:
     runner once its folder is back, or when it is lost."""
 
     def __init__(self, ray: Any, actor: Any, spec: RunSpec, wandb_dir: str, room: Room,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 program: ProgramHooks = ANY_PROGRAM):
         self.ray, self.actor, self.spec, self.wandb_dir = ray, actor, spec, wandb_dir
-        self.room, self.clock = room, clock
+        self.room, self.clock, self.program = room, clock, program
         self.run_id = spec.run_id
         self.pid: int | None = None  # the program's pid is on its node: never signal it here
         self.host, self.node_id = "", None
@@ -424,7 +427,7 @@ class RayRun:
         untar_folder(done["wandb_tar"], Path(self.wandb_dir) / "wandb")
         self.files_dir = launch.find_files_dir(self.wandb_dir, self.run_id, self.spec.cwd)
         if self.files_dir is not None and exit_code == 0:
-            note = promote_shipped(self.files_dir.parent, self.spec.cwd)
+            note = self.program.on_shipped_run(self.files_dir.parent, self.spec.cwd)
             if note:
                 with open(self.spec.log_path, "a") as log:
                     log.write(note + "\n")
@@ -436,11 +439,12 @@ class RayExecutor:
     """Starts each run as a ``RunActor`` on the Ray cluster at ``address``."""
 
     def __init__(self, address: str, cpus_per_run: float = 1.0, gpus_per_run: float = 0.0,
-                 wandb_dir: str = "."):
+                 wandb_dir: str = ".", program: ProgramHooks = ANY_PROGRAM):
         if cpus_per_run < 0 or gpus_per_run < 0:
             raise UserError(f"--cpus-per-run {cpus_per_run:g} / --gpus-per-run "
                             f"{gpus_per_run:g}: give numbers of 0 or more")
         self.address, self.wandb_dir = address, str(Path(wandb_dir).resolve())
+        self.program = program
         self.cpus_per_run, self.gpus_per_run = float(cpus_per_run), float(gpus_per_run)
         require_room(address, self.cpus_per_run, self.gpus_per_run)
         self.ray = connect(address)
@@ -455,8 +459,9 @@ class RayExecutor:
     def start(self, spec: RunSpec) -> RayRun:
         """Ask Ray for a node with room for the run; returns at once."""
         files = param_files(self.wandb_dir, spec.run_id)
-        actor = self.actor_cls.options(**self.actor_options()).remote(spec, self.wandb_dir, files)
-        return RayRun(self.ray, actor, spec, self.wandb_dir, self.room)
+        actor = self.actor_cls.options(**self.actor_options()).remote(
+            spec, self.wandb_dir, files, self.program.remote_env())
+        return RayRun(self.ray, actor, spec, self.wandb_dir, self.room, program=self.program)
 
     def slots(self) -> int:
         """How many runs the cluster's live nodes hold at once, each on one node, with the

@@ -8,17 +8,16 @@ it from a store). The HTML loads nothing from the network: plotly's JS is embedd
 
 from __future__ import annotations
 
-import contextlib
 import html
-import os
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import plotly.graph_objects as go
 import plotly.offline
 
 from . import report_data as rd
+from .files import write_text_whole
 
 REPORT_DIR = "report"  # inside the sweep's folder, unless --out
 HTML_NAME = "report.html"
@@ -27,19 +26,6 @@ FIGURES = ("parallel_coordinates", "importance", "curves", "wall_time")
 
 def default_dir(sweep_folder: str | Path) -> Path:
     return Path(sweep_folder) / REPORT_DIR
-
-
-@contextlib.contextmanager
-def temp_beside(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """A temp file beside ``path``, renamed onto it when the block succeeds and removed when
-    it fails. One per process: runners finishing one shared sweep at once each write the
-    report, a reader never sees half a file, and a full disk leaves no partial file behind."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _label(v: Any) -> str:
@@ -177,15 +163,16 @@ def render_html(sweep: dict, figs: dict[str, Any]) -> str:
             + "</body></html>")
 
 
-def write_report(sweep: dict, out_dir: str | Path) -> Path:
-    """Write report.html and one PNG per figure into ``out_dir``; return the HTML's path."""
+def write_sweep_report(sweep: dict, out_dir: str | Path) -> Path:
+    """Write report.html and one PNG per figure into ``out_dir``; return the HTML's path.
+    Each file is replaced whole (``files.replaced_whole``): runners finishing one shared sweep
+    at once each write the report, and a reader never sees half a file."""
     from . import report_png
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figs = build_figures(sweep)
     page = out / HTML_NAME
-    with temp_beside(page) as tmp:
-        tmp.write_text(render_html(sweep, figs), encoding="utf-8")
+    write_text_whole(page, render_html(sweep, figs))
     report_png.write_pngs(sweep, figs, out)
     return page

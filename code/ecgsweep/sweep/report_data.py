@@ -9,13 +9,13 @@ A run is ``{"id", "state", "params": {name: value}, "value", "history": [{"epoch
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
 import numpy as np
 
 from . import config as sweep_config
+from .ranking import better, finite, metric_and_goal, ranked
 from .store import Store
 
 # Fewer runs than this and the random forest's importances are mostly noise (W&B's panel
@@ -30,8 +30,7 @@ def read_sweep(store: Store) -> dict[str, Any]:
     meta = store.meta()
     cfg = meta["config"]
     filled = sweep_config.engine_config(cfg)
-    m = filled.get("metric") or {}
-    metric, goal = m.get("name"), m.get("goal", "minimize")
+    metric, goal = metric_and_goal(filled)
     histories = store.histories()
     runs = []
     for r in store.runs():
@@ -48,10 +47,6 @@ def read_sweep(store: Store) -> dict[str, Any]:
     return {"id": meta["sweep_id"], "metric": metric, "goal": goal,
             "searched": sweep_config.searched_params(cfg),
             "early_terminate": filled.get("early_terminate"), "runs": runs}
-
-
-def finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def metric_values(run: dict) -> list[float]:
@@ -180,14 +175,12 @@ def best_so_far(runs: list[dict], goal: str) -> list[tuple[float, float]]:
     t0, best, out = min(starts), None, []
     for r in done:
         v = float(r["value"])
-        if best is None or (v > best if goal == "maximize" else v < best):
+        if best is None or better(v, best, goal):
             best = v
         out.append((r["ended_at"] - t0, best))
     return out
 
 
 def leaderboard(runs: list[dict], goal: str) -> list[dict]:
-    """Runs best first; runs without a metric last."""
-    sign = -1.0 if goal == "maximize" else 1.0
-    return sorted(runs, key=lambda r: (not finite(r.get("value")),
-                                       sign * float(r["value"]) if finite(r.get("value")) else 0.0))
+    """Runs best first, in any state; runs without a metric last."""
+    return ranked(runs, goal, score="value", states=None, keep_unscored=True)

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
 from . import report_data as rd  # noqa: E402
-from .report import temp_beside  # noqa: E402
+from .files import replaced_whole  # noqa: E402
 
 
 def parallel_png(sweep: dict, ax: Any) -> None:
@@ -106,7 +106,7 @@ def write_pngs(sweep: dict, figs: dict[str, Any], out: Path) -> list[Path]:
             fn(ax)
             fig.tight_layout()
             path = out / f"{name}.png"
-            with temp_beside(path, ".tmp.png") as tmp:
+            with replaced_whole(path, suffix=".tmp.png") as tmp:
                 fig.savefig(tmp)
             paths.append(path)
         finally:

@@ -25,12 +25,15 @@ from typing import Any, Callable
 from . import bookkeeping as books
 from . import config as sweep_config
 from . import engine, events, liveness
+from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from .executor import Launcher, LocalExecutor, visible_gpus
 from .failures import SAME_FAILURES_TO_STOP
+from .program import ANY_PROGRAM, ProgramHooks
+from .ranking import metric_and_goal
 from .store import CRASHED, Store
 from .supervision import Interrupts, LiveRun, end_state, kill_all, kill_delay, send_stops
 
-EXIT_DONE, EXIT_SWEEP_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_DONE, EXIT_SWEEP_FAILED = EXIT_OK, EXIT_ERROR
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Options:
     max_same_failures: int = SAME_FAILURES_TO_STOP
     syncable: bool = False  # runs grouped as sweep-<id> instead of carrying WANDB_SWEEP_ID
     executor: Any | None = None  # None: LocalExecutor
+    program: ProgramHooks = ANY_PROGRAM  # what the program adds (its exit codes: describe_exit)
 
 
 class Runner:
@@ -58,7 +62,7 @@ class Runner:
         meta = store.meta()
         self.sweep_id, self.cfg = meta["sweep_id"], meta["config"]
         self.engine_cfg = sweep_config.engine_config(self.cfg)
-        self.metric, self.goal = engine.metric_and_goal(self.engine_cfg)
+        self.metric, self.goal = metric_and_goal(self.engine_cfg)
         self.hyperband = engine.uses_hyperband(self.engine_cfg)
         launch_args = dict(online=bool(opts.online or meta.get("online")),
                            syncable=bool(opts.syncable or meta.get("syncable")),
@@ -153,7 +157,7 @@ class Runner:
 
     def _finalize(self, lr: LiveRun, rc: int) -> None:
         out = lr.handle.outcome(rc)
-        state, error = end_state(lr, rc, out.tail, out.lost)
+        state, error = end_state(lr, rc, out.tail, out.lost, self.opts.program.describe_exit)
         requeue = state == CRASHED and self.cfg.get("method") == "grid"
         with self.store.transaction():
             self._store_rows(lr, out.rows, out.summary)

@@ -12,6 +12,9 @@ Tables
                         host, pid, boot id and heartbeat, so another runner can tell a
                         dead runner's runs from a live one's
 
+All of the sweep's SQL is here, behind named methods (``runs(state)``, ``flagged_runs``,
+``last_ended``, ``end_runner``, ...); the modules above decide, the store reads and writes.
+
 Every read-modify-write (taking a grid point, marking runs to stop) runs inside
 ``BEGIN IMMEDIATE``: SQLite then lets one writer at a time in, across threads, processes
 and hosts sharing the file, so no two workers take the same grid point and no update is
@@ -38,10 +41,11 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..cli import UserError, require_folder
-from ..config import ConfigError
+from .errors import ConfigError, UserError
+from .files import require_folder
 
 DB_NAME = "sweep.db"
+DEFAULT_STORE = ".sweeps"  # the folder of sweeps when no --store is given
 SCHEMA_VERSION = 1
 
 # Run states. `stopped` = ended on request (hyperband); metrics count like a finished run.
@@ -81,6 +85,7 @@ CREATE TABLE IF NOT EXISTS runs (
     requeued     INTEGER NOT NULL DEFAULT 0,
     runner_lost  INTEGER NOT NULL DEFAULT 0, -- crashed: its runner died or stopped, or its node was lost
     host         TEXT,                   -- where the program runs (a Ray run: its node)
+    node_id      TEXT,                   -- the cluster node running it (a Ray run)
     created_at   REAL NOT NULL,
     started_at   REAL,
     heartbeat_at REAL,
@@ -107,7 +112,7 @@ CREATE TABLE IF NOT EXISTS runners (
 );
 """
 
-# Columns added after the first release of the schema: (name, declaration).
+# Columns a store made by an older version of this module may lack: (name, declaration).
 _ADDED_COLUMNS: tuple[tuple[str, str], ...] = (("command", "TEXT"),
                                                ("runner_lost", "INTEGER NOT NULL DEFAULT 0"),
                                                ("host", "TEXT"), ("node_id", "TEXT"))
@@ -243,41 +248,41 @@ class Store:
 
     def _open(self, *, create: bool, read_only: bool, timeout_s: float) -> None:
         if read_only:
-            self.conn = _connect_read_only(self.path, timeout_s)
+            self._conn = _connect_read_only(self.path, timeout_s)
             self.require_sweep()
             return
-        self.conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
+        self._conn = sqlite3.connect(str(self.path), timeout=timeout_s, isolation_level=None,
                                     check_same_thread=False)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
         if not create:  # an existing sweep: refuse a damaged file before writing to it
             self.require_sweep()
         journal = "DELETE" if _is_network_fs(self.path.parent) else "WAL"
         with contextlib.suppress(sqlite3.OperationalError):
-            self.conn.execute(f"PRAGMA journal_mode = {journal}")
-        self.conn.execute("PRAGMA synchronous = NORMAL" if journal == "WAL"
+            self._conn.execute(f"PRAGMA journal_mode = {journal}")
+        self._conn.execute("PRAGMA synchronous = NORMAL" if journal == "WAL"
                           else "PRAGMA synchronous = FULL")
         with self.transaction():
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
-                    self.conn.execute(stmt)
-            have = {r["name"] for r in self.conn.execute("PRAGMA table_info(runs)")}
+                    self._conn.execute(stmt)
+            have = {r["name"] for r in self._conn.execute("PRAGMA table_info(runs)")}
             for col, decl in _ADDED_COLUMNS:
                 if col not in have:  # a store made by an older version of this module
-                    self.conn.execute(f"ALTER TABLE runs ADD COLUMN {col} {decl}")
-            self.conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+                    self._conn.execute(f"ALTER TABLE runs ADD COLUMN {col} {decl}")
+            self._conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
                               ("schema_version", json.dumps(SCHEMA_VERSION)))
 
     def require_sweep(self) -> None:
         """DamagedStore unless SQLite reads the whole file and it holds a sweep's config."""
         with sqlite_errors(self.path):
-            problems = [r[0] for r in self.conn.execute("PRAGMA quick_check")]
+            problems = [r[0] for r in self._conn.execute("PRAGMA quick_check")]
             if problems != ["ok"]:
                 raise sqlite3.DatabaseError("; ".join(problems[:3]))
-            tables = {r[0] for r in self.conn.execute(
+            tables = {r[0] for r in self._conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             have = (tables >= {"meta", "runs", "history", "runners"}
-                    and {r[0] for r in self.conn.execute(
+                    and {r[0] for r in self._conn.execute(
                         "SELECT key FROM meta WHERE key IN ('sweep_id', 'config')")}
                     == {"sweep_id", "config"})
         if not have:
@@ -291,53 +296,57 @@ class Store:
         return self.path.parent
 
     def close(self) -> None:
-        if hasattr(self, "conn"):  # absent when opening failed
-            self.conn.close()
+        if hasattr(self, "_conn"):  # absent when opening failed
+            self._conn.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE ... COMMIT: the write lock is held for the whole block."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.conn
+            yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._conn.execute("ROLLBACK")
             raise
         else:
-            self.conn.execute("COMMIT")
+            self._conn.execute("COMMIT")
 
     # ------------------------------------------------------------------ meta
     def get(self, key: str, default: Any = None) -> Any:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else json.loads(row["value"])
 
     def set(self, key: str, value: Any) -> None:
-        self.conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
+        self._conn.execute("INSERT INTO meta(key, value) VALUES (?, ?) "
                           "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                           (key, json.dumps(value)))
 
     def meta(self) -> dict[str, Any]:
         return {r["key"]: json.loads(r["value"])
-                for r in self.conn.execute("SELECT key, value FROM meta")}
+                for r in self._conn.execute("SELECT key, value FROM meta")}
 
     # ------------------------------------------------------------------ runs
-    def runs(self, where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
-        sql = "SELECT * FROM runs" + (f" WHERE {where}" if where else "") + " ORDER BY seq"
-        return [_decode_run(r) for r in self.conn.execute(sql, args)]
+    def runs(self, state: str | None = None) -> list[dict[str, Any]]:
+        """Every run, oldest first; ``state``: only the runs in that state."""
+        if state is None:
+            rows = self._conn.execute("SELECT * FROM runs ORDER BY seq")
+        else:
+            rows = self._conn.execute("SELECT * FROM runs WHERE state = ? ORDER BY seq", (state,))
+        return [_decode_run(r) for r in rows]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        r = self.conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        r = self._conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         return None if r is None else _decode_run(r)
 
     def next_seq(self) -> int:
-        r = self.conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM runs").fetchone()
+        r = self._conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 AS n FROM runs").fetchone()
         return int(r["n"])
 
     def insert_run(self, run_id: str, params: dict, *, state: str, owner: str | None = None,
                    search_info: Any = None, retry_of: str | None = None,
                    slot: int | None = None) -> None:
         now = time.time()
-        self.conn.execute(
+        self._conn.execute(
             "INSERT INTO runs(run_id, seq, params, state, owner, search_info, retry_of, slot,"
             " created_at, started_at, heartbeat_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, self.next_seq(), json.dumps(params), state, owner,
@@ -355,7 +364,30 @@ class Store:
                 v = json.dumps(v, default=_jsonable)
             cols.append(f"{k} = ?")
             vals.append(v)
-        self.conn.execute(f"UPDATE runs SET {', '.join(cols)} WHERE run_id = ?", (*vals, run_id))
+        self._conn.execute(f"UPDATE runs SET {', '.join(cols)} WHERE run_id = ?", (*vals, run_id))
+
+    def flagged_runs(self, owner: str) -> dict[str, str | None]:
+        """The running runs of runner ``owner`` that are flagged to stop, with the reason."""
+        return {r["run_id"]: r["stop_reason"] for r in self._conn.execute(
+            "SELECT run_id, stop_reason FROM runs WHERE owner = ? AND state = ? "
+            "AND should_stop = 1", (owner, RUNNING))}
+
+    def last_ended(self, n: int) -> list[dict[str, Any]]:
+        """State and error of the ``n`` runs that ended by themselves (finished, stopped or
+        failed) most recently, newest first."""
+        return [dict(r) for r in self._conn.execute(
+            "SELECT state, error FROM runs WHERE state IN (?, ?, ?) AND ended_at IS NOT NULL "
+            "ORDER BY ended_at DESC LIMIT ?", (FINISHED, STOPPED, FAILED, n))]
+
+    def any_metric_logged(self) -> bool:
+        """Whether some run has a value of the sweep's metric."""
+        return self._conn.execute(
+            "SELECT 1 FROM runs WHERE metric_best IS NOT NULL LIMIT 1").fetchone() is not None
+
+    def count_busy(self) -> int:
+        """Runs that run or wait to."""
+        return int(self._conn.execute("SELECT COUNT(*) FROM runs WHERE state IN (?, ?)",
+                                      (RUNNING, PENDING)).fetchone()[0])
 
     def count_runs(self) -> int:
         """Runs that count towards the sweep's cap.
@@ -363,22 +395,26 @@ class Store:
         A re-queued crash counts once (its retry counts); a run lost with its runner counts
         not at all, so a killed runner does not cost a random or bayes sweep a run.
         """
-        return int(self.conn.execute(
+        return int(self._conn.execute(
             "SELECT COUNT(*) FROM runs WHERE requeued = 0 AND runner_lost = 0").fetchone()[0])
 
     # ------------------------------------------------------------------ history
     def add_history(self, run_id: str, start_step: int, rows: list[dict]) -> None:
-        self.conn.executemany(
+        self._conn.executemany(
             "INSERT OR REPLACE INTO history(run_id, step, data) VALUES (?, ?, ?)",
             [(run_id, start_step + i, json.dumps(r, default=_jsonable)) for i, r in enumerate(rows)])
 
     def history(self, run_id: str) -> list[dict]:
-        return [json.loads(r["data"]) for r in self.conn.execute(
+        return [json.loads(r["data"]) for r in self._conn.execute(
             "SELECT data FROM history WHERE run_id = ? ORDER BY step", (run_id,))]
+
+    def history_length(self, run_id: str) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM history WHERE run_id = ?",
+                                      (run_id,)).fetchone()[0])
 
     def histories(self) -> dict[str, list[dict]]:
         out: dict[str, list[dict]] = {}
-        for r in self.conn.execute("SELECT run_id, data FROM history ORDER BY run_id, step"):
+        for r in self._conn.execute("SELECT run_id, data FROM history ORDER BY run_id, step"):
             out.setdefault(r["run_id"], []).append(json.loads(r["data"]))
         return out
 
@@ -386,13 +422,27 @@ class Store:
     def register_runner(self, runner_id: str, *, host: str, pid: int, pid_start: int | None,
                         boot_id: str, workers: int) -> None:
         now = time.time()
-        self.conn.execute(
+        self._conn.execute(
             "INSERT INTO runners(runner_id, host, pid, pid_start, boot_id, workers, started_at,"
             " heartbeat_at) VALUES (?,?,?,?,?,?,?,?)",
             (runner_id, host, pid, pid_start, boot_id, workers, now, now))
 
     def runners(self) -> dict[str, dict[str, Any]]:
-        return {r["runner_id"]: dict(r) for r in self.conn.execute("SELECT * FROM runners")}
+        return {r["runner_id"]: dict(r) for r in self._conn.execute("SELECT * FROM runners")}
+
+    def runner_heartbeat(self, runner_id: str, now: float) -> None:
+        self._conn.execute("UPDATE runners SET heartbeat_at = ? WHERE runner_id = ?",
+                           (now, runner_id))
+
+    def end_runner(self, runner_id: str, now: float, exit_reason: str) -> None:
+        """Record that a runner stopped working on the sweep, and why."""
+        self._conn.execute("UPDATE runners SET ended_at = ?, exit_reason = ? WHERE runner_id = ?",
+                           (now, exit_reason, runner_id))
+
+    def mark_runner_lost(self, runner_id: str, now: float) -> None:
+        """Record a runner found dead as lost, unless it had signed off."""
+        self._conn.execute("UPDATE runners SET ended_at = ?, exit_reason = 'lost' "
+                           "WHERE runner_id = ? AND ended_at IS NULL", (now, runner_id))
 
 
 def _make_folder(folder: Path) -> None:

@@ -54,15 +54,17 @@ class LiveRun:
         self.handle.kill()
 
 
-def end_state(lr: LiveRun, rc: int, tail: str, lost: str | None = None) -> tuple[str, str | None]:
-    """(state, error) of a run whose program exited with ``rc`` (or that the executor lost)."""
+def end_state(lr: LiveRun, rc: int, tail: str, lost: str | None,
+              describe_exit: Callable[[int], str | None]) -> tuple[str, str | None]:
+    """(state, error) of a run whose program exited with ``rc`` (or that the executor lost);
+    ``describe_exit``: what the program means by its own exit codes."""
     if lost:
         return CRASHED, f"crashed: {lost}"
     if lr.interrupted:
         return CRASHED, f"runner interrupted; run ended with exit {rc}"
     if lr.stop_sent_at is not None:
         return STOPPED, None
-    return (FINISHED, None) if rc == 0 else (FAILED, classify_exit(rc, tail))
+    return (FINISHED, None) if rc == 0 else (FAILED, classify_exit(rc, tail, describe_exit))
 
 
 def send_stops(live: dict[str, LiveRun], flagged: dict[str, str], now: float,

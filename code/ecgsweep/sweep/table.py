@@ -10,6 +10,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from .ranking import ranked
+
 STATE_STYLE = {"running": "bold cyan", "pending": "dim", "finished": "green",
                "stopped": "yellow", "failed": "bold red", "crashed": "red"}
 
@@ -89,12 +91,6 @@ def runs_table(rows: list[dict], *, metric: str | None, searched: list[str],
         cells.append(note.splitlines()[0][:200] if note else "")
         t.add_row(*cells)
     return t
-
-
-def ranked(rows: list[dict], goal: str) -> list[dict]:
-    scored = [r for r in rows if r.get("metric_best") is not None
-              and r["state"] in ("finished", "stopped")]
-    return sorted(scored, key=lambda r: r["metric_best"], reverse=goal == "maximize")
 
 
 def leaderboard(rows: list[dict], *, metric: str, goal: str, searched: list[str],

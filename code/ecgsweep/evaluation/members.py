@@ -1,0 +1,135 @@
+"""The models an evaluation scores: each loaded with its record, checked against the test
+data, and fed the inputs its training config names; several together form an ensemble
+whose class probabilities are averaged."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import params
+from ..artifacts import MODEL_FILE, ModelPair
+from ..cli import UserError
+from ..data.datasets import Split
+from ..model_record import ModelRecord, record_path
+
+
+@dataclass(frozen=True)
+
+
+class LoadedModel:
+    """A model file, the Keras model in it, and its record (empty when it has none)."""
+
+    path: Path
+    model: Any  # keras.Model
+    record: ModelRecord
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.record.class_names)
+
+
+def read_record(model_path: Path) -> ModelRecord:
+    """The record saved beside a model (an empty one when there is none); for a best.keras
+    the pair is verified first."""
+    if model_path.name == MODEL_FILE:
+        record = ModelPair(model_path.resolve().parent).read()  # follows the family's link
+        if record is not None:
+            return record
+    side = record_path(model_path)
+    if side.is_file():
+        return ModelRecord.read(side)
+    return ModelRecord()
+
+
+def _unloadable(path: Path, error: Exception) -> UserError:
+    """Keras says "File not found" for a damaged archive: say what is wrong instead."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return UserError(f"{path}: not a Keras model file (a .keras file is a zip archive; this "
+                         "one is damaged, truncated or of another format)")
+    return UserError(f"{path}: not a loadable Keras model ({type(error).__name__}: "
+                     f"{str(error).splitlines()[0] if str(error) else 'no detail'})")
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such model file. Train one first (`make sweep` or "
+                        "`python code/train.py`), or pass the path of a .keras file")
+    record = read_record(path)
+    from .. import models as _families  # noqa: F401  (registers custom layers, if any)
+
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # keras raises many types for a file that is not a model
+        raise _unloadable(path, e) from None
+    if not record.class_names:  # no record of them: the classes are the outputs' numbers
+        n_out = int(model.output_shape[-1])
+        record = dataclasses.replace(record, class_names=[str(i) for i in range(n_out)])
+    return LoadedModel(path, model, record)
+
+
+def chosen_on(record: ModelRecord) -> str | None:
+    """The data set a model was selected on, as one line (None when unrecorded)."""
+    dataset = record.dataset
+    if not dataset.recorded():
+        return None
+    files = ", ".join(f"{k}: {v}" for k, v in dataset.files.items())
+    return (f"chosen on data set {dataset.name}" + (f" ({files})" if files else "")
+            + f", fingerprint {dataset.fingerprint}")
+
+
+def beat_width(model) -> int | None:
+    """Samples per beat the model reads: the last axis but one of its beat input, which is
+    (batch, width, 1), or (batch, seq_window, width, 1) for a sequence model."""
+    beat = next((i for i in model.inputs if i.name == "beat"), model.inputs[0])
+    return beat.shape[-2]
+
+
+def check_fit(loaded: LoadedModel, split: Split, source: str) -> None:
+    """A clear message when the model cannot score this data (beat width or class labels)."""
+    expected_len = beat_width(loaded.model)
+    if expected_len is not None and split.X.shape[1] != expected_len:
+        raise UserError(f"{loaded.path} expects beats of {expected_len} samples but {source} "
+                        f"has {split.X.shape[1]} per row")
+    n_out = int(loaded.model.output_shape[-1])
+    if len(split.y) and int(split.y.max()) >= n_out:
+        raise UserError(f"{loaded.path} predicts {n_out} classes ({', '.join(loaded.class_names)}) "
+                        f"but {source} has label {int(split.y.max())}; was the model trained on "
+                        "another data set?")
+
+
+def check_sidecar_needs(path: Path, config: dict[str, Any], split: Split) -> None:
+    """A clear error when the model at ``path`` (trained with ``config``) needs a sidecar
+    field (``params.SIDECAR_NEEDS``) that ``split`` lacks."""
+    need = params.missing_sidecar_need(config, split)
+    if need is not None:
+        raise UserError(f"{path} was trained with {need.key}={config[need.key]}, which "
+                        f"{need.says()}: "
+                        "give test beats with their beat sidecar (<name>.beats.csv), as "
+                        "`python code/data.py wfdb` writes them")
+
+
+def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",
+                  batch_size: int = 1024) -> np.ndarray:
+    """Mean class probabilities over the members (one member: its own probabilities). Each
+    member is fed the inputs its training config names (the beats; with rr_features also
+    the RR features of ``data``, a Split with a beat sidecar; a sequence model its windows,
+    mapped back to one row per beat)."""
+    from ..training import predict_proba as predict_member
+
+    split = data if isinstance(data, Split) else Split(np.asarray(data), np.zeros(len(data), int))
+    probs = []
+    for m in members:
+        config = m.record.config
+        check_sidecar_needs(m.path, config, split)
+        probs.append(predict_member(m.model, split, config, batch_size))
+    return np.mean(probs, axis=0)

@@ -1,0 +1,42 @@
+"""What a model is fed for a split of beats: its beat channels and, with ``rr_features``,
+the RR vectors of the config's ``rr_normalization``. The single-beat families (training)
+and the windows of the sequence families (beat_windows) both read them from here."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from .data.datasets import Split
+
+
+def as_model_input(X: np.ndarray) -> np.ndarray:
+    """(n, 187) beats -> (n, 187, 1), the channel axis Conv1D and RNN layers expect."""
+    return np.asarray(X, dtype=np.float32)[..., None]
+
+
+def model_inputs(split: Split, config: Mapping[str, Any]):
+    """What the model is fed for ``split``: the beats (n, 187, 1; with ``beat_normalization``
+    record_median a second channel, the beat minus its record's median beat), and with
+    ``rr_features`` also the RR vector of the config's ``rr_normalization``, as {"beat",
+    "rr"}. Plain arrays: Keras' own data adapters batch and shuffle them on every backend."""
+    from .data import beatnorm
+
+    beats = beatnorm.beat_channels(split.X, split.records,
+                                   config.get("beat_normalization", "none"))
+    if not config.get("rr_features"):
+        return beats
+    return {"beat": beats, "rr": rr_input(split, config)}
+
+
+def rr_input(split: Split, config: Mapping[str, Any], rows: Any = None) -> np.ndarray:
+    """The RR vectors the model reads (the config's ``rr_normalization`` columns) for every
+    beat of ``split``, or for ``rows`` of it (any NumPy index), float32."""
+    from .data import sidecar
+
+    if split.rr is None:
+        raise ValueError("rr_features needs the beats' RR features (the data's beat sidecar)")
+    rr = split.rr if rows is None else split.rr[rows]
+    columns = sidecar.rr_columns(config.get("rr_normalization", "record"))
+    return np.ascontiguousarray(rr[..., columns], dtype=np.float32)

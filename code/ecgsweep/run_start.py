@@ -1,0 +1,186 @@
+"""What a run checks and loads before it trains, in this order: the config's cross-setting
+rules (``params.COMBINATION_RULES``: before any data is read), the development beats in the
+config's protocol with the checks that need their classes or their beat sidecar, and the
+pretrained model it starts from. Whatever it refuses is one ``UserError`` line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import backend, ec57, params
+from .cli import UserError
+from .data.datasets import DataSource, Split
+
+
+def check_combinations(config: dict[str, Any]) -> None:
+    """Refuse settings that cannot run together (``params.combination_problems``), before
+    the data is read; the first problem's message is the error."""
+    problems = params.combination_problems(config)
+    if problems:
+        raise UserError(problems[0].message)
+
+
+@dataclass(frozen=True)
+class ProtocolData:
+    """The development beats in the config's class set, and the names of their classes."""
+
+    dev: Split
+    class_names: tuple[str, ...]
+
+
+def load_protocol_data(config: dict[str, Any], source: DataSource) -> ProtocolData:
+    """The development beats in the config's class set (aami4 drops Q) and their class
+    names. Options that read the beat sidecar (``params.SIDECAR_NEEDS``) need one, and
+    options that act on some classes need those classes: a clear error otherwise."""
+    from .data import datasets
+
+    dev = datasets.load_development(source)
+    dev = datasets.restrict_classes(dev, source.class_names, config["classes"])
+    class_names = datasets.class_names_for(source.class_names, config["classes"])
+    if config["s_gate_irregularity"] > 0:
+        check_s_gate(config, class_names)
+    if config["v_template_clusters"] > 0:
+        check_v_templates(config, class_names)
+    check_objective(config, class_names)
+    check_sidecar(config, dev, source)
+    return ProtocolData(dev, class_names)
+
+
+def check_sidecar(config: dict[str, Any], dev: Split, source: DataSource) -> None:
+    """Every option the config turns on finds the sidecar field it reads."""
+    need = params.missing_sidecar_need(config, dev)
+    if need is None:
+        return
+    from .data.sidecar import sidecar_path
+
+    data = source.files.get("train", source.name)
+    missing = f" ({sidecar_path(data)} missing)" if "train" in source.files else ""
+    raise UserError(f"config key '{need.key}': {config[need.key]} {need.says()}, from the beat "
+                    "sidecar (<name>.beats.csv, written by `python code/data.py wfdb`); the "
+                    f"data ({data}) has none{missing}")
+
+
+def check_s_gate(config: dict[str, Any], class_names: Sequence[str]) -> None:
+    """s_gate_irregularity moves S calls to N: the classes must include both."""
+    if not {"N", "S"} <= set(class_names):
+        raise UserError(f"config key 's_gate_irregularity': {config['s_gate_irregularity']} "
+                        "moves S calls to N, but the data's classes are "
+                        f"{', '.join(class_names)}; set it to 0")
+
+
+def check_v_templates(config: dict[str, Any], class_names: Sequence[str]) -> None:
+    """v_template_clusters shares the V probability within each record's templates: the
+    classes must include V."""
+    if "V" not in class_names:
+        raise UserError(f"config key 'v_template_clusters': {config['v_template_clusters']} "
+                        "shares the V probability among beats of one shape, but the data's "
+                        f"classes are {', '.join(class_names)}; set it to 0")
+
+
+def check_objective(config: dict[str, Any], class_names: Sequence[str]) -> None:
+    """sveb_veb_f1 scores the EC57 SVEB and VEB rows: the classes must include S and V."""
+    if config["objective"] == "sveb_veb_f1" and not ec57.has_ec57_rows(class_names):
+        raise UserError(f"config key 'objective': sveb_veb_f1 is the mean F1 of classes S and "
+                        f"V, but the data's classes are {', '.join(class_names)}; set "
+                        "objective=macro_f1")
+
+
+def check_pretrained(config: dict[str, Any], input_width: int) -> dict[str, Any] | None:
+    """Validate ``pretrained`` once, before any training; returns what the record keeps."""
+    from . import artifacts, transfer
+
+    if not params.pretrained_set(config["pretrained"]):
+        return None
+    path = Path(config["pretrained"])
+    slot = artifacts.BestModelSlot(config["models_dir"], config["model"])
+    if path.exists() and slot.model_path.exists() and path.resolve() == slot.model_path.resolve():
+        raise UserError(f"config key 'pretrained': {path} is the best-model file this run would "
+                        f"replace (models_dir={config['models_dir']}, model={config['model']}); "
+                        f"pass another models_dir, e.g. --models_dir={config['models_dir']}/transfer")
+    model = transfer.load_pretrained(path, input_width)
+    layer = transfer.feature_layer(model, f"config key 'pretrained': {path}")
+    source = _pretrained_source(path)
+    info = {"pretrained": str(path), "sha256": artifacts.sha256_file(path),
+            "feature_layer": layer.name, "freeze_epochs": int(config["freeze_epochs"]),
+            "fine_tune_lr_factor": float(config["fine_tune_lr_factor"]), "source": source}
+    trained_on = f", {source['model']} trained on {source['dataset']}" if source.get("dataset") else ""
+    print(f"transfer: feature layers of {path}{trained_on}, up to layer {layer.name!r}; new head "
+          f"trained alone for {min(config['freeze_epochs'], config['epochs'])} epoch(s), then all "
+          f"layers at learning rate x {config['fine_tune_lr_factor']}", flush=True)
+    return info
+
+
+def _pretrained_source(path: Path) -> dict[str, Any]:
+    """What the pretrained model's record says of it (nothing when it has no record); a
+    damaged record is an error naming it."""
+    from .model_record import DamagedRecord, ModelRecord, record_path
+
+    side = record_path(path)
+    if not side.is_file():
+        return {}
+    try:
+        record = ModelRecord.read(side)
+    except DamagedRecord as e:
+        raise UserError(f"config key 'pretrained': {e}") from None
+    except OSError:
+        return {}
+    return {"model": record.family, "dataset": record.dataset.name, "run_id": record.run_id,
+            "value": record.value}
+
+
+@dataclass
+class RunContext:
+    """What every step of one run reads: the W&B run, its config, folders, data and device."""
+
+    run: Any
+    config: dict[str, Any]
+    stop: Any  # training.StopRequest
+    device: str
+    source: DataSource
+    data: ProtocolData
+    folds: int  # k for k-fold, 0 for one split
+    transfer_info: dict[str, Any] | None
+
+    @property
+    def dev(self) -> Split:
+        return self.data.dev
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.data.class_names
+
+    @property
+    def files_dir(self) -> Path:
+        return Path(self.run.dir)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.files_dir.parent
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def tag(self, fold) -> str:
+        return f"fold {fold.index}/{self.folds}: " if self.folds else ""
+
+
+def prepare(run, config: dict[str, Any], stop) -> RunContext:
+    """The config's rules, the device, the data in the config's protocol, and the
+    pretrained model's check."""
+    from .data import datasets
+
+    check_combinations(config)
+    device = backend.configure_device(config["mixed_precision"]).describe()
+    print(f"run {run.id}: {config['model']} on {config['dataset']}, training on {device}",
+          flush=True)
+    source = datasets.resolve_source(config["dataset"], config["data_dir"])
+    data = load_protocol_data(config, source)
+    transfer_info = check_pretrained(config, int(data.dev.X.shape[1]))
+    k = int(config["folds"]) if int(config["folds"]) >= 2 else 0
+    if k:
+        print(f"{k}-fold cross-validation on {len(data.dev)} development beats (val_fraction "
+              "unused); the run's metrics are the means over the folds", flush=True)
+    return RunContext(run, config, stop, device, source, data, k, transfer_info)

@@ -1,0 +1,22 @@
+"""The errors a user sees as one line, and the exit codes any entry script can rely on.
+
+``UserError`` is a problem with the user's input (a file, a flag, a config); its message says
+what to fix. The entry scripts print it as ``error: ...`` and exit with ``EXIT_USAGE``.
+A program's own exit codes beyond these (a diverged training run, say) are its business:
+it describes them to the engine through ``program.ProgramHooks.describe_exit``.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2  # bad input: config, data, flags
+EXIT_INTERRUPTED = 130  # ended by Ctrl-C (128 + SIGINT), as a shell reports it
+
+
+class UserError(Exception):
+    """A problem with the user's input (file, flag, config); the message says what to fix."""
+
+
+class ConfigError(UserError, ValueError):
+    """A config (a sweep YAML, a sweep ID) that cannot be used; the message names where."""

@@ -1,0 +1,115 @@
+"""The best models a sweep of ``code/train.py`` trains for: their promotion on the
+coordinator for runs that trained on another machine, and what the closing summary says of
+them. Used by ``sweep_hooks.EcgProgram``.
+
+A run started with ``ECGSWEEP_PROMOTE=coordinator`` keeps its model in its W&B run folder
+(``model.keras`` and its record ``model.json``; k-fold: ``fold<i>.*``) and promotes nothing.
+Once the executor has brought that folder back, the coordinator offers the model to the
+best-model slot under the coordinator's ``models/``, under the slot's lock, as the run would
+have on one machine, unless the record says the run was stopped before it finished
+(``stopped``): only a run that ends by itself is promoted. Programs that leave no such
+record are left alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+from . import artifacts
+from .contract import FOLD_MODEL_FILE, RUN_MODEL_FILE
+from .model_record import DamagedRecord, ModelRecord, record_path
+
+
+def run_model(run_folder: Path) -> Path | None:
+    """The model an ecg-sweeps run left in its run folder with its record (k-fold: fold 1's),
+    or None (a program that is not ours)."""
+    for name in (RUN_MODEL_FILE, FOLD_MODEL_FILE.format(index=1)):
+        if (run_folder / name).is_file() and record_path(run_folder / name).is_file():
+            return run_folder / name
+    return None
+
+
+def promote_shipped(run_folder: Path, cwd: str | Path) -> str | None:
+    """Offer a shipped-back run's model to its slot; returns the line to log (None when the
+    run left no ecg-sweeps model)."""
+    model = run_model(run_folder)
+    if model is None:
+        return None
+    try:
+        record = ModelRecord.read(record_path(model))
+        models_dir, family = Path(record.config["models_dir"]), str(record.config["model"])
+    except DamagedRecord as e:
+        return f"best model: not offered, {e}"
+    except (OSError, KeyError, TypeError) as e:
+        return f"best model: not offered, {record_path(model)} is unreadable ({e})"
+    if record.stopped:
+        return (f"best model: not offered by the coordinator: {record_path(model)} says the "
+                "run was stopped before it finished; only a run that ends by itself is "
+                "promoted")
+    if record.kfold is not None:  # the fold files now lie in the shipped folder, not on the node
+        shipped = [str(run_folder / Path(p).name) for p in record.kfold.models]
+        record = dataclasses.replace(record, kfold=dataclasses.replace(record.kfold,
+                                                                       models=shipped))
+    if not models_dir.is_absolute():
+        models_dir = Path(cwd) / models_dir
+    slot = artifacts.BestModelSlot(models_dir, family)
+    promoted, reason = slot.promote_if_better(model, record)
+    return (f"best model {'updated' if promoted else 'kept'} by the coordinator: "
+            f"{slot.model_path} ({reason})")
+
+
+def _slot_of(files_dir: str | None) -> tuple[str, Path] | None:
+    """(family, the best.keras of the slot) that the run with this files folder trained for,
+    from the record it left beside its model (None: no readable record, not our program)."""
+    if not files_dir:
+        return None
+    model = run_model(Path(files_dir).parent)
+    if model is None:
+        return None
+    try:
+        record = ModelRecord.read(record_path(model))
+        family = str(record.config["model"])
+        models_dir = Path(str(record.config["models_dir"]))
+    except (OSError, DamagedRecord, KeyError, TypeError):
+        return None
+    return family, models_dir / family / artifacts.dataset_key(record) / artifacts.MODEL_FILE
+
+
+def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[str, Any]]:
+    """The best-model slots of the data this sweep's runs trained on (one per family and data
+    set, ``models/<family>/<data-key>/best.keras``), found from the records the runs left
+    beside their models; none for a program that leaves no such record. Each entry: model,
+    model_path (as the runs name it), record (None: no slot yet), problem (a damaged
+    record: what is wrong) and from_this_sweep."""
+    base = Path(cwd or os.getcwd())
+    run_ids = {r["run_id"] for r in rows}
+    slots = dict.fromkeys(filter(None, (_slot_of(r.get("files_dir")) for r in rows)))
+    out = []
+    for family, model_path in slots:
+        path = base / record_path(model_path)
+        record, problem = None, None
+        if path.exists():
+            try:
+                record = ModelRecord.read(path, ranked=True)
+            except (OSError, DamagedRecord) as e:
+                problem = str(e)
+        out.append({"model": family, "model_path": str(model_path), "record": record,
+                    "problem": problem,
+                    "from_this_sweep": record is not None and record.run_id in run_ids})
+    return out
+
+
+def best_model_lines(rec: dict[str, Any]) -> list[str]:
+    """What the summary says of one slot the sweep's runs trained for (``best_models``)."""
+    family, path, r = rec["model"], rec["model_path"], rec["record"]
+    if rec["problem"]:
+        return [f"best {family} model: {rec['problem']}; the next run promoted there archives it"]
+    if r is None:
+        return [f"no {family} model promoted yet ({path} missing)"]
+    origin = (f"from this sweep, run {r.run_id}" if rec["from_this_sweep"]
+              else f"an earlier record (run {r.run_id}), not beaten by this sweep")
+    return [f"best {family} model: {path} ({origin}, {r.metric} {r.value:.4g})",
+            f"next: python code/eval.py --model {path}"]

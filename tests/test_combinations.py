@@ -1,0 +1,54 @@
+"""Settings that cannot run together: one table in ``params``, read by the run's start (before
+any data is loaded) and by ``sweep.py check``."""
+
+import pytest
+
+from ecgsweep import params, run
+from ecgsweep.cli import UserError
+from ecgsweep.config import resolve
+
+from test_kfold import FakeRun
+
+
+@pytest.mark.parametrize("setting, keys, message", [
+    ({"model": "seq2seq", "resample": "smote"}, ("model", "resample"),
+     "config key 'model': seq2seq is not supported together with resample (they leave gaps "
+     "in a record's beats, add beats of no record, start from a single-beat model, or add a "
+     "channel its windows do not carry); turn those off"),
+    ({"rr_features": True, "augment_synthetic": 0.5, "pretrained": "base.keras"},
+     ("rr_features", "augment_synthetic", "pretrained"),
+     "config key 'rr_features': not supported together with augment_synthetic, pretrained "
+     "(added beats and a pretrained beat-only model have no RR features); set "
+     "rr_features=false or turn those off"),
+    ({"beat_normalization": "record_median", "aug_noise": 0.1, "aug_shift": 2},
+     ("beat_normalization", "aug_shift", "aug_noise"),
+     "config key 'beat_normalization': record_median: not supported together with aug_*; set "
+     "beat_normalization=none or turn those off"),
+])
+def test_each_rule_names_its_keys_and_says_what_to_do(setting, keys, message):
+    for config in (setting, resolve(setting)):  # a sweep's fixed values, or a whole run config
+        (problem,) = params.combination_problems(config)
+        assert problem.keys == keys and problem.message == message
+
+
+def test_settings_that_go_together_have_no_problem():
+    assert params.combination_problems({}) == []
+    assert params.combination_problems(resolve({"model": "seq2seq", "rr_features": True})) == []
+    assert params.combination_problems({"resample": "smote", "max_train_beats": 100}) == []
+    assert params.combination_problems({"model": "seq2seq", "pretrained": "none"}) == []
+
+
+def test_a_config_breaking_several_rules_gets_each_in_the_tables_order():
+    config = {"model": "seq2seq", "rr_features": True, "resample": "smote"}
+    assert [p.keys for p in params.combination_problems(config)] == [
+        ("model", "resample"), ("rr_features", "resample")]
+
+
+def test_a_run_refuses_a_combination_before_it_reads_any_data(tmp_path):
+    config = resolve({"model": "seq2seq", "resample": "smote",
+                      "dataset": str(tmp_path / "absent.csv"),
+                      "models_dir": str(tmp_path / "models")})
+    with pytest.raises(UserError, match="^config key 'model': seq2seq is not supported together "
+                                        "with resample"):
+        run._train(FakeRun(tmp_path, "combo1"), config)
+    assert not (tmp_path / "models").exists()
