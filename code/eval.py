@@ -16,61 +16,10 @@ it goes to a local run folder to upload later with `wandb sync`.
 EC57 table and the per-record errors, from its fold<i>.json), without loading a model.
 """
 
-from __future__ import annotations
-
-import argparse
-import os
 import sys
 
-from ecgsweep.cli import non_negative_int, positive_int, run_main
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="code/eval.py", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    what = parser.add_mutually_exclusive_group(required=True)
-    what.add_argument("--model", action="append",
-                      help="a .keras file; repeat to average several models' probabilities")
-    what.add_argument("--cv-run", metavar="DIR",
-                      help="a k-fold run's folder: print its cross-validated EC57 and "
-                           "per-record tables from its fold records, no model loaded")
-    parser.add_argument("--test", help="test CSV (default: the test data of the model's data set)")
-    parser.add_argument("--data-dir", help="folder of the data set's CSVs (default: as trained)")
-    parser.add_argument("--out", help="report folder (default: reports/<model name>)")
-    parser.add_argument("--bootstrap", type=non_negative_int, default=1000, metavar="N",
-                        help="bootstrap draws for the 95%% confidence intervals (default 1000; "
-                             "0: none)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    parser.add_argument("--examples", type=positive_int, default=6, metavar="K",
-                        help="misclassified beats drawn per true/predicted pair (default 6)")
-    parser.add_argument("--batch-size", type=positive_int, default=1024,
-                        help="beats per prediction batch (default 1024)")
-    parser.add_argument("--wandb", action="store_true",
-                        help="log the report to W&B: into the run that trained the model "
-                             "(resumed by the run_id in its record) or a new eval run")
-    parser.add_argument("--wandb-project", help="W&B project (default: the model's, else "
-                                                "WANDB_PROJECT or ecg-sweeps)")
-    parser.add_argument("--wandb-new-run", action="store_true",
-                        help="log to a new eval run even when the model's run is known")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
-    if args.cv_run:
-        from ecgsweep import cv_report
-
-        cv_report.report_run_folder(args.cv_run)
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ecgsweep import backend, evaluation
-
-    backend.select()  # KERAS_BACKEND: a missing backend is one error line, before Keras loads
-    evaluation.evaluate(args.model, test_csv=args.test, data_dir=args.data_dir, out_dir=args.out,
-                        bootstrap=args.bootstrap, seed=args.seed, examples_per_pair=args.examples,
-                        wandb_log=args.wandb, wandb_project=args.wandb_project,
-                        wandb_new_run=args.wandb_new_run, batch_size=args.batch_size)
-
+from ecgsweep.cli import run_main
+from ecgsweep.eval_cli import main
 
 if __name__ == "__main__":
     sys.exit(run_main(main))

@@ -1,12 +1,11 @@
 """Bad flags and output folders of code/sweep.py, code/eval.py and code/data.py: refused in
 one `error:` line before any work starts, never with a traceback after it."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-import sweep as sweep_cli  # code/sweep.py (pytest.ini puts code/ on the path)
+from ecgsweep import sweep_cli
 import unprivileged
 from ecgsweep import evaluation
 from ecgsweep.cli import EXIT_USAGE, UserError, run_main
@@ -18,10 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def data_cli():
-    """code/data.py as a module (its name would clash with the repository's data/ folder)."""
-    spec = importlib.util.spec_from_file_location("data_cli", REPO / "code" / "data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    """The data command's module."""
+    from ecgsweep import data_cli as module
+
     return module
 
 

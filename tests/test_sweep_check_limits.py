@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import sweep as sweep_cli  # code/sweep.py (pytest.ini puts code/ on the path)
+from ecgsweep import sweep_cli
 import unprivileged
 from ecgsweep.cli import run_main
 from ecgsweep.sweep import config as sc

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import sweep as sweep_cli  # code/sweep.py (pytest.ini puts code/ on the path)
+from ecgsweep import sweep_cli
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep import engine
 from ecgsweep.sweep import fix as sf

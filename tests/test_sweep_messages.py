@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import sweep as sweep_cli  # code/sweep.py (pytest.ini puts code/ on the path)
+from ecgsweep import sweep_cli
 from ecgsweep.cli import EXIT_USAGE, UserError
 from ecgsweep.sweep import config as sc
 from ecgsweep import sweep_ensemble as ens

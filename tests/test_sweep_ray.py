@@ -114,7 +114,7 @@ def test_unreachable_cluster_is_one_error_line_naming_the_address(tmp_path):
 
 
 def test_resource_flags_need_ray_and_reach_the_request(monkeypatch, tmp_path):
-    import sweep as sweep_cli  # code/sweep.py
+    from ecgsweep import sweep_cli
 
     with pytest.raises(SystemExit) as e:
         sweep_cli.main(["x.yaml", "--gpus-per-run", "0.5"])

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import sweep as sweep_cli  # code/sweep.py (pytest.ini puts code/ on the path)
+from ecgsweep import sweep_cli
 import unprivileged
 from ecgsweep.cli import EXIT_USAGE, run_main
 from ecgsweep.sweep import config as sc

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-import sweep as sweep_cli  # code/sweep.py (pytest.ini puts code/ on the path)
+from ecgsweep import sweep_cli
 from ecgsweep.cli import EXIT_USAGE, run_main
 from ecgsweep.sweep import commands
 from ecgsweep.sweep import config as sc

@@ -60,12 +60,12 @@ def read_only(folder: Path) -> Iterator[None]:
         _chmod_tree(folder, add=stat.S_IWUSR)
 
 
-# Runs code/sweep.py's main once per argv in one process (one start-up for all), and prints
+# Runs the sweep command's main once per argv in one process (one start-up for all), and prints
 # [exit code, stdout, stderr] for each; an exception that escapes is recorded by its repr.
 _SWEEP_CALLS = """
 import contextlib, io, json, sys
 sys.path.insert(0, "code")
-import sweep
+from ecgsweep import sweep_cli as sweep
 from ecgsweep.cli import run_main
 results = []
 for argv in json.loads(sys.argv[1]):

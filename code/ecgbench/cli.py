@@ -1,0 +1,55 @@
+"""Benchmark training, start-up, inference and sweeps on this machine; `make bench`.
+
+    python code/bench.py                 # full: ratios worth reading, ~6-7 minutes on 2 cores
+    python code/bench.py --smoke         # everything tiny: checks every figure can be made
+    python code/bench.py --only training,inference --experiments
+    python code/bench.py --only backends,gpu   # per-backend ratios; GPU figures if one is visible
+
+Prints a table and writes bench/results.json (bench/results-smoke.json with --smoke),
+both naming the machine (CPU, cores, GPUs, backends). The harness is the ecgbench package
+beside the library (code/ecgbench/); see docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ecgbench.runner import SECTIONS
+from ecgsweep.cli import run_main
+
+
+def _sections(text: str) -> tuple[str, ...]:
+    chosen = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in SECTIONS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(SECTIONS)}")
+    return chosen
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="code/bench.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny sizes: every figure in well under a minute, not comparable")
+    p.add_argument("--out", help="results JSON (default bench/results.json, "
+                                 "bench/results-smoke.json with --smoke)")
+    p.add_argument("--only", type=_sections, default=SECTIONS, metavar="SECTIONS",
+                   help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
+    p.add_argument("--data-dir", help="where the synthetic start-up CSVs are kept between runs "
+                                      "(default bench/data)")
+    p.add_argument("--experiments", action="store_true",
+                   help="also time the speed-work candidates (XLA baseline, prediction batch sizes)")
+    p.add_argument("--sweep-target", type=float, default=None,
+                   help="val_macro_f1 both sweeps must reach (default: 98%% of the best value "
+                        "the full grid finds)")
+    p.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    from ecgbench import runner
+
+    runner.run(smoke=args.smoke, out=args.out, sections=args.only, data_root=args.data_dir,
+              experiments=args.experiments, sweep_target=args.sweep_target, keep=args.keep)

@@ -1,0 +1,151 @@
+"""Data commands: make synthetic data, convert PhysioNet records, download, check CSVs.
+
+    python code/data.py synth --out data/
+    python code/data.py check data/mitbih_train.csv
+    python code/data.py wfdb --src data/mitdb --out data/ --split inter
+    python code/data.py wfdb --download mitdb          # PhysioNet -> data/mitdb, then convert
+    python code/data.py kaggle --out data/             # Kaggle heartbeat CSVs (needs a token)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ecgsweep.cli import non_negative_int, run_main, writable_folder
+
+
+def _synth(args: argparse.Namespace) -> None:
+    from ecgsweep.data import synth
+
+    written = synth.write_dataset(writable_folder(args.out, "--out"), n_train=args.train, n_test=args.test,
+                                  n_ptb=args.ptb, seed=args.seed)
+    for path in written:
+        print(f"wrote {path}")
+
+
+def _check(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from ecgsweep.data.kaggle_csv import load_csv
+
+    for path in args.csv:
+        X, y = load_csv(path, n_classes=args.classes, use_cache=False)  # validate the file itself
+        counts = ", ".join(f"{c}: {n}" for c, n in zip(*np.unique(y, return_counts=True)))
+        print(f"{path}: {len(y)} beats, {X.shape[1]} samples each, labels {{{counts}}}")
+
+
+def _print_records(summary: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    classes = summary["classes"]
+    table = Table(title=f"{summary['split']} split: beats per record and AAMI class")
+    for col in ["record", "lead", "side", *classes, "dropped", "skipped"]:
+        table.add_column(col, justify="left" if col in ("record", "lead", "side") else "right")
+    per_record = list(summary["per_record"].items())
+    for i, (name, info) in enumerate(per_record):
+        table.add_row(name, info["lead"], info["side"], *(str(info["counts"][c]) for c in classes),
+                      str(sum(info["dropped"].values())), str(sum(info["skipped"].values())),
+                      end_section=i == len(per_record) - 1)
+    for side, counts in summary["counts"].items():
+        table.add_row(f"[bold]{side}[/bold]", "", "", *(str(counts[c]) for c in classes), "", "")
+    Console(width=max(100, Console().width)).print(table)
+
+
+def _wfdb(args: argparse.Namespace) -> None:
+    import warnings
+    from pathlib import Path
+
+    from ecgsweep.data import download, wfdb_beats
+
+    src = Path(args.src)
+    if args.download:
+        print(f"downloading {args.download} from PhysioNet into {src} ...")
+        download.download_mitdb(src)
+    records = [r for r in args.records.split(",") if r.strip()] if args.records else None
+    with warnings.catch_warnings(record=True) as caught:  # one line each, e.g. no MLII lead
+        warnings.simplefilter("always")
+        try:
+            summary = wfdb_beats.convert(src, args.out, split=args.split,
+                                         test_fraction=args.test_fraction, seed=args.seed,
+                                         records=records, before_r_s=args.before_r)
+        finally:
+            for w in caught:
+                print(f"warning: {w.message}", file=sys.stderr)
+    _print_records(summary)
+    if summary["missing"]:
+        print(f"warning: {len(summary['missing'])} DS1/DS2 records missing from {src}: "
+              f"{', '.join(summary['missing'])}", file=sys.stderr)
+    if summary["ignored"]:
+        print(f"note: not in DS1 or DS2, left out of the inter-patient split: "
+              f"{', '.join(summary['ignored'])}", file=sys.stderr)
+    out = Path(args.out)
+    for side, name in summary["files"].items():
+        print(f"wrote {out / name} ({sum(summary['counts'][side].values())} beats, records "
+              f"{' '.join(summary['records'][side])}) and its beat sidecar "
+              f"{out / summary['sidecars'][side]}")
+    print(f"wrote {out / 'split.json'}")
+    for name, reason in summary["skipped_records"].items():
+        print(f"warning: skipped record {name}: {reason}", file=sys.stderr)
+
+
+def _kaggle(args: argparse.Namespace) -> None:
+    from ecgsweep.data import download
+
+    dest = download.download_kaggle(args.out)
+    for name in download.KAGGLE_FILES:
+        if (dest / name).is_file():
+            print(f"wrote {dest / name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="code/data.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write synthetic mitbih/ptbdb CSVs in the Kaggle format")
+    p.add_argument("--out", default="data", help="output folder (default: data)")
+    p.add_argument("--train", type=non_negative_int, default=6000,
+                   help="beats in mitbih_train.csv")
+    p.add_argument("--test", type=non_negative_int, default=2000, help="beats in mitbih_test.csv")
+    p.add_argument("--ptb", type=non_negative_int, default=2000,
+                   help="beats in the two ptbdb files together")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser("check", help="validate Kaggle-format CSVs and print their class counts")
+    p.add_argument("csv", nargs="+")
+    p.add_argument("--classes", type=int, default=None, help="number of classes labels must fit")
+    p.set_defaults(func=_check)
+
+    p = sub.add_parser("wfdb", help="convert PhysioNet WFDB records (e.g. MIT-BIH) to "
+                       "Kaggle-format CSVs, with an intra- or inter-patient split")
+    p.add_argument("--src", default="data/mitdb",
+                   help="folder of records (.hea, .dat, .atr) (default: data/mitdb)")
+    p.add_argument("--out", default="data", help="output folder (default: data)")
+    p.add_argument("--split", choices=["intra", "inter"], default="intra",
+                   help="intra: random beats, stratified (like Kaggle; same patients on both "
+                   "sides); inter: de Chazal 2004 DS1 train / DS2 test (default: intra)")
+    p.add_argument("--test-fraction", type=float, default=0.2,
+                   help="share of beats in the test file with --split intra (default: 0.2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the intra split (default: 0)")
+    p.add_argument("--records", default=None,
+                   help="comma-separated record names to use, e.g. 100,101 (default: all)")
+    p.add_argument("--before-r", type=float, default=0.0, metavar="SECONDS",
+                   help="start each beat's window this long before its R peak, so the P "
+                   "wave is in view (e.g. 0.25; default 0: the Kaggle format, from the R peak)")
+    p.add_argument("--download", choices=["mitdb"], default=None,
+                   help="first download this PhysioNet database into --src")
+    p.set_defaults(func=_wfdb)
+
+    p = sub.add_parser("kaggle",
+                       help="download the Kaggle heartbeat CSVs (needs a Kaggle API token)")
+    p.add_argument("--out", default="data", help="output folder (default: data)")
+    p.set_defaults(func=_kaggle)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
