@@ -13,22 +13,24 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: install sweep sweep-check test test-fast bench data clean
 
-$(VENV)/.installed: requirements.txt
+# The package, editable (code/ is what runs), with the pins of requirements.txt, which
+# pyproject.toml reads: .venv/bin/ecg-sweeps and the scripts in code/ run the same code.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e .
 	touch $@
 
 install: $(VENV)/.installed
 
-# The test extras (PyTorch CPU, for the torch-backend tests) on top of the runtime.
-$(VENV)/.installed-test: requirements-test.txt $(VENV)/.installed
-	$(PY) -m pip install --quiet -r requirements-test.txt
+# The [test] extra: pytest, and PyTorch CPU for the torch-backend tests.
+$(VENV)/.installed-test: requirements-test.txt requirements-torch.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-# Optional Ray (the --ray executor), installed for the tests so they run the Ray tests too.
+# The [ray] extra (the --ray executor), installed for the tests so they run the Ray tests too.
 $(VENV)/.installed-ray: requirements-ray.txt $(VENV)/.installed
-	$(PY) -m pip install --quiet -r requirements-ray.txt
+	$(PY) -m pip install --quiet -e ".[ray]"
 	touch $@
 
 # Synthetic data in the Kaggle format, only when data/ holds no real files.
@@ -47,7 +49,7 @@ sweep-check: $(VENV)/.installed
 test: $(VENV)/.installed-test $(VENV)/.installed-ray
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed-test
 	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed

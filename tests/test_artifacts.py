@@ -49,7 +49,7 @@ def test_other_data_gets_its_own_slot_and_never_displaces_a_best(tmp_path):
 
 
 def test_a_model_without_its_record_is_archived_not_overwritten(tmp_path):
-    # issue 9.1: rm best.json, then a weak run must not destroy the unrecorded model
+    # best.json removed by hand: a weak run must not destroy the unrecorded model
     slot = BestModelSlot(tmp_path / "models", "cnn")
     slot.promote_if_better(_candidate(tmp_path, "good", b"GOOD"), _record(0.95, "good"))
     pair = slot.current()

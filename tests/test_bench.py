@@ -16,38 +16,68 @@ EXPECTED = {  # section -> figures the smoke run must measure
     "training": 5,
     "inference": 3,
     "start-up": 3,
-    "sweep": 3,
-    "executors": 3,  # local, Ray, their ratio (ray is installed by make test)
+    "sweep": 5,  # time to the best objective with and without early stopping, ratio, bests
+    "executors": 6,  # local, Ray, their ratio; short runs and runs of a realistic length
 }
 
 
-def test_sweep_yamls_pass_the_runners_own_check(tmp_path):
+def test_sweep_yamls_are_the_inter_patient_protocol_with_and_without_early_stopping(tmp_path):
     from ecgsweep.sweep import config as sweep_config
 
+    protocol = sweep_config.loads((REPO_ROOT / "sweep_conf" /
+                                   "inter_patient_cv_bayes.yaml").read_text())
     for sizes in (bench_sizes.FULL, bench_sizes.SMOKE):
-        for method in ("grid", "bayes"):
-            text = sweeps.sweep_yaml(method, sizes, tmp_path / "data", tmp_path / "models")
-            cfg = sweep_config.loads(text)
-            problems = sweep_config.check(cfg, program=ECG_PROGRAM, cwd=REPO_ROOT)
-            assert not sweep_config.errors(problems), [str(p) for p in problems]
-            assert cfg["method"] == method
-            for name, values in sizes.sweep_space.items():
-                assert cfg["parameters"][name] == {"values": values}  # the same space
-            assert ("early_terminate" in cfg) == (method == "bayes")
-        grid = sweep_config.loads(sweeps.sweep_yaml("grid", sizes, tmp_path, tmp_path))
-        expected = 1
-        for values in sizes.sweep_space.values():
-            expected *= len(values)
-        assert sweep_config.grid_size(grid) == expected
+        orders = set()
+        for seed in (1, 2, 3):
+            for early_stop in (False, True):
+                text = sweeps.sweep_yaml(sizes, tmp_path / "data", tmp_path / "models", seed,
+                                         early_stop)
+                cfg = sweep_config.loads(text)
+                problems = sweep_config.check(cfg, program=ECG_PROGRAM, cwd=REPO_ROOT)
+                assert not problems, [str(p) for p in problems]
+                assert cfg["method"] == "grid" and cfg["metric"] == protocol["metric"]
+                assert cfg.get("early_terminate") == (protocol["early_terminate"]
+                                                      if early_stop else None)
+                params = cfg["parameters"]
+                for key in ("val_split", "classes", "split_seed", "keep_epoch"):
+                    assert params[key] == protocol["parameters"][key], key
+                assert params["folds"]["value"] >= 2
+                for name, values in sizes.sweep_space.items():
+                    assert sorted(params[name]["values"]) == sorted(values)  # the same space
+                orders.add(tuple(tuple(params[n]["values"]) for n in sizes.sweep_space))
+        if len(next(iter(sizes.sweep_space.values()))) > 2:
+            assert len(orders) > 1  # each seed runs the configurations in its own order
 
 
-def test_time_to_target_is_the_first_epoch_at_or_above_it():
-    trace = sweeps.SweepTrace("grid", 0.0, arrivals=[(10.0, "a", 0.40), (12.0, "a", 0.61),
-                                                     (30.0, "b", 0.70), (31.0, "b", 0.65)])
-    assert trace.first_at(0.6) == (12.0, "a")
-    assert trace.first_at(0.7) == (30.0, "b")
-    assert trace.first_at(0.9) is None
-    assert trace.best() == 0.70
+class FakeStore:
+    def __init__(self, runs, histories):
+        self._runs, self._histories = runs, histories
+
+    def runs(self):
+        return self._runs
+
+    def histories(self):
+        return self._histories
+
+
+def test_time_to_the_best_objective_counts_runs_that_trained_every_fold():
+    metric = "kept_val_macro_f1"
+    runs = [
+        {"run_id": "a", "state": "finished", "started_at": 1.0, "ended_at": 112.0,
+         "summary": {metric: 0.40, "folds": 3, "folds_completed": 3}},
+        {"run_id": "b", "state": "stopped", "started_at": 112.0, "ended_at": 140.0,
+         "stop_reason": "hyperband: behind", "summary": {metric: 0.90, "folds": 3,
+                                                          "folds_completed": 1}},
+        {"run_id": "c", "state": "finished", "started_at": 140.0, "ended_at": 230.0,
+         "summary": {metric: 0.61, "folds": 3, "folds_completed": 3}},
+        {"run_id": "d", "state": "running", "started_at": 230.0, "summary": None}]
+    trace = sweeps.SweepTrace("folds", 1, started=100.0)
+    sweeps.read_trace(trace, FakeStore(runs, {"b": [{"folds_completed": 1, metric: 0.9}]}),
+                      metric)
+    assert trace.finished == [(12.0, "a", 0.40), (130.0, "c", 0.61)]
+    assert trace.stopped_at_fold == [1] and trace.runs == 4
+    assert trace.first_at(0.6) == (130.0, "c")  # a stopped run's partial mean does not count
+    assert trace.first_at(0.7) is None and trace.best() == 0.61
 
 
 def test_steady_rate_leaves_out_the_first_epoch():
@@ -71,12 +101,12 @@ def test_concurrent_runs_are_counted_until_throughput_per_run_halves():
     assert gpu.runs_before_halving({1: 1000.0, 2: 450.0}) == (1, 2)
 
 
-def test_an_unusable_sweep_runner_is_reported_not_measured(tmp_path, monkeypatch):
-    monkeypatch.setattr(sweeps, "sweep_runner_problem", lambda: "code/sweep.py does not exist")
+def test_without_ds1_the_sweep_section_says_so_and_measures_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweeps, "DS1_SOURCE", tmp_path / "no-ds1")
     results = report.Results("smoke", {"cpu": "x", "cores": 1, "python": "3"})
     sweeps.bench_sweep(results, bench_sizes.SMOKE, tmp_path, tmp_path)
-    assert [f.section for f in results.figures] == ["sweep"] * 3
-    assert all(f.value is None and f.note == "not measured: code/sweep.py does not exist"
+    assert [f.section for f in results.figures] == ["sweep"] * len(sweeps.FIGURES)
+    assert all(f.value is None and f.note.startswith("not measured: no DS1 records in")
                for f in results.figures)
     saved = tmp_path / "r.json"
     report.write_results(results, saved)
@@ -118,6 +148,6 @@ def test_smoke_run_prints_and_saves_every_figure(tmp_path):
         assert f["name"] in proc.stdout, f["name"]
         assert report.format_value(f["value"], f["unit"]) in proc.stdout, f
     ratios = [f for f in figures if f["unit"] == "x"]
-    # training (2), backends, start-up, sweep, executors (Ray / local)
-    assert len(ratios) == 2 + (len(installed) - 1) + 1 + 1 + 1
+    # training (2), backends, start-up, sweep, executors (Ray / local, two run lengths)
+    assert len(ratios) == 2 + (len(installed) - 1) + 1 + 1 + 2
     assert Path(str(out)).stat().st_size > 0

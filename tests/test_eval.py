@@ -134,7 +134,7 @@ def test_cli_logs_the_report_to_an_offline_wandb_run(trained, tmp_path):
     assert list(folder.glob("*.wandb"))
 
 
-# ---- issue 9: hostile inputs to eval ------------------------------------------------------
+# ---- hostile inputs to eval ----------------------------------------------------------------
 
 
 def test_negative_label_in_test_csv_is_refused(trained, synth_dir, tmp_path):

@@ -53,19 +53,19 @@ def test_malformed_cell_is_named(shared_data, tmp_path, column, value, expected)
 
 def test_short_and_long_rows_are_named(shared_data, tmp_path):
     path = _corrupt(shared_data, tmp_path, row=4, column=None, value=None, truncate=100)
-    with pytest.raises(DataFormatError, match=r"row 4: 100 values, expected 188"):
+    with pytest.raises(DataFormatError, match=r"row 4: 100 values, but row 1 has 188"):
         parse_csv(path, n_classes=5)
     lines = _sample_lines(shared_data)
     lines[6] += ",0.5,0.5"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(DataFormatError, match=r"row 7: 190 values, expected 188"):
+    with pytest.raises(DataFormatError, match=r"row 7: 190 values, but row 1 has 188"):
         parse_csv(path, n_classes=5)
 
 
-def test_wrong_width_file_and_empty_file(tmp_path):
+def test_one_column_file_and_empty_file(tmp_path):
     narrow = tmp_path / "narrow.csv"
-    narrow.write_text("0.1,0.2,0\n0.3,0.4,1\n")
-    with pytest.raises(DataFormatError, match=r"narrow.csv: 3 columns, expected 188"):
+    narrow.write_text("0\n1\n")
+    with pytest.raises(DataFormatError, match=r"narrow.csv, row 1: 1 value; a row is one beat"):
         parse_csv(narrow)
     empty = tmp_path / "empty.csv"
     empty.write_text("")
@@ -95,7 +95,8 @@ def test_cache_is_used_and_invalidated(tmp_path, monkeypatch):
     caches = list((path.parent / ".cache").glob("train.csv.*.npz"))
     assert len(caches) == 1
     # The cache, not the CSV, answers the second load: prove it by poisoning the cache.
-    np.savez(caches[0], X=np.zeros((1, 187), np.float32), y=np.zeros(1, np.int64))
+    np.savez(caches[0], X=np.zeros((1, 187), np.float32), y=np.zeros(1, np.int64),
+             header=np.array([], dtype=str), layout=np.array([188, 187]))
     X2, _ = load_csv(path, n_classes=5)
     assert X2.shape == (1, 187)
     # Editing the CSV changes size/mtime, so it is parsed again.
@@ -115,10 +116,10 @@ def test_read_only_folder_falls_back_to_user_cache(tmp_path, monkeypatch):
 
         real_save = kc._atomic_save_npz
 
-        def refuse_local(target, X, y):
+        def refuse_local(target, *parts):
             if ".cache" in target.parts and "usercache" not in str(target):
                 raise PermissionError(target)
-            real_save(target, X, y)
+            real_save(target, *parts)
 
         monkeypatch.setattr(kc, "_atomic_save_npz", refuse_local)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "usercache"))
@@ -133,7 +134,7 @@ def test_read_only_folder_falls_back_to_user_cache(tmp_path, monkeypatch):
     assert list((tmp_path / "usercache" / "ecg-sweeps").glob("train.csv.*.npz"))
 
 
-# ---- issue 9: hostile files --------------------------------------------------------------
+# ---- hostile files ------------------------------------------------------------------------
 
 
 def test_a_value_that_overflows_float32_is_named(shared_data, tmp_path):

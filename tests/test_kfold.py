@@ -118,21 +118,26 @@ def test_kfold_run_trains_k_models_and_reports_their_mean(synth_dir, tmp_path, f
     assert summary["best_val_macro_f1"] == summary["val_macro_f1"]
     assert summary["val_macro_f1_std"] == pytest.approx(np.std(values))
     assert summary["fold_val_macro_f1"] == values and summary["folds_completed"] == 3
-    # the plain val_macro_f1 is logged once per epoch, after the folds: the epoch-wise mean
+    # the plain val_macro_f1 is logged once per fold: the mean of the folds so far
     lines = [m for m in fake.logged if "val_macro_f1" in m]
-    assert [l["epoch"] for l in lines] == [1]
-    assert lines[0]["val_macro_f1"] == pytest.approx(np.mean(values))
+    assert [l["folds_completed"] for l in lines] == [1, 2, 3]
+    assert [l["val_macro_f1"] for l in lines] == pytest.approx(
+        [np.mean(values[:i]) for i in (1, 2, 3)])
+    # the epoch-wise mean over the folds, for plots, under mean/
+    assert [m["mean/epoch"] for m in fake.logged if "mean/val_macro_f1" in m] == [1]
     # per-fold epochs went to W&B under a fold prefix
     assert {m.get("fold") for m in fake.logged if "fold" in m} == {1, 2, 3}
     assert any("fold2/val_macro_f1" in m for m in fake.logged)
 
-    # promotion compares the mean; the promoted file is fold 1's model
+    # promotion compares the mean; the promoted file is the run's own: its folds averaged
     best = json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())
-    assert best["value"] == pytest.approx(np.mean(values)) and best["fold"] == 1
+    assert best["value"] == pytest.approx(np.mean(values)) and "fold" not in best
+    assert best["final_model"] == "ensemble"
     assert best["kfold"]["models"] == [str(run_dir / f"fold{i}.keras") for i in (1, 2, 3)]
+    assert best["members"] == best["kfold"]["models"]
     artifact, _ = fake.artifacts[0]
     assert artifact.files == ["fold1.keras", "fold1.json", "fold2.keras", "fold2.json",
-                              "fold3.keras", "fold3.json"]
+                              "fold3.keras", "fold3.json", "model.keras", "model.json"]
 
     # the printed eval command scores the ensemble
     command = best["kfold"]["eval_command"]
@@ -178,6 +183,7 @@ def test_a_kfold_run_stopped_between_folds_is_not_promoted(synth_dir, tmp_path, 
     assert run._train(fake, config) == 0
     run_dir = Path(fake.dir).parent
     assert (run_dir / "fold1.keras").exists() and not (run_dir / "fold2.keras").exists()
+    assert not (run_dir / "model.keras").exists()  # no final model of a stopped run
     assert fake.summary["folds_completed"] == 1 and fake.summary["promoted"] is False
     assert not (tmp_path / "models" / "cnn").exists()
     # its record says so, for a coordinator that promotes shipped run folders
@@ -203,14 +209,16 @@ def test_kfold_keep_epoch_last_reports_every_folds_last_epoch(synth_dir, tmp_pat
     assert best["kfold"]["best_epochs"] == [2, 2, 2] and best["best_epoch"] == 2
     assert best["kfold"]["values"] == [0.1, 0.1, 0.1]
     assert fake.summary["val_macro_f1"] == pytest.approx(0.1)
-    # W&B's engine judges a run by its metric's highest value over history and summary: the
-    # logged mean history holds 0.9, so only the summary-only kept metric carries the 0.1
+    # W&B's engine judges a run by its metric's highest value over history and summary: a
+    # k-fold run logs both names once per fold, at the kept (last) epochs, so both carry the
+    # 0.1; the best epochs' 0.9 is only in the plots' mean/ rows
     from ecgsweep.contract import KEPT_METRIC
     from ecgsweep.sweep.engine import metric_of
 
-    history = [m for m in fake.logged if "val_macro_f1" in m]
-    assert metric_of(history, fake.summary, "val_macro_f1", "maximize") == pytest.approx(0.9)
+    history = fake.logged
+    assert metric_of(history, fake.summary, "val_macro_f1", "maximize") == pytest.approx(0.1)
     assert metric_of(history, fake.summary, KEPT_METRIC, "maximize") == pytest.approx(0.1)
+    assert metric_of(history, None, "mean/val_macro_f1", "maximize") == pytest.approx(0.9)
     assert "fold 3/3: last val_macro_f1 0.1000 at epoch 2" in out
 
 

@@ -126,9 +126,20 @@ def test_top_level_mistakes_and_command_macros():
 
 
 def test_program_must_exist_relative_to_cwd(tmp_path):
+    cfg = sc.loads("program: train.py\nmethod: random\nparameters: {epochs: {value: 1}}\n")
+    assert [p for p in sc.check(cfg, cwd=tmp_path) if p.field == "program"]
+    (tmp_path / "train.py").write_text("")
+    assert not [p for p in sc.check(cfg, cwd=tmp_path) if p.field == "program"]
+
+
+def test_our_program_away_from_the_clone_runs_as_installed(tmp_path):
+    """code/train.py missing from the current folder: our hooks name the program's own copy
+    (run_as), so the check passes; any other program's missing file is an error."""
     cfg = sc.loads("program: code/train.py\nmethod: random\nparameters: {epochs: {value: 1}}\n")
-    assert [p for p in sc.check(cfg, program=ECG_PROGRAM, cwd=tmp_path) if p.field == "program"]
+    assert not [p for p in sc.check(cfg, program=ECG_PROGRAM, cwd=tmp_path)
+                if p.field == "program"]
     assert not [p for p in sc.check(cfg, program=ECG_PROGRAM, cwd=REPO) if p.field == "program"]
+    assert [p for p in sc.check(cfg, cwd=tmp_path) if p.field == "program"]
 
 
 def test_yaml_syntax_error_names_the_line():
@@ -167,7 +178,7 @@ def test_running_a_bad_yaml_exits_2_naming_the_field_and_starts_nothing(tmp_path
 
 
 def test_duplicate_yaml_keys_are_reported_with_their_lines():
-    """Issue 9 item 10: PyYAML keeps the last of two equal keys silently; check must say so."""
+    """PyYAML keeps the last of two equal keys silently; check must say so."""
     text = ("program: p.py\nmethod: grid\nmethod: random\nparameters:\n"
             "  lr: {values: [1, 2]}\n  lr: {values: [3]}\n")
     with pytest.raises(sc.ConfigError) as e:
@@ -178,7 +189,7 @@ def test_duplicate_yaml_keys_are_reported_with_their_lines():
 
 
 def test_lints_w_and_bs_validator_lets_through():
-    """value: given a list, duplicated values, a command without any args macro (issue 11)."""
+    """value: given a list, duplicated values, a command without any args macro."""
     cfg = sc.loads("program: p.py\nmethod: grid\nmetric: {name: acc, goal: maximize}\n"
                    "command: [python, \"${program}\"]\n"
                    "parameters:\n  lr: {value: [0.1, 0.01]}\n  bs: {values: [32, 64, 32]}\n")
@@ -189,7 +200,7 @@ def test_lints_w_and_bs_validator_lets_through():
 
 
 def test_a_yaml_for_another_program_gets_only_the_w_and_b_checks(tmp_path):
-    """W&B's own examples: program train.py, its own parameters and metric (issue 11)."""
+    """W&B's own examples: program train.py, its own parameters and metric."""
     (tmp_path / "train.py").write_text("import wandb\n")
     cfg = sc.loads("program: train.py\nmethod: bayes\nmetric: {name: val_loss, goal: minimize}\n"
                    "parameters:\n  dropout: {values: [0.1, 0.3]}\n"

@@ -1,4 +1,4 @@
-"""The adapter to the `sweeps` engine: pure, no processes (issue 11 item 4)."""
+"""The adapter to the `sweeps` engine: pure, no processes."""
 
 from ecgsweep.sweep import engine
 

@@ -1,4 +1,4 @@
-"""`code/sweep.py check --fix`: the mechanical fixes of a sweep YAML (issue 11)."""
+"""`code/sweep.py check --fix`: the mechanical fixes of a sweep YAML."""
 
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from ecgsweep.sweep_hooks import ECG_PROGRAM
 REPO = Path(__file__).resolve().parents[1]
 
 # W&B's own example shape (program train.py, its own parameters and metric) with the
-# mistakes of issue 11.
+# mistakes users make.
 WANDB_EXAMPLE = """\
 # a comment the fixed file does not keep
 program: train.py

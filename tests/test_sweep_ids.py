@@ -1,4 +1,4 @@
-"""Issue 9 item 7: every sweep ID the user gives is validated like --sweep-id (no paths)."""
+"""Every sweep ID the user gives is validated like --sweep-id (no paths)."""
 
 import pytest
 

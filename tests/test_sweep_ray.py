@@ -355,14 +355,15 @@ def test_fractional_gpu_is_the_runs_resource_request(cluster, tmp_path):
 @pytest.mark.slow
 def test_hyperband_stops_a_lagging_run_on_a_node(cluster, tmp_path):
     store = make_store(tmp_path, grid_yaml(
-        "  learning_rate: {values: [0.9, 0.8, 0.3]}\n  epochs: {value: 8}\n", epoch_s=0.3,
+        # 24 epochs: the lagging run outlasts the runner's reading of its record on a busy host
+        "  learning_rate: {values: [0.9, 0.8, 0.3]}\n  epochs: {value: 24}\n", epoch_s=0.3,
         extra="early_terminate: {type: hyperband, min_iter: 2, eta: 2}\n"))
     assert ray_runner(store, cluster.address).run() == 0
     by_lr = {r["params"]["learning_rate"]["value"]: r for r in store.runs()}
     assert [by_lr[lr]["state"] for lr in (0.9, 0.8)] == ["finished"] * 2
     lag = by_lr[0.3]
     assert lag["state"] == "stopped" and "hyperband" in lag["stop_reason"], lag
-    assert 2 <= len(store.history(lag["run_id"])) < 8  # SIGTERM reached it on its node
+    assert 2 <= len(store.history(lag["run_id"])) < 24  # SIGTERM reached it on its node
     assert lag["exit_code"] == 0 and lag["summary"]["stopped"] is True
     assert len({r["host"] for r in by_lr.values()}) == 2
 

@@ -223,7 +223,7 @@ def test_a_real_wandb_run_gets_the_sweep_params_and_lands_in_the_sweep_folder(tm
 
 
 def test_runs_crashed_by_their_runners_death_do_not_count_toward_the_cap(tmp_path):
-    """Issue 9 item 8: --count 3, runner killed once, resumed: still 3 finished runs."""
+    """--count 3, runner killed once, resumed: still 3 finished runs."""
     yaml_text = (f"program: {CURVE}\nmethod: random\nmetric: {{name: val_macro_f1, goal: maximize}}\n"
                  "parameters:\n  learning_rate: {min: 0.1, max: 0.9}\n  epochs: {value: 1}\n")
     cfg = sc.loads(yaml_text)

@@ -343,7 +343,7 @@ def test_resume_refuses_a_changed_yaml_and_join_refuses_a_different_one(tmp_path
 
 
 def test_a_metric_the_program_never_logs_stops_the_sweep_after_the_first_run(tmp_path):
-    """Issue 9 item 10: a sweep on a metric nobody logs must not run blind."""
+    """A sweep on a metric nobody logs must not run blind."""
     store, rc = run_sweep(tmp_path, f"""\
 program: {CURVE}
 method: random

@@ -1,4 +1,4 @@
-"""`code/sweep.py status ID --json`: the sweep and its runs for scripts (issue 11 item 3)."""
+"""`code/sweep.py status ID --json`: the sweep and its runs for scripts."""
 
 import json
 import subprocess
@@ -40,5 +40,5 @@ def test_status_json_lists_the_sweep_and_its_runs(tmp_path):
     one = runs["run1"]
     assert one == {"id": "run1", "state": "finished", "params": {"lr": 0.5, "opt": {"beta": 1}},
                    "metric": 0.4, "steps": 2, "exit_code": 0, "stop_reason": None,
-                   "host": "nodeA", "node_id": None}
+                   "host": "nodeA", "node_id": None, "gpu": None}
     assert runs["run2"]["metric"] is None and runs["run2"]["stop_reason"] == "hyperband: behind"

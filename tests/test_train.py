@@ -122,7 +122,7 @@ def test_a_stop_signal_stops_cleanly_and_keeps_the_run(synth_dir, tmp_path, stop
 
 
 def test_a_csv_with_a_negative_label_stops_before_the_model_is_built(synth_dir, tmp_path):
-    # issue 9.5: --dataset=FILE.csv with label -1 was a TensorFlow traceback mid-training
+    # --dataset=FILE.csv with label -1: refused before training, not a TensorFlow traceback
     lines = (synth_dir / "mitbih_test.csv").read_text().splitlines()[:40]
     fields = lines[5].split(",")
     fields[-1] = "-1"

@@ -150,7 +150,7 @@ def test_stop_request_ends_after_the_current_epoch():
 
 
 def test_nan_inference_statistics_end_fit_as_diverged_though_the_loss_is_finite():
-    # issue 9.2: SGD at a huge rate can turn BatchNormalization's moving statistics NaN;
+    # SGD at a huge rate can turn BatchNormalization's moving statistics NaN;
     # training (batch statistics) keeps a finite loss, inference predicts a constant
     import keras
 

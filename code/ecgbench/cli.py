@@ -1,6 +1,6 @@
 """Benchmark training, start-up, inference and sweeps on this machine; `make bench`.
 
-    python code/bench.py                 # full: ratios worth reading, ~6-7 minutes on 2 cores
+    python code/bench.py                 # full: ratios worth reading, ~15-20 minutes on 2 cores
     python code/bench.py --smoke         # everything tiny: checks every figure can be made
     python code/bench.py --only training,inference --experiments
     python code/bench.py --only backends,gpu   # per-backend ratios; GPU figures if one is visible
@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from ecgbench.runner import SECTIONS
-from ecgsweep.cli import run_main
+from ecgsweep.cli import prog, run_main
 
 
 def _sections(text: str) -> tuple[str, ...]:
@@ -28,7 +28,7 @@ def _sections(text: str) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="code/bench.py", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("bench.py", "bench"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes: every figure in well under a minute, not comparable")
@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiments", action="store_true",
                    help="also time the speed-work candidates (XLA baseline, prediction batch sizes)")
     p.add_argument("--sweep-target", type=float, default=None,
-                   help="val_macro_f1 both sweeps must reach (default: 98%% of the best value "
-                        "the full grid finds)")
+                   help="the inter-patient sweeps' objective (kept_val_macro_f1) a run must "
+                        "reach, with and without early stopping (default: the best any "
+                        "configuration reaches without early stopping, less 0.01)")
     p.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     return p
 

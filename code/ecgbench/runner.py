@@ -52,8 +52,7 @@ def _run_sections(results: Results, sizes: Sizes, sections: tuple[str, ...], wor
         launching.append(("sweep", lambda: bench_sweep(results, sizes, work, data_root)))
     if concurrent and launching:
         # the start-up CSV is written once, before anyone reads it
-        guarded("data", lambda: (bench_csv(data_root, sizes.csv_rows),
-                                 bench_csv(data_root / "sweep", sizes.sweep_csv_rows)))
+        guarded("data", lambda: bench_csv(data_root, sizes.csv_rows))
     threads = [threading.Thread(target=guarded, args=step) for step in launching] if concurrent else []
     for t in threads:
         t.start()

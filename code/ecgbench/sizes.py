@@ -12,9 +12,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each measurement is. FULL takes ~6-7 minutes on 2 cores (plus ~20 s once
-    to write its 87k-row CSV); SMOKE checks that every figure can be produced, in well
-    under a minute of work."""
+    """How big each measurement is. FULL takes ~15-20 minutes on 2 cores (plus ~20 s once
+    to write its 87k-row CSV), half of it the inter-patient sweeps; SMOKE checks that every
+    figure can be produced, in a minute or two of work."""
 
     train_beats: int
     val_beats: int
@@ -26,44 +26,46 @@ class Sizes:
     infer_beats: int
     infer_repeats: int
     bootstrap_beats: int
-    sweep_csv_rows: int  # the sweeps' own CSV (the start-up section deletes its cache)
-    sweep_space: dict[str, list[Any]]  # discrete: grid over it, bayes over the same values
-    sweep_fixed: dict[str, Any]
-    sweep_target: float | None  # None: a share of the best value the full grid reaches
-    sweep_target_share: float
-    sweep_max_runs: int  # bayes run cap (grid: its size)
-    sweep_bayes_repeats: int  # bayes starts at random: its time to target is a median of these
-    sweep_concurrent: bool  # run both sweeps at once (smoke only: shorter, not comparable)
+    sweep_records: str | None  # DS1 records converted for the sweep (None: all 22)
+    sweep_space: dict[str, list[Any]]  # the configurations, run in an order each seed shuffles
+    sweep_fixed: dict[str, Any]  # the inter-patient protocol: record-grouped folds, ...
+    sweep_seeds: tuple[int, ...]  # one order of the configurations each; figures are medians
+    sweep_target: float | None  # None: the best objective of any configuration, less tolerance
+    sweep_tolerance: float  # a run reaches the best objective within this much
+    sweep_concurrent: bool  # launching sections beside the others (smoke only: not comparable)
     backend_epochs: int = 4  # per backend, one fit of train_beats; the first epoch left out
     gpu_beats: int = 20_000  # the GPU section's training beats (GPUs need more to be busy)
     gpu_epochs: int = 3
     gpu_batches: tuple[int, ...] = (64, 256, 1024)
     gpu_max_concurrent: int = 8  # concurrent runs tried per GPU: 1, 2, 4, ... up to this
     executor_runs: int = 12  # stand-in runs per executor (local, Ray) in the executors section
+    executor_long_runs: int = 2  # runs of a realistic length per executor, all at once
+    executor_long_epochs: int = 6
+    executor_long_epoch_s: float = 10.0  # 6 x 10 s: a minute per run
 
 
 FULL = Sizes(
     train_beats=4000, val_beats=1000, epochs=3, rounds=2, model={},
     csv_rows=87_554,  # the size of the real Kaggle mitbih_train.csv
     startup_repeats=2, infer_beats=20_000, infer_repeats=5, bootstrap_beats=20_000,
-    sweep_csv_rows=20_000, sweep_space={"learning_rate": [0.0003, 0.003], "layer_1_size": [8, 32],
-                 "kernel_size": [3, 7]},
-    sweep_fixed={"epochs": 4, "max_train_beats": 2000, "val_fraction": 0.05,
-                 "n_conv_blocks": 2, "layer_2_size": 32, "layer_FC_size": 32},
-    sweep_target=None, sweep_target_share=0.95, sweep_max_runs=8, sweep_bayes_repeats=3,
-    sweep_concurrent=False,
+    sweep_records=None,
+    sweep_space={"learning_rate": [0.00001, 0.0001, 0.001, 0.003, 0.01]},
+    sweep_fixed={"model": "cnn", "folds": 3, "epochs": 2, "max_train_beats": 2000,
+                 "n_conv_blocks": 2, "layer_1_size": 16, "layer_2_size": 16,
+                 "layer_FC_size": 32, "rr_features": True, "class_weight": "sqrt", "seed": 42},
+    sweep_seeds=(1, 2, 3), sweep_target=None, sweep_tolerance=0.01, sweep_concurrent=False,
 )
 
 SMOKE = Sizes(
     train_beats=512, val_beats=128, epochs=2, rounds=1,
     model={"n_conv_blocks": 2, "layer_1_size": 8, "layer_2_size": 8, "layer_FC_size": 16},
     csv_rows=2000, startup_repeats=1, infer_beats=2000, infer_repeats=2, bootstrap_beats=20_000,
-    sweep_csv_rows=1000, sweep_space={"learning_rate": [0.001]},
-    sweep_fixed={"epochs": 1, "max_train_beats": 200, "val_fraction": 0.05,
-                 "n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 8},
-    sweep_target=0.0, sweep_target_share=1.0, sweep_max_runs=1, sweep_bayes_repeats=1,
-    sweep_concurrent=True, backend_epochs=2, gpu_beats=1024, gpu_epochs=2,
-    gpu_max_concurrent=2, executor_runs=2,
+    sweep_records="101,106,108,109,112,114", sweep_space={"learning_rate": [0.00003, 0.003]},
+    sweep_fixed={"model": "cnn", "folds": 2, "epochs": 1, "max_train_beats": 300,
+                 "n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 8, "seed": 42},
+    sweep_seeds=(1,), sweep_target=None, sweep_tolerance=0.01, sweep_concurrent=True,
+    backend_epochs=2, gpu_beats=1024, gpu_epochs=2, gpu_max_concurrent=2, executor_runs=2,
+    executor_long_runs=2, executor_long_epochs=2, executor_long_epoch_s=0.5,
 )
 
 

@@ -1,16 +1,24 @@
-"""Sweeps: wall time of ``code/sweep.py`` to a target val_macro_f1, bayes + hyperband
-against grid search over the same discrete space, followed through the sweep's store."""
+"""Sweeps: the inter-patient sweep users run, with and without fold-aware early stopping.
+
+Real records: DS1 (``../shared/data/mitdb-ds1``) converted with ``code/data.py wfdb --split
+inter`` into the bench's work folder. Every run is a record-grouped k-fold run in the
+protocol of ``sweep_conf/inter_patient_cv_bayes.yaml`` (its fixed keys, metric and
+``early_terminate``), made small: a few folds and epochs, ``max_train_beats`` training beats.
+The same configurations run as a grid, in an order each seed shuffles, once without early
+termination and once with the YAML's hyperband acting on each fold's row. The figure is the
+wall time until a run that finished all its folds reaches the best configuration's
+objective (within ``sweep_tolerance``): the target comes from the first sweep without early
+stopping, which runs every configuration; the others stop once it is reached.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,93 +28,86 @@ import numpy as np
 
 from .report import Results
 from .sizes import REPO_ROOT, Sizes, program_env
-from .startup import bench_csv, has_parse_cache
+
+SECTION = "sweep"
+DS1_SOURCE = REPO_ROOT.parent / "shared" / "data" / "mitdb-ds1"
+PROTOCOL_YAML = REPO_ROOT / "sweep_conf" / "inter_patient_cv_bayes.yaml"
+PROTOCOL_KEYS = ("dataset", "classes", "val_split", "split_seed", "keep_epoch", "objective")
+ARMS = ("none", "folds")  # without early termination; hyperband on each fold's row
+ARM_NAMES = {"none": "no early stopping", "folds": "fold-aware early stopping"}
 
 
-def sweep_yaml(method: str, sizes: Sizes, data_dir: Path, models_dir: Path) -> str:
+def protocol() -> dict[str, Any]:
+    """The inter-patient sweep's metric, early termination and fixed protocol keys, from
+    its YAML (one definition)."""
     import yaml
 
-    params: dict[str, Any] = {"model": {"value": "cnn"}, "dataset": {"value": "mitbih"},
-                              "data_dir": {"value": str(data_dir)},
-                              "models_dir": {"value": str(models_dir)}}
+    cfg = yaml.safe_load(PROTOCOL_YAML.read_text())
+    fixed = {k: v["value"] for k, v in cfg["parameters"].items()
+             if k in PROTOCOL_KEYS and isinstance(v, dict) and "value" in v}
+    return {"metric": cfg["metric"], "early_terminate": cfg["early_terminate"], "fixed": fixed}
+
+
+def sweep_yaml(sizes: Sizes, data_dir: Path, models_dir: Path, seed: int,
+               early_stop: bool) -> str:
+    """The grid of ``sizes.sweep_space`` in the order ``seed`` shuffles, in the
+    inter-patient protocol; with the protocol's hyperband when ``early_stop``."""
+    import yaml
+
+    rules = protocol()
+    rng = np.random.default_rng(seed)
+    params: dict[str, Any] = {k: {"value": v} for k, v in rules["fixed"].items()}
+    params.update({"data_dir": {"value": str(data_dir)},
+                   "models_dir": {"value": str(models_dir)}})
     params.update({k: {"value": v} for k, v in sizes.sweep_fixed.items()})
-    params.update({k: {"values": list(v)} for k, v in sizes.sweep_space.items()})
-    cfg: dict[str, Any] = {
-        "program": "code/train.py", "method": method,
-        "metric": {"name": "val_macro_f1", "goal": "maximize"},
-        "command": ["${env}", "${interpreter}", "${program}", "${args}"],
-        "parameters": params,
-    }
-    if method != "grid":
-        epochs = int(sizes.sweep_fixed.get("epochs", 1))
-        cfg["early_terminate"] = {"type": "hyperband", "min_iter": 1 if epochs < 4 else 2, "eta": 2}
+    params.update({k: {"values": [v[i] for i in rng.permutation(len(v))]}
+                   for k, v in sizes.sweep_space.items()})
+    cfg: dict[str, Any] = {"program": "code/train.py", "method": "grid",
+                           "metric": rules["metric"],
+                           "command": ["${env}", "${interpreter}", "${program}", "${args}"],
+                           "parameters": params}
+    if early_stop:
+        cfg["early_terminate"] = rules["early_terminate"]
     return yaml.safe_dump(cfg, sort_keys=False)
 
 
 @dataclass
 class SweepTrace:
-    method: str
+    """One sweep as its store saw it: when each run that trained all its folds ended, with
+    its objective (the mean over its folds), and how the others ended."""
+    arm: str
+    seed: int
     started: float
-    arrivals: list[tuple[float, str, float]] = field(default_factory=list)  # (s, run, value)
-    runs: list[dict[str, Any]] = field(default_factory=list)
+    finished: list[tuple[float, str, float]] = field(default_factory=list)  # (s, run, value)
+    stopped_at_fold: list[int] = field(default_factory=list)  # per run hyperband stopped
+    runs: int = 0
     exit_code: int | None = None
     output_tail: str = ""
-    stopped_at_target: bool = False
 
     def first_at(self, target: float) -> tuple[float, str] | None:
-        hits = [(t, run) for t, run, v in self.arrivals if v >= target]
+        hits = [(t, run) for t, run, v in self.finished if v >= target]
         return min(hits) if hits else None
 
     def best(self) -> float | None:
-        values = [v for _, _, v in self.arrivals]
-        return max(values) if values else None
+        return max((v for _, _, v in self.finished), default=None)
 
 
-class StoreReader:
-    """Follows a sweep's store through its public reader (``ecgsweep.sweep.store.Store``)
-    while the runner writes it; opened once the runner has created it."""
-
-    def __init__(self, db: Path):
-        self.db = db
-        self.store: Any = None
-        self.seen: set[tuple[str, int]] = set()
-
-    def _open(self) -> bool:
-        from ecgsweep.sweep.store import Store, StoreError
-
-        if self.store is None and self.db.is_file():
-            try:
-                self.store = Store(self.db, timeout_s=5)
-            except (sqlite3.Error, StoreError):
-                return False  # being created; next poll
-        return self.store is not None
-
-    def new_rows(self) -> list[tuple[str, dict]]:
-        """(run id, metrics row) for every history row not returned before."""
-        if not self._open():
-            return []
-        try:
-            histories = self.store.histories()
-        except sqlite3.Error:
-            return []
-        fresh = []
-        for run_id, rows in histories.items():
-            for step, row in enumerate(rows):
-                if (run_id, step) not in self.seen:
-                    self.seen.add((run_id, step))
-                    fresh.append((run_id, row))
-        return fresh
-
-    def runs(self) -> list[dict[str, Any]]:
-        keep = ("run_id", "seq", "params", "state", "stop_reason", "exit_code", "epochs",
-                "metric_best", "started_at", "ended_at")
-        if not self._open():
-            return []
-        return [{k: r.get(k) for k in keep} for r in self.store.runs()]
-
-    def close(self) -> None:
-        if self.store is not None:
-            self.store.close()
+def read_trace(trace: SweepTrace, store: Any, metric: str) -> None:
+    """Fill ``trace`` from the sweep's store (``ecgsweep.sweep.store.Store``)."""
+    trace.finished, trace.stopped_at_fold = [], []
+    rows = store.runs()
+    trace.runs = sum(1 for r in rows if r.get("started_at") is not None)
+    histories = store.histories()
+    for r in rows:
+        summary = r.get("summary") or {}
+        if r["state"] == "finished" and summary.get("folds_completed") == summary.get("folds") \
+                and isinstance(summary.get(metric), (int, float)) and r.get("ended_at"):
+            trace.finished.append((r["ended_at"] - trace.started, r["run_id"],
+                                   float(summary[metric])))
+        elif r["state"] == "stopped" and "hyperband" in str(r.get("stop_reason") or ""):
+            done = [h.get("folds_completed", 0) for h in histories.get(r["run_id"], [])]
+            trace.stopped_at_fold.append(int(max(done, default=0)))
+    trace.finished.sort()
 
 
 def _stop(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
@@ -126,181 +127,159 @@ def _stop(proc: subprocess.Popen, grace_s: float = 3.0) -> None:
         proc.wait()
 
 
-def run_sweep(method: str, yaml_text: str, work: Path, target: float | None,
-              max_runs: int | None, poll_s: float = 0.25, timeout_s: float = 900,
-              label: str | None = None) -> SweepTrace:
-    """Run ``code/sweep.py`` on a YAML; note when each epoch's val_macro_f1 arrives in its
-    store; stop it once ``target`` is reached (None: let it finish)."""
-    label = label or method
-    folder = work / f"sweep-{label}"
-    folder.mkdir(parents=True, exist_ok=True)
-    yaml_path = folder / "sweep.yaml"
-    yaml_path.write_text(yaml_text)
-    sweep_id = f"bench-{label}-{os.getpid()}"
-    store = folder / "store"
-    cmd = [sys.executable, "code/sweep.py", str(yaml_path), "--store", str(store), "--sweep-id",
-           sweep_id, "--plain", "--poll", str(poll_s)]
-    if max_runs:
-        cmd += ["--count", str(max_runs)]
-    db = store / sweep_id / "sweep.db"
-    log = open(folder / "runner.log", "w")
-    trace = SweepTrace(method, time.time())
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=program_env(folder / "wandb"), stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    reader = StoreReader(db)
+def _open_store(db: Path) -> Any:
+    from ecgsweep.sweep.store import Store, StoreError
+
     try:
-        while True:
-            done = proc.poll() is not None
-            for run_id, row in reader.new_rows():
-                value = row.get("val_macro_f1")
-                if isinstance(value, (int, float)):
-                    trace.arrivals.append((time.time() - trace.started, run_id, float(value)))
-            if target is not None and trace.first_at(target):
-                trace.stopped_at_target = True
-                break
-            if done:
-                break
-            if time.time() - trace.started > timeout_s:
-                break
-            time.sleep(poll_s)
-    finally:
-        _stop(proc)
-        log.close()
+        return Store(db, timeout_s=5) if db.is_file() else None
+    except (sqlite3.Error, StoreError):
+        return None  # being created; next poll
+
+
+def run_sweep(trace: SweepTrace, yaml_text: str, work: Path, target: float | None,
+              metric: str, poll_s: float = 0.5, timeout_s: float = 1800) -> SweepTrace:
+    """Run ``code/sweep.py`` on a YAML and follow its store; stop it once a finished run
+    reaches ``target`` (None: let it finish)."""
+    folder = work / f"sweep-{trace.arm}-{trace.seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sweep.yaml").write_text(yaml_text)
+    sweep_id = f"bench-{trace.arm}-{trace.seed}-{os.getpid()}"
+    store_root = folder / "store"
+    cmd = [sys.executable, "code/sweep.py", str(folder / "sweep.yaml"), "--store",
+           str(store_root), "--sweep-id", sweep_id, "--plain", "--poll", "0.25"]
+    store = None
+    with open(folder / "runner.log", "w") as log:
+        trace.started = time.time()
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=program_env(folder / "wandb"),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while True:
+                done = proc.poll() is not None
+                store = store or _open_store(store_root / sweep_id / "sweep.db")
+                if store is not None:
+                    read_trace(trace, store, metric)
+                if done or (target is not None and trace.first_at(target)) \
+                        or time.time() - trace.started > timeout_s:
+                    break
+                time.sleep(poll_s)
+        finally:
+            _stop(proc)
     trace.exit_code = proc.returncode
-    trace.runs = reader.runs()
-    reader.close()
+    if store is not None:
+        read_trace(trace, store, metric)
+        store.close()
     trace.output_tail = "\n".join((folder / "runner.log").read_text().splitlines()[-20:])
     return trace
 
 
-def sweep_runner_problem() -> str | None:
-    """Why code/sweep.py cannot be used now, or None."""
+def convert_ds1(work: Path, records: str | None) -> Path:
+    """DS1 converted by the project's own converter into ``work``; returns its folder.
+    Parsed once here, so no timed run pays for the parse cache."""
+    from ecgsweep.data.kaggle_csv import load_csv
+
+    out = work / "ds1"
+    cmd = [sys.executable, "code/data.py", "wfdb", "--src", str(DS1_SOURCE), "--out", str(out),
+           "--split", "inter", *(["--records", records] if records else [])]
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=program_env(work / "wandb-data"),
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"code/data.py wfdb exited {proc.returncode}: "
+                           f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+    load_csv(out / "mitbih_train.csv")
+    return out
+
+
+def sweep_problem() -> str | None:
+    """Why the sweep section cannot run here, or None."""
+    if not DS1_SOURCE.is_dir():
+        return f"no DS1 records in {DS1_SOURCE} (the MIT-BIH DS1 .hea/.dat/.atr files)"
     if not (REPO_ROOT / "code" / "sweep.py").is_file():
         return "code/sweep.py does not exist"
-    try:
-        proc = subprocess.run([sys.executable, "code/sweep.py", "--help"], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        return "code/sweep.py --help did not answer within 120 s"
-    if proc.returncode != 0:
-        return f"code/sweep.py --help exited {proc.returncode}: {proc.stderr.strip()[-200:]}"
-    if "--store" not in proc.stdout or "--count" not in proc.stdout:
-        return "code/sweep.py has no --store/--count options"
     return None
 
 
-def bench_sweep(results: Results, sizes: Sizes, work: Path, data_root: Path) -> None:
-    names = {"grid": "grid search: time to target", "bayes": "bayes + hyperband: time to target"}
-    problem = sweep_runner_problem()
-    if problem:
-        for method in ("grid", "bayes"):
-            results.not_measured("sweep", names[method], "s", problem)
-        results.not_measured("sweep", "ratio grid / bayes+hyperband", "x", problem)
-        return
-    csv_path = bench_csv(data_root / "sweep", sizes.sweep_csv_rows)
-    if not has_parse_cache(csv_path):
-        from ecgsweep.data.kaggle_csv import load_csv
+FIGURES = {"none": "no early stopping: time to the best objective",
+           "folds": "fold-aware early stopping: time to the best objective",
+           "ratio": "ratio of time to the best objective, without / with",
+           "best-none": "best objective, no early stopping",
+           "best-folds": "best objective, fold-aware early stopping"}
 
-        load_csv(csv_path)  # every run would otherwise parse it once
-    grid_size = int(np.prod([len(v) for v in sizes.sweep_space.values()]))
-    yamls = {m: sweep_yaml(m, sizes, csv_path.parent, work / f"sweep-{m}" / "models")
-             for m in ("grid", "bayes")}
+
+def bench_sweep(results: Results, sizes: Sizes, work: Path, data_root: Path) -> None:
+    problem = sweep_problem()
+    if problem:
+        for name in FIGURES.values():
+            results.not_measured(SECTION, name, "x" if "ratio" in name else "", problem)
+        return
+    data_dir = convert_ds1(work, sizes.sweep_records)
+    metric = protocol()["metric"]["name"]
+    traces: dict[str, list[SweepTrace]] = {arm: [] for arm in ARMS}
     target = sizes.sweep_target
-    if sizes.sweep_concurrent:  # smoke: both at once, fixed target
-        out: dict[str, SweepTrace] = {}
-        threads = [threading.Thread(target=lambda m=m: out.__setitem__(
-            m, run_sweep(m, yamls[m], work, target, grid_size if m == "grid" else sizes.sweep_max_runs)))
-            for m in ("grid", "bayes")]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        grid, bayes_traces = out["grid"], [out["bayes"]]
-        how = f"fixed target {target} (smoke: both sweeps at once)"
-    else:
-        # The full grid first: it fixes the target as a share of the best value it finds.
-        grid = run_sweep("grid", yamls["grid"], work, target, grid_size)
-        if target is None:
-            best = grid.best()
-            if best is None:
-                why = f"the grid sweep logged no val_macro_f1 (exit {grid.exit_code}):\n{grid.output_tail}"
-                for method in ("grid", "bayes"):
-                    results.not_measured("sweep", names[method], "s", why)
-                results.not_measured("sweep", "ratio grid / bayes+hyperband", "x", why)
-                return
-            target = round(sizes.sweep_target_share * best, 4)
-            how = (f"target {sizes.sweep_target_share:.0%} of the best val_macro_f1 of the full "
-                   f"grid ({best:.4f})")
-        else:
-            how = f"fixed target {target}"
-        bayes_traces = [run_sweep("bayes", yamls["bayes"], work, target, sizes.sweep_max_runs,
-                                  label=f"bayes{i + 1}") for i in range(sizes.sweep_bayes_repeats)]
+    for i, seed in enumerate(sizes.sweep_seeds):
+        # the first sweep without early stopping runs every configuration: it sets the
+        # target; after that the arms alternate which goes first
+        arms = ARMS if i % 2 == 0 else ARMS[::-1]
+        for arm in arms:
+            yaml_text = sweep_yaml(sizes, data_dir, work / f"models-{arm}-{seed}", seed,
+                                   early_stop=arm == "folds")
+            trace = run_sweep(SweepTrace(arm, seed, 0.0), yaml_text, work, target, metric)
+            traces[arm].append(trace)
+            if target is None:
+                best = trace.best()
+                if best is None:
+                    why = (f"the sweep without early stopping finished no run (exit "
+                           f"{trace.exit_code}):\n{trace.output_tail}")
+                    for name in FIGURES.values():
+                        results.not_measured(SECTION, name, "x" if "ratio" in name else "", why)
+                    return
+                target = round(best - sizes.sweep_tolerance, 4)
+    report_sweeps(results, sizes, traces, target, metric)
+
+
+def _describe(trace: SweepTrace, target: float) -> str:
+    hit = trace.first_at(target)
+    order = [run for _, run, _ in trace.finished]
+    where = (f"{hit[0]:.0f} s (finished run {order.index(hit[1]) + 1}, {trace.runs} started)"
+             if hit else f"not reached in {trace.runs} runs")
+    stops = ""
+    if trace.arm == "folds":
+        folds = ", ".join(str(f) for f in sorted(trace.stopped_at_fold)) or "-"
+        stops = f", {len(trace.stopped_at_fold)} stopped by hyperband (after fold {folds})"
+    return f"seed {trace.seed}: {where}{stops}"
+
+
+def report_sweeps(results: Results, sizes: Sizes, traces: dict[str, list[SweepTrace]],
+                  target: float, metric: str) -> None:
+    """The two arms' median time to ``target``, their ratio and the best objective each
+    reached; a median that some sweeps missed is not measured."""
     space = ", ".join(f"{k} {v}" for k, v in sizes.sweep_space.items())
     fixed = ", ".join(f"{k}={v}" for k, v in sizes.sweep_fixed.items())
-    grid_s = _report_grid(results, names["grid"], grid, target, grid_size, sizes, how)
-    bayes_s = _report_bayes(results, names["bayes"], bayes_traces, target, sizes)
-    if grid_s is not None and bayes_s is not None:
-        results.add("sweep", "ratio grid / bayes+hyperband", grid_s / bayes_s, "x",
-                    f"space: {space} ({grid_size} points); fixed: {fixed}; >1: bayes is faster")
+    medians: dict[str, float | None] = {}
+    for arm in ARMS:
+        times = [(t.first_at(target) or (float("inf"),))[0] for t in traces[arm]]
+        what = (f"{metric} >= {target:.4f} (the best configuration's, less "
+                f"{sizes.sweep_tolerance}); median of {len(times)} seed"
+                f"{'' if len(times) == 1 else 's'} (orders): "
+                + "; ".join(_describe(t, target) for t in traces[arm]))
+        median = statistics.median(times)
+        medians[arm] = median if np.isfinite(median) else None
+        if medians[arm] is None:
+            results.not_measured(SECTION, FIGURES[arm], "s", f"target not reached: {what}")
+        else:
+            results.add(SECTION, FIGURES[arm], median, "s", what,
+                        times=times, finished=[t.finished for t in traces[arm]])
+    if medians["none"] is not None and medians["folds"] is not None:
+        results.add(SECTION, FIGURES["ratio"], medians["none"] / medians["folds"], "x",
+                    f"grid of {space} in shuffled orders; fixed: {fixed}; DS1 records "
+                    f"{sizes.sweep_records or 'all 22'}; >1: early stopping is faster "
+                    "(goal: 2)")
     else:
-        missed = [m for m, v in (("grid", grid_s), ("bayes+hyperband", bayes_s)) if v is None]
-        results.not_measured("sweep", "ratio grid / bayes+hyperband", "x",
-                             f"{' and '.join(missed)} did not reach the target")
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
-def _started(trace: SweepTrace, space: dict[str, list[Any]]) -> tuple[list[dict], int, int]:
-    """Runs that started, how many distinct points of the space they ran, how many hyperband stopped."""
-    started = [r for r in trace.runs if r.get("started_at") is not None]
-    points = {json.dumps({k: (json.loads(r["params"]) if isinstance(r["params"], str)
-                              else r["params"]).get(k) for k in space}, sort_keys=True)
-              for r in started}
-    stopped = sum(1 for r in started if r.get("state") == "stopped"
-                  and "hyperband" in str(r.get("stop_reason") or ""))
-    return started, len(points), stopped
-
-
-def _report_grid(results: Results, name: str, grid: SweepTrace, target: float, grid_size: int,
-                 sizes: Sizes, how: str) -> float | None:
-    started, points, _ = _started(grid, sizes.sweep_space)
-    detail = dict(target=target, runs=grid.runs, arrivals=grid.arrivals, exit_code=grid.exit_code)
-    hit = grid.first_at(target)
-    if hit is None:
-        best = grid.best()
-        results.not_measured("sweep", name, "s",
-                             f"target {target:.4f} not reached in {_plural(len(started), 'run')} "
-                             f"(best {'-' if best is None else f'{best:.4f}'})").detail.update(detail)
-        return None
-    order = [r["run_id"] for r in started]
-    nth = order.index(hit[1]) + 1 if hit[1] in order else "?"
-    results.add("sweep", name, hit[0], "s", f"{how}; reached by grid point {nth} of {grid_size}",
-                **detail)
-    return hit[0]
-
-
-def _report_bayes(results: Results, name: str, traces: list[SweepTrace], target: float,
-                  sizes: Sizes) -> float | None:
-    times: list[float] = []
-    parts = []
-    for trace in traces:
-        started, points, stopped = _started(trace, sizes.sweep_space)
-        hit = trace.first_at(target)
-        times.append(hit[0] if hit else float("inf"))
-        order = [r["run_id"] for r in started]
-        parts.append((f"{hit[0]:.0f} s (run {order.index(hit[1]) + 1 if hit[1] in order else '?'})"
-                      if hit else f"not in {_plural(len(started), 'run')}")
-                     + f", {_plural(points, 'point')}, {stopped} stopped by hyperband")
-    detail = dict(target=target, repeats=[dict(runs=t.runs, arrivals=t.arrivals,
-                                               exit_code=t.exit_code) for t in traces])
-    median = statistics.median(times)
-    what = (f"median of {len(traces)} sweeps (random start): " if len(traces) > 1 else "") \
-        + "; ".join(parts) + f"; cap {_plural(sizes.sweep_max_runs, 'run')} each"
-    if median == float("inf"):
-        results.not_measured("sweep", name, "s", f"target {target:.4f} not reached: {what}"
-                             ).detail.update(detail)
-        return None
-    results.add("sweep", name, median, "s", what, **detail)
-    return median
+        results.not_measured(SECTION, FIGURES["ratio"], "x", "an arm did not reach the target")
+    for arm in ARMS:
+        best = max((t.best() for t in traces[arm] if t.best() is not None), default=None)
+        name = FIGURES[f"best-{arm}"]
+        if best is None:
+            results.not_measured(SECTION, name, "", "no run finished all its folds")
+        else:
+            results.add(SECTION, name, best, metric.removeprefix("kept_"),
+                        "the highest mean over the folds of any run that trained them all")

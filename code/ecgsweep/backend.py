@@ -15,6 +15,7 @@ from typing import Mapping
 
 from .cli import UserError
 from .params import AUTO, BACKENDS, DEFAULT_BACKEND  # one definition: the config schema
+from .sweep.launch import GPU_MEMORY_FRACTION_ENV  # set by the sweep runner's --runs-per-gpu
 
 # What to install for each backend (docs/models-and-parameters.md gives the GPU lines).
 INSTALL_HINT = {
@@ -22,6 +23,18 @@ INSTALL_HINT = {
     "jax": "pip install jax==0.6.2 jaxlib==0.6.2",  # 0.10 needs numpy>=2; sweeps numpy<2
     "torch": "pip install torch==2.13.0",
 }
+
+
+# TensorFlow's C++ log level: 2 keeps its start-up notes (absl, oneDNN, CPU features, CUDA
+# plugins) off the terminal and still shows its errors.
+TF_LOG_LEVEL = ("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def quiet_tensorflow(environ: dict[str, str] | None = None) -> None:
+    """Keep TensorFlow's start-up notes off stderr unless the user set the level; before
+    TensorFlow is imported (it reads the variable once), and in every run it starts."""
+    name, level = TF_LOG_LEVEL
+    (os.environ if environ is None else environ).setdefault(name, level)
 
 
 class BackendError(UserError):
@@ -55,6 +68,7 @@ def is_installed(name: str) -> bool:
 
 def select(requested: str = AUTO) -> str:
     """Make ``requested`` (a config value) the backend Keras loads; return its name."""
+    quiet_tensorflow()
     name = choose(requested, os.environ, _loaded_backend())
     if not is_installed(name):
         raise BackendError(f"config key 'backend': {name!r} is not installed in "
@@ -102,11 +116,31 @@ def _tensorflow_gpus() -> tuple[str, ...]:
                  for g in gpus)
 
 
+def memory_fraction(environ: Mapping[str, str]) -> float | None:
+    """The share of each GPU's memory this run may take when runs share a GPU
+    (``GPU_MEMORY_FRACTION_ENV``); None: as much as it needs."""
+    text = environ.get(GPU_MEMORY_FRACTION_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise BackendError(f"{GPU_MEMORY_FRACTION_ENV}={text!r}: give the share of a GPU's "
+                           "memory one run may take, a number in (0, 1], or unset it")
+    return value
+
+
 def _torch_gpus() -> tuple[str, ...]:
     import torch
 
     if not torch.cuda.is_available():
         return ()
+    fraction = memory_fraction(os.environ)  # TensorFlow grows, JAX reads its own variable
+    if fraction is not None:
+        for i in range(torch.cuda.device_count()):
+            torch.cuda.set_per_process_memory_fraction(fraction, i)
     return tuple(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
 
 

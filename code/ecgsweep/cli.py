@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import warnings
 from typing import Callable
 
 # The user's error, the generic exit codes and the folder checks are the sweep engine's (the
@@ -38,8 +39,36 @@ def wandb_start_failed(what: str, error: Exception) -> UserError:
                      "and `wandb sync` it later")
 
 
+# The installed console command (pyproject.toml's [project.scripts]).
+INSTALLED_COMMAND = "ecg-sweeps"
+_naming = {"installed": False}
+
+
+def name_commands_as_installed() -> None:
+    """Usage lines and help name the commands as the installed command's subcommands
+    (``ecg-sweeps sweep``) rather than as the clone's scripts (``code/sweep.py``)."""
+    _naming["installed"] = True
+
+
+def prog(script: str, command: str) -> str:
+    """The name a usage line gives a command: ``ecg-sweeps <command>`` through the installed
+    command, ``code/<script>`` as a script of the clone."""
+    return f"{INSTALLED_COMMAND} {command}" if _naming["installed"] else f"code/{script}"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=file or sys.stderr, flush=True)
+
+
+def one_line_warnings() -> None:
+    """Print each Python warning as one ``warning: ...`` line on stderr, without the file,
+    line and source Python adds: the user reads what is wrong, not where it was noticed."""
+    warnings.showwarning = _show_warning
+
+
 def run_main(main: Callable[[], object]) -> int:
     """Call ``main`` and map expected errors to a one-line message and exit code 2."""
+    one_line_warnings()
     try:
         result = main()
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import warnings
+from pathlib import Path
 from typing import Any, Mapping
 
 from . import params
@@ -72,28 +73,71 @@ def unknown_key_message(key: str, model: str) -> str:
             f"Known keys for model '{model}': {', '.join(known)}")
 
 
+def read_config_file(path: str) -> dict[str, Any]:
+    """The fixed values of a ``config_file``: a YAML mapping of config keys to values. A
+    file that cannot be read, is not such a mapping, or names ``config_file`` itself is a
+    ConfigError naming it; its keys are checked by ``resolve``."""
+    import yaml
+
+    where = f"config key 'config_file': {path}"
+    try:
+        text = Path(path).read_text()
+    except (FileNotFoundError, IsADirectoryError):
+        raise ConfigError(f"{where}: no such file (give a YAML file of key: value lines, "
+                          "e.g. configs/inter_patient.yaml)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{where}: cannot be read ({e})") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not valid YAML ({' '.join(str(e).split())})") from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict) or not all(isinstance(k, str) for k in values):
+        raise ConfigError(f"{where}: expected key: value lines (a YAML mapping of config "
+                          f"keys), found a {type(values).__name__}")
+    if "config_file" in values:
+        raise ConfigError(f"{where}: names config_file itself; a config file cannot include "
+                          "another")
+    return values
+
+
 def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Fill defaults for the selected family and validate every given key.
 
     Keys starting with '_' (wandb's own, e.g. ``_wandb``) are ignored. A key that belongs
     only to another family is allowed with a warning, since one sweep may span families.
+    ``config_file`` names a YAML of fixed values (``read_config_file``) read first: the
+    values given here (the command line's, the sweep's) win over it, and an error in one
+    of its own names the file.
     """
     given = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    file_name = str(given.get("config_file") or "")
+    from_file = {k: v for k, v in (read_config_file(file_name) if file_name else {}).items()
+                 if k not in given}
+    given = {**from_file, **given}
+
+    def where(key: str) -> str:
+        return f"{file_name}: " if key in from_file else ""
+
     model = given.get("model", params.TRAINING_PARAMS[0].default)
     if model not in params.FAMILY_PARAMS:
-        raise ConfigError(f"config key 'model': {model!r} is not a known model family; "
-                          f"choose one of: {', '.join(params.family_names())}")
+        raise ConfigError(f"{where('model')}config key 'model': {model!r} is not a known model "
+                          f"family; choose one of: {', '.join(params.family_names())}")
     schema = params.params_for(model)
     every = params.all_params()
     resolved = defaults(model)
     for key, value in given.items():
         if key in schema:
-            resolved[key] = coerce_value(schema[key], value)
+            try:
+                resolved[key] = coerce_value(schema[key], value)
+            except ConfigError as e:
+                raise ConfigError(f"{where(key)}{e}") from None
         elif key in every:
-            warnings.warn(f"config key '{key}' is not read by model '{model}'; ignored",
-                          stacklevel=2)
+            warnings.warn(f"{where(key)}config key '{key}' is not read by model '{model}'; "
+                          "ignored", stacklevel=2)
         else:
-            raise ConfigError(unknown_key_message(key, model))
+            raise ConfigError(f"{where(key)}{unknown_key_message(key, model)}")
     check_combinations(resolved)
     return resolved
 

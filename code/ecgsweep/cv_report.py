@@ -26,10 +26,10 @@ def pooled_ec57(records: list[ModelRecord], class_names: Sequence[str]) -> dict[
     """Prints, and returns, the EC57 table of the folds' summed validation confusion
     matrices and, when every fold kept one per record, the per-record error table."""
     cm = np.sum([np.asarray(r.val_confusion) for r in records], axis=0)
-    table = ec57.ec57_table(cm, class_names)
+    table = ec57.class_table(cm, class_names)
     print(ec57.format_table(table, f"cross-validated over {len(records)} folds (each beat "
-                                   "predicted by the fold that held it out), AAMI EC57:"),
-          flush=True)
+                                   "predicted by the fold that held it out), "
+                                   f"{ec57.table_heading(class_names)}:"), flush=True)
     pooled = {"confusion": cm.tolist(), "ec57": table,
               "pooled_macro_f1": ec57.macro_f1(cm, class_names),
               "val_records": [r.val_records for r in records]}

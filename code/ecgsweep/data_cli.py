@@ -3,7 +3,9 @@
     python code/data.py synth --out data/
     python code/data.py check data/mitbih_train.csv
     python code/data.py wfdb --src data/mitdb --out data/ --split inter
+    python code/data.py wfdb --src data/svdb --out data/svdb --split test   # a test set
     python code/data.py wfdb --download mitdb          # PhysioNet -> data/mitdb, then convert
+    python code/data.py wfdb --download mitdb --out mydata   # -> mydata/mitdb, mydata/*.csv
     python code/data.py kaggle --out data/             # Kaggle heartbeat CSVs (needs a token)
 """
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecgsweep.cli import non_negative_int, run_main, writable_folder
+from ecgsweep.cli import non_negative_int, positive_int, prog, run_main, writable_folder
+from ecgsweep.data.kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -27,11 +30,15 @@ def _synth(args: argparse.Namespace) -> None:
 def _check(args: argparse.Namespace) -> None:
     import numpy as np
 
+    from ecgsweep.data.classes import read_class_names
     from ecgsweep.data.kaggle_csv import load_csv
 
     for path in args.csv:
-        X, y = load_csv(path, n_classes=args.classes, use_cache=False)  # validate the file itself
-        counts = ", ".join(f"{c}: {n}" for c, n in zip(*np.unique(y, return_counts=True)))
+        names = read_class_names(path) or ()  # <name>.classes.json beside it
+        n_classes = args.classes or len(names) or None
+        X, y = load_csv(path, n_classes=n_classes, use_cache=False)  # validate the file itself
+        counts = ", ".join(f"{c}{f' ({names[c]})' if c < len(names) else ''}: {n}"
+                           for c, n in zip(*np.unique(y, return_counts=True)))
         print(f"{path}: {len(y)} beats, {X.shape[1]} samples each, labels {{{counts}}}")
 
 
@@ -53,13 +60,23 @@ def _print_records(summary: dict) -> None:
     Console(width=max(100, Console().width)).print(table)
 
 
+def _print_leads(per_record: dict) -> None:
+    """Which lead the records were read from, and why: one line per lead and reason."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, info in per_record.items():
+        why = info["lead_reason"].split(" (leads:")[0]  # without each record's own leads
+        groups.setdefault((info["lead"], why), []).append(name)
+    for (lead, why), names in groups.items():
+        print(f"lead {lead} ({why}): {len(names)} record(s), {' '.join(names)}")
+
+
 def _wfdb(args: argparse.Namespace) -> None:
     import warnings
     from pathlib import Path
 
     from ecgsweep.data import download, wfdb_beats
 
-    src = Path(args.src)
+    src = Path(args.src) if args.src else download.records_folder(args.out)
     if args.download:
         print(f"downloading {args.download} from PhysioNet into {src} ...")
         download.download_mitdb(src)
@@ -69,11 +86,13 @@ def _wfdb(args: argparse.Namespace) -> None:
         try:
             summary = wfdb_beats.convert(src, args.out, split=args.split,
                                          test_fraction=args.test_fraction, seed=args.seed,
-                                         records=records, before_r_s=args.before_r)
+                                         records=records, before_r_s=args.before_r,
+                                         beat_samples=args.beat_samples, lead=args.lead)
         finally:
             for w in caught:
                 print(f"warning: {w.message}", file=sys.stderr)
     _print_records(summary)
+    _print_leads(summary["per_record"])
     if summary["missing"]:
         print(f"warning: {len(summary['missing'])} DS1/DS2 records missing from {src}: "
               f"{', '.join(summary['missing'])}", file=sys.stderr)
@@ -100,7 +119,9 @@ def _kaggle(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="code/data.py", description=__doc__,
+    from ecgsweep.data import wfdb_beats
+
+    parser = argparse.ArgumentParser(prog=prog("data.py", "data"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -114,27 +135,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_synth)
 
-    p = sub.add_parser("check", help="validate Kaggle-format CSVs and print their class counts")
+    p = sub.add_parser("check", help="validate beat CSVs (Kaggle format, or a header and "
+                       "beats of any width) and print their width and class counts")
     p.add_argument("csv", nargs="+")
     p.add_argument("--classes", type=int, default=None, help="number of classes labels must fit")
     p.set_defaults(func=_check)
 
     p = sub.add_parser("wfdb", help="convert PhysioNet WFDB records (e.g. MIT-BIH) to "
                        "Kaggle-format CSVs, with an intra- or inter-patient split")
-    p.add_argument("--src", default="data/mitdb",
-                   help="folder of records (.hea, .dat, .atr) (default: data/mitdb)")
+    p.add_argument("--src", default=None,
+                   help="folder of records (.hea, .dat, .atr) (default: <--out>/mitdb)")
     p.add_argument("--out", default="data", help="output folder (default: data)")
-    p.add_argument("--split", choices=["intra", "inter"], default="intra",
+    p.add_argument("--split", choices=wfdb_beats.SPLITS, default="intra",
                    help="intra: random beats, stratified (like Kaggle; same patients on both "
-                   "sides); inter: de Chazal 2004 DS1 train / DS2 test (default: intra)")
+                   "sides); inter: de Chazal 2004 DS1 train / DS2 test; train: every beat "
+                   "to the training file (development data); test: every beat to the test "
+                   "file, a whole database held out for `code/eval.py --test` (default: "
+                   "intra)")
     p.add_argument("--test-fraction", type=float, default=0.2,
                    help="share of beats in the test file with --split intra (default: 0.2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the intra split (default: 0)")
     p.add_argument("--records", default=None,
                    help="comma-separated record names to use, e.g. 100,101 (default: all)")
+    p.add_argument("--lead", default=None, metavar="NAME",
+                   help="read this lead of every record, as its header names it (e.g. V1; "
+                   "default: MLII, else each record's first channel)")
     p.add_argument("--before-r", type=float, default=0.0, metavar="SECONDS",
                    help="start each beat's window this long before its R peak, so the P "
                    "wave is in view (e.g. 0.25; default 0: the Kaggle format, from the R peak)")
+    p.add_argument("--beat-samples", type=positive_int, default=BEAT_LENGTH, metavar="N",
+                   help="samples per row: each beat's window is cut and zero-padded to N "
+                   f"(default {BEAT_LENGTH}: the Kaggle layout at {SAMPLE_RATE_HZ} Hz)")
     p.add_argument("--download", choices=["mitdb"], default=None,
                    help="first download this PhysioNet database into --src")
     p.set_defaults(func=_wfdb)

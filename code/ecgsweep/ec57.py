@@ -12,6 +12,11 @@ ANSI/AAMI-standard beat-by-beat comparator) computes them: a fusion (F) or uncla
 called S (bxb: VEB FP = Nv + Sv, SVEB FP = Ns + Vs + Fs). An F beat is part normal, part
 ventricular, so calling it V is not an error that a VEB detector is judged by. The other
 rows, and every macro-F1, count every call.
+
+The table and its rules are EC57's only where the classes are AAMI's (N S V F Q, with S and
+V among them: ``has_ec57_rows``); for other classes (PTB's normal/abnormal, one's own) the
+same figures are each class against the rest, every call counted, under a neutral heading
+(``class_table``, ``table_heading``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+
+from .data.classes import MITBIH_CLASSES as AAMI_CLASSES
 
 # EC57's names for the classes whose rows lead the table.
 EC57_NAMES = {"S": "SVEB", "V": "VEB"}
@@ -32,9 +39,11 @@ def ec57_table(cm: np.ndarray, class_names: Sequence[str],
     """Per class {name, se, ppv, fpr, f1, support, not_counted} from ``cm`` (rows true,
     columns predicted); a ratio with a zero denominator is None. With ``ec57_rules`` the
     SVEB and VEB rows leave out the calls EC57 does not count against them (their number
-    is ``not_counted``); without, every call counts, as in a plain classification report."""
+    is ``not_counted``); without, every call counts, as in a plain classification report.
+    Classes that are not AAMI's never get EC57's rules or row names."""
     cm = np.asarray(cm, dtype=np.float64)
     class_names = list(class_names)
+    ec57_rules = ec57_rules and has_ec57_rows(class_names)
     out: dict[str, dict[str, Any]] = {}
     for i, name in enumerate(class_names):
         ignored = [class_names.index(c) for c in NOT_COUNTED_AGAINST.get(name, ())
@@ -48,8 +57,9 @@ def ec57_table(cm: np.ndarray, class_names: Sequence[str],
         se, ppv, fpr = _ratio(tp, tp + fn), _ratio(tp, tp + fp), _ratio(fp, fp + tn)
         f1 = (2 * se * ppv / (se + ppv) if se is not None and ppv is not None and se + ppv > 0
               else (0.0 if se is not None and ppv is not None else None))
-        out[name] = {"name": EC57_NAMES.get(name, name), "se": se, "ppv": ppv, "fpr": fpr,
-                     "f1": f1, "support": int(tp + fn), "not_counted": int(not_counted)}
+        out[name] = {"name": EC57_NAMES.get(name, name) if ec57_rules else name, "se": se,
+                     "ppv": ppv, "fpr": fpr, "f1": f1, "support": int(tp + fn),
+                     "not_counted": int(not_counted)}
     return out
 
 
@@ -61,8 +71,22 @@ def macro_f1(cm: np.ndarray, class_names: Sequence[str]) -> float:
 
 
 def has_ec57_rows(class_names: Sequence[str]) -> bool:
-    """Whether the classes include both of the rows EC57 leads with (S and V)."""
-    return all(c in class_names for c in EC57_NAMES)
+    """Whether the classes are AAMI's (each one of N S V F Q) and include both of the rows
+    EC57 leads with (S and V): only then are the EC57 table and its SVEB/VEB figures."""
+    return (all(c in AAMI_CLASSES for c in class_names)
+            and all(c in class_names for c in EC57_NAMES))
+
+
+def class_table(cm: np.ndarray, class_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The per-class table of ``cm``: EC57's (its rules) for AAMI classes, else each class
+    against the rest with every call counted."""
+    return ec57_table(cm, class_names, ec57_rules=has_ec57_rows(class_names))
+
+
+def table_heading(class_names: Sequence[str]) -> str:
+    """What ``class_table``'s figures are, for a title."""
+    return ("AAMI EC57" if has_ec57_rows(class_names)
+            else "per class (each class against the rest)")
 
 
 def sveb_veb_f1(cm: np.ndarray, class_names: Sequence[str]) -> float:
@@ -79,13 +103,13 @@ def _ratio(num: float, den: float) -> float | None:
 
 
 def row_order(class_names: Sequence[str]) -> list[str]:
-    """SVEB and VEB rows first, then the others in class order."""
-    first = [c for c in ("S", "V") if c in class_names]
+    """For AAMI classes SVEB and VEB rows first, then the others in class order."""
+    first = [c for c in ("S", "V") if c in class_names] if has_ec57_rows(class_names) else []
     return first + [c for c in class_names if c not in first]
 
 
 def format_table(table: dict[str, dict[str, Any]], title: str) -> str:
-    """The table as plain text, one row per class, SVEB and VEB first."""
+    """The table as plain text, one row per class (AAMI classes: SVEB and VEB first)."""
     def pct(v: float | None) -> str:
         return f"{100 * v:6.2f}" if v is not None else "     -"
 
@@ -124,8 +148,10 @@ def record_errors(by_record: dict[str, Any], class_names: Sequence[str]) -> list
     """Per record, for S and V: its beats, those found and the false calls of the class (as
     the EC57 table counts them); records with neither beats nor calls of them left out,
     most errors first (missed beats plus false calls), so the records that pull the pooled
-    figures down lead."""
+    figures down lead. None for classes that are not AAMI's."""
     followed = [c for c in RECORD_TABLE_CLASSES if c in class_names]
+    if not has_ec57_rows(class_names):
+        return []
     rows = []
     for record, cm in by_record.items():
         cm = np.asarray(cm)

@@ -19,14 +19,13 @@ EC57 table and the per-record errors, from its fold<i>.json), without loading a 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from ecgsweep.cli import non_negative_int, positive_int, run_main
+from ecgsweep.cli import non_negative_int, positive_int, prog, run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="code/eval.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog("eval.py", "eval"), description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--model", action="append",
@@ -62,10 +61,9 @@ def main(argv: list[str] | None = None) -> None:
 
         cv_report.report_run_folder(args.cv_run)
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from ecgsweep import backend, evaluation
 
-    backend.select()  # KERAS_BACKEND: a missing backend is one error line, before Keras loads
+    backend.select()  # before Keras loads: a missing backend is one error line; quiet TF
     evaluation.evaluate(args.model, test_csv=args.test, data_dir=args.data_dir, out_dir=args.out,
                         bootstrap=args.bootstrap, seed=args.seed, examples_per_pair=args.examples,
                         wandb_log=args.wandb, wandb_project=args.wandb_project,

@@ -9,7 +9,8 @@ from . import ec57, params
 from .cli import UserError
 from .contract import FOLD_MODEL_FILE, RUN_MODEL_FILE
 from .cv_report import print_record_errors
-from .folds import EpochLog, FoldLog, FoldOutcome, ValidationConfusion, development_folds
+from .folds import (EpochLog, FoldLog, FoldOutcome, FoldsDoneLog, ValidationConfusion,
+                    development_folds)
 from .model_record import record_path
 from .run_record import fold_record
 from .run_start import RunContext
@@ -21,6 +22,7 @@ def train_folds(ctx: RunContext) -> list[FoldOutcome]:
 
     fingerprint = datasets.fingerprint(ctx.dev)
     outcomes: list[FoldOutcome] = []
+    folds_done = FoldsDoneLog(ctx.run)
     for fold, added in development_folds(ctx.config, ctx.class_names, ctx.dev):
         outcome = train_fold(ctx, fold, added, fingerprint)
         if outcome is None:
@@ -28,6 +30,8 @@ def train_folds(ctx: RunContext) -> list[FoldOutcome]:
                 break  # stopped between folds: keep the folds that trained
             raise UserError("the run was stopped before finishing one epoch; nothing to keep")
         outcomes.append(outcome)
+        if ctx.folds:
+            folds_done(outcomes)  # the step hyperband compares k-fold runs at
         if ctx.stop.requested:
             break
     return outcomes
@@ -45,7 +49,8 @@ def _describe_data(ctx: RunContext, fold, added: dict) -> int:
 
 
 def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> FoldOutcome | None:
-    """Build, fit and save one fold's model; None when stopped before its first epoch."""
+    """Build, fit and save one fold's model; None when stopped before its first epoch, or
+    (a fold after the first) before its end."""
     from . import training
 
     training.seed_everything(ctx.config["seed"])  # each fold starts alike: reproducible alone
@@ -61,10 +66,14 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> FoldOutc
         raise training.TrainingDiverged(f"{tag}{e}") from None
     if not result.history:
         return None
+    if result.stopped and fold.index > 1:  # the run keeps the folds that finished
+        print(f"{tag}stopped before it finished; not kept", flush=True)
+        return None
     confusion = validation_confusion(model, fold.val, ctx.config, ctx.n_classes)
-    print(ec57.format_table(ec57.ec57_table(confusion.total, ctx.class_names),
+    print(ec57.format_table(ec57.class_table(confusion.total, ctx.class_names),
                             f"{tag}validation at the kept epoch {result.kept_epoch} "
-                            f"({ctx.config['keep_epoch']}), AAMI EC57:"), flush=True)
+                            f"({ctx.config['keep_epoch']}), "
+                            f"{ec57.table_heading(ctx.class_names)}:"), flush=True)
     if confusion.by_record is not None and not ctx.folds:  # k-fold: pooled, at the end
         print_record_errors(confusion.by_record, ctx.class_names)
     path = ctx.run_dir / (FOLD_MODEL_FILE.format(index=fold.index) if ctx.folds

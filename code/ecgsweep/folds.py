@@ -3,12 +3,18 @@ k-fold cross-validation reports.
 
 ``folds: k`` (k >= 2) trains k models one after the other, saved as
 ``<run dir>/fold<i>.keras`` with a ``fold<i>.json`` record each. Their epochs go to W&B as
-``fold<i>/val_macro_f1`` etc. (with ``fold``); W&B's plain ``val_macro_f1`` etc. get the
-epoch-wise mean over the folds, written once all folds have trained. Not fold 1's epochs
-live: the offline runner (like W&B) scores a run by the best value in its history and
-summary, so a lucky fold 1 would lift the run above its mean; the mean rows never exceed
-the summary's value of the objective (the mean of the folds' kept epochs). The price:
-hyperband sees a k-fold run's epochs only at its end, so it cannot stop it early.
+``fold<i>/val_macro_f1`` etc. (with ``fold``). The plain metric names (``val_macro_f1``,
+``kept_val_macro_f1``, ``val_loss``, ...) get one row per fold that trained to its end
+(``FoldsDoneLog``): the mean over the folds so far of each fold's kept epoch, with
+``folds_completed``. So the i-th value of the sweep's metric is the mean of the first i
+folds, which are the same records in every run of a sweep (``split_seed``), and hyperband
+(W&B's and the offline engine's) compares runs fold by fold and stops a lagging one after
+its first or second fold. The summary holds the mean over all folds. Once all folds have
+trained, their epoch-wise mean goes to W&B under ``mean/`` (``mean/val_macro_f1``, ...),
+for plots only: under the plain names it would add rows that hyperband counts as steps.
+W&B's engine judges a run by the best value its metric logged, so a run whose first folds
+score above its last ones is credited with that higher running mean; the run's record and
+the best-model slot hold the mean over all folds.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from .contract import VAL_METRICS
+from .contract import VAL_METRICS, kept_metric
 from .model_record import KFoldSummary, ModelRecord
 
 
@@ -100,8 +106,7 @@ class FoldLog:
     """A fold's epochs in k-fold cross-validation: to W&B under ``fold<i>/`` and the terminal.
 
     Their keys carry the fold, so the sweep's metric (``val_macro_f1`` etc.) is logged
-    only by the epoch-wise mean over the folds, once they have all trained
-    (``mean_history``).
+    only once per fold, by ``FoldsDoneLog``.
     """
 
     def __init__(self, run, fold: int, folds: int, epochs: int):
@@ -112,6 +117,45 @@ class FoldLog:
         shown = _format_metrics(metrics)
         print(f"fold {self.fold}/{self.folds} epoch {metrics['epoch']}/{self.epochs}  {shown}",
               flush=True)
+
+
+class MeanLog:
+    """The epoch-wise mean over the folds (``mean_history``), once they have all trained: to
+    W&B under ``mean/``, which no sweep metric names, and the terminal."""
+
+    PREFIX = "mean/"
+
+    def __init__(self, run, folds: int, epochs: int):
+        self.run, self.folds, self.epochs = run, folds, epochs
+
+    def __call__(self, metrics: dict[str, float]) -> None:
+        self.run.log({f"{self.PREFIX}{k}": v for k, v in metrics.items()})
+        print(f"mean of {self.folds} folds, epoch {metrics['epoch']}/{self.epochs}  "
+              f"{_format_metrics(metrics)}", flush=True)
+
+
+def folds_done_row(outcomes: list[FoldOutcome]) -> dict[str, float]:
+    """The row logged after a fold: ``folds_completed`` and the mean over the folds so far
+    of every metric their kept epochs hold, under its plain name, and each validation F1's
+    under its ``kept_`` name too (a sweep that keeps the last epoch ranks by that one)."""
+    means = {k: v for k, v in mean_kept_metrics(outcomes).items()
+             if k not in ("epoch", "learning_rate")}
+    row: dict[str, float] = {"folds_completed": len(outcomes), **means}
+    row.update({kept_metric(m): means[m] for m in VAL_METRICS if m in means})
+    return row
+
+
+class FoldsDoneLog:
+    """After each fold of a k-fold run: one row of the running mean (``folds_done_row``), the
+    step at which hyperband compares runs. A fold stopped from outside before its end logs
+    none: its value is not comparable with the others' at that step."""
+
+    def __init__(self, run):
+        self.run = run
+
+    def __call__(self, outcomes: list[FoldOutcome]) -> None:
+        if outcomes and not outcomes[-1].result.stopped:
+            self.run.log(folds_done_row(outcomes))
 
 
 def mean_history(histories: list[list[dict[str, float]]]) -> list[dict[str, float]]:
@@ -132,14 +176,16 @@ def mean_history(histories: list[list[dict[str, float]]]) -> list[dict[str, floa
     return rows
 
 
-def eval_command(paths: list[Path]) -> str:
+def eval_command(paths: list[Path], needs_test_csv: bool = False) -> str:
     """The ``code/eval.py`` command that scores the models at ``paths`` (several: as an
-    ensemble) on the test data."""
-    return "python code/eval.py " + " ".join(f"--model {p}" for p in paths)
+    ensemble) on the test data; with a ``--test`` placeholder where the data set holds
+    none (a single CSV)."""
+    test = " --test TEST.csv" if needs_test_csv else ""
+    return "python code/eval.py " + " ".join(f"--model {p}" for p in paths) + test
 
 
-def kfold_summary(outcomes: list[FoldOutcome], folds: int,
-                  pooled: dict[str, Any]) -> KFoldSummary:
+def kfold_summary(outcomes: list[FoldOutcome], folds: int, pooled: dict[str, Any],
+                  needs_test_csv: bool = False) -> KFoldSummary:
     """The folds' values, their mean and spread, the pooled EC57 report
     (``cv_report.pooled_ec57``), and the fold models with their ensemble's eval command."""
     values = [o.result.kept_value for o in outcomes]
@@ -147,7 +193,8 @@ def kfold_summary(outcomes: list[FoldOutcome], folds: int,
     return KFoldSummary(folds=folds, completed=len(outcomes), values=values,
                         mean=float(np.mean(values)), std=float(np.std(values)),
                         best_epochs=[o.result.kept_epoch for o in outcomes], **pooled,
-                        models=[str(p) for p in paths], eval_command=eval_command(paths))
+                        models=[str(p) for p in paths],
+                        eval_command=eval_command(paths, needs_test_csv))
 
 
 def mean_kept_metrics(outcomes: list[FoldOutcome]) -> dict[str, float]:

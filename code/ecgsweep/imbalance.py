@@ -146,6 +146,11 @@ def augment_synthetic(train: Split, fraction: float, class_names: Sequence[str],
     if fraction <= 0 or len(train) == 0:
         return train, {}
     dataset = generator_for(class_names)
+    if train.X.shape[1] != synth.BEAT_LENGTH:
+        raise UserError(f"config key 'augment_synthetic': the synthetic generator draws beats "
+                        f"of {synth.BEAT_LENGTH} samples at {synth.SAMPLE_RATE_HZ} Hz (the Kaggle "
+                        f"layout), but the data has {train.X.shape[1]} per beat; use "
+                        "augment_synthetic=0 for this data set")
     counts = np.bincount(train.y, minlength=len(class_names))[: len(class_names)]
     add = water_fill(counts, int(round(fraction * len(train))))
     new_X, new_y, added = [train.X], [train.y], {}

@@ -12,12 +12,12 @@ from .data.datasets import Split
 
 
 def as_model_input(X: np.ndarray) -> np.ndarray:
-    """(n, 187) beats -> (n, 187, 1), the channel axis Conv1D and RNN layers expect."""
+    """(n, width) beats -> (n, width, 1), the channel axis Conv1D and RNN layers expect."""
     return np.asarray(X, dtype=np.float32)[..., None]
 
 
 def model_inputs(split: Split, config: Mapping[str, Any]):
-    """What the model is fed for ``split``: the beats (n, 187, 1; with ``beat_normalization``
+    """What the model is fed for ``split``: the beats (n, width, 1; with ``beat_normalization``
     record_median a second channel, the beat minus its record's median beat), and with
     ``rr_features`` also the RR vector of the config's ``rr_normalization``, as {"beat",
     "rr"}. Plain arrays: Keras' own data adapters batch and shuffle them on every backend."""

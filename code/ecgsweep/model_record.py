@@ -37,7 +37,7 @@ _KINDS: tuple[tuple[str, type], ...] = (
     ("config", dict), ("dataset", dict), ("kfold", dict), ("class_names", list),
     ("metrics", dict), ("transfer", dict), ("val_confusion_by_record", dict),
     ("dataset.files", dict), ("dataset.added", dict), ("kfold.models", list),
-    ("kfold.values", list))
+    ("kfold.values", list), ("members", list))
 
 
 def _part(record: dict, dotted: str) -> tuple[bool, Any]:
@@ -168,12 +168,14 @@ def _fields_json(obj: Any, optional: frozenset[str]) -> dict[str, Any]:
 class ModelRecord:
     """The record of one saved model (see the module's text). ``value`` is the kept value of
     ``metric`` (``goal``: maximize) by which the best-model slot ranks it; ``sha256`` and
-    ``model_file`` are set once it is a slot's model."""
+    ``model_file`` are set once it is a slot's model. A k-fold run's own model says what it
+    is in ``final_model`` (``ensemble``: the fold models averaged, listed in ``members``;
+    ``refit``: one model trained on every development beat) and carries the k-fold mean."""
 
     SCHEMA_VERSION: ClassVar[int] = 1
     _OPTIONAL: ClassVar[frozenset[str]] = frozenset({
-        "val_confusion_by_record", "transfer", "fold", "folds", "kfold", "sha256",
-        "model_file"})
+        "val_confusion_by_record", "transfer", "fold", "folds", "kfold", "final_model",
+        "members", "sha256", "model_file"})
 
     metric: str | None = None
     goal: str = "maximize"
@@ -201,6 +203,8 @@ class ModelRecord:
     fold: int | None = None
     folds: int | None = None
     kfold: KFoldSummary | None = None
+    final_model: str | None = None
+    members: list[str] | None = None
     sha256: str | None = None
     model_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

@@ -37,7 +37,8 @@ class Param:
 TRAINING_PARAMS: tuple[Param, ...] = (
     Param("model", "cnn", str, "model family: the sections below"),
     Param("dataset", "mitbih", str,
-          "mitbih | ptbdb | synthetic | a path to a Kaggle-format CSV or a folder of them"),
+          "mitbih | ptbdb | synthetic | a CSV of beats (a row per beat, the label last, a "
+          "header optional) | a folder of the Kaggle CSVs"),
     Param("data_dir", "data", str, "folder holding the Kaggle CSVs"),
     Param("epochs", 10, int, "training epochs", low=1, high=10_000),
     Param("batch_size", 64, int, "beats per gradient step", low=1, high=65_536),
@@ -101,6 +102,15 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("folds", 0, int,
           "stratified k-fold cross-validation on the training file (0 or 1: one split)",
           low=0, high=20),
+    Param("final_model", "ensemble", str,
+          "with folds >= 2, the model the run saves (model.keras) and promotes: ensemble = "
+          "the k fold models averaged in one file, whose predictions are those the "
+          "cross-validation scored; refit = one model trained afterwards on every "
+          "development beat for the rounded mean of the folds' kept epochs, same seed, "
+          "no validation data", choices=("ensemble", "refit")),
+    Param("config_file", "", str,
+          "a YAML file of fixed values (key: value), read first; values given on the "
+          "command line or by a sweep win over it ('': none)"),
     # Inter-patient protocol (de Chazal et al. 2004; AAMI EC57).
     Param("val_split", "auto", str,
           "validation held out by record (no patient on both sides) or by beat; auto: record "
@@ -356,6 +366,8 @@ SWITCHES: dict[str, Switch] = {s.name: s for s in (
     Switch("beat_normalization", ("beat_normalization",),
            lambda c: _value(c, "beat_normalization") != "none"),
     Switch("beat_dropout", ("beat_dropout",), lambda c: float(_value(c, "beat_dropout")) > 0),
+    Switch("lr_schedule=plateau", ("lr_schedule",),
+           lambda c: _value(c, "lr_schedule") == "plateau"),
 )}
 
 
@@ -420,6 +432,13 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
         ("resample", "augment_synthetic", "pretrained", "aug_*"),
         "config key 'beat_normalization': {value}: not supported together with {clash}; set "
         "beat_normalization=none or turn those off"),
+    # A k-fold run's refit trains without validation data, which the plateau schedule follows.
+    CombinationRule(
+        "final_model",
+        lambda c: _value(c, "final_model") == "refit" and int(_value(c, "folds")) >= 2,
+        ("lr_schedule=plateau",),
+        "config key 'final_model': {value} trains without validation data, which "
+        "{clash} follows; use final_model=ensemble or another lr_schedule"),
 )
 
 

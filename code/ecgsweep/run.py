@@ -17,6 +17,7 @@ A run is a sequence of named steps, each in its own module:
 - folds (``folds``): one split, or k folds (``folds: k``) whose mean is the run's value;
 - fit (``fold_training``): each fold's model trained and saved;
 - record (``run_record``): each fold's record, and the run's;
+- final model (``final_model``): a k-fold run's one model, its folds averaged or a refit;
 - promote (``run_end``): the best-model slot, the W&B artifact and summary.
 """
 
@@ -29,7 +30,7 @@ from typing import Any
 
 from . import backend
 from .cli import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, expected_errors,
-                  wandb_start_failed)
+                  one_line_warnings, wandb_start_failed)
 from .config import resolve
 from .run_args import parse_cli, usage
 
@@ -37,6 +38,7 @@ from .run_args import parse_cli, usage
 def _train(run, config: dict[str, Any]) -> int:
     """Everything after wandb.init, as named steps; returns the process exit code."""
     from . import training
+    from .final_model import final_model
     from .fold_training import train_folds
     from .run_end import finish, log_model_artifact, promote, record_divergence
     from .run_record import combine_folds
@@ -53,9 +55,10 @@ def _train(run, config: dict[str, Any]) -> int:
         record, best_value, best_epoch = combine_folds(ctx, outcomes)
         if ctx.stop.requested:  # asked to stop once training was over: it still did not finish
             record = dataclasses.replace(record, stopped=True)
-        promoted, slot = promote(ctx, outcomes[0].path, record)
-        log_model_artifact(ctx, outcomes, record, promoted)
-        finish(ctx, outcomes, record, best_value, best_epoch, promoted, slot)
+        final = final_model(ctx, outcomes, record)
+        promoted, slot = promote(ctx, final.path, final.record)
+        log_model_artifact(ctx, outcomes, final, promoted)
+        finish(ctx, outcomes, final, best_value, best_epoch, promoted, slot)
         return EXIT_OK
     finally:
         stop.uninstall()
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    backend.quiet_tensorflow()
+    one_line_warnings()  # e.g. a key of another family: one `warning:` line in the run's log
     import wandb
 
     try:
@@ -98,3 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         run.finish(exit_code=exit_code)
     return exit_code
+
+
+if __name__ == "__main__":  # `python -m ecgsweep.run`: the training program as installed
+    sys.exit(main())

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from . import params
-from .cli import UserError
+from .cli import UserError, prog
 
 
 def parse_cli(argv: list[str]) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def parse_cli(argv: list[str]) -> dict[str, Any]:
 
 
 def usage() -> str:
-    lines = ["usage: python code/train.py [--key=value ...]", "",
+    lines = [f"usage: {prog('train.py', 'train')} [--key=value ...]", "",
              "Trains one model. Every key is a hyperparameter, also settable from a sweep YAML.",
              "", "Training:"]
     lines += [_usage_line(p) for p in params.TRAINING_PARAMS]

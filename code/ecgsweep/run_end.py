@@ -18,6 +18,7 @@ from typing import Any
 
 from .cli import EXIT_NAN
 from .contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV, VAL_METRICS, kept_metric
+from .final_model import FinalModel
 from .folds import FoldOutcome, eval_command
 from .model_record import ModelRecord, record_path
 from .run_start import RunContext
@@ -69,27 +70,31 @@ def _artifact_name(*parts: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts)).strip("-")[:120]
 
 
-def log_model_artifact(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord,
+def log_model_artifact(ctx: RunContext, outcomes: list[FoldOutcome], final: FinalModel,
                        promoted: bool) -> None:
-    """The run's model file(s) and records as a W&B artifact (offline: kept for sync)."""
+    """The run's model file(s) and records as a W&B artifact (offline: kept for sync): a
+    k-fold run's fold models and its own model (``final_model``)."""
     import wandb
 
+    record = final.record
     metadata = {"metric": record.metric, "value": record.value,
-                "best_epoch": record.best_epoch, "class_names": record.class_names}
+                "best_epoch": record.best_epoch, "class_names": record.class_names,
+                "final_model": record.final_model}
     artifact = wandb.Artifact(_artifact_name(ctx.config["model"], ctx.source.name), type="model",
                               metadata=metadata)
-    for o in outcomes:
-        name = o.path.stem if ctx.folds else "model"
-        artifact.add_file(str(o.path), name=f"{name}.keras")
-        artifact.add_file(str(record_path(o.path)), name=f"{name}.json")
+    paths = [o.path for o in outcomes] if ctx.folds else []
+    paths += [final.path] if final.path not in paths else []
+    for path in paths:
+        artifact.add_file(str(path), name=path.name)
+        artifact.add_file(str(record_path(path)), name=record_path(path).name)
     ctx.run.log_artifact(artifact, aliases=["latest", "best"] if promoted else ["latest"])
 
 
-def finish(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord,
+def finish(ctx: RunContext, outcomes: list[FoldOutcome], final: FinalModel,
            best_value: float, best_epoch: int, promoted: bool, slot) -> None:
     """The run's summary (in W&B's run record, where the sweep runner reads it) and its
     last lines."""
-    first = outcomes[0]
+    first, record = outcomes[0], final.record
     metric = record.metric
     stopped = record.stopped or ctx.stop.requested
     # The kept epoch's values (best, or last with keep_epoch: last; k-fold: the mean over
@@ -102,10 +107,11 @@ def finish(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord,
                                for m in VAL_METRICS if m in record.metrics},
         kept_metric(metric): best_value, "stopped": stopped,
         "promoted": promoted, "model_path": str(slot.model_path),
-        "run_model_path": str(first.path)}
+        "run_model_path": str(final.path)}
     if ctx.folds:
         kfold = record.kfold
         summary.update({"folds": ctx.folds, "folds_completed": len(outcomes),
+                        "final_model": record.final_model,
                         f"{metric}_std": kfold.std, f"fold_{metric}": kfold.values,
                         "fold_models": kfold.models, "eval_command": kfold.eval_command})
     added_total = first.record.dataset.added
@@ -113,18 +119,23 @@ def finish(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord,
         summary["train_beats_added"] = added_total
     ctx.run.summary.update(summary)
     _print_done(ctx, record, best_value, best_epoch, stopped, len(outcomes),
-                slot.model_path if promoted else first.path)
+                slot.model_path if promoted else final.path)
 
 
 def _print_done(ctx: RunContext, record: ModelRecord, best_value: float, best_epoch: int,
                 stopped: bool, completed: int, model_path: Path) -> None:
     note = " (stopped early by request)" if stopped else ""
+    needs_test = not ctx.source.has_test_data()
     if ctx.folds:
         print(f"done: {record.metric} {best_value:.4f} +- {record.kfold.std:.4f} over "
               f"{completed} of {ctx.folds} folds{note}", flush=True)
-        print(f"evaluate the {completed}-fold ensemble on the test data:\n  "
+        if record.final_model:
+            print(f"evaluate the run's model ({record.final_model} of the {completed} folds) "
+                  f"on the test data:\n  {eval_command([model_path], needs_test)}", flush=True)
+        print(f"evaluate the {completed} fold models as an ensemble on the test data:\n  "
               f"{record.kfold.eval_command}", flush=True)
     else:
         print(f"done: {ctx.config['keep_epoch']} {record.metric} {best_value:.4f} at epoch "
               f"{best_epoch}{note}", flush=True)
-        print(f"evaluate on the test data:\n  {eval_command([model_path])}", flush=True)
+        print(f"evaluate on the test data:\n  {eval_command([model_path], needs_test)}",
+              flush=True)

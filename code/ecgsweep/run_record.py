@@ -1,7 +1,7 @@
 """The record step of a run: the record saved beside each fold's model, and the run's own
-record, which a k-fold run makes from its folds'. The promoted ``best.keras`` of a k-fold
-run is fold 1's model with the folds' mean as its value and the fold files listed in its
-record (``kfold.models``)."""
+record, which a k-fold run makes from its folds': the folds' mean as its value, the fold
+files listed (``kfold.models``). A k-fold run's own model (``final_model``) is saved with
+that record, saying what the model is (``final_record``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import os
 import time
 
 from .cv_report import pooled_ec57
-from .folds import (EpochLog, FoldOutcome, ValidationConfusion, kfold_summary, mean_history,
+from .folds import (FoldOutcome, MeanLog, ValidationConfusion, kfold_summary, mean_history,
                     mean_kept_metrics)
 from .model_record import DatasetInfo, ModelRecord
 from .run_start import RunContext
@@ -46,24 +46,36 @@ def fold_record(ctx: RunContext, fold, result, confusion: ValidationConfusion,
 def combine_folds(ctx: RunContext, outcomes: list[FoldOutcome]) -> tuple[ModelRecord, float, int]:
     """The run's record and (value, epoch): fold 1's record, with k-fold's means and the
     cross-validated EC57 table when there are folds. A k-fold run logs the epoch-wise mean
-    over its folds here, as the run's own epochs (``folds.FoldLog``)."""
+    over its folds here, for plots (``folds.MeanLog``)."""
     from . import training
 
     first = outcomes[0]
     if not ctx.folds:
         return first.record, first.result.kept_value, first.result.kept_epoch
     mean_rows = mean_history([o.result.history for o in outcomes])
-    sink_all = EpochLog(ctx.run, ctx.config["epochs"])
+    sink_all = MeanLog(ctx.run, len(outcomes), ctx.config["epochs"])
     for row in mean_rows:
         sink_all(row)
     kept_row = training.kept_row(mean_rows, ctx.config["keep_epoch"],
                                  training.objective_metric(ctx.config))
     pooled = pooled_ec57([o.record for o in outcomes], ctx.class_names)
-    kfold = kfold_summary(outcomes, ctx.folds, pooled)
-    # The promoted file is fold 1's model; the value it competes with is the mean.
+    kfold = kfold_summary(outcomes, ctx.folds, pooled, not ctx.source.has_test_data())
+    # The value the run's model competes with is the mean over the folds.
     record = dataclasses.replace(
         first.record, value=kfold.mean, best_epoch=int(kept_row["epoch"]),
         stopped=any(o.result.stopped for o in outcomes) or ctx.stop.requested,
         metrics=mean_kept_metrics(outcomes), kfold=kfold)
     return record, kfold.mean, int(kept_row["epoch"])
 
+
+def final_record(record: ModelRecord, kind: str, n_train: int, best_epoch: int | None,
+                 members: list[str] | None = None, added: dict | None = None) -> ModelRecord:
+    """The record of a k-fold run's own model (``final_model``: ``kind``, ensemble or
+    refit, with the ``members`` an ensemble averages): the run's record, whose value is the
+    k-fold mean. The model held no validation beats of its own, so its validation confusion
+    matrix is the folds' pooled one and no fold or held-out records are named."""
+    dataset = dataclasses.replace(record.dataset, n_train=n_train, n_val=None, added=added)
+    return dataclasses.replace(
+        record, final_model=kind, members=members, best_epoch=best_epoch, fold=None,
+        dataset=dataset, val_confusion=record.kfold.confusion if record.kfold else None,
+        val_records=None, val_confusion_by_record=None)

@@ -2,6 +2,8 @@
 
     python code/sweep.py sweep_conf/cnn_bayes.yaml --count 30 --workers 2
     python code/sweep.py --resume SWEEP_ID            # after a crash, kill or reboot
+    python code/sweep.py FILE --prior-runs SWEEP_ID   # a new sweep that starts from its runs
+    python code/sweep.py FILE --runs-per-gpu 4        # 4 runs share each GPU here
     python code/sweep.py FILE --ray auto --gpus-per-run 0.5   # runs on a Ray cluster
     python code/sweep.py check sweep_conf/*.yaml      # validate without running
     python code/sweep.py check --fix my_sweep.yaml    # write my_sweep.fixed.yaml
@@ -9,6 +11,9 @@
     python code/sweep.py status SWEEP_ID --json      # the same for scripts
     python code/sweep.py report SWEEP_ID [--out DIR] # the sweep as pictures (HTML + PNG)
     python code/sweep.py ensemble SWEEP_ID --top K   # the top K runs' models averaged
+    python code/sweep.py stop SWEEP_ID               # from any shell: no new runs, live ones finish
+    python code/sweep.py cancel SWEEP_ID             # ... and the live runs are stopped too
+    python code/sweep.py pause SWEEP_ID              # no new runs until `resume SWEEP_ID`
 
 Each run is started as `wandb agent` starts it (the YAML's command: and its macros,
 WANDB_SWEEP_ID, WANDB_RUN_ID, WANDB_SWEEP_PARAM_PATH) with WANDB_MODE=offline, so its
@@ -26,30 +31,45 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecgsweep.cli import UserError, non_negative_float, positive_float, positive_int, run_main
+from ecgsweep.cli import (UserError, non_negative_float, positive_float, positive_int, prog,
+                          run_main)
+from ecgsweep.sweep import controls
 from ecgsweep.sweep.store import DEFAULT_STORE
 
 if TYPE_CHECKING:
     from ecgsweep.sweep.program import ProgramHooks
 
-COMMANDS = ("check", "status", "report", "ensemble")
+COMMANDS = ("check", "status", "report", "ensemble", *controls.ACTIONS)
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
 def run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="code/sweep.py", description=__doc__,
+    p = argparse.ArgumentParser(prog=prog("sweep.py", "sweep"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("yaml", nargs="?", help="sweep config (sweep_conf/*.yaml)")
     p.add_argument("--count", type=positive_int, default=None,
                    help="run at most N runs in this sweep in all (W&B's run_cap; failed runs "
                         "count). With --resume, replaces the cap the sweep was started with")
     p.add_argument("--workers", type=positive_int, default=None,
-                   help="runs at once (default 1; with --ray, as many as the cluster has room "
-                        "for); with GPUs visible and no --ray each gets its own")
+                   help="runs at once (default: --runs-per-gpu x the GPUs visible, 1 without "
+                        "GPUs; with --ray, as many as the cluster has room for); GPUs are "
+                        "handed out round-robin")
+    p.add_argument("--runs-per-gpu", type=positive_int, default=None, metavar="K",
+                   help="runs sharing each GPU on this machine (default 1), each with "
+                        "TensorFlow's memory growth on and about 0.9/K of the GPU's memory for "
+                        "JAX and PyTorch; Ray's --gpus-per-run 1/K")
     p.add_argument("--store", default=DEFAULT_STORE,
                    help=f"folder holding one sub-folder per sweep (default {DEFAULT_STORE})")
     p.add_argument("--resume", metavar="SWEEP_ID",
-                   help="continue a sweep (also one another runner is working on)")
+                   help="continue a sweep in this process after a kill or reboot (also one "
+                        "another runner is working on); not `resume SWEEP_ID`, which lets a "
+                        "paused sweep start runs again")
+    p.add_argument("--prior-runs", "-R", action="append", metavar="SWEEP[/RUN]",
+                   help="a new sweep's search starts from these runs of earlier sweeps in the "
+                        "store: all finished and stopped runs of SWEEP, or run RUN of it; "
+                        "repeat, or separate with commas (W&B's -R/--prior_run: bayes fits "
+                        "them, grid skips their points, random ignores them). They must lie "
+                        "inside the new sweep's parameters")
     p.add_argument("--sweep-id", metavar="ID",
                    help="create the sweep with this ID, or join it if it exists with the same "
                         "YAML: one command for several runner processes on one machine")
@@ -80,7 +100,7 @@ def run_parser() -> argparse.ArgumentParser:
 
 
 def check_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="code/sweep.py check",
+    p = argparse.ArgumentParser(prog=prog("sweep.py check", "check"),
                                 description="Validate sweep YAMLs: W&B's schema plus the usual "
                                             "mistakes. Errors stop a sweep; warnings are what "
                                             "W&B runs as written, and so does the runner. Exit "
@@ -94,7 +114,7 @@ def check_parser() -> argparse.ArgumentParser:
 
 
 def status_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="code/sweep.py status",
+    p = argparse.ArgumentParser(prog=prog("sweep.py status", "status"),
                                 description="Print a sweep's runs table and leaderboard "
                                             "(no ID: list the sweeps in the store).")
     p.add_argument("sweep_id", nargs="?")
@@ -102,12 +122,12 @@ def status_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true",
                    help="print the sweep and its runs as JSON (needs SWEEP_ID): {\"sweep\": {id, "
                         "state, method, metric, goal, ...}, \"runs\": [{id, state, params, "
-                        "metric, steps, exit_code, stop_reason, host, node_id}, ...]}")
+                        "metric, steps, exit_code, stop_reason, host, node_id, gpu}, ...]}")
     return p
 
 
 def report_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="code/sweep.py report",
+    p = argparse.ArgumentParser(prog=prog("sweep.py report", "report"),
                                 description="Draw a sweep as one self-contained HTML file "
                                             "(works offline) and the same figures as PNG.")
     p.add_argument("sweep_id")
@@ -118,13 +138,23 @@ def report_parser() -> argparse.ArgumentParser:
 
 
 def ensemble_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="code/sweep.py ensemble",
+    p = argparse.ArgumentParser(prog=prog("sweep.py ensemble", "ensemble"),
                                 description="Average the saved models of a sweep's top K runs "
                                             "(no retraining) and print the best single run "
                                             "against the ensemble on validation and test.")
     p.add_argument("sweep_id")
     p.add_argument("--top", type=positive_int, required=True, metavar="K",
                    help="how many of the best runs to average")
+    p.add_argument("--store", default=DEFAULT_STORE)
+    return p
+
+
+def control_parser(action: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog(f"sweep.py {action}", action),
+                                description=controls.help_text(action)
+                                + " Recorded in the sweep's store; every runner sharing it "
+                                  "acts on it at its next turn.")
+    p.add_argument("sweep_id")
     p.add_argument("--store", default=DEFAULT_STORE)
     return p
 
@@ -168,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
 
         args = ensemble_parser().parse_args(argv[1:])
         return ensemble_command(args.sweep_id, top=args.top, store_root=args.store)
+    if argv and argv[0] in controls.ACTIONS:
+        args = control_parser(argv[0]).parse_args(argv[1:])
+        return commands.control(argv[0], args.sweep_id, store_root=args.store)
     return run(argv, ECG_PROGRAM)
 
 
@@ -181,13 +214,28 @@ def run(argv: list[str], program: ProgramHooks) -> int:
 
     if args.ray is None and (args.cpus_per_run != 1.0 or args.gpus_per_run != 0.0):
         parser.error("--cpus-per-run and --gpus-per-run need --ray ADDRESS")
+    if args.ray is not None and args.runs_per_gpu is not None:
+        parser.error("--runs-per-gpu is for runs on this machine; on a Ray cluster "
+                     "--gpus-per-run 1/K packs K runs on a GPU")
+    if args.resume and args.prior_runs:
+        parser.error("--prior-runs is for a new sweep: its prior runs are fixed when it is "
+                     "created")
     ray = (RayRequest(args.ray, args.cpus_per_run, args.gpus_per_run, args.workers)
            if args.ray is not None else None)
-    opts = Options(workers=args.workers or 1, count=args.count, poll_s=args.poll,
+    runs_per_gpu = args.runs_per_gpu or 1
+    gpus = ([g.strip() for g in args.gpus.split(",") if g.strip()]
+            if args.gpus is not None else None)
+    workers = args.workers
+    if ray is None and workers is None:
+        from ecgsweep.sweep.executor import default_workers, visible_gpus
+
+        gpus = gpus if gpus is not None else visible_gpus()
+        workers = default_workers(gpus, runs_per_gpu)
+    opts = Options(workers=workers or 1, count=args.count, poll_s=args.poll,
                    kill_delay_s=args.kill_delay, online=args.online, project=args.project,
-                   gpus=[g.strip() for g in args.gpus.split(",") if g.strip()]
-                   if args.gpus is not None else None,
+                   gpus=gpus, runs_per_gpu=runs_per_gpu,
                    live=False if args.plain else None, syncable=args.syncable,
                    program=program)
     return commands.run_sweep(yaml_path=args.yaml, store_root=args.store, resume=args.resume,
-                              sweep_id=args.sweep_id, opts=opts, ray=ray)
+                              sweep_id=args.sweep_id, opts=opts, ray=ray,
+                              prior_runs=args.prior_runs)

@@ -125,9 +125,9 @@ def evaluate_top(store: Store, top: int, batch_size: int = 1024) -> dict[str, An
     for name, split in (("validation", val), ("test", test)):
         for lm in members:
             evaluation.check_fit(lm, split, f"the {name} data")
-        each = [evaluation.predict_proba([lm], split, batch_size) for lm in members]
-        out[name] = {"best": scores(split.y, each[0]),
-                     "ensemble": scores(split.y, np.mean(each, axis=0))}
+        best = evaluation.predict_proba(members[:1], split, batch_size)
+        together = evaluation.predict_proba(members, split, batch_size)  # as code/eval.py does
+        out[name] = {"best": scores(split.y, best), "ensemble": scores(split.y, together)}
     return out
 
 
@@ -136,8 +136,11 @@ def ensemble_command(sweep_id: str, *, top: int, store_root: str = DEFAULT_STORE
     """Print the best single run against the mean of the top ``top`` runs' models."""
     from rich.table import Table
 
+    from . import backend
+
     console = console or default_console()
     store = open_store(store_root, sweep_id, read_only=True)
+    backend.select()  # before Keras loads: KERAS_BACKEND checked, TensorFlow's notes off
     with sqlite_errors(store.path):
         result = evaluate_top(store, top)
     t = Table(title=f"sweep {sweep_id}: best run against the top {top} averaged")

@@ -31,6 +31,12 @@ from .sweep.findings import Problem
 from .sweep.program import ParamRule
 
 TRAIN_PROGRAM = "code/train.py"
+# The same program as installed (`pip install .`): run as `python -m ecgsweep.run`.
+TRAIN_MODULE = "ecgsweep.run"
+CLONE_SCRIPTS = ("sweep.py", "eval.py", "data.py")  # beside train.py in a clone's code/
+# The line each epoch of a run prints (folds.EpochLog and its k-fold and refit forms).
+EPOCH_LINE = re.compile(r"^(?:fold (?P<fold>\d+)/(?P<folds>\d+) |(?P<refit>refit) )?"
+                        r"epoch (?P<epoch>\d+)/(?P<epochs>\d+)\b")
 
 
 class EcgProgram:
@@ -68,8 +74,38 @@ class EcgProgram:
     def describe_exit(self, code: int) -> str | None:
         return "diverged: NaN loss, weights or outputs" if code == EXIT_NAN else None
 
+    def run_as(self, program: str) -> list[str] | None:
+        return train_program() if self.owns({"program": program}) else None
+
+    def progress(self, output_tail: str) -> str | None:
+        return epoch_progress(output_tail)
+
 
 ECG_PROGRAM = EcgProgram()
+
+
+def train_program() -> list[str]:
+    """The training program for a sweep started away from the clone's root: the clone's own
+    ``code/train.py`` beside this package (a clone, installed or not), else the installed
+    module (``pip install .`` puts no scripts beside the package)."""
+    code = Path(__file__).resolve().parents[1]
+    scripts = [code / Path(TRAIN_PROGRAM).name, *(code / name for name in CLONE_SCRIPTS)]
+    if all(path.is_file() for path in scripts):
+        return [str(scripts[0])]
+    return ["-m", TRAIN_MODULE]
+
+
+def epoch_progress(output: str) -> str | None:
+    """The last epoch line of a run's output as ``3/10`` (``3/10 f2/4`` in fold 2 of 4,
+    ``refit 3/10``); None when it has none yet."""
+    for line in reversed(output.splitlines()):
+        m = EPOCH_LINE.match(line.strip())
+        if m:
+            shown = f"{m['epoch']}/{m['epochs']}"
+            if m["fold"]:
+                return f"{shown} f{m['fold']}/{m['folds']}"
+            return f"refit {shown}" if m["refit"] else shown
+    return None
 
 
 def _rejection(p: params.Param, value: Any) -> str | None:
@@ -218,23 +254,30 @@ def _kept_metric_problems(cfg: Mapping[str, Any], section: Mapping[str, Any],
     that keep their last epoch are judged by the epoch they keep only through
     ``kept_<metric>``, which only the summary holds (so hyperband, reading the history,
     stops nothing on it). And the runs themselves keep epochs and offer their model to the
-    best-model slot by their ``objective``: the sweep should rank them by the same metric."""
+    best-model slot by their ``objective``: the sweep should rank them by the same metric.
+    A k-fold run logs the plain and the ``kept_`` name once per fold, with its kept epochs'
+    mean (``folds``), so neither problem arises when every run has folds."""
     every = params.all_params()
     keeps_last = "last" in values_given(section, "keep_epoch", every["keep_epoch"].default)
+    folds = values_given(section, "folds", every["folds"].default)
+    kfold = bool(folds) and all(isinstance(f, int) and f >= 2 for f in folds)
     et = cfg.get("early_terminate")
     out = []
-    if keeps_last and name in VAL_METRICS:
+    if keeps_last and name in VAL_METRICS and not kfold:
         out.append(Problem("metric.name", "with keep_epoch last, W&B's engine still judges "
                                           f"each run by its best epoch's {name} (the "
                                           f"highest it logged); name {kept_metric(name)}, the "
                                           "kept epoch's value", "metric"))
     base = name.removeprefix("kept_").removeprefix("best_")
     summary_only = name != base and base in VAL_METRICS
-    if summary_only and isinstance(et, dict) and et.get("type") == "hyperband":
+    per_fold = kfold and name == kept_metric(base)
+    if summary_only and not per_fold and isinstance(et, dict) and et.get("type") == "hyperband":
+        kfold_hint = (", or set folds: 2 or more (a k-fold run logs it after each fold)"
+                      if name == kept_metric(base) else "")
         out.append(Problem("early_terminate", f"{name} is written once a run ends, so "
                                               "hyperband, which compares runs epoch by epoch, "
                                               "would stop none; drop early_terminate or name "
-                                              f"{base}", "metric"))
+                                              f"{base}{kfold_hint}", "metric"))
     objectives = values_given(section, "objective", every["objective"].default)
     wanted = [o for o, metric in OBJECTIVE_METRICS.items() if metric == base]
     if wanted and any(o != wanted[0] for o in objectives):

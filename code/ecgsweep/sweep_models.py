@@ -3,7 +3,8 @@ coordinator for runs that trained on another machine, and what the closing summa
 them. Used by ``sweep_hooks.EcgProgram``.
 
 A run started with ``ECGSWEEP_PROMOTE=coordinator`` keeps its model in its W&B run folder
-(``model.keras`` and its record ``model.json``; k-fold: ``fold<i>.*``) and promotes nothing.
+(``model.keras`` and its record ``model.json``; a k-fold run also its ``fold<i>.*``, and its
+``model.*`` is its final model, whose record holds the k-fold mean) and promotes nothing.
 Once the executor has brought that folder back, the coordinator offers the model to the
 best-model slot under the coordinator's ``models/``, under the slot's lock, as the run would
 have on one machine, unless the record says the run was stopped before it finished
@@ -24,8 +25,9 @@ from .model_record import DamagedRecord, ModelRecord, record_path
 
 
 def run_model(run_folder: Path) -> Path | None:
-    """The model an ecg-sweeps run left in its run folder with its record (k-fold: fold 1's),
-    or None (a program that is not ours)."""
+    """The model an ecg-sweeps run left in its run folder with its record: its own
+    (``model.keras``; a k-fold run's final model), else a k-fold run's fold 1, which a run
+    stopped before its final model leaves; None for a program that is not ours."""
     for name in (RUN_MODEL_FILE, FOLD_MODEL_FILE.format(index=1)):
         if (run_folder / name).is_file() and record_path(run_folder / name).is_file():
             return run_folder / name
@@ -49,16 +51,27 @@ def promote_shipped(run_folder: Path, cwd: str | Path) -> str | None:
         return (f"best model: not offered by the coordinator: {record_path(model)} says the "
                 "run was stopped before it finished; only a run that ends by itself is "
                 "promoted")
-    if record.kfold is not None:  # the fold files now lie in the shipped folder, not on the node
-        shipped = [str(run_folder / Path(p).name) for p in record.kfold.models]
-        record = dataclasses.replace(record, kfold=dataclasses.replace(record.kfold,
-                                                                       models=shipped))
+    record = _shipped_paths(record, run_folder)
     if not models_dir.is_absolute():
         models_dir = Path(cwd) / models_dir
     slot = artifacts.BestModelSlot(models_dir, family)
     promoted, reason = slot.promote_if_better(model, record)
     return (f"best model {'updated' if promoted else 'kept'} by the coordinator: "
             f"{slot.model_path} ({reason})")
+
+
+def _shipped_paths(record: ModelRecord, run_folder: Path) -> ModelRecord:
+    """``record`` naming its fold files (``kfold.models``, an ensemble's ``members``) where
+    they lie now, in the shipped folder, not on the node that trained them."""
+    def here(paths: list[str]) -> list[str]:
+        return [str(run_folder / Path(p).name) for p in paths]
+
+    if record.kfold is not None:
+        record = dataclasses.replace(record, kfold=dataclasses.replace(
+            record.kfold, models=here(record.kfold.models)))
+    if record.members:
+        record = dataclasses.replace(record, members=here(record.members))
+    return record
 
 
 def _slot_of(files_dir: str | None) -> tuple[str, Path] | None:

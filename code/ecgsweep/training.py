@@ -67,15 +67,30 @@ def class_weights(y: np.ndarray, mode: str, n_classes: int,
 
 def predict_proba(model, split: Split, config: Mapping[str, Any],
                   batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities (n, k) float64, one row per beat of ``split`` in its order; a
+    """Class probabilities (n, k) float64, one row per beat of ``split`` in its order: the
+    model's own (``model_proba``), then the config's per-record steps (``per_record_steps``)."""
+    return per_record_steps(model_proba(model, split, config, batch_size), split, config)
+
+
+def model_proba(model, split: Split, config: Mapping[str, Any],
+                batch_size: int = 1024) -> np.ndarray:
+    """The model's softmax outputs (n, k) float64, one row per beat of ``split``; a
     sequence model's windows are mapped back to beats (``beat_windows.predict_beats``)."""
     from . import beat_windows
 
     if beat_windows.is_sequence(config):
-        probs = beat_windows.predict_beats(model, split, config, batch_size)
-    else:
-        probs = np.asarray(model.predict(model_inputs(split, config), batch_size=batch_size,
-                                         verbose=0), dtype=np.float64)
+        return beat_windows.predict_beats(model, split, config, batch_size)
+    return np.asarray(model.predict(model_inputs(split, config), batch_size=batch_size,
+                                    verbose=0), dtype=np.float64)
+
+
+# The config keys of the steps that follow the model (per_record_steps).
+PER_RECORD_KEYS = ("s_gate_irregularity", "s_gate_measure", "v_template_clusters")
+
+
+def per_record_steps(probs: np.ndarray, split: Split, config: Mapping[str, Any]) -> np.ndarray:
+    """What follows the model, at validation and test alike: the S gate, then the V
+    templates (each unchanged when its key is 0)."""
     probs = gate_s_in_irregular_rhythm(probs, split, config)
     return share_v_within_templates(probs, split, config)
 
@@ -264,7 +279,8 @@ def _make_callbacks(model, config, val: Split, class_names: Sequence[str], sink:
             logs = logs if logs is not None else {}
             if "diverged_epoch" in state:
                 return
-            validation = _validation_metrics(self.model, val, config, class_names)
+            validation = ({} if val is None
+                          else _validation_metrics(self.model, val, config, class_names))
             logs.update(validation)
             metrics = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()
                                               if k in ("loss", "accuracy", *validation)}}
@@ -272,8 +288,10 @@ def _make_callbacks(model, config, val: Split, class_names: Sequence[str], sink:
             metrics["learning_rate"] = float(keras.ops.convert_to_numpy(
                 lr(self.model.optimizer.iterations) if callable(lr) else lr))
             result.history.append(metrics)
-            if keeps_epoch(config["keep_epoch"], metrics[objective], result.kept_value):
-                result.kept_value = metrics[objective]
+            # no validation data: every epoch is kept, as with keep_epoch last
+            if val is None or keeps_epoch(config["keep_epoch"], metrics[objective],
+                                          result.kept_value):
+                result.kept_value = metrics.get(objective, float("nan"))
                 result.kept_epoch = epoch + 1
                 result.kept_metrics = dict(metrics)
                 # with last and no averaging the model ends holding them; with averaging a
@@ -287,7 +305,44 @@ def _make_callbacks(model, config, val: Split, class_names: Sequence[str], sink:
     # SwapEMAWeights first: at each epoch's end the model holds the averaged weights while
     # EpochMetrics validates and keeps them, and the raw ones again when training goes on
     averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaged else []
-    return averaging + [EpochMetrics()] + _schedule_callbacks(config)
+    schedule = _schedule_callbacks(config) if val is not None else []  # they follow validation
+    return averaging + [EpochMetrics()] + schedule
+
+
+def epoch_bars(steps: int, epochs: int, stream: Any = None) -> list[Any]:
+    """On a terminal, a bar over each epoch's batches that gives way to the epoch's line;
+    elsewhere (a sweep's log, a pipe) none: the one line per epoch is the log."""
+    import keras
+
+    from .sweep.progress import Progress
+
+    stream = sys.stderr if stream is None else stream
+    if not stream.isatty():
+        return []
+
+    class EpochBar(keras.callbacks.Callback):
+        bar: Progress | None = None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.bar = Progress(f"epoch {epoch + 1}/{epochs}", steps, stream=stream,
+                                delay_s=0).__enter__()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if self.bar is not None:
+                self.bar.advance()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.close()
+
+        def on_train_end(self, logs=None):  # a stop within an epoch
+            self.close()
+
+        def close(self) -> None:
+            if self.bar is not None:
+                self.bar.__exit__(None, None, None)
+                self.bar = None
+
+    return [EpochBar()]
 
 
 def _schedule_callbacks(config: Mapping[str, Any]) -> list[Any]:
@@ -384,7 +439,7 @@ def steps_per_epoch(train: Split, config: Mapping[str, Any]) -> int:
     return max(1, math.ceil(len(train) / int(config["batch_size"])))
 
 
-def fit(model, config: Mapping[str, Any], train: Split, val: Split,
+def fit(model, config: Mapping[str, Any], train: Split, val: Split | None,
         class_names: Sequence[str], sink: EpochSink, stop: StopRequest, loss: Any = None, *,
         fine_tune: FineTune | None = None) -> FitResult:
     """Compile and train; leave the model holding the weights of its best epoch (the last
@@ -395,6 +450,8 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split,
     With ``fine_tune`` the epochs run in two phases (frozen base, then all layers at a
     lower learning rate), numbered on as one run; early stopping and plateau schedules
     start afresh in the second phase, and the best epoch is chosen over both.
+    ``val`` None trains without validation data: no validation metric, every epoch kept
+    (the last one's weights), no early stopping and no plateau schedule.
     Raises TrainingDiverged when the loss stops being finite, and ValueError when the
     objective needs classes that ``class_names`` lacks.
     """
@@ -419,6 +476,7 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split,
                                                epochs=end - first),
                       loss=loss, metrics=["accuracy"])
         callbacks = _make_callbacks(model, config, val, class_names, sink, stop, result, state)
+        callbacks = epoch_bars(steps, int(config["epochs"])) + callbacks
         if not stop.requested:
             _fit_phase(model, config, train, weights, first, end, callbacks)
     if "diverged_epoch" in state:

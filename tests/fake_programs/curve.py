@@ -8,11 +8,12 @@ run-<WANDB_RUN_ID>.wandb (see wandb_record.py). SIGTERM stops it after the curre
 with "stopped": true and exit 0.
 
 The scripted curve: val_macro_f1 at epoch e is learning_rate * (1 - 0.5 ** e), so the
-learning rate is the plateau a run reaches. Epochs last FAKE_EPOCH_S seconds (default 0.05).
+learning rate is the plateau a run reaches. Epochs last FAKE_EPOCH_S seconds (default 0.05),
+or the ``epoch_s`` parameter's (which reaches a run on any executor, a Ray node's too).
 The seed picks a failure: 13, 14, 15 crash (ZeroDivisionError), 3 logs NaN and exits 3,
 2 exits 2 with an `error:` line, 9 kills itself with SIGKILL like the OOM killer.
-It also writes env.json (argv, cwd, its pid, the WANDB_* and CUDA_VISIBLE_DEVICES
-variables), and with a `models_dir` parameter a stand-in model.keras + model.json in its run
+It also writes env.json (argv, cwd, its pid, the WANDB_* variables and those that hand it a
+GPU: GPU_VARIABLES), and with a `models_dir` parameter a stand-in model.keras + model.json in its run
 folder.
 """
 
@@ -27,6 +28,8 @@ import yaml
 from wandb_record import RecordWriter
 
 stop = False
+GPU_VARIABLES = ("CUDA_VISIBLE_DEVICES", "TF_FORCE_GPU_ALLOW_GROWTH",
+                 "XLA_PYTHON_CLIENT_MEM_FRACTION", "SWEEP_GPU_MEMORY_FRACTION")
 
 
 def on_term(signum, frame):
@@ -78,12 +81,12 @@ def main():
     atomic_json(files / "env.json", {
         "argv": sys.argv, "cwd": os.getcwd(), "params": p, "pid": os.getpid(),
         "env": {k: v for k, v in os.environ.items()
-                if k.startswith("WANDB_") or k == "CUDA_VISIBLE_DEVICES"},
+                if k.startswith("WANDB_") or k in GPU_VARIABLES},
         "start": time.time()})
     seed = p.get("seed", 0)
     lr = float(p.get("learning_rate", 0.5))
     epochs = int(p.get("epochs", 3))
-    epoch_s = float(os.environ.get("FAKE_EPOCH_S", "0.05"))
+    epoch_s = float(p.get("epoch_s", os.environ.get("FAKE_EPOCH_S", "0.05")))
     print(f"fake run {run_id}: lr={lr} epochs={epochs} seed={seed}", flush=True)
     if seed == 2:
         print("error: config key 'data_dir': folder not found", file=sys.stderr, flush=True)

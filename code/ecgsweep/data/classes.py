@@ -1,8 +1,59 @@
-"""The class names of each named data set, in label order: label i is name i."""
+"""The class names of each data set, in label order: label i is name i.
+
+The named data sets have theirs here. A CSV of one's own names its classes in a small JSON
+file beside it, ``<name>.classes.json``: a list of names in label order, e.g.
+``["normal", "afib", "other"]`` for labels 0, 1, 2. Without one, the classes are the
+labels' numbers.
+"""
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from ..cli import DataFormatError
 
 # AAMI EC57 superclasses, labels 0..4 as in the Kaggle MIT-BIH CSVs.
 MITBIH_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
 # The PTB Diagnostic ECG Database's two files, labels 0..1.
 PTBDB_CLASSES: tuple[str, ...] = ("normal", "abnormal")
+CLASSES_SUFFIX = ".classes.json"
+
+
+def classes_path(csv: str | os.PathLike) -> Path:
+    """The class-names file of a CSV: ``beats.csv`` -> ``beats.classes.json``."""
+    csv = Path(csv)
+    return csv.with_name(csv.stem + CLASSES_SUFFIX)
+
+
+def read_class_names(csv: str | os.PathLike) -> tuple[str, ...] | None:
+    """The class names beside ``csv`` (None when it has no class-names file); a file that is
+    not a list of two or more distinct, non-empty names is an error naming it."""
+    path = classes_path(csv)
+    if not path.is_file():
+        return None
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataFormatError(f"{path}: not a JSON list of class names ({e})") from None
+    problem = _names_problem(names)
+    if problem:
+        raise DataFormatError(f"{path}: {problem}; write the class names in label order, e.g. "
+                              '["normal", "afib"] for labels 0 and 1')
+    return tuple(name.strip() for name in names)
+
+
+def _names_problem(names: object) -> str | None:
+    if not isinstance(names, list):
+        return f"holds a {type(names).__name__}, not a list"
+    if len(names) < 2:
+        return f"names {len(names)} class{'es' if len(names) != 1 else ''}, at least 2 needed"
+    for i, name in enumerate(names):
+        if not isinstance(name, str) or not name.strip():
+            return f"entry {i} ({json.dumps(name)}) is not a class name"
+    stripped = [name.strip() for name in names]
+    repeated = sorted({name for name in stripped if stripped.count(name) > 1})
+    if repeated:
+        return f"names {', '.join(repeated)} more than once"
+    return None

@@ -16,7 +16,8 @@ from sklearn.model_selection import train_test_split
 
 from ..cli import UserError
 from . import sidecar
-from .classes import MITBIH_CLASSES, PTBDB_CLASSES
+from .classes import MITBIH_CLASSES, PTBDB_CLASSES, read_class_names
+from .download import KAGGLE_FILES
 from .kaggle_csv import load_csv
 # PTBDB ships no test file; this fixed split is the held-out test set for every run and
 # for eval, whatever a run's own seed is, so no sweep ever trains on it.
@@ -28,7 +29,7 @@ SYNTHETIC_SEEDS = {"train": 0, "test": 1}
 
 @dataclass
 class Split:
-    """Beats (n×187 float32) and integer labels; with a beat sidecar (``data.sidecar``)
+    """Beats (n×width float32) and integer labels; with a beat sidecar (``data.sidecar``)
     also each beat's record, RR features and R-peak sample (None when unknown)."""
 
     X: np.ndarray
@@ -73,8 +74,22 @@ class DataSource:
     class_names: tuple[str, ...]
     files: dict[str, str] = field(default_factory=dict)
 
+    def development_files(self) -> list[str]:
+        """The files a run trains and validates on: all but the held-out ``test`` file."""
+        return [path for role, path in self.files.items() if role != "test"]
+
+    def has_test_data(self) -> bool:
+        """Whether ``load_test`` finds held-out data without a ``--test`` CSV: a single CSV
+        given as the data set has none."""
+        return self.name in ("ptbdb", "synthetic") or "test" in self.files
+
 
 def _describe_missing(path: Path, name: str) -> str:
+    """A missing file: a named data set's (mitbih_test.csv, ...) with where its files come
+    from, any other (a --test CSV, a data set given as a path) with where it was looked for."""
+    if path.name not in KAGGLE_FILES:
+        where = "" if path.is_absolute() else f" (looked for from {Path.cwd()})"
+        return f"{path}: no such file{where}; check the path"
     return (f"{path}: no such file (data set '{name}'). Put the Kaggle heartbeat CSVs in "
             f"{path.parent}/ (see docs/data.md), or run `python code/data.py synth --out "
             f"{path.parent}` for synthetic data in the same format.")
@@ -95,8 +110,8 @@ def resolve_source(dataset: str, data_dir: str | Path = "data") -> DataSource:
     path = Path(dataset)
     if path.is_dir() and path.suffix != ".csv":
         return resolve_source("mitbih", path)
-    if path.suffix == ".csv":
-        return DataSource(str(path), (), {"train": str(path)})
+    if path.suffix == ".csv":  # its classes: the names beside it, else the labels it holds
+        return DataSource(str(path), read_class_names(path) or (), {"train": str(path)})
     raise UserError(f"config key 'dataset': {dataset!r} is neither mitbih, ptbdb, synthetic, "
                     "a folder of Kaggle CSVs nor a .csv file")
 
@@ -121,11 +136,16 @@ def _load_split(path_str: str, name: str, n_classes: int | None) -> Split:
 def _ptbdb_all(source: DataSource) -> tuple[np.ndarray, np.ndarray]:
     Xn, yn = _load(source.files["normal"], "ptbdb", 2)
     Xa, ya = _load(source.files["abnormal"], "ptbdb", 2)
-    for file, y, expected in ((source.files["normal"], yn, 0), (source.files["abnormal"], ya, 1)):
+    for file, X, y, expected in ((source.files["normal"], Xn, yn, 0),
+                                 (source.files["abnormal"], Xa, ya, 1)):
         if len(y) and not np.all(y == expected):
             row = int(np.argmax(y != expected)) + 1
-            raise UserError(f"{file}, row {row}, column 188: label {int(y[row - 1])} in a file "
+            raise UserError(f"{file}, row {row}, column {X.shape[1] + 1}: label "
+                            f"{int(y[row - 1])} in a file "
                             f"that should hold only class {expected} ({PTBDB_CLASSES[expected]})")
+    if Xn.shape[1] != Xa.shape[1]:
+        raise UserError(f"{source.files['abnormal']}: {Xa.shape[1]} samples per beat, but "
+                        f"{source.files['normal']} has {Xn.shape[1]}; both need one width")
     return np.concatenate([Xn, Xa]), np.concatenate([yn, ya])
 
 
@@ -164,7 +184,7 @@ def load_test(source: DataSource, test_csv: str | Path | None = None) -> Split:
         from . import synth
 
         return Split(*synth.make_mitbih(SYNTHETIC_SIZES["test"], SYNTHETIC_SEEDS["test"]))
-    if "test" not in source.files:
+    if not source.has_test_data():
         raise UserError(f"data set {source.name!r} has no test file; pass --test CSV")
     return _load_split(source.files["test"], source.name, n_classes)
 

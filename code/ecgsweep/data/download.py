@@ -52,11 +52,17 @@ def _require_network(default: tuple[str, int], what: str, manual: str) -> None:
                         f"{manual}")
 
 
+def records_folder(out: str | os.PathLike) -> Path:
+    """Where ``data.py wfdb`` keeps the MIT-BIH records by default: beside the CSVs it
+    converts them to (``--out``), as ``<out>/mitdb``."""
+    return Path(out) / "mitdb"
+
+
 def mitdb_manual(dest: Path) -> str:
     return (f"Download the MIT-BIH Arrhythmia Database by hand from {MITDB_URL} "
             f"(\"Download the ZIP file\", or the 48 records' .hea, .dat and .atr files), "
             f"put the record files directly in {dest}/ (e.g. {dest}/100.hea), then run "
-            f"`python code/data.py wfdb --src {dest} --out data`.")
+            f"`python code/data.py wfdb --src {dest} --out {dest.parent}`.")
 
 
 def kaggle_manual(dest: Path) -> str:

@@ -1,7 +1,10 @@
-"""The Kaggle heartbeat CSV format: load, validate, cache, write.
+"""The Kaggle heartbeat CSV format, and beats of any width: load, validate, cache, write.
 
 Each row is one beat: 187 samples (125 Hz, scaled to [0, 1], zero-padded) then the class
-label, no header, written by the original authors as ``%.18e``. The real
+label, no header, written by the original authors as ``%.18e``. Other files are read alike:
+the beat width is the first row's (every row must have it), a first row of names over a
+row of numbers is a header (skipped; a column it names ``label`` holds the labels, else the
+last column does). The real
 ``mitbih_train.csv`` is ~400 MB of text; parsing it takes tens of seconds, so the parsed
 arrays are cached in a ``.npz`` beside it (or in the user cache when the folder is
 read-only), keyed on the CSV's size, mtime and a hash of its first and last MiB, so an
@@ -19,7 +22,9 @@ import hashlib
 import io
 import lzma
 import os
+import sys
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +32,40 @@ import numpy as np
 from ..cli import DataFormatError
 from ..sweep.files import replaced_whole
 
-BEAT_LENGTH = 187
+BEAT_LENGTH = 187  # the Kaggle layout's samples per row; other files have their own
 SAMPLE_RATE_HZ = 125  # every row's sampling rate
 # A row's window: from the R peak, this many median RR intervals (Kachuee et al. 2018).
 WINDOW_RR = 1.2
-N_COLUMNS = BEAT_LENGTH + 1
-CACHE_VERSION = 2
+LABEL_HEADER = "label"  # a header column of this name (any case) holds the labels
+CACHE_VERSION = 3
 HASHED_EDGE_BYTES = 1 << 20  # the cache key hashes this much of the file's start and end
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # First bytes of the compressed formats pandas reads, and how to open each as text.
 COMPRESSION_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the beats are in a CSV: its header row's names (none: no header), the label
+    column (0-based) and the number of columns of every row."""
+
+    columns: int
+    label_column: int
+    header: tuple[str, ...] = ()
+
+    @property
+    def skip_rows(self) -> int:
+        return 1 if self.header else 0
+
+    def file_row(self, index: int) -> int:
+        """The file's row number (1-based, the header counted) of beat ``index``."""
+        return index + 1 + self.skip_rows
+
+    @property
+    def label_name(self) -> str:
+        """The label column as a message names it: its number, and its name in a header."""
+        number = self.label_column + 1
+        return f"{number} ({self.header[self.label_column]!r})" if self.header else str(number)
 
 
 def _located(path: Path, row: int | None = None, column: int | None = None) -> str:
@@ -87,12 +116,69 @@ def _raw_line(path: Path, row: int) -> str:
     return ""
 
 
-def _explain_bad_row(path: Path, row: int) -> str:
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_numeric(fields: list[str]) -> bool:
+    return bool(fields) and all(_is_number(field) for field in fields)
+
+
+def _looks_like_header(fields: list[str]) -> bool:
+    """Names (no cell a measured value, a number with a fraction or exponent, as a row
+    with one damaged cell has), or the column numbers 0, 1, ... that pandas writes."""
+    if len(fields) > 1 and [field.strip() for field in fields] == [str(i) for i in
+                                                                   range(len(fields))]:
+        return True
+    return not _is_numeric(fields) and not any(
+        _is_number(field) and not field.strip().lstrip("+-").isdigit() for field in fields)
+
+
+def _first_rows(path: Path, compression: str | None, n: int = 2) -> list[list[str]]:
+    """The first ``n`` rows of the file, split at commas; fewer when it has fewer (or is
+    not text: the parse names that)."""
+    rows: list[list[str]] = []
+    try:
+        with _open_text(path, compression) as f:
+            for line in f:
+                rows.append(next(csv.reader([line.rstrip("\r\n")]), []))
+                if len(rows) == n:
+                    break
+    except (OSError, EOFError, csv.Error, zipfile.BadZipFile, lzma.LZMAError, IndexError):
+        pass
+    return rows
+
+
+def detect_layout(path: Path, compression: str | None = None) -> Layout:
+    """The CSV's layout from its first two rows: a header when the first looks like one
+    (``_looks_like_header``) and the second is all numbers; the label column is the one
+    the header names ``label``, else the last; the width is the first beat's."""
+    rows = _first_rows(path, compression)
+    if len(rows) == 2 and _looks_like_header(rows[0]) and _is_numeric(rows[1]):
+        names = tuple(name.strip() for name in rows[0])
+        lowered = [name.lower() for name in names]
+        label = lowered.index(LABEL_HEADER) if LABEL_HEADER in lowered else len(names) - 1
+        layout = Layout(len(rows[1]), label, names)
+        if len(names) != layout.columns:
+            raise DataFormatError(f"{_located(path, 1)}: the header names {len(names)} columns "
+                                  f"but row 2 has {layout.columns} values")
+    else:
+        width = len(rows[0]) if rows else 0
+        layout = Layout(width, width - 1)
+    return layout
+
+
+def _explain_bad_row(path: Path, row: int, layout: Layout) -> str:
     """Re-read one line of the file to say exactly what is wrong with it."""
     fields = next(csv.reader([_raw_line(path, row)]), [])
-    if len(fields) != N_COLUMNS:
-        return (f"{_located(path, row)}: {len(fields)} values, expected {N_COLUMNS} "
-                f"({BEAT_LENGTH} samples then the label)")
+    if len(fields) != layout.columns:
+        return (f"{_located(path, row)}: {len(fields)} values, but row {layout.file_row(0)} "
+                f"has {layout.columns}; every row is one beat (its samples, then its label), "
+                "all of one width")
     for col, text in enumerate(fields, start=1):
         try:
             value = float(text)
@@ -103,117 +189,152 @@ def _explain_bad_row(path: Path, row: int) -> str:
     return f"{_located(path, row)}: unreadable row"
 
 
-def _read_frame(path: Path, compression: str | None):
-    """The CSV as a float64 frame; DataFormatError naming the row (and column) that keeps
-    it from being one."""
+def _read_frame(path: Path, compression: str | None, layout: Layout):
+    """The CSV's beats as a float64 frame (the header skipped); DataFormatError naming the
+    row (and column) that keeps it from being one."""
     import pandas as pd  # imported here: error paths of every CLI import this module
 
     try:
         return pd.read_csv(path, header=None, dtype=np.float64, engine="c",
-                           skip_blank_lines=False, compression=compression)
+                           skiprows=layout.skip_rows, skip_blank_lines=False,
+                           compression=compression)
     except UnicodeDecodeError:
-        raise DataFormatError(f"{path}: not a text CSV (binary content at the start); a Kaggle "
-                              "heartbeat CSV is plain text, or gzip/bz2/xz/zip of it") from None
+        raise DataFormatError(f"{path}: not a text CSV (binary content at the start); a beat "
+                              "CSV is plain text, or gzip/bz2/xz/zip of it") from None
     except (EOFError, OSError, zipfile.BadZipFile, lzma.LZMAError) as e:
         raise DataFormatError(f"{path}: damaged {compression or 'file'} ({e})") from None
     except pd.errors.EmptyDataError:
-        raise DataFormatError(f"{path}: the file is empty") from None
+        raise DataFormatError(f"{path}: the file is empty"
+                              + (" but for its header" if layout.header else "")) from None
     except pd.errors.ParserError as e:
-        raise DataFormatError(_parser_problem(path, str(e))) from None
+        raise DataFormatError(_parser_problem(path, str(e), layout)) from None
     except ValueError:
-        raise DataFormatError(_first_non_number(path, compression)) from None
+        raise DataFormatError(_first_non_number(path, compression, layout)) from None
 
 
-def _parser_problem(path: Path, msg: str) -> str:
-    """pandas says "Expected 188 fields in line 12, saw 190": say what is wrong in that row."""
+def _parser_problem(path: Path, msg: str, layout: Layout) -> str:
+    """pandas says "Expected 188 fields in line 12, saw 190" (a file line, the header
+    counted): say what is wrong in that row."""
     row = None
     if " line " in msg:
         try:
             row = int(msg.split(" line ")[1].split(",")[0])
         except ValueError:
             row = None
-    return _explain_bad_row(path, row) if row else f"{path}: {msg}"
+    return _explain_bad_row(path, row, layout) if row else f"{path}: {msg}"
 
 
-def _first_non_number(path: Path, compression: str | None) -> str:
+def _first_non_number(path: Path, compression: str | None, layout: Layout) -> str:
     """Where the first cell that is not a number is, and what it holds."""
     import pandas as pd
 
     frame = pd.read_csv(path, header=None, dtype=str, engine="c", skip_blank_lines=False,
-                        compression=compression)
+                        skiprows=layout.skip_rows, compression=compression)
     numeric = frame.apply(pd.to_numeric, errors="coerce")
     bad = numeric.isna() & frame.notna()
     row_idx, col_idx = np.argwhere(bad.to_numpy())[0]
-    return (f"{_located(path, int(row_idx) + 1, int(col_idx) + 1)}: "
+    return (f"{_located(path, layout.file_row(int(row_idx)), int(col_idx) + 1)}: "
             f"{frame.iat[row_idx, col_idx].strip()!r} is not a number")
 
 
-def _check_finite(path: Path, values: np.ndarray) -> None:
+def _check_finite(path: Path, values: np.ndarray, layout: Layout) -> None:
     """Every cell is a finite number: name the first missing or non-finite one."""
     finite = np.isfinite(values)
     if finite.all():
         return
     row_idx, col_idx = np.argwhere(~finite)[0]
-    raw = next(csv.reader([_raw_line(path, int(row_idx) + 1)]), [])
-    if len(raw) != N_COLUMNS:
-        raise DataFormatError(_explain_bad_row(path, int(row_idx) + 1))
+    row = layout.file_row(int(row_idx))
+    raw = next(csv.reader([_raw_line(path, row)]), [])
+    if len(raw) != layout.columns:
+        raise DataFormatError(_explain_bad_row(path, row, layout))
     raise DataFormatError(
-        f"{_located(path, int(row_idx) + 1, int(col_idx) + 1)}: "
+        f"{_located(path, row, int(col_idx) + 1)}: "
         f"{repr(raw[col_idx].strip()) if raw[col_idx].strip() else 'an empty cell'} "
         "is missing or not a finite number")
 
 
-def _labels(path: Path, values: np.ndarray, n_classes: int | None) -> np.ndarray:
-    """The last column as integer labels, checked."""
-    labels = values[:, -1]
+def _labels(path: Path, values: np.ndarray, n_classes: int | None, layout: Layout) -> np.ndarray:
+    """The label column as integer labels, checked."""
+    labels = values[:, layout.label_column]
     not_integral = labels != np.round(labels)
     if not_integral.any():
         row_idx = int(np.argmax(not_integral))
-        raise DataFormatError(f"{_located(path, row_idx + 1, N_COLUMNS)}: label "
-                              f"{labels[row_idx]!r} is not an integer")
+        raise DataFormatError(f"{_located(path, layout.file_row(row_idx), layout.label_column + 1)}"
+                              f": label {labels[row_idx]!r} is not an integer")
     y = labels.astype(np.int64)
-    check_labels(path, y, n_classes)
+    check_labels(path, y, n_classes, layout)
     return y
 
 
-def parse_csv(path: str | os.PathLike, n_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Parse and validate one Kaggle-format CSV (no cache). Returns (X float32 n×187, y int64)."""
-    path = Path(path)
-    check_readable_file(path)
-    frame = _read_frame(path, compression_of(path))
-    if frame.shape[1] != N_COLUMNS:
-        raise DataFormatError(
-            f"{path}: {frame.shape[1]} columns, expected {N_COLUMNS} "
-            f"({BEAT_LENGTH} samples then the label). Is this a Kaggle heartbeat CSV?")
-    values = frame.to_numpy()
-    _check_finite(path, values)
-    y = _labels(path, values, n_classes)
-    with np.errstate(over="ignore"):  # reported below, with its row and column
-        X = np.ascontiguousarray(values[:, :BEAT_LENGTH], dtype=np.float32)
-    check_float32_finite(path, values[:, :BEAT_LENGTH], X)
+def parse_csv(path: str | os.PathLike,
+              n_classes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Parse and validate one beat CSV (no cache). Returns (X float32 n×width, y int64)."""
+    X, y, _ = parse_csv_layout(Path(path), n_classes)
     return X, y
 
 
-def check_float32_finite(path: Path, values: np.ndarray, X: np.ndarray) -> None:
+def parse_csv_layout(path: Path, n_classes: int | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, Layout]:
+    """``parse_csv``, and the file's ``Layout``."""
+    check_readable_file(path)
+    compression = compression_of(path)
+    layout = detect_layout(path, compression)
+    frame = _read_frame(path, compression, layout)
+    if layout.columns < 2:
+        raise DataFormatError(f"{_located(path, layout.file_row(0))}: {layout.columns} value; "
+                              "a row is one beat: its samples, then its label")
+    if frame.shape[1] != layout.columns:  # a first row shorter than a later, NaN-filled one
+        raise DataFormatError(_explain_bad_row(path, layout.file_row(0), layout))
+    values = frame.to_numpy()
+    _check_finite(path, values, layout)
+    y = _labels(path, values, n_classes, layout)
+    samples = (values[:, :-1] if layout.label_column == layout.columns - 1  # a view: no copy
+               else np.delete(values, layout.label_column, axis=1))
+    with np.errstate(over="ignore"):  # reported below, with its row and column
+        X = np.ascontiguousarray(samples, dtype=np.float32)
+    check_float32_finite(path, samples, X, layout)
+    return X, y, layout
+
+
+def check_float32_finite(path: Path, values: np.ndarray, X: np.ndarray, layout: Layout) -> None:
     """Values finite in float64 may overflow the float32 that training uses (e.g. 1e39)."""
     finite = np.isfinite(X)
     if not finite.all():
         row_idx, col_idx = np.argwhere(~finite)[0]
+        column = int(col_idx) + 1 + int(col_idx >= layout.label_column)  # the file's column
         raise DataFormatError(
-            f"{_located(path, int(row_idx) + 1, int(col_idx) + 1)}: {values[row_idx, col_idx]!r} "
-            f"overflows float32 (largest {FLOAT32_MAX:.3e}); beats are scaled to [0, 1]")
+            f"{_located(path, layout.file_row(int(row_idx)), column)}: "
+            f"{values[row_idx, col_idx]!r} overflows float32 (largest {FLOAT32_MAX:.3e}); "
+            "beats are scaled to [0, 1]")
 
 
-def check_labels(path: Path, y: np.ndarray, n_classes: int | None) -> None:
+def check_labels(path: Path, y: np.ndarray, n_classes: int | None, layout: Layout) -> None:
     """The one label check of every loader path: parse, cache, test file. Labels are never
     negative; with ``n_classes`` known they are below it."""
     bad = (y < 0) if n_classes is None else (y < 0) | (y >= n_classes)
     if bad.any():
-        row = int(np.argmax(bad)) + 1
+        index = int(np.argmax(bad))
         allowed = (f"this data set has classes 0..{n_classes - 1}" if n_classes is not None
                    else "labels are class numbers 0, 1, 2, ...")
-        raise DataFormatError(f"{_located(path, row, N_COLUMNS)}: label {int(y[row - 1])} is out "
-                              f"of range; {allowed}")
+        raise DataFormatError(f"{_located(path, layout.file_row(index), layout.label_column + 1)}"
+                              f": label {int(y[index])} is out of range; {allowed}")
+
+
+def announce_header(path: Path, layout: Layout) -> None:
+    """One note per file and process that its first row is a header, and where the labels
+    are: a header is read by guess, so the user sees the guess."""
+    key = str(path.resolve())
+    if not layout.header or key in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(key)
+    names = layout.header
+    shown = ", ".join(names) if len(names) <= 4 else f"{', '.join(names[:2])}, ..., {names[-1]}"
+    print(f"note: {path}: row 1 is a header ({shown}), skipped; labels from column "
+          f"{layout.label_name}, {layout.columns - 1} samples per beat", file=sys.stderr,
+          flush=True)
+
+
+_ANNOUNCED: set[str] = set()
 
 
 def content_digest(path: Path, edge: int = HASHED_EDGE_BYTES) -> str:
@@ -249,48 +370,73 @@ def parse_cache_files(path: str | os.PathLike) -> list[Path]:
     return [c for c in _cache_candidates(Path(path)) if c.is_file()]
 
 
-def _atomic_save_npz(target: Path, X: np.ndarray, y: np.ndarray) -> None:
+def _atomic_save_npz(target: Path, X: np.ndarray, y: np.ndarray, layout: Layout) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with replaced_whole(target) as tmp, open(tmp, "wb") as f:
-        np.savez(f, X=X, y=y)
+        np.savez(f, X=X, y=y, header=np.array(layout.header, dtype=str),
+                 layout=np.array([layout.columns, layout.label_column]))
+
+
+def _read_cache(candidate: Path) -> tuple[np.ndarray, np.ndarray, Layout] | None:
+    """A parse cache's beats, labels and layout; None when it is damaged."""
+    try:
+        with np.load(candidate) as cached:
+            X, y = cached["X"], cached["y"]
+            columns, label_column = (int(v) for v in cached["layout"])
+            header = tuple(str(name) for name in cached["header"])
+    except (OSError, ValueError, KeyError):
+        return None
+    return X, y, Layout(columns, label_column, header)
 
 
 def load_csv(path: str | os.PathLike, n_classes: int | None = None,
              use_cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Load a Kaggle-format CSV, parsing it once and reusing a validated cache afterwards.
+    """Load a beat CSV, parsing it once and reusing a validated cache afterwards; a file
+    with a header says so once (``announce_header``).
 
     Labels are checked against ``n_classes`` on every load (the cache stores raw labels),
     so the same file can serve data sets with different class counts.
     """
     path = Path(path)
     check_readable_file(path)
-    if use_cache:
-        for candidate in _cache_candidates(path):
-            if candidate.is_file():
-                try:
-                    with np.load(candidate) as cached:
-                        X, y = cached["X"], cached["y"]
-                except (OSError, ValueError, KeyError):
-                    continue  # a damaged cache is ignored and rebuilt
-                check_labels(path, y, n_classes)
-                return X, y
-    X, y = parse_csv(path, n_classes)
-    if use_cache:
-        for candidate in _cache_candidates(path):
-            try:
-                _atomic_save_npz(candidate, X, y)
-                break
-            except OSError:
-                continue  # read-only folder: try the user cache
+    cached = _load_cached(path) if use_cache else None
+    if cached is not None:
+        X, y, layout = cached
+        check_labels(path, y, n_classes, layout)
+    else:
+        X, y, layout = parse_csv_layout(path, n_classes)
+        if use_cache:
+            _save_cache(path, X, y, layout)
+    announce_header(path, layout)
     return X, y
 
 
+def _load_cached(path: Path) -> tuple[np.ndarray, np.ndarray, Layout] | None:
+    """The first readable parse cache of ``path`` (a damaged one is ignored and rebuilt)."""
+    for candidate in _cache_candidates(path):
+        if candidate.is_file():
+            found = _read_cache(candidate)
+            if found is not None:
+                return found
+    return None
+
+
+def _save_cache(path: Path, X: np.ndarray, y: np.ndarray, layout: Layout) -> None:
+    for candidate in _cache_candidates(path):
+        try:
+            _atomic_save_npz(candidate, X, y, layout)
+            return
+        except OSError:
+            continue  # read-only folder: try the user cache
+
+
 def write_csv(path: str | os.PathLike, X: np.ndarray, y: np.ndarray) -> Path:
-    """Write beats in the exact Kaggle format (``%.18e``, no header), atomically."""
+    """Write beats (n×width; the Kaggle layout's width is ``BEAT_LENGTH``) in the exact
+    Kaggle format (``%.18e``, labels last, no header), atomically."""
     path = Path(path)
     X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != BEAT_LENGTH:
-        raise ValueError(f"beats must be n×{BEAT_LENGTH}, got {X.shape}")
+    if X.ndim != 2 or X.shape[1] < 1:
+        raise ValueError(f"beats must be n×width, got {X.shape}")
     if len(X) != len(y):
         raise ValueError(f"{len(X)} beats but {len(y)} labels")
     table = np.column_stack([X, np.asarray(y, dtype=np.float64)])

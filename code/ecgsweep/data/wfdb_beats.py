@@ -8,8 +8,10 @@ place of their R-peak detector:
 0. Each record is checked first: its header names it, its signal file holds every sample
    the header announces, its beat annotations lie inside the signal and on its QRS
    complexes (:func:`annotation_problem`). A record that fails is skipped and named.
-1. Lead MLII when the record has it; otherwise the first channel, with a warning that
-   names the record and its leads. Any sampling rate from 50 Hz.
+1. The lead asked for (``lead``; a record without it is an error naming its leads), else
+   MLII when the record has it, else the first channel; ``info`` says which and why, and
+   a conversion warns once, naming the records read from their first channel. Any
+   sampling rate from 50 Hz.
 2. Resample to 125 Hz with a polyphase filter (``scipy.signal.resample_poly``; 360 Hz ->
    125 Hz is up 25, down 72). Annotation sample indexes are rescaled and rounded.
 3. R peaks are the reference beat annotations. Non-beat annotations (rhythm ``+``,
@@ -26,6 +28,8 @@ place of their R-peak detector:
    signal before it is dropped as an edge beat).
 6. The beat is scaled to [0, 1] by its own minimum and maximum (the published CSVs do
    this: every row has maximum 1 and a 0 before the padding), then zero-padded to 187.
+   187 is the Kaggle layout's row width; ``beat_samples`` sets another (cut and padding
+   alike), for rows that are no longer the Kaggle layout.
 
 Edge beats: a beat is dropped when its window (after the cut to 187) runs past the end of
 the signal; a half-window would look unlike every other row. Windows start at the R
@@ -37,7 +41,8 @@ the end. A beat whose window is flat (max == min) is dropped too. Both are count
 Splits (:func:`convert`): ``intra`` is a stratified beat-level split like Kaggle's (the
 same patients on both sides, which flatters every score); ``inter`` is the inter-patient
 split of de Chazal et al. 2004 (DS1 train, DS2 test, paced records left out, see
-:mod:`ecgsweep.data.records`).
+:mod:`ecgsweep.data.records`); ``train`` and ``test`` put every beat of every record in
+that one file: a database for development, or a whole database held out as a test set.
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ import numpy as np
 
 from ..cli import UserError
 from ..sweep.files import write_text_whole
+from ..sweep.progress import Progress
 from . import records as R
 from . import sidecar
 from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, WINDOW_RR, write_csv
@@ -64,6 +70,8 @@ if TYPE_CHECKING:
 TARGET_FS = SAMPLE_RATE_HZ  # the Kaggle rows' rate
 RR_WINDOW_S = 10.0  # median RR per 10 s block (Kachuee et al. 2018)
 PREFERRED_LEAD = "MLII"
+# A narrower row would not hold a QRS complex (about 0.1 s, 13 samples at 125 Hz).
+MIN_BEAT_SAMPLES = 16
 MITDB_URL = "https://physionet.org/content/mitdb/1.0.0/"
 
 
@@ -132,31 +140,40 @@ def cut_beats(signal: np.ndarray, peaks: np.ndarray, lengths: np.ndarray,
 
 
 def signal_beats(signal: np.ndarray, fs: float, peaks: np.ndarray,
-                 target_fs: float = TARGET_FS,
-                 before_r_s: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 target_fs: float = TARGET_FS, before_r_s: float = 0.0,
+                 beat_samples: int = BEAT_LENGTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Resample ``signal`` and window it at ``peaks`` (sample indexes at ``fs``).
 
     ``before_r_s`` > 0 starts each window that long before its R peak (and makes it that
     much longer), so the P wave is in view; 0 is the Kaggle format (window from the R peak).
+    Each row is ``beat_samples`` long (the Kaggle format's 187 by default).
     Returns (X for every peak, ``kept`` mask, window content lengths at ``target_fs``).
     ``kept`` is False for beats dropped at the edges or flat (their rows are zero).
     """
     resampled = resample_signal(signal, fs, target_fs)
     peaks_rs = rescale_samples(peaks, fs, target_fs)
-    before = before_r_samples(before_r_s, target_fs)
+    before = before_r_samples(before_r_s, target_fs, beat_samples)
     lengths = window_lengths(peaks_rs, target_fs) + before
-    X, fits, flat = cut_beats(resampled, peaks_rs - before, lengths)
+    X, fits, flat = cut_beats(resampled, peaks_rs - before, lengths, beat_samples)
     return X, fits & ~flat, lengths
 
 
-def before_r_samples(before_r_s: float, target_fs: float = TARGET_FS) -> int:
+def before_r_samples(before_r_s: float, target_fs: float = TARGET_FS,
+                     beat_samples: int = BEAT_LENGTH) -> int:
     """Samples of window before the R peak; a clear error outside [0, half a beat row)."""
     before = int(round(before_r_s * target_fs))
-    if not 0 <= before < BEAT_LENGTH // 2:
+    if not 0 <= before < beat_samples // 2:
         raise UserError(f"window start {before_r_s} s before the R peak: expected 0 to "
-                        f"{(BEAT_LENGTH // 2 - 1) / target_fs:.2f} s (a row is "
-                        f"{BEAT_LENGTH} samples at {target_fs} Hz)")
+                        f"{max(0, beat_samples // 2 - 1) / target_fs:.2f} s (a row is "
+                        f"{beat_samples} samples at {target_fs} Hz)")
     return before
+
+
+def check_beat_samples(beat_samples: int) -> None:
+    """A row holds at least ``MIN_BEAT_SAMPLES`` samples: a clear error otherwise."""
+    if not MIN_BEAT_SAMPLES <= beat_samples:
+        raise UserError(f"beat samples {beat_samples}: expected at least {MIN_BEAT_SAMPLES} "
+                        f"(the Kaggle layout is {BEAT_LENGTH} at {SAMPLE_RATE_HZ} Hz)")
 
 
 # --- record level --------------------------------------------------------------------
@@ -220,8 +237,11 @@ def _class_counts(labels: np.ndarray) -> dict[str, int]:
     return {c: int(n) for c, n in zip(R.CLASS_NAMES, counts)}
 
 
-def choose_lead(names: list[str]) -> tuple[int, str]:
-    """(channel, why): the preferred lead when the record has it, else the first channel."""
+def choose_lead(names: list[str], lead: str | None = None) -> tuple[int, str]:
+    """(channel, why): ``lead`` when given (None when the record lacks it: the caller
+    refuses), else the preferred lead when the record has it, else the first channel."""
+    if lead:
+        return (names.index(lead) if lead in names else None), f"the lead asked for, {lead}"
     if PREFERRED_LEAD in names:
         return names.index(PREFERRED_LEAD), f"the preferred lead {PREFERRED_LEAD}"
     leads = ", ".join(names) or "unnamed"
@@ -358,28 +378,33 @@ def annotation_problem(signal: np.ndarray, fs: float, beats: np.ndarray,
 
 
 def record_beats(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
-                 annotator: str = "atr", before_r_s: float = 0.0
+                 annotator: str = "atr", before_r_s: float = 0.0, lead: str | None = None
                  ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Beats of one WFDB record (X, y, info): ``record_beats_and_rhythm`` without the rhythm."""
-    X, y, info, _ = record_beats_and_rhythm(record_path, target_fs, annotator, before_r_s)
+    X, y, info, _ = record_beats_and_rhythm(record_path, target_fs, annotator, before_r_s,
+                                            lead=lead)
     return X, y, info
 
 
 def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
-                            annotator: str = "atr", before_r_s: float = 0.0
+                            annotator: str = "atr", before_r_s: float = 0.0,
+                            beat_samples: int = BEAT_LENGTH, lead: str | None = None
                             ) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """Beats of one WFDB record at its reference annotations, labelled with AAMI classes.
 
     ``record_path`` is the record without extension (``.../mitdb/100``; a ``.hea`` path is
-    accepted). Returns (X float32 n×187 in [0, 1], y int64 in 0..4, info) where info is a
-    JSON-ready dict: record, lead, lead_reason, fs, target_fs, counts (kept beats per
-    class), dropped (per class: edge or flat windows), skipped (non-beat and unmapped beat
-    symbols), median_rr_s. The fourth value is the kept beats' rhythm: ``r_peak`` (sample
-    index at the record's own rate) and ``rr`` (``sidecar.RR_FEATURES``, from every QRS
-    annotation). ``before_r_s``: see :func:`signal_beats`.
+    accepted). Returns (X float32 n×``beat_samples`` in [0, 1], y int64 in 0..4, info)
+    where info is a JSON-ready dict: record, lead, lead_reason, fs, target_fs, counts (kept
+    beats per class), dropped (per class: edge or flat windows), skipped (non-beat and
+    unmapped beat symbols), median_rr_s. The fourth value is the kept beats' rhythm:
+    ``r_peak`` (sample index at the record's own rate) and ``rr`` (``sidecar.RR_FEATURES``,
+    from every QRS annotation). ``before_r_s``, ``beat_samples``: see :func:`signal_beats`.
+    ``lead``: the channel of that name (else MLII, else the first: :func:`choose_lead`);
+    ``info`` says which it took and why (``lead``, ``lead_reason``).
 
     Raises :class:`RecordError` for a record whose files are missing, damaged or do not
-    belong together (header of another record, annotations off the signal's QRS).
+    belong together (header of another record, annotations off the signal's QRS), and
+    UserError when it has no channel named ``lead``.
     """
     base = _record_base(record_path)
     name = base.name
@@ -389,7 +414,11 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
                               f"(a record needs .hea, .dat and .{annotator})")
     header = _read_header(base)
     names = list(header.sig_name or [])
-    channel, lead_reason = choose_lead(names)
+    channel, lead_reason = choose_lead(names, lead)
+    if channel is None:
+        raise UserError(f"record {name} has no lead {lead} (its leads: "
+                        f"{', '.join(names) or 'unnamed'}); pass a --lead every record has, "
+                        f"or none to take {PREFERRED_LEAD}, else each record's first channel")
     signal, fs = _read_signal(base, header, channel)
     samples, symbols = _read_annotations(base, annotator)
     is_qrs = np.array([s in R.QRS_SYMBOLS for s in symbols], dtype=bool)
@@ -399,10 +428,8 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
     problem = annotation_problem(signal, fs, qrs_samples, annotator)
     if problem:
         raise RecordError(name, problem)
-    if PREFERRED_LEAD not in names:
-        warnings.warn(f"record {name}: {lead_reason}", stacklevel=2)
 
-    X, kept, lengths = signal_beats(signal, fs, qrs_samples, target_fs, before_r_s)
+    X, kept, lengths = signal_beats(signal, fs, qrs_samples, target_fs, before_r_s, beat_samples)
     labels = np.array([R.SYMBOL_TO_LABEL.get(s, -1) for s in qrs_symbols], dtype=np.int64)
     take = (labels >= 0) & kept
     info = {"record": name, "lead": names[channel] if names else f"channel {channel}",
@@ -467,6 +494,41 @@ def _stack_rhythm(names: list[str], beats: dict, rhythms: dict) -> dict[str, np.
     return {"record": np.concatenate([np.full(len(beats[n][1]), n) for n in names]),
             "r_peak": np.concatenate([rhythms[n]["r_peak"] for n in names]),
             "rr": np.concatenate([rhythms[n]["rr"] for n in names])}
+
+
+# What each split writes (``convert``), as split.json describes it.
+SPLIT_DESCRIPTIONS = {
+    "intra": ("intra-patient: beats of every record split at random, stratified by class "
+              "(like the Kaggle files); the same patients are on both sides"),
+    "inter": ("inter-patient: de Chazal et al. 2004 DS1 train / DS2 test, paced records "
+              "102 104 107 217 left out (AAMI EC57)"),
+    "train": "every beat of every record to the training file (development data)",
+    "test": ("every beat of every record to the test file, a whole database held out "
+             "(code/eval.py --test)"),
+}
+SPLITS = tuple(SPLIT_DESCRIPTIONS)
+
+
+def _sides(split: str, src: Path, available: list[str],
+           requested: list[str] | None) -> tuple[dict, list[str], list[str]]:
+    """(sides, ignored, missing): the records of each side of ``split``."""
+    if split == "inter":
+        return _inter_sides(src, available, requested)
+    sides = _intra_sides(src, available, requested)
+    if split in ("train", "test"):
+        sides = {side: sides[side] if side == split else [] for side in ("train", "test")}
+    return sides, [], []
+
+
+def _warn_first_channels(per_record: dict) -> None:
+    """One warning naming every record read from its first channel for want of MLII."""
+    fallback = {name: info["lead"] for name, info in per_record.items()
+                if info["lead_reason"].startswith(f"no {PREFERRED_LEAD} lead")}
+    if fallback:
+        leads = ", ".join(sorted(set(fallback.values())))
+        warnings.warn(f"{len(fallback)} record(s) have no {PREFERRED_LEAD} lead and were read "
+                      f"from their first channel ({leads}): {' '.join(fallback)}; take another "
+                      "lead with --lead NAME", stacklevel=3)
 
 
 def _intra_sides(src: Path, available: list[str], requested: list[str] | None) -> dict:
@@ -568,38 +630,45 @@ def _without_bad_records(src: Path, split: str, sides: dict, bad: dict[str, str]
     return left
 
 
-def _read_records(src: Path, names: list[str], before_r_s: float
-                  ) -> tuple[dict, dict, dict, dict[str, str]]:
+def _read_records(src: Path, names: list[str], before_r_s: float, beat_samples: int,
+                  lead: str | None = None) -> tuple[dict, dict, dict, dict[str, str]]:
     """(beats, per_record info, rhythms, bad) of the records ``names`` in ``src``; a record
     that cannot be converted is left out and its reason kept in ``bad``."""
     beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     per_record: dict[str, dict] = {}
     rhythms: dict[str, dict] = {}
     bad: dict[str, str] = {}
-    for name in names:
-        try:
-            X, y, info, rhythm = record_beats_and_rhythm(src / name, before_r_s=before_r_s)
-        except RecordError as e:
-            bad[name] = e.reason
-            continue
-        beats[name], per_record[name], rhythms[name] = (X, y), info, rhythm
+    with Progress("converting", len(names)) as progress:
+        for name in names:
+            progress.step(f"record {name}")
+            try:
+                X, y, info, rhythm = record_beats_and_rhythm(src / name, before_r_s=before_r_s,
+                                                             beat_samples=beat_samples,
+                                                             lead=lead)
+            except RecordError as e:
+                bad[name] = e.reason
+                continue
+            beats[name], per_record[name], rhythms[name] = (X, y), info, rhythm
     return beats, per_record, rhythms, bad
 
 
-def _check_arguments(src: Path, split: str, test_fraction: float, before_r_s: float) -> None:
+def _check_arguments(src: Path, split: str, test_fraction: float, before_r_s: float,
+                     beat_samples: int) -> None:
     """Refuse a bad split, test fraction, window or source folder before reading a record."""
-    if split not in ("intra", "inter"):
-        raise UserError(f"split {split!r}: expected 'intra' or 'inter'")
+    if split not in SPLITS:
+        raise UserError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
     if not 0.0 < test_fraction < 1.0:
         raise UserError(f"test fraction {test_fraction}: expected a number between 0 and 1")
-    before_r_samples(before_r_s)
+    check_beat_samples(beat_samples)
+    before_r_samples(before_r_s, beat_samples=beat_samples)
     if not src.is_dir():
         raise UserError(f"{src}: no such folder. {_manual_hint(src)}")
 
 
 def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
             test_fraction: float = 0.2, seed: int = 0,
-            records: list[str] | None = None, before_r_s: float = 0.0) -> dict:
+            records: list[str] | None = None, before_r_s: float = 0.0,
+            beat_samples: int = BEAT_LENGTH, lead: str | None = None) -> dict:
     """Turn the WFDB records in ``src_dir`` into ``mitbih_train.csv``, ``mitbih_test.csv``
     (each with its beat sidecar) and ``split.json`` in ``out_dir``.
 
@@ -607,8 +676,12 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     class, ``test_fraction`` to test. ``split="inter"``: de Chazal DS1 records train, DS2
     records test, paced records left out; ``records`` narrows both lists. Records of DS1 or
     DS2 absent from ``src_dir`` are listed under ``missing``; no DS1 record is an error, no
-    DS2 record writes the training file alone (with a warning). ``before_r_s`` > 0 starts
-    each beat's window that long before its R peak (see :func:`signal_beats`).
+    DS2 record writes the training file alone (with a warning). ``split="train"`` or
+    ``"test"``: every beat of every record (or ``records``) to that one file, e.g. a whole
+    database as development data, or as a test set for ``code/eval.py --test``. ``lead``
+    takes that channel of every record (see :func:`choose_lead`). ``before_r_s`` > 0 starts
+    each beat's window that long before its R peak (see :func:`signal_beats`);
+    ``beat_samples`` is the width of every row (187, the Kaggle layout, by default).
 
     A record that cannot be converted (:class:`RecordError`: a damaged file, another
     record's header or annotations) is skipped and listed, with the reason, under
@@ -618,30 +691,26 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     Returns the summary also written to ``split.json``, with ``per_record`` details.
     """
     src, out = Path(src_dir), Path(out_dir)
-    _check_arguments(src, split, test_fraction, before_r_s)
+    _check_arguments(src, split, test_fraction, before_r_s, beat_samples)
     available = find_records(src)
     requested = list(dict.fromkeys(str(r).strip() for r in records)) if records else None
-    ignored: list[str] = []
-    missing: list[str] = []
-    if split == "intra":
-        sides = _intra_sides(src, available, requested)
-    else:
-        sides, ignored, missing = _inter_sides(src, available, requested)
-
+    sides, ignored, missing = _sides(split, src, available, requested)
     beats, per_record, rhythms, bad = _read_records(
-        src, list(dict.fromkeys(sides["train"] + sides["test"])), before_r_s)
+        src, list(dict.fromkeys(sides["train"] + sides["test"])), before_r_s, beat_samples, lead)
+    _warn_first_channels(per_record)
     sides = _without_bad_records(src, split, sides, bad)
     if split == "intra":
         parts, part_meta, side_records = _intra_parts(sides["train"], beats, rhythms, per_record,
                                                       test_fraction, seed)
     else:
         parts, part_meta, side_records = _inter_parts(sides, beats, rhythms, per_record)
-    if len(parts["train"][1]) == 0:
-        raise UserError(f"{split} split of {src}: the train side has no beats; "
+    side = split if split in ("train", "test") else "train"  # the side that must hold beats
+    if len(parts[side][1]) == 0:
+        raise UserError(f"{split} split of {src}: the {side} side has no beats; "
                         "add records or change --test-fraction")
     files = _write_parts(out, parts, part_meta)
     summary = _summary(split, src, side_records, missing, ignored, bad, parts, files,
-                       per_record, before_r_s)
+                       per_record, before_r_s, beat_samples, lead)
     if split == "intra":
         summary["test_fraction"] = test_fraction
         summary["seed"] = seed
@@ -651,15 +720,12 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
 
 def _summary(split: str, src: Path, side_records: dict, missing: list[str], ignored: list[str],
              bad: dict[str, str], parts: dict, files: dict[str, Path], per_record: dict,
-             before_r_s: float = 0.0) -> dict:
+             before_r_s: float = 0.0, beat_samples: int = BEAT_LENGTH,
+             lead: str | None = None) -> dict:
     """What ``split.json`` says of a conversion."""
     return {
         "split": split,
-        "description": (
-            "inter-patient: de Chazal et al. 2004 DS1 train / DS2 test, paced records "
-            "102 104 107 217 left out (AAMI EC57)" if split == "inter" else
-            "intra-patient: beats of every record split at random, stratified by class "
-            "(like the Kaggle files); the same patients are on both sides"),
+        "description": SPLIT_DESCRIPTIONS[split],
         "source": str(src.resolve()),
         "records": side_records,
         "missing": missing,
@@ -669,12 +735,13 @@ def _summary(split: str, src: Path, side_records: dict, missing: list[str], igno
         "classes": list(R.CLASS_NAMES),
         "files": {side: path.name for side, path in files.items()},
         "sidecars": {side: sidecar.sidecar_path(path).name for side, path in files.items()},
-        "method": {"target_fs": TARGET_FS, "beat_length": BEAT_LENGTH,
+        "method": {"target_fs": TARGET_FS, "beat_length": beat_samples,
                    "window": (f"{WINDOW_RR} x median RR from the R peak" if not before_r_s
                               else f"{before_r_s} s before the R peak to {WINDOW_RR} x "
                                    "median RR after it"),
                    "before_r_s": before_r_s,
-                   "median_rr_block_s": RR_WINDOW_S, "lead": PREFERRED_LEAD,
+                   "median_rr_block_s": RR_WINDOW_S,
+                   "lead": lead or f"{PREFERRED_LEAD}, else each record's first channel",
                    "reference": "Kachuee et al. 2018, arXiv:1805.00794"},
         "per_record": per_record,
     }

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .. import ec57
 from ..cli import UserError, writable_folder
 from ..data.datasets import Split
-from .held_out import changed_data, development_fingerprint, test_data_for
+from ..sweep.progress import Progress
+from .held_out import changed_data, development_fingerprint, overlap_warnings, test_data_for
 from .members import (LoadedModel, check_fit, check_sidecar_needs, chosen_on, load_model,
                       predict_proba, read_record)
 from .metrics import (BOOTSTRAP_DRAWS, CI_LEVEL, CURVE_POINTS, EXAMPLES_PER_PAIR,
@@ -33,7 +34,8 @@ __all__ = ["BOOTSTRAP_DRAWS", "CI_LEVEL", "CURVE_POINTS", "EXAMPLES_PER_PAIR", "
            "WANDB_REPORT_FILE", "UserError", "bootstrap_confusion", "bootstrap_intervals",
            "changed_data", "check_fit", "check_sidecar_needs", "chosen_on", "compute_report",
            "curves_report", "development_fingerprint", "evaluate", "load_model",
-           "log_to_wandb", "misclassified_pairs", "predict_proba", "print_report",
+           "log_to_wandb", "misclassified_pairs", "overlap_warnings", "predict_proba",
+           "print_report",
            "rates_from_counts", "read_record", "test_data_for", "wandb_summary",
            "write_report"]
 
@@ -46,9 +48,17 @@ def _default_out_dir(members: Sequence[LoadedModel]) -> Path:
     return Path("reports") / (f"{family}-{m.path.stem}" if family else m.path.stem)
 
 
-def _load_members(model_paths: Sequence[str | Path]) -> list[LoadedModel]:
+def _quiet(step: str) -> None:
+    pass
+
+
+def _load_members(model_paths: Sequence[str | Path],
+                  step: Callable[[str], None] = _quiet) -> list[LoadedModel]:
     """The models, which must share their classes to form an ensemble."""
-    members = [load_model(p) for p in model_paths]
+    members = []
+    for path in model_paths:
+        step(f"loading {Path(path).name}")
+        members.append(load_model(path))
     first = members[0]
     for other in members[1:]:
         if other.class_names != first.class_names:
@@ -58,11 +68,15 @@ def _load_members(model_paths: Sequence[str | Path]) -> list[LoadedModel]:
 
 
 def _score(members: Sequence[LoadedModel], split: Split, batch_size: int,
-           options: dict[str, Any]) -> tuple[dict[str, Any], np.ndarray]:
+           options: dict[str, Any], step: Callable[[str], None] = _quiet
+           ) -> tuple[dict[str, Any], np.ndarray]:
     """The report of the members' mean probabilities on ``split``, and those probabilities;
     with the beat sidecar's records, the errors per record too."""
     names = members[0].class_names
+    step(f"predicting {len(split.y):,} beats")
     probs = predict_proba(members, split, batch_size=batch_size)
+    draws = options.get("bootstrap", 0)
+    step(f"scoring, {draws:,} bootstrap draws" if draws else "scoring")
     report = compute_report(split.y, probs, names, **options)
     if split.records is not None:  # the beat sidecar names each beat's record
         by_record = ec57.confusion_by_record(split.y, probs.argmax(axis=1), split.records,
@@ -105,24 +119,29 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
         raise UserError(f"--bootstrap {bootstrap}: give a number of draws, 0 or more")
     if not 0 < level < 1:
         raise UserError(f"confidence level {level}: must be between 0 and 1 (e.g. 0.95)")
-    members = _load_members(model_paths)
-    out = writable_folder(out_dir or _default_out_dir(members), "--out")  # before the work
-    split, where = test_data_for(members[0], test_csv, data_dir)
-    # An explicit --test file is the user's choice; a derived one must come from the data
-    # the model was chosen on.
-    warnings = [] if test_csv else changed_data(members, data_dir)
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr, flush=True)
-    for m in members:
-        check_fit(m, split, where)
-    report, probs = _score(members, split, batch_size, dict(
-        bootstrap=bootstrap, seed=seed, level=level, examples_per_pair=examples_per_pair))
-    report.update(models=[str(m.path) for m in members], test_data=where)
-    if warnings:
-        report["warnings"] = warnings
-    _print_header(report, members)
-    print_report(report)
-    paths = write_report(report, out, beats=split.X, y_true=split.y)
+    with Progress("eval", len(model_paths) + 4) as progress:
+        members = _load_members(model_paths, progress.step)
+        out = writable_folder(out_dir or _default_out_dir(members), "--out")  # before the work
+        progress.step("reading the test data")
+        split, where = test_data_for(members[0], test_csv, data_dir)
+        # An explicit --test file is the user's choice; a derived one must come from the data
+        # the model was chosen on.
+        warnings = [] if test_csv else changed_data(members, data_dir)
+        warnings += overlap_warnings(members, split, where, test_csv, data_dir)
+        for warning in warnings:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+        for m in members:
+            check_fit(m, split, where)
+        report, probs = _score(members, split, batch_size, dict(
+            bootstrap=bootstrap, seed=seed, level=level, examples_per_pair=examples_per_pair),
+            progress.step)
+        report.update(models=[str(m.path) for m in members], test_data=where)
+        if warnings:
+            report["warnings"] = warnings
+        _print_header(report, members)
+        print_report(report)
+        progress.step("writing the report files")
+        paths = write_report(report, out, beats=split.X, y_true=split.y)
     if wandb_log:
         _log_wandb(report, paths, members, split, probs, wandb_project, wandb_new_run)
     print(f"wrote {', '.join(str(p) for p in paths.values())}")

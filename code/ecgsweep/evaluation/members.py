@@ -123,13 +123,33 @@ def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",
     """Mean class probabilities over the members (one member: its own probabilities). Each
     member is fed the inputs its training config names (the beats; with rr_features also
     the RR features of ``data``, a Split with a beat sidecar; a sequence model its windows,
-    mapped back to one row per beat)."""
-    from ..training import predict_proba as predict_member
+    mapped back to one row per beat).
+
+    The steps after the model (the S gate, the V templates: ``training.per_record_steps``)
+    run once on the mean softmax output of the members that share their settings, as they
+    run on a k-fold run's ensemble model (``final_model``), so the fold models given
+    together score as that model does; members with other settings each make a group of
+    their own, and the groups' results are averaged by their number of members."""
+    from ..training import model_proba, per_record_steps
 
     split = data if isinstance(data, Split) else Split(np.asarray(data), np.zeros(len(data), int))
-    probs = []
+    groups: dict[tuple, list[np.ndarray]] = {}
+    configs: dict[tuple, dict[str, Any]] = {}
     for m in members:
         config = m.record.config
         check_sidecar_needs(m.path, config, split)
-        probs.append(predict_member(m.model, split, config, batch_size))
-    return np.mean(probs, axis=0)
+        key = per_record_settings(config)
+        groups.setdefault(key, []).append(model_proba(m.model, split, config, batch_size))
+        configs.setdefault(key, config)
+    total = sum(per_record_steps(np.mean(raw, axis=0), split, configs[key]) * len(raw)
+                for key, raw in groups.items())
+    return total / len(members)
+
+
+def per_record_settings(config: dict[str, Any]) -> tuple:
+    """The values of ``config`` that the steps after the model read
+    (``training.PER_RECORD_KEYS``; a key the config lacks: its default)."""
+    from ..training import PER_RECORD_KEYS
+
+    every = params.all_params()
+    return tuple(config.get(key, every[key].default) for key in PER_RECORD_KEYS)

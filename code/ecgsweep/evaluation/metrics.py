@@ -177,8 +177,9 @@ def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[
         "macro_avg": {k: float(v) for k, v in per_class["macro avg"].items()},
         "weighted_avg": {k: float(v) for k, v in per_class["weighted avg"].items()},
         "confusion_matrix": cm.tolist(),
-        "ec57": ec57.ec57_table(cm, class_names),
     }
+    if ec57.has_ec57_rows(class_names):  # the EC57 table only where the classes are AAMI's
+        report["ec57"] = ec57.ec57_table(cm, class_names)
     if bootstrap > 0:
         report["bootstrap"] = {"draws": int(bootstrap), "seed": int(seed), "level": float(level),
                                "method": "percentile; test beats resampled with replacement"}

@@ -1,6 +1,6 @@
 """An evaluation report on the terminal: the per-class table with its confidence
-intervals and AUCs, the headline figures, the EC57 table, the per-record errors, the
-confusion matrix and the most frequent mistakes."""
+intervals and AUCs, the headline figures, the EC57 table (AAMI classes), the per-record
+errors, the confusion matrix and the most frequent mistakes."""
 
 from __future__ import annotations
 
@@ -99,8 +99,10 @@ def print_report(report: dict[str, Any], console: Any = None) -> None:
     line, notes = headline_lines(report)
     console.print(line, highlight=False)
     console.print(notes, highlight=False, markup=False)
-    console.print(ec57.format_table(report["ec57"], "AAMI EC57 beat-by-beat (SVEB and VEB first)"),
-                  highlight=False, markup=False)
+    if report.get("ec57"):  # AAMI classes only; the table above has the others' figures
+        console.print(ec57.format_table(report["ec57"],
+                                        "AAMI EC57 beat-by-beat (SVEB and VEB first)"),
+                      highlight=False, markup=False)
     if report.get("record_errors"):
         console.print(ec57.format_record_errors(report["record_errors"], "per record, most "
                                                 "errors first (beats of the class, found, "

@@ -14,7 +14,7 @@ At the defaults the network is the paper's::
 Sweepable: ``n_res_blocks`` (depth), ``n_filters`` (width), ``kernel_size``,
 ``layer_FC_size`` (width of each dense layer), ``n_dense_layers`` and ``dropout_rate``
 (0 in the paper). A residual block whose input is shorter than the pooling window skips
-the pooling, so more than five blocks still fit a 187-sample beat.
+the pooling, so more than five blocks still fit a short beat.
 """
 
 from __future__ import annotations

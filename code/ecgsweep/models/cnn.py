@@ -31,7 +31,7 @@ def build(config: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: in
                 # momentum 0.9: moving statistics settle within a short sweep run
                 x = layers.BatchNormalization(momentum=0.9, name=f"block{block + 1}_bn{conv + 1}")(x)
             x = layers.Activation(config["activation"])(x)
-        # Stop halving once the sequence is short, so deep nets fit a 187-sample beat.
+        # Stop halving once the sequence is short, so deep nets fit a short beat.
         if config["pooling"] != "none" and x.shape[1] is not None and x.shape[1] >= 4:
             pool = layers.MaxPooling1D if config["pooling"] == "max" else layers.AveragePooling1D
             x = pool(pool_size=2, name=f"block{block + 1}_pool")(x)

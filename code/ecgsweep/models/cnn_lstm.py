@@ -1,7 +1,7 @@
 """Convolution blocks followed by stacked LSTMs, for single heartbeats.
 
 The convolutions learn local wave shapes and shorten the sequence (max-pooling by 2 per
-block), so the recurrent layers read a few dozen feature vectors instead of 187 samples;
+block), so the recurrent layers read a few dozen feature vectors instead of every sample;
 the last LSTM's final state feeds the shared dense head.
 
 References:

@@ -76,7 +76,7 @@ def conv_stack(x, config, prefix: str = "conv"):
 
     ``n_conv_blocks`` blocks of Conv1D(``n_filters``, ``kernel_size``, same padding),
     optional batch normalization, ReLU and max-pooling by 2. Pooling stops once the
-    sequence is shorter than 4 steps, so deep stacks still fit a 187-sample beat.
+    sequence is shorter than 4 steps, so deep stacks still fit a short beat.
     """
     use_bn = config["batch_norm"]
     for block in range(config["n_conv_blocks"]):

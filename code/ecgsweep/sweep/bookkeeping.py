@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import launch
+from . import controls, launch
 from .engine import metric_of, propose, stop_decisions
 from .errors import ConfigError
 from .failures import same_error_key
@@ -38,8 +38,10 @@ def new_id() -> str:
 def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
                    sweep_id: str | None = None, count: int | None = None,
                    project: str | None = None, online: bool = False,
-                   syncable: bool = False) -> tuple[Store, bool]:
-    """Create a sweep in the store (or join the one with ``sweep_id`` and the same YAML).
+                   syncable: bool = False,
+                   prior: list[dict] | None = None) -> tuple[Store, bool]:
+    """Create a sweep in the store (or join the one with ``sweep_id`` and the same YAML);
+    ``prior``: the ``prior_runs`` rows its search starts from, fixed at its creation.
 
     Returns (store, created).
     """
@@ -59,6 +61,12 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
                     raise ConfigError(
                         f"sweep {sweep_id} in {root} was started with a different config; "
                         f"continue it with --resume {sweep_id}, or pick another --sweep-id")
+                had = sorted(r["run_id"] for r in store.prior_runs())
+                if prior is not None and sorted(r["run_id"] for r in prior) != had:
+                    raise ConfigError(
+                        f"sweep {sweep_id} in {root} exists with "
+                        f"{len(had) or 'no'} prior run(s); they are fixed when a sweep is "
+                        "created: drop --prior-runs to join it, or pick another --sweep-id")
                 if count is not None:
                     store.set("run_cap", count)
                 return store, False
@@ -69,6 +77,7 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
                     "online": bool(online), "syncable": bool(syncable), "state": "running"}
             for key, value in meta.items():
                 store.set(key, value)
+            store.add_prior_runs(prior or [])
     except BaseException:
         store.close()
         if new_folder:  # a sweep whose creation failed leaves no folder behind
@@ -82,9 +91,11 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
 
 @dataclass
 class NoMore:
-    """Why a runner gets no run: the sweep is done (``failed`` False) or failed."""
+    """Why a runner gets no run: the sweep is done (``failed`` False) or failed, or it is
+    paused (``paused``: runs start again once it is resumed)."""
     reason: str
     failed: bool = False
+    paused: bool = False
 
 
 def claim(store: Store, engine_cfg: dict, me: str, slot: int, now: float,
@@ -99,6 +110,9 @@ def claim(store: Store, engine_cfg: dict, me: str, slot: int, now: float,
         with store.transaction():
             if store.get("state") == "failed":
                 return NoMore(store.get("failure") or "the sweep failed", failed=True)
+            control = controls.current(store)
+            if control is not None:  # recorded by stop, cancel or pause from any shell
+                return NoMore(f"sweep {control.says()}", paused=control.state == controls.PAUSED)
             pending = store.runs(PENDING)
             if pending:
                 r = pending[0]
@@ -113,7 +127,7 @@ def claim(store: Store, engine_cfg: dict, me: str, slot: int, now: float,
             cap = store.get("run_cap")
             if cap is not None and store.count_runs() >= cap:
                 return NoMore(f"run cap of {cap} reached")
-            proposal = propose(engine_cfg, store.runs(), store.histories())
+            proposal = propose(engine_cfg, *with_prior_runs(store))
             if proposal is None:
                 return NoMore("grid exhausted: every point has a run")
             params, info = proposal
@@ -122,6 +136,16 @@ def claim(store: Store, engine_cfg: dict, me: str, slot: int, now: float,
                 run_id = new_id()
             store.insert_run(run_id, params, state=RUNNING, owner=me, search_info=info, slot=slot)
             return run_id, params
+
+
+def with_prior_runs(store: Store) -> tuple[list[dict], dict[str, list[dict]]]:
+    """The runs the search sees, and their histories: the sweep's own and its prior runs
+    (``prior``), as W&B's engine sees the runs attached with ``--prior_run``."""
+    rows, histories = store.runs(), store.histories()
+    for prior in store.prior_runs():
+        rows.append({**prior, "should_stop": 0, "exit_code": 0})
+        histories[prior["run_id"]] = prior["history"]
+    return rows, histories
 
 
 def requeue(store: Store, run_id: str) -> None:

@@ -1,6 +1,7 @@
 """The commands of ``code/sweep.py``: run (or resume) a sweep, check a YAML, show status,
-draw the report. Each takes the program's hooks (``program.ProgramHooks``) where what the
-program adds matters: its checks, its exit codes, its lines in the summary."""
+draw the report, steer a sweep (stop, cancel, pause, resume). Each takes the program's hooks
+(``program.ProgramHooks``) where what the program adds matters: its checks, its exit codes,
+its lines in the summary."""
 
 from __future__ import annotations
 
@@ -13,18 +14,21 @@ from pathlib import Path
 from rich.console import Console
 
 from . import config as sweep_config
+from . import controls, prior
 from . import fix as sweep_fix
 from . import table
 from .bookkeeping import create_or_join
-from .errors import UserError
+from .errors import EXIT_OK, UserError
 from .files import require_folder, writable_folder, write_text_whole
 from .liveness import runner_alive
 from .program import ANY_PROGRAM, ProgramHooks
+from .progress import Progress
 from .ranking import metric_and_goal
 from .results import sync_command, sync_note
+from .run_progress import with_progress
 from .runner import Options, Runner
-from .store import (DEFAULT_STORE, DamagedStore, Store, StoreError, list_sweeps, open_store,
-                    refuse_network_store, sqlite_errors)
+from .store import (DEFAULT_STORE, RUNNING, DamagedStore, Store, StoreError, list_sweeps,
+                    open_store, refuse_network_store, sqlite_errors)
 
 
 def default_console() -> Console:
@@ -133,7 +137,10 @@ class RayRequest:
 
 def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume: str | None = None,
               sweep_id: str | None = None, opts: Options | None = None,
-              console: Console | None = None, ray: RayRequest | None = None) -> int:
+              console: Console | None = None, ray: RayRequest | None = None,
+              prior_runs: list[str] | None = None) -> int:
+    """Start, join or resume a sweep and run it here; ``prior_runs``: ``SWEEP`` or
+    ``SWEEP/RUN`` references whose runs a new sweep's search starts from."""
     opts = opts or Options()
     console = console or default_console()
     refuse_network_store(store_root)
@@ -146,7 +153,9 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
     if resume:
         store, created = _resume(store_root, resume, yaml_path, console), False
     else:
-        store, created = _create(store_root, yaml_path, sweep_id, opts, console)
+        store, created = _create(store_root, yaml_path, sweep_id, opts, console, prior_runs)
+    if not created and _ended_by_control(store, console):
+        return EXIT_OK
     if ray is not None:
         _use_ray(opts, ray, store, console)
     meta = store.meta()
@@ -165,6 +174,10 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
         rows = store.runs()
         if rows:
             console.print(f"so far: {table.counts_line(rows)}", markup=False, soft_wrap=True)
+    prior_rows = store.prior_runs()
+    if prior_rows:
+        console.print(prior.what_the_search_does(cfg.get("method"), prior_rows), markup=False,
+                      soft_wrap=True)
     searched = sweep_config.searched_params(cfg)
     metric = metric_and_goal(cfg)[0]
     header = f"sweep {sid} · {cfg.get('method')} · {meta.get('source')}"
@@ -192,8 +205,23 @@ def _resume(store_root: str, resume: str, yaml_path: str | None, console: Consol
     return store
 
 
+def _ended_by_control(store: Store, console: Console) -> bool:
+    """Whether the sweep was stopped or cancelled and no run of it is left running, so that
+    a runner has nothing to do (one with runs left running by a dead runner still records
+    their end); says so."""
+    with sqlite_errors(store.path):
+        control = controls.current(store)
+        if control is None or control.state not in controls.ENDING or store.runs(RUNNING):
+            return False
+        sid = store.get("sweep_id")
+    console.print(f"sweep {sid} was {control.says()}: it starts no run again, as on W&B (`resume` "
+                  f"un-pauses a paused sweep only); to build on its runs, start a new sweep with "
+                  f"--prior-runs {sid}", markup=False, soft_wrap=True)
+    return True
+
+
 def _create(store_root: str, yaml_path: str | None, sweep_id: str | None, opts: Options,
-            console: Console) -> tuple[Store, bool]:
+            console: Console, prior_runs: list[str] | None = None) -> tuple[Store, bool]:
     if not yaml_path:
         raise UserError("give a sweep YAML (python code/sweep.py sweep_conf/cnn_bayes.yaml) "
                         "or --resume SWEEP_ID")
@@ -207,9 +235,14 @@ def _create(store_root: str, yaml_path: str | None, sweep_id: str | None, opts: 
     hint = fix_hint(yaml_path, problems)
     for line in [f"{yaml_path}: {p}" for p in problems] + ([hint] if hint else []):
         console.print(line, markup=False, soft_wrap=True)
+    prior_rows = None
+    if prior_runs:  # read and checked before anything is made
+        engine_cfg = sweep_config.engine_config(cfg)
+        prior_rows = prior.read(store_root, prior.parse_refs(prior_runs), engine_cfg)
+        prior.refuse_outside(engine_cfg, prior_rows)
     return create_or_join(store_root, cfg, text, str(yaml_path),
                           sweep_id=sweep_id, count=opts.count, project=opts.project,
-                          online=opts.online, syncable=opts.syncable)
+                          online=opts.online, syncable=opts.syncable, prior=prior_rows)
 
 
 def _use_ray(opts: Options, ray: RayRequest, store: Store, console: Console) -> None:
@@ -233,7 +266,8 @@ def draw_report(store: Store, out_dir: str | Path | None = None) -> Path:
     with sqlite_errors(store.path):
         sweep = report_data.read_sweep(store)
     try:
-        return report.write_sweep_report(sweep, out)
+        with Progress("report", report.STEPS) as progress:
+            return report.write_sweep_report(sweep, out, progress.step)
     except OSError as e:  # e.g. the disk filled up while drawing
         raise UserError(f"could not write the report to {out} ({e.strerror or e}): free space "
                         "there, or give --out another folder") from e
@@ -252,16 +286,21 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
                  program: ProgramHooks = ANY_PROGRAM) -> None:
     meta = store.meta()
     cfg = meta["config"]
-    rows = store.runs()
+    rows = with_progress(store.runs(), program)
     searched = sweep_config.searched_params(cfg)
     metric, goal = metric_and_goal(sweep_config.engine_config(cfg))
     sid = meta["sweep_id"]
     console.print()
     if show_table and rows:
         console.print(table.runs_table(rows, metric=metric, searched=searched,
-                                       title=f"sweep {sid}"))
-    state = meta.get("state", "running")
+                                       title=f"sweep {sid}", width=console.width))
+    state = controls.shown_state(meta, rows)
     why = meta.get("failure") if state == "failed" else meta.get("finished_because")
+    control = controls.of_meta(meta)
+    if control is not None:
+        why = control.says() + (f"; let it start runs again with: "
+                                f"{controls.resume_command(sid, str(store.folder.parent))}"
+                                if control.state == controls.PAUSED else "")
     if state == "running" and runner is None and not any(
             runner_alive(r, time.time()) for r in store.runners().values()):
         state, why = "idle", f"no runner is working on it; continue with: python code/sweep.py " \
@@ -271,8 +310,13 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
             f" --store {store.folder.parent}" if str(store.folder.parent) != DEFAULT_STORE else "")
     console.print(f"sweep {sid} {state}: {table.counts_line(rows)}" + (f" — {why}" if why else ""),
                   markup=False, soft_wrap=True)
+    prior_rows = store.prior_runs()
+    if prior_rows:
+        console.print(prior.what_the_search_does(cfg.get("method"), prior_rows, name_runs=True),
+                      markup=False, soft_wrap=True)
     if metric:
-        lb = table.leaderboard(rows, metric=metric, goal=goal, searched=searched)
+        lb = table.leaderboard(rows, metric=metric, goal=goal, searched=searched,
+                               width=console.width)
         if lb is not None:
             console.print(lb)
     for line in program.closing_lines(rows, cwd):
@@ -287,10 +331,15 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
 
 
 def status_document(meta: dict, rows: list[dict], runners: dict[str, dict],
-                    steps: dict[str, int]) -> dict:
-    """The sweep and its runs as plain data for ``status --json``; ``metric`` is what ranks a run."""
+                    steps: dict[str, int], prior_rows: list[dict] | None = None) -> dict:
+    """The sweep and its runs as plain data for ``status --json``; ``metric`` is what ranks a
+    run; ``state`` is a control's (paused, stopping, stopped, cancelled) or the runners'."""
     metric, goal = metric_and_goal(sweep_config.engine_config(meta["config"]))
-    sweep = {"id": meta["sweep_id"], "state": meta.get("state", "running"),
+    control = controls.of_meta(meta)
+    sweep = {"id": meta["sweep_id"], "state": controls.shown_state(meta, rows),
+             "control": control.as_dict() if control else None,
+             "prior_runs": [{"id": r["run_id"], "metric": r.get("metric_best")}
+                            for r in prior_rows or []],
              "method": meta["config"].get("method"), "metric": metric,
              "goal": goal if metric else None,
              "run_cap": meta.get("run_cap"), "source": meta.get("source"),
@@ -302,7 +351,7 @@ def status_document(meta: dict, rows: list[dict], runners: dict[str, dict],
              "metric": r.get("metric_best"), "steps": steps.get(r["run_id"], 0),
              "exit_code": r.get("exit_code"), "stop_reason": r.get("stop_reason"),
              "host": r.get("host") or (runners.get(r.get("owner") or "") or {}).get("host"),
-             "node_id": r.get("node_id")}
+             "node_id": r.get("node_id"), "gpu": r.get("gpu")}
             for r in rows]
     return {"sweep": sweep, "runs": runs}
 
@@ -333,7 +382,8 @@ def _listing_line(store_root: str, sweep_id: str) -> str:
     except (StoreError, sweep_config.ConfigError, FileNotFoundError) as e:
         return f"{sweep_id}  {'damaged' if isinstance(e, DamagedStore) else 'unreadable':<11} {e}"
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("created_at", 0)))
-    return (f"{sweep_id}  {meta.get('state', '?'):<11} {created}  {meta.get('source', '')}  "
+    state = controls.shown_state(meta, rows)
+    return (f"{sweep_id}  {state:<11} {created}  {meta.get('source', '')}  "
             f"{table.counts_line(rows)}")
 
 
@@ -352,7 +402,8 @@ def _status_of(store: Store, sweep_id: str, console: Console, as_json: bool,
     """Print one sweep's status: as JSON, or its runners, runs table and summary."""
     if as_json:
         steps = {k: len(v) for k, v in store.histories().items()}
-        doc = status_document(store.meta(), store.runs(), store.runners(), steps)
+        doc = status_document(store.meta(), store.runs(), store.runners(), steps,
+                              store.prior_runs())
         print(json.dumps(doc, indent=2, default=str))
         return
     meta = store.meta()
@@ -367,3 +418,22 @@ def _status_of(store: Store, sweep_id: str, console: Console, as_json: bool,
             markup=False, soft_wrap=True)
     final_report(store, console, show_table=True, program=program)
 
+
+
+# ----------------------------------------------------------------------------- controls
+
+
+def control(action: str, sweep_id: str, *, store_root: str = DEFAULT_STORE,
+            console: Console | None = None) -> int:
+    """Record ``stop``, ``cancel``, ``pause`` or ``resume`` on a sweep; its runners act on it
+    at their next turn. Needs write access to the store."""
+    console = console or default_console()
+    store = open_store(store_root, sweep_id, action)
+    with sqlite_errors(store.path):
+        now = time.time()
+        recorded, changed = controls.apply(store, action, controls.who(), now)
+        running = len(store.runs(RUNNING))
+        alive = any(runner_alive(r, now) for r in store.runners().values())
+    console.print(controls.confirmation(sweep_id, action, recorded, changed, running, alive),
+                  markup=False, soft_wrap=True)
+    return EXIT_OK

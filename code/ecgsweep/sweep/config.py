@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable
 
 from .errors import ConfigError
 from .findings import LEVELS, Problem, errors  # noqa: F401 (LEVELS: part of this module's API)
-from .program import ANY_PROGRAM, ParamRule, ProgramHooks
+from .program import ANY_PROGRAM, ParamRule, ProgramHooks, program_items
 # Reading a YAML is yaml_file's; its names are part of this module's API too.
 from .yaml_file import (MAX_YAML_BYTES, MAX_YAML_DEPTH, MAX_YAML_NODES, load,  # noqa: F401
                         loads, read_text, yaml_size_problem)
@@ -241,7 +241,7 @@ def check(cfg: dict[str, Any], *, program: ProgramHooks = ANY_PROGRAM,
         problems += _check_parameters(params_section, rule_of)
     problems += _check_method(cfg)
     problems += _check_metric(cfg)
-    problems += _check_command(cfg, cwd=cwd, check_program=check_program)
+    problems += _check_command(cfg, cwd=cwd, check_program=check_program, program=program)
     if owned:
         problems += program.check(cfg)
     if not errors(problems):
@@ -637,7 +637,8 @@ def command_of(cfg: dict) -> list[str]:
     return [str(c) for c in cmd] if isinstance(cmd, list) and cmd else list(DEFAULT_COMMAND)
 
 
-def _check_command(cfg: dict, *, cwd: str | Path | None, check_program: bool) -> list[Problem]:
+def _check_command(cfg: dict, *, cwd: str | Path | None, check_program: bool,
+                   program: ProgramHooks = ANY_PROGRAM) -> list[Problem]:
     out: list[Problem] = []
     cmd = command_of(cfg)
     for i, chunk in enumerate(cmd):
@@ -668,7 +669,7 @@ def _check_command(cfg: dict, *, cwd: str | Path | None, check_program: bool) ->
                                           "`program: code/train.py`", "program"))
         elif check_program and isinstance(prog, str):
             base = Path(cwd) if cwd is not None else Path.cwd()
-            if not (base / prog).is_file():
+            if program_items(cfg, base, program) is None and not (base / prog).is_file():
                 out.append(Problem("program", f"{prog} not found from {base} (programs run from "
                                               "the current directory, like `wandb agent`): "
                                               "start the sweep from the repository root",

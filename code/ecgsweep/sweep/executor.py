@@ -158,29 +158,43 @@ class LocalExecutor:
         return LocalRun(spec, proc, self.wandb_dir)
 
 
+def gpu_for_slot(gpus: list[str], slot: int) -> str | None:
+    """The GPU a worker slot's runs get: round-robin over the GPUs, so the runs spread over
+    all GPUs before any GPU takes a second one (None without GPUs)."""
+    return gpus[slot % len(gpus)] if gpus else None
+
+
+def default_workers(gpus: list[str], runs_per_gpu: int) -> int:
+    """Runs at once when ``--workers`` is not given: ``runs_per_gpu`` per GPU, else one."""
+    return max(1, runs_per_gpu * len(gpus))
+
+
 class Launcher:
-    """Starts a claimed run: the command as ``wandb agent`` builds it, one GPU per slot
-    (round-robin), output to ``<store>/logs/<run id>.log``, on the given executor."""
+    """Starts a claimed run: the command as ``wandb agent`` builds it, the slot's GPU
+    (``gpu_for_slot``; ``runs_per_gpu`` runs share one, with ``launch.gpu_share_env``),
+    output to ``<store>/logs/<run id>.log``, on the given executor."""
 
     def __init__(self, cfg: dict, sweep_id: str, wandb_dir: str, cwd: str, executor: Any,
-                 gpus: list[str], launch_args: dict[str, Any], kill_delay_s: float):
+                 gpus: list[str], launch_args: dict[str, Any], kill_delay_s: float,
+                 runs_per_gpu: int = 1):
         self.cfg, self.sweep_id, self.wandb_dir, self.cwd = cfg, sweep_id, wandb_dir, cwd
         self.executor, self.gpus, self.launch_args = executor, gpus, launch_args
-        self.kill_delay_s = kill_delay_s
+        self.kill_delay_s, self.runs_per_gpu = kill_delay_s, runs_per_gpu
 
     def start(self, run_id: str, params: dict, slot: int) -> tuple[RunHandle, RunSpec]:
         """OSError when the program cannot be started."""
-        gpu = self.gpus[slot % len(self.gpus)] if self.gpus else None
+        gpu = gpu_for_slot(self.gpus, slot)
         log_path = Path(self.wandb_dir) / "logs" / f"{run_id}.log"
         prep = launch.prepare(self.cfg, params, sweep_id=self.sweep_id, run_id=run_id,
-                              wandb_dir=self.wandb_dir, gpu=gpu, **self.launch_args)
+                              wandb_dir=self.wandb_dir, gpu=gpu, runs_per_gpu=self.runs_per_gpu,
+                              **self.launch_args)
         spec = RunSpec(run_id, prep.argv, prep.env, log_path, self.cwd,
                        kill_delay_s=self.kill_delay_s, gpu=gpu)
         return self.executor.start(spec), spec
 
 
 def visible_gpus(env: dict[str, str] | None = None) -> list[str]:
-    """GPU ids to hand out, one per worker: CUDA_VISIBLE_DEVICES if set, else nvidia-smi."""
+    """GPU ids to hand out to the workers: CUDA_VISIBLE_DEVICES if set, else nvidia-smi."""
     import shutil
 
     env = dict(os.environ if env is None else env)

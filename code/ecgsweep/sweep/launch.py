@@ -15,12 +15,16 @@ functions for everything it can:
 - ``${env}`` is ``/usr/bin/env``; the run gets ``WANDB_SWEEP_ID`` and ``WANDB_RUN_ID``,
   runs in the current directory, in its own process group, with stdin closed.
 
-One deliberate difference: ``${interpreter}`` is ``sys.executable`` (the runner's own
-Python, so a virtualenv works without being activated), where the agent writes ``python``.
+Two deliberate differences: ``${interpreter}`` is ``sys.executable`` (the runner's own
+Python, so a virtualenv works without being activated), where the agent writes ``python``;
+and a ``program:`` that is no file from the current directory is run as the program's
+hooks say it is installed (``program.program_items``), where the agent would fail.
 
 Added for the offline runner: ``WANDB_DIR`` is the sweep's folder in the store (so the
 sweep's runs sit together and one ``wandb sync`` uploads them), ``WANDB_MODE=offline``
-unless ``--online``, ``CUDA_VISIBLE_DEVICES`` per worker, and a guard process between the
+unless ``--online``, the run's record written every second (``RECORD_FLUSH``), so the runner
+sees each step at once, ``CUDA_VISIBLE_DEVICES`` per worker (with ``--runs-per-gpu K`` above 1,
+the variables that let K runs share a GPU: ``gpu_share_env``), and a guard process between the
 runner and the program (``guard``): every process of the run is in the guard's process group
 and ends with the runner, also when the runner is killed with SIGKILL.
 """
@@ -36,7 +40,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .config import command_of
+# How often wandb writes a run's record (run-<id>.wandb), where the runner reads its steps:
+# every second instead of wandb's 15, so hyperband sees a step (a k-fold run's fold) at once.
+RECORD_FLUSH = ("WANDB_X_TRANSACTION_LOG_FLUSH_INTERVAL", "1")
+
+# The share of a GPU's memory a run may take when several share it: ``code/train.py`` hands
+# it to PyTorch (``torch.cuda.set_per_process_memory_fraction``); any program may read it.
+GPU_MEMORY_FRACTION_ENV = "SWEEP_GPU_MEMORY_FRACTION"
+# What the runs sharing a GPU take of its memory in all; the rest is the CUDA contexts'.
+GPU_MEMORY_SHARED = 0.9
+
+
+def gpu_share_env(runs_per_gpu: int) -> dict[str, str]:
+    """The variables that let ``runs_per_gpu`` runs share one GPU (none for one run):
+    TensorFlow allocates as it grows instead of taking the whole GPU, JAX and PyTorch
+    (``GPU_MEMORY_FRACTION_ENV``) keep to an even share of its memory."""
+    if runs_per_gpu <= 1:
+        return {}
+    fraction = f"{GPU_MEMORY_SHARED / runs_per_gpu:.3f}"
+    return {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_MEM_FRACTION": fraction,
+            GPU_MEMORY_FRACTION_ENV: fraction}
 
 
 @dataclass
@@ -55,15 +78,17 @@ def param_file_paths(wandb_dir: str, sweep_id: str, run_id: str) -> tuple[str, s
 
 
 def expand_command(cfg: Mapping[str, Any], run_params: Mapping[str, Any], *,
-                   args_json_file: str, interpreter: str | None = None) -> list[str]:
-    """The argv `wandb agent` would run for these parameters ({name: {"value": v}})."""
+                   args_json_file: str, interpreter: str | None = None,
+                   program: list[str] | None = None) -> list[str]:
+    """The argv `wandb agent` would run for these parameters ({name: {"value": v}});
+    ``program``: what ``${program}`` stands for (default: the YAML's ``program:``)."""
     from wandb.sdk.launch.sweeps import utils as sweep_utils
 
     command = cfg.get("command")
     sweep_command = sweep_utils.create_sweep_command(copy.deepcopy(command) if command else None)
     sweep_vars: dict[str, Any] = sweep_utils.create_sweep_command_args({"args": dict(run_params)})
     sweep_vars["interpreter"] = [interpreter or sys.executable]
-    sweep_vars["program"] = [cfg.get("program")]
+    sweep_vars["program"] = list(program) if program else [cfg.get("program")]
     sweep_vars["args_json_file"] = [args_json_file]
     sweep_vars["env"] = ["/usr/bin/env"]
     argv: list[str] = []
@@ -81,20 +106,25 @@ def prepare(cfg: Mapping[str, Any], run_params: Mapping[str, Any], *, sweep_id: 
             run_id: str, wandb_dir: str, base_env: Mapping[str, str] | None = None,
             online: bool = False, project: str | None = None, entity: str | None = None,
             gpu: str | None = None, interpreter: str | None = None,
-            syncable: bool = False) -> Prepared:
+            syncable: bool = False, program: list[str] | None = None,
+            runs_per_gpu: int = 1) -> Prepared:
     """Write the run's parameter files and return its argv and environment.
 
     ``syncable``: leave WANDB_SWEEP_ID out and group the runs as ``sweep-<id>`` instead,
     because W&B's server refuses runs that name a sweep it does not know ("sweep ... not
     found" on ``wandb sync``). The parameters still reach ``wandb.config``: ``wandb.init``
-    applies WANDB_SWEEP_PARAM_PATH with or without a sweep ID.
+    applies WANDB_SWEEP_PARAM_PATH with or without a sweep ID. ``runs_per_gpu``: how many
+    runs share ``gpu`` (``gpu_share_env``).
     """
     from wandb.sdk.lib import config_util
+
+    from .config import command_of
 
     wandb_dir = os.path.abspath(wandb_dir)
     param_path, json_path = param_file_paths(wandb_dir, sweep_id, run_id)
     config_util.save_config_file_from_dict(param_path, dict(run_params))
-    argv = expand_command(cfg, run_params, args_json_file=json_path, interpreter=interpreter)
+    argv = expand_command(cfg, run_params, args_json_file=json_path, interpreter=interpreter,
+                          program=program)
     if "${args_json_file}" in command_of(cfg):
         from wandb.sdk.launch.sweeps import utils as sweep_utils
 
@@ -113,12 +143,15 @@ def prepare(cfg: Mapping[str, Any], run_params: Mapping[str, Any], *, sweep_id: 
     env["WANDB_SWEEP_PARAM_PATH"] = param_path
     env["WANDB_DIR"] = wandb_dir
     env["WANDB_MODE"] = "online" if online else "offline"
+    env.setdefault(*RECORD_FLUSH)  # a value the user set wins
     if project:
         env["WANDB_PROJECT"] = project
     if entity:
         env["WANDB_ENTITY"] = entity
     if gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = gpu
+        for name, value in gpu_share_env(runs_per_gpu).items():
+            env.setdefault(name, value)  # a value the user set wins
     return Prepared(argv=argv, env=env, param_path=param_path, json_path=json_path)
 
 

@@ -9,8 +9,14 @@ does exactly what it does for a W&B user's program.
 
 ``parameter`` and ``check`` apply only to configs the hooks own (``owns``): a sweep of
 another program in the same checkout gets the engine's checks alone. The run hooks
-(``remote_env``, ``on_shipped_run``, ``closing_lines``, ``describe_exit``) serve every run
-of a sweep started with the hooks, and leave alone what they do not recognise.
+(``remote_env``, ``on_shipped_run``, ``closing_lines``, ``describe_exit``, ``run_as``,
+``progress``) serve every run of a sweep started with the hooks, and leave alone what they
+do not recognise.
+
+Where a run's program is found: the YAML's ``program:`` is a file from the directory the
+runs run in (the current one), as ``wandb agent`` finds it. Only when no such file is there
+does ``run_as`` get asked for the program as installed (``program_items``), so a sweep of
+an installed program runs from any directory.
 """
 
 from __future__ import annotations
@@ -67,6 +73,16 @@ class ProgramHooks(Protocol):
         """What the program means by exit code ``code``, for a failed run's error line; None:
         nothing beyond the engine's own reading (2: bad config or data, signals, tracebacks)."""
 
+    def run_as(self, program: str) -> list[str] | None:
+        """The command-line items ``${program}`` stands for when the YAML's ``program:`` is
+        no file from the runs' directory: the program as installed, run by
+        ``${interpreter}`` (``["-m", "package.module"]``); None: the file is missing."""
+
+    def progress(self, output_tail: str) -> str | None:
+        """How far a live run is, read from the end of its output, as a short text for the
+        runs table's epoch column (``3/10``); None: the output does not say, and the table
+        counts the rows the run logged to W&B."""
+
 
 class AnyProgram:
     """Any W&B program: the hooks that add nothing."""
@@ -92,5 +108,22 @@ class AnyProgram:
     def describe_exit(self, code: int) -> str | None:
         return None
 
+    def run_as(self, program: str) -> list[str] | None:
+        return None
+
+    def progress(self, output_tail: str) -> str | None:
+        return None
+
 
 ANY_PROGRAM: ProgramHooks = AnyProgram()
+
+
+def program_items(cfg: Mapping[str, Any], cwd: str | Path,
+                  hooks: ProgramHooks) -> list[str] | None:
+    """What ``${program}`` stands for in the runs' commands: None for the YAML's
+    ``program:`` as written (a file from ``cwd``, or no program), else the hooks' installed
+    form of it (``run_as``), or None when they have none (``check`` reports it missing)."""
+    program = cfg.get("program")
+    if not isinstance(program, str) or not program or (Path(cwd) / program).is_file():
+        return None
+    return hooks.run_as(program)

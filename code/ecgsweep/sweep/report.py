@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import plotly.graph_objects as go
 import plotly.offline
@@ -22,6 +22,13 @@ from .files import write_text_whole
 REPORT_DIR = "report"  # inside the sweep's folder, unless --out
 HTML_NAME = "report.html"
 FIGURES = ("parallel_coordinates", "importance", "curves", "wall_time")
+# The steps ``write_sweep_report`` names: the importance model, each plotly figure, the
+# HTML page, each PNG.
+STEPS = 1 + 2 * len(FIGURES) + 1
+
+
+def _quiet(step: str) -> None:
+    pass
 
 
 def default_dir(sweep_folder: str | Path) -> Path:
@@ -133,18 +140,24 @@ def leaderboard_html(sweep: dict) -> str:
 # ----------------------------------------------------------------------------- output
 
 
-def build_figures(sweep: dict) -> dict[str, Any]:
-    """Everything the report draws, computed once: the plotly figures and their inputs."""
+def build_figures(sweep: dict, step: Callable[[str], None] = _quiet) -> dict[str, Any]:
+    """Everything the report draws, computed once: the plotly figures and their inputs;
+    ``step`` hears each part begin (``progress.Progress.step``)."""
     curves = [rd.metric_values(r) for r in sweep["runs"]]
     bands, eta = rd.hyperband_bands(sweep.get("early_terminate"),
                                     max((len(c) for c in curves), default=0))
     thresholds = rd.band_thresholds(curves, bands, eta, sweep["goal"]) if bands else {}
+    step("computing parameter importance")
     rows = rd.importance(sweep["runs"], sweep["searched"])
-    return {"thresholds": thresholds, "importance": rows, "plotly": {
-        "parallel_coordinates": parallel_figure(sweep),
-        "importance": importance_figure(sweep, rows),
-        "curves": curves_figure(sweep, thresholds),
-        "wall_time": wall_time_figure(sweep)}}
+    draw = {"parallel_coordinates": lambda: parallel_figure(sweep),
+            "importance": lambda: importance_figure(sweep, rows),
+            "curves": lambda: curves_figure(sweep, thresholds),
+            "wall_time": lambda: wall_time_figure(sweep)}
+    figures = {}
+    for name in FIGURES:
+        step(f"plotting {name}")
+        figures[name] = draw[name]()
+    return {"thresholds": thresholds, "importance": rows, "plotly": figures}
 
 
 def render_html(sweep: dict, figs: dict[str, Any]) -> str:
@@ -163,16 +176,19 @@ def render_html(sweep: dict, figs: dict[str, Any]) -> str:
             + "</body></html>")
 
 
-def write_sweep_report(sweep: dict, out_dir: str | Path) -> Path:
+def write_sweep_report(sweep: dict, out_dir: str | Path,
+                       step: Callable[[str], None] = _quiet) -> Path:
     """Write report.html and one PNG per figure into ``out_dir``; return the HTML's path.
     Each file is replaced whole (``files.replaced_whole``): runners finishing one shared sweep
-    at once each write the report, and a reader never sees half a file."""
+    at once each write the report, and a reader never sees half a file. ``step`` hears each
+    of the ``STEPS`` parts begin."""
     from . import report_png
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figs = build_figures(sweep)
+    figs = build_figures(sweep, step)
     page = out / HTML_NAME
+    step(f"writing {HTML_NAME}")
     write_text_whole(page, render_html(sweep, figs))
-    report_png.write_pngs(sweep, figs, out)
+    report_png.write_pngs(sweep, figs, out, step)
     return page

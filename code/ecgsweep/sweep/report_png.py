@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import matplotlib
 
@@ -92,7 +92,9 @@ def wall_time_png(sweep: dict, ax: Any) -> None:
     ax.set_title(f"{sweep['metric']} against wall time")
 
 
-def write_pngs(sweep: dict, figs: dict[str, Any], out: Path) -> list[Path]:
+def write_pngs(sweep: dict, figs: dict[str, Any], out: Path,
+               step: Callable[[str], None] = lambda name: None) -> list[Path]:
+    """One PNG per figure in ``out``; ``step`` hears each begin."""
     draw = {
         "parallel_coordinates": lambda ax: parallel_png(sweep, ax),
         "importance": lambda ax: importance_png(sweep, figs["importance"], ax),
@@ -101,6 +103,7 @@ def write_pngs(sweep: dict, figs: dict[str, Any], out: Path) -> list[Path]:
     }
     paths = []
     for name, fn in draw.items():
+        step(f"drawing {name}.png")
         fig, ax = plt.subplots(figsize=(8, 4.5), dpi=80)
         try:
             fn(ax)

@@ -6,7 +6,8 @@ One runner keeps up to ``workers`` runs alive. Each turn (every ``poll_s`` secon
 2. records the runs whose program exited (finished, stopped on request, or failed);
 3. asks hyperband which runs lag, sends them SIGTERM, then SIGKILL after the kill delay;
 4. marks the runs of dead runners crashed (``liveness``);
-5. fills free slots with a re-queued grid point or the engine's next proposal.
+5. obeys the sweep's control from any shell (``controls``: stop, cancel, pause, resume);
+6. fills free slots with a re-queued grid point or the engine's next proposal.
 The pieces it ties together: ``bookkeeping`` (the store's records and sweep decisions),
 ``engine`` (sweeps), ``executor`` (processes), ``supervision`` (stops, signals),
 ``liveness`` and ``events`` (messages).
@@ -24,12 +25,13 @@ from typing import Any, Callable
 
 from . import bookkeeping as books
 from . import config as sweep_config
-from . import engine, events, liveness
+from . import controls, engine, events, liveness
 from .errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK
 from .executor import Launcher, LocalExecutor, visible_gpus
 from .failures import SAME_FAILURES_TO_STOP
-from .program import ANY_PROGRAM, ProgramHooks
+from .program import ANY_PROGRAM, ProgramHooks, program_items
 from .ranking import metric_and_goal
+from .run_progress import with_progress
 from .store import CRASHED, Store
 from .supervision import Interrupts, LiveRun, end_state, kill_all, kill_delay, send_stops
 
@@ -46,6 +48,7 @@ class Options:
     online: bool = False
     project: str | None = None
     gpus: list[str] | None = None  # None: detect
+    runs_per_gpu: int = 1  # runs sharing each GPU (--runs-per-gpu), round-robin over the GPUs
     cwd: str | None = None  # where programs run; default the current directory
     interpreter: str | None = None  # ${interpreter}; default sys.executable
     live: bool | None = None  # rich live table; default: when stdout is a terminal
@@ -69,17 +72,19 @@ class Runner:
                            project=opts.project or meta.get("project"),
                            entity=meta.get("entity"), interpreter=opts.interpreter)
         self.cwd, self.wandb_dir = opts.cwd or os.getcwd(), str(store.folder.resolve())
+        launch_args["program"] = program_items(self.cfg, self.cwd, opts.program)
         self.gpus = opts.gpus if opts.gpus is not None else visible_gpus()
         self.kill_delay = kill_delay(opts.kill_delay_s)
         self.launcher = Launcher(self.cfg, self.sweep_id, self.wandb_dir, self.cwd,
                                  opts.executor or LocalExecutor(self.wandb_dir), self.gpus,
-                                 launch_args, self.kill_delay)
+                                 launch_args, self.kill_delay, runs_per_gpu=opts.runs_per_gpu)
         self.id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.slots: list[str | None] = [None] * max(1, int(opts.workers))
         self.live: dict[str, LiveRun] = {}
         self.no_more: str | None = None
         self.failure: str | None = None
         self.signals, self._last_reap = Interrupts(), 0.0
+        self.control: controls.Control | None = None  # the sweep's control, as last seen
         self.reap_dead = partial(liveness.reap_dead, stale_after_s=opts.stale_after_s,
                                  requeue_grid=self.cfg.get("method") == "grid", goal=self.goal,
                                  wandb_dir=self.wandb_dir, cwd=self.cwd, metric=self.metric)
@@ -90,7 +95,7 @@ class Runner:
 
     def run(self) -> int:
         books.register_runner(self.store, self.id, workers=len(self.slots), count=self.opts.count)
-        if self.gpus and len(self.slots) > len(self.gpus):
+        if self.gpus and len(self.slots) > len(self.gpus) * self.opts.runs_per_gpu:
             self.event(events.gpus_shared(len(self.slots), self.gpus))
         self.signals.install()
         exit_reason = "done"
@@ -128,10 +133,27 @@ class Runner:
             self._last_reap = self.now()
             for msg in self.reap_dead(self.store, self.id, self.now()):
                 self.event(msg)
+        self._obey(controls.current(self.store))
         if not self.signals.count:
             self._fill_slots()
         self._refresh()
         return bool(self.live) or not (self.no_more or self.signals.count)
+
+    def _obey(self, control: controls.Control | None) -> None:
+        """Act on the sweep's control: a stop or cancel ends the sweep for this runner (a
+        cancel also stops its live runs); a pause only keeps ``claim`` from starting runs."""
+        if control != self.control:
+            self.control = control
+            self.event(controls.runner_line(self.sweep_id, control, str(self.store.folder.parent),
+                                            len(self.live)))
+        if control is None or control.state not in controls.ENDING:
+            return
+        self.no_more = self.no_more or f"sweep {control.says()}"
+        if control.state == controls.CANCELLED:
+            for run_id, lr in self.live.items():
+                if lr.stop_sent_at is None:  # SIGKILL follows from send_stops after the delay
+                    self.event(f"{run_id}: sweep {control.state}; sending SIGTERM")
+                    lr.stop(self.now(), f"sweep {control.says()}")
 
     def _ingest(self) -> bool:
         """Store the rows the live runs logged since the last turn, with a heartbeat."""
@@ -179,6 +201,8 @@ class Runner:
         while not self.failure and None in self.slots:
             slot = self.slots.index(None)
             claimed = books.claim(self.store, self.engine_cfg, self.id, slot, self.now(), self.no_more)
+            if isinstance(claimed, books.NoMore) and claimed.paused:
+                return
             if isinstance(claimed, books.NoMore):
                 self.no_more = self.no_more or claimed.reason
                 self.failure = claimed.reason if claimed.failed else self.failure
@@ -202,4 +226,4 @@ class Runner:
 
     def _refresh(self) -> None:
         if self.view is not None:
-            self.view.update(self.store.runs())
+            self.view.update(with_progress(self.store.runs(), self.opts.program))

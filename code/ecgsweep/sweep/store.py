@@ -11,6 +11,10 @@ Tables
   runners(runner_id, ...)       every runner process that worked on the sweep, with
                         host, pid, boot id and heartbeat, so another runner can tell a
                         dead runner's runs from a live one's
+  prior_runs(run_id, ...)       runs of earlier sweeps the search starts from
+                        (``--prior-runs``), copied at the sweep's creation
+The meta key ``control`` holds the last `stop`, `cancel`, `pause` or `resume` from any shell:
+{"state", "at", "by"} (``controls``).
 
 All of the sweep's SQL is here, behind named methods (``runs(state)``, ``flagged_runs``,
 ``last_ended``, ``end_runner``, ...); the modules above decide, the store reads and writes.
@@ -109,6 +113,14 @@ CREATE TABLE IF NOT EXISTS runners (
     heartbeat_at REAL NOT NULL,
     ended_at     REAL,
     exit_reason  TEXT
+);
+CREATE TABLE IF NOT EXISTS prior_runs (
+    run_id      TEXT PRIMARY KEY,        -- SWEEP/RUN: the run in the sweep it ran in
+    params      TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    summary     TEXT,
+    history     TEXT NOT NULL,           -- JSON list of its logged rows
+    metric_best REAL                     -- its value of this sweep's metric
 );
 """
 
@@ -416,6 +428,30 @@ class Store:
         out: dict[str, list[dict]] = {}
         for r in self._conn.execute("SELECT run_id, data FROM history ORDER BY run_id, step"):
             out.setdefault(r["run_id"], []).append(json.loads(r["data"]))
+        return out
+
+    # ------------------------------------------------------------------ prior runs
+    def add_prior_runs(self, rows: list[dict[str, Any]]) -> None:
+        self._conn.executemany(
+            "INSERT INTO prior_runs(run_id, params, state, summary, history, metric_best) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(r["run_id"], json.dumps(r["params"], default=_jsonable), r["state"],
+              json.dumps(r.get("summary"), default=_jsonable),
+              json.dumps(r.get("history") or [], default=_jsonable), r.get("metric_best"))
+             for r in rows])
+
+    def prior_runs(self) -> list[dict[str, Any]]:
+        """The runs of earlier sweeps this sweep's search starts from; none in a store made
+        before there were prior runs (read-only, it gains no table)."""
+        if self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                              "AND name = 'prior_runs'").fetchone() is None:
+            return []
+        out = []
+        for r in self._conn.execute("SELECT * FROM prior_runs ORDER BY run_id"):
+            d = dict(r)
+            for k in ("params", "summary", "history"):
+                d[k] = json.loads(d[k]) if d[k] is not None else None
+            out.append(d)
         return out
 
     # ------------------------------------------------------------------ runners

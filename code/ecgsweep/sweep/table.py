@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from typing import Any
 
@@ -39,77 +40,156 @@ def _duration(row: dict, now: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
-def _params_text(params: dict, searched: list[str]) -> str:
-    return " ".join(f"{n}={_fmt(params[n].get('value'))}" for n in searched
-                    if isinstance(params.get(n), dict))
+def _pairs(params: dict, searched: list[str]) -> list[str]:
+    return [f"{n}={_fmt(params[n].get('value'))}" for n in searched
+            if isinstance(params.get(n), dict)]
+
+
+# The note column's least width before the parameters share one column; what a table spends
+# on borders and padding for n columns (rich's default box, pad_edge off) is 3n - 1.
+NOTE_MIN_WIDTH = 12
+UNBOUNDED = 10_000
+
+
+def _table_width(columns: list[tuple[str, str, list[str]]]) -> int:
+    """Width of a table of one-line, unwrapped columns (header, justify, cells)."""
+    return sum(_column_width(c) for c in columns) + 3 * len(columns) - 1
+
+
+def _column_width(column: tuple[str, str, list[str]]) -> int:
+    header, _, cells = column
+    return max([len(header), *(len(line) for c in cells for line in c.splitlines())])
+
+
+def pack(pairs: list[str], width: int) -> str:
+    """``name=value`` pairs on lines of at most ``width`` characters (a pair wider than that
+    alone on its line): a value is never split across lines."""
+    lines: list[str] = []
+    for pair in pairs:
+        if lines and len(lines[-1]) + 1 + len(pair) <= width:
+            lines[-1] += " " + pair
+        else:
+            lines.append(pair)
+    return "\n".join(lines)
+
+
+def _shown(rows: list[dict], max_rows: int | None) -> list[dict]:
+    """The rows that fit: every live run, then the latest ended ones, in their order."""
+    if max_rows is None or len(rows) <= max_rows:
+        return rows
+    live = [r for r in rows if r["state"] in ("running", "pending")]
+    ended = [r for r in rows if r["state"] not in ("running", "pending")]
+    keep = max(0, max_rows - len(live))
+    shown = ended[-keep:] + live if keep else live[:max_rows]
+    return sorted(shown, key=lambda r: r["seq"])
+
+
+def _note(r: dict) -> str:
+    note = r.get("error") or r.get("stop_reason") or ""
+    if r.get("state") == "running" and r.get("should_stop"):
+        note = "stopping: " + note
+    if r.get("requeued"):
+        note = "re-queued; " + note
+    return note.splitlines()[0][:200] if note else ""
+
+
+def _run_columns(shown: list[dict], metric: str | None, searched: list[str], now: float
+                 ) -> tuple[list, list, list]:
+    """(leading, one per searched parameter, trailing) columns as (header, justify, cells)."""
+    leading = [("run", "left", [r["run_id"] for r in shown]),
+               ("state", "left", [f"{r['state']:<8}" for r in shown])]
+    if any(r.get("gpu") is not None for r in shown):  # runs were handed GPUs: which one
+        leading.append(("gpu", "right", [r.get("gpu") or "" for r in shown]))
+    by_name = [(_short(n), "right",
+                [_fmt((r.get("params") or {}).get(n, {}).get("value"))
+                 if isinstance((r.get("params") or {}).get(n), dict) else "" for r in shown])
+               for n in searched]
+    # A live run's epoch as its own output says it (run_progress), else the rows it logged.
+    trailing = [("epoch", "right", [str(r.get("progress") or r.get("epochs") or 0)
+                                    for r in shown])]
+    if metric:
+        trailing.append((metric, "right", [_fmt(r.get("metric_best")) for r in shown]))
+    trailing.append(("time", "right", [_duration(r, now) for r in shown]))
+    return leading, by_name, trailing
+
+
+def _folded_params(shown: list[dict], searched: list[str], notes: list[str],
+                   columns: list, width: int) -> tuple[list, tuple[str, str, list[str]], bool]:
+    """The columns kept, the shared ``params`` column and whether the notes share it too.
+
+    Its values are packed to the room left and never split; where that room is short, the
+    time column goes first, then the notes move under the values in the same cell."""
+    pairs = [_pairs(r.get("params") or {}, searched) for r in shown]
+    longest = max((len(p) for ps in pairs for p in ps), default=6)
+    if _table_width(columns) + 3 + longest > width:
+        columns = [c for c in columns if c[0] != "time"]
+    room = width - _table_width(columns) - 3
+    merged = any(notes) and room - longest < NOTE_MIN_WIDTH + 3
+    if any(notes) and not merged:
+        room -= NOTE_MIN_WIDTH + 3
+    room = max(room, longest)
+    cells = [pack(ps, room) for ps in pairs]
+    if merged:
+        cells = [c + ("\n" + textwrap.fill(f"note: {n}", room) if n else "")
+                 for c, n in zip(cells, notes)]
+    return columns, ("params · note" if merged else "params", "left", cells), merged
 
 
 def runs_table(rows: list[dict], *, metric: str | None, searched: list[str],
                title: str | None = None, max_rows: int | None = None,
-               now: float | None = None, param_columns: int = 4) -> Table:
-    """One row per run; searched parameters get a column each when there are few of them,
-    else they share one folded ``params`` column."""
+               now: float | None = None, param_columns: int = 4,
+               width: int | None = None) -> Table:
+    """One row per run, fitted to ``width`` characters: searched parameters get a column
+    each when there are few of them and they fit, else they share one ``params`` column,
+    packed so that no value is split; notes (errors, stop reasons) get a column of the room
+    left, or share the params column when there is too little."""
     now = time.time() if now is None else now
-    t = Table(title=title, title_justify="left", expand=False, pad_edge=False)
-    t.add_column("run", no_wrap=True, min_width=8)
-    t.add_column("state", no_wrap=True, min_width=8)
-    separate = len(searched) <= param_columns
-    if separate:
-        for name in searched:
-            t.add_column(_short(name), no_wrap=True, justify="right")
-    t.add_column("epoch", justify="right", no_wrap=True)
-    if metric:
-        t.add_column(metric, justify="right", no_wrap=True, min_width=6)
-    t.add_column("time", justify="right", no_wrap=True)
+    shown = _shown(rows, max_rows)
+    leading, by_name, trailing = _run_columns(shown, metric, searched, now)
+    notes = [_note(r) for r in shown]
+    width = width or UNBOUNDED
+    note_room = NOTE_MIN_WIDTH + 3 if any(notes) else 0
+    separate = (len(searched) <= param_columns
+                and _table_width(leading + by_name + trailing) + note_room <= width)
+    columns, params, merged = leading + by_name + trailing, None, False
     if not separate:
-        t.add_column("params", overflow="fold", ratio=2)
-    t.add_column("note", overflow="fold", ratio=1)
-    shown = rows
-    if max_rows is not None and len(rows) > max_rows:
-        live = [r for r in rows if r["state"] in ("running", "pending")]
-        ended = [r for r in rows if r["state"] not in ("running", "pending")]
-        keep = max(0, max_rows - len(live))
-        shown = ended[-keep:] + live if keep else live[:max_rows]
-        shown.sort(key=lambda r: r["seq"])
-    for r in shown:
-        p = r.get("params") or {}
-        note = r.get("error") or r.get("stop_reason") or ""
-        if r.get("state") == "running" and r.get("should_stop"):
-            note = "stopping: " + note
-        if r.get("requeued"):
-            note = "re-queued; " + note
-        cells: list[Any] = [r["run_id"], Text(r["state"], style=STATE_STYLE.get(r["state"], ""))]
-        if separate:
-            cells += [_fmt((p.get(n) or {}).get("value")) if isinstance(p.get(n), dict) else ""
-                      for n in searched]
-        cells.append(str(r.get("epochs") or 0))
-        if metric:
-            cells.append(_fmt(r.get("metric_best")))
-        cells.append(_duration(r, now))
-        if not separate:
-            cells.append(_params_text(p, searched))
-        cells.append(note.splitlines()[0][:200] if note else "")
-        t.add_row(*cells)
+        columns, params, merged = _folded_params(shown, searched, notes, leading + trailing,
+                                                 width)
+    t = Table(title=title, title_justify="left", expand=False, pad_edge=False)
+    for header, justify, _ in columns:
+        t.add_column(header, justify=justify, no_wrap=True)
+    if params is not None:  # the one column rich may narrow further, should all else fail
+        t.add_column(params[0], overflow="fold")
+    with_notes = any(notes) and not merged
+    if with_notes:
+        t.add_column("note", overflow="fold")
+    for i, r in enumerate(shown):
+        cells: list[Any] = [c[2][i] for c in columns]
+        cells[1] = Text(r["state"], style=STATE_STYLE.get(r["state"], ""))
+        t.add_row(*cells, *([params[2][i]] if params else []),
+                  *([notes[i]] if with_notes else []))
     return t
 
 
 def leaderboard(rows: list[dict], *, metric: str, goal: str, searched: list[str],
-                top: int = 10) -> Table | None:
+                top: int = 10, width: int | None = None) -> Table | None:
     best = ranked(rows, goal)[:top]
     if not best:
         return None
+    columns = [("#", "right", [str(i) for i in range(1, len(best) + 1)]),
+               ("run", "left", [r["run_id"] for r in best]),
+               (metric, "right", [_fmt(r["metric_best"]) for r in best]),
+               ("epochs", "right", [str(r.get("epochs") or 0) for r in best]),
+               ("state", "left", [r["state"] for r in best])]
+    pairs = [_pairs(r.get("params") or {}, searched) for r in best]
+    room = (width or UNBOUNDED) - _table_width(columns) - 3
+    longest = max((len(p) for ps in pairs for p in ps), default=6)
+    columns.append(("params", "left", [pack(ps, max(room, longest)) for ps in pairs]))
     t = Table(title=f"leaderboard: {metric} ({goal})", title_justify="left", pad_edge=False)
-    t.add_column("#", justify="right")
-    t.add_column("run", no_wrap=True)
-    t.add_column(metric, justify="right")
-    t.add_column("epochs", justify="right")
-    t.add_column("state")
-    t.add_column("params", overflow="fold")
-    for i, r in enumerate(best, 1):
-        p = r.get("params") or {}
-        ps = _params_text(p, searched)
-        t.add_row(str(i), r["run_id"], _fmt(r["metric_best"]), str(r.get("epochs") or 0),
-                  r["state"], ps)
+    for header, justify, _ in columns:
+        t.add_column(header, justify=justify, no_wrap=header != "params", overflow="fold")
+    for i in range(len(best)):
+        t.add_row(*(c[2][i] for c in columns))
     return t
 
 
@@ -154,8 +234,8 @@ class View:
     def update(self, rows: list[dict]) -> None:
         if self._live is None:
             return
-        height = self.console.size.height
+        width, height = self.console.size
         table = runs_table(rows, metric=self.metric, searched=self.searched,
-                           max_rows=max(5, height - 8))
+                           max_rows=max(5, height - 8), width=width)
         self._live.update(Group(Text(f"{self.header}   {counts_line(rows)}"), table),
                           refresh=True)

@@ -1,0 +1,415 @@
+"""The inter-patient protocol as one command: WFDB records in, a final model and its AAMI
+EC57 report on records no choice looked at out.
+
+    python code/protocol.py --dev DIR --external DIR [--config FILE] [--out DIR]
+                            [--sweep YAML --count N] [--seed N ...]
+
+1. Convert: the development records into ``<out>/data/dev`` (every beat to the training
+   file, as ``code/data.py wfdb --split train``), the external ones into
+   ``<out>/data/external`` (every beat to the test file, ``--split test``). A folder
+   converted from the same files before is reused.
+2. With ``--sweep``: the offline sweep on the development data; its best finished run's
+   parameters, read from the sweep's store, join the configuration (no copying by hand).
+3. For each seed: train the final model (``code/train.py --config_file=FILE``): its
+   record-grouped k-fold cross-validation's pooled EC57 table is the **chosen-on** figure,
+   and the run's own model (``final_model``) is what is scored next.
+4. Score that model on the external records (EC57, bootstrap intervals): the
+   **never-seen** figure.
+5. Write ``<out>/protocol.json`` and ``<out>/protocol.md``: per seed both sides' tables,
+   each labelled chosen-on or never-seen, the records of each side, the date, the
+   machine and the configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .cli import UserError, positive_int, prog, writable_folder
+from .contract import RUN_MODEL_FILE
+from .sweep.files import write_text_whole
+
+DEFAULT_CONFIG = "configs/inter_patient.yaml"
+DEFAULT_SEEDS = (42,)
+STAMP_FILE = "protocol-input.json"  # what a data folder was converted from
+CHOSEN_ON, NEVER_SEEN = "chosen-on", "never-seen"
+# Keys the protocol sets itself: a sweep's values of them are not carried over. The
+# converted files are named as the mitbih data set's (mitbih_train.csv, mitbih_test.csv).
+PROTOCOL_KEYS = ("dataset", "data_dir", "models_dir", "seed", "config_file")
+DATASET = "mitbih"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of the protocol: its records, the split they are converted as, and where."""
+
+    name: str  # dev | external
+    split: str  # train | test (code/data.py wfdb --split)
+    src: Path
+    folder: Path
+
+    @property
+    def csv(self) -> Path:
+        return self.folder / f"mitbih_{self.split}.csv"
+
+
+def _sides(dev: Path, external: Path, out: Path) -> tuple[Side, Side]:
+    return (Side("dev", "train", dev, out / "data" / "dev"),
+            Side("external", "test", external, out / "data" / "external"))
+
+
+# --- data --------------------------------------------------------------------------
+
+
+def source_digest(src: Path) -> str:
+    """A digest of every file in the records folder ``src``: names and contents."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in src.iterdir() if p.is_file()):
+        digest.update(path.name.encode() + b"\0")
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def convert_side(side: Side) -> dict[str, Any]:
+    """Convert the side's records into its folder (``split.json``'s summary returned), or
+    reuse what an earlier conversion of the same files wrote there."""
+    from .data import wfdb_beats
+
+    if not side.src.is_dir():
+        raise UserError(f"--{side.name} {side.src}: no such folder (give a folder of WFDB "
+                        "records: .hea, .dat, .atr)")
+    stamp = {"source": str(side.src.resolve()), "split": side.split,
+             "digest": source_digest(side.src)}
+    stamp_path = side.folder / STAMP_FILE
+    summary_path = side.folder / "split.json"
+    if (stamp_path.is_file() and summary_path.is_file() and side.csv.is_file()
+            and json.loads(stamp_path.read_text()) == stamp):
+        print(f"protocol: {side.name}: reusing {side.folder} (converted from the same "
+              f"files of {side.src})", flush=True)
+        return json.loads(summary_path.read_text())
+    print(f"protocol: {side.name}: converting {side.src} into {side.folder} "
+          f"(--split {side.split})", flush=True)
+    summary = wfdb_beats.convert(side.src, side.folder, split=side.split)
+    write_text_whole(stamp_path, json.dumps(stamp, indent=2) + "\n")
+    return summary
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+def sweep_choice(yaml_path: str, count: int, dev: Side, out: Path) -> dict[str, Any]:
+    """Run the sweep ``yaml_path`` offline on the development data (``count`` runs) and
+    return its best finished run: {sweep_id, run_id, metric, value, params}."""
+    import yaml
+
+    from .sweep import commands
+    from .sweep import config as sweep_config
+    from .sweep.runner import Options
+    from .sweep_hooks import ECG_PROGRAM
+
+    cfg = sweep_config.loads(sweep_config.read_text(yaml_path), source=yaml_path)
+    params = dict(cfg.get("parameters") or {})
+    params.update(dataset={"value": DATASET}, data_dir={"value": str(dev.folder)},
+                  models_dir={"value": str(out / "sweep-models")})
+    on_dev = out / "sweep.yaml"
+    write_text_whole(on_dev, yaml.safe_dump({**cfg, "parameters": params}, sort_keys=False))
+    store_root = out / "sweeps"
+    store_root.mkdir(parents=True, exist_ok=True)
+    sweep_id = uuid.uuid4().hex[:8]
+    print(f"protocol: sweep {yaml_path} on {dev.folder}, {count} runs ({on_dev})", flush=True)
+    rc = commands.run_sweep(yaml_path=str(on_dev), store_root=str(store_root),
+                            sweep_id=sweep_id, opts=Options(count=count, live=False,
+                                                            program=ECG_PROGRAM))
+    if rc != 0:
+        raise UserError(f"the sweep {sweep_id} ended with exit code {rc}; see its runs' "
+                        f"output in {store_root / sweep_id / 'logs'}")
+    return best_finished_run(store_root, sweep_id)
+
+
+def best_finished_run(store_root: Path, sweep_id: str) -> dict[str, Any]:
+    """The best finished run of a sweep in the store, as its leaderboard ranks it."""
+    from .sweep import config as sweep_config
+    from .sweep.ranking import metric_and_goal, ranked
+    from .sweep.store import FINISHED, open_store
+
+    store = open_store(store_root, sweep_id, read_only=True)
+    metric, goal = metric_and_goal(sweep_config.engine_config(store.get("config")))
+    best = ranked(store.runs(), goal, states=(FINISHED,))
+    if not best:
+        raise UserError(f"sweep {sweep_id} has no finished run with its metric {metric}; "
+                        "raise --count or look at its runs' output in "
+                        f"{store_root / sweep_id / 'logs'}")
+    params = {k: (v.get("value") if isinstance(v, dict) else v)
+              for k, v in best[0]["params"].items()}
+    return {"sweep_id": sweep_id, "run_id": best[0]["run_id"], "metric": metric,
+            "value": best[0]["metric_best"], "params": params}
+
+
+def chosen_values(choice: dict[str, Any] | None) -> dict[str, Any]:
+    """The sweep's values the final training takes (none without a sweep): all but those
+    the protocol sets itself (``PROTOCOL_KEYS``)."""
+    if choice is None:
+        return {}
+    return {k: v for k, v in choice["params"].items() if k not in PROTOCOL_KEYS}
+
+
+def check_configuration(config_file: str, chosen: dict[str, Any], *,
+                        folds_needed: bool = True) -> dict[str, Any]:
+    """The configuration resolved as the training program resolves it; refused (when
+    ``folds_needed``) unless its figures are a record-grouped k-fold cross-validation."""
+    from .config import resolve
+
+    config = resolve({"config_file": config_file, **chosen, "dataset": DATASET})
+    if folds_needed and (int(config["folds"]) < 2 or config["val_split"] != "record"):
+        raise UserError(f"{config_file}: the protocol's chosen-on figure is a record-grouped "
+                        f"k-fold cross-validation; set folds >= 2 (now {config['folds']}) and "
+                        f"val_split record (now {config['val_split']})")
+    return config
+
+
+# --- training and scoring ------------------------------------------------------------
+
+
+def _argument(key: str, value: Any) -> str:
+    """``--key=value`` as code/train.py reads it back (values typed as YAML reads them)."""
+    return f"--{key}={value if isinstance(value, str) else json.dumps(value)}"
+
+
+def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
+               out: Path) -> Path:
+    """Train the final model on the development data with ``seed``; returns its run folder."""
+    from .sweep_hooks import train_program
+
+    folder = out / f"seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    run_id = f"protocol-{seed}-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "WANDB_DIR": str(folder.resolve()), "WANDB_RUN_ID": run_id}
+    for key in ("WANDB_SWEEP_ID", "WANDB_SWEEP_PARAM_PATH", "WANDB_RESUME"):
+        env.pop(key, None)
+    arguments = [_argument("config_file", config_file), _argument("dataset", DATASET),
+                 _argument("data_dir", str(dev.folder)),
+                 _argument("models_dir", str(out / "models")), _argument("seed", seed),
+                 *(_argument(k, v) for k, v in chosen.items())]
+    print(f"protocol: seed {seed}: training the final model: code/train.py "
+          f"{' '.join(arguments)}", flush=True)
+    rc = subprocess.run([sys.executable, *train_program(), *arguments], env=env).returncode
+    if rc != 0:
+        raise UserError(f"training with seed {seed} ended with exit code {rc} (its output is "
+                        f"above; its W&B folder is in {folder / 'wandb'})")
+    found = sorted((folder / "wandb").glob(f"*run-*-{run_id}"))
+    if not found or not (found[-1] / RUN_MODEL_FILE).is_file():
+        raise UserError(f"training with seed {seed} left no {RUN_MODEL_FILE} in "
+                        f"{folder / 'wandb'}; was it stopped?")
+    return found[-1]
+
+
+def side_figures(label: str, ec57_table: dict, macro_f1: float | None,
+                 intervals: dict | None = None, **more: Any) -> dict[str, Any]:
+    """One side's figures of one seed, labelled chosen-on or never-seen."""
+    return {"label": label, "ec57": ec57_table, "macro_f1": macro_f1,
+            "confidence_intervals": intervals, **more}
+
+
+def seed_result(seed: int, run_dir: Path, external: Side, out: Path,
+                bootstrap: int, dev_label: str) -> dict[str, Any]:
+    """Both sides' figures of the seed's final model: the k-fold CV's pooled table from its
+    record, and the model scored on the external records."""
+    from . import backend, ec57, evaluation
+    from .model_record import ModelRecord, record_path
+
+    model = run_dir / RUN_MODEL_FILE
+    record = ModelRecord.read(record_path(model))
+    kfold = record.kfold
+    backend.select()
+    report = evaluation.evaluate([model], test_csv=str(external.csv),
+                                 out_dir=out / f"seed{seed}" / "external", bootstrap=bootstrap)
+    return {
+        "seed": seed, "run_dir": str(run_dir), "model": str(model),
+        "final_model": record.final_model, "device": record.device,
+        "config": record.config,
+        CHOSEN_ON: side_figures(f"{CHOSEN_ON} ({dev_label} record-grouped CV)", kfold.ec57,
+                                kfold.pooled_macro_f1, folds=kfold.folds,
+                                held_out_records=kfold.val_records, fold_values=kfold.values,
+                                metric=record.metric, mean=kfold.mean),
+        NEVER_SEEN: side_figures(f"{NEVER_SEEN} (external)", report["ec57"],
+                                 ec57.macro_f1(report["confusion_matrix"], record.class_names),
+                                 report.get("confidence_intervals"),
+                                 bootstrap=report.get("bootstrap"),
+                                 report=str(out / f"seed{seed}" / "external" / "report.json")),
+    }
+
+
+# --- the record of the protocol --------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    return {"platform": platform.platform(), "processor": platform.processor() or None,
+            "cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+def dev_label(records: list[str]) -> str:
+    """How the chosen-on side is named: DS1 when its records are DS1's."""
+    from .data import records as mitbih
+
+    return "DS1" if records and set(records) <= set(mitbih.DS1) else "development records'"
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    return "-" if value is None else (f"{100 * value:.1f}%" if key != "f1" else f"{value:.3f}")
+
+
+def _interval(figures: dict[str, Any], class_name: str) -> str:
+    """The class's F1 bootstrap interval (every call counted), or '-'."""
+    ci = ((figures.get("confidence_intervals") or {}).get("per_class") or {}).get(class_name)
+    f1 = (ci or {}).get("f1-score")
+    return f"{f1[0]:.3f}-{f1[1]:.3f}" if f1 else "-"
+
+
+def figures_table(figures: dict[str, Any]) -> list[str]:
+    """One side's EC57 table as Markdown: Se, +P, FPR and F1 per class (N S V F order),
+    and the bootstrap interval of F1 (every call counted)."""
+    from .data.records import CLASS_NAMES
+
+    lines = [f"**{figures['label']}**", "",
+             "| class | Se | +P | FPR | F1 | F1 95% interval (every call counted) | beats |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in (c for c in CLASS_NAMES if c in figures["ec57"]):
+        row = figures["ec57"][name]
+        lines.append(f"| {row['name']} | {_cell(row, 'se')} | {_cell(row, 'ppv')} | "
+                     f"{_cell(row, 'fpr')} | {_cell(row, 'f1')} | {_interval(figures, name)} | "
+                     f"{row['support']} |")
+    macro = figures.get("macro_f1")
+    lines += ["", f"macro-F1 (classes with beats or calls): "
+                  f"{'-' if macro is None else f'{macro:.3f}'}", ""]
+    return lines
+
+
+def seeds_table(document: dict[str, Any]) -> list[str]:
+    """SVEB and VEB F1 of each seed on both sides, and their mean and spread."""
+    import numpy as np
+
+    rows = ["| side | seed | SVEB F1 | VEB F1 | macro-F1 |", "|---|---:|---:|---:|---:|"]
+    for side in (CHOSEN_ON, NEVER_SEEN):
+        values = []
+        for result in document["seeds"]:
+            figures = result[side]
+            f1 = [figures["ec57"].get(c, {}).get("f1") for c in ("S", "V")]
+            values.append([np.nan if v is None else v for v in (*f1, figures["macro_f1"])])
+            # (no call of a class: its +P and F1 are undefined, '-')
+            rows.append(f"| {figures['label']} | {result['seed']} | "
+                        + " | ".join("-" if np.isnan(v) else f"{v:.3f}" for v in values[-1])
+                        + " |")
+        if len(values) > 1:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a column of '-' only
+                mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
+            rows.append(f"| {side}: mean +- spread | {len(values)} seeds | "
+                        + " | ".join("-" if np.isnan(m) else f"{m:.3f} +- {s:.3f}"
+                                     for m, s in zip(mean, std)) + " |")
+    return rows
+
+
+def markdown(document: dict[str, Any]) -> str:
+    """protocol.md: what was run on what, and both sides' figures per seed."""
+    lines = [f"# Inter-patient protocol, {document['date']}", "",
+             f"- machine: {document['machine']['platform']}, {document['machine']['cpus']} "
+             f"CPUs; training device: {document['seeds'][0]['device']}",
+             f"- configuration: {document['config_file']}"
+             + (f", with the values of the best run {document['sweep']['run_id']} of sweep "
+                f"{document['sweep']['sweep_id']}: {json.dumps(document['chosen'])}"
+                if document["sweep"] else ""),
+             f"- final model: {document['seeds'][0]['final_model']} of the folds",
+             f"- chosen-on records ({document['dev']['source']}): "
+             f"{' '.join(document['dev']['records'])}",
+             f"- never-seen records ({document['external']['source']}): "
+             f"{' '.join(document['external']['records'])}", "",
+             "## Over the seeds", "", *seeds_table(document), ""]
+    for result in document["seeds"]:
+        lines += [f"## Seed {result['seed']}", "", f"model: {result['model']}", ""]
+        lines += figures_table(result[CHOSEN_ON]) + figures_table(result[NEVER_SEEN])
+    return "\n".join(lines)
+
+
+def side_summary(side: Side, summary: dict[str, Any]) -> dict[str, Any]:
+    """A side's records as protocol.json names them."""
+    return {"source": str(side.src), "data": str(side.csv),
+            "records": list(summary["records"][side.split]),
+            "counts": summary["counts"][side.split],
+            "leads": {n: info["lead"] for n, info in summary["per_record"].items()}}
+
+
+def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
+    """The protocol's steps in order (see the module's text); returns protocol.json's
+    document."""
+    out = Path(args.out or Path("protocol") / Path(args.config).stem)
+    writable_folder(out, "--out")
+    dev, external = _sides(Path(args.dev), Path(args.external), out)
+    # before any work: a bad file stops here (with a sweep, its values may set the folds)
+    check_configuration(args.config, {}, folds_needed=not args.sweep)
+    summaries = {side.name: convert_side(side) for side in (dev, external)}
+    choice = sweep_choice(args.sweep, args.count, dev, out) if args.sweep else None
+    chosen = chosen_values(choice)
+    check_configuration(args.config, chosen)
+    label = dev_label(summaries["dev"]["records"]["train"])
+    seeds = []
+    for seed in dict.fromkeys(args.seed or DEFAULT_SEEDS):
+        run_dir = train_seed(seed, args.config, chosen, dev, out)
+        seeds.append(seed_result(seed, run_dir, external, out, args.bootstrap, label))
+    document = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(),
+                "config_file": args.config, "sweep": choice, "chosen": chosen,
+                "dev": side_summary(dev, summaries["dev"]),
+                "external": side_summary(external, summaries["external"]), "seeds": seeds}
+    write_text_whole(out / "protocol.json",
+                     json.dumps(document, indent=2, default=str) + "\n")
+    write_text_whole(out / "protocol.md", markdown(document) + "\n")
+    print(f"protocol: wrote {out / 'protocol.json'} and {out / 'protocol.md'}", flush=True)
+    return document
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog("protocol.py", "protocol"), description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dev", required=True, metavar="DIR",
+                        help="WFDB records (.hea, .dat, .atr) to develop and choose on, e.g. "
+                             "../shared/data/mitdb-ds1")
+    parser.add_argument("--external", required=True, metavar="DIR",
+                        help="WFDB records no choice looks at, scored once at the end, e.g. "
+                             "../shared/data/svdb-even")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, metavar="FILE",
+                        help=f"the training configuration (default {DEFAULT_CONFIG})")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="where the data, models and reports go (default protocol/<the "
+                             "config file's name>)")
+    parser.add_argument("--sweep", default=None, metavar="YAML",
+                        help="first run this sweep offline on the development data and take "
+                             "its best finished run's parameters")
+    parser.add_argument("--count", type=positive_int, default=None, metavar="N",
+                        help="runs of the --sweep (needed with it)")
+    parser.add_argument("--seed", type=int, action="append", metavar="N",
+                        help="seed of the final training; repeat for several (default 42)")
+    parser.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N",
+                        help="bootstrap draws of the never-seen intervals (default 1000)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if bool(args.sweep) != (args.count is not None):
+        parser.error("--sweep and --count go together: the sweep's YAML and its runs")
+    run_protocol(args)

@@ -1,0 +1,147 @@
+"""The inter-patient protocol in one command (code/protocol.py): WFDB records in, the final
+model's chosen-on and never-seen EC57 tables out."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO_ROOT, run_env
+from ecgsweep import protocol
+from ecgsweep.cli import UserError
+from ecgsweep.config import ConfigError
+
+SHIPPED = REPO_ROOT / "configs" / "inter_patient.yaml"
+# Small versions of the shipped configuration: 2 folds, 1 epoch, a tiny CNet.
+TINY = {"epochs": 1, "folds": 2, "n_res_blocks": 1, "n_filters": 4, "layer_FC_size": 4,
+        "batch_size": 256, "v_template_clusters": 3}
+
+
+def _copy_records(dest: Path, folder: Path, *names: str) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        for ext in ("hea", "dat", "atr"):
+            shutil.copyfile(folder / f"{name}.{ext}", dest / f"{name}.{ext}")
+    return dest
+
+
+def _tiny_config(tmp_path: Path) -> Path:
+    values = {**yaml.safe_load(SHIPPED.read_text()), **TINY}
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def _protocol(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "code/protocol.py", *args], cwd=REPO_ROOT,
+                          env=run_env(tmp_path), capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.slow
+def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_path):
+    dev = _copy_records(tmp_path / "ds1", shared_data / "mitdb-ds1", "101", "106", "209")
+    external = _copy_records(tmp_path / "svdb", shared_data / "svdb-even", "800", "802")
+    config = _tiny_config(tmp_path)
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({
+        "program": "code/train.py", "method": "grid",
+        "metric": {"name": "kept_val_sveb_veb_f1", "goal": "maximize"},
+        "parameters": {"config_file": {"value": str(config)},
+                       "dropout_rate": {"values": [0.3]}}}))
+    out = tmp_path / "out"
+    proc = _protocol(tmp_path, "--dev", str(dev), "--external", str(external), "--config",
+                     str(config), "--out", str(out), "--sweep", str(sweep), "--count", "1",
+                     "--seed", "1", "--seed", "2", "--bootstrap", "20")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    document = json.loads((out / "protocol.json").read_text())
+    assert document["dev"]["records"] == ["101", "106", "209"]
+    assert document["external"]["records"] == ["800", "802"]
+    assert document["external"]["leads"] == {"800": "ECG1", "802": "ECG1"}
+    # the sweep's best run's values, read from its store, reach the final training
+    assert document["sweep"]["params"]["dropout_rate"] == 0.3
+    assert [r["seed"] for r in document["seeds"]] == [1, 2]
+    for result in document["seeds"]:
+        assert result["final_model"] == "ensemble" and result["config"]["dropout_rate"] == 0.3
+        assert result["config"]["seed"] == result["seed"] and result["config"]["folds"] == 2
+        chosen, unseen = result["chosen-on"], result["never-seen"]
+        assert chosen["label"] == "chosen-on (DS1 record-grouped CV)"
+        assert unseen["label"] == "never-seen (external)"
+        assert sorted(r for fold in chosen["held_out_records"] for r in fold) == [
+            "101", "106", "209"]
+        beats = {c: row["support"] for c, row in unseen["ec57"].items()}
+        counts = document["external"]["counts"]
+        assert beats == {c: counts[c] for c in ("N", "S", "V", "F")}  # classes N S V F
+        assert unseen["confidence_intervals"]["per_class"]["S"]["f1-score"] is not None
+        assert Path(result["model"]).name == "model.keras"
+        assert Path(unseen["report"]).is_file()
+
+    text = (out / "protocol.md").read_text()
+    for needed in ("chosen-on (DS1 record-grouped CV)", "never-seen (external)", "## Seed 1",
+                   "## Seed 2", "## Over the seeds", "SVEB", "VEB", "101 106 209", "800 802",
+                   document["date"]):
+        assert needed in text
+    assert "protocol: dev: converting" in proc.stdout
+
+
+def test_a_converted_folder_is_reused_until_its_records_change(shared_data, tmp_path, capsys):
+    src = _copy_records(tmp_path / "svdb", shared_data / "svdb-even", "800")
+    side = protocol.Side("external", "test", src, tmp_path / "out" / "external")
+    with pytest.warns(UserWarning, match="no MLII lead"):
+        first = protocol.convert_side(side)
+    written = side.csv.stat().st_mtime_ns
+    assert protocol.convert_side(side) == first
+    assert "reusing" in capsys.readouterr().out and side.csv.stat().st_mtime_ns == written
+    _copy_records(src, shared_data / "svdb-even", "802")  # another record: converted again
+    with pytest.warns(UserWarning, match="no MLII lead"):
+        again = protocol.convert_side(side)
+    assert again["records"]["test"] == ["800", "802"]
+    assert "converting" in capsys.readouterr().out
+
+
+def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path):
+    config = tmp_path / "single.yaml"
+    config.write_text("folds: 0\nval_split: record\n")
+    with pytest.raises(UserError, match="record-grouped k-fold cross-validation; set folds"):
+        protocol.check_configuration(str(config), {})
+    config.write_text("folds: 4\nepocs: 3\n")
+    with pytest.raises(ConfigError, match=rf"^{config}: config key 'epocs'"):
+        protocol.check_configuration(str(config), {})
+    proc = _protocol(tmp_path, "--dev", str(tmp_path), "--external", str(tmp_path),
+                     "--config", str(config), "--out", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"error: {config}: config key 'epocs' is not read" in proc.stderr
+    assert not (tmp_path / "data").exists()  # refused before any conversion
+
+
+def test_sweep_and_count_go_together(tmp_path):
+    proc = _protocol(tmp_path, "--dev", "d", "--external", "e", "--sweep", "s.yaml")
+    assert proc.returncode == 2 and "--sweep and --count go together" in proc.stderr
+
+
+def _figures(label, f1_s, f1_v):
+    rows = {c: {"name": {"S": "SVEB", "V": "VEB"}.get(c, c), "se": 0.5, "ppv": 0.5, "fpr": 0.1,
+                "f1": f, "support": 10} for c, f in (("F", 0.0), ("N", 0.9), ("S", f1_s),
+                                                    ("V", f1_v))}
+    return protocol.side_figures(label, rows, 0.5)
+
+
+def test_the_report_orders_classes_and_says_what_is_undefined():
+    seeds = [{"seed": seed, "model": "m.keras", "device": "CPU", "final_model": "ensemble",
+              "chosen-on": _figures("chosen-on (DS1 record-grouped CV)", f1_s, 0.8),
+              "never-seen": _figures("never-seen (external)", None, 0.6)}
+             for seed, f1_s in ((1, 0.4), (2, 0.6))]
+    document = {"date": "2026-12-02", "machine": {"platform": "Linux", "cpus": 2},
+                "config_file": "c.yaml", "sweep": None, "chosen": {},
+                "dev": {"source": "ds1", "records": ["101"]},
+                "external": {"source": "svdb", "records": ["800"]}, "seeds": seeds}
+    text = protocol.markdown(document)
+    table = text[text.index("**chosen-on"):]
+    assert [line.split(" | ")[0] for line in table.splitlines()[4:8]] == [
+        "| N", "| SVEB", "| VEB", "| F"]
+    assert "| chosen-on: mean +- spread | 2 seeds | 0.500 +- 0.100 | 0.800 +- 0.000 |" in text
+    assert "| never-seen: mean +- spread | 2 seeds | - | 0.600 +- 0.000 |" in text
