@@ -16,7 +16,7 @@ EXPECTED = {  # section -> figures the smoke run must measure
     "training": 5,
     "inference": 3,
     "start-up": 3,
-    "sweep": 5,  # time to the best objective with and without early stopping, ratio, bests
+    "sweep": 8,  # whole sweep and time to the best, with and without early stopping, ratios, bests
     "executors": 6,  # local, Ray, their ratio; short runs and runs of a realistic length
 }
 
@@ -78,6 +78,29 @@ def test_time_to_the_best_objective_counts_runs_that_trained_every_fold():
     assert trace.stopped_at_fold == [1] and trace.runs == 4
     assert trace.first_at(0.6) == (130.0, "c")  # a stopped run's partial mean does not count
     assert trace.first_at(0.7) is None and trace.best() == 0.61
+
+
+def test_the_whole_sweeps_time_is_the_median_over_seeds_and_an_unended_sweep_is_not_measured():
+    def trace(arm: str, seed: int, duration: float | None) -> sweeps.SweepTrace:
+        t = sweeps.SweepTrace(arm, seed, started=0.0, duration=duration, runs=5)
+        t.stopped_at_fold = [1, 1] if arm == "folds" else []
+        return t
+
+    results = report.Results("full", {})
+    sweeps.report_whole_sweeps(results, {"none": [trace("none", s, d) for s, d in
+                                                  ((1, 300.0), (2, 320.0), (3, 310.0))],
+                                         "folds": [trace("folds", s, d) for s, d in
+                                                   ((1, 200.0), (2, 150.0), (3, 155.0))]}, "grid")
+    values = {f.name: f.value for f in results.figures}
+    assert values[sweeps.FIGURES["whole-none"]] == 310.0
+    assert values[sweeps.FIGURES["whole-folds"]] == 155.0
+    assert values[sweeps.FIGURES["whole-ratio"]] == 2.0
+    assert "2 stopped by hyperband" in results.figures[1].note
+
+    results = report.Results("full", {})
+    sweeps.report_whole_sweeps(results, {"none": [trace("none", 1, 300.0)],
+                                         "folds": [trace("folds", 1, None)]}, "grid")
+    assert [f.value for f in results.figures] == [300.0, None, None]
 
 
 def test_steady_rate_leaves_out_the_first_epoch():
@@ -148,6 +171,6 @@ def test_smoke_run_prints_and_saves_every_figure(tmp_path):
         assert f["name"] in proc.stdout, f["name"]
         assert report.format_value(f["value"], f["unit"]) in proc.stdout, f
     ratios = [f for f in figures if f["unit"] == "x"]
-    # training (2), backends, start-up, sweep, executors (Ray / local, two run lengths)
-    assert len(ratios) == 2 + (len(installed) - 1) + 1 + 1 + 2
+    # training (2), backends, start-up, sweep (whole, to the best), executors (two run lengths)
+    assert len(ratios) == 2 + (len(installed) - 1) + 1 + 2 + 2
     assert Path(str(out)).stat().st_size > 0
