@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .contract import RUN_MODEL_FILE
-from .folds import FoldOutcome
+from .folds import FoldOutcome, PrefixedLog
 from .model_record import ModelRecord, record_path
 from .run_record import final_record
 from .run_start import RunContext
@@ -50,9 +50,7 @@ class FinalModel:
 def final_model(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord) -> FinalModel:
     """The run's own model: a single split's, or a k-fold run's ensemble or refit; a
     stopped k-fold run's fold 1 (kept where it is, never promoted)."""
-    if not ctx.folds:
-        return FinalModel(outcomes[0].path, record)
-    if record.stopped:
+    if not ctx.folds or record.stopped:
         return FinalModel(outcomes[0].path, record)
     if ctx.config["final_model"] == REFIT:
         return refit(ctx, outcomes, record)
@@ -101,22 +99,6 @@ def refit_epochs(kept_epochs: Sequence[int]) -> int:
     return max(1, math.floor(float(np.mean(kept_epochs)) + 0.5))
 
 
-class RefitLog:
-    """The refit's epochs: to W&B under ``refit/``, which no sweep metric names, and the
-    terminal."""
-
-    PREFIX = "refit/"
-
-    def __init__(self, run, epochs: int):
-        self.run, self.epochs = run, epochs
-
-    def __call__(self, metrics: dict[str, float]) -> None:
-        self.run.log({f"{self.PREFIX}{k}": v for k, v in metrics.items()})
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                          if k not in ("epoch", "learning_rate"))
-        print(f"refit epoch {metrics['epoch']}/{self.epochs}  {shown}", flush=True)
-
-
 def refit_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
     """The run's config for a refit of ``epochs`` epochs: every epoch kept, nothing that
     follows validation (there is none)."""
@@ -141,7 +123,7 @@ def refit(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord) -> 
     training.seed_everything(seed)
     model, fine_tune = build_model(config, int(ctx.dev.X.shape[1]), ctx.n_classes)
     result = training.fit(model, config, train, None, ctx.class_names,
-                          RefitLog(ctx.run, epochs), ctx.stop, fine_tune=fine_tune)
+                          PrefixedLog(ctx.run, "refit/", "refit", epochs), ctx.stop, fine_tune=fine_tune)
     if not result.history or result.stopped:
         return FinalModel(outcomes[0].path, dataclasses.replace(record, stopped=True))
     path = ctx.run_dir / RUN_MODEL_FILE

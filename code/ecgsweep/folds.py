@@ -83,7 +83,7 @@ class FoldOutcome:
     result: Any
 
 
-def _format_metrics(metrics: dict[str, float]) -> str:
+def format_metrics(metrics: dict[str, float]) -> str:
     return "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
                      if k not in ("epoch", "learning_rate"))
 
@@ -98,7 +98,7 @@ class EpochLog:
 
     def __call__(self, metrics: dict[str, float]) -> None:
         self.run.log(metrics)
-        shown = _format_metrics(metrics)
+        shown = format_metrics(metrics)
         print(f"epoch {metrics['epoch']}/{self.epochs}  {shown}", flush=True)
 
 
@@ -114,24 +114,28 @@ class FoldLog:
 
     def __call__(self, metrics: dict[str, float]) -> None:
         self.run.log({"fold": self.fold, **{f"fold{self.fold}/{k}": v for k, v in metrics.items()}})
-        shown = _format_metrics(metrics)
+        shown = format_metrics(metrics)
         print(f"fold {self.fold}/{self.folds} epoch {metrics['epoch']}/{self.epochs}  {shown}",
               flush=True)
 
 
-class MeanLog:
-    """The epoch-wise mean over the folds (``mean_history``), once they have all trained: to
-    W&B under ``mean/``, which no sweep metric names, and the terminal."""
+class PrefixedLog:
+    """Epochs logged away from the sweep's metric: to W&B under ``prefix`` (``mean/`` for the
+    epoch-wise mean over the folds, ``refit/`` for a refit), which no sweep metric names,
+    and to the terminal after ``label``."""
 
-    PREFIX = "mean/"
-
-    def __init__(self, run, folds: int, epochs: int):
-        self.run, self.folds, self.epochs = run, folds, epochs
+    def __init__(self, run, prefix: str, label: str, epochs: int):
+        self.run, self.prefix, self.label, self.epochs = run, prefix, label, epochs
 
     def __call__(self, metrics: dict[str, float]) -> None:
-        self.run.log({f"{self.PREFIX}{k}": v for k, v in metrics.items()})
-        print(f"mean of {self.folds} folds, epoch {metrics['epoch']}/{self.epochs}  "
-              f"{_format_metrics(metrics)}", flush=True)
+        self.run.log({f"{self.prefix}{k}": v for k, v in metrics.items()})
+        print(f"{self.label} epoch {metrics['epoch']}/{self.epochs}  "
+              f"{format_metrics(metrics)}", flush=True)
+
+
+def mean_log(run, folds: int, epochs: int) -> PrefixedLog:
+    """The epoch-wise mean over the folds (``mean_history``), once they have all trained."""
+    return PrefixedLog(run, "mean/", f"mean of {folds} folds,", epochs)
 
 
 def folds_done_row(outcomes: list[FoldOutcome]) -> dict[str, float]:

@@ -10,7 +10,7 @@ import os
 import time
 
 from .cv_report import pooled_ec57
-from .folds import (FoldOutcome, MeanLog, ValidationConfusion, kfold_summary, mean_history,
+from .folds import (FoldOutcome, mean_log, ValidationConfusion, kfold_summary, mean_history,
                     mean_kept_metrics)
 from .model_record import DatasetInfo, ModelRecord
 from .run_start import RunContext
@@ -46,14 +46,14 @@ def fold_record(ctx: RunContext, fold, result, confusion: ValidationConfusion,
 def combine_folds(ctx: RunContext, outcomes: list[FoldOutcome]) -> tuple[ModelRecord, float, int]:
     """The run's record and (value, epoch): fold 1's record, with k-fold's means and the
     cross-validated EC57 table when there are folds. A k-fold run logs the epoch-wise mean
-    over its folds here, for plots (``folds.MeanLog``)."""
+    over its folds here, for plots (``folds.mean_log``)."""
     from . import training
 
     first = outcomes[0]
     if not ctx.folds:
         return first.record, first.result.kept_value, first.result.kept_epoch
     mean_rows = mean_history([o.result.history for o in outcomes])
-    sink_all = MeanLog(ctx.run, len(outcomes), ctx.config["epochs"])
+    sink_all = mean_log(ctx.run, len(outcomes), ctx.config["epochs"])
     for row in mean_rows:
         sink_all(row)
     kept_row = training.kept_row(mean_rows, ctx.config["keep_epoch"],

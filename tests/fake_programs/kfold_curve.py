@@ -1,5 +1,5 @@
 """A fast stand-in for a k-fold run of code/train.py: no TensorFlow, but its rows are made by
-the run's own loggers (``ecgsweep.folds``: ``FoldLog``, ``FoldsDoneLog``, ``MeanLog``), so the
+the run's own loggers (``ecgsweep.folds``: ``FoldLog``, ``FoldsDoneLog``, ``mean_log``), so the
 sweep engine reads exactly the history a real k-fold run writes, in the same order.
 
 Parameters as curve.py takes them. ``quality`` sets the folds' scores: fold i keeps
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "code"))
 from curve import params  # noqa: E402
 from wandb_record import RecordWriter  # noqa: E402
 
-from ecgsweep.folds import FoldLog, FoldOutcome, FoldsDoneLog, MeanLog, mean_history  # noqa: E402
+from ecgsweep.folds import FoldLog, FoldOutcome, FoldsDoneLog, mean_history, mean_log  # noqa: E402
 
 stop = False
 
@@ -78,9 +78,9 @@ def main():
         folds_done(outcomes)
         if stop:
             break
-    mean_log = MeanLog(run, len(outcomes), epochs)
+    log_mean = mean_log(run, len(outcomes), epochs)
     for row in mean_history([o.result.history for o in outcomes]):
-        mean_log(row)
+        log_mean(row)
     value = sum(o.result.kept_value for o in outcomes) / len(outcomes)
     writer.summary({"val_macro_f1": value, "kept_val_macro_f1": value, "stopped": stop,
                     "folds": folds, "folds_completed": len(outcomes), "promoted": False})
