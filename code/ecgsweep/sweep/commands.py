@@ -419,7 +419,6 @@ def _status_of(store: Store, sweep_id: str, console: Console, as_json: bool,
     final_report(store, console, show_table=True, program=program)
 
 
-
 # ----------------------------------------------------------------------------- controls
 
 
