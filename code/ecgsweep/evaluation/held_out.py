@@ -37,6 +37,13 @@ def development_fingerprint(config: dict[str, Any], data_dir: str | None) -> str
     return datasets.fingerprint(development_data(config, data_dir)[1])
 
 
+def data_set_key(config: dict[str, Any], data_dir: str | None) -> tuple[str, str, str]:
+    """What names the development data of a model's config (an ensemble's folds share it):
+    its data set, folder (``data_dir`` given to eval wins) and classes."""
+    return (str(config["dataset"]), str(data_dir or config.get("data_dir")),
+            str(config.get("classes")))
+
+
 def changed_data(members: Sequence[LoadedModel], data_dir: str | None) -> list[str]:
     """One warning per model whose record's data set no longer holds the development beats
     the model was chosen on (regenerated or replaced since): the test file beside them may
@@ -50,8 +57,7 @@ def changed_data(members: Sequence[LoadedModel], data_dir: str | None) -> list[s
         recorded = m.record.dataset.fingerprint
         if not recorded or not config.get("dataset"):
             continue
-        key = (str(config["dataset"]), str(data_dir or config.get("data_dir")),
-               str(config.get("classes")))
+        key = data_set_key(config, data_dir)
         try:
             if key not in now:
                 now[key] = development_fingerprint(config, data_dir)
@@ -100,8 +106,7 @@ def overlap_warnings(members: Sequence[LoadedModel], split: Split, where: str,
         config = m.record.config
         if not config.get("dataset"):
             continue
-        key = (str(config["dataset"]), str(data_dir or config.get("data_dir")),
-               str(config.get("classes")))
+        key = data_set_key(config, data_dir)
         try:
             if key not in loaded:
                 loaded[key] = development_data(config, data_dir)
