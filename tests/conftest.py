@@ -1,6 +1,7 @@
 """Shared test setup: offline W&B, quiet TensorFlow, paths to the real fixtures."""
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,16 @@ def run_env(tmp_path: Path, **extra: str) -> dict:
         env.pop(key, None)
     env.update(extra)
     return env
+
+
+def copy_records(dest: Path, *records: Path) -> Path:
+    """Copies of WFDB records (``.../mitdb/100``: its .hea, .dat and .atr) in ``dest``, so a
+    test converts them without writing beside the shared data."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for base in records:
+        for ext in ("hea", "dat", "atr"):
+            shutil.copyfile(base.with_suffix(f".{ext}"), dest / f"{base.name}.{ext}")
+    return dest
 
 
 # Sample rate of the fake records' R peaks (write_records_csv).

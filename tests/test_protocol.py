@@ -2,7 +2,6 @@
 model's chosen-on and never-seen EC57 tables out."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, run_env
+from conftest import REPO_ROOT, copy_records, run_env
 from ecgsweep import protocol
 from ecgsweep.cli import UserError
 from ecgsweep.config import ConfigError
@@ -19,14 +18,6 @@ SHIPPED = REPO_ROOT / "configs" / "inter_patient.yaml"
 # Small versions of the shipped configuration: 2 folds, 1 epoch, a tiny CNet.
 TINY = {"epochs": 1, "folds": 2, "n_res_blocks": 1, "n_filters": 4, "layer_FC_size": 4,
         "batch_size": 256, "v_template_clusters": 3}
-
-
-def _copy_records(dest: Path, folder: Path, *names: str) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        for ext in ("hea", "dat", "atr"):
-            shutil.copyfile(folder / f"{name}.{ext}", dest / f"{name}.{ext}")
-    return dest
 
 
 def _tiny_config(tmp_path: Path) -> Path:
@@ -43,8 +34,9 @@ def _protocol(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_path):
-    dev = _copy_records(tmp_path / "ds1", shared_data / "mitdb-ds1", "101", "106", "209")
-    external = _copy_records(tmp_path / "svdb", shared_data / "svdb-even", "800", "802")
+    ds1, svdb = shared_data / "mitdb-ds1", shared_data / "svdb-even"
+    dev = copy_records(tmp_path / "ds1", ds1 / "101", ds1 / "106", ds1 / "209")
+    external = copy_records(tmp_path / "svdb", svdb / "800", svdb / "802")
     config = _tiny_config(tmp_path)
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(yaml.safe_dump({
@@ -89,14 +81,14 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
 
 
 def test_a_converted_folder_is_reused_until_its_records_change(shared_data, tmp_path, capsys):
-    src = _copy_records(tmp_path / "svdb", shared_data / "svdb-even", "800")
+    src = copy_records(tmp_path / "svdb", shared_data / "svdb-even" / "800")
     side = protocol.Side("external", "test", src, tmp_path / "out" / "external")
     with pytest.warns(UserWarning, match="no MLII lead"):
         first = protocol.convert_side(side)
     written = side.csv.stat().st_mtime_ns
     assert protocol.convert_side(side) == first
     assert "reusing" in capsys.readouterr().out and side.csv.stat().st_mtime_ns == written
-    _copy_records(src, shared_data / "svdb-even", "802")  # another record: converted again
+    copy_records(src, shared_data / "svdb-even" / "802")  # another record: converted again
     with pytest.warns(UserWarning, match="no MLII lead"):
         again = protocol.convert_side(side)
     assert again["records"]["test"] == ["800", "802"]

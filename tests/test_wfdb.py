@@ -2,7 +2,6 @@
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import copy_records
 from ecgsweep.cli import UserError
 from ecgsweep.data import records as R
 from ecgsweep.data import wfdb_beats as W
@@ -296,15 +296,6 @@ def test_cli_wfdb_before_r_moves_the_r_peak_into_the_row(repo_root, shared_data,
 # --- records that cannot be converted ------------------------------------------------
 
 
-def _copy_records(dest: Path, *records: Path) -> Path:
-    """Copies of the real records (``.../mitdb/100`` ...) in ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for base in records:
-        for ext in ("hea", "dat", "atr"):
-            shutil.copyfile(base.with_suffix(f".{ext}"), dest / f"{base.name}.{ext}")
-    return dest
-
-
 def _truncate(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:500_000])
 
@@ -327,7 +318,7 @@ def _damage_header(path: Path) -> None:
 ], ids=["truncated-dat", "missing-dat", "damaged-hea", "atr-of-100", "hea-of-100"])
 def test_a_bad_record_is_named_and_skipped_and_the_others_converted(shared_data, tmp_path,
                                                                    damage, says):
-    src = _copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
+    src = copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
                         shared_data / "mitdb-ds1" / "106")
     damage(src)
     summary = W.convert(src, tmp_path / "out", split="intra")
@@ -344,7 +335,7 @@ def test_a_bad_record_is_named_and_skipped_and_the_others_converted(shared_data,
 
 def test_annotations_past_the_end_of_the_signal_are_refused(shared_data, tmp_path):
     # 100's .atr (650000 samples at 360 Hz) on SVDB record 800 (230400 samples at 128 Hz)
-    src = _copy_records(tmp_path / "src", shared_data / "svdb-even" / "800")
+    src = copy_records(tmp_path / "src", shared_data / "svdb-even" / "800")
     _swap_atr(shared_data / "mitdb" / "100.atr", src / "800.atr")
     with pytest.raises(W.RecordError, match=r"record 800: \d+ of 2273 beat annotations lie "
                        r"outside the signal's 230400 samples"):
@@ -421,7 +412,7 @@ def test_mlii_is_named_as_the_preferred_lead():
 
 
 def test_every_record_bad_is_one_error_and_nothing_written(shared_data, tmp_path):
-    src = _copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
+    src = copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
                         shared_data / "mitdb-ds1" / "106")
     _truncate(src / "100.dat")
     _swap_atr(src / "100.atr", src / "106.atr")
@@ -432,7 +423,7 @@ def test_every_record_bad_is_one_error_and_nothing_written(shared_data, tmp_path
 
 
 def test_inter_split_with_every_train_record_bad_names_them(shared_data, tmp_path):
-    src = _copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
+    src = copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
                         shared_data / "mitdb-ds1" / "106")
     _truncate(src / "106.dat")
     with pytest.raises(UserError, match=r"every DS1 \(train\) record .* skipped \(106: "):
@@ -442,7 +433,7 @@ def test_inter_split_with_every_train_record_bad_names_them(shared_data, tmp_pat
 
 @pytest.mark.slow
 def test_cli_wfdb_lists_skipped_records_or_exits_2(repo_root, shared_data, tmp_path):
-    src = _copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
+    src = copy_records(tmp_path / "src", shared_data / "mitdb" / "100",
                         shared_data / "mitdb-ds1" / "106")
     _swap_atr(src / "100.atr", src / "106.atr")
     cmd = [sys.executable, "code/data.py", "wfdb", "--src", str(src)]

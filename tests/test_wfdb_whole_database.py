@@ -2,7 +2,6 @@
 `code/eval.py --test`) and `--split train` (development data), any lead by name."""
 
 import json
-import shutil
 import subprocess
 import sys
 import warnings
@@ -11,24 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_env
+from conftest import copy_records, run_env
 from ecgsweep.cli import UserError
 from ecgsweep.data import datasets, sidecar
 from ecgsweep.data import wfdb_beats as W
 
 
-def _copy_records(dest: Path, *records: Path) -> Path:
-    """Copies of the real records (``.../svdb-even/800`` ...) in ``dest``."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for base in records:
-        for ext in ("hea", "dat", "atr"):
-            shutil.copyfile(base.with_suffix(f".{ext}"), dest / f"{base.name}.{ext}")
-    return dest
-
-
 @pytest.fixture
 def svdb_two(shared_data, tmp_path) -> Path:
-    return _copy_records(tmp_path / "svdb", shared_data / "svdb-even" / "800",
+    return copy_records(tmp_path / "svdb", shared_data / "svdb-even" / "800",
                          shared_data / "svdb-even" / "802")
 
 
@@ -55,7 +45,7 @@ def test_split_test_writes_every_beat_to_the_test_file(svdb_two, tmp_path):
 
 
 def test_split_train_writes_every_beat_to_the_training_file(shared_data, tmp_path):
-    src = _copy_records(tmp_path / "mitdb", shared_data / "mitdb" / "100")
+    src = copy_records(tmp_path / "mitdb", shared_data / "mitdb" / "100")
     summary = W.convert(src, tmp_path / "out", split="train")
     assert summary["files"] == {"train": "mitbih_train.csv"}
     assert summary["counts"]["train"] == {"N": 2237, "S": 33, "V": 1, "F": 0, "Q": 0}
