@@ -178,6 +178,8 @@ def test_eval_says_which_data_the_model_was_chosen_on(trained, tmp_path, capsys)
     ({"s_gate_irregularity": 0.1}, "s_gate_irregularity=0.1, which gates S calls", "RR features"),
     ({"v_template_clusters": 10}, "v_template_clusters=10, which shares the V probability",
      "record"),
+    ({"prior_adaptation": 0.5}, "prior_adaptation=0.5, which re-estimates each record's",
+     "record"),
     ({"beat_normalization": "record_median"}, "beat_normalization=record_median, which normalizes",
      "record"),
 ])

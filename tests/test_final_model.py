@@ -43,8 +43,8 @@ def record_data(tmp_path) -> Path:
 def _record_config(data, tmp_path, **over):
     """Two record-grouped folds of one epoch, with every step after the model on."""
     return _config(data, tmp_path, folds=2, val_split="record", classes="aami4",
-                   rr_features=True, s_gate_irregularity=0.2, v_template_clusters=3,
-                   max_train_beats=0, **over)
+                   rr_features=True, prior_adaptation=0.5, s_gate_irregularity=0.2,
+                   v_template_clusters=3, max_train_beats=0, **over)
 
 
 def test_the_promoted_model_predicts_as_the_fold_ensemble_eval_scores(record_data, tmp_path,
@@ -59,6 +59,9 @@ def test_the_promoted_model_predicts_as_the_fold_ensemble_eval_scores(record_dat
     fold_values = [json.loads(p.with_suffix(".json").read_text())["value"] for p in folds]
     assert best["final_model"] == "ensemble" and best["members"] == [str(p) for p in folds]
     assert best["value"] == pytest.approx(np.mean(fold_values))
+    fold_priors = [json.loads(p.with_suffix(".json").read_text())["class_prior"] for p in folds]
+    assert best["class_prior"] == pytest.approx(np.mean(fold_priors, axis=0).tolist())
+    assert fold_priors[0] != fold_priors[1]  # each fold's training records have their own mix
     assert fake.summary["run_model_path"] == str(run_dir / "model.keras")
     out = capsys.readouterr().out
     assert f"python code/eval.py --model {best_path}" in out
@@ -125,7 +128,7 @@ def test_refit_trains_one_model_on_every_development_beat(record_data, tmp_path,
 
     scores = iter([0.9, 0.1, 0.1, 0.9])  # fold 1 keeps epoch 1, fold 2 epoch 2: mean 1.5
 
-    def stand_in_validation(model, val, config, class_names):
+    def stand_in_validation(model, val, config, class_names, class_prior):
         return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)}
 
     monkeypatch.setattr(training, "fit", recording_fit)
@@ -143,6 +146,7 @@ def test_refit_trains_one_model_on_every_development_beat(record_data, tmp_path,
     best = json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())
     assert best["final_model"] == "refit" and best["best_epoch"] == 2
     assert best["dataset"]["n_train"] == n_dev and "members" not in best
+    assert len(best["class_prior"]) == 4 and sum(best["class_prior"]) == pytest.approx(1.0)
     assert best["value"] == pytest.approx(0.9)  # the folds' mean, not a score of the refit
     assert [m["refit/epoch"] for m in fake.logged if "refit/epoch" in m] == [1, 2]
     assert "no validation data" in out

@@ -342,6 +342,8 @@ def test_s_gate_refuses_data_without_s():
     ({"s_gate_irregularity": 0.1}, "'s_gate_irregularity': 0.1 gates S calls", "RR features"),
     ({"v_template_clusters": 10}, "'v_template_clusters': 10 shares the V probability",
      "record"),
+    ({"prior_adaptation": 0.5}, "'prior_adaptation': 0.5 re-estimates each record's balance",
+     "record"),
     ({"beat_normalization": "record_median"}, "'beat_normalization': record_median normalizes",
      "record"),
 ])

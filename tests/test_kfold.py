@@ -198,7 +198,7 @@ def test_kfold_keep_epoch_last_reports_every_folds_last_epoch(synth_dir, tmp_pat
     from ecgsweep import training
 
     scores = itertools.cycle([0.9, 0.1])  # each fold: epoch 1 scores best, epoch 2 last
-    monkeypatch.setattr(training, "_validation_metrics", lambda model, val, config, class_names: {
+    monkeypatch.setattr(training, "_validation_metrics", lambda model, val, config, names, prior: {
         "val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)})
     config = _config(synth_dir, tmp_path, epochs=2, keep_epoch="last")
     fake = FakeRun(tmp_path, "kfoldlast")
@@ -229,7 +229,7 @@ def test_kfold_run_keeps_and_ranks_by_its_objective(synth_dir, tmp_path, fake_wa
     # each fold: epoch 1 leads on macro-F1, epoch 2 on the SVEB/VEB F1
     epochs = itertools.cycle([(0.9, 0.2), (0.1, 0.6)])
 
-    def stand_in_validation(model, val, config, class_names):
+    def stand_in_validation(model, val, config, class_names, class_prior):
         macro, sveb_veb = next(epochs)
         return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": macro,
                 "val_sveb_veb_f1": sveb_veb}

@@ -48,7 +48,7 @@ def test_the_objective_picks_the_kept_epoch(monkeypatch, objective, kept):
     model = models.build(config, (187, 1), 4)
     epochs = iter([(0.9, 0.1), (0.5, 0.2), (0.1, 0.8)])  # the two metrics disagree
 
-    def stand_in_validation(fitted, val, cfg, class_names):
+    def stand_in_validation(fitted, val, cfg, class_names, class_prior):
         macro, sveb_veb = next(epochs)
         return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": macro,
                 "val_sveb_veb_f1": sveb_veb}
@@ -63,15 +63,16 @@ def test_the_objective_picks_the_kept_epoch(monkeypatch, objective, kept):
 def test_validation_logs_sveb_veb_f1_only_with_s_and_v():
     config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0})
     model = models.build(config, (187, 1), 4)
-    with_rows = training._validation_metrics(model, _tiny_split(), config, AAMI4)
+    with_rows = training._validation_metrics(model, _tiny_split(), config, AAMI4,
+                                              [0.25] * 4)
     pred = model.predict(model_inputs.as_model_input(_tiny_split().X), verbose=0).argmax(axis=1)
     cm = np.zeros((4, 4), dtype=int)
     np.add.at(cm, (_tiny_split().y, pred), 1)
     assert with_rows["val_sveb_veb_f1"] == pytest.approx(ec57.sveb_veb_f1(cm, AAMI4))
     ptb = Split(_tiny_split().X, _tiny_split().y % 2)
     ptb_model = models.build(config, (187, 1), 2)
-    assert "val_sveb_veb_f1" not in training._validation_metrics(ptb_model, ptb, config,
-                                                                 datasets.PTBDB_CLASSES)
+    assert "val_sveb_veb_f1" not in training._validation_metrics(
+        ptb_model, ptb, config, datasets.PTBDB_CLASSES, [0.5, 0.5])
 
 
 def test_sveb_veb_objective_refuses_data_without_s_and_v():

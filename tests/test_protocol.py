@@ -122,6 +122,61 @@ def _figures(label, f1_s, f1_v):
     return protocol.side_figures(label, rows, 0.5)
 
 
+STAND_IN_TRAINING = """
+import os, signal, sys, time
+from pathlib import Path
+folder = Path(sys.argv[1])
+def stop(signum, frame):
+    (folder / "stopped").write_text(signal.Signals(signum).name)
+    sys.exit(3)
+signal.signal(signal.SIGTERM, stop)
+(folder / "child.pid").write_text(str(os.getpid()))
+time.sleep(120)
+"""
+
+PROTOCOL_SIDE = """
+import sys
+from ecgsweep.protocol import run_to_end
+rc, stopped_by = run_to_end([sys.executable, "-c", sys.argv[2], sys.argv[1]], {})
+print(rc, stopped_by.name if stopped_by else None)
+"""
+
+
+def _wait_for(path: Path, seconds: float = 60) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.1)
+
+
+def test_a_stopped_protocol_stops_its_training_and_waits_for_it(tmp_path):
+    import os
+    import signal
+
+    parent = subprocess.Popen([sys.executable, "-c", PROTOCOL_SIDE, str(tmp_path),
+                               STAND_IN_TRAINING], cwd=REPO_ROOT, env=run_env(tmp_path),
+                              stdout=subprocess.PIPE, text=True)
+    _wait_for(tmp_path / "child.pid")
+    parent.send_signal(signal.SIGTERM)
+    out, _ = parent.communicate(timeout=60)
+    assert out.split() == ["3", "SIGTERM"]  # the child's exit code, the signal received
+    assert (tmp_path / "stopped").read_text() == "SIGTERM"
+    with pytest.raises(ProcessLookupError):  # waited for: no process left behind
+        os.kill(int((tmp_path / "child.pid").read_text()), 0)
+
+
+def test_a_stopped_training_stops_the_protocol_naming_what_it_kept(tmp_path, monkeypatch):
+    import signal
+
+    monkeypatch.setattr(protocol, "run_to_end", lambda argv, env: (3, signal.SIGTERM))
+    dev = protocol.Side("dev", "train", tmp_path, tmp_path / "dev")
+    with pytest.raises(UserError, match=r"stopped by SIGTERM while training with seed 7; .*"
+                                        r"what it finished is in .*seed7.wandb"):
+        protocol.train_seed(7, str(SHIPPED), {}, dev, tmp_path / "out")
+
+
 def test_the_report_orders_classes_and_says_what_is_undefined():
     seeds = [{"seed": seed, "model": "m.keras", "device": "CPU", "final_model": "ensemble",
               "chosen-on": _figures("chosen-on (DS1 record-grouped CV)", f1_s, 0.8),

@@ -49,7 +49,7 @@ def test_a_run_ended_by_its_own_early_stopping_is_promoted(synth_dir, tmp_path, 
     from ecgsweep import training
 
     scores = itertools.chain([0.5], itertools.repeat(0.1))  # no gain after epoch 1
-    monkeypatch.setattr(training, "_validation_metrics", lambda model, val, config, names: {
+    monkeypatch.setattr(training, "_validation_metrics", lambda model, val, config, names, prior: {
         "val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)})
     fake = FakeRun(tmp_path, "early1")
     config = _single(synth_dir, tmp_path, epochs=6, early_stopping_patience=1)

@@ -66,7 +66,7 @@ def _fit_with_scores(monkeypatch, keep_epoch, scores):
     model = models.build(config, (187, 1), 5)
     scores, weights_after = iter(scores), []
 
-    def stand_in_validation(fitted, val, cfg, class_names):
+    def stand_in_validation(fitted, val, cfg, class_names, class_prior):
         weights_after.append([w.copy() for w in fitted.get_weights()])
         return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)}
 
@@ -101,7 +101,7 @@ def _fit_recording(monkeypatch, ema_epochs, epochs=3, stop_after=None):
     model = models.build(config, (187, 1), 5)
     validated, stop = [], training.StopRequest()
 
-    def stand_in_validation(fitted, val, cfg, class_names):
+    def stand_in_validation(fitted, val, cfg, class_names, class_prior):
         validated.append([w.copy() for w in fitted.get_weights()])
         stop.requested = len(validated) == stop_after
         return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": 0.5}

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from . import prior_shift
 from .contract import RUN_MODEL_FILE
 from .folds import FoldOutcome, PrefixedLog
 from .model_record import ModelRecord, record_path
@@ -87,6 +88,8 @@ def save_ensemble(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRec
     path = ctx.run_dir / RUN_MODEL_FILE
     ensemble_model(paths).save(path)
     final = final_record(record, ENSEMBLE, n_train=len(ctx.dev), best_epoch=record.best_epoch,
+                         class_prior=prior_shift.mean_prior([o.record.class_prior
+                                                             for o in outcomes]),
                          members=[str(p) for p in paths])
     final.write(record_path(path))
     print(f"final model: the {len(paths)} fold models averaged in one file, {path} "
@@ -130,7 +133,7 @@ def refit(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord) -> 
     model.save(path)
     n_added = sum(n for per_class in added.values() for n in per_class.values())
     final = final_record(record, REFIT, n_train=len(train), best_epoch=epochs,
-                         added=added if n_added else None)
+                         class_prior=result.class_prior, added=added if n_added else None)
     final.write(record_path(path))
     print(f"final model: {path} (final_model {REFIT})", flush=True)
     return FinalModel(path, final)

@@ -69,7 +69,8 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> FoldOutc
     if result.stopped and fold.index > 1:  # the run keeps the folds that finished
         print(f"{tag}stopped before it finished; not kept", flush=True)
         return None
-    confusion = validation_confusion(model, fold.val, ctx.config, ctx.n_classes)
+    confusion = validation_confusion(model, fold.val, ctx.config, ctx.n_classes,
+                                     result.class_prior)
     print(ec57.format_table(ec57.class_table(confusion.total, ctx.class_names),
                             f"{tag}validation at the kept epoch {result.kept_epoch} "
                             f"({ctx.config['keep_epoch']}), "
@@ -102,15 +103,17 @@ def build_model(config: dict[str, Any], input_width: int, n_classes: int):
                                     float(config["fine_tune_lr_factor"]))
 
 
-def validation_confusion(model, val, config: dict[str, Any],
-                         n_classes: int) -> ValidationConfusion:
-    """Confusion matrix of ``model`` (its kept epoch's weights) on the validation beats, and
-    one per held-out record when the beats name their records (else None)."""
+def validation_confusion(model, val, config: dict[str, Any], n_classes: int,
+                         class_prior: list[float]) -> ValidationConfusion:
+    """Confusion matrix of ``model`` (its kept epoch's weights, trained to ``class_prior``)
+    on the validation beats, and one per held-out record when the beats name their records
+    (else None)."""
     from sklearn.metrics import confusion_matrix
 
     from .training import predict_proba
 
-    pred = predict_proba(model, val, config, batch_size=1024).argmax(axis=1)
+    pred = predict_proba(model, val, config, batch_size=1024,
+                         class_prior=class_prior).argmax(axis=1)
     cm = confusion_matrix(val.y, pred, labels=list(range(n_classes)))
     by_record = (ec57.confusion_by_record(val.y, pred, val.records, n_classes)
                  if val.records is not None else None)

@@ -37,7 +37,7 @@ _KINDS: tuple[tuple[str, type], ...] = (
     ("config", dict), ("dataset", dict), ("kfold", dict), ("class_names", list),
     ("metrics", dict), ("transfer", dict), ("val_confusion_by_record", dict),
     ("dataset.files", dict), ("dataset.added", dict), ("kfold.models", list),
-    ("kfold.values", list), ("members", list))
+    ("kfold.values", list), ("members", list), ("class_prior", list))
 
 
 def _part(record: dict, dotted: str) -> tuple[bool, Any]:
@@ -170,12 +170,14 @@ class ModelRecord:
     ``metric`` (``goal``: maximize) by which the best-model slot ranks it; ``sha256`` and
     ``model_file`` are set once it is a slot's model. A k-fold run's own model says what it
     is in ``final_model`` (``ensemble``: the fold models averaged, listed in ``members``;
-    ``refit``: one model trained on every development beat) and carries the k-fold mean."""
+    ``refit``: one model trained on every development beat) and carries the k-fold mean.
+    ``class_prior`` is the class mix its outputs are calibrated to
+    (``prior_shift.model_prior``; an ensemble: its members' mean)."""
 
     SCHEMA_VERSION: ClassVar[int] = 1
     _OPTIONAL: ClassVar[frozenset[str]] = frozenset({
         "val_confusion_by_record", "transfer", "fold", "folds", "kfold", "final_model",
-        "members", "sha256", "model_file"})
+        "members", "sha256", "model_file", "class_prior"})
 
     metric: str | None = None
     goal: str = "maximize"
@@ -205,6 +207,7 @@ class ModelRecord:
     kfold: KFoldSummary | None = None
     final_model: str | None = None
     members: list[str] | None = None
+    class_prior: list[float] | None = None
     sha256: str | None = None
     model_file: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

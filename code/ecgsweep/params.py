@@ -144,6 +144,11 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "beat_templates.TEMPLATE_SECONDS) and every beat "
           "gets its template's mean V probability, at validation and test alike; a V is "
           "told by its shape (0: off)", low=0, high=200),
+    Param("prior_adaptation", 0.0, float,
+          "each record's balance of N and S beats re-estimated from the model's outputs on "
+          "that record, without its labels (EM, prior_shift), before the S gate; how far "
+          "the outputs move toward it in log space, at validation and test alike (0: off, "
+          "1: all the way)", low=0.0, high=1.0),
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
           "none = seconds, both, rhythm = ratios to the median of the minute around the "
@@ -301,6 +306,8 @@ SIDECAR_NEEDS: tuple[SidecarNeed, ...] = (
                 "feeds each beat's RR intervals to the model", "rr"),
     SidecarNeed("s_gate_irregularity", lambda c: c.get("s_gate_irregularity", 0) > 0,
                 "gates S calls by the rhythm's irregularity", "rr"),
+    SidecarNeed("prior_adaptation", lambda c: c.get("prior_adaptation", 0) > 0,
+                "re-estimates each record's balance of N and S", "records"),
     SidecarNeed("v_template_clusters", lambda c: c.get("v_template_clusters", 0) > 0,
                 "shares the V probability within each record's beat templates", "records"),
     SidecarNeed("beat_normalization", lambda c: c.get("beat_normalization", "none") != "none",

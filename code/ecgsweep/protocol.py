@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -48,6 +49,8 @@ CHOSEN_ON, NEVER_SEEN = "chosen-on", "never-seen"
 # converted files are named as the mitbih data set's (mitbih_train.csv, mitbih_test.csv).
 PROTOCOL_KEYS = ("dataset", "data_dir", "models_dir", "seed", "config_file")
 DATASET = "mitbih"
+# Signals that stop the protocol: each is passed on to a training it waits for.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,28 @@ def _argument(key: str, value: Any) -> str:
     return f"--{key}={value if isinstance(value, str) else json.dumps(value)}"
 
 
+def run_to_end(argv: list[str], env: dict[str, str]) -> tuple[int, signal.Signals | None]:
+    """Run ``argv`` to its end: its exit code, and the stop signal this process received
+    meanwhile (None when none). A stop signal is passed on to the program as SIGTERM (a
+    training run then stops at its next batch and keeps the folds it finished) and the
+    program is waited for, so a stopped protocol leaves no process behind."""
+    received: list[signal.Signals] = []
+    proc = subprocess.Popen(argv, env=env)
+
+    def pass_on(signum: int, frame: Any) -> None:
+        received.append(signal.Signals(signum))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, pass_on) for sig in STOP_SIGNALS}
+    try:
+        rc = proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return rc, (received[0] if received else None)
+
+
 def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
                out: Path) -> Path:
     """Train the final model on the development data with ``seed``; returns its run folder."""
@@ -205,7 +230,10 @@ def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
                  *(_argument(k, v) for k, v in chosen.items())]
     print(f"protocol: seed {seed}: training the final model: code/train.py "
           f"{' '.join(arguments)}", flush=True)
-    rc = subprocess.run([sys.executable, *train_program(), *arguments], env=env).returncode
+    rc, stopped_by = run_to_end([sys.executable, *train_program(), *arguments], env)
+    if stopped_by is not None:
+        raise UserError(f"stopped by {stopped_by.name} while training with seed {seed}; the "
+                        f"training stopped too, and what it finished is in {folder / 'wandb'}")
     if rc != 0:
         raise UserError(f"training with seed {seed} ended with exit code {rc} (its output is "
                         f"above; its W&B folder is in {folder / 'wandb'})")

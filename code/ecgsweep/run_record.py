@@ -40,7 +40,8 @@ def fold_record(ctx: RunContext, fold, result, confusion: ValidationConfusion,
         val_records=(sorted(set(fold.val.records.tolist()))
                      if fold.val.records is not None else None),
         val_confusion_by_record=confusion.by_record, transfer=ctx.transfer_info or None,
-        fold=fold.index if ctx.folds else None, folds=ctx.folds or None)
+        fold=fold.index if ctx.folds else None, folds=ctx.folds or None,
+        class_prior=result.class_prior)
 
 
 def combine_folds(ctx: RunContext, outcomes: list[FoldOutcome]) -> tuple[ModelRecord, float, int]:
@@ -69,13 +70,16 @@ def combine_folds(ctx: RunContext, outcomes: list[FoldOutcome]) -> tuple[ModelRe
 
 
 def final_record(record: ModelRecord, kind: str, n_train: int, best_epoch: int | None,
-                 members: list[str] | None = None, added: dict | None = None) -> ModelRecord:
+                 class_prior: list[float] | None, members: list[str] | None = None,
+                 added: dict | None = None) -> ModelRecord:
     """The record of a k-fold run's own model (``final_model``: ``kind``, ensemble or
-    refit, with the ``members`` an ensemble averages): the run's record, whose value is the
-    k-fold mean. The model held no validation beats of its own, so its validation confusion
-    matrix is the folds' pooled one and no fold or held-out records are named."""
+    refit, with the ``members`` an ensemble averages and the ``class_prior`` its outputs
+    are calibrated to): the run's record, whose value is the k-fold mean. The model held no
+    validation beats of its own, so its validation confusion matrix is the folds' pooled
+    one and no fold or held-out records are named."""
     dataset = dataclasses.replace(record.dataset, n_train=n_train, n_val=None, added=added)
     return dataclasses.replace(
         record, final_model=kind, members=members, best_epoch=best_epoch, fold=None,
+        class_prior=class_prior,
         dataset=dataset, val_confusion=record.kfold.confusion if record.kfold else None,
         val_records=None, val_confusion_by_record=None)

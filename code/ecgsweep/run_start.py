@@ -39,6 +39,8 @@ def load_protocol_data(config: dict[str, Any], source: DataSource) -> ProtocolDa
     dev = datasets.load_development(source)
     dev = datasets.restrict_classes(dev, source.class_names, config["classes"])
     class_names = datasets.class_names_for(source.class_names, config["classes"])
+    if config["prior_adaptation"] > 0:
+        check_prior_adaptation(config, class_names)
     if config["s_gate_irregularity"] > 0:
         check_s_gate(config, class_names)
     if config["v_template_clusters"] > 0:
@@ -60,6 +62,15 @@ def check_sidecar(config: dict[str, Any], dev: Split, source: DataSource) -> Non
     raise UserError(f"config key '{need.key}': {config[need.key]} {need.says()}, from the beat "
                     "sidecar (<name>.beats.csv, written by `python code/data.py wfdb`); the "
                     f"data ({data}) has none{missing}")
+
+
+def check_prior_adaptation(config: dict[str, Any], class_names: Sequence[str]) -> None:
+    """prior_adaptation re-estimates each record's balance of N and S: the classes must
+    include both."""
+    if not {"N", "S"} <= set(class_names):
+        raise UserError(f"config key 'prior_adaptation': {config['prior_adaptation']} "
+                        "re-estimates each record's balance of N and S beats, but the data's "
+                        f"classes are {', '.join(class_names)}; set it to 0")
 
 
 def check_s_gate(config: dict[str, Any], class_names: Sequence[str]) -> None:

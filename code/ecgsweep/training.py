@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, f1_score
 from sklearn.utils.class_weight import compute_class_weight
 
-from . import ec57, params
+from . import ec57, params, prior_shift
 from .contract import OBJECTIVE_METRICS
 from .data.datasets import Split
 from .model_inputs import model_inputs
@@ -65,11 +65,13 @@ def class_weights(y: np.ndarray, mode: str, n_classes: int,
     return weights
 
 
-def predict_proba(model, split: Split, config: Mapping[str, Any],
-                  batch_size: int = 1024) -> np.ndarray:
+def predict_proba(model, split: Split, config: Mapping[str, Any], batch_size: int = 1024,
+                  class_prior: Sequence[float] | None = None) -> np.ndarray:
     """Class probabilities (n, k) float64, one row per beat of ``split`` in its order: the
-    model's own (``model_proba``), then the config's per-record steps (``per_record_steps``)."""
-    return per_record_steps(model_proba(model, split, config, batch_size), split, config)
+    model's own (``model_proba``), then the config's per-record steps (``per_record_steps``;
+    ``class_prior``: the model's, ``prior_shift.model_prior``)."""
+    return per_record_steps(model_proba(model, split, config, batch_size), split, config,
+                            class_prior)
 
 
 def model_proba(model, split: Split, config: Mapping[str, Any],
@@ -85,14 +87,36 @@ def model_proba(model, split: Split, config: Mapping[str, Any],
 
 
 # The config keys of the steps that follow the model (per_record_steps).
-PER_RECORD_KEYS = ("s_gate_irregularity", "s_gate_measure", "v_template_clusters")
+PER_RECORD_KEYS = ("prior_adaptation", "s_gate_irregularity", "s_gate_measure",
+                   "v_template_clusters")
 
 
-def per_record_steps(probs: np.ndarray, split: Split, config: Mapping[str, Any]) -> np.ndarray:
-    """What follows the model, at validation and test alike: the S gate, then the V
-    templates (each unchanged when its key is 0)."""
+def per_record_steps(probs: np.ndarray, split: Split, config: Mapping[str, Any],
+                     class_prior: Sequence[float] | None = None) -> np.ndarray:
+    """What follows the model, at validation and test alike: each record's class mix
+    re-estimated (with the model's ``class_prior``), the S gate, then the V templates (each
+    unchanged when its key is 0)."""
+    probs = adapt_record_priors(probs, split, config, class_prior)
     probs = gate_s_in_irregular_rhythm(probs, split, config)
     return share_v_within_templates(probs, split, config)
+
+
+def adapt_record_priors(probs: np.ndarray, split: Split, config: Mapping[str, Any],
+                        class_prior: Sequence[float] | None) -> np.ndarray:
+    """``prior_adaptation``: each record's beats re-weighted toward the balance of N and S
+    EM estimates for that record (``prior_shift``). Unchanged when it is 0."""
+    from .data.datasets import MITBIH_CLASSES
+
+    if not prior_shift.uses_prior(config):
+        return probs
+    if split.records is None:
+        raise ValueError("prior_adaptation needs each beat's record (the beat sidecar)")
+    if class_prior is None:
+        raise ValueError("prior_adaptation needs the class prior the model was trained to "
+                         "(its record's class_prior)")
+    keep = prior_shift.kept_columns(MITBIH_CLASSES[:probs.shape[1]])
+    return prior_shift.adapt_by_record(probs, split.records, class_prior,
+                                       float(config["prior_adaptation"]), keep)
 
 
 def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
@@ -201,11 +225,13 @@ def objective_metric(config: Mapping[str, Any]) -> str:
 
 
 def _validation_metrics(model, val: Split, config: Mapping[str, Any],
-                        class_names: Sequence[str]) -> dict[str, float]:
+                        class_names: Sequence[str],
+                        class_prior: Sequence[float]) -> dict[str, float]:
     """val_loss is the plain mean cross-entropy of the predicted probabilities, with no
     class weights and no focal term, so runs with different losses or weights compare.
     val_sveb_veb_f1 only when the classes have EC57's SVEB and VEB rows (S and V)."""
-    probs = predict_proba(model, val, config, batch_size=max(256, int(config["batch_size"])))
+    probs = predict_proba(model, val, config, batch_size=max(256, int(config["batch_size"])),
+                          class_prior=class_prior)
     if not np.isfinite(probs).all():
         raise TrainingDiverged("the model's validation outputs are NaN or infinite (its weights "
                                "diverged): lower learning_rate or check the data")
@@ -233,6 +259,7 @@ class FitResult:
     kept_value: float = float("-inf")
     kept_metrics: dict[str, float] = field(default_factory=dict)
     stopped: bool = False  # stopped from outside (SIGTERM), not by early stopping
+    class_prior: list[float] = field(default_factory=list)  # prior_shift.model_prior
 
 
 def keeps_epoch(keep_epoch: str, value: float, kept_value: float) -> bool:
@@ -280,7 +307,8 @@ def _make_callbacks(model, config, val: Split, class_names: Sequence[str], sink:
             if "diverged_epoch" in state:
                 return
             validation = ({} if val is None
-                          else _validation_metrics(self.model, val, config, class_names))
+                          else _validation_metrics(self.model, val, config, class_names,
+                                                   result.class_prior))
             logs.update(validation)
             metrics = {"epoch": epoch + 1, **{k: float(v) for k, v in logs.items()
                                               if k in ("loss", "accuracy", *validation)}}
@@ -465,7 +493,8 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split | None,
     steps = steps_per_epoch(train, config)
     weights = class_weights(train.y, config["class_weight"], len(class_names),
                             config.get("class_weight_max", 0.0))
-    result = FitResult()
+    result = FitResult(class_prior=prior_shift.model_prior(train.y, len(class_names),
+                                                           weights).tolist())
     state: dict[str, Any] = {"epoch": 0}
     for first, end, lr, base_trainable in _phases(config, fine_tune):
         if "diverged_epoch" in state or (stop.requested and first > 0):

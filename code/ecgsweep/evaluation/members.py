@@ -11,7 +11,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import params
+from .. import params, prior_shift
 from ..artifacts import MODEL_FILE, ModelPair
 from ..cli import UserError
 from ..data.datasets import Split
@@ -135,15 +135,30 @@ def predict_proba(members: Sequence[LoadedModel], data: "np.ndarray | Split",
     split = data if isinstance(data, Split) else Split(np.asarray(data), np.zeros(len(data), int))
     groups: dict[tuple, list[np.ndarray]] = {}
     configs: dict[tuple, dict[str, Any]] = {}
+    priors: dict[tuple, list[list[float] | None]] = {}
     for m in members:
         config = m.record.config
         check_sidecar_needs(m.path, config, split)
+        check_class_prior(m)
         key = per_record_settings(config)
         groups.setdefault(key, []).append(model_proba(m.model, split, config, batch_size))
         configs.setdefault(key, config)
-    total = sum(per_record_steps(np.mean(raw, axis=0), split, configs[key]) * len(raw)
+        priors.setdefault(key, []).append(m.record.class_prior)
+    total = sum(per_record_steps(np.mean(raw, axis=0), split, configs[key],
+                                 prior_shift.mean_prior(priors[key])) * len(raw)
                 for key, raw in groups.items())
     return total / len(members)
+
+
+def check_class_prior(member: LoadedModel) -> None:
+    """A clear error when a model trained with prior_adaptation has no class prior in its
+    record (one written before records held it)."""
+    config = member.record.config
+    if prior_shift.uses_prior(config) and member.record.class_prior is None:
+        raise UserError(f"{member.path} was trained with prior_adaptation="
+                        f"{config['prior_adaptation']}, which needs the class prior the model "
+                        f"was trained to, but its record ({record_path(member.path)}) has no "
+                        "class_prior: train it again with this ecg-sweeps")
 
 
 def per_record_settings(config: dict[str, Any]) -> tuple:
