@@ -174,3 +174,74 @@ def test_smoke_run_prints_and_saves_every_figure(tmp_path):
     # training (2), backends, start-up, sweep (whole, to the best), executors (two run lengths)
     assert len(ratios) == 2 + (len(installed) - 1) + 1 + 2 + 2
     assert Path(str(out)).stat().st_size > 0
+
+
+A_BENCH_SWEEP = """
+import sys
+from pathlib import Path
+from ecgsweep.cli import run_main, stop_signals_interrupt
+from ecgbench.sweeps import SweepTrace, run_sweep
+
+YAML = '''
+program: tests/fake_programs/curve.py
+method: grid
+metric: {name: val_macro_f1, goal: maximize}
+parameters:
+  learning_rate: {values: [0.1, 0.2]}
+  epochs: {value: 100}
+  epoch_s: {value: 1}
+'''
+
+def main():
+    stop_signals_interrupt()
+    run_sweep(SweepTrace("plain", 1, 0.0), YAML, Path(sys.argv[1]), None, "val_macro_f1")
+
+sys.exit(run_main(main))
+"""
+
+
+def test_a_stopped_bench_stops_the_sweep_it_started(tmp_path):
+    """SIGTERM to the bench ends it as Ctrl-C does, so it stops its sweep runner and the
+    runner's runs instead of leaving them running."""
+    import os
+    import signal
+    import time
+
+    bench = subprocess.Popen([sys.executable, "-c", A_BENCH_SWEEP, str(tmp_path)],
+                             cwd=REPO_ROOT, env=run_env(tmp_path), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.rglob("env.json")):  # the stand-in run has started
+            assert time.monotonic() < deadline and bench.poll() is None, bench.stdout.read()
+            time.sleep(0.2)
+        run_pid = json.loads(next(tmp_path.rglob("env.json")).read_text())["pid"]
+        bench.send_signal(signal.SIGTERM)
+        out, _ = bench.communicate(timeout=120)
+        assert bench.returncode == 130, out  # EXIT_INTERRUPTED, as after Ctrl-C
+        deadline = time.monotonic() + 60
+        while True:  # the run ends once the runner passes the stop on
+            try:
+                os.kill(run_pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, f"run {run_pid} still running after the bench"
+            time.sleep(0.2)
+    finally:
+        bench.kill()
+        _kill_processes_under(tmp_path)
+
+
+def _kill_processes_under(folder: Path) -> None:
+    """SIGKILL every process of this user whose environment names ``folder`` (its W&B
+    folder): what a failing test would otherwise leave running."""
+    import os
+    import signal
+
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if str(folder).encode() in (proc / "environ").read_bytes():
+                    os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass

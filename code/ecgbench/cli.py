@@ -16,7 +16,7 @@ import argparse
 import sys
 
 from ecgbench.runner import SECTIONS
-from ecgsweep.cli import prog, run_main
+from ecgsweep.cli import prog, run_main, stop_signals_interrupt
 
 
 def _sections(text: str) -> tuple[str, ...]:
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    stop_signals_interrupt()  # a stopped bench stops the sweeps and clusters it started
     from ecgbench import runner
 
     runner.run(smoke=args.smoke, out=args.out, sections=args.only, data_root=args.data_dir,

@@ -71,6 +71,9 @@ def launch_to_first_step(args: list[str], wandb_dir: Path,
         proc.wait()
     finally:
         timer.cancel()
+        if proc.poll() is None:  # this bench was stopped mid-launch: so is the run
+            proc.kill()
+            proc.wait()
     if proc.returncode != 0 or len(marks) < 3:
         tail = "\n".join(lines[-15:])
         raise RuntimeError(f"code/train.py exited {proc.returncode} before a first epoch:\n{tail}")

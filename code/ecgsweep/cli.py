@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 import warnings
 from typing import Callable
@@ -64,6 +65,18 @@ def one_line_warnings() -> None:
     """Print each Python warning as one ``warning: ...`` line on stderr, without the file,
     line and source Python adds: the user reads what is wrong, not where it was noticed."""
     warnings.showwarning = _show_warning
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_signals_interrupt() -> None:
+    """SIGTERM and SIGHUP end this process as Ctrl-C does (KeyboardInterrupt), so its
+    cleanup runs (``finally``: stopping the programs it started, removing its work folder);
+    by default they end it at once and leave those programs running."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
 
 
 def run_main(main: Callable[[], object]) -> int:
