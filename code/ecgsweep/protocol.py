@@ -40,6 +40,7 @@ from typing import Any
 from .cli import UserError, positive_int, prog, writable_folder
 from .contract import RUN_MODEL_FILE
 from .sweep.files import write_text_whole
+from .sweep.guard import STOP_SIGNALS  # those that stop a run: passed on to the training
 
 DEFAULT_CONFIG = "configs/inter_patient.yaml"
 DEFAULT_SEEDS = (42,)
@@ -49,8 +50,6 @@ CHOSEN_ON, NEVER_SEEN = "chosen-on", "never-seen"
 # converted files are named as the mitbih data set's (mitbih_train.csv, mitbih_test.csv).
 PROTOCOL_KEYS = ("dataset", "data_dir", "models_dir", "seed", "config_file")
 DATASET = "mitbih"
-# Signals that stop the protocol: each is passed on to a training it waits for.
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
