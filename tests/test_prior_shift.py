@@ -11,6 +11,8 @@ from ecgsweep.data.datasets import Split
 from ecgsweep.evaluation import LoadedModel
 from ecgsweep.model_record import ModelRecord
 
+from test_final_model import StandIn
+
 V, F = 2, 3
 
 
@@ -105,16 +107,6 @@ def test_a_run_refuses_prior_adaptation_without_n_and_s():
     with pytest.raises(UserError, match="'prior_adaptation': 0.5 .*classes are normal, abnormal"):
         check_prior_adaptation(config, ("normal", "abnormal"))
     check_prior_adaptation(config, ("N", "S", "V", "F"))
-
-
-class StandIn:
-    """A model that answers fixed probabilities, whatever it is fed."""
-
-    def __init__(self, probs):
-        self.probs = np.asarray(probs, dtype=np.float32)
-
-    def predict(self, inputs, batch_size=None, verbose=0):
-        return self.probs
 
 
 def test_eval_adapts_with_the_mean_prior_of_the_models_given_together(tmp_path):
