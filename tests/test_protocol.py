@@ -159,12 +159,21 @@ def test_a_stopped_protocol_stops_its_training_and_waits_for_it(tmp_path):
                                STAND_IN_TRAINING], cwd=REPO_ROOT, env=run_env(tmp_path),
                               stdout=subprocess.PIPE, text=True)
     _wait_for(tmp_path / "child.pid")
-    parent.send_signal(signal.SIGTERM)
-    out, _ = parent.communicate(timeout=60)
-    assert out.split() == ["3", "SIGTERM"]  # the child's exit code, the signal received
-    assert (tmp_path / "stopped").read_text() == "SIGTERM"
-    with pytest.raises(ProcessLookupError):  # waited for: no process left behind
-        os.kill(int((tmp_path / "child.pid").read_text()), 0)
+    child = int((tmp_path / "child.pid").read_text())
+    try:
+        parent.send_signal(signal.SIGTERM)
+        out, _ = parent.communicate(timeout=60)
+        assert out.split() == ["3", "SIGTERM"]  # the child's exit code, the signal received
+        assert (tmp_path / "stopped").read_text() == "SIGTERM"
+        with pytest.raises(ProcessLookupError):  # waited for: no process left behind
+            os.kill(child, 0)
+    finally:  # a failure leaves nothing running either
+        parent.kill()
+        try:
+            if str(tmp_path).encode() in Path(f"/proc/{child}/cmdline").read_bytes():
+                os.kill(child, signal.SIGKILL)
+        except OSError:
+            pass  # gone
 
 
 def test_a_stopped_training_stops_the_protocol_naming_what_it_kept(tmp_path, monkeypatch):
