@@ -91,19 +91,19 @@ def test_predict_proba_drops_a_lone_v_call_among_normal_beats_and_keeps_a_v_temp
 
 
 def test_v_templates_refuse_data_without_v_or_without_records():
-    from ecgsweep.run_start import check_sidecar as _check_sidecar, check_v_templates
+    from ecgsweep.run_start import check_classes, check_sidecar as _check_sidecar
 
     config = resolve({"v_template_clusters": 10})
     with_records = Split(np.zeros((2, 187)), np.zeros(2, int), records=np.array(["a", "b"]))
     ptb = SimpleNamespace(class_names=["normal", "abnormal"], files={}, name="ptbdb")
     with pytest.raises(UserError, match="'v_template_clusters': 10 .*classes are normal, abnormal"):
-        check_v_templates(config, ptb.class_names)
+        check_classes(config, ptb.class_names)
     kaggle = SimpleNamespace(class_names=["N", "S", "V", "F", "Q"],
                              files={"train": "mitbih_train.csv"}, name="mitbih")
     with pytest.raises(UserError, match="'v_template_clusters': 10 shares the V probability .*"
                                         "needs each beat's record.*mitbih_train.csv"):
         _check_sidecar(config, Split(np.zeros((2, 187)), np.zeros(2, int)), kaggle)
-    check_v_templates(config, kaggle.class_names)
+    check_classes(config, kaggle.class_names)
     _check_sidecar(config, with_records, kaggle)
 
 

@@ -83,6 +83,61 @@ def test_rhythm_normalization_feeds_the_rhythm_columns():
     assert not {"pre_ratio", "record_rr", "pre_rr"} & set(names)
 
 
+def _sidecar_rows(samples: np.ndarray, fs: float = 100.0) -> np.ndarray:
+    return sidecar.rr_features(samples, fs).astype(np.float32)
+
+
+def test_record_p75_reference_is_the_sinus_interval_where_runs_of_premature_beats_pull_the_mean():
+    # 1 s sinus intervals, and runs of tachycardia at 0.5 s holding 40% of the beats
+    intervals = np.tile(np.r_[np.full(6, 100), np.full(4, 50)], 12)
+    rows = _sidecar_rows(np.cumsum(np.r_[0, intervals]))
+    records = np.array(["r"] * len(rows))
+    in_run, sinus = 57, 52  # beat 57 ends a 0.5 s interval, beat 52 a 1 s one
+    by_p75 = sidecar.reference_scaled(rows, records, "record_p75")
+    by_mean = sidecar.reference_scaled(rows, records, "record")
+    pre = sidecar.RR_COLUMNS_BY_NORMALIZATION["record_p75"].index("pre_rr")
+    assert by_p75[[in_run, sinus], pre] == pytest.approx([0.5, 1.0])
+    # the mean (0.8 s) makes the run's beats less premature and the sinus beats late
+    assert by_mean[[in_run, sinus], 0] == pytest.approx([0.625, 1.25], rel=1e-3)
+    local = sidecar.RR_COLUMNS_BY_NORMALIZATION["record_p75"].index("local_irregularity")
+    assert by_p75[in_run, local] == rows[in_run, sidecar.RR_FEATURES.index(
+        "local_irregularity")]  # the local ratios need no reference and pass as they are
+
+
+def test_record_p75_reference_is_each_records_own_whatever_rows_are_fed():
+    fast = _sidecar_rows(np.cumsum(np.r_[0, np.full(30, 50)]))
+    slow = _sidecar_rows(np.cumsum(np.r_[0, np.full(30, 100)]))
+    split = Split(np.zeros((62, 187), dtype=np.float32), np.zeros(62, dtype=int),
+                  np.array(["fast"] * 31 + ["slow"] * 31), np.vstack([fast, slow]))
+    config = {"rr_normalization": "record_p75"}
+    pre = sidecar.RR_COLUMNS_BY_NORMALIZATION["record_p75"].index("pre_rr")
+    whole = model_inputs.rr_input(split, config)
+    assert np.allclose(whole[:, pre], 1.0)  # each record's steady rhythm is its reference
+    windows = np.array([[0, 1, 40], [41, 42, 43]])  # a sequence model's rows
+    assert np.array_equal(model_inputs.rr_input(split, config, windows), whole[windows])
+    assert whole.shape[1] == models.rr_width(resolve({"rr_normalization": "record_p75",
+                                                      "rr_features": True}))
+    with pytest.raises(ValueError, match="record"):
+        model_inputs.rr_input(Split(split.X, split.y, None, split.rr), config)
+
+
+def test_a_run_refuses_record_p75_on_rr_features_without_records(tmp_path):
+    from types import SimpleNamespace
+
+    from ecgsweep.cli import UserError
+    from ecgsweep.run_start import check_sidecar as _check_sidecar
+
+    rr_only = Split(np.zeros((2, 187)), np.zeros(2, int),
+                    rr=np.ones((2, len(sidecar.RR_FEATURES)), dtype=np.float32))
+    source = SimpleNamespace(files={"train": str(tmp_path / "x.csv")}, name="mitbih")
+    config = resolve({"rr_features": True, "rr_normalization": "record_p75"})
+    with pytest.raises(UserError, match="'rr_normalization': record_p75 divides each beat's RR "
+                                        "intervals by its record's usual interval and needs "
+                                        "each beat's record"):
+        _check_sidecar(config, rr_only, source)
+    _check_sidecar(resolve({"rr_features": True}), rr_only, source)
+
+
 def test_s_gate_reads_the_configured_measure():
     rr = np.zeros((2, len(sidecar.RR_FEATURES)), dtype=np.float32)
     rr[:, sidecar.RR_FEATURES.index("local_irregularity")] = [0.5, 0.5]  # bigeminy-like
@@ -328,12 +383,12 @@ def test_s_gate_moves_s_calls_to_n_only_where_the_rhythm_is_irregular():
 
 def test_s_gate_refuses_data_without_s():
     from ecgsweep.cli import UserError
-    from ecgsweep.run_start import check_s_gate
+    from ecgsweep.run_start import check_classes
 
     config = resolve({"s_gate_irregularity": 0.1})
     with pytest.raises(UserError, match="data's classes are normal, abnormal"):
-        check_s_gate(config, ("normal", "abnormal"))
-    check_s_gate(config, ("N", "S", "V", "F"))
+        check_classes(config, ("normal", "abnormal"))
+    check_classes(config, ("N", "S", "V", "F"))
 
 
 @pytest.mark.parametrize("setting, says, needs", [

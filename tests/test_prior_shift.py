@@ -101,12 +101,12 @@ def test_the_steps_after_the_model_need_the_records_and_the_models_prior():
 
 
 def test_a_run_refuses_prior_adaptation_without_n_and_s():
-    from ecgsweep.run_start import check_prior_adaptation
+    from ecgsweep.run_start import check_classes
 
     config = resolve({"prior_adaptation": 0.5})
     with pytest.raises(UserError, match="'prior_adaptation': 0.5 .*classes are normal, abnormal"):
-        check_prior_adaptation(config, ("normal", "abnormal"))
-    check_prior_adaptation(config, ("N", "S", "V", "F"))
+        check_classes(config, ("normal", "abnormal"))
+    check_classes(config, ("N", "S", "V", "F"))
 
 
 def test_eval_adapts_with_the_mean_prior_of_the_models_given_together(tmp_path):

@@ -37,6 +37,14 @@ def rr_input(split: Split, config: Mapping[str, Any], rows: Any = None) -> np.nd
 
     if split.rr is None:
         raise ValueError("rr_features needs the beats' RR features (the data's beat sidecar)")
+    normalization = config.get("rr_normalization", "record")
+    if normalization in sidecar.PERCENTILE_NORMALIZATIONS:
+        # the reference is a statistic of each record's beats in the split, not of ``rows``
+        if split.records is None:
+            raise ValueError(f"rr_normalization={normalization} needs each beat's record "
+                             "(the beat sidecar)")
+        rr = sidecar.reference_scaled(split.rr, split.records, normalization)
+        return np.ascontiguousarray(rr if rows is None else rr[rows], dtype=np.float32)
     rr = split.rr if rows is None else split.rr[rows]
-    columns = sidecar.rr_columns(config.get("rr_normalization", "record"))
+    columns = sidecar.rr_columns(normalization)
     return np.ascontiguousarray(rr[..., columns], dtype=np.float32)

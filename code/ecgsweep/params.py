@@ -152,8 +152,10 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
           "none = seconds, both, rhythm = ratios to the median of the minute around the "
-          "beat, and the pause after it (data.sidecar)",
-          choices=("record", "none", "both", "rhythm")),
+          "beat, and the pause after it, record_p75 = ratios to the record's 75th-percentile "
+          "RR, which common premature beats do not pull down as they do the mean "
+          "(data.sidecar)",
+          choices=("record", "none", "both", "rhythm", "record_p75")),
     Param("s_gate_measure", "local_irregularity", str,
           "the beat sidecar's measure s_gate_irregularity reads: local_irregularity "
           "(successive intervals) or rhythm_irregularity (the most regular of lags 1-3, "
@@ -282,45 +284,75 @@ SEQUENCE_FAMILIES = ("seq2seq",)
 
 
 @dataclass(frozen=True)
-class SidecarNeed:
-    """An option that reads a field of the beat sidecar (``data.sidecar``): its config key,
-    whether a config turns it on, what it does (as its refusal says it) and the field of
-    ``datasets.Split`` it reads."""
+class OptionNeed:
+    """An option that needs something of the data: its config key, whether a config turns
+    it on, what it does (as its refusals say it), the field of ``datasets.Split`` it reads
+    from the beat sidecar (``data.sidecar``; None: none) and the classes it acts on."""
 
     key: str
     is_on: Callable[[Mapping[str, Any]], bool]
     does: str
-    field: str  # "records" or "rr"
+    field: str | None  # "records", "rr" or None
+    classes: tuple[str, ...] = ()
 
     def says(self) -> str:
-        """'<what it does> and needs <the field>', the core of both refusals."""
+        """'<what it does> and needs <the field>', the core of both sidecar refusals."""
         return f"{self.does} and needs {SIDECAR_FIELD_WORDS[self.field]}"
 
 
-# The one table of which option needs which sidecar field: a run refuses at its start
-# (run_start.check_sidecar) and eval before scoring (evaluation.check_sidecar_needs).
-SIDECAR_NEEDS: tuple[SidecarNeed, ...] = (
-    SidecarNeed("model", lambda c: c.get("model") in SEQUENCE_FAMILIES,
-                "reads consecutive beats of one record", "records"),
-    SidecarNeed("rr_features", lambda c: bool(c.get("rr_features")),
-                "feeds each beat's RR intervals to the model", "rr"),
-    SidecarNeed("s_gate_irregularity", lambda c: c.get("s_gate_irregularity", 0) > 0,
-                "gates S calls by the rhythm's irregularity", "rr"),
-    SidecarNeed("prior_adaptation", lambda c: c.get("prior_adaptation", 0) > 0,
-                "re-estimates each record's balance of N and S", "records"),
-    SidecarNeed("v_template_clusters", lambda c: c.get("v_template_clusters", 0) > 0,
-                "shares the V probability within each record's beat templates", "records"),
-    SidecarNeed("beat_normalization", lambda c: c.get("beat_normalization", "none") != "none",
-                "normalizes each beat by its record's beats", "records"),
+def _positive(key: str) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda c: float(c.get(key, 0) or 0) > 0
+
+
+def _rr_scaled_by_record(config: Mapping[str, Any]) -> bool:
+    from .data.sidecar import PERCENTILE_NORMALIZATIONS
+
+    return (bool(config.get("rr_features"))
+            and config.get("rr_normalization", "record") in PERCENTILE_NORMALIZATIONS)
+
+
+# The one table of what each option needs of the data: a run refuses at its start
+# (run_start.check_sidecar, run_start.check_classes) and eval before scoring
+# (evaluation.check_sidecar_needs).
+OPTION_NEEDS: tuple[OptionNeed, ...] = (
+    OptionNeed("model", lambda c: c.get("model") in SEQUENCE_FAMILIES,
+               "reads consecutive beats of one record", "records"),
+    OptionNeed("rr_features", lambda c: bool(c.get("rr_features")),
+               "feeds each beat's RR intervals to the model", "rr"),
+    OptionNeed("rr_normalization", _rr_scaled_by_record,
+               "divides each beat's RR intervals by its record's usual interval", "records"),
+    OptionNeed("s_gate_irregularity", _positive("s_gate_irregularity"),
+               "gates S calls by the rhythm's irregularity, moving them to N", "rr",
+               ("N", "S")),
+    OptionNeed("prior_adaptation", _positive("prior_adaptation"),
+               "re-estimates each record's balance of N and S beats", "records", ("N", "S")),
+    OptionNeed("v_template_clusters", _positive("v_template_clusters"),
+               "shares the V probability within each record's beat templates", "records",
+               ("V",)),
+    OptionNeed("beat_normalization", lambda c: c.get("beat_normalization", "none") != "none",
+               "normalizes each beat by its record's beats", "records"),
 )
 SIDECAR_FIELD_WORDS = {"records": "each beat's record", "rr": "each beat's RR features"}
 
 
-def missing_sidecar_need(config: Mapping[str, Any], split: Any) -> SidecarNeed | None:
+def option_on(config: Mapping[str, Any], key: str) -> bool:
+    """Whether ``config`` turns on the option ``key`` of ``OPTION_NEEDS``."""
+    return next(need for need in OPTION_NEEDS if need.key == key).is_on(config)
+
+
+def missing_sidecar_need(config: Mapping[str, Any], split: Any) -> OptionNeed | None:
     """The first option ``config`` turns on whose sidecar field ``split`` (a
     ``datasets.Split``) lacks; None when nothing is missing."""
-    return next((need for need in SIDECAR_NEEDS
-                 if need.is_on(config) and getattr(split, need.field) is None), None)
+    return next((need for need in OPTION_NEEDS
+                 if need.field and need.is_on(config) and getattr(split, need.field) is None),
+                None)
+
+
+def missing_classes(config: Mapping[str, Any], class_names: Any) -> OptionNeed | None:
+    """The first option ``config`` turns on that acts on a class ``class_names`` lacks;
+    None when every one finds its classes."""
+    return next((need for need in OPTION_NEEDS
+                 if need.is_on(config) and not set(need.classes) <= set(class_names)), None)
 
 
 # Training-time augmentation of the beat alone (ecgsweep.augment); any above 0 turns it on.

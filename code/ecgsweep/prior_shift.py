@@ -106,8 +106,3 @@ def mean_prior(priors: Sequence[Sequence[float] | None]) -> list[float] | None:
     if not priors or any(p is None for p in priors):
         return None
     return np.mean(np.asarray(priors, dtype=np.float64), axis=0).tolist()
-
-
-def uses_prior(config: Mapping[str, Any]) -> bool:
-    """Whether the config's steps after the model need the model's class prior."""
-    return float(config.get("prior_adaptation", 0.0)) > 0

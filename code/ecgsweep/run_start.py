@@ -32,19 +32,14 @@ class ProtocolData:
 
 def load_protocol_data(config: dict[str, Any], source: DataSource) -> ProtocolData:
     """The development beats in the config's class set (aami4 drops Q) and their class
-    names. Options that read the beat sidecar (``params.SIDECAR_NEEDS``) need one, and
+    names. Options that read the beat sidecar (``params.OPTION_NEEDS``) need one, and
     options that act on some classes need those classes: a clear error otherwise."""
     from .data import datasets
 
     dev = datasets.load_development(source)
     dev = datasets.restrict_classes(dev, source.class_names, config["classes"])
     class_names = datasets.class_names_for(source.class_names, config["classes"])
-    if config["prior_adaptation"] > 0:
-        check_prior_adaptation(config, class_names)
-    if config["s_gate_irregularity"] > 0:
-        check_s_gate(config, class_names)
-    if config["v_template_clusters"] > 0:
-        check_v_templates(config, class_names)
+    check_classes(config, class_names)
     check_objective(config, class_names)
     check_sidecar(config, dev, source)
     return ProtocolData(dev, class_names)
@@ -64,30 +59,13 @@ def check_sidecar(config: dict[str, Any], dev: Split, source: DataSource) -> Non
                     f"data ({data}) has none{missing}")
 
 
-def check_prior_adaptation(config: dict[str, Any], class_names: Sequence[str]) -> None:
-    """prior_adaptation re-estimates each record's balance of N and S: the classes must
-    include both."""
-    if not {"N", "S"} <= set(class_names):
-        raise UserError(f"config key 'prior_adaptation': {config['prior_adaptation']} "
-                        "re-estimates each record's balance of N and S beats, but the data's "
-                        f"classes are {', '.join(class_names)}; set it to 0")
-
-
-def check_s_gate(config: dict[str, Any], class_names: Sequence[str]) -> None:
-    """s_gate_irregularity moves S calls to N: the classes must include both."""
-    if not {"N", "S"} <= set(class_names):
-        raise UserError(f"config key 's_gate_irregularity': {config['s_gate_irregularity']} "
-                        "moves S calls to N, but the data's classes are "
-                        f"{', '.join(class_names)}; set it to 0")
-
-
-def check_v_templates(config: dict[str, Any], class_names: Sequence[str]) -> None:
-    """v_template_clusters shares the V probability within each record's templates: the
-    classes must include V."""
-    if "V" not in class_names:
-        raise UserError(f"config key 'v_template_clusters': {config['v_template_clusters']} "
-                        "shares the V probability among beats of one shape, but the data's "
-                        f"classes are {', '.join(class_names)}; set it to 0")
+def check_classes(config: dict[str, Any], class_names: Sequence[str]) -> None:
+    """Every option the config turns on finds the classes it acts on
+    (``params.OPTION_NEEDS``)."""
+    need = params.missing_classes(config, class_names)
+    if need is not None:
+        raise UserError(f"config key '{need.key}': {config[need.key]} {need.does}, but the "
+                        f"data's classes are {', '.join(class_names)}; set it to 0")
 
 
 def check_objective(config: dict[str, Any], class_names: Sequence[str]) -> None:

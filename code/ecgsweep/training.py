@@ -107,7 +107,7 @@ def adapt_record_priors(probs: np.ndarray, split: Split, config: Mapping[str, An
     EM estimates for that record (``prior_shift``). Unchanged when it is 0."""
     from .data.datasets import MITBIH_CLASSES
 
-    if not prior_shift.uses_prior(config):
+    if not params.option_on(config, "prior_adaptation"):
         return probs
     if split.records is None:
         raise ValueError("prior_adaptation needs each beat's record (the beat sidecar)")

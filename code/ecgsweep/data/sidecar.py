@@ -54,6 +54,7 @@ RR_SECONDS = ("pre_rr", "post_rr", "local_rr", "record_rr")
 RR_RATIOS = ("pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio", "local_spread",
              "local_irregularity")
 RHYTHM_SECONDS = ("ref_rr",)
+LOCAL_RATIOS = ("pre_local_ratio", "local_spread", "local_irregularity")  # need no reference
 RHYTHM_RATIOS = ("pre_ref_ratio", "post_ref_ratio", "local_ref_ratio", "post_pre_ratio",
                  "rhythm_irregularity")
 RR_FEATURES = RR_SECONDS + RR_RATIOS + RHYTHM_SECONDS + RHYTHM_RATIOS
@@ -180,16 +181,50 @@ def read(path: str | os.PathLike, n_beats: int) -> tuple[np.ndarray, np.ndarray,
             rr.astype(np.float32))
 
 
+SCALED_BY_REFERENCE = ("pre_rr", "post_rr", "local_rr")
 RR_COLUMNS_BY_NORMALIZATION = {
     "record": RR_RATIOS,
     "none": RR_SECONDS,
     "both": RR_SECONDS + RR_RATIOS,
-    "rhythm": ("pre_local_ratio", "local_spread", "local_irregularity") + RHYTHM_RATIOS,
+    "rhythm": LOCAL_RATIOS + RHYTHM_RATIOS,
+    "record_p75": SCALED_BY_REFERENCE + LOCAL_RATIOS,
 }
+# The normalizations whose interval columns (seconds) are divided by the record's
+# REFERENCE_PERCENTILE interval when the model is fed (reference_scaled), not in the file.
+PERCENTILE_NORMALIZATIONS = ("record_p75",)
+REFERENCE_PERCENTILE = 75.0  # premature beats, even a third of a record, pull the mean down, not this
 
 
 def rr_columns(normalization: str) -> list[int]:
     """Columns of RR_FEATURES a model sees: ratios to the record's mean (record), seconds
-    (none), both, or ratios to the local rhythm's reference (rhythm)."""
+    (none), both, ratios to the local rhythm's reference (rhythm), or the intervals
+    that ``reference_scaled`` divides by the record's 75th-percentile interval (record_p75)."""
     chosen = RR_COLUMNS_BY_NORMALIZATION[normalization]
     return [RR_FEATURES.index(name) for name in chosen]
+
+
+def record_reference(pre_rr: np.ndarray, records: np.ndarray) -> np.ndarray:
+    """For each beat, the REFERENCE_PERCENTILE-th percentile of the preceding intervals of
+    its record's beats (seconds): the record's usual interval where premature beats are
+    common enough to pull its mean down."""
+    pre_rr, records = np.asarray(pre_rr, dtype=np.float64), np.asarray(records)
+    reference = np.empty_like(pre_rr)
+    for name in np.unique(records):
+        rows = records == name
+        reference[rows] = np.percentile(pre_rr[rows], REFERENCE_PERCENTILE)
+    return reference
+
+
+def reference_scaled(rr: np.ndarray, records: np.ndarray, normalization: str) -> np.ndarray:
+    """The model's RR columns for ``normalization`` from sidecar rows ``rr`` (n x
+    len(RR_FEATURES)) of beats from ``records``: the file's columns as they are, or, for a
+    PERCENTILE_NORMALIZATIONS one, its interval columns over the record's reference."""
+    chosen = rr[:, rr_columns(normalization)].astype(np.float64)
+    if normalization not in PERCENTILE_NORMALIZATIONS:
+        return chosen
+    reference = record_reference(rr[:, RR_FEATURES.index("pre_rr")], records)
+    names = RR_COLUMNS_BY_NORMALIZATION[normalization]
+    for i, name in enumerate(names):
+        if name in SCALED_BY_REFERENCE:
+            chosen[:, i] /= np.where(reference > 0, reference, 1.0)
+    return chosen

@@ -109,7 +109,7 @@ def check_fit(loaded: LoadedModel, split: Split, source: str) -> None:
 
 def check_sidecar_needs(path: Path, config: dict[str, Any], split: Split) -> None:
     """A clear error when the model at ``path`` (trained with ``config``) needs a sidecar
-    field (``params.SIDECAR_NEEDS``) that ``split`` lacks."""
+    field (``params.OPTION_NEEDS``) that ``split`` lacks."""
     need = params.missing_sidecar_need(config, split)
     if need is not None:
         raise UserError(f"{path} was trained with {need.key}={config[need.key]}, which "
@@ -154,7 +154,7 @@ def check_class_prior(member: LoadedModel) -> None:
     """A clear error when a model trained with prior_adaptation has no class prior in its
     record (one written before records held it)."""
     config = member.record.config
-    if prior_shift.uses_prior(config) and member.record.class_prior is None:
+    if params.option_on(config, "prior_adaptation") and member.record.class_prior is None:
         raise UserError(f"{member.path} was trained with prior_adaptation="
                         f"{config['prior_adaptation']}, which needs the class prior the model "
                         f"was trained to, but its record ({record_path(member.path)}) has no "
