@@ -75,8 +75,11 @@ def stop_signals_interrupt() -> None:
     """SIGTERM and SIGHUP end this process as Ctrl-C does (KeyboardInterrupt), so its
     cleanup runs (``finally``: stopping the programs it started, removing its work folder);
     by default they end it at once and leave those programs running."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
+    from .sweep.guard import STOP_SIGNALS
+
+    for sig in STOP_SIGNALS:
+        if sig != signal.SIGINT:  # Python's own handler already raises KeyboardInterrupt
+            signal.signal(sig, _interrupt)
 
 
 def run_main(main: Callable[[], object]) -> int:

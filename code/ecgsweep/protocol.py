@@ -40,7 +40,6 @@ from typing import Any
 from .cli import UserError, positive_int, prog, writable_folder
 from .contract import RUN_MODEL_FILE
 from .sweep.files import write_text_whole
-from .sweep.guard import STOP_SIGNALS  # those that stop a run: passed on to the training
 
 DEFAULT_CONFIG = "configs/inter_patient.yaml"
 DEFAULT_SEEDS = (42,)
@@ -190,26 +189,29 @@ def _argument(key: str, value: Any) -> str:
     return f"--{key}={value if isinstance(value, str) else json.dumps(value)}"
 
 
-def run_to_end(argv: list[str], env: dict[str, str]) -> tuple[int, signal.Signals | None]:
-    """Run ``argv`` to its end: its exit code, and the stop signal this process received
-    meanwhile (None when none). A stop signal is passed on to the program as SIGTERM (a
-    training run then stops at its next batch and keeps the folds it finished) and the
-    program is waited for, so a stopped protocol leaves no process behind."""
-    received: list[signal.Signals] = []
+def run_to_end(argv: list[str], env: dict[str, str]) -> int:
+    """Run ``argv`` to its end and return its exit code. When this process is stopped
+    meanwhile (KeyboardInterrupt: Ctrl-C, or SIGTERM and SIGHUP after
+    ``cli.stop_signals_interrupt``) the program gets SIGTERM (a training run then stops at
+    its next batch and keeps the folds it finished) and is waited for before the interrupt
+    goes on, so a stopped protocol leaves no process behind."""
     proc = subprocess.Popen(argv, env=env)
-
-    def pass_on(signum: int, frame: Any) -> None:
-        received.append(signal.Signals(signum))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-
-    previous = {sig: signal.signal(sig, pass_on) for sig in STOP_SIGNALS}
     try:
-        rc = proc.wait()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return rc, (received[0] if received else None)
+        return proc.wait()
+    except KeyboardInterrupt:
+        stop_and_wait(proc)
+        raise
+
+
+def stop_and_wait(proc: subprocess.Popen) -> None:
+    """SIGTERM to ``proc``, then wait for its end; a further interrupt meanwhile sends
+    SIGTERM again instead of leaving it running."""
+    while proc.poll() is None:
+        try:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait()
+        except KeyboardInterrupt:
+            continue
 
 
 def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
@@ -229,10 +231,12 @@ def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
                  *(_argument(k, v) for k, v in chosen.items())]
     print(f"protocol: seed {seed}: training the final model: code/train.py "
           f"{' '.join(arguments)}", flush=True)
-    rc, stopped_by = run_to_end([sys.executable, *train_program(), *arguments], env)
-    if stopped_by is not None:
-        raise UserError(f"stopped by {stopped_by.name} while training with seed {seed}; the "
-                        f"training stopped too, and what it finished is in {folder / 'wandb'}")
+    try:
+        rc = run_to_end([sys.executable, *train_program(), *arguments], env)
+    except KeyboardInterrupt:
+        print(f"protocol: stopped while training with seed {seed}; the training stopped too, "
+              f"and what it finished is in {folder / 'wandb'}", file=sys.stderr, flush=True)
+        raise
     if rc != 0:
         raise UserError(f"training with seed {seed} ended with exit code {rc} (its output is "
                         f"above; its W&B folder is in {folder / 'wandb'})")
@@ -435,6 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from .cli import stop_signals_interrupt
+
+    stop_signals_interrupt()  # a stopped protocol stops the training it waits for
     parser = build_parser()
     args = parser.parse_args(argv)
     if bool(args.sweep) != (args.count is not None):
