@@ -176,13 +176,7 @@ def test_smoke_run_prints_and_saves_every_figure(tmp_path):
     assert Path(str(out)).stat().st_size > 0
 
 
-A_BENCH_SWEEP = """
-import sys
-from pathlib import Path
-from ecgsweep.cli import run_main, stop_signals_interrupt
-from ecgbench.sweeps import SweepTrace, run_sweep
-
-YAML = '''
+A_SWEEP = """
 program: tests/fake_programs/curve.py
 method: grid
 metric: {name: val_macro_f1, goal: maximize}
@@ -190,11 +184,18 @@ parameters:
   learning_rate: {values: [0.1, 0.2]}
   epochs: {value: 100}
   epoch_s: {value: 1}
-'''
+"""
+
+A_BENCH_SWEEP = """
+import sys
+from pathlib import Path
+from ecgsweep.cli import run_main, stop_signals_interrupt
+from ecgbench.sweeps import SweepTrace, run_sweep
 
 def main():
     stop_signals_interrupt()
-    run_sweep(SweepTrace("plain", 1, 0.0), YAML, Path(sys.argv[1]), None, "val_macro_f1")
+    run_sweep(SweepTrace("plain", 1, 0.0), sys.argv[2], Path(sys.argv[1]), None,
+              "val_macro_f1")
 
 sys.exit(run_main(main))
 """
@@ -207,7 +208,7 @@ def test_a_stopped_bench_stops_the_sweep_it_started(tmp_path):
     import signal
     import time
 
-    bench = subprocess.Popen([sys.executable, "-c", A_BENCH_SWEEP, str(tmp_path)],
+    bench = subprocess.Popen([sys.executable, "-c", A_BENCH_SWEEP, str(tmp_path), A_SWEEP],
                              cwd=REPO_ROOT, env=run_env(tmp_path), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
@@ -229,6 +230,53 @@ def test_a_stopped_bench_stops_the_sweep_it_started(tmp_path):
             time.sleep(0.2)
     finally:
         bench.kill()
+        _kill_processes_under(tmp_path)
+
+
+def test_a_stopped_bench_ends_the_sweep_a_smoke_thread_runs(tmp_path):
+    """In a smoke bench the sweep section runs in a thread, which the stop signal does not
+    reach: it sees the bench's stop flag and stops its sweep runner and runs there."""
+    import os
+    import threading
+    import time
+
+    from ecgbench import stopping
+    from ecgbench.sweeps import SweepTrace, run_sweep
+
+    ended: list[BaseException] = []
+
+    def section() -> None:
+        try:
+            trace = run_sweep(SweepTrace("plain", 1, 0.0), A_SWEEP, tmp_path, None,
+                              "val_macro_f1")
+            ended.append(AssertionError(f"the sweep ended on its own: {trace.output_tail}"))
+        except BaseException as e:  # noqa: BLE001  (what the thread ended with)
+            ended.append(e)
+
+    stopping.requested.clear()
+    thread = threading.Thread(target=section)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.rglob("env.json")):  # the stand-in run has started
+            assert time.monotonic() < deadline and thread.is_alive(), ended
+            time.sleep(0.2)
+        run_pid = json.loads(next(tmp_path.rglob("env.json")).read_text())["pid"]
+        stopping.requested.set()
+        thread.join(timeout=120)
+        assert not thread.is_alive() and isinstance(ended[0], stopping.Stopped), ended
+        deadline = time.monotonic() + 60
+        while True:  # the runner passed the stop on to its run
+            try:
+                os.kill(run_pid, 0)
+            except ProcessLookupError:
+                break
+            assert time.monotonic() < deadline, f"run {run_pid} still running after the stop"
+            time.sleep(0.2)
+    finally:
+        stopping.requested.set()
+        thread.join(timeout=120)
+        stopping.requested.clear()
         _kill_processes_under(tmp_path)
 
 

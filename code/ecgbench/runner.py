@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .backends import bench_backends
+from . import stopping
 from .executors import bench_executors
 from .gpu import bench_gpu
 from .inference import bench_inference
@@ -53,9 +54,28 @@ def _run_sections(results: Results, sizes: Sizes, sections: tuple[str, ...], wor
     if concurrent and launching:
         # the start-up CSV is written once, before anyone reads it
         guarded("data", lambda: bench_csv(data_root, sizes.csv_rows))
+    stopping.requested.clear()
     threads = [threading.Thread(target=guarded, args=step) for step in launching] if concurrent else []
     for t in threads:
         t.start()
+    try:
+        _run_in_this_thread(guarded, results, sizes, sections, work, experiments)
+    except BaseException:
+        stopping.requested.set()  # the threaded sections stop what they started, now
+        raise
+    finally:
+        for t in threads:
+            t.join()
+    if not concurrent:
+        for name, step in launching:
+            guarded(name, step)
+
+
+def _run_in_this_thread(guarded: Callable[[str, Callable[[], Any]], Any], results: Results,
+                        sizes: Sizes, sections: tuple[str, ...], work: Path,
+                        experiments: bool) -> None:
+    """The sections that run in the bench's own process: training, inference, backends,
+    gpu and executors."""
     if "training" in sections or "inference" in sections:
         model_path = guarded("training", lambda: bench_training(results, sizes, work, experiments))
         if "inference" in sections and model_path is not None:
@@ -68,11 +88,6 @@ def _run_sections(results: Results, sizes: Sizes, sections: tuple[str, ...], wor
                                          else _probe_gpus(sizes, work)))
     if "executors" in sections:
         guarded("executors", lambda: bench_executors(results, sizes, work))
-    for t in threads:
-        t.join()
-    if not concurrent:
-        for name, step in launching:
-            guarded(name, step)
 
 
 def run(smoke: bool = False, out: Path | None = None, sections: tuple[str, ...] = SECTIONS,

@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import stopping
 from .report import Results
 from .sizes import REPO_ROOT, Sizes, program_env
 
@@ -51,6 +52,7 @@ def launch_to_first_step(args: list[str], wandb_dir: Path,
                          timeout_s: float = 300) -> dict[str, float]:
     """Seconds from launching ``code/train.py`` to: the run's first line (W&B and Keras up),
     the data line, the first epoch line (one step and the validation pass)."""
+    stopping.check()  # in a smoke bench this runs in a thread: a stopped bench launches no more
     marks: dict[str, float] = {}
     lines: list[str] = []
     t0 = time.time()

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from . import stopping
 from .report import Results
 from .sizes import REPO_ROOT, Sizes, program_env
 
@@ -156,6 +157,7 @@ def run_sweep(trace: SweepTrace, yaml_text: str, work: Path, target: float | Non
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             while True:
+                stopping.check()
                 done = proc.poll() is not None
                 store = store or _open_store(store_root / sweep_id / "sweep.db")
                 if store is not None:
