@@ -204,30 +204,17 @@ sys.exit(run_main(main))
 def test_a_stopped_bench_stops_the_sweep_it_started(tmp_path):
     """SIGTERM to the bench ends it as Ctrl-C does, so it stops its sweep runner and the
     runner's runs instead of leaving them running."""
-    import os
     import signal
-    import time
 
     bench = subprocess.Popen([sys.executable, "-c", A_BENCH_SWEEP, str(tmp_path), A_SWEEP],
                              cwd=REPO_ROOT, env=run_env(tmp_path), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not list(tmp_path.rglob("env.json")):  # the stand-in run has started
-            assert time.monotonic() < deadline and bench.poll() is None, bench.stdout.read()
-            time.sleep(0.2)
-        run_pid = json.loads(next(tmp_path.rglob("env.json")).read_text())["pid"]
+        run_pid = _stand_in_run_pid(tmp_path, lambda: bench.poll() is None, bench.stdout.read)
         bench.send_signal(signal.SIGTERM)
         out, _ = bench.communicate(timeout=120)
         assert bench.returncode == 130, out  # EXIT_INTERRUPTED, as after Ctrl-C
-        deadline = time.monotonic() + 60
-        while True:  # the run ends once the runner passes the stop on
-            try:
-                os.kill(run_pid, 0)
-            except ProcessLookupError:
-                break
-            assert time.monotonic() < deadline, f"run {run_pid} still running after the bench"
-            time.sleep(0.2)
+        _wait_until_gone(run_pid)  # the run ends once the runner passes the stop on
     finally:
         bench.kill()
         _kill_processes_under(tmp_path)
@@ -236,9 +223,7 @@ def test_a_stopped_bench_stops_the_sweep_it_started(tmp_path):
 def test_a_stopped_bench_ends_the_sweep_a_smoke_thread_runs(tmp_path):
     """In a smoke bench the sweep section runs in a thread, which the stop signal does not
     reach: it sees the bench's stop flag and stops its sweep runner and runs there."""
-    import os
     import threading
-    import time
 
     from ecgbench import stopping
     from ecgbench.sweeps import SweepTrace, run_sweep
@@ -257,27 +242,42 @@ def test_a_stopped_bench_ends_the_sweep_a_smoke_thread_runs(tmp_path):
     thread = threading.Thread(target=section)
     try:
         thread.start()
-        deadline = time.monotonic() + 120
-        while not list(tmp_path.rglob("env.json")):  # the stand-in run has started
-            assert time.monotonic() < deadline and thread.is_alive(), ended
-            time.sleep(0.2)
-        run_pid = json.loads(next(tmp_path.rglob("env.json")).read_text())["pid"]
+        run_pid = _stand_in_run_pid(tmp_path, thread.is_alive, lambda: ended)
         stopping.requested.set()
         thread.join(timeout=120)
         assert not thread.is_alive() and isinstance(ended[0], stopping.Stopped), ended
-        deadline = time.monotonic() + 60
-        while True:  # the runner passed the stop on to its run
-            try:
-                os.kill(run_pid, 0)
-            except ProcessLookupError:
-                break
-            assert time.monotonic() < deadline, f"run {run_pid} still running after the stop"
-            time.sleep(0.2)
+        _wait_until_gone(run_pid)  # the runner passed the stop on to its run
     finally:
         stopping.requested.set()
         thread.join(timeout=120)
         stopping.requested.clear()
         _kill_processes_under(tmp_path)
+
+
+def _stand_in_run_pid(folder: Path, alive, says) -> int:
+    """The process id of the stand-in run once it has started under ``folder``; fails with
+    ``says()`` when what launches it (``alive()``) ends first."""
+    import time
+
+    deadline = time.monotonic() + 120
+    while not list(folder.rglob("env.json")):
+        assert time.monotonic() < deadline and alive(), says()
+        time.sleep(0.2)
+    return json.loads(next(folder.rglob("env.json")).read_text())["pid"]
+
+
+def _wait_until_gone(pid: int) -> None:
+    import os
+    import time
+
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        assert time.monotonic() < deadline, f"run {pid} still running after the stop"
+        time.sleep(0.2)
 
 
 def _kill_processes_under(folder: Path) -> None:
