@@ -322,7 +322,7 @@ OPTION_NEEDS: tuple[OptionNeed, ...] = (
     OptionNeed("rr_normalization", _rr_scaled_by_record,
                "divides each beat's RR intervals by its record's usual interval", "records"),
     OptionNeed("s_gate_irregularity", _positive("s_gate_irregularity"),
-               "gates S calls by the rhythm's irregularity, moving them to N", "rr",
+               "moves S calls to N where the rhythm is irregular", "rr",
                ("N", "S")),
     OptionNeed("prior_adaptation", _positive("prior_adaptation"),
                "re-estimates each record's balance of N and S beats", "records", ("N", "S")),

@@ -192,7 +192,8 @@ RR_COLUMNS_BY_NORMALIZATION = {
 # The normalizations whose interval columns (seconds) are divided by the record's
 # REFERENCE_PERCENTILE interval when the model is fed (reference_scaled), not in the file.
 PERCENTILE_NORMALIZATIONS = ("record_p75",)
-REFERENCE_PERCENTILE = 75.0  # premature beats, even a third of a record, pull the mean down, not this
+# Runs of premature beats, even a third of a record's, pull its mean interval down, not this.
+REFERENCE_PERCENTILE = 75.0
 
 
 def rr_columns(normalization: str) -> list[int]:
