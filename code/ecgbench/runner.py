@@ -11,8 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-from .backends import bench_backends
 from . import stopping
+from .backends import bench_backends
 from .executors import bench_executors
 from .gpu import bench_gpu
 from .inference import bench_inference
