@@ -77,6 +77,15 @@ def test_rhythm_irregularity_is_low_in_bigeminy_and_high_in_fibrillation():
     assert _rhythm_column(fibrillation, "rhythm_irregularity")[middle] > 0.2
 
 
+def test_the_parameters_offer_exactly_the_normalizations_the_data_code_implements():
+    from ecgsweep import params
+    from ecgsweep.data import beatnorm
+
+    choices = {p.name: set(p.choices) for p in params.TRAINING_PARAMS if p.choices}
+    assert choices["rr_normalization"] == set(sidecar.RR_COLUMNS_BY_NORMALIZATION)
+    assert choices["beat_normalization"] == set(beatnorm.MODES)
+
+
 def test_rhythm_normalization_feeds_the_rhythm_columns():
     names = [sidecar.RR_FEATURES[i] for i in sidecar.rr_columns("rhythm")]
     assert "pre_ref_ratio" in names and "post_pre_ratio" in names
