@@ -403,7 +403,8 @@ def test_s_gate_refuses_data_without_s():
 @pytest.mark.parametrize("setting, says, needs", [
     ({"model": "seq2seq"}, "'model': seq2seq reads consecutive beats", "record"),
     ({"rr_features": True}, "'rr_features': True feeds each beat's RR intervals", "RR features"),
-    ({"s_gate_irregularity": 0.1}, "'s_gate_irregularity': 0.1 moves S calls to N", "RR features"),
+    ({"s_gate_irregularity": 0.1}, "'s_gate_irregularity': 0.1 moves S calls to N",
+     "RR features"),
     ({"v_template_clusters": 10}, "'v_template_clusters': 10 shares the V probability",
      "record"),
     ({"prior_adaptation": 0.5}, "'prior_adaptation': 0.5 re-estimates each record's balance",

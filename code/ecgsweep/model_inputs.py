@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from . import params
 from .data.datasets import Split
 
 
@@ -38,7 +39,7 @@ def rr_input(split: Split, config: Mapping[str, Any], rows: Any = None) -> np.nd
     if split.rr is None:
         raise ValueError("rr_features needs the beats' RR features (the data's beat sidecar)")
     normalization = config.get("rr_normalization", "record")
-    if normalization in sidecar.PERCENTILE_NORMALIZATIONS:
+    if normalization in params.RECORD_SCALED_RR:
         # the reference is a statistic of each record's beats in the split, not of ``rows``
         if split.records is None:
             raise ValueError(f"rr_normalization={normalization} needs each beat's record "

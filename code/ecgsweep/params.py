@@ -304,11 +304,14 @@ def _positive(key: str) -> Callable[[Mapping[str, Any]], bool]:
     return lambda c: float(c.get(key, 0) or 0) > 0
 
 
-def _rr_scaled_by_record(config: Mapping[str, Any]) -> bool:
-    from .data.sidecar import PERCENTILE_NORMALIZATIONS
+# rr_normalization choices whose intervals are divided by a statistic of each beat's record
+# when the model is fed (data.sidecar.reference_scaled), so they need each beat's record.
+RECORD_SCALED_RR = ("record_p75",)
 
+
+def _rr_scaled_by_record(config: Mapping[str, Any]) -> bool:
     return (bool(config.get("rr_features"))
-            and config.get("rr_normalization", "record") in PERCENTILE_NORMALIZATIONS)
+            and config.get("rr_normalization", "record") in RECORD_SCALED_RR)
 
 
 # The one table of what each option needs of the data: a run refuses at its start

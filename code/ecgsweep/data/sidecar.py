@@ -44,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cli import DataFormatError
+from ..params import RECORD_SCALED_RR
 from ..sweep.files import replaced_whole
 
 LOCAL_RR_BEATS = 10  # intervals averaged for local_rr, centred on the beat
@@ -189,9 +190,6 @@ RR_COLUMNS_BY_NORMALIZATION = {
     "rhythm": LOCAL_RATIOS + RHYTHM_RATIOS,
     "record_p75": SCALED_BY_REFERENCE + LOCAL_RATIOS,
 }
-# The normalizations whose interval columns (seconds) are divided by the record's
-# REFERENCE_PERCENTILE interval when the model is fed (reference_scaled), not in the file.
-PERCENTILE_NORMALIZATIONS = ("record_p75",)
 # Runs of premature beats, even a third of a record's, pull its mean interval down, not this.
 REFERENCE_PERCENTILE = 75.0
 
@@ -219,9 +217,9 @@ def record_reference(pre_rr: np.ndarray, records: np.ndarray) -> np.ndarray:
 def reference_scaled(rr: np.ndarray, records: np.ndarray, normalization: str) -> np.ndarray:
     """The model's RR columns for ``normalization`` from sidecar rows ``rr`` (n x
     len(RR_FEATURES)) of beats from ``records``: the file's columns as they are, or, for a
-    PERCENTILE_NORMALIZATIONS one, its interval columns over the record's reference."""
+    RECORD_SCALED_RR one, its interval columns over the record's reference."""
     chosen = rr[:, rr_columns(normalization)].astype(np.float64)
-    if normalization not in PERCENTILE_NORMALIZATIONS:
+    if normalization not in RECORD_SCALED_RR:
         return chosen
     reference = record_reference(rr[:, RR_FEATURES.index("pre_rr")], records)
     names = RR_COLUMNS_BY_NORMALIZATION[normalization]
