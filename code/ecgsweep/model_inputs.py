@@ -44,8 +44,8 @@ def rr_input(split: Split, config: Mapping[str, Any], rows: Any = None) -> np.nd
         if split.records is None:
             raise ValueError(f"rr_normalization={normalization} needs each beat's record "
                              "(the beat sidecar)")
-        rr = sidecar.reference_scaled(split.rr, split.records, normalization)
-        return np.ascontiguousarray(rr if rows is None else rr[rows], dtype=np.float32)
+        rr = sidecar.reference_scaled(split.rr, split.records, normalization, rows)
+        return np.ascontiguousarray(rr, dtype=np.float32)
     rr = split.rr if rows is None else split.rr[rows]
     columns = sidecar.rr_columns(normalization)
     return np.ascontiguousarray(rr[..., columns], dtype=np.float32)

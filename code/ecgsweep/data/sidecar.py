@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -202,28 +203,32 @@ def rr_columns(normalization: str) -> list[int]:
     return [RR_FEATURES.index(name) for name in chosen]
 
 
-def record_reference(pre_rr: np.ndarray, records: np.ndarray) -> np.ndarray:
-    """For each beat, the REFERENCE_PERCENTILE-th percentile of the preceding intervals of
-    its record's beats (seconds): the record's usual interval where premature beats are
-    common enough to pull its mean down."""
+def record_reference(pre_rr: np.ndarray, records: np.ndarray, rows: Any = None) -> np.ndarray:
+    """For each beat (or each of ``rows``, any NumPy index), the REFERENCE_PERCENTILE-th
+    percentile of the preceding intervals of all its record's beats (seconds): the record's
+    usual interval where premature beats are common enough to pull its mean down. Only the
+    records ``rows`` touch are measured."""
     pre_rr, records = np.asarray(pre_rr, dtype=np.float64), np.asarray(records)
-    reference = np.empty_like(pre_rr)
-    for name in np.unique(records):
-        rows = records == name
-        reference[rows] = np.percentile(pre_rr[rows], REFERENCE_PERCENTILE)
-    return reference
+    wanted = records if rows is None else records[rows]
+    names, which = np.unique(wanted, return_inverse=True)
+    per_record = np.array([np.percentile(pre_rr[records == name], REFERENCE_PERCENTILE)
+                           for name in names])
+    return per_record[which].reshape(wanted.shape)
 
 
-def reference_scaled(rr: np.ndarray, records: np.ndarray, normalization: str) -> np.ndarray:
+def reference_scaled(rr: np.ndarray, records: np.ndarray, normalization: str,
+                     rows: Any = None) -> np.ndarray:
     """The model's RR columns for ``normalization`` from sidecar rows ``rr`` (n x
-    len(RR_FEATURES)) of beats from ``records``: the file's columns as they are, or, for a
-    RECORD_SCALED_RR one, its interval columns over the record's reference."""
-    chosen = rr[:, rr_columns(normalization)].astype(np.float64)
+    len(RR_FEATURES)) of beats from ``records``, for every beat or for ``rows`` of them:
+    the file's columns as they are, or, for a RECORD_SCALED_RR one, its interval columns
+    over each beat's record reference (taken over all the record's beats in ``rr``)."""
+    chosen = (rr if rows is None else rr[rows])[..., rr_columns(normalization)]
+    chosen = chosen.astype(np.float64)
     if normalization not in RECORD_SCALED_RR:
         return chosen
-    reference = record_reference(rr[:, RR_FEATURES.index("pre_rr")], records)
+    reference = record_reference(rr[:, RR_FEATURES.index("pre_rr")], records, rows)
     names = RR_COLUMNS_BY_NORMALIZATION[normalization]
     for i, name in enumerate(names):
         if name in SCALED_BY_REFERENCE:
-            chosen[:, i] /= np.where(reference > 0, reference, 1.0)
+            chosen[..., i] /= np.where(reference > 0, reference, 1.0)
     return chosen
