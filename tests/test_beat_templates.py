@@ -113,6 +113,6 @@ def test_eval_refuses_a_template_model_on_beats_without_records(tmp_path):
 
     member = SimpleNamespace(model=_FixedModel([[1, 0, 0, 0]]), path=tmp_path / "m.keras",
                              record=ModelRecord(config=resolve({"v_template_clusters": 10})))
-    with pytest.raises(UserError, match="m.keras was trained with v_template_clusters=10, which shares the V "
+    with pytest.raises(UserError, match="m.keras runs with v_template_clusters=10, which shares the V "
                                         "probability.*beat sidecar"):
         evaluation.predict_proba([member], np.zeros((1, 187), dtype=np.float32))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, run_env
+from conftest import REPO_ROOT, run_env, without_tf_banner
 from ecgsweep import evaluation, models, training
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets
@@ -177,6 +177,8 @@ def test_eval_says_which_data_the_model_was_chosen_on(trained, tmp_path, capsys)
      "RR features"),
     ({"s_gate_irregularity": 0.1}, "s_gate_irregularity=0.1, which moves S calls to N",
      "RR features"),
+    ({"s_run_tolerance": 0.15}, "s_run_tolerance=0.15, which calls S the beats of a run",
+     "RR features"),
     ({"v_template_clusters": 10}, "v_template_clusters=10, which shares the V probability",
      "record"),
     ({"prior_adaptation": 0.5}, "prior_adaptation=0.5, which re-estimates each record's",
@@ -191,7 +193,7 @@ def test_eval_refuses_beats_without_the_sidecar_fields_a_model_needs(tmp_path, s
 
     config = resolve(setting)
     bare = Split(np.zeros((2, 187), np.float32), np.zeros(2, int))
-    with pytest.raises(UserError, match=f"m.keras was trained with {says}.* and needs each beat's {needs}: .*beat sidecar"):
+    with pytest.raises(UserError, match=f"m.keras runs with {says}.* and needs each beat's {needs}: .*beat sidecar"):
         check_sidecar_needs(tmp_path / "m.keras", config, bare)
     full = Split(bare.X, bare.y, records=np.array(["a", "a"]), rr=np.zeros((2, 11), np.float32))
     check_sidecar_needs(tmp_path / "m.keras", config, full)  # nothing missing: no error
@@ -257,8 +259,9 @@ def test_eval_of_a_model_with_a_damaged_record_is_one_error_line(trained, synth_
     saved.write_text(text)
     proc = _eval_cli(tmp_path, "--model", str(model), "--out", str(tmp_path / "rep"))
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.startswith(f"error: {saved}: ") and says in proc.stderr
-    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    stderr = without_tf_banner(proc.stderr)
+    assert stderr.startswith(f"error: {saved}: ") and says in stderr
+    assert stderr.count("\n") == 1 and "Traceback" not in stderr
 
 
 def test_a_run_folders_damaged_model_record_is_named(trained, tmp_path):
@@ -269,3 +272,30 @@ def test_a_run_folders_damaged_model_record_is_named(trained, tmp_path):
     with pytest.raises(evaluation.UserError, match=r"model\.json: not a valid model record: it "
                                                    r"holds a JSON list"):
         evaluation.load_model(run_model)
+
+
+def test_eval_set_scores_the_model_with_another_step_after_it(trained, tmp_path, capsys):
+    from conftest import write_records_csv
+
+    test_csv = write_records_csv(tmp_path / "data", "mitbih_test", {"a": 300, "b": 300}, seed=3)
+    scored = {}
+    for name, settings in (("as_trained", None), ("gated", {"s_gate_irregularity": 1e-9})):
+        scored[name] = evaluation.evaluate([trained["a"]], test_csv=str(test_csv),
+                                           out_dir=tmp_path / name, bootstrap=0,
+                                           settings=settings)
+    # the gate at every beat leaves no S probability: S ranks no beat above another
+    assert scored["as_trained"]["roc_auc"]["S"] != pytest.approx(0.5)
+    gated = scored["gated"]
+    assert gated["roc_auc"]["S"] == pytest.approx(0.5)
+    assert np.asarray(gated["confusion_matrix"])[:, 1].sum() == 0
+    assert gated["after_model_settings"] == {"s_gate_irregularity": 1e-9}
+    assert "after_model_settings" not in scored["as_trained"]
+    assert "s_gate_irregularity=1e-09 (trained with 0.0)" in capsys.readouterr().out
+
+
+def test_eval_set_refuses_a_malformed_setting(trained, tmp_path):
+    proc = subprocess.run([sys.executable, "code/eval.py", "--model", str(trained["a"]),
+                           "--set", "s_gate_irregularity"], cwd=REPO_ROOT,
+                          env=run_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--set 's_gate_irregularity': give KEY=VALUE" in proc.stderr

@@ -315,3 +315,50 @@ def test_cv_run_without_fold_records_is_a_clear_error(tmp_path):
                           timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().endswith("older ecg-sweeps or not a fold record")
+
+
+def test_cv_run_scored_again_with_other_settings_after_the_model(tmp_path, fake_wandb, capsys):
+    from conftest import write_records_csv
+
+    from ecgsweep import cv_rescore
+
+    data = tmp_path / "data"
+    write_records_csv(data, "mitbih_train", {f"1{i:02d}": 150 for i in range(6)}, seed=0)
+    # trained until it calls S, so that the gate has calls to move
+    config = _config(data, tmp_path, val_split="record", classes="aami4", rr_features=True,
+                     epochs=4, learning_rate=0.01, max_train_beats=0, class_weight="balanced",
+                     s_gate_irregularity=0.3, v_template_clusters=3)
+    fake = FakeRun(tmp_path, "kfoldset")
+    assert run._train(fake, config) == 0
+    run_dir = Path(fake.dir).parent
+    stored = cv_report.report_run_folder(run_dir)
+
+    # the settings it was trained with: each fold's model predicts its records as in the run
+    same = cv_rescore.rescore_run_folder(run_dir, {"s_gate_irregularity": 0.3})
+    assert same["confusion"] == stored["confusion"]
+    assert same["record_errors"] == stored["record_errors"]
+    out = capsys.readouterr().out
+    assert "s_gate_irregularity=0.3 (trained with 0.3)" in out
+
+    # other settings are applied: no gate lets S calls through, a gate at every beat none
+    s = 1
+    ungated = cv_rescore.rescore_run_folder(run_dir, {"s_gate_irregularity": 0.0})
+    assert np.asarray(ungated["confusion"])[:, s].sum() > 0
+    everywhere = cv_rescore.rescore_run_folder(run_dir, {"s_gate_irregularity": 1e-9})
+    assert np.asarray(everywhere["confusion"])[:, s].sum() == 0
+    assert np.asarray(everywhere["confusion"]).sum() == np.asarray(stored["confusion"]).sum()
+    assert everywhere["after_model_settings"] == {"s_gate_irregularity": 1e-9}
+
+    # the data set changed since the run: refused, naming the run and the fingerprints
+    write_records_csv(data, "mitbih_train", {f"1{i:02d}": 150 for i in range(6)}, seed=1)
+    with pytest.raises(UserError, match="holds other beats now"):
+        cv_rescore.rescore_run_folder(run_dir, {"s_gate_irregularity": 0.0})
+
+
+def test_cv_run_set_refuses_what_needs_training_again(tmp_path):
+    proc = subprocess.run([sys.executable, "code/eval.py", "--cv-run", str(tmp_path),
+                           "--set", "learning_rate=0.1"], cwd=REPO_ROOT, env=run_env(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "'learning_rate' is read when the model is trained" in proc.stderr
+    assert "s_gate_irregularity" in proc.stderr  # says which keys can be set

@@ -126,7 +126,7 @@ def test_eval_adapts_with_the_mean_prior_of_the_models_given_together(tmp_path):
 
     unrecorded = LoadedModel(tmp_path / "old.keras", StandIn(probs[0]),
                              ModelRecord(class_names=["N", "S", "V", "F"], config=config))
-    with pytest.raises(UserError, match=r"old\.keras was trained with prior_adaptation=1\.0, "
+    with pytest.raises(UserError, match=r"old\.keras runs with prior_adaptation=1\.0, "
                                         r".*old\.json\) has no class_prior"):
         evaluation.predict_proba([unrecorded], beats)
 

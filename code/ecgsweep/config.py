@@ -11,7 +11,7 @@ import difflib
 import math
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from . import params
 from .sweep.errors import ConfigError  # a config key or value the program cannot use
@@ -148,3 +148,26 @@ def check_combinations(config: Mapping[str, Any]) -> None:
         raise ConfigError(f"config key 'seq_stride': {config['seq_stride']} is above seq_window "
                           f"({config['seq_window']}), so beats between two windows would get no "
                           "prediction; use seq_stride <= seq_window")
+
+
+def per_record_settings(pairs: Sequence[str], where: str = "--set") -> dict[str, Any]:
+    """``KEY=VALUE`` strings as config values of the steps after the model
+    (``params.PER_RECORD_KEYS``), each checked as a config value is; a ConfigError names a
+    malformed pair, a key that would need training again, or a value not allowed."""
+    every = params.all_params()
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"{where} {pair!r}: give KEY=VALUE, e.g. s_gate_irregularity=0.15")
+        if key not in params.PER_RECORD_KEYS:
+            reason = ("is read when the model is trained, so changing it means training again"
+                      if key in every else "is not a config key")
+            raise ConfigError(f"{where} {pair!r}: {key!r} {reason}; only the steps after the "
+                              f"model can be set here: {', '.join(params.PER_RECORD_KEYS)}")
+        try:
+            settings[key] = coerce_value(every[key], value.strip())
+        except ConfigError as e:
+            raise ConfigError(f"{where} {pair!r}: {e}") from None
+    return settings

@@ -4,6 +4,7 @@
     python code/eval.py --model a.keras --model b.keras --test data/mitbih_test.csv --out reports/ens
     python code/eval.py --model models/cnn/best.keras --bootstrap 2000 --wandb
     python code/eval.py --cv-run wandb/offline-run-<time>-<id>
+    python code/eval.py --cv-run wandb/offline-run-<time>-<id> --set s_gate_irregularity=0.15
 
 Prints per-class precision/recall/F1/support with bootstrap confidence intervals and
 one-vs-rest ROC AUC and average precision, the averages, accuracy and the confusion
@@ -14,6 +15,11 @@ it goes to a local run folder to upload later with `wandb sync`.
 
 --cv-run prints the cross-validated tables of a k-fold run folder again (the pooled AAMI
 EC57 table and the per-record errors, from its fold<i>.json), without loading a model.
+
+--set KEY=VALUE (repeatable) changes a step after the model, which changes no weight (the
+S gate, the V templates, the per-record class mix), from the value the model was trained
+with: with --model the model is scored with it; with --cv-run each fold's model scores the
+records it held out again with it, and the folds are pooled as the run pooled them.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import argparse
 import sys
 
 from ecgsweep.cli import non_negative_int, positive_int, prog, run_main
+from ecgsweep.params import PER_RECORD_KEYS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--cv-run", metavar="DIR",
                       help="a k-fold run's folder: print its cross-validated EC57 and "
                            "per-record tables from its fold records, no model loaded")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        dest="settings",
+                        help="a step after the model set to VALUE instead of the value the "
+                             "model was trained with; repeatable; keys: "
+                             + ", ".join(PER_RECORD_KEYS))
     parser.add_argument("--test", help="test CSV (default: the test data of the model's data set)")
     parser.add_argument("--data-dir", help="folder of the data set's CSVs (default: as trained)")
     parser.add_argument("--out", help="report folder (default: reports/<model name>)")
@@ -56,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    if args.cv_run:
+    from ecgsweep.config import per_record_settings
+
+    settings = per_record_settings(args.settings)
+    if args.cv_run and not settings:
         from ecgsweep import cv_report
 
         cv_report.report_run_folder(args.cv_run)
@@ -64,7 +79,14 @@ def main(argv: list[str] | None = None) -> None:
     from ecgsweep import backend, evaluation
 
     backend.select()  # before Keras loads: a missing backend is one error line; quiet TF
+    if args.cv_run:
+        from ecgsweep import cv_rescore
+
+        cv_rescore.rescore_run_folder(args.cv_run, settings, data_dir=args.data_dir,
+                                      batch_size=args.batch_size)
+        return
     evaluation.evaluate(args.model, test_csv=args.test, data_dir=args.data_dir, out_dir=args.out,
                         bootstrap=args.bootstrap, seed=args.seed, examples_per_pair=args.examples,
                         wandb_log=args.wandb, wandb_project=args.wandb_project,
-                        wandb_new_run=args.wandb_new_run, batch_size=args.batch_size)
+                        wandb_new_run=args.wandb_new_run, batch_size=args.batch_size,
+                        settings=settings)

@@ -104,7 +104,8 @@ def build_model(config: dict[str, Any], input_width: int, n_classes: int):
 
 
 def validation_confusion(model, val, config: dict[str, Any], n_classes: int,
-                         class_prior: list[float]) -> ValidationConfusion:
+                         class_prior: list[float] | None,
+                         batch_size: int = 1024) -> ValidationConfusion:
     """Confusion matrix of ``model`` (its kept epoch's weights, trained to ``class_prior``)
     on the validation beats, and one per held-out record when the beats name their records
     (else None)."""
@@ -112,7 +113,7 @@ def validation_confusion(model, val, config: dict[str, Any], n_classes: int,
 
     from .training import predict_proba
 
-    pred = predict_proba(model, val, config, batch_size=1024,
+    pred = predict_proba(model, val, config, batch_size=batch_size,
                          class_prior=class_prior).argmax(axis=1)
     cm = confusion_matrix(val.y, pred, labels=list(range(n_classes)))
     by_record = (ec57.confusion_by_record(val.y, pred, val.records, n_classes)

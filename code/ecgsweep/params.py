@@ -138,6 +138,13 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "sidecar) is above this gets its S probability added to N, at validation and "
           "test alike. In atrial fibrillation no beat is a premature atrial one (MIT-BIH "
           "labels them N) (0: off)", low=0.0, high=10.0),
+    Param("s_run_tolerance", 0.0, float,
+          "runs of S: a beat called S whose RR interval is at most (1 - this) of the one "
+          "before starts a run, and the beats after it whose interval stays within (1 + "
+          "this) of its own are called S too (their N probability added to S), after the "
+          "S gate, at validation and test alike; every beat of a run of supraventricular "
+          "tachycardia is S, but only its first is premature (s_runs) (0: off)",
+          low=0.0, high=0.5),
     Param("v_template_clusters", 0, int,
           "Holter-style templates: each record's beats are clustered into this many "
           "morphology templates (k-means on each row's QRS and ST segment; "
@@ -304,6 +311,12 @@ def _positive(key: str) -> Callable[[Mapping[str, Any]], bool]:
     return lambda c: float(c.get(key, 0) or 0) > 0
 
 
+# The config keys of the steps that follow the model (training.per_record_steps): they
+# change no weight, so a trained model can be scored again under other values of them.
+PER_RECORD_KEYS = ("prior_adaptation", "s_gate_irregularity", "s_gate_measure",
+                   "s_run_tolerance", "v_template_clusters")
+
+
 # rr_normalization choices whose intervals are divided by a statistic of each beat's record
 # when the model is fed (data.sidecar.reference_scaled), so they need each beat's record.
 RECORD_SCALED_RR = ("record_p75",)
@@ -327,6 +340,8 @@ OPTION_NEEDS: tuple[OptionNeed, ...] = (
     OptionNeed("s_gate_irregularity", _positive("s_gate_irregularity"),
                "moves S calls to N where the rhythm is irregular", "rr",
                ("N", "S")),
+    OptionNeed("s_run_tolerance", _positive("s_run_tolerance"),
+               "calls S the beats of a run begun by an abrupt S beat", "rr", ("N", "S")),
     OptionNeed("prior_adaptation", _positive("prior_adaptation"),
                "re-estimates each record's balance of N and S beats", "records", ("N", "S")),
     OptionNeed("v_template_clusters", _positive("v_template_clusters"),

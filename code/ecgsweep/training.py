@@ -86,18 +86,14 @@ def model_proba(model, split: Split, config: Mapping[str, Any],
                                     verbose=0), dtype=np.float64)
 
 
-# The config keys of the steps that follow the model (per_record_steps).
-PER_RECORD_KEYS = ("prior_adaptation", "s_gate_irregularity", "s_gate_measure",
-                   "v_template_clusters")
-
-
 def per_record_steps(probs: np.ndarray, split: Split, config: Mapping[str, Any],
                      class_prior: Sequence[float] | None = None) -> np.ndarray:
     """What follows the model, at validation and test alike: each record's class mix
-    re-estimated (with the model's ``class_prior``), the S gate, then the V templates (each
-    unchanged when its key is 0)."""
+    re-estimated (with the model's ``class_prior``), the S gate, the runs of S, then the V
+    templates (each unchanged when its key is 0)."""
     probs = adapt_record_priors(probs, split, config, class_prior)
     probs = gate_s_in_irregular_rhythm(probs, split, config)
+    probs = extend_s_runs(probs, split, config)
     return share_v_within_templates(probs, split, config)
 
 
@@ -141,6 +137,22 @@ def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
     gated[irregular, n] += gated[irregular, s]
     gated[irregular, s] = 0.0
     return gated
+
+
+def extend_s_runs(probs: np.ndarray, split: Split, config: Mapping[str, Any]) -> np.ndarray:
+    """``s_run_tolerance``: the beats of a run begun by an abrupt beat called S are called
+    S too (``s_runs``). Unchanged when it is 0."""
+    from . import s_runs
+    from .data import sidecar
+
+    tolerance = float(config.get("s_run_tolerance", 0.0))
+    if tolerance <= 0:
+        return probs
+    if split.rr is None or split.records is None:
+        raise ValueError("s_run_tolerance needs the beats' records and RR features (the beat "
+                         "sidecar)")
+    pre_rr = split.rr[:, sidecar.RR_FEATURES.index("pre_rr")]
+    return s_runs.extend_s_runs(probs, pre_rr, split.records, tolerance)
 
 
 def share_v_within_templates(probs: np.ndarray, split: Split,

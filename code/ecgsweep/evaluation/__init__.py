@@ -21,8 +21,8 @@ from ..cli import UserError, writable_folder
 from ..data.datasets import Split
 from ..sweep.progress import Progress
 from .held_out import changed_data, development_fingerprint, overlap_warnings, test_data_for
-from .members import (LoadedModel, check_fit, check_sidecar_needs, chosen_on, load_model,
-                      predict_proba, read_record)
+from .members import (LoadedModel, changed_settings, check_fit, check_sidecar_needs,
+                      chosen_on, load_model, predict_proba, read_record, with_settings)
 from .metrics import (BOOTSTRAP_DRAWS, CI_LEVEL, CURVE_POINTS, EXAMPLES_PER_PAIR,
                       bootstrap_confusion, bootstrap_intervals, compute_report,
                       curves_report, misclassified_pairs, rates_from_counts)
@@ -109,11 +109,13 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
              bootstrap: int = BOOTSTRAP_DRAWS, seed: int = 0, level: float = CI_LEVEL,
              examples_per_pair: int = EXAMPLES_PER_PAIR, wandb_log: bool = False,
              wandb_project: str | None = None, wandb_new_run: bool = False,
-             batch_size: int = 1024) -> dict[str, Any]:
+             batch_size: int = 1024, settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Load the model(s), score them on the test data, print and write the report.
 
     ``bootstrap`` draws (0: none) seeded by ``seed`` give the confidence intervals;
-    ``wandb_log`` also logs the report to W&B (see ``log_to_wandb``).
+    ``wandb_log`` also logs the report to W&B (see ``log_to_wandb``); ``settings`` replace
+    the values the models were trained with for the steps after the model
+    (``config.per_record_settings``).
     """
     if bootstrap < 0:
         raise UserError(f"--bootstrap {bootstrap}: give a number of draws, 0 or more")
@@ -121,6 +123,10 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
         raise UserError(f"confidence level {level}: must be between 0 and 1 (e.g. 0.95)")
     with Progress("eval", len(model_paths) + 4) as progress:
         members = _load_members(model_paths, progress.step)
+        if settings:
+            print(f"after the model, as --set gives: {changed_settings(members[0], settings)}",
+                  flush=True)
+            members = [with_settings(m, settings) for m in members]
         out = writable_folder(out_dir or _default_out_dir(members), "--out")  # before the work
         progress.step("reading the test data")
         split, where = test_data_for(members[0], test_csv, data_dir)
@@ -136,6 +142,8 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
             bootstrap=bootstrap, seed=seed, level=level, examples_per_pair=examples_per_pair),
             progress.step)
         report.update(models=[str(m.path) for m in members], test_data=where)
+        if settings:
+            report["after_model_settings"] = dict(settings)
         if warnings:
             report["warnings"] = warnings
         _print_header(report, members)

@@ -77,6 +77,23 @@ def load_model(path: str | Path) -> LoadedModel:
     return LoadedModel(path, model, record)
 
 
+def with_settings(member: LoadedModel, settings: dict[str, Any]) -> LoadedModel:
+    """``member`` with the steps after its model set to ``settings``
+    (``config.per_record_settings``) instead of the values it was trained with."""
+    if not settings:
+        return member
+    config = {**member.record.config, **settings}
+    return dataclasses.replace(member, record=dataclasses.replace(member.record, config=config))
+
+
+def changed_settings(member: LoadedModel, settings: dict[str, Any]) -> str:
+    """One line: each setting given, and the value the model was trained with."""
+    every = params.all_params()
+    trained = member.record.config
+    return ", ".join(f"{key}={value} (trained with {trained.get(key, every[key].default)})"
+                     for key, value in settings.items())
+
+
 def chosen_on(record: ModelRecord) -> str | None:
     """The data set a model was selected on, as one line (None when unrecorded)."""
     dataset = record.dataset
@@ -112,7 +129,7 @@ def check_sidecar_needs(path: Path, config: dict[str, Any], split: Split) -> Non
     field (``params.OPTION_NEEDS``) that ``split`` lacks."""
     need = params.missing_sidecar_need(config, split)
     if need is not None:
-        raise UserError(f"{path} was trained with {need.key}={config[need.key]}, which "
+        raise UserError(f"{path} runs with {need.key}={config[need.key]}, which "
                         f"{need.says()}: "
                         "give test beats with their beat sidecar (<name>.beats.csv), as "
                         "`python code/data.py wfdb` writes them")
@@ -155,7 +172,7 @@ def check_class_prior(member: LoadedModel) -> None:
     record (one written before records held it)."""
     config = member.record.config
     if params.option_on(config, "prior_adaptation") and member.record.class_prior is None:
-        raise UserError(f"{member.path} was trained with prior_adaptation="
+        raise UserError(f"{member.path} runs with prior_adaptation="
                         f"{config['prior_adaptation']}, which needs the class prior the model "
                         f"was trained to, but its record ({record_path(member.path)}) has no "
                         "class_prior: train it again with this ecg-sweeps")
@@ -163,8 +180,6 @@ def check_class_prior(member: LoadedModel) -> None:
 
 def per_record_settings(config: dict[str, Any]) -> tuple:
     """The values of ``config`` that the steps after the model read
-    (``training.PER_RECORD_KEYS``; a key the config lacks: its default)."""
-    from ..training import PER_RECORD_KEYS
-
+    (``params.PER_RECORD_KEYS``; a key the config lacks: its default)."""
     every = params.all_params()
-    return tuple(config.get(key, every[key].default) for key in PER_RECORD_KEYS)
+    return tuple(config.get(key, every[key].default) for key in params.PER_RECORD_KEYS)
