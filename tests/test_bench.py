@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, run_env
+from conftest import REPO_ROOT, kill_processes_under, run_env
 from ecgbench import gpu, report, sizes as bench_sizes, sweeps, training
 from ecgsweep import backend
 from ecgsweep.sweep_hooks import ECG_PROGRAM
@@ -217,7 +217,7 @@ def test_a_stopped_bench_stops_the_sweep_it_started(tmp_path):
         _wait_until_gone(run_pid)  # the run ends once the runner passes the stop on
     finally:
         bench.kill()
-        _kill_processes_under(tmp_path)
+        kill_processes_under(tmp_path)
 
 
 def test_a_stopped_bench_ends_the_sweep_a_smoke_thread_runs(tmp_path):
@@ -251,7 +251,7 @@ def test_a_stopped_bench_ends_the_sweep_a_smoke_thread_runs(tmp_path):
         stopping.requested.set()
         thread.join(timeout=120)
         stopping.requested.clear()
-        _kill_processes_under(tmp_path)
+        kill_processes_under(tmp_path)
 
 
 def _stand_in_run_pid(folder: Path, alive, says) -> int:
@@ -278,18 +278,3 @@ def _wait_until_gone(pid: int) -> None:
             return
         assert time.monotonic() < deadline, f"run {pid} still running after the stop"
         time.sleep(0.2)
-
-
-def _kill_processes_under(folder: Path) -> None:
-    """SIGKILL every process of this user whose environment names ``folder`` (its W&B
-    folder): what a failing test would otherwise leave running."""
-    import os
-    import signal
-
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                if str(folder).encode() in (proc / "environ").read_bytes():
-                    os.kill(int(proc.name), signal.SIGKILL)
-            except OSError:
-                pass

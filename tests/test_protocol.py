@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO_ROOT, copy_records, run_env
+from conftest import REPO_ROOT, copy_records, kill_processes_under, run_env
 from ecgsweep import protocol
 from ecgsweep.cli import UserError
 from ecgsweep.config import ConfigError
@@ -174,11 +174,7 @@ def test_a_stopped_protocol_stops_its_training_and_waits_for_it(tmp_path):
             os.kill(child, 0)
     finally:  # a failure leaves nothing running either
         parent.kill()
-        try:
-            if str(tmp_path).encode() in Path(f"/proc/{child}/cmdline").read_bytes():
-                os.kill(child, signal.SIGKILL)
-        except OSError:
-            pass  # gone
+        kill_processes_under(tmp_path)
 
 
 def test_a_stopped_training_stops_the_protocol_naming_what_it_kept(tmp_path, monkeypatch,
