@@ -52,3 +52,21 @@ def test_a_run_refuses_a_combination_before_it_reads_any_data(tmp_path):
                                         "with resample"):
         run._train(FakeRun(tmp_path, "combo1"), config)
     assert not (tmp_path / "models").exists()
+
+
+# A value that turns each option of params.OPTION_NEEDS on.
+ON = {"s_gate_irregularity": 0.1, "s_run_tolerance": 0.15, "prior_adaptation": 0.5,
+      "v_template_clusters": 10}
+
+
+@pytest.mark.parametrize("need", [n for n in params.OPTION_NEEDS if n.classes],
+                         ids=lambda n: n.key)
+def test_an_option_refuses_data_without_the_classes_it_acts_on(need):
+    from ecgsweep.run_start import check_classes
+
+    config = resolve({need.key: ON[need.key]})
+    assert params.option_on(config, need.key)
+    with pytest.raises(UserError, match=f"'{need.key}': {ON[need.key]} {need.does}, but the "
+                                        "data's classes are normal, abnormal"):
+        check_classes(config, ("normal", "abnormal"))
+    check_classes(config, ("N", "S", "V", "F"))

@@ -390,16 +390,6 @@ def test_s_gate_moves_s_calls_to_n_only_where_the_rhythm_is_irregular():
         training.predict_proba(model, Split(split.X, split.y), config)
 
 
-def test_s_gate_refuses_data_without_s():
-    from ecgsweep.cli import UserError
-    from ecgsweep.run_start import check_classes
-
-    config = resolve({"s_gate_irregularity": 0.1})
-    with pytest.raises(UserError, match="data's classes are normal, abnormal"):
-        check_classes(config, ("normal", "abnormal"))
-    check_classes(config, ("N", "S", "V", "F"))
-
-
 @pytest.mark.parametrize("setting, says, needs", [
     ({"model": "seq2seq"}, "'model': seq2seq reads consecutive beats", "record"),
     ({"rr_features": True}, "'rr_features': True feeds each beat's RR intervals", "RR features"),

@@ -100,15 +100,6 @@ def test_the_steps_after_the_model_need_the_records_and_the_models_prior():
     assert training.per_record_steps(probs, with_records, off) is probs
 
 
-def test_a_run_refuses_prior_adaptation_without_n_and_s():
-    from ecgsweep.run_start import check_classes
-
-    config = resolve({"prior_adaptation": 0.5})
-    with pytest.raises(UserError, match="'prior_adaptation': 0.5 .*classes are normal, abnormal"):
-        check_classes(config, ("normal", "abnormal"))
-    check_classes(config, ("N", "S", "V", "F"))
-
-
 def test_eval_adapts_with_the_mean_prior_of_the_models_given_together(tmp_path):
     rng = np.random.default_rng(0)
     beats = Split(rng.random((6, 187), dtype=np.float32), np.zeros(6, int),

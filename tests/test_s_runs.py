@@ -71,12 +71,3 @@ def test_the_step_runs_after_the_gate_and_needs_the_sidecar():
     with pytest.raises(ValueError, match="s_run_tolerance needs"):
         training.per_record_steps(probs, Split(split.X, split.y), on)
 
-
-def test_a_run_on_classes_without_s_is_refused_at_its_start():
-    from ecgsweep.cli import UserError
-    from ecgsweep.run_start import check_classes
-
-    config = resolve({"s_run_tolerance": 0.15})
-    with pytest.raises(UserError, match="s_run_tolerance.*calls S the beats of a run"):
-        check_classes(config, ("normal", "abnormal"))
-    check_classes(config, ("N", "S", "V", "F"))
