@@ -297,6 +297,22 @@ def test_kfold_by_record_reports_every_held_out_records_errors(tmp_path, fake_wa
     assert reprinted.startswith("cross-validated over 3 folds")
     for line in table.splitlines()[:len(rows) + 2]:
         assert line in reprinted
+    # --records: the tables of part of the held-out records, as a folder or a list names them
+    part = cv_report.report_run_folder(run_dir, names=["100", "103", "105"])
+    assert part["confusion"] == np.sum([by_record[n] for n in ("100", "103", "105")],
+                                       axis=0).tolist()
+    assert {r["record"] for r in part["record_errors"]} <= {"100", "103", "105"}
+    assert "pool 3 of the 6 held-out records" in capsys.readouterr().out
+    folder = tmp_path / "wfdb"
+    folder.mkdir()
+    for name in ("100", "105"):
+        (folder / f"{name}.hea").write_text("")
+        (folder / f"{name}.atr").write_text("")
+    (folder / "103.hea").write_text("")  # no reference annotations: not a record to score
+    assert cv_report.record_names(str(folder)) == ["100", "105"]
+    assert cv_report.record_names("100, 105") == ["100", "105"]
+    with pytest.raises(UserError, match="999 held out by no fold of this run"):
+        cv_report.report_run_folder(run_dir, names=["100", "999"])
     (run_dir / "fold3.json").unlink()  # a run killed in its last fold: pools what it has
     cv_report.report_run_folder(run_dir)
     assert "2 of 3 folds finished" in capsys.readouterr().out
@@ -362,3 +378,10 @@ def test_cv_run_set_refuses_what_needs_training_again(tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "'learning_rate' is read when the model is trained" in proc.stderr
     assert "s_gate_irregularity" in proc.stderr  # says which keys can be set
+
+
+def test_records_without_a_cv_run_is_refused(tmp_path):
+    proc = subprocess.run([sys.executable, "code/eval.py", "--model", "m.keras", "--records",
+                           "100"], cwd=REPO_ROOT, env=run_env(tmp_path), capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2 and "--records goes with --cv-run" in proc.stderr

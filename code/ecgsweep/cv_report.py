@@ -10,6 +10,7 @@ under a newer rule.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,7 +34,7 @@ def pooled_ec57(records: list[ModelRecord], class_names: Sequence[str]) -> dict[
     pooled = {"confusion": cm.tolist(), "ec57": table,
               "pooled_macro_f1": ec57.macro_f1(cm, class_names),
               "val_records": [r.val_records for r in records]}
-    if all(r.val_confusion_by_record for r in records):
+    if all(r.val_confusion_by_record is not None for r in records):
         # every record is held out by one fold only, so the folds' dicts do not overlap
         by_record = {k: v for r in records for k, v in r.val_confusion_by_record.items()}
         pooled["record_errors"] = print_record_errors(by_record, class_names)
@@ -79,13 +80,57 @@ def read_fold_records(run_dir: str | Path) -> list[ModelRecord]:
     return records
 
 
-def report_run_folder(run_dir: str | Path) -> dict[str, Any]:
-    """Prints the cross-validated tables of a finished (or interrupted) k-fold run folder."""
+def record_names(spec: str) -> list[str]:
+    """The record names ``spec`` gives: a folder's WFDB records (those with a header and
+    reference annotations), or names separated by commas."""
+    from .data.wfdb_beats import find_records
+
+    if Path(spec).is_dir():
+        names = find_records(spec)
+        if not names:
+            raise UserError(f"--records {spec}: a folder without WFDB records (.hea with .atr)")
+        return names
+    names = [name.strip() for name in spec.split(",") if name.strip()]
+    if not names:
+        raise UserError(f"--records {spec!r}: give record names separated by commas, or a "
+                        "folder of WFDB records")
+    return names
+
+
+def only_records(records: list[ModelRecord], names: Sequence[str]) -> list[ModelRecord]:
+    """The fold records with their validation confusion matrices cut down to the held-out
+    records named: a pooled table of part of the records (e.g. one database's, when the
+    development records came from two)."""
+    if not all(r.val_confusion_by_record for r in records):
+        raise UserError("--records: this run kept no confusion matrix per held-out record "
+                        "(its folds did not hold out whole records)")
+    held_out = {name for r in records for name in r.val_confusion_by_record}
+    unknown = [name for name in names if name not in held_out]
+    if unknown:
+        raise UserError(f"--records: {', '.join(unknown)} held out by no fold of this run; "
+                        f"its held-out records are {' '.join(sorted(held_out))}")
+    wanted, out = set(names), []
+    for r in records:
+        mine = {k: v for k, v in r.val_confusion_by_record.items() if k in wanted}
+        size = len(r.class_names)
+        total = np.sum(list(mine.values()), axis=0) if mine else np.zeros((size, size), int)
+        out.append(dataclasses.replace(r, val_confusion=np.asarray(total).tolist(),
+                                       val_confusion_by_record=mine, val_records=sorted(mine)))
+    print(f"the tables below pool {len(names)} of the {len(held_out)} held-out records: "
+          f"{' '.join(names)}", flush=True)
+    return out
+
+
+def report_run_folder(run_dir: str | Path, names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Prints the cross-validated tables of a finished (or interrupted) k-fold run folder;
+    with ``names``, of those held-out records only."""
     records = read_fold_records(run_dir)
     folds = records[0].folds or len(records)
     if len(records) < folds:
         print(f"{run_dir}: {len(records)} of {folds} folds finished; the tables below pool "
               "those only (the records of the other folds were never scored)", flush=True)
+    if names:
+        records = only_records(records, names)
     pooled = pooled_ec57(records, records[0].class_names)
     print(f"pooled macro-F1 over {' '.join(records[0].class_names)}: "
           f"{pooled['pooled_macro_f1']:.3f}", flush=True)

@@ -13,22 +13,24 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from .cli import UserError
 from .contract import FOLD_MODEL_FILE
-from .cv_report import pooled_ec57, read_fold_records
+from .cv_report import only_records, pooled_ec57, read_fold_records
 from .data import datasets
 from .model_record import ModelRecord
 
 
 def rescore_run_folder(run_dir: str | Path, settings: dict[str, Any],
-                       data_dir: str | None = None, batch_size: int = 1024) -> dict[str, Any]:
+                       data_dir: str | None = None, batch_size: int = 1024,
+                       names: Sequence[str] | None = None) -> dict[str, Any]:
     """Prints, and returns, the pooled EC57 and per-record tables of the k-fold run in
     ``run_dir`` with ``settings`` for the steps after the model; ``data_dir`` is where its
-    data set is now (default: where it was trained)."""
+    data set is now (default: where it was trained); with ``names``, of those held-out
+    records only."""
     from .evaluation.held_out import development_data
     from .evaluation.members import changed_settings, load_model, with_settings
 
@@ -45,6 +47,8 @@ def rescore_run_folder(run_dir: str | Path, settings: dict[str, Any],
                   f"they held out, after the model: {changed_settings(member, settings)}",
                   flush=True)
         rescored.append(fold_scored(with_settings(member, settings), record, dev, batch_size))
+    if names:
+        rescored = only_records(rescored, names)
     pooled = pooled_ec57(rescored, records[0].class_names)
     print(f"pooled macro-F1 over {' '.join(records[0].class_names)}: "
           f"{pooled['pooled_macro_f1']:.3f}", flush=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecgsweep.cli import non_negative_int, positive_int, prog, run_main
+from ecgsweep.cli import UserError, non_negative_int, positive_int, prog, run_main
 from ecgsweep.params import PER_RECORD_KEYS
 
 
@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a step after the model set to VALUE instead of the value the "
                              "model was trained with; repeatable; keys: "
                              + ", ".join(PER_RECORD_KEYS))
+    parser.add_argument("--records", metavar="LIST|DIR",
+                        help="with --cv-run: pool these held-out records only, named "
+                             "separated by commas or as the WFDB records of a folder (one "
+                             "database's part of a development set drawn from two)")
     parser.add_argument("--test", help="test CSV (default: the test data of the model's data set)")
     parser.add_argument("--data-dir", help="folder of the data set's CSVs (default: as trained)")
     parser.add_argument("--out", help="report folder (default: reports/<model name>)")
@@ -71,10 +75,15 @@ def main(argv: list[str] | None = None) -> None:
     from ecgsweep.config import per_record_settings
 
     settings = per_record_settings(args.settings)
-    if args.cv_run and not settings:
-        from ecgsweep import cv_report
+    from ecgsweep import cv_report
 
-        cv_report.report_run_folder(args.cv_run)
+    if args.records and not args.cv_run:
+        raise UserError("--records goes with --cv-run (a k-fold run's held-out "
+                                  "records); to score part of a test file, convert those "
+                                  "records alone")
+    names = cv_report.record_names(args.records) if args.records else None
+    if args.cv_run and not settings:
+        cv_report.report_run_folder(args.cv_run, names)
         return
     from ecgsweep import backend, evaluation
 
@@ -83,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         from ecgsweep import cv_rescore
 
         cv_rescore.rescore_run_folder(args.cv_run, settings, data_dir=args.data_dir,
-                                      batch_size=args.batch_size)
+                                      batch_size=args.batch_size, names=names)
         return
     evaluation.evaluate(args.model, test_csv=args.test, data_dir=args.data_dir, out_dir=args.out,
                         bootstrap=args.bootstrap, seed=args.seed, examples_per_pair=args.examples,
