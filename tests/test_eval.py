@@ -293,6 +293,13 @@ def test_eval_set_scores_the_model_with_another_step_after_it(trained, tmp_path,
     assert "s_gate_irregularity=1e-09 (trained with 0.0)" in capsys.readouterr().out
 
 
+def test_eval_set_refuses_a_step_on_a_class_the_model_lacks(trained, tmp_path):
+    with pytest.raises(evaluation.UserError, match="--set s_gate_irregularity=0.1 moves S calls "
+                                                   "to N .*ptb.keras predicts the classes"):
+        evaluation.evaluate([trained["ptb"]], out_dir=tmp_path / "r", bootstrap=0,
+                            settings={"s_gate_irregularity": 0.1})
+
+
 def test_eval_set_refuses_a_malformed_setting(trained, tmp_path):
     proc = subprocess.run([sys.executable, "code/eval.py", "--model", str(trained["a"]),
                            "--set", "s_gate_irregularity"], cwd=REPO_ROOT,

@@ -72,15 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    from ecgsweep import cv_report
     from ecgsweep.config import per_record_settings
 
     settings = per_record_settings(args.settings)
-    from ecgsweep import cv_report
-
     if args.records and not args.cv_run:
-        raise UserError("--records goes with --cv-run (a k-fold run's held-out "
-                                  "records); to score part of a test file, convert those "
-                                  "records alone")
+        raise UserError("--records goes with --cv-run (a k-fold run's held-out records); to "
+                        "score part of a test file, convert those records alone")
     names = cv_report.record_names(args.records) if args.records else None
     if args.cv_run and not settings:
         cv_report.report_run_folder(args.cv_run, names)

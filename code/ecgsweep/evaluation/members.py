@@ -79,10 +79,15 @@ def load_model(path: str | Path) -> LoadedModel:
 
 def with_settings(member: LoadedModel, settings: dict[str, Any]) -> LoadedModel:
     """``member`` with the steps after its model set to ``settings``
-    (``config.per_record_settings``) instead of the values it was trained with."""
+    (``config.per_record_settings``) instead of the values it was trained with; a clear
+    error when a step given acts on a class the model does not predict."""
     if not settings:
         return member
     config = {**member.record.config, **settings}
+    need = params.missing_classes(config, member.class_names)
+    if need is not None:
+        raise UserError(f"--set {need.key}={config[need.key]} {need.does}, but {member.path} "
+                        f"predicts the classes {', '.join(member.class_names)}")
     return dataclasses.replace(member, record=dataclasses.replace(member.record, config=config))
 
 
