@@ -1,7 +1,6 @@
 """Shared test setup: offline W&B, quiet TensorFlow, paths to the real fixtures."""
 
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -53,18 +52,6 @@ def run_env(tmp_path: Path, **extra: str) -> dict:
         env.pop(key, None)
     env.update(extra)
     return env
-
-
-# TensorFlow's C++ side logs through absl before absl is initialized on some CPUs (the
-# oneDNN notice), and such lines ignore TF_CPP_MIN_LOG_LEVEL: they are not ours to test.
-_TF_BANNER = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\) is called "
-                        r"are written to STDERR|[IW]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\] .*)\n",
-                        re.MULTILINE)
-
-
-def without_tf_banner(stderr: str) -> str:
-    """``stderr`` without the lines TensorFlow's C++ runtime writes when it loads."""
-    return _TF_BANNER.sub("", stderr)
 
 
 def copy_records(dest: Path, *records: Path) -> Path:

@@ -186,3 +186,16 @@ def test_the_runs_table_at_80_columns_splits_no_value(searched, note):
         assert all(f"{n}={v}" in text for n, v in zip(searched, shown))
     if note:
         assert "hyperband:" in text
+
+
+def test_tensorflows_load_notes_are_told_from_other_lines():
+    from ecgsweep.backend import TF_LOAD_NOTES
+
+    notes = ["WARNING: All log messages before absl::InitializeLog() is called are written to "
+             "STDERR",
+             "I0000 00:00:1796313070.984157    5272 port.cc:153] oneDNN custom operations are "
+             "on. You may see slightly different numerical results"]
+    assert all(TF_LOAD_NOTES.fullmatch(line) for line in notes)
+    for line in ("error: data/x.csv: not found", "Illegal instruction",
+                 "E0000 00:00:1.0 1 cuda.cc:1] failed call to cuInit"):
+        assert not TF_LOAD_NOTES.fullmatch(line)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
+import tempfile
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -35,6 +37,34 @@ def quiet_tensorflow(environ: dict[str, str] | None = None) -> None:
     TensorFlow is imported (it reads the variable once), and in every run it starts."""
     name, level = TF_LOG_LEVEL
     (os.environ if environ is None else environ).setdefault(name, level)
+
+
+# Notes TensorFlow's C++ side writes while it loads, through absl before absl reads a log
+# level, so TF_CPP_MIN_LOG_LEVEL does not hold them back (the oneDNN note, on CPUs with it).
+TF_LOAD_NOTES = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\) is called "
+                           r"are written to STDERR|I\d{4} [\d:. ]+\d+ \S+\.cc:\d+\] .*")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with what it writes to stderr while loading held back, and pass on
+    every line but its load notes (``TF_LOAD_NOTES``), unless the user asked for TensorFlow's
+    notes (TF_CPP_MIN_LOG_LEVEL=0)."""
+    if "tensorflow" in sys.modules or os.environ.get(TF_LOG_LEVEL[0], "0") == "0":
+        return
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as held:
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        held.seek(0)
+        written = held.read().decode(errors="replace")
+    kept = [line for line in written.splitlines(keepends=True)
+            if not TF_LOAD_NOTES.fullmatch(line.rstrip("\n"))]
+    sys.stderr.write("".join(kept))
 
 
 class BackendError(UserError):
@@ -75,6 +105,8 @@ def select(requested: str = AUTO) -> str:
                            f"{sys.prefix}; install it with `{INSTALL_HINT[name]}` "
                            "(docs/models-and-parameters.md: GPU backends)")
     os.environ["KERAS_BACKEND"] = name
+    if name == "tensorflow":
+        import_tensorflow_quietly()
     if name == "jax":
         # JAX takes 75% of GPU memory up front; allocate on demand so several runs share a GPU
         # (what TensorFlow's memory growth does).
