@@ -189,13 +189,33 @@ def test_the_runs_table_at_80_columns_splits_no_value(searched, note):
 
 
 def test_tensorflows_load_notes_are_told_from_other_lines():
-    from ecgsweep.backend import TF_LOAD_NOTES
+    from ecgsweep.backend import without_load_notes
 
-    notes = ["WARNING: All log messages before absl::InitializeLog() is called are written to "
-             "STDERR",
+    notes = ("WARNING: All log messages before absl::InitializeLog() is called are written to "
+             "STDERR\n"
              "I0000 00:00:1796313070.984157    5272 port.cc:153] oneDNN custom operations are "
-             "on. You may see slightly different numerical results"]
-    assert all(TF_LOAD_NOTES.fullmatch(line) for line in notes)
-    for line in ("error: data/x.csv: not found", "Illegal instruction",
-                 "E0000 00:00:1.0 1 cuda.cc:1] failed call to cuInit"):
-        assert not TF_LOAD_NOTES.fullmatch(line)
+             "on. You may see slightly different numerical results\n")
+    others = ("error: data/x.csv: not found\n"
+              "E0000 00:00:1.0 1 cuda.cc:1] failed call to cuInit\n"
+              "Illegal instruction")
+    assert without_load_notes(notes + others) == others
+
+
+def test_what_a_failing_tensorflow_import_writes_still_reaches_stderr(tmp_path):
+    """A stand-in tensorflow module writes a load note and an error of its own to file
+    descriptor 2, then fails to import: the error and the failure are shown, the note not."""
+    (tmp_path / "tensorflow.py").write_text(
+        "import os\n"
+        "os.write(2, b'WARNING: All log messages before absl::InitializeLog() is called are "
+        "written to STDERR\\n')\n"
+        "os.write(2, b'cannot load libtensorflow_framework.so.2\\n')\n"
+        "raise ImportError('stand-in tensorflow')\n")
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from ecgsweep import backend\n"
+            "try:\n    backend.import_tensorflow_quietly()\n"
+            "except ImportError as e:\n    print('raised:', e)\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=REPO_ROOT,
+                          env={**user_env(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "2"},
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "raised: stand-in tensorflow"
+    assert proc.stderr == "cannot load libtensorflow_framework.so.2\n"

@@ -57,14 +57,17 @@ def import_tensorflow_quietly() -> None:
         os.dup2(held.fileno(), 2)
         try:
             import tensorflow  # noqa: F401
-        finally:
+        finally:  # a failed import's own messages reach stderr too
             os.dup2(saved, 2)
             os.close(saved)
-        held.seek(0)
-        written = held.read().decode(errors="replace")
-    kept = [line for line in written.splitlines(keepends=True)
-            if not TF_LOAD_NOTES.fullmatch(line.rstrip("\n"))]
-    sys.stderr.write("".join(kept))
+            held.seek(0)
+            sys.stderr.write(without_load_notes(held.read().decode(errors="replace")))
+
+
+def without_load_notes(text: str) -> str:
+    """``text`` without TensorFlow's load notes (``TF_LOAD_NOTES``), line by line."""
+    return "".join(line for line in text.splitlines(keepends=True)
+                   if not TF_LOAD_NOTES.fullmatch(line.rstrip("\n")))
 
 
 class BackendError(UserError):
