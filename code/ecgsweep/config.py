@@ -150,7 +150,7 @@ def check_combinations(config: Mapping[str, Any]) -> None:
                           "prediction; use seq_stride <= seq_window")
 
 
-def per_record_settings(pairs: Sequence[str], where: str = "--set") -> dict[str, Any]:
+def parse_settings(pairs: Sequence[str], where: str = "--set") -> dict[str, Any]:
     """``KEY=VALUE`` strings as config values of the steps after the model
     (``params.PER_RECORD_KEYS``), each checked as a config value is; a ConfigError names a
     malformed pair, a key that would need training again, or a value not allowed."""

@@ -101,7 +101,7 @@ def only_records(records: list[ModelRecord], names: Sequence[str]) -> list[Model
     """The fold records with their validation confusion matrices cut down to the held-out
     records named: a pooled table of part of the records (e.g. one database's, when the
     development records came from two)."""
-    if not all(r.val_confusion_by_record for r in records):
+    if any(r.val_confusion_by_record is None for r in records):
         raise UserError("--records: this run kept no confusion matrix per held-out record "
                         "(its folds did not hold out whole records)")
     held_out = {name for r in records for name in r.val_confusion_by_record}
@@ -129,6 +129,13 @@ def report_run_folder(run_dir: str | Path, names: Sequence[str] | None = None) -
     if len(records) < folds:
         print(f"{run_dir}: {len(records)} of {folds} folds finished; the tables below pool "
               "those only (the records of the other folds were never scored)", flush=True)
+    return print_pooled(records, names)
+
+
+def print_pooled(records: list[ModelRecord], names: Sequence[str] | None = None
+                 ) -> dict[str, Any]:
+    """Prints, and returns, the fold records' pooled tables and macro-F1; with ``names``,
+    of those held-out records only (``only_records``)."""
     if names:
         records = only_records(records, names)
     pooled = pooled_ec57(records, records[0].class_names)

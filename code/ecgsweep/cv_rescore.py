@@ -19,7 +19,7 @@ import numpy as np
 
 from .cli import UserError
 from .contract import FOLD_MODEL_FILE
-from .cv_report import only_records, pooled_ec57, read_fold_records
+from .cv_report import print_pooled, read_fold_records
 from .data import datasets
 from .model_record import ModelRecord
 
@@ -47,12 +47,7 @@ def rescore_run_folder(run_dir: str | Path, settings: dict[str, Any],
                   f"they held out, after the model: {changed_settings(member, settings)}",
                   flush=True)
         rescored.append(fold_scored(with_settings(member, settings), record, dev, batch_size))
-    if names:
-        rescored = only_records(rescored, names)
-    pooled = pooled_ec57(rescored, records[0].class_names)
-    print(f"pooled macro-F1 over {' '.join(records[0].class_names)}: "
-          f"{pooled['pooled_macro_f1']:.3f}", flush=True)
-    return {**pooled, "after_model_settings": dict(settings)}
+    return {**print_pooled(rescored, names), "after_model_settings": dict(settings)}
 
 
 def fold_scored(member, record: ModelRecord, dev: datasets.Split,

@@ -74,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     from ecgsweep import cv_report
-    from ecgsweep.config import per_record_settings
+    from ecgsweep.config import parse_settings
 
-    settings = per_record_settings(args.settings)
+    settings = parse_settings(args.settings)
     if args.records and not args.cv_run:
         raise UserError("--records goes with --cv-run (a k-fold run's held-out records); to "
                         "score part of a test file, convert those records alone")

@@ -115,7 +115,7 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
     ``bootstrap`` draws (0: none) seeded by ``seed`` give the confidence intervals;
     ``wandb_log`` also logs the report to W&B (see ``log_to_wandb``); ``settings`` replace
     the values the models were trained with for the steps after the model
-    (``config.per_record_settings``).
+    (``config.parse_settings``).
     """
     if bootstrap < 0:
         raise UserError(f"--bootstrap {bootstrap}: give a number of draws, 0 or more")

@@ -79,7 +79,7 @@ def load_model(path: str | Path) -> LoadedModel:
 
 def with_settings(member: LoadedModel, settings: dict[str, Any]) -> LoadedModel:
     """``member`` with the steps after its model set to ``settings``
-    (``config.per_record_settings``) instead of the values it was trained with; a clear
+    (``config.parse_settings``) instead of the values it was trained with; a clear
     error when a step given acts on a class the model does not predict."""
     if not settings:
         return member
