@@ -134,8 +134,8 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "from the head (all at once), so the model also learns to judge from the RR "
           "features alone", low=0.0, high=0.9),
     Param("s_gate_irregularity", 0.0, float,
-          "no S call where the rhythm is irregular: a beat whose s_gate_measure (beat "
-          "sidecar) is above this gets its S probability added to N, at validation and "
+          "no S call where the rhythm is irregular: a beat whose s_gate_measure is "
+          "above this gets its S probability added to N, at validation and "
           "test alike. In atrial fibrillation no beat is a premature atrial one (MIT-BIH "
           "labels them N) (0: off)", low=0.0, high=10.0),
     Param("s_run_tolerance", 0.0, float,
@@ -164,10 +164,13 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "(data.sidecar)",
           choices=("record", "none", "both", "rhythm", "record_p75")),
     Param("s_gate_measure", "local_irregularity", str,
-          "the beat sidecar's measure s_gate_irregularity reads: local_irregularity "
-          "(successive intervals) or rhythm_irregularity (the most regular of lags 1-3, "
-          "so bigeminy and trigeminy of premature beats are not taken for fibrillation)",
-          choices=("local_irregularity", "rhythm_irregularity")),
+          "the measure s_gate_irregularity reads: local_irregularity (successive "
+          "intervals, beat sidecar), rhythm_irregularity (the most regular of lags 1-3, "
+          "so bigeminy and trigeminy of premature beats are not taken for fibrillation; "
+          "beat sidecar) or rr_entropy (bits: the entropy of the histogram of the 64 "
+          "intervals around the beat, which fibrillation spreads over many bins and "
+          "ectopy over a few; rr_entropy)",
+          choices=("local_irregularity", "rhythm_irregularity", "rr_entropy")),
     Param("beat_normalization", "none", str,
           "record_median: a second input channel, the beat minus the median beat of its own "
           "record (per-patient morphology; needs the beat sidecar's records)",
@@ -327,6 +330,11 @@ def _rr_scaled_by_record(config: Mapping[str, Any]) -> bool:
             and config.get("rr_normalization", "record") in RECORD_SCALED_RR)
 
 
+def _gate_by_entropy(config: Mapping[str, Any]) -> bool:
+    return (_positive("s_gate_irregularity")(config)
+            and config.get("s_gate_measure") == "rr_entropy")
+
+
 # The one table of what each option needs of the data: a run refuses at its start
 # (run_start.check_sidecar, run_start.check_classes) and eval before scoring
 # (evaluation.check_sidecar_needs).
@@ -340,6 +348,8 @@ OPTION_NEEDS: tuple[OptionNeed, ...] = (
     OptionNeed("s_gate_irregularity", _positive("s_gate_irregularity"),
                "moves S calls to N where the rhythm is irregular", "rr",
                ("N", "S")),
+    OptionNeed("s_gate_measure", _gate_by_entropy,
+               "measures the rhythm's entropy over each record's beats", "records"),
     OptionNeed("s_run_tolerance", _positive("s_run_tolerance"),
                "calls S the beats of a run begun by an abrupt S beat", "rr", ("N", "S")),
     OptionNeed("prior_adaptation", _positive("prior_adaptation"),

@@ -117,12 +117,11 @@ def adapt_record_priors(probs: np.ndarray, split: Split, config: Mapping[str, An
 
 def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
                                config: Mapping[str, Any]) -> np.ndarray:
-    """``s_gate_irregularity``: beats whose rhythm around them is irregular (the sidecar's
-    ``s_gate_measure`` above it) get their S probability added to N. Atrial
+    """``s_gate_irregularity``: beats whose rhythm around them is irregular (``gate_measure``
+    above it) get their S probability added to N. Atrial
     fibrillation's irregular intervals make many of its beats look premature, but none is
     a premature atrial beat; a model trained on the few AF records there are still calls
     them S. Unchanged when the key is 0."""
-    from .data import sidecar
     from .data.datasets import MITBIH_CLASSES
 
     threshold = float(config.get("s_gate_irregularity", 0.0))
@@ -130,13 +129,27 @@ def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
         return probs
     if split.rr is None:
         raise ValueError("s_gate_irregularity needs the beats' RR features (the beat sidecar)")
-    measure = config.get("s_gate_measure", "local_irregularity")
-    irregular = split.rr[:, sidecar.RR_FEATURES.index(measure)] > threshold
+    irregular = gate_measure(split, config.get("s_gate_measure", "local_irregularity")) > threshold
     n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
     gated = probs.copy()
     gated[irregular, n] += gated[irregular, s]
     gated[irregular, s] = 0.0
     return gated
+
+
+def gate_measure(split: Split, measure: str) -> np.ndarray:
+    """Per beat, the S gate's ``measure``: a column of the beat sidecar, or the entropy of
+    the intervals around the beat (``rr_entropy``), computed from its records' intervals."""
+    from . import rr_entropy
+    from .data import sidecar
+
+    if measure == "rr_entropy":
+        if split.records is None:
+            raise ValueError("s_gate_measure rr_entropy needs each beat's record (the beat "
+                             "sidecar)")
+        pre_rr = split.rr[:, sidecar.RR_FEATURES.index("pre_rr")]
+        return rr_entropy.rr_entropy(pre_rr, split.records)
+    return split.rr[:, sidecar.RR_FEATURES.index(measure)]
 
 
 def extend_s_runs(probs: np.ndarray, split: Split, config: Mapping[str, Any]) -> np.ndarray:
