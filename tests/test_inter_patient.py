@@ -92,6 +92,23 @@ def test_rhythm_normalization_feeds_the_rhythm_columns():
     assert not {"pre_ratio", "record_rr", "pre_rr"} & set(names)
 
 
+def test_record_timing_feeds_the_record_ratios_without_the_spread_of_the_rhythm():
+    rng = np.random.default_rng(2)
+    fibrillation = np.cumsum(np.r_[0, rng.uniform(40, 160, 60)]).astype(int)
+    rows = _sidecar_rows(fibrillation)
+    split = Split(np.zeros((len(rows), 187), dtype=np.float32), np.zeros(len(rows), dtype=int),
+                  np.array(["r"] * len(rows)), rows)
+    timing = model_inputs.rr_input(split, {"rr_normalization": "record_timing"})
+    record = model_inputs.rr_input(split, {"rr_normalization": "record"})
+    names = [sidecar.RR_FEATURES[i] for i in sidecar.rr_columns("record_timing")]
+    assert names == ["pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio"]
+    # the same ratios as `record`, the two spread measures (high in fibrillation) left out
+    assert np.array_equal(timing, record[:, :4])
+    assert record[30, 4:].min() > 0.1
+    assert timing.shape[1] == models.rr_width(resolve({"rr_normalization": "record_timing",
+                                                       "rr_features": True}))
+
+
 def _sidecar_rows(samples: np.ndarray, fs: float = 100.0) -> np.ndarray:
     return sidecar.rr_features(samples, fs).astype(np.float32)
 

@@ -109,16 +109,18 @@ def refit_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
 
 
 def refit(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord) -> FinalModel:
-    """One model trained on every development beat (rebalanced as a fold's training part
-    is), for ``refit_epochs`` epochs with the run's seed; saved as the run's model. A stop
-    before its first epoch leaves fold 1's model, marked stopped."""
+    """One model trained on every development beat (left out by the S gate and rebalanced
+    as a fold's training part is), for ``refit_epochs`` epochs with the run's seed; saved
+    as the run's model. A stop before its first epoch leaves fold 1's model, marked
+    stopped."""
     from . import imbalance, training
     from .fold_training import build_model
 
     seed = int(ctx.config["seed"])
     epochs = refit_epochs([o.result.kept_epoch for o in outcomes])
     config = refit_config(ctx.config, epochs)
-    train, added = imbalance.rebalance(ctx.dev, config, ctx.class_names, seed=seed)
+    train, added = imbalance.rebalance(training.beats_outside_s_gate(ctx.dev, config), config,
+                                       ctx.class_names, seed=seed)
     print(f"final model: refit on all {len(train)} development beats for {epochs} epochs "
           f"(the folds kept epochs {[o.result.kept_epoch for o in outcomes]}), seed {seed}; "
           "no validation data: the refit itself is not scored, its record carries the "

@@ -36,7 +36,8 @@ def split_seed(config: dict[str, Any]) -> int:
 
 def development_folds(config: dict[str, Any], class_names: Sequence[str],
                       dev) -> Iterator[tuple[Any, dict]]:
-    """The run's training/validation splits, each with its training beats rebalanced.
+    """The run's training/validation splits, each with its training beats rebalanced (and,
+    with ``train_outside_s_gate``, without the beats the S gate clears).
 
     One split (``folds`` 0 or 1: ``val_fraction`` held out) or k stratified folds. SMOTE
     and synthetic augmentation (``imbalance.rebalance``) see only a split's training part,
@@ -44,7 +45,7 @@ def development_folds(config: dict[str, Any], class_names: Sequence[str],
     beats: added beats come on top); the validation beats are yielded as split. Yields
     ``(datasets.Fold, added)`` one at a time, so only one rebalanced fold is in memory.
     """
-    from . import imbalance
+    from . import imbalance, training
     from .data import datasets
 
     seed = int(config["seed"])
@@ -61,7 +62,11 @@ def development_folds(config: dict[str, Any], class_names: Sequence[str],
         if by_record:
             print(f"fold {fold.index}: held-out records {datasets.describe_records(fold.val)}",
                   flush=True)
-        train, added = imbalance.rebalance(fold.train, config, class_names,
+        kept = training.beats_outside_s_gate(fold.train, config)
+        if len(kept) < len(fold.train):
+            print(f"fold {fold.index}: {len(fold.train) - len(kept)} training beats the S gate "
+                  "clears left out (train_outside_s_gate)", flush=True)
+        train, added = imbalance.rebalance(kept, config, class_names,
                                            seed=seed + fold.index - 1)
         yield datasets.Fold(fold.index, train, fold.val, fold.val_index), added
 

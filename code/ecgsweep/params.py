@@ -158,11 +158,12 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "1: all the way)", low=0.0, high=1.0),
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
-          "none = seconds, both, rhythm = ratios to the median of the minute around the "
+          "record_timing = the same without the two measures of the rhythm's spread, so an "
+          "irregular rhythm is left to the S gate, none = seconds, both, rhythm = ratios to the median of the minute around the "
           "beat, and the pause after it, record_p75 = ratios to the record's 75th-percentile "
           "RR, which common premature beats do not pull down as they do the mean "
           "(data.sidecar)",
-          choices=("record", "none", "both", "rhythm", "record_p75")),
+          choices=("record", "record_timing", "none", "both", "rhythm", "record_p75")),
     Param("s_gate_measure", "local_irregularity", str,
           "the measure s_gate_irregularity reads: local_irregularity (successive "
           "intervals, beat sidecar), rhythm_irregularity (the most regular of lags 1-3, "
@@ -171,6 +172,11 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "intervals around the beat, which fibrillation spreads over many bins and "
           "ectopy over a few; rr_entropy)",
           choices=("local_irregularity", "rhythm_irregularity", "rr_entropy")),
+    Param("train_outside_s_gate", False, bool,
+          "training leaves out the beats the S gate clears (s_gate_measure above "
+          "s_gate_irregularity), whatever their class: the gate makes their S call, and "
+          "fibrillation's irregular beats would teach the model that a premature beat is "
+          "normal wherever the rhythm is irregular (needs the S gate on)"),
     Param("beat_normalization", "none", str,
           "record_median: a second input channel, the beat minus the median beat of its own "
           "record (per-patient morphology; needs the beat sidecar's records)",
@@ -433,6 +439,10 @@ SWITCHES: dict[str, Switch] = {s.name: s for s in (
     Switch("beat_normalization", ("beat_normalization",),
            lambda c: _value(c, "beat_normalization") != "none"),
     Switch("beat_dropout", ("beat_dropout",), lambda c: float(_value(c, "beat_dropout")) > 0),
+    Switch("train_outside_s_gate", ("train_outside_s_gate",),
+           lambda c: bool(_value(c, "train_outside_s_gate"))),
+    Switch("s_gate_irregularity=0", ("s_gate_irregularity",),
+           lambda c: float(_value(c, "s_gate_irregularity")) <= 0),
     Switch("lr_schedule=plateau", ("lr_schedule",),
            lambda c: _value(c, "lr_schedule") == "plateau"),
 )}
@@ -480,7 +490,7 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
     CombinationRule(
         "model", lambda c: _value(c, "model") in SEQUENCE_FAMILIES,
         ("max_train_beats", "val_split=random", "resample", "augment_synthetic", "pretrained",
-         "beat_normalization", "beat_dropout"),
+         "beat_normalization", "beat_dropout", "train_outside_s_gate"),
         "config key 'model': {value} is not supported together with {clash} (they leave gaps "
         "in a record's beats, add beats of no record, start from a single-beat model, or add "
         "a channel its windows do not carry); turn those off"),
@@ -499,6 +509,13 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
         ("resample", "augment_synthetic", "pretrained", "aug_*"),
         "config key 'beat_normalization': {value}: not supported together with {clash}; set "
         "beat_normalization=none or turn those off"),
+    # Which beats the gate clears is the gate's threshold: without one there are none.
+    CombinationRule(
+        "train_outside_s_gate", lambda c: bool(_value(c, "train_outside_s_gate")),
+        ("s_gate_irregularity=0",),
+        "config key 'train_outside_s_gate': true leaves out of training the beats the S gate "
+        "clears, and the gate is off ({clash}); set s_gate_irregularity above 0 or "
+        "train_outside_s_gate=false"),
     # A k-fold run's refit trains without validation data, which the plateau schedule follows.
     CombinationRule(
         "final_model",

@@ -137,6 +137,24 @@ def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
     return gated
 
 
+def beats_outside_s_gate(train: Split, config: Mapping[str, Any]) -> Split:
+    """``train_outside_s_gate``: the training beats the S gate leaves to the model (its
+    measure at most ``s_gate_irregularity``); all of ``train`` when the key is off. The
+    gate sets the S call of the others, so they would teach the model that fibrillation's
+    premature-looking beats are normal, and with them every premature beat in an irregular
+    rhythm. Their V and F beats go too: kept alone, they teach that an irregular rhythm
+    makes a beat V."""
+    if not config.get("train_outside_s_gate"):
+        return train
+    threshold = float(config.get("s_gate_irregularity", 0.0))
+    if threshold <= 0:
+        raise ValueError("train_outside_s_gate needs the S gate on (s_gate_irregularity > 0)")
+    if train.rr is None:
+        raise ValueError("train_outside_s_gate needs the beats' RR features (the beat sidecar)")
+    measure = gate_measure(train, config.get("s_gate_measure", "local_irregularity"))
+    return train.take(measure <= threshold)
+
+
 def gate_measure(split: Split, measure: str) -> np.ndarray:
     """Per beat, the S gate's ``measure``: a column of the beat sidecar, or the entropy of
     the intervals around the beat (``rr_entropy``), computed from its records' intervals."""

@@ -57,6 +57,9 @@ RR_RATIOS = ("pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio", "local
              "local_irregularity")
 RHYTHM_SECONDS = ("ref_rr",)
 LOCAL_RATIOS = ("pre_local_ratio", "local_spread", "local_irregularity")  # need no reference
+# The intervals' timing alone: the ratios without the two spread measures, so the model
+# judges prematurity and leaves telling fibrillation from frequent ectopy to the S gate.
+TIMING_RATIOS = ("pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio")
 RHYTHM_RATIOS = ("pre_ref_ratio", "post_ref_ratio", "local_ref_ratio", "post_pre_ratio",
                  "rhythm_irregularity")
 RR_FEATURES = RR_SECONDS + RR_RATIOS + RHYTHM_SECONDS + RHYTHM_RATIOS
@@ -186,6 +189,7 @@ def read(path: str | os.PathLike, n_beats: int) -> tuple[np.ndarray, np.ndarray,
 SCALED_BY_REFERENCE = ("pre_rr", "post_rr", "local_rr")
 RR_COLUMNS_BY_NORMALIZATION = {
     "record": RR_RATIOS,
+    "record_timing": TIMING_RATIOS,
     "none": RR_SECONDS,
     "both": RR_SECONDS + RR_RATIOS,
     "rhythm": LOCAL_RATIOS + RHYTHM_RATIOS,
@@ -196,9 +200,10 @@ REFERENCE_PERCENTILE = 75.0
 
 
 def rr_columns(normalization: str) -> list[int]:
-    """Columns of RR_FEATURES a model sees: ratios to the record's mean (record), seconds
-    (none), both, ratios to the local rhythm's reference (rhythm), or the intervals
-    that ``reference_scaled`` divides by the record's 75th-percentile interval (record_p75)."""
+    """Columns of RR_FEATURES a model sees: ratios to the record's mean (record), the same
+    without the spread measures (record_timing), seconds (none), both, ratios to the local
+    rhythm's reference (rhythm), or the intervals that ``reference_scaled`` divides by the
+    record's 75th-percentile interval (record_p75)."""
     chosen = RR_COLUMNS_BY_NORMALIZATION[normalization]
     return [RR_FEATURES.index(name) for name in chosen]
 
