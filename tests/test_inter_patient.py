@@ -109,6 +109,30 @@ def test_record_timing_feeds_the_record_ratios_without_the_spread_of_the_rhythm(
                                                        "rr_features": True}))
 
 
+def test_record_entropy_feeds_the_timing_ratios_and_the_entropy_of_each_records_intervals():
+    rng = np.random.default_rng(3)
+    bigeminy = _sidecar_rows(np.cumsum(np.r_[0, np.tile([60, 140], 40)]))
+    fibrillation = _sidecar_rows(np.cumsum(np.r_[0, rng.uniform(40, 160, 80)]).astype(int))
+    rows = np.vstack([bigeminy, fibrillation])
+    records = np.array(["bigeminy"] * len(bigeminy) + ["af"] * len(fibrillation))
+    split = Split(np.zeros((len(rows), 187), dtype=np.float32), np.zeros(len(rows), dtype=int),
+                  records, rows)
+    config = {"rr_normalization": "record_entropy"}
+    fed = model_inputs.rr_input(split, config)
+    assert fed.shape[1] == 5 == models.rr_width(resolve({**config, "rr_features": True}))
+    timing = model_inputs.rr_input(split, {"rr_normalization": "record_timing"})
+    assert np.array_equal(fed[:, :4], timing)
+    entropy = fed[:, 4]
+    # bigeminy fills two bins (1 bit), fibrillation many; successive differences would not
+    # tell them apart
+    assert np.median(entropy[records == "bigeminy"]) == pytest.approx(1.0, abs=0.05)
+    assert np.median(entropy[records == "af"]) > 3.0
+    windows = np.array([[0, 1, 2], [90, 91, 92]])  # a sequence model's rows
+    assert np.array_equal(model_inputs.rr_input(split, config, windows), fed[windows])
+    with pytest.raises(ValueError, match="record"):
+        model_inputs.rr_input(Split(split.X, split.y, None, split.rr), config)
+
+
 def _sidecar_rows(samples: np.ndarray, fs: float = 100.0) -> np.ndarray:
     return sidecar.rr_features(samples, fs).astype(np.float32)
 
@@ -147,7 +171,8 @@ def test_record_p75_reference_is_each_records_own_whatever_rows_are_fed():
         model_inputs.rr_input(Split(split.X, split.y, None, split.rr), config)
 
 
-def test_a_run_refuses_record_p75_on_rr_features_without_records(tmp_path):
+@pytest.mark.parametrize("normalization", ["record_p75", "record_entropy"])
+def test_a_run_refuses_rr_of_the_whole_record_without_records(tmp_path, normalization):
     from types import SimpleNamespace
 
     from ecgsweep.cli import UserError
@@ -156,10 +181,10 @@ def test_a_run_refuses_record_p75_on_rr_features_without_records(tmp_path):
     rr_only = Split(np.zeros((2, 187)), np.zeros(2, int),
                     rr=np.ones((2, len(sidecar.RR_FEATURES)), dtype=np.float32))
     source = SimpleNamespace(files={"train": str(tmp_path / "x.csv")}, name="mitbih")
-    config = resolve({"rr_features": True, "rr_normalization": "record_p75"})
-    with pytest.raises(UserError, match="'rr_normalization': record_p75 divides each beat's RR "
-                                        "intervals by its record's usual interval and needs "
-                                        "each beat's record"):
+    config = resolve({"rr_features": True, "rr_normalization": normalization})
+    with pytest.raises(UserError, match=f"'rr_normalization': {normalization} reads each "
+                                        "beat's RR intervals against its whole record's and "
+                                        "needs each beat's record"):
         _check_sidecar(config, rr_only, source)
     _check_sidecar(resolve({"rr_features": True}), rr_only, source)
 

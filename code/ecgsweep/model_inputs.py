@@ -39,6 +39,8 @@ def rr_input(split: Split, config: Mapping[str, Any], rows: Any = None) -> np.nd
     if split.rr is None:
         raise ValueError("rr_features needs the beats' RR features (the data's beat sidecar)")
     normalization = config.get("rr_normalization", "record")
+    if normalization in params.RECORD_FED_RR:
+        return _with_fed_rr(split, normalization, rows)
     if normalization in params.RECORD_SCALED_RR:
         # the reference is a statistic of each record's beats in the split, not of ``rows``
         if split.records is None:
@@ -49,3 +51,20 @@ def rr_input(split: Split, config: Mapping[str, Any], rows: Any = None) -> np.nd
     rr = split.rr if rows is None else split.rr[rows]
     columns = sidecar.rr_columns(normalization)
     return np.ascontiguousarray(rr[..., columns], dtype=np.float32)
+
+
+def _with_fed_rr(split: Split, normalization: str, rows: Any) -> np.ndarray:
+    """The sidecar columns of ``normalization`` and after them its inputs computed from each
+    record's intervals (``sidecar.FED_RR``: rr_entropy), for every beat or for ``rows``."""
+    from . import rr_entropy
+    from .data import sidecar
+
+    if split.records is None:
+        raise ValueError(f"rr_normalization={normalization} needs each beat's record "
+                         "(the beat sidecar)")
+    pre_rr = split.rr[:, sidecar.RR_FEATURES.index("pre_rr")]
+    fed = rr_entropy.rr_entropy(pre_rr, split.records)
+    columns = np.concatenate([split.rr[:, sidecar.rr_columns(normalization)], fed[:, None]],
+                             axis=1)
+    chosen = columns if rows is None else columns[rows]
+    return np.ascontiguousarray(chosen, dtype=np.float32)

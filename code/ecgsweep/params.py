@@ -159,11 +159,14 @@ TRAINING_PARAMS: tuple[Param, ...] = (
     Param("rr_normalization", "record", str,
           "which RR features: record = ratios to the record's mean RR (per patient), "
           "record_timing = the same without the two measures of the rhythm's spread, so an "
-          "irregular rhythm is left to the S gate, none = seconds, both, rhythm = ratios to the median of the minute around the "
+          "irregular rhythm is left to the S gate, record_entropy = those and rr_entropy "
+          "(the entropy of the intervals around the beat, which tells fibrillation from "
+          "ectopy; needs the beat sidecar's records), none = seconds, both, rhythm = ratios to the median of the minute around the "
           "beat, and the pause after it, record_p75 = ratios to the record's 75th-percentile "
           "RR, which common premature beats do not pull down as they do the mean "
           "(data.sidecar)",
-          choices=("record", "record_timing", "none", "both", "rhythm", "record_p75")),
+          choices=("record", "record_timing", "record_entropy", "none", "both", "rhythm",
+                   "record_p75")),
     Param("s_gate_measure", "local_irregularity", str,
           "the measure s_gate_irregularity reads: local_irregularity (successive "
           "intervals, beat sidecar), rhythm_irregularity (the most regular of lags 1-3, "
@@ -329,11 +332,14 @@ PER_RECORD_KEYS = ("prior_adaptation", "s_gate_irregularity", "s_gate_measure",
 # rr_normalization choices whose intervals are divided by a statistic of each beat's record
 # when the model is fed (data.sidecar.reference_scaled), so they need each beat's record.
 RECORD_SCALED_RR = ("record_p75",)
+# rr_normalization choices with an input computed from each record's intervals when the
+# model is fed (data.sidecar.FED_RR), so they need each beat's record too.
+RECORD_FED_RR = ("record_entropy",)
 
 
-def _rr_scaled_by_record(config: Mapping[str, Any]) -> bool:
+def _rr_from_whole_record(config: Mapping[str, Any]) -> bool:
     return (bool(config.get("rr_features"))
-            and config.get("rr_normalization", "record") in RECORD_SCALED_RR)
+            and config.get("rr_normalization", "record") in RECORD_SCALED_RR + RECORD_FED_RR)
 
 
 def _gate_by_entropy(config: Mapping[str, Any]) -> bool:
@@ -349,8 +355,8 @@ OPTION_NEEDS: tuple[OptionNeed, ...] = (
                "reads consecutive beats of one record", "records"),
     OptionNeed("rr_features", lambda c: bool(c.get("rr_features")),
                "feeds each beat's RR intervals to the model", "rr"),
-    OptionNeed("rr_normalization", _rr_scaled_by_record,
-               "divides each beat's RR intervals by its record's usual interval", "records"),
+    OptionNeed("rr_normalization", _rr_from_whole_record,
+               "reads each beat's RR intervals against its whole record's", "records"),
     OptionNeed("s_gate_irregularity", _positive("s_gate_irregularity"),
                "moves S calls to N where the rhythm is irregular", "rr",
                ("N", "S")),

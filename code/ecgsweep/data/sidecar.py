@@ -60,6 +60,8 @@ LOCAL_RATIOS = ("pre_local_ratio", "local_spread", "local_irregularity")  # need
 # The intervals' timing alone: the ratios without the two spread measures, so the model
 # judges prematurity and leaves telling fibrillation from frequent ectopy to the S gate.
 TIMING_RATIOS = ("pre_ratio", "post_ratio", "local_ratio", "pre_local_ratio")
+# Inputs computed from each record's intervals when the beats are fed, not stored in the file.
+FED_RR = ("rr_entropy",)
 RHYTHM_RATIOS = ("pre_ref_ratio", "post_ref_ratio", "local_ref_ratio", "post_pre_ratio",
                  "rhythm_irregularity")
 RR_FEATURES = RR_SECONDS + RR_RATIOS + RHYTHM_SECONDS + RHYTHM_RATIOS
@@ -190,6 +192,7 @@ SCALED_BY_REFERENCE = ("pre_rr", "post_rr", "local_rr")
 RR_COLUMNS_BY_NORMALIZATION = {
     "record": RR_RATIOS,
     "record_timing": TIMING_RATIOS,
+    "record_entropy": TIMING_RATIOS + ("rr_entropy",),
     "none": RR_SECONDS,
     "both": RR_SECONDS + RR_RATIOS,
     "rhythm": LOCAL_RATIOS + RHYTHM_RATIOS,
@@ -201,11 +204,12 @@ REFERENCE_PERCENTILE = 75.0
 
 def rr_columns(normalization: str) -> list[int]:
     """Columns of RR_FEATURES a model sees: ratios to the record's mean (record), the same
-    without the spread measures (record_timing), seconds (none), both, ratios to the local
-    rhythm's reference (rhythm), or the intervals that ``reference_scaled`` divides by the
-    record's 75th-percentile interval (record_p75)."""
+    without the spread measures (record_timing, and record_entropy beside the ``FED_RR``
+    input), seconds (none), both, ratios to the local rhythm's reference (rhythm), or the
+    intervals that ``reference_scaled`` divides by the record's 75th-percentile interval
+    (record_p75)."""
     chosen = RR_COLUMNS_BY_NORMALIZATION[normalization]
-    return [RR_FEATURES.index(name) for name in chosen]
+    return [RR_FEATURES.index(name) for name in chosen if name not in FED_RR]
 
 
 def record_reference(pre_rr: np.ndarray, records: np.ndarray, rows: Any = None) -> np.ndarray:

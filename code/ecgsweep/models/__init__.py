@@ -55,9 +55,9 @@ def rr_width(config: Mapping[str, Any]) -> int:
     """RR features per beat the model reads (0 without ``rr_features``)."""
     if not config.get("rr_features"):
         return 0
-    from ..data.sidecar import rr_columns
+    from ..data.sidecar import RR_COLUMNS_BY_NORMALIZATION
 
-    return len(rr_columns(config.get("rr_normalization", "record")))
+    return len(RR_COLUMNS_BY_NORMALIZATION[config.get("rr_normalization", "record")])
 
 
 RR_BRANCH_UNITS = 32
