@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from ecgsweep import folds, params, training
+from ecgsweep.cli import UserError
 from ecgsweep.config import resolve
 from ecgsweep.data.datasets import MITBIH_CLASSES
 
@@ -32,16 +33,20 @@ def test_training_keeps_every_beat_with_the_key_off():
 
 
 def test_the_folds_train_without_the_beats_the_gate_clears(capsys):
-    dev = _split_of([("bigeminy", _bigeminy()), ("af", _fibrillation())])
-    config = resolve({**ENTROPY_GATE, "train_outside_s_gate": True, "folds": 2,
+    dev = _split_of([("bigeminy", _bigeminy()), ("af", _fibrillation()),
+                     ("sinus", np.full(200, 0.8))])
+    config = resolve({**ENTROPY_GATE, "train_outside_s_gate": True, "folds": 3,
                       "val_split": "record"})
     by_held_out = {str(fold.val.records[0]): fold
                    for fold, _ in folds.development_folds(config, ("N", "S", "V", "F"), dev)}
-    # the fold that trains on the fibrillation record keeps few of its beats; the other all
-    assert len(by_held_out["bigeminy"].train) < 0.1 * (dev.records == "af").sum()
-    assert len(by_held_out["af"].train) == (dev.records == "bigeminy").sum()
+    beats = {name: int((dev.records == name).sum()) for name in ("bigeminy", "af", "sinus")}
+    # the folds that train on the fibrillation record keep few of its beats; the other all
+    trained_on_af = by_held_out["bigeminy"].train
+    assert (trained_on_af.records == "sinus").sum() == beats["sinus"]
+    assert (trained_on_af.records == "af").sum() < 0.1 * beats["af"]
+    assert len(by_held_out["af"].train) == beats["bigeminy"] + beats["sinus"]
     # validation is scored on every beat, as the gate then acts on them
-    assert len(by_held_out["bigeminy"].val) == (dev.records == "bigeminy").sum()
+    assert len(by_held_out["af"].val) == beats["af"]
     assert "training beats the S gate clears left out" in capsys.readouterr().out
 
 
@@ -61,3 +66,13 @@ def test_a_sequence_model_refuses_gaps_the_gate_would_leave_in_a_record():
     config = {"model": "seq2seq", "train_outside_s_gate": True, "s_gate_irregularity": 2.75}
     (problem,) = params.combination_problems(config)
     assert problem.keys == ("model", "train_outside_s_gate")
+
+
+def test_a_fold_left_without_training_beats_says_which_setting_did_it():
+    dev = _split_of([("af", _fibrillation()), ("af2", _fibrillation())])
+    config = resolve({**ENTROPY_GATE, "s_gate_irregularity": 0.5, "train_outside_s_gate": True,
+                      "folds": 2, "val_split": "record"})
+    with pytest.raises(UserError, match=r"fold 1: train_outside_s_gate leaves no training beat "
+                                        r"\(the rr_entropy of every one is above "
+                                        r"s_gate_irregularity=0.5\)"):
+        list(folds.development_folds(config, ("N", "S", "V", "F"), dev))

@@ -109,10 +109,10 @@ def refit_config(config: dict[str, Any], epochs: int) -> dict[str, Any]:
 
 
 def refit(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord) -> FinalModel:
-    """One model trained on every development beat (left out by the S gate and rebalanced
-    as a fold's training part is), for ``refit_epochs`` epochs with the run's seed; saved
-    as the run's model. A stop before its first epoch leaves fold 1's model, marked
-    stopped."""
+    """One model trained on every development beat (those the S gate clears left out and
+    the rest rebalanced, as in a fold's training part), for ``refit_epochs`` epochs with
+    the run's seed; saved as the run's model. A stop before its first epoch leaves fold 1's
+    model, marked stopped."""
     from . import imbalance, training
     from .fold_training import build_model
 

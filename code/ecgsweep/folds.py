@@ -25,6 +25,7 @@ from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
+from .cli import UserError
 from .contract import VAL_METRICS, kept_metric
 from .model_record import KFoldSummary, ModelRecord
 
@@ -63,6 +64,11 @@ def development_folds(config: dict[str, Any], class_names: Sequence[str],
             print(f"fold {fold.index}: held-out records {datasets.describe_records(fold.val)}",
                   flush=True)
         kept = training.beats_outside_s_gate(fold.train, config)
+        if not len(kept):
+            raise UserError(f"fold {fold.index}: train_outside_s_gate leaves no training beat "
+                            f"(the {config['s_gate_measure']} of every one is above "
+                            f"s_gate_irregularity={config['s_gate_irregularity']}); raise "
+                            "s_gate_irregularity or set train_outside_s_gate=false")
         if len(kept) < len(fold.train):
             print(f"fold {fold.index}: {len(fold.train) - len(kept)} training beats the S gate "
                   "clears left out (train_outside_s_gate)", flush=True)

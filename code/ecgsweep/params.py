@@ -161,8 +161,8 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "record_timing = the same without the two measures of the rhythm's spread, so an "
           "irregular rhythm is left to the S gate, record_entropy = those and rr_entropy "
           "(the entropy of the intervals around the beat, which tells fibrillation from "
-          "ectopy; needs the beat sidecar's records), none = seconds, both, rhythm = ratios to the median of the minute around the "
-          "beat, and the pause after it, record_p75 = ratios to the record's 75th-percentile "
+          "ectopy; needs the beat sidecar's records), none = seconds, both, rhythm = "
+          "ratios to the median of the minute around the beat, and the pause after it, record_p75 = ratios to the record's 75th-percentile "
           "RR, which common premature beats do not pull down as they do the mean "
           "(data.sidecar)",
           choices=("record", "record_timing", "record_entropy", "none", "both", "rhythm",
