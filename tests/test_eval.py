@@ -179,6 +179,8 @@ def test_eval_says_which_data_the_model_was_chosen_on(trained, tmp_path, capsys)
      "RR features"),
     ({"s_run_tolerance": 0.15}, "s_run_tolerance=0.15, which calls S the beats of a run",
      "RR features"),
+    ({"s_premature_ratio": 0.85}, "s_premature_ratio=0.85, which calls S the beats called N "
+     "that come early", "RR features"),
     ({"v_template_clusters": 10}, "v_template_clusters=10, which shares the V probability",
      "record"),
     ({"prior_adaptation": 0.5}, "prior_adaptation=0.5, which re-estimates each record's",

@@ -1,7 +1,7 @@
 """A k-fold run scored again with other settings of the steps after the model.
 
-The S gate, the runs of S, the V templates and the per-record class mix
-(``params.PER_RECORD_KEYS``) change no weight, so they can be tried on a finished run
+Premature beats called S, the S gate, the runs of S, the V templates and the per-record
+class mix (``params.PER_RECORD_KEYS``) change no weight, so they can be tried on a finished run
 without training it again: each fold's saved model predicts the records it held out, the
 steps run with the given settings, and the folds' confusion matrices are pooled as the run
 pooled them (``cv_report``). ``code/eval.py --cv-run DIR --set KEY=VALUE`` runs it. The figure is a

@@ -16,9 +16,9 @@ it goes to a local run folder to upload later with `wandb sync`.
 --cv-run prints the cross-validated tables of a k-fold run folder again (the pooled AAMI
 EC57 table and the per-record errors, from its fold<i>.json), without loading a model.
 
---set KEY=VALUE (repeatable) changes a step after the model, which changes no weight (the
-S gate, the runs of S, the V templates, the per-record class mix), from the value the model
-was trained with: with --model the model is scored with it; with --cv-run each fold's model
+--set KEY=VALUE (repeatable) changes a step after the model, which changes no weight
+(premature beats called S, the S gate, the runs of S, the V templates, the per-record class
+mix), from the value the model was trained with: with --model the model is scored with it; with --cv-run each fold's model
 scores the records it held out again with it, and the folds are pooled as the run pooled
 them. --records pools part of a k-fold run's held-out records only.
 """

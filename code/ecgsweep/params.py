@@ -138,6 +138,11 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "above this gets its S probability added to N, at validation and "
           "test alike. In atrial fibrillation no beat is a premature atrial one (MIT-BIH "
           "labels them N) (0: off)", low=0.0, high=10.0),
+    Param("s_premature_ratio", 0.0, float,
+          "premature beats called S: a beat the model calls N whose RR interval is below "
+          "this share of the mean of the intervals around it gets its N probability added "
+          "to S, before the S gate, at validation and test alike (0: off)",
+          low=0.0, high=1.0),
     Param("s_run_tolerance", 0.0, float,
           "runs of S: a beat called S whose RR interval is at most (1 - this) of the one "
           "before starts a run, and the beats after it whose interval stays within (1 + "
@@ -325,8 +330,8 @@ def _positive(key: str) -> Callable[[Mapping[str, Any]], bool]:
 
 # The config keys of the steps that follow the model (training.per_record_steps): they
 # change no weight, so a trained model can be scored again under other values of them.
-PER_RECORD_KEYS = ("prior_adaptation", "s_gate_irregularity", "s_gate_measure",
-                   "s_run_tolerance", "v_template_clusters")
+PER_RECORD_KEYS = ("prior_adaptation", "s_premature_ratio", "s_gate_irregularity",
+                   "s_gate_measure", "s_run_tolerance", "v_template_clusters")
 
 
 # rr_normalization choices whose intervals are divided by a statistic of each beat's record
@@ -362,6 +367,9 @@ OPTION_NEEDS: tuple[OptionNeed, ...] = (
                ("N", "S")),
     OptionNeed("s_gate_measure", _gate_by_entropy,
                "measures the rhythm's entropy over each record's beats", "records"),
+    OptionNeed("s_premature_ratio", _positive("s_premature_ratio"),
+               "calls S the beats called N that come early against the intervals around "
+               "them", "rr", ("N", "S")),
     OptionNeed("s_run_tolerance", _positive("s_run_tolerance"),
                "calls S the beats of a run begun by an abrupt S beat", "rr", ("N", "S")),
     OptionNeed("prior_adaptation", _positive("prior_adaptation"),

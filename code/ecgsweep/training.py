@@ -89,9 +89,10 @@ def model_proba(model, split: Split, config: Mapping[str, Any],
 def per_record_steps(probs: np.ndarray, split: Split, config: Mapping[str, Any],
                      class_prior: Sequence[float] | None = None) -> np.ndarray:
     """What follows the model, at validation and test alike: each record's class mix
-    re-estimated (with the model's ``class_prior``), the S gate, the runs of S, then the V
-    templates (each unchanged when its key is 0)."""
+    re-estimated (with the model's ``class_prior``), premature beats called S, the S gate,
+    the runs of S, then the V templates (each unchanged when its key is 0)."""
     probs = adapt_record_priors(probs, split, config, class_prior)
+    probs = call_premature_beats_s(probs, split, config)
     probs = gate_s_in_irregular_rhythm(probs, split, config)
     probs = extend_s_runs(probs, split, config)
     return share_v_within_templates(probs, split, config)
@@ -113,6 +114,30 @@ def adapt_record_priors(probs: np.ndarray, split: Split, config: Mapping[str, An
     keep = prior_shift.kept_columns(MITBIH_CLASSES[:probs.shape[1]])
     return prior_shift.adapt_by_record(probs, split.records, class_prior,
                                        float(config["prior_adaptation"]), keep)
+
+
+def call_premature_beats_s(probs: np.ndarray, split: Split,
+                           config: Mapping[str, Any]) -> np.ndarray:
+    """``s_premature_ratio``: a beat the model calls N whose interval is below this share
+    of the mean of the intervals around it (``pre_local_ratio``) gets its N probability
+    added to S, as a Holter system's prematurity criterion calls it. The S gate, after
+    this step, takes the call back where fibrillation makes beats early. Unchanged when
+    the key is 0."""
+    from .data import sidecar
+    from .data.datasets import MITBIH_CLASSES
+
+    ratio = float(config.get("s_premature_ratio", 0.0))
+    if ratio <= 0:
+        return probs
+    if split.rr is None:
+        raise ValueError("s_premature_ratio needs the beats' RR features (the beat sidecar)")
+    n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
+    early = split.rr[:, sidecar.RR_FEATURES.index("pre_local_ratio")] < ratio
+    premature = early & (probs.argmax(axis=1) == n)
+    called = probs.copy()
+    called[premature, s] += called[premature, n]
+    called[premature, n] = 0.0
+    return called
 
 
 def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
