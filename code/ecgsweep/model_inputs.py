@@ -59,11 +59,7 @@ def _with_fed_rr(split: Split, normalization: str, rows: Any) -> np.ndarray:
     from . import rr_entropy
     from .data import sidecar
 
-    if split.records is None:
-        raise ValueError(f"rr_normalization={normalization} needs each beat's record "
-                         "(the beat sidecar)")
-    pre_rr = split.rr[:, sidecar.RR_FEATURES.index("pre_rr")]
-    fed = rr_entropy.rr_entropy(pre_rr, split.records)
+    fed = rr_entropy.split_entropy(split, f"rr_normalization={normalization}")
     columns = np.concatenate([split.rr[:, sidecar.rr_columns(normalization)], fed[:, None]],
                              axis=1)
     chosen = columns if rows is None else columns[rows]

@@ -17,7 +17,12 @@ no column of the beat sidecar beyond ``pre_rr``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .data.datasets import Split
 
 WINDOW_BEATS = 64  # intervals in each beat's histogram, centred on it (fewer at a record's ends)
 BIN_WIDTH = 0.1  # of the log interval: bins about 10% apart
@@ -33,6 +38,17 @@ def rr_entropy(pre_rr: np.ndarray, records: np.ndarray) -> np.ndarray:
         rows = np.flatnonzero(records == record)
         entropy[rows] = _entropy_in_record(pre_rr[rows])
     return entropy
+
+
+def split_entropy(split: "Split", needed_by: str) -> np.ndarray:
+    """``rr_entropy`` of every beat of ``split``, from its beat sidecar's ``pre_rr`` and
+    records; a ValueError saying that ``needed_by`` needs each beat's record when the split
+    names none."""
+    from .data import sidecar
+
+    if split.records is None:
+        raise ValueError(f"{needed_by} needs each beat's record (the beat sidecar)")
+    return rr_entropy(split.rr[:, sidecar.RR_FEATURES.index("pre_rr")], split.records)
 
 
 def _entropy_in_record(pre_rr: np.ndarray) -> np.ndarray:

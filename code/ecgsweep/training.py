@@ -187,11 +187,7 @@ def gate_measure(split: Split, measure: str) -> np.ndarray:
     from .data import sidecar
 
     if measure == "rr_entropy":
-        if split.records is None:
-            raise ValueError("s_gate_measure rr_entropy needs each beat's record (the beat "
-                             "sidecar)")
-        pre_rr = split.rr[:, sidecar.RR_FEATURES.index("pre_rr")]
-        return rr_entropy.rr_entropy(pre_rr, split.records)
+        return rr_entropy.split_entropy(split, "s_gate_measure rr_entropy")
     return split.rr[:, sidecar.RR_FEATURES.index(measure)]
 
 
