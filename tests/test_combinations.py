@@ -20,10 +20,10 @@ from test_kfold import FakeRun
      "config key 'rr_features': not supported together with augment_synthetic, pretrained "
      "(added beats and a pretrained beat-only model have no RR features); set "
      "rr_features=false or turn those off"),
-    ({"beat_normalization": "record_median", "aug_noise": 0.1, "aug_shift": 2},
-     ("beat_normalization", "aug_shift", "aug_noise"),
-     "config key 'beat_normalization': record_median: not supported together with aug_*; set "
-     "beat_normalization=none or turn those off"),
+    ({"beat_normalization": "record_median", "augment_synthetic": 0.2, "aug_noise": 0.1},
+     ("beat_normalization", "augment_synthetic"),
+     "config key 'beat_normalization': record_median: not supported together with "
+     "augment_synthetic; set beat_normalization=none or turn those off"),
 ])
 def test_each_rule_names_its_keys_and_says_what_to_do(setting, keys, message):
     for config in (setting, resolve(setting)):  # a sweep's fixed values, or a whole run config

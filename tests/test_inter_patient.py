@@ -537,11 +537,29 @@ def test_beat_normalization_refuses_what_has_no_record():
 
     dev = _dev_with_records()
     source = datasets.DataSource("x", datasets.MITBIH_CLASSES)
-    for extra in ({"resample": "smote"}, {"augment_synthetic": 0.5}, {"aug_noise": 0.1},
+    for extra in ({"resample": "smote"}, {"augment_synthetic": 0.5},
                   {"pretrained": "models/cnn/best.keras"}):
         with pytest.raises(UserError, match="not supported together with"):
             _check_beat_normalization(resolve({"beat_normalization": "record_median", **extra}))
     _check_beat_normalization(resolve({"beat_normalization": "record_median"}))
+    _check_beat_normalization(resolve({"beat_normalization": "record_median", "aug_noise": 0.1}))
+
+
+def test_augmentation_takes_the_record_channel_against_the_augmented_beat():
+    from ecgsweep import augment
+    from ecgsweep.data import beatnorm
+
+    dev = _dev_with_records()
+    beats = beatnorm.beat_channels(dev.X, dev.records, "record_median")
+    record_median = beatnorm.record_median_beats(dev.X, dev.records)
+    config = {"aug_shift": 3, "aug_wander": 0.1, "aug_noise": 0.02}
+    out = augment.augment_channels(beats, np.random.default_rng(0), config)
+    alone = augment.augment_beats(dev.X, np.random.default_rng(0), config)
+    assert out.shape == beats.shape and np.allclose(out[:, :, 0], alone)
+    assert np.allclose(out[:, :, 1], alone - record_median, atol=1e-6)
+    assert not np.allclose(out[:, :, 1], beats[:, :, 1])
+    one_channel = augment.augment_channels(beats[:, :, :1], np.random.default_rng(0), config)
+    assert np.allclose(one_channel[:, :, 0], alone)
 
 
 def test_split_seed_fixes_the_folds_whatever_the_seed():

@@ -38,6 +38,19 @@ def augment_beats(X: np.ndarray, rng: np.random.Generator, config: Mapping[str, 
     return out
 
 
+def augment_channels(beats: np.ndarray, rng: np.random.Generator,
+                     config: Mapping[str, Any]) -> np.ndarray:
+    """The model's beat input (n, length, channels) with its beat channel augmented. A second
+    channel (``beat_normalization: record_median``, the beat minus its record's median beat)
+    is taken again against the augmented beat: the record's median beat is a property of the
+    record and stays as it is, so whatever the augmentation adds to a beat shows in both."""
+    augmented = augment_beats(beats[:, :, 0], rng, config)
+    if beats.shape[-1] == 1:
+        return augmented[..., None]
+    record_median = beats[:, :, 0] - beats[:, :, 1]
+    return np.stack([augmented, augmented - record_median], axis=-1)
+
+
 def _shift_rows(X: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Row i moved right by offsets[i] samples (left when negative), zeros where it left."""
     n, length = X.shape
@@ -66,7 +79,7 @@ class AugmentedBatches(keras.utils.PyDataset):
     def __getitem__(self, index: int):
         idx = self.order[index * self.batch_size:(index + 1) * self.batch_size]
         beats = self.inputs["beat"] if isinstance(self.inputs, dict) else self.inputs
-        augmented = augment_beats(beats[idx, :, 0], self.rng, self.config)[..., None]
+        augmented = augment_channels(beats[idx], self.rng, self.config)
         x = ({**{k: v[idx] for k, v in self.inputs.items()}, "beat": augmented}
              if isinstance(self.inputs, dict) else augmented)
         if self.weights is None:

@@ -517,10 +517,10 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
         "pretrained beat-only model have no RR features); set rr_features=false or turn "
         "those off"),
     # The second channel needs each beat's record, which added beats lack, and would not
-    # follow an augmentation of the beat alone or fit a pretrained one-channel model.
+    # fit a pretrained one-channel model.
     CombinationRule(
         "beat_normalization", lambda c: _value(c, "beat_normalization") != "none",
-        ("resample", "augment_synthetic", "pretrained", "aug_*"),
+        ("resample", "augment_synthetic", "pretrained"),
         "config key 'beat_normalization': {value}: not supported together with {clash}; set "
         "beat_normalization=none or turn those off"),
     # Which beats the gate clears is the gate's threshold: without one there are none.
