@@ -120,6 +120,22 @@ def test_a_stop_signal_stops_cleanly_and_keeps_the_run(synth_dir, tmp_path, stop
     assert run_model.is_file() and json.loads(run_model.with_suffix(".json").read_text())["stopped"]
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP])
+def test_a_stop_signal_while_the_run_starts_ends_it_with_a_message(tmp_path, stop):
+    # the signal arrives inside wandb.init, before training installs its own stop
+    script = ("import os, sys, wandb\n"
+              "from ecgsweep import run\n"
+              f"wandb.init = lambda **kw: os.kill(os.getpid(), {int(stop)})\n"
+              "sys.exit(run.main(['--model=cnn']))\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=run_env(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    from ecgsweep.cli import EXIT_INTERRUPTED
+    from ecgsweep.run import STOPPED_BEFORE_TRAINING
+
+    assert proc.returncode == EXIT_INTERRUPTED, proc.stderr
+    assert f"interrupted while the run was starting: {STOPPED_BEFORE_TRAINING}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
 
 def test_a_csv_with_a_negative_label_stops_before_the_model_is_built(synth_dir, tmp_path):
     # --dataset=FILE.csv with label -1: refused before training, not a TensorFlow traceback

@@ -30,9 +30,12 @@ from typing import Any
 
 from . import backend
 from .cli import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, expected_errors,
-                  one_line_warnings, wandb_start_failed)
+                  one_line_warnings, stop_signals_interrupt, wandb_start_failed)
 from .config import resolve
 from .run_args import parse_cli, usage
+
+
+STOPPED_BEFORE_TRAINING = "no model was trained and none was promoted"
 
 
 def _train(run, config: dict[str, Any]) -> int:
@@ -76,11 +79,18 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     backend.quiet_tensorflow()
     one_line_warnings()  # e.g. a key of another family: one `warning:` line in the run's log
-    import wandb
-
+    # Until training installs its own stop (training.StopRequest), a stop signal ends the
+    # run through the handlers below with a message, not silently with the default action.
+    stop_signals_interrupt()
     try:
+        import wandb
+
         run = wandb.init(project=os.environ.get("WANDB_PROJECT", "ecg-sweeps"),
                          config=cli_config, job_type="train")
+    except KeyboardInterrupt:
+        print(f"interrupted while the run was starting: {STOPPED_BEFORE_TRAINING}",
+              file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     except Exception as e:  # wandb raises its own types for login/network/config problems
         print(f"error: {wandb_start_failed('train', e)}", file=sys.stderr)
         return EXIT_USAGE
@@ -96,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     except expected_errors() as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         exit_code = EXIT_USAGE
-    except KeyboardInterrupt:  # a second Ctrl-C (training.StopRequest): quit now
+    except KeyboardInterrupt:  # a stop before training began, or a second Ctrl-C: quit now
         print("interrupted", file=sys.stderr, flush=True)
         exit_code = EXIT_INTERRUPTED
     finally:
