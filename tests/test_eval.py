@@ -181,6 +181,8 @@ def test_eval_says_which_data_the_model_was_chosen_on(trained, tmp_path, capsys)
      "RR features"),
     ({"s_premature_ratio": 0.85}, "s_premature_ratio=0.85, which calls S the beats called N "
      "that come early", "RR features"),
+    ({"s_premature_spread": 5.0}, "s_premature_spread=5.0, which calls S the beats called N "
+     "that come early against their own record's", "RR features"),
     ({"v_template_clusters": 10}, "v_template_clusters=10, which shares the V probability",
      "record"),
     ({"prior_adaptation": 0.5}, "prior_adaptation=0.5, which re-estimates each record's",

@@ -143,6 +143,12 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "this share of the mean of the intervals around it gets its N probability added "
           "to S, before the S gate, at validation and test alike (0: off)",
           low=0.0, high=1.0),
+    Param("s_premature_spread", 0.0, float,
+          "premature beats called S by each record's own rhythm: a beat called N is also "
+          "premature when its RR interval, as a share of the intervals around it, is below "
+          "its record's median share minus this many robust standard deviations (over the "
+          "beats called N), up to 0.95 (0: off; s_premature_ratio stays the least "
+          "threshold)", low=0.0, high=20.0),
     Param("s_run_tolerance", 0.0, float,
           "runs of S: a beat called S whose RR interval is at most (1 - this) of the one "
           "before starts a run, and the beats after it whose interval stays within (1 + "
@@ -330,8 +336,9 @@ def _positive(key: str) -> Callable[[Mapping[str, Any]], bool]:
 
 # The config keys of the steps that follow the model (training.per_record_steps): they
 # change no weight, so a trained model can be scored again under other values of them.
-PER_RECORD_KEYS = ("prior_adaptation", "s_premature_ratio", "s_gate_irregularity",
-                   "s_gate_measure", "s_run_tolerance", "v_template_clusters")
+PER_RECORD_KEYS = ("prior_adaptation", "s_premature_ratio", "s_premature_spread",
+                   "s_gate_irregularity", "s_gate_measure", "s_run_tolerance",
+                   "v_template_clusters")
 
 
 # rr_normalization choices whose intervals are divided by a statistic of each beat's record
@@ -370,6 +377,11 @@ OPTION_NEEDS: tuple[OptionNeed, ...] = (
     OptionNeed("s_premature_ratio", _positive("s_premature_ratio"),
                "calls S the beats called N that come early against the intervals around "
                "them", "rr", ("N", "S")),
+    OptionNeed("s_premature_spread", _positive("s_premature_spread"),
+               "calls S the beats called N that come early against their own record's "
+               "rhythm", "rr", ("N", "S")),
+    OptionNeed("s_premature_spread", _positive("s_premature_spread"),
+               "sets each record's prematurity threshold from its own rhythm", "records"),
     OptionNeed("s_run_tolerance", _positive("s_run_tolerance"),
                "calls S the beats of a run begun by an abrupt S beat", "rr", ("N", "S")),
     OptionNeed("prior_adaptation", _positive("prior_adaptation"),

@@ -120,20 +120,31 @@ def call_premature_beats_s(probs: np.ndarray, split: Split,
                            config: Mapping[str, Any]) -> np.ndarray:
     """``s_premature_ratio``: a beat the model calls N whose interval is below this share
     of the mean of the intervals around it (``pre_local_ratio``) gets its N probability
-    added to S, as a Holter system's prematurity criterion calls it. The S gate, after
-    this step, takes the call back where fibrillation makes beats early. Unchanged when
-    the key is 0."""
+    added to S, as a Holter system's prematurity criterion calls it; with
+    ``s_premature_spread`` each record may raise that share to a threshold set by its own
+    rhythm (``prematurity``). The S gate, after this step, takes the call back where
+    fibrillation makes beats early. Unchanged when both keys are 0."""
+    from . import prematurity
     from .data import sidecar
     from .data.datasets import MITBIH_CLASSES
 
     ratio = float(config.get("s_premature_ratio", 0.0))
-    if ratio <= 0:
+    spread = float(config.get("s_premature_spread", 0.0))
+    if ratio <= 0 and spread <= 0:
         return probs
     if split.rr is None:
         raise ValueError("s_premature_ratio needs the beats' RR features (the beat sidecar)")
     n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
-    early = split.rr[:, sidecar.RR_FEATURES.index("pre_local_ratio")] < ratio
-    premature = early & (probs.argmax(axis=1) == n)
+    pre_local_ratio = split.rr[:, sidecar.RR_FEATURES.index("pre_local_ratio")]
+    called_n = probs.argmax(axis=1) == n
+    if spread > 0:
+        if split.records is None:
+            raise ValueError("s_premature_spread needs each beat's record (the beat sidecar)")
+        thresholds = prematurity.premature_thresholds(pre_local_ratio, split.records,
+                                                      called_n, ratio, spread)
+    else:
+        thresholds = np.full(len(pre_local_ratio), ratio)
+    premature = called_n & (pre_local_ratio < thresholds)
     called = probs.copy()
     called[premature, s] += called[premature, n]
     called[premature, n] = 0.0
