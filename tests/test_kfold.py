@@ -350,7 +350,7 @@ def test_cv_run_scored_again_with_other_settings_after_the_model(tmp_path, fake_
     stored = cv_report.report_run_folder(run_dir)
 
     # the settings it was trained with: each fold's model predicts its records as in the run
-    same = cv_rescore.rescore_run_folder(run_dir, {"s_gate_irregularity": 0.3})
+    same = cv_rescore.rescore_run_folders([run_dir], {"s_gate_irregularity": 0.3})
     assert same["confusion"] == stored["confusion"]
     assert same["record_errors"] == stored["record_errors"]
     out = capsys.readouterr().out
@@ -358,9 +358,9 @@ def test_cv_run_scored_again_with_other_settings_after_the_model(tmp_path, fake_
 
     # other settings are applied: no gate lets S calls through, a gate at every beat none
     s = 1
-    ungated = cv_rescore.rescore_run_folder(run_dir, {"s_gate_irregularity": 0.0})
+    ungated = cv_rescore.rescore_run_folders([run_dir], {"s_gate_irregularity": 0.0})
     assert np.asarray(ungated["confusion"])[:, s].sum() > 0
-    everywhere = cv_rescore.rescore_run_folder(run_dir, {"s_gate_irregularity": 1e-9})
+    everywhere = cv_rescore.rescore_run_folders([run_dir], {"s_gate_irregularity": 1e-9})
     assert np.asarray(everywhere["confusion"])[:, s].sum() == 0
     assert np.asarray(everywhere["confusion"]).sum() == np.asarray(stored["confusion"]).sum()
     assert everywhere["after_model_settings"] == {"s_gate_irregularity": 1e-9}
@@ -368,7 +368,39 @@ def test_cv_run_scored_again_with_other_settings_after_the_model(tmp_path, fake_
     # the data set changed since the run: refused, naming the run and the fingerprints
     write_records_csv(data, "mitbih_train", {f"1{i:02d}": 150 for i in range(6)}, seed=1)
     with pytest.raises(UserError, match="holds other beats now"):
-        cv_rescore.rescore_run_folder(run_dir, {"s_gate_irregularity": 0.0})
+        cv_rescore.rescore_run_folders([run_dir], {"s_gate_irregularity": 0.0})
+
+
+def test_runs_of_the_same_folds_score_together_fold_by_fold(tmp_path, fake_wandb, capsys):
+    from conftest import write_records_csv
+
+    from ecgsweep import cv_rescore
+
+    data = tmp_path / "data"
+    write_records_csv(data, "mitbih_train", {f"1{i:02d}": 120 for i in range(6)}, seed=0)
+
+    def trained(run_id, **over):
+        config = _config(data, tmp_path, val_split="record", classes="aami4", rr_features=True,
+                         epochs=2, learning_rate=0.01, max_train_beats=0,
+                         **{"split_seed": 3, **over})
+        fake = FakeRun(tmp_path, run_id)
+        assert run._train(fake, config) == 0
+        return Path(fake.dir).parent
+
+    seed0, seed1 = trained("avgseed0", seed=0), trained("avgseed1", seed=1)
+    alone = cv_rescore.rescore_run_folders([seed0], {})
+    # a run averaged with itself scores as it does alone
+    assert cv_rescore.rescore_run_folders([seed0, seed0], {})["confusion"] == alone["confusion"]
+    both = cv_rescore.rescore_run_folders([seed0, seed1], {})
+    assert np.asarray(both["confusion"]).sum() == np.asarray(alone["confusion"]).sum()
+    assert both["val_records"] == alone["val_records"] and both["runs"] == [str(seed0), str(seed1)]
+    assert "2 runs" in capsys.readouterr().out
+
+    # other folds: refused, naming the run and the first fold that differs
+    other = trained("avgsplit", seed=0, folds=2)
+    with pytest.raises(UserError, match=r"--cv-run .*avgsplit.*: its fold \d held out other "
+                                        r"records .*same folds"):
+        cv_rescore.rescore_run_folders([seed0, other], {})
 
 
 def test_cv_run_set_refuses_what_needs_training_again(tmp_path):

@@ -73,9 +73,23 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
         assert Path(result["model"]).name == "model.keras"
         assert Path(unseen["report"]).is_file()
 
+    # the final model: the seeds' models averaged in one file, scored as they score together
+    averaged = document["seeds_averaged"]
+    assert averaged["seeds"] == [1, 2] and Path(averaged["model"]).is_file()
+    assert sorted(r for fold in averaged["chosen-on"]["held_out_records"] for r in fold) == [
+        "101", "106", "209"]
+    from ecgsweep import evaluation
+
+    together = evaluation.evaluate([r["model"] for r in document["seeds"]],
+                                   test_csv=str(out / "data" / "external" / "mitbih_test.csv"),
+                                   out_dir=tmp_path / "together", bootstrap=0)
+    report = json.loads(Path(averaged["never-seen"]["report"]).read_text())
+    assert report["confusion_matrix"] == together["confusion_matrix"]
+
     text = (out / "protocol.md").read_text()
     for needed in ("chosen-on (DS1 record-grouped CV)", "never-seen (external)", "## Seed 1",
                    "## Seed 2", "## Over the seeds", "SVEB", "VEB", "101 106 209", "800 802",
+                   "## Seeds 1 2 averaged", "the seeds' models averaged (the final model)",
                    document["date"]):
         assert needed in text
     assert "protocol: dev: converting" in proc.stdout

@@ -1,4 +1,5 @@
-"""A k-fold run scored again with other settings of the steps after the model.
+"""A k-fold run scored again with other settings of the steps after the model, or several
+runs of the same folds scored together, each fold's models averaged.
 
 Premature beats called S, the S gate, the runs of S, the V templates and the per-record
 class mix (``params.PER_RECORD_KEYS``) change no weight, so they can be tried on a finished run
@@ -7,6 +8,11 @@ steps run with the given settings, and the folds' confusion matrices are pooled 
 pooled them (``cv_report``). ``code/eval.py --cv-run DIR --set KEY=VALUE`` runs it. The figure is a
 cross-validated one of the same records the settings are chosen on, so it flatters as the
 run's own table does.
+
+Runs trained with other seeds on the same folds (the same ``folds`` and ``split_seed``)
+score together as the models of one fold averaged (``code/eval.py --cv-run A --cv-run B``):
+the cross-validated figure of the seeds' models averaged, which ``code/protocol.py`` reports
+for its seeds.
 """
 
 from __future__ import annotations
@@ -24,44 +30,79 @@ from .data import datasets
 from .model_record import ModelRecord
 
 
-def rescore_run_folder(run_dir: str | Path, settings: dict[str, Any],
-                       data_dir: str | None = None, batch_size: int = 1024,
-                       names: Sequence[str] | None = None) -> dict[str, Any]:
-    """Prints, and returns, the pooled EC57 and per-record tables of the k-fold run in
-    ``run_dir`` with ``settings`` for the steps after the model; ``data_dir`` is where its
-    data set is now (default: where it was trained); with ``names``, of those held-out
-    records only."""
+def rescore_run_folders(run_dirs: Sequence[str | Path], settings: dict[str, Any],
+                        data_dir: str | None = None, batch_size: int = 1024,
+                        names: Sequence[str] | None = None) -> dict[str, Any]:
+    """Prints, and returns, the pooled EC57 and per-record tables of the k-fold runs in
+    ``run_dirs`` with ``settings`` for the steps after the model. With several runs (the same
+    folds, other seeds) each fold's models are averaged, as ``code/eval.py`` averages models
+    given together; ``data_dir`` is where their data set is now (default: where they were
+    trained); with ``names``, of those held-out records only."""
     from .evaluation.held_out import development_data
     from .evaluation.members import changed_settings, load_model, with_settings
 
-    run_dir = Path(run_dir)
-    records = read_fold_records(run_dir)
-    check_held_out_records(records, run_dir)
-    _, dev = development_data(records[0].config, data_dir)
-    check_same_data(records[0], dev, run_dir, data_dir)
+    run_dirs = [Path(d) for d in run_dirs]
+    runs = [read_fold_records(d) for d in run_dirs]
+    for run_dir, records in zip(run_dirs, runs):
+        check_held_out_records(records, run_dir)
+    check_same_folds(runs, run_dirs)
+    _, dev = development_data(runs[0][0].config, data_dir)
+    for run_dir, records in zip(run_dirs, runs):
+        check_same_data(records[0], dev, run_dir, data_dir)
     rescored = []
-    for index, record in enumerate(records, start=1):
-        member = load_model(run_dir / FOLD_MODEL_FILE.format(index=index))
+    for index, record in enumerate(runs[0], start=1):
+        members = [with_settings(load_model(d / FOLD_MODEL_FILE.format(index=index)), settings)
+                   for d in run_dirs]
         if index == 1:
-            print(f"{run_dir}: its {len(records)} fold models scored again on the records "
-                  f"they held out, after the model: {changed_settings(member, settings)}",
-                  flush=True)
-        rescored.append(fold_scored(with_settings(member, settings), record, dev, batch_size))
-    return {**print_pooled(rescored, names), "after_model_settings": dict(settings)}
+            whose = (f"{run_dirs[0]}: its {len(runs[0])} fold models"
+                     if len(run_dirs) == 1 else
+                     f"{len(run_dirs)} runs ({', '.join(map(str, run_dirs))}): each fold's "
+                     f"{len(run_dirs)} models averaged,")
+            print(f"{whose} scored again on the records they held out, after the model: "
+                  f"{changed_settings(members[0], settings)}", flush=True)
+        rescored.append(fold_scored(members, record, dev, batch_size))
+    return {**print_pooled(rescored, names), "after_model_settings": dict(settings),
+            "runs": [str(d) for d in run_dirs]}
 
 
-def fold_scored(member, record: ModelRecord, dev: datasets.Split,
+def fold_scored(members: Sequence[Any], record: ModelRecord, dev: datasets.Split,
                 batch_size: int) -> ModelRecord:
-    """``record`` with its validation confusion matrices (total, per record) made again,
-    as the run made them, from ``member`` on the records the fold held out."""
-    from .fold_training import validation_confusion
+    """``record`` with its validation confusion matrices (total, per record) made again, as
+    the run made them, from ``members`` (their probabilities averaged, then the steps after
+    the model) on the records the fold held out."""
+    from sklearn.metrics import confusion_matrix
+
+    from . import ec57
+    from .evaluation.members import predict_proba
 
     val = dev.take(np.isin(dev.records.astype(str), record.val_records))
-    config = member.record.config
-    confusion = validation_confusion(member.model, val, config, len(record.class_names),
-                                     record.class_prior, batch_size)
-    return dataclasses.replace(record, config=config, val_confusion=confusion.total.tolist(),
-                               val_confusion_by_record=confusion.by_record)
+    pred = predict_proba(members, val, batch_size=batch_size).argmax(axis=1)
+    labels = list(range(len(record.class_names)))
+    return dataclasses.replace(
+        record, config=members[0].record.config,
+        val_confusion=confusion_matrix(val.y, pred, labels=labels).tolist(),
+        val_confusion_by_record=ec57.confusion_by_record(val.y, pred, val.records,
+                                                         len(labels)))
+
+
+def check_same_folds(runs: list[list[ModelRecord]], run_dirs: list[Path]) -> None:
+    """Runs scored together must hold out the same records fold by fold (the same
+    ``folds`` and ``split_seed``; their seeds may differ) and have the same classes."""
+    first = runs[0]
+    for run_dir, records in zip(run_dirs[1:], runs[1:]):
+        if records[0].class_names != first[0].class_names:
+            raise UserError(f"--cv-run {run_dir}: its classes ({' '.join(records[0].class_names)}) "
+                            f"are not those of {run_dirs[0]} "
+                            f"({' '.join(first[0].class_names)}); only runs of the same classes "
+                            "can be averaged")
+        folds = [sorted(map(str, r.val_records)) for r in records]
+        expected = [sorted(map(str, r.val_records)) for r in first]
+        if folds != expected:
+            differ = next((i for i, (a, b) in enumerate(zip(folds, expected), start=1) if a != b),
+                          min(len(folds), len(expected)) + 1)
+            raise UserError(f"--cv-run {run_dir}: its fold {differ} held out other records than "
+                            f"{run_dirs[0]}'s; only runs with the same folds (the same folds "
+                            "and split_seed, any seed) can be averaged fold by fold")
 
 
 def check_held_out_records(records: list[ModelRecord], run_dir: Path) -> None:

@@ -5,6 +5,7 @@
     python code/eval.py --model models/cnn/best.keras --bootstrap 2000 --wandb
     python code/eval.py --cv-run wandb/offline-run-<time>-<id>
     python code/eval.py --cv-run wandb/offline-run-<time>-<id> --set s_gate_irregularity=0.15
+    python code/eval.py --cv-run seed42/wandb/offline-run-<...> --cv-run seed7/wandb/offline-run-<...>
 
 Prints per-class precision/recall/F1/support with bootstrap confidence intervals and
 one-vs-rest ROC AUC and average precision, the averages, accuracy and the confusion
@@ -15,6 +16,8 @@ it goes to a local run folder to upload later with `wandb sync`.
 
 --cv-run prints the cross-validated tables of a k-fold run folder again (the pooled AAMI
 EC57 table and the per-record errors, from its fold<i>.json), without loading a model.
+Given several times, for runs of the same folds trained with other seeds, it scores each
+fold's models averaged on the records that fold held out: the seeds' models together.
 
 --set KEY=VALUE (repeatable) changes a step after the model, which changes no weight
 (premature beats called S, the S gate, the runs of S, the V templates, the per-record class
@@ -38,9 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--model", action="append",
                       help="a .keras file; repeat to average several models' probabilities")
-    what.add_argument("--cv-run", metavar="DIR",
+    what.add_argument("--cv-run", metavar="DIR", action="append",
                       help="a k-fold run's folder: print its cross-validated EC57 and "
-                           "per-record tables from its fold records, no model loaded")
+                           "per-record tables from its fold records, no model loaded; "
+                           "repeat for runs of the same folds (other seeds): each fold's "
+                           "models averaged, scored again")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         dest="settings",
                         help="a step after the model set to VALUE instead of the value the "
@@ -81,8 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError("--records goes with --cv-run (a k-fold run's held-out records); to "
                         "score part of a test file, convert those records alone")
     names = cv_report.record_names(args.records) if args.records else None
-    if args.cv_run and not settings:
-        cv_report.report_run_folder(args.cv_run, names)
+    if args.cv_run and len(args.cv_run) == 1 and not settings:
+        cv_report.report_run_folder(args.cv_run[0], names)
         return
     from ecgsweep import backend, evaluation
 
@@ -90,8 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.cv_run:
         from ecgsweep import cv_rescore
 
-        cv_rescore.rescore_run_folder(args.cv_run, settings, data_dir=args.data_dir,
-                                      batch_size=args.batch_size, names=names)
+        cv_rescore.rescore_run_folders(args.cv_run, settings, data_dir=args.data_dir,
+                                       batch_size=args.batch_size, names=names)
         return
     evaluation.evaluate(args.model, test_csv=args.test, data_dir=args.data_dir, out_dir=args.out,
                         bootstrap=args.bootstrap, seed=args.seed, examples_per_pair=args.examples,

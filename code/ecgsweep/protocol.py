@@ -15,9 +15,13 @@ EC57 report on records no choice looked at out.
    and the run's own model (``final_model``) is what is scored next.
 4. Score that model on the external records (EC57, bootstrap intervals): the
    **never-seen** figure.
-5. Write ``<out>/protocol.json`` and ``<out>/protocol.md``: per seed both sides' tables,
-   each labelled chosen-on or never-seen, the records of each side, the date, the
-   machine and the configuration.
+5. With several seeds: their models averaged in one file, ``<out>/seeds-averaged/model.keras``,
+   the protocol's final model (``seed_average``). Its chosen-on figure averages the seeds'
+   models of each fold on the records that fold held out (the seeds share their folds);
+   its never-seen figure scores the file itself.
+6. Write ``<out>/protocol.json`` and ``<out>/protocol.md``: per seed, and for the seeds
+   averaged, both sides' tables, each labelled chosen-on or never-seen, the records of each
+   side, the date, the machine and the configuration.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ CHOSEN_ON, NEVER_SEEN = "chosen-on", "never-seen"
 # converted files are named as the mitbih data set's (mitbih_train.csv, mitbih_test.csv).
 PROTOCOL_KEYS = ("dataset", "data_dir", "models_dir", "seed", "config_file")
 DATASET = "mitbih"
+AVERAGED_FOLDER = "seeds-averaged"  # <out>/seeds-averaged/model.keras: the seeds' models averaged
 
 
 @dataclass(frozen=True)
@@ -254,6 +259,40 @@ def side_figures(label: str, ec57_table: dict, macro_f1: float | None,
             "confidence_intervals": intervals, **more}
 
 
+def seeds_averaged(results: list[dict[str, Any]], external: Side, out: Path, bootstrap: int,
+                   dev_label: str) -> dict[str, Any]:
+    """Both sides' figures of the seeds' models averaged in one file
+    (``<out>/seeds-averaged/model.keras``, ``seed_average``): the seeds' fold models averaged
+    fold by fold on the records each fold held out, and the file scored on the external
+    records."""
+    from . import backend, cv_rescore, ec57, evaluation
+    from .seed_average import save_seed_average
+
+    seeds = [r["seed"] for r in results]
+    run_dirs = [Path(r["run_dir"]) for r in results]
+    folder = out / AVERAGED_FOLDER
+    print(f"protocol: the models of seeds {' '.join(map(str, seeds))} averaged, fold by fold "
+          "on the records each fold held out:", flush=True)
+    backend.select()
+    pooled = cv_rescore.rescore_run_folders(run_dirs, {})
+    model = folder / RUN_MODEL_FILE
+    record = save_seed_average(run_dirs, seeds, pooled, model)
+    print(f"protocol: the seeds' models averaged in one file: {model}", flush=True)
+    report = evaluation.evaluate([model], test_csv=str(external.csv), out_dir=folder / "external",
+                                 bootstrap=bootstrap)
+    return {
+        "seeds": seeds, "model": str(model), "final_model": record.final_model,
+        CHOSEN_ON: side_figures(f"{CHOSEN_ON} ({dev_label} record-grouped CV)", pooled["ec57"],
+                                pooled["pooled_macro_f1"], folds=len(pooled["val_records"]),
+                                held_out_records=pooled["val_records"]),
+        NEVER_SEEN: side_figures(f"{NEVER_SEEN} (external)", report["ec57"],
+                                 ec57.macro_f1(report["confusion_matrix"], record.class_names),
+                                 report.get("confidence_intervals"),
+                                 bootstrap=report.get("bootstrap"),
+                                 report=str(folder / "external" / "report.json")),
+    }
+
+
 def seed_result(seed: int, run_dir: Path, external: Side, out: Path,
                 bootstrap: int, dev_label: str) -> dict[str, Any]:
     """Both sides' figures of the seed's final model: the k-fold CV's pooled table from its
@@ -330,21 +369,32 @@ def figures_table(figures: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _f1_values(figures: dict[str, Any]) -> list[float]:
+    """SVEB F1, VEB F1 and macro-F1 of one side's figures (NaN where undefined: no call)."""
+    import numpy as np
+
+    f1 = [figures["ec57"].get(c, {}).get("f1") for c in ("S", "V")]
+    return [np.nan if v is None else v for v in (*f1, figures["macro_f1"])]
+
+
+def _cells(values: list[float]) -> str:
+    return " | ".join("-" if v != v else f"{v:.3f}" for v in values)
+
+
 def seeds_table(document: dict[str, Any]) -> list[str]:
-    """SVEB and VEB F1 of each seed on both sides, and their mean and spread."""
+    """SVEB and VEB F1 of each seed on both sides, their mean and spread, and those of the
+    seeds' models averaged."""
     import numpy as np
 
     rows = ["| side | seed | SVEB F1 | VEB F1 | macro-F1 |", "|---|---:|---:|---:|---:|"]
+    averaged = document.get("seeds_averaged")
     for side in (CHOSEN_ON, NEVER_SEEN):
         values = []
         for result in document["seeds"]:
             figures = result[side]
-            f1 = [figures["ec57"].get(c, {}).get("f1") for c in ("S", "V")]
-            values.append([np.nan if v is None else v for v in (*f1, figures["macro_f1"])])
+            values.append(_f1_values(figures))
             # (no call of a class: its +P and F1 are undefined, '-')
-            rows.append(f"| {figures['label']} | {result['seed']} | "
-                        + " | ".join("-" if np.isnan(v) else f"{v:.3f}" for v in values[-1])
-                        + " |")
+            rows.append(f"| {figures['label']} | {result['seed']} | {_cells(values[-1])} |")
         if len(values) > 1:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # a column of '-' only
@@ -352,7 +402,20 @@ def seeds_table(document: dict[str, Any]) -> list[str]:
             rows.append(f"| {side}: mean +- spread | {len(values)} seeds | "
                         + " | ".join("-" if np.isnan(m) else f"{m:.3f} +- {s:.3f}"
                                      for m, s in zip(mean, std)) + " |")
+        if averaged:
+            rows.append(f"| **{side}: the seeds' models averaged (the final model)** | "
+                        f"{' '.join(map(str, averaged['seeds']))} | "
+                        f"{_cells(_f1_values(averaged[side]))} |")
     return rows
+
+
+def final_model_line(document: dict[str, Any]) -> str:
+    """What the protocol's final model is, in words."""
+    each = f"{document['seeds'][0]['final_model']} of the folds"
+    averaged = document.get("seeds_averaged")
+    if not averaged:
+        return each
+    return f"{averaged['model']}: the {len(averaged['seeds'])} seeds' models averaged, each an {each}"
 
 
 def markdown(document: dict[str, Any]) -> str:
@@ -364,12 +427,19 @@ def markdown(document: dict[str, Any]) -> str:
              + (f", with the values of the best run {document['sweep']['run_id']} of sweep "
                 f"{document['sweep']['sweep_id']}: {json.dumps(document['chosen'])}"
                 if document["sweep"] else ""),
-             f"- final model: {document['seeds'][0]['final_model']} of the folds",
+             f"- final model: {final_model_line(document)}",
              f"- chosen-on records ({document['dev']['source']}): "
              f"{' '.join(document['dev']['records'])}",
              f"- never-seen records ({document['external']['source']}): "
              f"{' '.join(document['external']['records'])}", "",
              "## Over the seeds", "", *seeds_table(document), ""]
+    averaged = document.get("seeds_averaged")
+    if averaged:
+        lines += [f"## Seeds {' '.join(map(str, averaged['seeds']))} averaged", "",
+                  f"model: {averaged['model']} (the final model: each seed's fold models "
+                  "averaged; its chosen-on figure averages the seeds' models of each fold on "
+                  "the records that fold held out)", ""]
+        lines += figures_table(averaged[CHOSEN_ON]) + figures_table(averaged[NEVER_SEEN])
     for result in document["seeds"]:
         lines += [f"## Seed {result['seed']}", "", f"model: {result['model']}", ""]
         lines += figures_table(result[CHOSEN_ON]) + figures_table(result[NEVER_SEEN])
@@ -401,10 +471,13 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     for seed in dict.fromkeys(args.seed or DEFAULT_SEEDS):
         run_dir = train_seed(seed, args.config, chosen, dev, out)
         seeds.append(seed_result(seed, run_dir, external, out, args.bootstrap, label))
+    averaged = (seeds_averaged(seeds, external, out, args.bootstrap, label)
+                if len(seeds) > 1 else None)
     document = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(),
                 "config_file": args.config, "sweep": choice, "chosen": chosen,
                 "dev": side_summary(dev, summaries["dev"]),
-                "external": side_summary(external, summaries["external"]), "seeds": seeds}
+                "external": side_summary(external, summaries["external"]), "seeds": seeds,
+                "seeds_averaged": averaged}
     write_text_whole(out / "protocol.json",
                      json.dumps(document, indent=2, default=str) + "\n")
     write_text_whole(out / "protocol.md", markdown(document) + "\n")

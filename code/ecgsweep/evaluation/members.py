@@ -96,7 +96,7 @@ def changed_settings(member: LoadedModel, settings: dict[str, Any]) -> str:
     every = params.all_params()
     trained = member.record.config
     return ", ".join(f"{key}={value} (trained with {trained.get(key, every[key].default)})"
-                     for key, value in settings.items())
+                     for key, value in settings.items()) or "as trained"
 
 
 def chosen_on(record: ModelRecord) -> str | None:
