@@ -219,3 +219,21 @@ def test_the_report_orders_classes_and_says_what_is_undefined():
         "| N", "| SVEB", "| VEB", "| F"]
     assert "| chosen-on: mean +- spread | 2 seeds | 0.500 +- 0.100 | 0.800 +- 0.000 |" in text
     assert "| never-seen: mean +- spread | 2 seeds | - | 0.600 +- 0.000 |" in text
+
+
+def test_a_stop_while_averaging_the_seeds_names_the_runs_it_kept(tmp_path, monkeypatch, capsys):
+    from ecgsweep import cv_rescore
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cv_rescore, "rescore_run_folders", stopped)
+    dev, external = protocol._sides(tmp_path / "dev", tmp_path / "svdb", tmp_path / "out")
+    results = [{"seed": 1, "run_dir": str(tmp_path / "run1")},
+               {"seed": 2, "run_dir": str(tmp_path / "run2")}]
+    with pytest.raises(KeyboardInterrupt):
+        protocol.seeds_averaged(results, external, tmp_path / "out", 0, "DS1")
+    err = capsys.readouterr().err
+    assert "stopped while averaging the seeds' models; each seed's run is kept" in err
+    assert str(tmp_path / "run1") in err and str(tmp_path / "run2") in err
+    assert not (tmp_path / "out" / protocol.AVERAGED_FOLDER / "model.keras").exists()

@@ -274,12 +274,17 @@ def seeds_averaged(results: list[dict[str, Any]], external: Side, out: Path, boo
     print(f"protocol: the models of seeds {' '.join(map(str, seeds))} averaged, fold by fold "
           "on the records each fold held out:", flush=True)
     backend.select()
-    pooled = cv_rescore.rescore_run_folders(run_dirs, {})
     model = folder / RUN_MODEL_FILE
-    record = save_seed_average(run_dirs, seeds, pooled, model)
-    print(f"protocol: the seeds' models averaged in one file: {model}", flush=True)
-    report = evaluation.evaluate([model], test_csv=str(external.csv), out_dir=folder / "external",
-                                 bootstrap=bootstrap)
+    try:
+        pooled = cv_rescore.rescore_run_folders(run_dirs, {})
+        record = save_seed_average(run_dirs, seeds, pooled, model)
+        print(f"protocol: the seeds' models averaged in one file: {model}", flush=True)
+        report = evaluation.evaluate([model], test_csv=str(external.csv),
+                                     out_dir=folder / "external", bootstrap=bootstrap)
+    except KeyboardInterrupt:
+        print("protocol: stopped while averaging the seeds' models; each seed's run is kept "
+              f"({', '.join(map(str, run_dirs))})", file=sys.stderr, flush=True)
+        raise
     return {
         "seeds": seeds, "model": str(model), "final_model": record.final_model,
         CHOSEN_ON: side_figures(f"{CHOSEN_ON} ({dev_label} record-grouped CV)", pooled["ec57"],

@@ -12,6 +12,7 @@ once on its averaged output, with the settings the runs share.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,7 +31,10 @@ def save_seed_average(run_dirs: Sequence[Path], seeds: Sequence[int], pooled: di
     members = [Path(d) / RUN_MODEL_FILE for d in run_dirs]
     records = [ModelRecord.read(record_path(m)) for m in members]
     path.parent.mkdir(parents=True, exist_ok=True)
-    ensemble_model(members).save(path)
+    # written whole or not at all: a stop while saving leaves no half-written model
+    partial = path.with_name(f".{path.stem}.partial.keras")
+    ensemble_model(members).save(partial)
+    os.replace(partial, path)
     first = records[0]
     kfold = dataclasses.replace(
         first.kfold, confusion=pooled["confusion"], ec57=pooled["ec57"],
