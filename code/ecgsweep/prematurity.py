@@ -20,12 +20,12 @@ RATIO_CAP = 0.95  # no record's threshold rises above this share of the interval
 MIN_RECORD_BEATS = 20  # beats called N a record needs for its own threshold
 
 
-def premature_thresholds(pre_local_ratio: np.ndarray, records: np.ndarray,
+def premature_thresholds(pre_local_ratio: np.ndarray, records: np.ndarray | None,
                          called_n: np.ndarray, ratio: float, spread: float) -> np.ndarray:
     """Per beat, the ``pre_local_ratio`` below which it is premature: ``ratio``, raised in each
     record with at least ``MIN_RECORD_BEATS`` beats in ``called_n`` to that record's median
     minus ``spread`` robust standard deviations of it over those beats, up to ``RATIO_CAP``
-    (``ratio`` itself is never lowered)."""
+    (``ratio`` itself is never lowered). ``records`` is read only when ``spread`` is on."""
     thresholds = np.full(len(pre_local_ratio), float(ratio))
     if spread <= 0:
         return thresholds

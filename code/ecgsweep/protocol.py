@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import platform
 import signal
@@ -383,7 +384,7 @@ def _f1_values(figures: dict[str, Any]) -> list[float]:
 
 
 def _cells(values: list[float]) -> str:
-    return " | ".join("-" if v != v else f"{v:.3f}" for v in values)
+    return " | ".join("-" if math.isnan(v) else f"{v:.3f}" for v in values)
 
 
 def seeds_table(document: dict[str, Any]) -> list[str]:

@@ -27,6 +27,7 @@ def save_seed_average(run_dirs: Sequence[Path], seeds: Sequence[int], pooled: di
     with a record whose cross-validated figures are ``pooled``
     (``cv_rescore.rescore_run_folders`` over the same runs); returns that record."""
     from .final_model import ENSEMBLE, ensemble_model
+    from .run_record import final_record
 
     members = [Path(d) / RUN_MODEL_FILE for d in run_dirs]
     records = [ModelRecord.read(record_path(m)) for m in members]
@@ -41,11 +42,12 @@ def save_seed_average(run_dirs: Sequence[Path], seeds: Sequence[int], pooled: di
         pooled_macro_f1=pooled["pooled_macro_f1"], val_records=pooled["val_records"],
         record_errors=pooled.get("record_errors"), values=[], mean=None, std=None,
         best_epochs=[], models=[], eval_command=None)
-    record = dataclasses.replace(
-        first, final_model=ENSEMBLE, members=[str(m) for m in members], value=None,
-        run_id=None, run_dir=None, sweep_id=None, kfold=kfold,
-        val_confusion=pooled["confusion"],
-        class_prior=prior_shift.mean_prior([r.class_prior for r in records]),
-        extra={**first.extra, "seeds": list(seeds)})
+    # no single run's: the runs' identity and k-fold mean do not describe the average
+    averaged = dataclasses.replace(first, kfold=kfold, value=None, run_id=None, run_dir=None,
+                                   sweep_id=None, extra={**first.extra, "seeds": list(seeds)})
+    record = final_record(averaged, ENSEMBLE, n_train=first.dataset.n_train,
+                          best_epoch=first.best_epoch,
+                          class_prior=prior_shift.mean_prior([r.class_prior for r in records]),
+                          members=[str(m) for m in members])
     record.write(record_path(path))
     return record

@@ -134,16 +134,13 @@ def call_premature_beats_s(probs: np.ndarray, split: Split,
         return probs
     if split.rr is None:
         raise ValueError("s_premature_ratio needs the beats' RR features (the beat sidecar)")
+    if spread > 0 and split.records is None:
+        raise ValueError("s_premature_spread needs each beat's record (the beat sidecar)")
     n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
     pre_local_ratio = split.rr[:, sidecar.RR_FEATURES.index("pre_local_ratio")]
     called_n = probs.argmax(axis=1) == n
-    if spread > 0:
-        if split.records is None:
-            raise ValueError("s_premature_spread needs each beat's record (the beat sidecar)")
-        thresholds = prematurity.premature_thresholds(pre_local_ratio, split.records,
-                                                      called_n, ratio, spread)
-    else:
-        thresholds = np.full(len(pre_local_ratio), ratio)
+    thresholds = prematurity.premature_thresholds(pre_local_ratio, split.records, called_n,
+                                                  ratio, spread)
     premature = called_n & (pre_local_ratio < thresholds)
     called = probs.copy()
     called[premature, s] += called[premature, n]
