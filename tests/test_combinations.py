@@ -56,7 +56,8 @@ def test_a_run_refuses_a_combination_before_it_reads_any_data(tmp_path):
 
 # A value that turns each option of params.OPTION_NEEDS on.
 ON = {"s_gate_irregularity": 0.1, "s_run_tolerance": 0.15, "prior_adaptation": 0.5,
-      "s_premature_ratio": 0.85, "s_premature_spread": 5.0, "v_template_clusters": 10}
+      "s_premature_ratio": 0.85, "s_premature_spread": 5.0, "v_template_clusters": 10,
+      "v_novel_templates": 3.0}
 
 
 @pytest.mark.parametrize("need", [n for n in params.OPTION_NEEDS if n.classes],

@@ -185,6 +185,8 @@ def test_eval_says_which_data_the_model_was_chosen_on(trained, tmp_path, capsys)
      "that come early against their own record's", "RR features"),
     ({"v_template_clusters": 10}, "v_template_clusters=10, which shares the V probability",
      "record"),
+    ({"v_novel_templates": 3.0}, "v_novel_templates=3.0, which calls V the premature "
+     "templates of a novel shape", "RR features"),
     ({"prior_adaptation": 0.5}, "prior_adaptation=0.5, which re-estimates each record's",
      "record"),
     ({"beat_normalization": "record_median"}, "beat_normalization=record_median, which normalizes",
@@ -309,3 +311,11 @@ def test_eval_set_refuses_a_malformed_setting(trained, tmp_path):
                           env=run_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "--set 's_gate_irregularity': give KEY=VALUE" in proc.stderr
+
+
+def test_held_out_from_goes_with_cv_run():
+    from ecgsweep import eval_cli
+    from ecgsweep.cli import UserError
+
+    with pytest.raises(UserError, match="--held-out-from goes with --cv-run"):
+        eval_cli.main(["--model", "m.keras", "--held-out-from", "other_lead"])

@@ -360,10 +360,25 @@ def test_cv_run_scored_again_with_other_settings_after_the_model(tmp_path, fake_
     s = 1
     ungated = cv_rescore.rescore_run_folders([run_dir], {"s_gate_irregularity": 0.0})
     assert np.asarray(ungated["confusion"])[:, s].sum() > 0
+    assert "s_gate_irregularity=0.0 (trained with 0.3)" in capsys.readouterr().out
     everywhere = cv_rescore.rescore_run_folders([run_dir], {"s_gate_irregularity": 1e-9})
     assert np.asarray(everywhere["confusion"])[:, s].sum() == 0
     assert np.asarray(everywhere["confusion"]).sum() == np.asarray(stored["confusion"]).sum()
     assert everywhere["after_model_settings"] == {"s_gate_irregularity": 1e-9}
+
+    # the held-out records read from another conversion of them (another lead): scored there,
+    # the records it lacks left out; a record no fold held out is refused
+    other = tmp_path / "other_lead"
+    csv = write_records_csv(other, "mitbih_train", {f"1{i:02d}": 150 for i in range(1, 6)},
+                            seed=5)
+    capsys.readouterr()
+    elsewhere = cv_rescore.rescore_run_folders([run_dir], {}, held_out_from=str(other))
+    labels = np.loadtxt(csv, delimiter=",")[:, -1]
+    assert np.asarray(elsewhere["confusion"]).sum() == (labels < 4).sum()  # aami4: no Q
+    assert "held-out records not there, left out: 100" in capsys.readouterr().out
+    write_records_csv(other, "mitbih_train", {"100": 150, "199": 150}, seed=5)
+    with pytest.raises(UserError, match="records 199 were held out by no fold of the run"):
+        cv_rescore.rescore_run_folders([run_dir], {}, held_out_from=str(other))
 
     # the data set changed since the run: refused, naming the run and the fingerprints
     write_records_csv(data, "mitbih_train", {f"1{i:02d}": 150 for i in range(6)}, seed=1)

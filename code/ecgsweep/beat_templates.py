@@ -10,6 +10,12 @@ the R peak), and every beat's V probability becomes the mean over its template; 
 classes are rescaled to fill the rest, so S, told by timing, keeps its share of it. A
 normal-looking beat the model alone calls V, among a template of beats it calls N, loses the
 call. Each record is clustered on its own: no beat's verdict depends on another patient.
+
+The same templates find the ventricular beats a model trained on one lead misses in
+another (``v_novel_templates``): a Holter system calls ventricular a class of beats that
+both look unlike the patient's dominant beat and come early, whatever the lead. A template
+is novel when its mean shape lies far from the dominant template's, measured in the
+dominant template's own spread, so the rule scales with each record's noise and amplitude.
 """
 
 from __future__ import annotations
@@ -80,3 +86,49 @@ def share_v_probability(probs: np.ndarray, labels: np.ndarray, v_index: int) -> 
     out[:, others] = scaled * (1.0 - shared_v)[:, None]
     out[:, v_index] = shared_v
     return out
+
+
+def novel_premature_templates(X: np.ndarray, records: np.ndarray, labels: np.ndarray,
+                              premature: np.ndarray, novelty: float,
+                              premature_share: float) -> np.ndarray:
+    """Per beat, whether it belongs to a novel, premature template of its record: not the
+    record's dominant template (the one of most beats), its mean shape more than
+    ``novelty`` spreads of the dominant template from the dominant's mean shape (the
+    spread: the dominant's beats' median distance from their mean), and at least
+    ``premature_share`` of its beats ``premature``. Shapes are the rows' first
+    ``TEMPLATE_SAMPLES``, as the templates were clustered on."""
+    shapes = np.asarray(X)[:, :TEMPLATE_SAMPLES].astype(np.float64)
+    records = np.asarray(records).astype(str)
+    labels, premature = np.asarray(labels), np.asarray(premature, dtype=bool)
+    chosen = np.zeros(len(labels), dtype=bool)
+    for record in np.unique(records):
+        rows = np.flatnonzero(records == record)
+        chosen[rows] = _novel_premature_in_record(shapes[rows], labels[rows], premature[rows],
+                                                  novelty, premature_share)
+    return chosen
+
+
+def _novel_premature_in_record(shapes: np.ndarray, labels: np.ndarray, premature: np.ndarray,
+                               novelty: float, premature_share: float) -> np.ndarray:
+    ids, counts = np.unique(labels, return_counts=True)
+    dominant = ids[counts.argmax()]
+    centre = shapes[labels == dominant].mean(axis=0)
+    spread = float(np.median(np.linalg.norm(shapes[labels == dominant] - centre, axis=1)))
+    chosen = np.zeros(len(labels), dtype=bool)
+    for template in ids[ids != dominant]:
+        members = labels == template
+        distance = float(np.linalg.norm(shapes[members].mean(axis=0) - centre))
+        if distance > novelty * spread and premature[members].mean() >= premature_share:
+            chosen[members] = True
+    return chosen
+
+
+def call_v(probs: np.ndarray, chosen: np.ndarray, v_index: int,
+           from_indices: tuple[int, ...]) -> np.ndarray:
+    """``probs`` with the probability of the classes ``from_indices`` of the ``chosen``
+    beats added to V: rows still sum to 1."""
+    called = np.asarray(probs, dtype=np.float64).copy()
+    for index in from_indices:
+        called[chosen, v_index] += called[chosen, index]
+        called[chosen, index] = 0.0
+    return called

@@ -13,6 +13,10 @@ Runs trained with other seeds on the same folds (the same ``folds`` and ``split_
 score together as the models of one fold averaged (``code/eval.py --cv-run A --cv-run B``):
 the cross-validated figure of the seeds' models averaged, which ``code/protocol.py`` reports
 for its seeds.
+
+The held-out records can also be read from another conversion of the same patients
+(``code/eval.py --cv-run RUN --held-out-from DIR``: for instance their second lead, a proxy
+of a database recorded on other leads that needs no record of another database).
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ from .model_record import ModelRecord
 
 def rescore_run_folders(run_dirs: Sequence[str | Path], settings: dict[str, Any],
                         data_dir: str | None = None, batch_size: int = 1024,
-                        names: Sequence[str] | None = None) -> dict[str, Any]:
+                        names: Sequence[str] | None = None,
+                        held_out_from: str | None = None) -> dict[str, Any]:
     """Prints, and returns, the pooled EC57 and per-record tables of the k-fold runs in
     ``run_dirs`` with ``settings`` for the steps after the model. With several runs (the same
     folds, other seeds) each fold's models are averaged, as ``code/eval.py`` averages models
     given together; ``data_dir`` is where their data set is now (default: where they were
-    trained); with ``names``, of those held-out records only."""
+    trained); with ``names``, of those held-out records only. With ``held_out_from``, a
+    folder of the same records converted otherwise (another lead), each fold's models score
+    the records it held out as read from there (``other_recordings``)."""
     from .evaluation.held_out import development_data
     from .evaluation.members import changed_settings, load_model, with_settings
 
@@ -46,20 +53,25 @@ def rescore_run_folders(run_dirs: Sequence[str | Path], settings: dict[str, Any]
     for run_dir, records in zip(run_dirs, runs):
         check_held_out_records(records, run_dir)
     check_same_folds(runs, run_dirs)
-    _, dev = development_data(runs[0][0].config, data_dir)
-    for run_dir, records in zip(run_dirs, runs):
-        check_same_data(records[0], dev, run_dir, data_dir)
+    if held_out_from is None:
+        _, dev = development_data(runs[0][0].config, data_dir)
+        for run_dir, records in zip(run_dirs, runs):
+            check_same_data(records[0], dev, run_dir, data_dir)
+        folds = list(enumerate(runs[0], start=1))
+    else:
+        _, dev = development_data(runs[0][0].config, held_out_from)
+        folds = other_recordings(runs[0], dev, held_out_from)
     rescored = []
-    for index, record in enumerate(runs[0], start=1):
-        members = [with_settings(load_model(d / FOLD_MODEL_FILE.format(index=index)), settings)
-                   for d in run_dirs]
+    for index, record in folds:
+        loaded = [load_model(d / FOLD_MODEL_FILE.format(index=index)) for d in run_dirs]
+        members = [with_settings(member, settings) for member in loaded]
         if index == 1:
             whose = (f"{run_dirs[0]}: its {len(runs[0])} fold models"
                      if len(run_dirs) == 1 else
                      f"{len(run_dirs)} runs ({', '.join(map(str, run_dirs))}): each fold's "
                      f"{len(run_dirs)} models averaged,")
             print(f"{whose} scored again on the records they held out, after the model: "
-                  f"{changed_settings(members[0], settings)}", flush=True)
+                  f"{changed_settings(loaded[0], settings)}", flush=True)
         rescored.append(fold_scored(members, record, dev, batch_size))
     return {**print_pooled(rescored, names), "after_model_settings": dict(settings),
             "runs": [str(d) for d in run_dirs]}
@@ -83,6 +95,29 @@ def fold_scored(members: Sequence[Any], record: ModelRecord, dev: datasets.Split
         val_confusion=confusion_matrix(val.y, pred, labels=labels).tolist(),
         val_confusion_by_record=ec57.confusion_by_record(val.y, pred, val.records,
                                                          len(labels)))
+
+
+def other_recordings(records: list[ModelRecord], dev: datasets.Split,
+                     where: str) -> list[tuple[int, ModelRecord]]:
+    """The folds (number, record) that held out a record of ``dev``, the same patients'
+    records converted otherwise (another lead) in ``where``: its every record must be one a
+    fold held out, since any other trained the models. Prints the held-out records it lacks."""
+    if dev.records is None:
+        raise UserError(f"--held-out-from {where}: its data has no beat sidecar, so its beats' "
+                        "records are unknown; convert the records with `code/data.py wfdb`")
+    present = set(np.unique(dev.records.astype(str)))
+    held_out = {str(name) for r in records for name in r.val_records}
+    trained_on = sorted(present - held_out)
+    if trained_on:
+        raise UserError(f"--held-out-from {where}: records {' '.join(trained_on)} were held out "
+                        "by no fold of the run, so its models trained on them; give records "
+                        "the run held out only")
+    missing = sorted(held_out - present)
+    if missing:
+        print(f"--held-out-from {where}: held-out records not there, left out: "
+              f"{' '.join(missing)}", flush=True)
+    return [(index, r) for index, r in enumerate(records, start=1)
+            if present & {str(name) for name in r.val_records}]
 
 
 def check_same_folds(runs: list[list[ModelRecord]], run_dirs: list[Path]) -> None:

@@ -20,10 +20,12 @@ Given several times, for runs of the same folds trained with other seeds, it sco
 fold's models averaged on the records that fold held out: the seeds' models together.
 
 --set KEY=VALUE (repeatable) changes a step after the model, which changes no weight
-(premature beats called S, the S gate, the runs of S, the V templates, the per-record class
-mix), from the value the model was trained with: with --model the model is scored with it; with --cv-run each fold's model
-scores the records it held out again with it, and the folds are pooled as the run pooled
-them. --records pools part of a k-fold run's held-out records only.
+(premature templates of a novel shape called V, premature beats called S, the S gate, the
+runs of S, the V templates, the per-record class mix), from the value the model was trained
+with: with --model the model is scored with it; with --cv-run each fold's model scores the
+records it held out again with it, and the folds are pooled as the run pooled them. --records pools part of a k-fold run's held-out records only. --held-out-from DIR
+reads the held-out records from another conversion of them (another lead) and scores the
+fold models there.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --cv-run: pool these held-out records only, named "
                              "separated by commas or as the WFDB records of a folder (one "
                              "database's part of a development set drawn from two)")
+    parser.add_argument("--held-out-from", metavar="DIR",
+                        help="with --cv-run: score each fold's models on the records it held "
+                             "out as read from DIR, the same records converted otherwise "
+                             "(e.g. `code/data.py wfdb --split train --lead V1`); records DIR "
+                             "lacks are left out")
     parser.add_argument("--test", help="test CSV (default: the test data of the model's data set)")
     parser.add_argument("--data-dir", help="folder of the data set's CSVs (default: as trained)")
     parser.add_argument("--out", help="report folder (default: reports/<model name>)")
@@ -86,7 +93,10 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError("--records goes with --cv-run (a k-fold run's held-out records); to "
                         "score part of a test file, convert those records alone")
     names = cv_report.record_names(args.records) if args.records else None
-    if args.cv_run and len(args.cv_run) == 1 and not settings:
+    if args.held_out_from and not args.cv_run:
+        raise UserError("--held-out-from goes with --cv-run (a k-fold run's held-out records); "
+                        "to score a model on other data, give it with --test")
+    if args.cv_run and len(args.cv_run) == 1 and not settings and not args.held_out_from:
         cv_report.report_run_folder(args.cv_run[0], names)
         return
     from ecgsweep import backend, evaluation
@@ -96,7 +106,8 @@ def main(argv: list[str] | None = None) -> None:
         from ecgsweep import cv_rescore
 
         cv_rescore.rescore_run_folders(args.cv_run, settings, data_dir=args.data_dir,
-                                       batch_size=args.batch_size, names=names)
+                                       batch_size=args.batch_size, names=names,
+                                       held_out_from=args.held_out_from)
         return
     evaluation.evaluate(args.model, test_csv=args.test, data_dir=args.data_dir, out_dir=args.out,
                         bootstrap=args.bootstrap, seed=args.seed, examples_per_pair=args.examples,

@@ -162,6 +162,18 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "beat_templates.TEMPLATE_SECONDS) and every beat "
           "gets its template's mean V probability, at validation and test alike; a V is "
           "told by its shape (0: off)", low=0, high=200),
+    Param("v_novel_templates", 0.0, float,
+          "premature templates of a novel shape called V: within each record's templates "
+          "(v_template_clusters), one whose mean shape lies more than this many of the "
+          "dominant template's spreads (its beats' median distance from its mean shape) "
+          "from the dominant template's mean shape, and at least v_novel_premature_share of "
+          "whose beats are premature (s_premature_ratio, s_premature_spread), has its beats "
+          "called V (their N and S probability added to V), before the other steps, at "
+          "validation and test alike; an ectopic beat of another shape that comes early is "
+          "ventricular in any lead (0: off)", low=0.0, high=100.0),
+    Param("v_novel_premature_share", 0.5, float,
+          "with v_novel_templates: the least share of a template's beats that must be "
+          "premature for it to be called V", low=0.0, high=1.0),
     Param("prior_adaptation", 0.0, float,
           "each record's balance of N and S beats re-estimated from the model's outputs on "
           "that record, without its labels (EM, prior_shift), before the S gate; how far "
@@ -336,9 +348,9 @@ def _positive(key: str) -> Callable[[Mapping[str, Any]], bool]:
 
 # The config keys of the steps that follow the model (training.per_record_steps): they
 # change no weight, so a trained model can be scored again under other values of them.
-PER_RECORD_KEYS = ("prior_adaptation", "s_premature_ratio", "s_premature_spread",
-                   "s_gate_irregularity", "s_gate_measure", "s_run_tolerance",
-                   "v_template_clusters")
+PER_RECORD_KEYS = ("prior_adaptation", "v_novel_templates", "v_novel_premature_share",
+                   "s_premature_ratio", "s_premature_spread", "s_gate_irregularity",
+                   "s_gate_measure", "s_run_tolerance", "v_template_clusters")
 
 
 # rr_normalization choices whose intervals are divided by a statistic of each beat's record
@@ -389,6 +401,10 @@ OPTION_NEEDS: tuple[OptionNeed, ...] = (
     OptionNeed("v_template_clusters", _positive("v_template_clusters"),
                "shares the V probability within each record's beat templates", "records",
                ("V",)),
+    OptionNeed("v_novel_templates", _positive("v_novel_templates"),
+               "calls V the premature templates of a novel shape", "rr", ("N", "S", "V")),
+    OptionNeed("v_novel_templates", _positive("v_novel_templates"),
+               "compares each record's beat templates", "records"),
     OptionNeed("beat_normalization", lambda c: c.get("beat_normalization", "none") != "none",
                "normalizes each beat by its record's beats", "records"),
 )
@@ -429,7 +445,7 @@ def pretrained_set(pretrained: Any) -> bool:
     return bool(pretrained) and str(pretrained).strip().lower() not in ("", "none", "null")
 
 
-def _value(config: Mapping[str, Any], key: str) -> Any:
+def value(config: Mapping[str, Any], key: str) -> Any:
     """The config's value of ``key``, or the parameter's default where the config has none
     (a sweep's fixed values name only some keys)."""
     if key in config:
@@ -450,27 +466,34 @@ class Switch:
         """The keys that turn it on in ``config`` (for aug_*: those above 0)."""
         if len(self.keys) == 1:
             return self.keys
-        return tuple(k for k in self.keys if float(_value(config, k) or 0) > 0)
+        return tuple(k for k in self.keys if float(value(config, k) or 0) > 0)
 
 
 SWITCHES: dict[str, Switch] = {s.name: s for s in (
     Switch("max_train_beats", ("max_train_beats",),
-           lambda c: int(_value(c, "max_train_beats")) > 0),
-    Switch("val_split=random", ("val_split",), lambda c: _value(c, "val_split") == "random"),
-    Switch("resample", ("resample",), lambda c: _value(c, "resample") != "none"),
+           lambda c: int(value(c, "max_train_beats")) > 0),
+    Switch("val_split=random", ("val_split",), lambda c: value(c, "val_split") == "random"),
+    Switch("resample", ("resample",), lambda c: value(c, "resample") != "none"),
     Switch("augment_synthetic", ("augment_synthetic",),
-           lambda c: float(_value(c, "augment_synthetic")) > 0),
-    Switch("pretrained", ("pretrained",), lambda c: pretrained_set(_value(c, "pretrained"))),
+           lambda c: float(value(c, "augment_synthetic")) > 0),
+    Switch("pretrained", ("pretrained",), lambda c: pretrained_set(value(c, "pretrained"))),
     Switch("aug_*", AUGMENT_KEYS, augment_on),
     Switch("beat_normalization", ("beat_normalization",),
-           lambda c: _value(c, "beat_normalization") != "none"),
-    Switch("beat_dropout", ("beat_dropout",), lambda c: float(_value(c, "beat_dropout")) > 0),
+           lambda c: value(c, "beat_normalization") != "none"),
+    Switch("beat_dropout", ("beat_dropout",), lambda c: float(value(c, "beat_dropout")) > 0),
     Switch("train_outside_s_gate", ("train_outside_s_gate",),
-           lambda c: bool(_value(c, "train_outside_s_gate"))),
+           lambda c: bool(value(c, "train_outside_s_gate"))),
     Switch("s_gate_irregularity=0", ("s_gate_irregularity",),
-           lambda c: float(_value(c, "s_gate_irregularity")) <= 0),
+           lambda c: float(value(c, "s_gate_irregularity")) <= 0),
+    Switch("v_template_clusters=0", ("v_template_clusters",),
+           lambda c: int(value(c, "v_template_clusters")) <= 0),
+    # keys_on names the first key only: both are 0 when this switch is on
+    Switch("no prematurity step (s_premature_ratio=0, s_premature_spread=0)",
+           ("s_premature_ratio",),
+           lambda c: (float(value(c, "s_premature_ratio")) <= 0
+                      and float(value(c, "s_premature_spread")) <= 0)),
     Switch("lr_schedule=plateau", ("lr_schedule",),
-           lambda c: _value(c, "lr_schedule") == "plateau"),
+           lambda c: value(c, "lr_schedule") == "plateau"),
 )}
 
 
@@ -502,7 +525,7 @@ class CombinationRule:
             return None
         keys = tuple(dict.fromkeys(k for s in clash for k in s.keys_on(config)))
         return CombinationProblem((self.key, *keys), self.message.format(
-            value=_value(config, self.key), clash=", ".join(s.name for s in clash)))
+            value=value(config, self.key), clash=", ".join(s.name for s in clash)))
 
 
 # The one table of which settings cannot run together. Config-only: a run refuses at its
@@ -514,7 +537,7 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
     # beats alone (beat_windows.gather); beat_dropout: it joins the RR features per beat
     # itself, without the shared RR branch.
     CombinationRule(
-        "model", lambda c: _value(c, "model") in SEQUENCE_FAMILIES,
+        "model", lambda c: value(c, "model") in SEQUENCE_FAMILIES,
         ("max_train_beats", "val_split=random", "resample", "augment_synthetic", "pretrained",
          "beat_normalization", "beat_dropout", "train_outside_s_gate"),
         "config key 'model': {value} is not supported together with {clash} (they leave gaps "
@@ -523,7 +546,7 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
     # Beats added by SMOTE or the synthetic generator, and a pretrained single-input model,
     # have no RR features.
     CombinationRule(
-        "rr_features", lambda c: bool(_value(c, "rr_features")),
+        "rr_features", lambda c: bool(value(c, "rr_features")),
         ("resample", "augment_synthetic", "pretrained"),
         "config key 'rr_features': not supported together with {clash} (added beats and a "
         "pretrained beat-only model have no RR features); set rr_features=false or turn "
@@ -531,21 +554,29 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
     # The second channel needs each beat's record, which added beats lack, and would not
     # fit a pretrained one-channel model.
     CombinationRule(
-        "beat_normalization", lambda c: _value(c, "beat_normalization") != "none",
+        "beat_normalization", lambda c: value(c, "beat_normalization") != "none",
         ("resample", "augment_synthetic", "pretrained"),
         "config key 'beat_normalization': {value}: not supported together with {clash}; set "
         "beat_normalization=none or turn those off"),
     # Which beats the gate clears is the gate's threshold: without one there are none.
     CombinationRule(
-        "train_outside_s_gate", lambda c: bool(_value(c, "train_outside_s_gate")),
+        "train_outside_s_gate", lambda c: bool(value(c, "train_outside_s_gate")),
         ("s_gate_irregularity=0",),
         "config key 'train_outside_s_gate': true leaves out of training the beats the S gate "
         "clears, and the gate is off ({clash}); set s_gate_irregularity above 0 or "
         "train_outside_s_gate=false"),
+    # Novel templates are judged among the V templates' clusters, and by the beats the
+    # prematurity step finds early.
+    CombinationRule(
+        "v_novel_templates", lambda c: float(value(c, "v_novel_templates")) > 0,
+        ("v_template_clusters=0", "no prematurity step (s_premature_ratio=0, s_premature_spread=0)"),
+        "config key 'v_novel_templates': {value} calls V the premature templates of a novel "
+        "shape among each record's V templates, and {clash}; set v_template_clusters and "
+        "s_premature_ratio (or s_premature_spread) above 0, or v_novel_templates=0"),
     # A k-fold run's refit trains without validation data, which the plateau schedule follows.
     CombinationRule(
         "final_model",
-        lambda c: _value(c, "final_model") == "refit" and int(_value(c, "folds")) >= 2,
+        lambda c: value(c, "final_model") == "refit" and int(value(c, "folds")) >= 2,
         ("lr_schedule=plateau",),
         "config key 'final_model': {value} trains without validation data, which "
         "{clash} follows; use final_model=ensemble or another lr_schedule"),

@@ -89,9 +89,11 @@ def model_proba(model, split: Split, config: Mapping[str, Any],
 def per_record_steps(probs: np.ndarray, split: Split, config: Mapping[str, Any],
                      class_prior: Sequence[float] | None = None) -> np.ndarray:
     """What follows the model, at validation and test alike: each record's class mix
-    re-estimated (with the model's ``class_prior``), premature beats called S, the S gate,
-    the runs of S, then the V templates (each unchanged when its key is 0)."""
+    re-estimated (with the model's ``class_prior``), premature templates of a novel shape
+    called V, premature beats called S, the S gate, the runs of S, then the V templates
+    (each unchanged when its key is 0)."""
     probs = adapt_record_priors(probs, split, config, class_prior)
+    probs = call_novel_premature_templates_v(probs, split, config)
     probs = call_premature_beats_s(probs, split, config)
     probs = gate_s_in_irregular_rhythm(probs, split, config)
     probs = extend_s_runs(probs, split, config)
@@ -116,32 +118,68 @@ def adapt_record_priors(probs: np.ndarray, split: Split, config: Mapping[str, An
                                        float(config["prior_adaptation"]), keep)
 
 
-def call_premature_beats_s(probs: np.ndarray, split: Split,
-                           config: Mapping[str, Any]) -> np.ndarray:
-    """``s_premature_ratio``: a beat the model calls N whose interval is below this share
-    of the mean of the intervals around it (``pre_local_ratio``) gets its N probability
-    added to S, as a Holter system's prematurity criterion calls it; with
-    ``s_premature_spread`` each record may raise that share to a threshold set by its own
-    rhythm (``prematurity``). The S gate, after this step, takes the call back where
-    fibrillation makes beats early. Unchanged when both keys are 0."""
+def call_novel_premature_templates_v(probs: np.ndarray, split: Split,
+                                     config: Mapping[str, Any]) -> np.ndarray:
+    """``v_novel_templates``: each record's V templates (``v_template_clusters``) that look
+    unlike its dominant template and whose beats are mostly premature (``premature_beats``;
+    ``v_novel_premature_share``) have their beats' N and S probability added to V
+    (``beat_templates.novel_premature_templates``). Before the prematurity step, so those
+    beats are not called S for coming early. Unchanged when the key is 0."""
+    from . import beat_templates
+    from .data.datasets import MITBIH_CLASSES
+
+    novelty = float(config.get("v_novel_templates", 0.0))
+    if novelty <= 0:
+        return probs
+    if split.rr is None or split.records is None:
+        raise ValueError("v_novel_templates needs each beat's record and RR features (the "
+                         "beat sidecar)")
+    labels = beat_templates.template_labels(split.X, split.records,
+                                            int(params.value(config, "v_template_clusters")))
+    chosen = beat_templates.novel_premature_templates(
+        split.X, split.records, labels, premature_beats(probs, split, config), novelty,
+        float(params.value(config, "v_novel_premature_share")))
+    n, s, v = (MITBIH_CLASSES.index(c) for c in ("N", "S", "V"))
+    return beat_templates.call_v(probs, chosen, v, (n, s))
+
+
+def premature_beats(probs: np.ndarray, split: Split, config: Mapping[str, Any]) -> np.ndarray:
+    """Per beat, whether its interval is below its prematurity threshold: its share of the
+    mean of the intervals around it (``pre_local_ratio``) under ``s_premature_ratio``, or
+    with ``s_premature_spread`` under its record's own threshold (``prematurity``, set from
+    the beats ``probs`` calls N)."""
     from . import prematurity
     from .data import sidecar
     from .data.datasets import MITBIH_CLASSES
 
     ratio = float(config.get("s_premature_ratio", 0.0))
     spread = float(config.get("s_premature_spread", 0.0))
-    if ratio <= 0 and spread <= 0:
-        return probs
     if split.rr is None:
         raise ValueError("s_premature_ratio needs the beats' RR features (the beat sidecar)")
     if spread > 0 and split.records is None:
         raise ValueError("s_premature_spread needs each beat's record (the beat sidecar)")
-    n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
     pre_local_ratio = split.rr[:, sidecar.RR_FEATURES.index("pre_local_ratio")]
-    called_n = probs.argmax(axis=1) == n
+    called_n = probs.argmax(axis=1) == MITBIH_CLASSES.index("N")
     thresholds = prematurity.premature_thresholds(pre_local_ratio, split.records, called_n,
                                                   ratio, spread)
-    premature = called_n & (pre_local_ratio < thresholds)
+    return pre_local_ratio < thresholds
+
+
+def call_premature_beats_s(probs: np.ndarray, split: Split,
+                           config: Mapping[str, Any]) -> np.ndarray:
+    """``s_premature_ratio``: a beat the model calls N whose interval is below this share
+    of the mean of the intervals around it (``pre_local_ratio``) gets its N probability
+    added to S, as a Holter system's prematurity criterion calls it; with
+    ``s_premature_spread`` each record may raise that share to a threshold set by its own
+    rhythm (``premature_beats``). The S gate, after this step, takes the call back where
+    fibrillation makes beats early. Unchanged when both keys are 0."""
+    from .data.datasets import MITBIH_CLASSES
+
+    if float(config.get("s_premature_ratio", 0.0)) <= 0 and \
+            float(config.get("s_premature_spread", 0.0)) <= 0:
+        return probs
+    n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
+    premature = (probs.argmax(axis=1) == n) & premature_beats(probs, split, config)
     called = probs.copy()
     called[premature, s] += called[premature, n]
     called[premature, n] = 0.0
