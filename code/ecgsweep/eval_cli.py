@@ -23,9 +23,10 @@ fold's models averaged on the records that fold held out: the seeds' models toge
 (premature templates of a novel shape called V, premature beats called S, the S gate, the
 runs of S, the V templates, the per-record class mix), from the value the model was trained
 with: with --model the model is scored with it; with --cv-run each fold's model scores the
-records it held out again with it, and the folds are pooled as the run pooled them. --records pools part of a k-fold run's held-out records only. --held-out-from DIR
-reads the held-out records from another conversion of them (another lead) and scores the
-fold models there.
+records it held out again with it, and the folds are pooled as the run pooled them.
+--records pools part of a k-fold run's held-out records only. --held-out-from DIR reads the
+held-out records from another conversion of them (another lead) and scores the fold models
+there.
 """
 
 from __future__ import annotations

@@ -168,8 +168,8 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "dominant template's spreads (its beats' median distance from its mean shape) "
           "from the dominant template's mean shape, and at least v_novel_premature_share of "
           "whose beats are premature (s_premature_ratio, s_premature_spread), has its beats "
-          "called V (their N and S probability added to V), before the other steps, at "
-          "validation and test alike; an ectopic beat of another shape that comes early is "
+          "called V (their N and S probability added to V), before the prematurity step, "
+          "at validation and test alike; an ectopic beat of another shape that comes early is "
           "ventricular in any lead (0: off)", low=0.0, high=100.0),
     Param("v_novel_premature_share", 0.5, float,
           "with v_novel_templates: the least share of a template's beats that must be "
@@ -569,7 +569,8 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
     # prematurity step finds early.
     CombinationRule(
         "v_novel_templates", lambda c: float(value(c, "v_novel_templates")) > 0,
-        ("v_template_clusters=0", "no prematurity step (s_premature_ratio=0, s_premature_spread=0)"),
+        ("v_template_clusters=0",
+         "no prematurity step (s_premature_ratio=0, s_premature_spread=0)"),
         "config key 'v_novel_templates': {value} calls V the premature templates of a novel "
         "shape among each record's V templates, and {clash}; set v_template_clusters and "
         "s_premature_ratio (or s_premature_spread) above 0, or v_novel_templates=0"),

@@ -131,9 +131,7 @@ def call_novel_premature_templates_v(probs: np.ndarray, split: Split,
     novelty = float(config.get("v_novel_templates", 0.0))
     if novelty <= 0:
         return probs
-    if split.rr is None or split.records is None:
-        raise ValueError("v_novel_templates needs each beat's record and RR features (the "
-                         "beat sidecar)")
+    require_records_and_rr(split, "v_novel_templates")
     labels = beat_templates.template_labels(split.X, split.records,
                                             int(params.value(config, "v_template_clusters")))
     chosen = beat_templates.novel_premature_templates(
@@ -246,11 +244,16 @@ def extend_s_runs(probs: np.ndarray, split: Split, config: Mapping[str, Any]) ->
     tolerance = float(config.get("s_run_tolerance", 0.0))
     if tolerance <= 0:
         return probs
-    if split.rr is None or split.records is None:
-        raise ValueError("s_run_tolerance needs the beats' records and RR features (the beat "
-                         "sidecar)")
+    require_records_and_rr(split, "s_run_tolerance")
     pre_rr = split.rr[:, sidecar.RR_FEATURES.index("pre_rr")]
     return s_runs.extend_s_runs(probs, pre_rr, split.records, tolerance)
+
+
+def require_records_and_rr(split: Split, key: str) -> None:
+    """The step of config key ``key`` reads each beat's record and RR features: a clear
+    error when ``split`` has no beat sidecar."""
+    if split.rr is None or split.records is None:
+        raise ValueError(f"{key} needs each beat's record and RR features (the beat sidecar)")
 
 
 def share_v_within_templates(probs: np.ndarray, split: Split,
