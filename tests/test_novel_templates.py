@@ -94,9 +94,11 @@ def test_each_record_is_judged_against_its_own_dominant_template():
     assert (chosen == early).all()
 
 
-def test_call_v_moves_the_given_classes_to_v_and_keeps_rows_summing_to_one():
+def test_moving_n_and_s_to_v_keeps_rows_summing_to_one():
+    from ecgsweep.beat_calls import move_probability
+
     probs = np.array([S_CALL, N_CALL])
-    out = beat_templates.call_v(probs, np.array([True, False]), 2, (0, 1))
+    out = move_probability(probs, np.array([True, False]), 2, (0, 1))
     np.testing.assert_allclose(out, [[0.0, 0.0, 0.95, 0.05], N_CALL])
 
 

@@ -122,13 +122,3 @@ def _novel_premature_in_record(shapes: np.ndarray, labels: np.ndarray, premature
             chosen[members] = True
     return chosen
 
-
-def call_v(probs: np.ndarray, chosen: np.ndarray, v_index: int,
-           from_indices: tuple[int, ...]) -> np.ndarray:
-    """``probs`` with the probability of the classes ``from_indices`` of the ``chosen``
-    beats added to V: rows still sum to 1."""
-    called = np.asarray(probs, dtype=np.float64).copy()
-    for index in from_indices:
-        called[chosen, v_index] += called[chosen, index]
-        called[chosen, index] = 0.0
-    return called

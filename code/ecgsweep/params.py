@@ -453,6 +453,14 @@ def value(config: Mapping[str, Any], key: str) -> Any:
     return next(p.default for p in TRAINING_PARAMS if p.name == key)
 
 
+def prematurity_on(config: Mapping[str, Any]) -> bool:
+    """Whether the config calls beats premature (``s_premature_ratio`` or
+    ``s_premature_spread`` above 0): the prematurity step runs, and the steps that read
+    which beats are premature can."""
+    return (float(value(config, "s_premature_ratio") or 0) > 0
+            or float(value(config, "s_premature_spread") or 0) > 0)
+
+
 @dataclass(frozen=True)
 class Switch:
     """An option a cross-setting rule can rule out: its name as refusals print it, the
@@ -489,9 +497,7 @@ SWITCHES: dict[str, Switch] = {s.name: s for s in (
            lambda c: int(value(c, "v_template_clusters")) <= 0),
     # keys_on names the first key only: both are 0 when this switch is on
     Switch("no prematurity step (s_premature_ratio=0, s_premature_spread=0)",
-           ("s_premature_ratio",),
-           lambda c: (float(value(c, "s_premature_ratio")) <= 0
-                      and float(value(c, "s_premature_spread")) <= 0)),
+           ("s_premature_ratio",), lambda c: not prematurity_on(c)),
     Switch("lr_schedule=plateau", ("lr_schedule",),
            lambda c: value(c, "lr_schedule") == "plateau"),
 )}

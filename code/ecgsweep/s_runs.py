@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .beat_calls import move_probability
 from .data.datasets import MITBIH_CLASSES
 
 N_INDEX, S_INDEX = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
@@ -55,9 +56,5 @@ def extend_s_runs(probs: np.ndarray, pre_rr: np.ndarray, records: np.ndarray,
                   tolerance: float) -> np.ndarray:
     """``probs`` (n, k) with the N probability of each beat that continues a run
     (``run_members``) added to its S probability; rows still sum to 1."""
-    probs = np.asarray(probs, dtype=np.float64)
-    member = run_members(probs.argmax(axis=1), pre_rr, records, tolerance)
-    out = probs.copy()
-    out[member, S_INDEX] += out[member, N_INDEX]
-    out[member, N_INDEX] = 0.0
-    return out
+    member = run_members(np.asarray(probs).argmax(axis=1), pre_rr, records, tolerance)
+    return move_probability(probs, member, S_INDEX, (N_INDEX,))

@@ -18,6 +18,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 from sklearn.utils.class_weight import compute_class_weight
 
 from . import ec57, params, prior_shift
+from .beat_calls import move_probability
 from .contract import OBJECTIVE_METRICS
 from .data.datasets import Split
 from .model_inputs import model_inputs
@@ -138,7 +139,7 @@ def call_novel_premature_templates_v(probs: np.ndarray, split: Split,
         split.X, split.records, labels, premature_beats(probs, split, config), novelty,
         float(params.value(config, "v_novel_premature_share")))
     n, s, v = (MITBIH_CLASSES.index(c) for c in ("N", "S", "V"))
-    return beat_templates.call_v(probs, chosen, v, (n, s))
+    return move_probability(probs, chosen, v, (n, s))
 
 
 def premature_beats(probs: np.ndarray, split: Split, config: Mapping[str, Any]) -> np.ndarray:
@@ -173,15 +174,11 @@ def call_premature_beats_s(probs: np.ndarray, split: Split,
     fibrillation makes beats early. Unchanged when both keys are 0."""
     from .data.datasets import MITBIH_CLASSES
 
-    if float(config.get("s_premature_ratio", 0.0)) <= 0 and \
-            float(config.get("s_premature_spread", 0.0)) <= 0:
+    if not params.prematurity_on(config):
         return probs
     n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
     premature = (probs.argmax(axis=1) == n) & premature_beats(probs, split, config)
-    called = probs.copy()
-    called[premature, s] += called[premature, n]
-    called[premature, n] = 0.0
-    return called
+    return move_probability(probs, premature, s, (n,))
 
 
 def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
@@ -200,10 +197,7 @@ def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
         raise ValueError("s_gate_irregularity needs the beats' RR features (the beat sidecar)")
     irregular = gate_measure(split, config.get("s_gate_measure", "local_irregularity")) > threshold
     n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
-    gated = probs.copy()
-    gated[irregular, n] += gated[irregular, s]
-    gated[irregular, s] = 0.0
-    return gated
+    return move_probability(probs, irregular, n, (s,))
 
 
 def beats_outside_s_gate(train: Split, config: Mapping[str, Any]) -> Split:
