@@ -376,6 +376,10 @@ def test_cv_run_scored_again_with_other_settings_after_the_model(tmp_path, fake_
     labels = np.loadtxt(csv, delimiter=",")[:, -1]
     assert np.asarray(elsewhere["confusion"]).sum() == (labels < 4).sum()  # aami4: no Q
     assert "held-out records not there, left out: 100" in capsys.readouterr().out
+    last_fold = [str(r) for r in cv_report.read_fold_records(run_dir)[-1].val_records]
+    write_records_csv(other, "mitbih_train", {r: 150 for r in last_fold}, seed=5)
+    cv_rescore.rescore_run_folders([run_dir], {}, held_out_from=str(other))
+    assert "scored again on the records they held out" in capsys.readouterr().out
     write_records_csv(other, "mitbih_train", {"100": 150, "199": 150}, seed=5)
     with pytest.raises(UserError, match="records 199 were held out by no fold of the run"):
         cv_rescore.rescore_run_folders([run_dir], {}, held_out_from=str(other))

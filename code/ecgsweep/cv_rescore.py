@@ -65,7 +65,7 @@ def rescore_run_folders(run_dirs: Sequence[str | Path], settings: dict[str, Any]
     for index, record in folds:
         loaded = [load_model(d / FOLD_MODEL_FILE.format(index=index)) for d in run_dirs]
         members = [with_settings(member, settings) for member in loaded]
-        if index == 1:
+        if not rescored:  # once, before the first fold it scores
             whose = (f"{run_dirs[0]}: its {len(runs[0])} fold models"
                      if len(run_dirs) == 1 else
                      f"{len(run_dirs)} runs ({', '.join(map(str, run_dirs))}): each fold's "
