@@ -319,3 +319,29 @@ def test_held_out_from_goes_with_cv_run():
 
     with pytest.raises(UserError, match="--held-out-from goes with --cv-run"):
         eval_cli.main(["--model", "m.keras", "--held-out-from", "other_lead"])
+
+
+def _converted_folder(folder: Path, **method) -> Path:
+    folder.mkdir(parents=True)
+    base = {"target_fs": 125, "beat_length": 187, "before_r_s": 0.0, "qrs_up": False}
+    (folder / "split.json").write_text(json.dumps({"method": {**base, **method}}))
+    return folder
+
+
+def test_eval_warns_when_the_test_rows_were_laid_out_otherwise(tmp_path):
+    from types import SimpleNamespace
+
+    from ecgsweep.evaluation import layout_warnings
+
+    trained_on = _converted_folder(tmp_path / "dev")
+    folds = [SimpleNamespace(path=tmp_path / f"fold{i}.keras", record=SimpleNamespace(
+        dataset=SimpleNamespace(files={"train": str(trained_on / "mitbih_train.csv")})))
+        for i in (1, 2)]
+    alike = _converted_folder(tmp_path / "alike", qrs_up=True)  # turned upright: alike
+    assert layout_warnings(folds, str(alike / "mitbih_test.csv")) == []
+    assert layout_warnings(folds, None) == []  # the data set's own test file
+    assert layout_warnings(folds, str(tmp_path / "kaggle" / "mitbih_test.csv")) == []
+    other = _converted_folder(tmp_path / "p_wave", before_r_s=0.25)
+    [warning] = layout_warnings(folds, str(other / "mitbih_test.csv"))  # one per training folder
+    assert "fold1.keras" in warning and "fold2.keras" in warning and str(trained_on) in warning
+    assert "before_r_s 0.0 / 0.25 (training / test)" in warning

@@ -55,6 +55,9 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
     assert document["dev"]["records"] == ["101", "106", "209"]
     assert document["external"]["records"] == ["800", "802"]
     assert document["external"]["leads"] == {"800": "ECG1", "802": "ECG1"}
+    # by default the external records are turned to point up, the development ones are not
+    assert document["external"]["qrs_up"] and not document["dev"]["qrs_up"]
+    assert document["external"]["inverted"] == ["802"] and document["dev"]["inverted"] == []
     # the sweep's best run's values, read from its store, reach the final training
     assert document["sweep"]["params"]["dropout_rate"] == 0.3
     assert [r["seed"] for r in document["seeds"]] == [1, 2]
@@ -90,6 +93,7 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
     for needed in ("chosen-on (DS1 record-grouped CV)", "never-seen (external)", "## Seed 1",
                    "## Seed 2", "## Over the seeds", "SVEB", "VEB", "101 106 209", "800 802",
                    "## Seeds 1 2 averaged", "the seeds' models averaged (the final model)",
+                   "never-seen records turned upside down (QRS pointing down): 802",
                    document["date"]):
         assert needed in text
     assert "protocol: dev: converting" in proc.stdout
@@ -108,6 +112,10 @@ def test_a_converted_folder_is_reused_until_its_records_change(shared_data, tmp_
         again = protocol.convert_side(side)
     assert again["records"]["test"] == ["800", "802"]
     assert "converting" in capsys.readouterr().out
+    # converted another way (--qrs-up): converted again, and split.json says so
+    with pytest.warns(UserWarning, match="no MLII lead"):
+        turned = protocol.convert_side(side, qrs_up=True)
+    assert turned["method"]["qrs_up"] and "converting" in capsys.readouterr().out
 
 
 def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path):
@@ -212,8 +220,10 @@ def test_the_report_orders_classes_and_says_what_is_undefined():
     document = {"date": "2026-12-02", "machine": {"platform": "Linux", "cpus": 2},
                 "config_file": "c.yaml", "sweep": None, "chosen": {},
                 "dev": {"source": "ds1", "records": ["101"]},
-                "external": {"source": "svdb", "records": ["800"]}, "seeds": seeds}
+                "external": {"source": "svdb", "records": ["800"], "qrs_up": True,
+                             "inverted": []}, "seeds": seeds}
     text = protocol.markdown(document)
+    assert "turned upside down (QRS pointing down): none (every QRS points up)" in text
     table = text[text.index("**chosen-on"):]
     assert [line.split(" | ")[0] for line in table.splitlines()[4:8]] == [
         "| N", "| SVEB", "| VEB", "| F"]

@@ -2,6 +2,7 @@
 `code/eval.py --test`) and `--split train` (development data), any lead by name."""
 
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -87,6 +88,15 @@ def test_cli_split_test_says_which_lead_once(repo_root, svdb_two, tmp_path):
         "(ECG1): 800 802; take another lead with --lead NAME"]
     assert f"wrote {out / 'mitbih_test.csv'}" in proc.stdout
     assert not (out / "mitbih_train.csv").exists()
+    assert "turned upside down" not in proc.stdout  # as recorded unless asked
+
+    proc = subprocess.run(
+        [sys.executable, "code/data.py", "wfdb", "--src", str(svdb_two), "--out",
+         str(tmp_path / "up"), "--split", "test", "--qrs-up"],
+        cwd=repo_root, env=run_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert ("turned upside down (QRS pointing down in the lead read): 1 record(s), 802"
+            in proc.stdout)
 
     proc = subprocess.run(
         [sys.executable, "code/data.py", "wfdb", "--src", str(svdb_two), "--out",
@@ -95,3 +105,57 @@ def test_cli_split_test_says_which_lead_once(repo_root, svdb_two, tmp_path):
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(
         "error: record 800 has no lead V1 (its leads: ECG1, ECG2)")
+
+
+def _upside_down_copy(base: Path, dest: Path) -> Path:
+    """Record ``base`` written again upside down (its samples mirrored about each channel's
+    baseline, exactly in integers) with its annotations, in ``dest``."""
+    import wfdb
+
+    record = wfdb.rdrecord(str(base), physical=False)
+    mirrored = 2 * np.asarray(record.baseline)[None, :] - record.d_signal
+    dest.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp(base.name, fs=record.fs, units=record.units, sig_name=record.sig_name,
+                d_signal=mirrored, fmt=["16"] * record.n_sig, adc_gain=record.adc_gain,
+                baseline=record.baseline, write_dir=str(dest))
+    shutil.copyfile(base.with_suffix(".atr"), dest / f"{base.name}.atr")
+    return dest
+
+
+def test_qrs_up_share_counts_the_beats_whose_largest_deflection_points_up():
+    fs, beats = 125.0, np.arange(100, 2400, 100)
+    signal = np.zeros(2500)
+    signal[beats] = 1.0  # an R peak
+    signal[beats + 3] = -0.3  # a smaller S wave after it
+    assert W.qrs_up_share(signal, fs, beats) == 1.0
+    assert W.qrs_up_share(-signal, fs, beats) == 0.0
+    half = -signal
+    half[: len(signal) // 2] *= -1
+    assert W.qrs_up_share(half, fs, beats) == pytest.approx(12 / 23)
+
+
+def _rows(folder: Path) -> np.ndarray:
+    return np.loadtxt(folder / "mitbih_train.csv", delimiter=",", max_rows=300)[:, :-1]
+
+
+def test_qrs_up_turns_only_a_record_whose_qrs_points_down(shared_data, tmp_path):
+    record = shared_data / "mitdb" / "100"
+    upright = copy_records(tmp_path / "upright", record)
+    upside_down = _upside_down_copy(record, tmp_path / "upside_down")
+    as_recorded = W.convert(upright, tmp_path / "a", split="train")
+    down_as_recorded = W.convert(upside_down, tmp_path / "b", split="train")
+    turned = W.convert(upside_down, tmp_path / "c", split="train", qrs_up=True)
+    left = W.convert(upright, tmp_path / "d", split="train", qrs_up=True)
+
+    def info(summary: dict) -> dict:
+        return summary["per_record"]["100"]
+
+    assert info(as_recorded)["qrs_up_share"] > 0.9 and not info(as_recorded)["inverted"]
+    assert info(down_as_recorded)["qrs_up_share"] < 0.1
+    assert not info(down_as_recorded)["inverted"]  # without qrs_up nothing is turned
+    assert info(turned)["inverted"] and not info(left)["inverted"]
+    assert turned["method"]["qrs_up"] and not as_recorded["method"]["qrs_up"]
+    rows = _rows(tmp_path / "a")
+    np.testing.assert_allclose(_rows(tmp_path / "c"), rows, atol=1e-6)  # turned back up
+    np.testing.assert_array_equal(_rows(tmp_path / "d"), rows)  # an upright record: unchanged
+    assert np.abs(_rows(tmp_path / "b") - rows).max() > 0.5  # upside down, rows start low

@@ -68,6 +68,10 @@ def _print_leads(per_record: dict) -> None:
         groups.setdefault((info["lead"], why), []).append(name)
     for (lead, why), names in groups.items():
         print(f"lead {lead} ({why}): {len(names)} record(s), {' '.join(names)}")
+    inverted = [name for name, info in per_record.items() if info["inverted"]]
+    if inverted:
+        print(f"turned upside down (QRS pointing down in the lead read): {len(inverted)} "
+              f"record(s), {' '.join(inverted)}")
 
 
 def _wfdb(args: argparse.Namespace) -> None:
@@ -87,7 +91,8 @@ def _wfdb(args: argparse.Namespace) -> None:
             summary = wfdb_beats.convert(src, args.out, split=args.split,
                                          test_fraction=args.test_fraction, seed=args.seed,
                                          records=records, before_r_s=args.before_r,
-                                         beat_samples=args.beat_samples, lead=args.lead)
+                                         beat_samples=args.beat_samples, lead=args.lead,
+                                         qrs_up=args.qrs_up)
         finally:
             for w in caught:
                 print(f"warning: {w.message}", file=sys.stderr)
@@ -118,28 +123,9 @@ def _kaggle(args: argparse.Namespace) -> None:
             print(f"wrote {dest / name}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_wfdb_parser(sub: argparse._SubParsersAction) -> None:
+    """The `wfdb` command: WFDB records to Kaggle-format CSVs."""
     from ecgsweep.data import wfdb_beats
-
-    parser = argparse.ArgumentParser(prog=prog("data.py", "data"), description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("synth", help="write synthetic mitbih/ptbdb CSVs in the Kaggle format")
-    p.add_argument("--out", default="data", help="output folder (default: data)")
-    p.add_argument("--train", type=non_negative_int, default=6000,
-                   help="beats in mitbih_train.csv")
-    p.add_argument("--test", type=non_negative_int, default=2000, help="beats in mitbih_test.csv")
-    p.add_argument("--ptb", type=non_negative_int, default=2000,
-                   help="beats in the two ptbdb files together")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_synth)
-
-    p = sub.add_parser("check", help="validate beat CSVs (Kaggle format, or a header and "
-                       "beats of any width) and print their width and class counts")
-    p.add_argument("csv", nargs="+")
-    p.add_argument("--classes", type=int, default=None, help="number of classes labels must fit")
-    p.set_defaults(func=_check)
 
     p = sub.add_parser("wfdb", help="convert PhysioNet WFDB records (e.g. MIT-BIH) to "
                        "Kaggle-format CSVs, with an intra- or inter-patient split")
@@ -160,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lead", default=None, metavar="NAME",
                    help="read this lead of every record, as its header names it (e.g. V1; "
                    "default: MLII, else each record's first channel)")
+    p.add_argument("--qrs-up", action="store_true",
+                   help="turn each record whose QRS complexes mostly point down in the lead "
+                   "read upside down, so every row starts at an upward R peak as in MLII "
+                   "(split.json says which records per record: inverted)")
     p.add_argument("--before-r", type=float, default=0.0, metavar="SECONDS",
                    help="start each beat's window this long before its R peak, so the P "
                    "wave is in view (e.g. 0.25; default 0: the Kaggle format, from the R peak)")
@@ -169,6 +159,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--download", choices=["mitdb"], default=None,
                    help="first download this PhysioNet database into --src")
     p.set_defaults(func=_wfdb)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog("data.py", "data"), description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("synth", help="write synthetic mitbih/ptbdb CSVs in the Kaggle format")
+    p.add_argument("--out", default="data", help="output folder (default: data)")
+    p.add_argument("--train", type=non_negative_int, default=6000,
+                   help="beats in mitbih_train.csv")
+    p.add_argument("--test", type=non_negative_int, default=2000, help="beats in mitbih_test.csv")
+    p.add_argument("--ptb", type=non_negative_int, default=2000,
+                   help="beats in the two ptbdb files together")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_synth)
+
+    p = sub.add_parser("check", help="validate beat CSVs (Kaggle format, or a header and "
+                       "beats of any width) and print their width and class counts")
+    p.add_argument("csv", nargs="+")
+    p.add_argument("--classes", type=int, default=None, help="number of classes labels must fit")
+    p.set_defaults(func=_check)
+
+    _add_wfdb_parser(sub)
 
     p = sub.add_parser("kaggle",
                        help="download the Kaggle heartbeat CSVs (needs a Kaggle API token)")

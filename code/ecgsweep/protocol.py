@@ -2,12 +2,14 @@
 EC57 report on records no choice looked at out.
 
     python code/protocol.py --dev DIR --external DIR [--config FILE] [--out DIR]
-                            [--sweep YAML --count N] [--seed N ...]
+                            [--sweep YAML --count N] [--seed N ...] [--external-as-recorded]
 
 1. Convert: the development records into ``<out>/data/dev`` (every beat to the training
    file, as ``code/data.py wfdb --split train``), the external ones into
-   ``<out>/data/external`` (every beat to the test file, ``--split test``). A folder
-   converted from the same files before is reused.
+   ``<out>/data/external`` (every beat to the test file, ``--split test``, each record
+   whose QRS points down in the lead read turned upside down, ``--qrs-up``, unless
+   ``--external-as-recorded``). A folder converted from the same files the same way
+   before is reused.
 2. With ``--sweep``: the offline sweep on the development data; its best finished run's
    parameters, read from the sweep's store, join the configuration (no copying by hand).
 3. For each seed: train the final model (``code/train.py --config_file=FILE``): its
@@ -90,15 +92,16 @@ def source_digest(src: Path) -> str:
     return digest.hexdigest()
 
 
-def convert_side(side: Side) -> dict[str, Any]:
+def convert_side(side: Side, qrs_up: bool = False) -> dict[str, Any]:
     """Convert the side's records into its folder (``split.json``'s summary returned), or
-    reuse what an earlier conversion of the same files wrote there."""
+    reuse what an earlier conversion of the same files, the same way, wrote there.
+    ``qrs_up``: records whose QRS points down are turned upside down (``--qrs-up``)."""
     from .data import wfdb_beats
 
     if not side.src.is_dir():
         raise UserError(f"--{side.name} {side.src}: no such folder (give a folder of WFDB "
                         "records: .hea, .dat, .atr)")
-    stamp = {"source": str(side.src.resolve()), "split": side.split,
+    stamp = {"source": str(side.src.resolve()), "split": side.split, "qrs_up": qrs_up,
              "digest": source_digest(side.src)}
     stamp_path = side.folder / STAMP_FILE
     summary_path = side.folder / "split.json"
@@ -108,8 +111,8 @@ def convert_side(side: Side) -> dict[str, Any]:
               f"files of {side.src})", flush=True)
         return json.loads(summary_path.read_text())
     print(f"protocol: {side.name}: converting {side.src} into {side.folder} "
-          f"(--split {side.split})", flush=True)
-    summary = wfdb_beats.convert(side.src, side.folder, split=side.split)
+          f"(--split {side.split}{' --qrs-up' if qrs_up else ''})", flush=True)
+    summary = wfdb_beats.convert(side.src, side.folder, split=side.split, qrs_up=qrs_up)
     write_text_whole(stamp_path, json.dumps(stamp, indent=2) + "\n")
     return summary
 
@@ -424,6 +427,13 @@ def final_model_line(document: dict[str, Any]) -> str:
     return f"{averaged['model']}: the {len(averaged['seeds'])} seeds' models averaged, each an {each}"
 
 
+def inverted_line(side: dict[str, Any]) -> str:
+    """Which records of a side were turned upside down, or why none was."""
+    if not side["qrs_up"]:
+        return "none (converted as recorded)"
+    return " ".join(side["inverted"]) or "none (every QRS points up)"
+
+
 def markdown(document: dict[str, Any]) -> str:
     """protocol.md: what was run on what, and both sides' figures per seed."""
     lines = [f"# Inter-patient protocol, {document['date']}", "",
@@ -437,7 +447,9 @@ def markdown(document: dict[str, Any]) -> str:
              f"- chosen-on records ({document['dev']['source']}): "
              f"{' '.join(document['dev']['records'])}",
              f"- never-seen records ({document['external']['source']}): "
-             f"{' '.join(document['external']['records'])}", "",
+             f"{' '.join(document['external']['records'])}",
+             f"- never-seen records turned upside down (QRS pointing down): "
+             f"{inverted_line(document['external'])}", "",
              "## Over the seeds", "", *seeds_table(document), ""]
     averaged = document.get("seeds_averaged")
     if averaged:
@@ -457,7 +469,9 @@ def side_summary(side: Side, summary: dict[str, Any]) -> dict[str, Any]:
     return {"source": str(side.src), "data": str(side.csv),
             "records": list(summary["records"][side.split]),
             "counts": summary["counts"][side.split],
-            "leads": {n: info["lead"] for n, info in summary["per_record"].items()}}
+            "leads": {n: info["lead"] for n, info in summary["per_record"].items()},
+            "qrs_up": summary["method"].get("qrs_up", False),
+            "inverted": [n for n, info in summary["per_record"].items() if info["inverted"]]}
 
 
 def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
@@ -468,7 +482,8 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     dev, external = _sides(Path(args.dev), Path(args.external), out)
     # before any work: a bad file stops here (with a sweep, its values may set the folds)
     check_configuration(args.config, {}, folds_needed=not args.sweep)
-    summaries = {side.name: convert_side(side) for side in (dev, external)}
+    external_up = not args.external_as_recorded
+    summaries = {"dev": convert_side(dev), "external": convert_side(external, external_up)}
     choice = sweep_choice(args.sweep, args.count, dev, out) if args.sweep else None
     chosen = chosen_values(choice)
     check_configuration(args.config, chosen)
@@ -512,6 +527,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="runs of the --sweep (needed with it)")
     parser.add_argument("--seed", type=int, action="append", metavar="N",
                         help="seed of the final training; repeat for several (default 42)")
+    parser.add_argument("--external-as-recorded", action="store_true",
+                        help="convert the external records as recorded; by default each one "
+                             "whose QRS points down in the lead read is turned upside down "
+                             "(code/data.py wfdb --qrs-up), as the development records' MLII "
+                             "points up")
     parser.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N",
                         help="bootstrap draws of the never-seen intervals (default 1000)")
     return parser

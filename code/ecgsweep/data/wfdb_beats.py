@@ -210,6 +210,13 @@ QRS_BLOCK_S = 2.0  # typical QRS slope: median over blocks this long of their la
 QRS_STRONG = 0.3
 MIN_QRS_CONTRAST = 0.5
 
+# A record's QRS polarity: at each beat annotation, whether the largest deflection within
+# QRS_HALF_S of it, from the median of the signal within BASELINE_S of it, points up. The
+# Kaggle rows start at the R peak, the row's maximum in MLII; a lead whose QRS points down
+# (SVDB's ECG1 in 9 of its 40 even records, DS1's V1 in most) starts its rows at a minimum.
+QRS_HALF_S = 0.06
+BASELINE_S = 0.3
+
 
 def _record_base(record_path: str | os.PathLike) -> Path:
     path = Path(record_path)
@@ -353,6 +360,31 @@ def qrs_contrast(signal: np.ndarray, fs: float, beats: np.ndarray) -> float:
     return share_on_qrs(beats) - share_on_qrs((beats[:-1] + beats[1:]) // 2)
 
 
+def qrs_up_share(signal: np.ndarray, fs: float, beats: np.ndarray) -> float:
+    """Share of ``beats`` (sample indexes) whose QRS complex points up: its largest
+    deflection from the local baseline is positive (see QRS_HALF_S)."""
+    beats = np.asarray(beats, dtype=np.int64)
+    beats = beats[(beats >= 0) & (beats < len(signal))]
+    if len(beats) == 0:
+        return 1.0
+    half = max(1, int(round(QRS_HALF_S * fs)))
+    reach = max(half, int(round(BASELINE_S * fs)))
+    around = np.lib.stride_tricks.sliding_window_view(
+        np.pad(np.asarray(signal, dtype=np.float64), reach, mode="edge"), 2 * reach + 1)[beats]
+    baseline = np.median(around, axis=1)
+    qrs = around[:, reach - half:reach + half + 1]
+    return float(np.mean(qrs.max(axis=1) - baseline > baseline - qrs.min(axis=1)))
+
+
+def upright(signal: np.ndarray, fs: float, beats: np.ndarray, qrs_up: bool
+            ) -> tuple[np.ndarray, float, bool]:
+    """(signal, share of ``beats`` pointing up as recorded, turned): the signal turned
+    upside down when ``qrs_up`` and fewer than half its beats point up."""
+    share = qrs_up_share(signal, fs, beats)
+    turned = qrs_up and share < 0.5
+    return (-signal if turned else signal), share, turned
+
+
 def annotation_problem(signal: np.ndarray, fs: float, beats: np.ndarray,
                        annotator: str = "atr") -> str | None:
     """Why the beat annotations ``beats`` (sorted sample indexes) do not belong to
@@ -378,18 +410,18 @@ def annotation_problem(signal: np.ndarray, fs: float, beats: np.ndarray,
 
 
 def record_beats(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
-                 annotator: str = "atr", before_r_s: float = 0.0, lead: str | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, dict]:
+                 annotator: str = "atr", before_r_s: float = 0.0, lead: str | None = None,
+                 qrs_up: bool = False) -> tuple[np.ndarray, np.ndarray, dict]:
     """Beats of one WFDB record (X, y, info): ``record_beats_and_rhythm`` without the rhythm."""
     X, y, info, _ = record_beats_and_rhythm(record_path, target_fs, annotator, before_r_s,
-                                            lead=lead)
+                                            lead=lead, qrs_up=qrs_up)
     return X, y, info
 
 
 def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
                             annotator: str = "atr", before_r_s: float = 0.0,
-                            beat_samples: int = BEAT_LENGTH, lead: str | None = None
-                            ) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+                            beat_samples: int = BEAT_LENGTH, lead: str | None = None,
+                            qrs_up: bool = False) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """Beats of one WFDB record at its reference annotations, labelled with AAMI classes.
 
     ``record_path`` is the record without extension (``.../mitdb/100``; a ``.hea`` path is
@@ -400,7 +432,10 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
     ``r_peak`` (sample index at the record's own rate) and ``rr`` (``sidecar.RR_FEATURES``,
     from every QRS annotation). ``before_r_s``, ``beat_samples``: see :func:`signal_beats`.
     ``lead``: the channel of that name (else MLII, else the first: :func:`choose_lead`);
-    ``info`` says which it took and why (``lead``, ``lead_reason``).
+    ``info`` says which it took and why (``lead``, ``lead_reason``). ``qrs_up``: a record
+    whose QRS complexes mostly point down in that lead is turned upside down
+    (``info["inverted"]``; ``info["qrs_up_share"]`` is the share of its beats pointing up
+    as recorded, :func:`qrs_up_share`).
 
     Raises :class:`RecordError` for a record whose files are missing, damaged or do not
     belong together (header of another record, annotations off the signal's QRS), and
@@ -428,12 +463,14 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
     problem = annotation_problem(signal, fs, qrs_samples, annotator)
     if problem:
         raise RecordError(name, problem)
+    signal, up_share, inverted = upright(signal, fs, qrs_samples, qrs_up)
 
     X, kept, lengths = signal_beats(signal, fs, qrs_samples, target_fs, before_r_s, beat_samples)
     labels = np.array([R.SYMBOL_TO_LABEL.get(s, -1) for s in qrs_symbols], dtype=np.int64)
     take = (labels >= 0) & kept
     info = {"record": name, "lead": names[channel] if names else f"channel {channel}",
-            "lead_reason": lead_reason, "fs": fs, "target_fs": float(target_fs),
+            "lead_reason": lead_reason, "qrs_up_share": round(up_share, 3),
+            "inverted": inverted, "fs": fs, "target_fs": float(target_fs),
             **_beat_counts(labels, kept, symbols[~is_qrs], qrs_symbols),
             **_rhythm_info(qrs_samples, fs, lengths)}
     rhythm = {"r_peak": qrs_samples[take], "rr": sidecar.rr_features(qrs_samples, fs)[take]}
@@ -631,7 +668,8 @@ def _without_bad_records(src: Path, split: str, sides: dict, bad: dict[str, str]
 
 
 def _read_records(src: Path, names: list[str], before_r_s: float, beat_samples: int,
-                  lead: str | None = None) -> tuple[dict, dict, dict, dict[str, str]]:
+                  lead: str | None = None, qrs_up: bool = False
+                  ) -> tuple[dict, dict, dict, dict[str, str]]:
     """(beats, per_record info, rhythms, bad) of the records ``names`` in ``src``; a record
     that cannot be converted is left out and its reason kept in ``bad``."""
     beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -644,7 +682,7 @@ def _read_records(src: Path, names: list[str], before_r_s: float, beat_samples: 
             try:
                 X, y, info, rhythm = record_beats_and_rhythm(src / name, before_r_s=before_r_s,
                                                              beat_samples=beat_samples,
-                                                             lead=lead)
+                                                             lead=lead, qrs_up=qrs_up)
             except RecordError as e:
                 bad[name] = e.reason
                 continue
@@ -668,7 +706,8 @@ def _check_arguments(src: Path, split: str, test_fraction: float, before_r_s: fl
 def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
             test_fraction: float = 0.2, seed: int = 0,
             records: list[str] | None = None, before_r_s: float = 0.0,
-            beat_samples: int = BEAT_LENGTH, lead: str | None = None) -> dict:
+            beat_samples: int = BEAT_LENGTH, lead: str | None = None,
+            qrs_up: bool = False) -> dict:
     """Turn the WFDB records in ``src_dir`` into ``mitbih_train.csv``, ``mitbih_test.csv``
     (each with its beat sidecar) and ``split.json`` in ``out_dir``.
 
@@ -682,6 +721,8 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     takes that channel of every record (see :func:`choose_lead`). ``before_r_s`` > 0 starts
     each beat's window that long before its R peak (see :func:`signal_beats`);
     ``beat_samples`` is the width of every row (187, the Kaggle layout, by default).
+    ``qrs_up`` turns each record whose QRS complexes mostly point down upside down (see
+    :func:`record_beats_and_rhythm`).
 
     A record that cannot be converted (:class:`RecordError`: a damaged file, another
     record's header or annotations) is skipped and listed, with the reason, under
@@ -696,7 +737,8 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     requested = list(dict.fromkeys(str(r).strip() for r in records)) if records else None
     sides, ignored, missing = _sides(split, src, available, requested)
     beats, per_record, rhythms, bad = _read_records(
-        src, list(dict.fromkeys(sides["train"] + sides["test"])), before_r_s, beat_samples, lead)
+        src, list(dict.fromkeys(sides["train"] + sides["test"])), before_r_s, beat_samples, lead,
+        qrs_up)
     _warn_first_channels(per_record)
     sides = _without_bad_records(src, split, sides, bad)
     if split == "intra":
@@ -710,7 +752,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
                         "add records or change --test-fraction")
     files = _write_parts(out, parts, part_meta)
     summary = _summary(split, src, side_records, missing, ignored, bad, parts, files,
-                       per_record, before_r_s, beat_samples, lead)
+                       per_record, before_r_s, beat_samples, lead, qrs_up)
     if split == "intra":
         summary["test_fraction"] = test_fraction
         summary["seed"] = seed
@@ -718,10 +760,33 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     return summary
 
 
+# The conversion settings a beat's row depends on (split.json's "method"): rows converted
+# otherwise look unlike the rows a model trained on. ``qrs_up`` is not one of them: turning
+# test records that point down upright is what makes them look like the training rows.
+ROW_LAYOUT_KEYS = ("target_fs", "beat_length", "before_r_s")
+
+
+def conversion_method(folder: str | os.PathLike) -> dict | None:
+    """The ``method`` of the conversion that wrote ``folder`` (its ``split.json``), or None
+    when the folder holds no readable one (data that was not converted from WFDB here)."""
+    try:
+        method = json.loads((Path(folder) / "split.json").read_text()).get("method")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return method if isinstance(method, dict) else None
+
+
+def layout_differences(trained: dict, test: dict) -> list[str]:
+    """The row-layout settings (ROW_LAYOUT_KEYS) two conversions' methods disagree on, each
+    as ``key training-value / test-value``."""
+    return [f"{key} {trained.get(key)} / {test.get(key)}" for key in ROW_LAYOUT_KEYS
+            if trained.get(key) != test.get(key)]
+
+
 def _summary(split: str, src: Path, side_records: dict, missing: list[str], ignored: list[str],
              bad: dict[str, str], parts: dict, files: dict[str, Path], per_record: dict,
              before_r_s: float = 0.0, beat_samples: int = BEAT_LENGTH,
-             lead: str | None = None) -> dict:
+             lead: str | None = None, qrs_up: bool = False) -> dict:
     """What ``split.json`` says of a conversion."""
     return {
         "split": split,
@@ -742,6 +807,7 @@ def _summary(split: str, src: Path, side_records: dict, missing: list[str], igno
                    "before_r_s": before_r_s,
                    "median_rr_block_s": RR_WINDOW_S,
                    "lead": lead or f"{PREFERRED_LEAD}, else each record's first channel",
+                   "qrs_up": qrs_up,
                    "reference": "Kachuee et al. 2018, arXiv:1805.00794"},
         "per_record": per_record,
     }

@@ -20,7 +20,8 @@ from .. import ec57
 from ..cli import UserError, writable_folder
 from ..data.datasets import Split
 from ..sweep.progress import Progress
-from .held_out import changed_data, development_fingerprint, overlap_warnings, test_data_for
+from .held_out import (changed_data, development_fingerprint, layout_warnings, overlap_warnings,
+                       test_data_for)
 from .members import (LoadedModel, changed_settings, check_fit, check_sidecar_needs,
                       chosen_on, load_model, predict_proba, read_record, with_settings)
 from .metrics import (BOOTSTRAP_DRAWS, CI_LEVEL, CURVE_POINTS, EXAMPLES_PER_PAIR,
@@ -34,8 +35,8 @@ __all__ = ["BOOTSTRAP_DRAWS", "CI_LEVEL", "CURVE_POINTS", "EXAMPLES_PER_PAIR", "
            "WANDB_REPORT_FILE", "UserError", "bootstrap_confusion", "bootstrap_intervals",
            "changed_data", "check_fit", "check_sidecar_needs", "chosen_on", "compute_report",
            "curves_report", "development_fingerprint", "evaluate", "load_model",
-           "log_to_wandb", "misclassified_pairs", "overlap_warnings", "predict_proba",
-           "print_report",
+           "layout_warnings", "log_to_wandb", "misclassified_pairs", "overlap_warnings",
+           "predict_proba", "print_report",
            "rates_from_counts", "read_record", "test_data_for", "wandb_summary",
            "write_report"]
 
@@ -134,6 +135,7 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
         # the model was chosen on.
         warnings = [] if test_csv else changed_data(members, data_dir)
         warnings += overlap_warnings(members, split, where, test_csv, data_dir)
+        warnings += layout_warnings(members, test_csv)
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr, flush=True)
         for m in members:

@@ -137,6 +137,33 @@ def _overlap(m: LoadedModel, source: DataSource, dev: Split, split: Split, where
     return None
 
 
+def layout_warnings(members: Sequence[LoadedModel], test_csv: str | None) -> list[str]:
+    """One warning per training folder whose conversion laid rows out otherwise (window
+    start, rate, width: ``wfdb_beats.ROW_LAYOUT_KEYS``) than the conversion that wrote
+    ``test_csv``: the model would score rows unlike those it learned. Data without a
+    ``split.json`` on either side is not checked."""
+    from ..data import wfdb_beats
+
+    test = wfdb_beats.conversion_method(Path(test_csv).parent) if test_csv else None
+    if test is None:
+        return []
+    models_by_folder: dict[Path, list[str]] = {}
+    for m in members:
+        train = m.record.dataset.files.get("train")
+        if train:
+            models_by_folder.setdefault(Path(train).parent, []).append(str(m.path))
+    warnings = []
+    for folder, models in models_by_folder.items():
+        trained = wfdb_beats.conversion_method(folder)
+        differences = wfdb_beats.layout_differences(trained, test) if trained else []
+        if differences:
+            warnings.append(
+                f"{test_csv} was converted with other row settings than {', '.join(models)} "
+                f"trained on ({folder}): {'; '.join(differences)} (training / test); "
+                "convert the test records with the same code/data.py wfdb options")
+    return warnings
+
+
 def check_test_classes(loaded: LoadedModel, test_csv: str) -> None:
     """A test CSV whose class-names file names other classes than the model's is refused:
     its label numbers mean other classes."""
