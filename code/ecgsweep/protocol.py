@@ -470,7 +470,7 @@ def side_summary(side: Side, summary: dict[str, Any]) -> dict[str, Any]:
             "records": list(summary["records"][side.split]),
             "counts": summary["counts"][side.split],
             "leads": {n: info["lead"] for n, info in summary["per_record"].items()},
-            "qrs_up": summary["method"].get("qrs_up", False),
+            "qrs_up": summary["method"]["qrs_up"],
             "inverted": [n for n, info in summary["per_record"].items() if info["inverted"]]}
 
 

@@ -213,9 +213,11 @@ MIN_QRS_CONTRAST = 0.5
 # A record's QRS polarity: at each beat annotation, whether the largest deflection within
 # QRS_HALF_S of it, from the median of the signal within BASELINE_S of it, points up. The
 # Kaggle rows start at the R peak, the row's maximum in MLII; a lead whose QRS points down
-# (SVDB's ECG1 in 9 of its 40 even records, DS1's V1 in most) starts its rows at a minimum.
+# (SVDB's ECG1 in 12 of its 40 even records, DS1's V1 in 17 of 19) starts its rows at a
+# minimum. A record is turned when fewer than QRS_UP_MIN_SHARE of its beats point up.
 QRS_HALF_S = 0.06
 BASELINE_S = 0.3
+QRS_UP_MIN_SHARE = 0.5
 
 
 def _record_base(record_path: str | os.PathLike) -> Path:
@@ -379,9 +381,9 @@ def qrs_up_share(signal: np.ndarray, fs: float, beats: np.ndarray) -> float:
 def upright(signal: np.ndarray, fs: float, beats: np.ndarray, qrs_up: bool
             ) -> tuple[np.ndarray, float, bool]:
     """(signal, share of ``beats`` pointing up as recorded, turned): the signal turned
-    upside down when ``qrs_up`` and fewer than half its beats point up."""
+    upside down when ``qrs_up`` and fewer than QRS_UP_MIN_SHARE of its beats point up."""
     share = qrs_up_share(signal, fs, beats)
-    turned = qrs_up and share < 0.5
+    turned = qrs_up and share < QRS_UP_MIN_SHARE
     return (-signal if turned else signal), share, turned
 
 
