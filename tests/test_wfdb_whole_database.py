@@ -5,6 +5,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tracemalloc
 import warnings
 from pathlib import Path
 
@@ -132,6 +133,18 @@ def test_qrs_up_share_counts_the_beats_whose_largest_deflection_points_up():
     half = -signal
     half[: len(signal) // 2] *= -1
     assert W.qrs_up_share(half, fs, beats) == pytest.approx(12 / 23)
+    # a day-long record: read from beats spread over all of it, not from its first hours,
+    # in memory bounded by the beats read (their windows) rather than the record's length
+    many = np.arange(100, 100 * 30_001, 100)
+    day = np.zeros(many[-1] + 100)
+    day[many] = 1.0
+    day[len(day) // 4:] *= -1
+    tracemalloc.start()
+    share = W.qrs_up_share(day, fs, many)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert share == pytest.approx(0.25, abs=0.01)
+    assert peak < 0.8 * day.nbytes  # less than one copy of the record
 
 
 def _rows(folder: Path) -> np.ndarray:

@@ -218,6 +218,9 @@ MIN_QRS_CONTRAST = 0.5
 QRS_HALF_S = 0.06
 BASELINE_S = 0.3
 QRS_UP_MIN_SHARE = 0.5
+# A day-long Holter record has about 100,000 beats: the share is read from this many of them,
+# evenly spaced, which bounds the memory the windows take (a 30-minute record has fewer).
+QRS_UP_MAX_BEATS = 10_000
 
 
 def _record_base(record_path: str | os.PathLike) -> Path:
@@ -369,10 +372,13 @@ def qrs_up_share(signal: np.ndarray, fs: float, beats: np.ndarray) -> float:
     beats = beats[(beats >= 0) & (beats < len(signal))]
     if len(beats) == 0:
         return 1.0
+    beats = beats[::-(-len(beats) // QRS_UP_MAX_BEATS)]
     half = max(1, int(round(QRS_HALF_S * fs)))
     reach = max(half, int(round(BASELINE_S * fs)))
-    around = np.lib.stride_tricks.sliding_window_view(
-        np.pad(np.asarray(signal, dtype=np.float64), reach, mode="edge"), 2 * reach + 1)[beats]
+    # each beat's samples within ``reach``, the signal's first or last sample past its ends
+    offsets = np.arange(-reach, reach + 1)
+    around = np.asarray(signal, dtype=np.float64)[
+        np.clip(beats[:, None] + offsets[None, :], 0, len(signal) - 1)]
     baseline = np.median(around, axis=1)
     qrs = around[:, reach - half:reach + half + 1]
     return float(np.mean(qrs.max(axis=1) - baseline > baseline - qrs.min(axis=1)))
