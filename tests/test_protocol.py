@@ -133,6 +133,29 @@ def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path)
     assert not (tmp_path / "data").exists()  # refused before any conversion
 
 
+class _Converted(Exception):
+    """Stops run_protocol once both sides are converted."""
+
+
+@pytest.mark.parametrize("flag, external_up", [([], True), (["--external-as-recorded"], False)])
+def test_only_the_external_records_are_turned_up_unless_asked_not_to(tmp_path, monkeypatch,
+                                                                      flag, external_up):
+    calls = []
+
+    def convert_side(side, qrs_up=False):
+        calls.append((side.name, qrs_up))
+        if len(calls) == 2:
+            raise _Converted
+
+    monkeypatch.setattr(protocol, "convert_side", convert_side)
+    args = protocol.build_parser().parse_args(
+        ["--dev", str(tmp_path), "--external", str(tmp_path), "--config", str(SHIPPED),
+         "--out", str(tmp_path / "out"), *flag])
+    with pytest.raises(_Converted):
+        protocol.run_protocol(args)
+    assert calls == [("dev", False), ("external", external_up)]
+
+
 def test_sweep_and_count_go_together(tmp_path):
     proc = _protocol(tmp_path, "--dev", "d", "--external", "e", "--sweep", "s.yaml")
     assert proc.returncode == 2 and "--sweep and --count go together" in proc.stderr
