@@ -116,6 +116,9 @@ def test_a_converted_folder_is_reused_until_its_records_change(shared_data, tmp_
     with pytest.warns(UserWarning, match="no MLII lead"):
         turned = protocol.convert_side(side, qrs_up=True)
     assert turned["method"]["qrs_up"] and "converting" in capsys.readouterr().out
+    second = protocol.convert_side(side, qrs_up=True, lead="ECG2")  # another lead: again
+    assert {info["lead"] for info in second["per_record"].values()} == {"ECG2"}
+    assert "--qrs-up --lead ECG2" in capsys.readouterr().out
 
 
 def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path):
@@ -137,23 +140,25 @@ class _Converted(Exception):
     """Stops run_protocol once both sides are converted."""
 
 
-@pytest.mark.parametrize("flag, external_up", [([], True), (["--external-as-recorded"], False)])
-def test_only_the_external_records_are_turned_up_unless_asked_not_to(tmp_path, monkeypatch,
-                                                                      flag, external_up):
+@pytest.mark.parametrize("flags, external", [
+    ([], (True, None)), (["--external-as-recorded"], (False, None)),
+    (["--external-lead", "ECG2"], (True, "ECG2"))])
+def test_the_external_records_alone_are_turned_up_and_read_from_the_lead_asked(
+        tmp_path, monkeypatch, flags, external):
     calls = []
 
-    def convert_side(side, qrs_up=False):
-        calls.append((side.name, qrs_up))
+    def convert_side(side, qrs_up=False, lead=None):
+        calls.append((side.name, qrs_up, lead))
         if len(calls) == 2:
             raise _Converted
 
     monkeypatch.setattr(protocol, "convert_side", convert_side)
     args = protocol.build_parser().parse_args(
         ["--dev", str(tmp_path), "--external", str(tmp_path), "--config", str(SHIPPED),
-         "--out", str(tmp_path / "out"), *flag])
+         "--out", str(tmp_path / "out"), *flags])
     with pytest.raises(_Converted):
         protocol.run_protocol(args)
-    assert calls == [("dev", False), ("external", external_up)]
+    assert calls == [("dev", False, None), ("external", *external)]
 
 
 def test_sweep_and_count_go_together(tmp_path):

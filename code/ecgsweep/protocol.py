@@ -2,13 +2,14 @@
 EC57 report on records no choice looked at out.
 
     python code/protocol.py --dev DIR --external DIR [--config FILE] [--out DIR]
-                            [--sweep YAML --count N] [--seed N ...] [--external-as-recorded]
+                            [--sweep YAML --count N] [--seed N ...]
+                            [--external-lead NAME] [--external-as-recorded]
 
 1. Convert: the development records into ``<out>/data/dev`` (every beat to the training
    file, as ``code/data.py wfdb --split train``), the external ones into
    ``<out>/data/external`` (every beat to the test file, ``--split test``, each record
    whose QRS points down in the lead read turned upside down, ``--qrs-up``, unless
-   ``--external-as-recorded``). A folder converted from the same files the same way
+   ``--external-as-recorded``; read from ``--external-lead`` when given). A folder converted from the same files the same way
    before is reused.
 2. With ``--sweep``: the offline sweep on the development data; its best finished run's
    parameters, read from the sweep's store, join the configuration (no copying by hand).
@@ -92,17 +93,18 @@ def source_digest(src: Path) -> str:
     return digest.hexdigest()
 
 
-def convert_side(side: Side, qrs_up: bool = False) -> dict[str, Any]:
+def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None) -> dict[str, Any]:
     """Convert the side's records into its folder (``split.json``'s summary returned), or
     reuse what an earlier conversion of the same files, the same way, wrote there.
-    ``qrs_up``: records whose QRS points down are turned upside down (``--qrs-up``)."""
+    ``qrs_up``: records whose QRS points down are turned upside down (``--qrs-up``);
+    ``lead``: the lead read from every record (``--lead``; None: MLII, else the first)."""
     from .data import wfdb_beats
 
     if not side.src.is_dir():
         raise UserError(f"--{side.name} {side.src}: no such folder (give a folder of WFDB "
                         "records: .hea, .dat, .atr)")
     stamp = {"source": str(side.src.resolve()), "split": side.split, "qrs_up": qrs_up,
-             "digest": source_digest(side.src)}
+             "lead": lead, "digest": source_digest(side.src)}
     stamp_path = side.folder / STAMP_FILE
     summary_path = side.folder / "split.json"
     if (stamp_path.is_file() and summary_path.is_file() and side.csv.is_file()
@@ -110,9 +112,12 @@ def convert_side(side: Side, qrs_up: bool = False) -> dict[str, Any]:
         print(f"protocol: {side.name}: reusing {side.folder} (converted from the same "
               f"files of {side.src})", flush=True)
         return json.loads(summary_path.read_text())
-    print(f"protocol: {side.name}: converting {side.src} into {side.folder} "
-          f"(--split {side.split}{' --qrs-up' if qrs_up else ''})", flush=True)
-    summary = wfdb_beats.convert(side.src, side.folder, split=side.split, qrs_up=qrs_up)
+    options = f"--split {side.split}" + (" --qrs-up" if qrs_up else "") + (
+        f" --lead {lead}" if lead else "")
+    print(f"protocol: {side.name}: converting {side.src} into {side.folder} ({options})",
+          flush=True)
+    summary = wfdb_beats.convert(side.src, side.folder, split=side.split, qrs_up=qrs_up,
+                                 lead=lead)
     write_text_whole(stamp_path, json.dumps(stamp, indent=2) + "\n")
     return summary
 
@@ -483,7 +488,8 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     # before any work: a bad file stops here (with a sweep, its values may set the folds)
     check_configuration(args.config, {}, folds_needed=not args.sweep)
     external_up = not args.external_as_recorded
-    summaries = {"dev": convert_side(dev), "external": convert_side(external, external_up)}
+    summaries = {"dev": convert_side(dev),
+                 "external": convert_side(external, external_up, args.external_lead)}
     choice = sweep_choice(args.sweep, args.count, dev, out) if args.sweep else None
     chosen = chosen_values(choice)
     check_configuration(args.config, chosen)
@@ -527,6 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="runs of the --sweep (needed with it)")
     parser.add_argument("--seed", type=int, action="append", metavar="N",
                         help="seed of the final training; repeat for several (default 42)")
+    parser.add_argument("--external-lead", default=None, metavar="NAME",
+                        help="read this lead of every external record, as its header names it "
+                             "(code/data.py wfdb --lead; default: MLII, else each record's "
+                             "first channel)")
     parser.add_argument("--external-as-recorded", action="store_true",
                         help="convert the external records as recorded; by default each one "
                              "whose QRS points down in the lead read is turned upside down "
