@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .data.datasets import MITBIH_CLASSES
+
+# The columns of the classes the steps after the model move probability between.
+N_INDEX, S_INDEX, V_INDEX = (MITBIH_CLASSES.index(c) for c in ("N", "S", "V"))
+
 
 def move_probability(probs: np.ndarray, rows: np.ndarray, to_index: int,
                      from_indices: tuple[int, ...]) -> np.ndarray:

@@ -61,7 +61,8 @@ def _print_records(summary: dict) -> None:
 
 
 def _print_leads(per_record: dict) -> None:
-    """Which lead the records were read from, and why: one line per lead and reason."""
+    """Which lead the records were read from, and why: one line per lead and reason; then
+    the records turned upside down (``--qrs-up``), when any was."""
     groups: dict[tuple[str, str], list[str]] = {}
     for name, info in per_record.items():
         why = info["lead_reason"].split(" (leads:")[0]  # without each record's own leads
@@ -109,7 +110,7 @@ def _wfdb(args: argparse.Namespace) -> None:
         print(f"wrote {out / name} ({sum(summary['counts'][side].values())} beats, records "
               f"{' '.join(summary['records'][side])}) and its beat sidecar "
               f"{out / summary['sidecars'][side]}")
-    print(f"wrote {out / 'split.json'}")
+    print(f"wrote {out / wfdb_beats.SUMMARY_FILE}")
     for name, reason in summary["skipped_records"].items():
         print(f"warning: skipped record {name}: {reason}", file=sys.stderr)
 

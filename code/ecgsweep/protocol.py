@@ -106,7 +106,7 @@ def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None) -> d
     stamp = {"source": str(side.src.resolve()), "split": side.split, "qrs_up": qrs_up,
              "lead": lead, "digest": source_digest(side.src)}
     stamp_path = side.folder / STAMP_FILE
-    summary_path = side.folder / "split.json"
+    summary_path = side.folder / wfdb_beats.SUMMARY_FILE
     if (stamp_path.is_file() and summary_path.is_file() and side.csv.is_file()
             and json.loads(stamp_path.read_text()) == stamp):
         print(f"protocol: {side.name}: reusing {side.folder} (converted from the same "

@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .beat_calls import move_probability
-from .data.datasets import MITBIH_CLASSES
-
-N_INDEX, S_INDEX = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
+from .beat_calls import N_INDEX, S_INDEX, move_probability
 
 
 def run_members(calls: np.ndarray, pre_rr: np.ndarray, records: np.ndarray,

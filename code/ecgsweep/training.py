@@ -18,9 +18,9 @@ from sklearn.metrics import confusion_matrix, f1_score
 from sklearn.utils.class_weight import compute_class_weight
 
 from . import ec57, params, prior_shift
-from .beat_calls import move_probability
+from .beat_calls import N_INDEX, S_INDEX, V_INDEX, move_probability
 from .contract import OBJECTIVE_METRICS
-from .data.datasets import Split
+from .data.datasets import MITBIH_CLASSES, Split
 from .model_inputs import model_inputs
 
 EpochSink = Callable[[dict[str, float]], None]
@@ -105,8 +105,6 @@ def adapt_record_priors(probs: np.ndarray, split: Split, config: Mapping[str, An
                         class_prior: Sequence[float] | None) -> np.ndarray:
     """``prior_adaptation``: each record's beats re-weighted toward the balance of N and S
     EM estimates for that record (``prior_shift``). Unchanged when it is 0."""
-    from .data.datasets import MITBIH_CLASSES
-
     if not params.option_on(config, "prior_adaptation"):
         return probs
     if split.records is None:
@@ -127,8 +125,6 @@ def call_novel_premature_templates_v(probs: np.ndarray, split: Split,
     (``beat_templates.novel_premature_templates``). Before the prematurity step, so those
     beats are not called S for coming early. Unchanged when the key is 0."""
     from . import beat_templates
-    from .data.datasets import MITBIH_CLASSES
-
     novelty = float(config.get("v_novel_templates", 0.0))
     if novelty <= 0:
         return probs
@@ -138,8 +134,7 @@ def call_novel_premature_templates_v(probs: np.ndarray, split: Split,
     chosen = beat_templates.novel_premature_templates(
         split.X, split.records, labels, premature_beats(probs, split, config), novelty,
         float(params.value(config, "v_novel_premature_share")))
-    n, s, v = (MITBIH_CLASSES.index(c) for c in ("N", "S", "V"))
-    return move_probability(probs, chosen, v, (n, s))
+    return move_probability(probs, chosen, V_INDEX, (N_INDEX, S_INDEX))
 
 
 def premature_beats(probs: np.ndarray, split: Split, config: Mapping[str, Any]) -> np.ndarray:
@@ -149,8 +144,6 @@ def premature_beats(probs: np.ndarray, split: Split, config: Mapping[str, Any]) 
     the beats ``probs`` calls N)."""
     from . import prematurity
     from .data import sidecar
-    from .data.datasets import MITBIH_CLASSES
-
     ratio = float(config.get("s_premature_ratio", 0.0))
     spread = float(config.get("s_premature_spread", 0.0))
     if split.rr is None:
@@ -158,7 +151,7 @@ def premature_beats(probs: np.ndarray, split: Split, config: Mapping[str, Any]) 
     if spread > 0 and split.records is None:
         raise ValueError("s_premature_spread needs each beat's record (the beat sidecar)")
     pre_local_ratio = split.rr[:, sidecar.RR_FEATURES.index("pre_local_ratio")]
-    called_n = probs.argmax(axis=1) == MITBIH_CLASSES.index("N")
+    called_n = probs.argmax(axis=1) == N_INDEX
     thresholds = prematurity.premature_thresholds(pre_local_ratio, split.records, called_n,
                                                   ratio, spread)
     return pre_local_ratio < thresholds
@@ -172,13 +165,10 @@ def call_premature_beats_s(probs: np.ndarray, split: Split,
     ``s_premature_spread`` each record may raise that share to a threshold set by its own
     rhythm (``premature_beats``). The S gate, after this step, takes the call back where
     fibrillation makes beats early. Unchanged when both keys are 0."""
-    from .data.datasets import MITBIH_CLASSES
-
     if not params.prematurity_on(config):
         return probs
-    n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
-    premature = (probs.argmax(axis=1) == n) & premature_beats(probs, split, config)
-    return move_probability(probs, premature, s, (n,))
+    premature = (probs.argmax(axis=1) == N_INDEX) & premature_beats(probs, split, config)
+    return move_probability(probs, premature, S_INDEX, (N_INDEX,))
 
 
 def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
@@ -188,16 +178,13 @@ def gate_s_in_irregular_rhythm(probs: np.ndarray, split: Split,
     fibrillation's irregular intervals make many of its beats look premature, but none is
     a premature atrial beat; a model trained on the few AF records there are still calls
     them S. Unchanged when the key is 0."""
-    from .data.datasets import MITBIH_CLASSES
-
     threshold = float(config.get("s_gate_irregularity", 0.0))
     if threshold <= 0:
         return probs
     if split.rr is None:
         raise ValueError("s_gate_irregularity needs the beats' RR features (the beat sidecar)")
     irregular = gate_measure(split, config.get("s_gate_measure", "local_irregularity")) > threshold
-    n, s = MITBIH_CLASSES.index("N"), MITBIH_CLASSES.index("S")
-    return move_probability(probs, irregular, n, (s,))
+    return move_probability(probs, irregular, N_INDEX, (S_INDEX,))
 
 
 def beats_outside_s_gate(train: Split, config: Mapping[str, Any]) -> Split:
@@ -256,15 +243,13 @@ def share_v_within_templates(probs: np.ndarray, split: Split,
     templates and share their template's mean V probability (``beat_templates``).
     Unchanged when the key is 0."""
     from . import beat_templates
-    from .data.datasets import MITBIH_CLASSES
-
     n_clusters = int(config.get("v_template_clusters", 0))
     if n_clusters <= 0:
         return probs
     if split.records is None:
         raise ValueError("v_template_clusters needs each beat's record (the beat sidecar)")
     labels = beat_templates.template_labels(split.X, split.records, n_clusters)
-    return beat_templates.share_v_probability(probs, labels, MITBIH_CLASSES.index("V"))
+    return beat_templates.share_v_probability(probs, labels, V_INDEX)
 
 
 def make_optimizer(config: Mapping[str, Any], steps_per_epoch: int,

@@ -70,6 +70,7 @@ if TYPE_CHECKING:
 TARGET_FS = SAMPLE_RATE_HZ  # the Kaggle rows' rate
 RR_WINDOW_S = 10.0  # median RR per 10 s block (Kachuee et al. 2018)
 PREFERRED_LEAD = "MLII"
+SUMMARY_FILE = "split.json"  # what a conversion wrote, and how (``convert``'s summary)
 # A narrower row would not hold a QRS complex (about 0.1 s, 13 samples at 125 Hz).
 MIN_BEAT_SAMPLES = 16
 MITDB_URL = "https://physionet.org/content/mitdb/1.0.0/"
@@ -764,7 +765,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     if split == "intra":
         summary["test_fraction"] = test_fraction
         summary["seed"] = seed
-    write_text_whole(out / "split.json", json.dumps(summary, indent=2) + "\n")
+    write_text_whole(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     return summary
 
 
@@ -778,7 +779,7 @@ def conversion_method(folder: str | os.PathLike) -> dict | None:
     """The ``method`` of the conversion that wrote ``folder`` (its ``split.json``), or None
     when the folder holds no readable one (data that was not converted from WFDB here)."""
     try:
-        method = json.loads((Path(folder) / "split.json").read_text()).get("method")
+        method = json.loads((Path(folder) / SUMMARY_FILE).read_text()).get("method")
     except (OSError, ValueError, AttributeError):
         return None
     return method if isinstance(method, dict) else None
