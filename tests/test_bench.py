@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, kill_processes_under, run_env
-from ecgbench import gpu, report, sizes as bench_sizes, sweeps, training
+from ecgbench import gpu, packing, report, sizes as bench_sizes, sweeps, training
 from ecgsweep import backend
 from ecgsweep.sweep_hooks import ECG_PROGRAM
 
@@ -116,6 +116,37 @@ def test_without_a_gpu_the_gpu_section_says_so_and_measures_nothing(tmp_path):
     assert figure.note == "not measured: no GPU visible to tensorflow, torch"
 
 
+def test_without_a_gpu_the_packing_section_says_so_and_measures_nothing(tmp_path):
+    results = report.Results("smoke", {})
+    packing.bench_packing(results, bench_sizes.SMOKE, tmp_path, {"torch": ()})
+    assert [f.value for f in results.figures] == [None, None, None]
+    assert {f.note for f in results.figures} == {"not measured: no GPU visible to torch"}
+    assert not list(tmp_path.iterdir())  # nothing trained, nothing written
+
+
+@pytest.mark.slow
+def test_packed_sweep_runs_share_the_gpu_it_is_handed(tmp_path):
+    """Without a GPU: a stand-in GPU name makes the section time real training runs on the
+    CPU, one per GPU and then two at once on device 0."""
+    from ecgsweep.sweep.store import Store
+
+    results = report.Results("smoke", {})
+    packing.bench_packing(results, bench_sizes.SMOKE, tmp_path,
+                          {"tensorflow": ("stand-in GPU",), "torch": ()})
+    one, packed, ratio = results.figures
+    assert one.unit == packed.unit == "runs/min" and one.value > 0 and packed.value > 0
+    assert ratio.value == pytest.approx(packed.value / one.value)
+    assert "tensorflow" in one.note and "stand-in GPU" in one.note
+    [db] = (tmp_path / "sweep-packed2-0" / "store").glob("*/sweep.db")
+    store = Store(db)
+    try:
+        runs = store.runs()
+    finally:
+        store.close()
+    assert len(runs) == bench_sizes.SMOKE.packed_sweep_runs
+    assert {r["gpu"] for r in runs} == {"0"} and {r["state"] for r in runs} == {"finished"}
+
+
 def test_concurrent_runs_are_counted_until_throughput_per_run_halves():
     assert gpu.concurrent_counts(8) == [1, 2, 4, 8]
     assert gpu.concurrent_counts(6) == [1, 2, 4, 6]
@@ -164,7 +195,9 @@ def test_smoke_run_prints_and_saves_every_figure(tmp_path):
     assert len(skipped) == len(backend.BACKENDS) - len(installed)
     [no_gpu] = [f for f in figures if f["section"] == "gpu"]  # CI has no GPU
     assert no_gpu["value"] is None and "no GPU visible to tensorflow" in no_gpu["note"]
-    figures = [f for f in figures if f is not no_gpu and f not in skipped]
+    unpacked = [f for f in figures if f["section"] == "packing"]
+    assert len(unpacked) == 3 and all(f["value"] is None for f in unpacked)
+    figures = [f for f in figures if f is not no_gpu and f not in skipped + unpacked]
     for f in figures:
         assert f["value"] is not None, f"{f['section']}: {f['name']}: {f['note']}"
         assert f["value"] > 0 or f["unit"] == "x", f
@@ -218,6 +251,33 @@ def test_a_stopped_bench_stops_the_sweep_it_started(tmp_path):
     finally:
         bench.kill()
         kill_processes_under(tmp_path)
+
+
+def test_a_stopped_bench_keeps_the_figures_it_measured(tmp_path, monkeypatch, capsys):
+    """Stopped in its third section, the bench still prints and writes the figures of the
+    sections before and of the one stopped, and marks the file stopped."""
+    from ecgbench import runner
+
+    def gpu_section(results, *args):
+        results.add("gpu", "torch, batch 64, float32", 1234.0, "beats/s")
+
+    def packing_section(results, *args):
+        results.add("packing", "sweep throughput, one run per GPU", 2.5, "runs/min")
+        raise KeyboardInterrupt  # Ctrl-C, or SIGTERM through stop_signals_interrupt
+
+    monkeypatch.setattr(runner, "_probe_gpus", lambda sizes, work: {"torch": ("a GPU",)})
+    monkeypatch.setattr(runner, "bench_gpu", gpu_section)
+    monkeypatch.setattr(runner, "bench_packing", packing_section)
+    out = tmp_path / "results.json"
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(smoke=True, out=out, sections=("gpu", "packing"))
+    saved = json.loads(out.read_text())
+    assert saved["stopped"] is True
+    assert [(f["section"], f["value"]) for f in saved["figures"]] == [("gpu", 1234.0),
+                                                                       ("packing", 2.5)]
+    printed = capsys.readouterr().out
+    assert "gpu: torch, batch 64, float32: 1,234 beats/s" in printed  # as it was measured
+    assert "stopped before its end" in printed
 
 
 def test_a_stopped_bench_ends_the_sweep_a_smoke_thread_runs(tmp_path):

@@ -12,6 +12,9 @@ for absolute figures to carry. One module per section:
   against TensorFlow.
 - gpu: only when a GPU is visible: beats/s per backend at batch 64, 256 and 1024 with
   mixed precision off and on, and concurrent runs per GPU until throughput per run halves.
+- packing: only when a GPU is visible: a sweep of real runs with ``--runs-per-gpu`` against
+  one run per GPU.
 - startup: launch of ``code/train.py`` to its first epoch, cold and warm CSV parse cache.
-- sweeps: ``code/sweep.py`` to a target val_macro_f1, bayes + hyperband against grid.
+- sweeps: the inter-patient sweep with and without fold-aware early stopping.
+- executors: the Ray executor's sweep throughput against the local one.
 """

@@ -3,7 +3,7 @@
     python code/bench.py                 # full: ratios worth reading, ~15-20 minutes on 2 cores
     python code/bench.py --smoke         # everything tiny: checks every figure can be made
     python code/bench.py --only training,inference --experiments
-    python code/bench.py --only backends,gpu   # per-backend ratios; GPU figures if one is visible
+    python code/bench.py --only backends,gpu,packing   # GPU figures if a GPU is visible
 
 Prints a table and writes bench/results.json (bench/results-smoke.json with --smoke),
 both naming the machine (CPU, cores, GPUs, backends). The harness is the ecgbench package

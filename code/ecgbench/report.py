@@ -21,23 +21,31 @@ class Figure:
 
 
 class Results:
-    def __init__(self, mode: str, machine: dict[str, Any]):
+    """The figures of one bench run. With ``echo`` each figure is printed as it is measured,
+    so a run killed before its table still leaves what it measured in its output."""
+
+    def __init__(self, mode: str, machine: dict[str, Any], echo: bool = False):
         self.mode = mode
         self.machine = machine
         self.figures: list[Figure] = []
         self.started = time.time()
+        self.echo = echo
+        self.stopped = False  # True: stopped before its end; the figures measured until then
 
     def add(self, section: str, name: str, value: float | None, unit: str, note: str = "",
             **detail: Any) -> Figure:
         fig = Figure(section, name, None if value is None else float(value), unit, note, detail)
         self.figures.append(fig)
+        if self.echo:
+            print(f"    {section}: {name}: {format_value(fig.value, unit)} {unit}".rstrip(),
+                  flush=True)
         return fig
 
     def not_measured(self, section: str, name: str, unit: str, why: str) -> Figure:
         return self.add(section, name, None, unit, f"not measured: {why}")
 
     def as_json(self) -> dict[str, Any]:
-        return {"mode": self.mode, "machine": self.machine,
+        return {"mode": self.mode, "machine": self.machine, "stopped": self.stopped,
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(self.started)),
                 "wall_s": round(time.time() - self.started, 1),
                 "figures": [asdict(f) for f in self.figures]}
@@ -113,7 +121,8 @@ def print_results(results: Results, console: Any = None) -> None:
         console = Console(highlight=False)
         if not console.is_terminal:
             console = Console(highlight=False, width=max(console.width, 160))
-    table = Table(title=f"ecg-sweeps benchmark ({results.mode})",
+    stopped = ", stopped before its end" if results.stopped else ""
+    table = Table(title=f"ecg-sweeps benchmark ({results.mode}{stopped})",
                   caption=machine_line(results.machine))
     for col, justify in (("section", "left"), ("figure", "left"), ("value", "right"),
                          ("unit", "left"), ("note", "left")):

@@ -16,16 +16,18 @@ from .backends import bench_backends
 from .executors import bench_executors
 from .gpu import bench_gpu
 from .inference import bench_inference
+from .packing import bench_packing
 from .report import Results, machine_info, machine_line, print_results, write_results
 from .sizes import FULL, REPO_ROOT, SMOKE, Sizes
 from .startup import bench_csv, bench_startup
 from .sweeps import bench_sweep
 from .training import bench_training
 
-SECTIONS = ("training", "inference", "backends", "gpu", "startup", "sweep", "executors")
+SECTIONS = ("training", "inference", "backends", "gpu", "packing", "startup", "sweep",
+            "executors")
 
 SECTION_TITLES = {"training": "training", "inference": "inference", "backends": "backends",
-                  "gpu": "gpu", "startup": "start-up", "data": "start-up", "sweep": "sweep",
+                  "gpu": "gpu", "packing": "packing", "startup": "start-up", "data": "start-up", "sweep": "sweep",
                   "experiments": "experiments", "executors": "executors"}
 
 
@@ -75,7 +77,7 @@ def _run_in_this_thread(guarded: Callable[[str, Callable[[], Any]], Any], result
                         sizes: Sizes, sections: tuple[str, ...], work: Path,
                         experiments: bool) -> None:
     """The sections that run in the bench's own process: training, inference, backends,
-    gpu and executors."""
+    gpu, packing and executors."""
     if "training" in sections or "inference" in sections:
         model_path = guarded("training", lambda: bench_training(results, sizes, work, experiments))
         if "inference" in sections and model_path is not None:
@@ -83,9 +85,12 @@ def _run_in_this_thread(guarded: Callable[[str, Callable[[], Any]], Any], result
     gpus = None
     if "backends" in sections:
         gpus = guarded("backends", lambda: bench_backends(results, sizes, work))
-    if "gpu" in sections:
-        guarded("gpu", lambda: bench_gpu(results, sizes, work, gpus if gpus is not None
-                                         else _probe_gpus(sizes, work)))
+    if "gpu" in sections or "packing" in sections:
+        gpus = gpus if gpus is not None else guarded("gpu", lambda: _probe_gpus(sizes, work))
+    if "gpu" in sections and gpus is not None:
+        guarded("gpu", lambda: bench_gpu(results, sizes, work, gpus))
+    if "packing" in sections and gpus is not None:
+        guarded("packing", lambda: bench_packing(results, sizes, work, gpus))
     if "executors" in sections:
         guarded("executors", lambda: bench_executors(results, sizes, work))
 
@@ -102,25 +107,35 @@ def run(smoke: bool = False, out: Path | None = None, sections: tuple[str, ...] 
         sizes = Sizes(**{**asdict(sizes), "sweep_target": sweep_target})
     out = Path(out) if out else REPO_ROOT / "bench" / ("results-smoke.json" if smoke else "results.json")
     data_root = Path(data_root) if data_root else REPO_ROOT / "bench" / "data"
-    results = Results("smoke" if smoke else "full", machine_info())
+    results = Results("smoke" if smoke else "full", machine_info(), echo=True)
     work = Path(tempfile.mkdtemp(prefix="ecg-bench-"))
     print(f"benchmark ({results.mode}) on {machine_line(results.machine)}", flush=True)
+    results.stopped = True  # until the sections end by themselves
     try:
         _run_sections(results, sizes, sections, work, data_root, experiments,
                       concurrent=sizes.sweep_concurrent)
+        results.stopped = False
     finally:
         if keep:
             print(f"work folder kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+        _report(results, out)
+    return results
+
+
+def _report(results: Results, out: Path) -> None:
+    """Print the table and write the JSON, also when the bench was stopped: a stopped run
+    keeps the figures it measured, marked ``stopped``."""
     order = {name: i for i, name in enumerate(SECTION_TITLES.values())}
     results.figures.sort(key=lambda f: order.get(f.section, len(order)))
     if hasattr(os, "getloadavg"):
         results.machine["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     print_results(results)
     write_results(results, out)
-    print(f"wrote {out} ({results.as_json()['wall_s']:.0f} s in all)")
-    return results
+    what = "stopped before its end; the figures measured until then" if results.stopped \
+        else "in all"
+    print(f"wrote {out} ({results.as_json()['wall_s']:.0f} s, {what})", flush=True)
 
 
 def _probe_gpus(sizes: Sizes, work: Path) -> dict[str, tuple[str, ...]]:

@@ -38,6 +38,8 @@ class Sizes:
     gpu_epochs: int = 3
     gpu_batches: tuple[int, ...] = (64, 256, 1024)
     gpu_max_concurrent: int = 8  # concurrent runs tried per GPU: 1, 2, 4, ... up to this
+    packed_sweep_runs: int = 8  # runs of the sweep timed with and without packing per GPU
+    packed_runs_per_gpu: int = 4  # --runs-per-gpu of the packed sweep
     executor_runs: int = 12  # stand-in runs per executor (local, Ray) in the executors section
     executor_long_runs: int = 2  # runs of a realistic length per executor, all at once
     executor_long_epochs: int = 6
@@ -64,7 +66,8 @@ SMOKE = Sizes(
     sweep_fixed={"model": "cnn", "folds": 2, "epochs": 1, "max_train_beats": 300,
                  "n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 8, "seed": 42},
     sweep_seeds=(1,), sweep_target=None, sweep_tolerance=0.01, sweep_concurrent=True,
-    backend_epochs=2, gpu_beats=1024, gpu_epochs=2, gpu_max_concurrent=2, executor_runs=2,
+    backend_epochs=2, gpu_beats=1024, gpu_epochs=2, gpu_max_concurrent=2, packed_sweep_runs=2,
+    packed_runs_per_gpu=2, executor_runs=2,
     executor_long_runs=2, executor_long_epochs=2, executor_long_epoch_s=0.5,
 )
 

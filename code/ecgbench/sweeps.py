@@ -140,20 +140,22 @@ def _open_store(db: Path) -> Any:
 
 
 def run_sweep(trace: SweepTrace, yaml_text: str, work: Path, target: float | None,
-              metric: str, poll_s: float = 0.5, timeout_s: float = 1800) -> SweepTrace:
-    """Run ``code/sweep.py`` on a YAML and follow its store; stop it once a finished run
-    reaches ``target`` (None: let it finish)."""
+              metric: str, poll_s: float = 0.5, timeout_s: float = 1800,
+              extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None
+              ) -> SweepTrace:
+    """Run ``code/sweep.py`` on a YAML (with ``extra_args``, in ``extra_env``) and follow
+    its store; stop it once a finished run reaches ``target`` (None: let it finish)."""
     folder = work / f"sweep-{trace.arm}-{trace.seed}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sweep.yaml").write_text(yaml_text)
     sweep_id = f"bench-{trace.arm}-{trace.seed}-{os.getpid()}"
     store_root = folder / "store"
     cmd = [sys.executable, "code/sweep.py", str(folder / "sweep.yaml"), "--store",
-           str(store_root), "--sweep-id", sweep_id, "--plain", "--poll", "0.25"]
+           str(store_root), "--sweep-id", sweep_id, "--plain", "--poll", "0.25", *extra_args]
     store = None
     with open(folder / "runner.log", "w") as log:
         trace.started = time.time()
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=program_env(folder / "wandb"),
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=program_env(folder / "wandb", **(extra_env or {})),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             while True:
