@@ -54,10 +54,19 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
     document = json.loads((out / "protocol.json").read_text())
     assert document["dev"]["records"] == ["101", "106", "209"]
     assert document["external"]["records"] == ["800", "802"]
-    assert document["external"]["leads"] == {"800": "ECG1", "802": "ECG1"}
+    # without MLII, each external record is read in its lead most like the development beats
+    dev_csv = out / "data" / "dev" / "mitbih_train.csv"
+    assert document["external"]["lead_choice"] == (
+        f"MLII, else the lead most like the beats of {dev_csv}")
+    split = json.loads((out / "data" / "external" / "split.json").read_text())
+    likest = {name: max(info["lead_likeness"], key=info["lead_likeness"].get)
+              for name, info in split["per_record"].items()}
+    assert document["external"]["leads"] == likest and set(likest) == {"800", "802"}
     # by default the external records are turned to point up, the development ones are not
     assert document["external"]["qrs_up"] and not document["dev"]["qrs_up"]
-    assert document["external"]["inverted"] == ["802"] and document["dev"]["inverted"] == []
+    assert document["dev"]["inverted"] == []
+    assert document["external"]["inverted"] == [
+        name for name, info in split["per_record"].items() if info["qrs_up_share"] < 0.5]
     # the sweep's best run's values, read from its store, reach the final training
     assert document["sweep"]["params"]["dropout_rate"] == 0.3
     assert [r["seed"] for r in document["seeds"]] == [1, 2]
@@ -93,7 +102,8 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
     for needed in ("chosen-on (DS1 record-grouped CV)", "never-seen (external)", "## Seed 1",
                    "## Seed 2", "## Over the seeds", "SVEB", "VEB", "101 106 209", "800 802",
                    "## Seeds 1 2 averaged", "the seeds' models averaged (the final model)",
-                   "never-seen records turned upside down (QRS pointing down): 802",
+                   "never-seen records turned upside down (QRS pointing down): ",
+                   "never-seen records' leads (MLII, else the lead most like the beats of ",
                    document["date"]):
         assert needed in text
     assert "protocol: dev: converting" in proc.stdout
@@ -119,6 +129,15 @@ def test_a_converted_folder_is_reused_until_its_records_change(shared_data, tmp_
     second = protocol.convert_side(side, qrs_up=True, lead="ECG2")  # another lead: again
     assert {info["lead"] for info in second["per_record"].values()} == {"ECG2"}
     assert "--qrs-up --lead ECG2" in capsys.readouterr().out
+    # read like another side's beats: converted again, each record's leads compared
+    dev = protocol.Side("dev", "train", copy_records(tmp_path / "ds1", shared_data / "mitdb"
+                                                     / "100"), tmp_path / "out" / "dev")
+    protocol.convert_side(dev)
+    liked = protocol.convert_side(side, qrs_up=True, like=dev)
+    assert all("lead_likeness" in info for info in liked["per_record"].values())
+    assert f"--qrs-up --lead-like {dev.csv}" in capsys.readouterr().out
+    assert protocol.convert_side(side, qrs_up=True, like=dev) == liked
+    assert "reusing" in capsys.readouterr().out
 
 
 def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path):
@@ -141,14 +160,16 @@ class _Converted(Exception):
 
 
 @pytest.mark.parametrize("flags, external", [
-    ([], (True, None)), (["--external-as-recorded"], (False, None)),
-    (["--external-lead", "ECG2"], (True, "ECG2"))])
+    ([], (True, None, "dev")), (["--external-as-recorded"], (False, None, "dev")),
+    (["--external-lead", "ECG2"], (True, "ECG2", None))])
 def test_the_external_records_alone_are_turned_up_and_read_from_the_lead_asked(
         tmp_path, monkeypatch, flags, external):
+    """By default the external records are turned up and read in MLII, else in the lead
+    most like the development beats; --external-lead names the lead instead."""
     calls = []
 
-    def convert_side(side, qrs_up=False, lead=None):
-        calls.append((side.name, qrs_up, lead))
+    def convert_side(side, qrs_up=False, lead=None, like=None):
+        calls.append((side.name, qrs_up, lead, like.name if like else None))
         if len(calls) == 2:
             raise _Converted
 
@@ -158,7 +179,7 @@ def test_the_external_records_alone_are_turned_up_and_read_from_the_lead_asked(
          "--out", str(tmp_path / "out"), *flags])
     with pytest.raises(_Converted):
         protocol.run_protocol(args)
-    assert calls == [("dev", False, None), ("external", *external)]
+    assert calls == [("dev", False, None, None), ("external", *external)]
 
 
 def test_sweep_and_count_go_together(tmp_path):
@@ -248,10 +269,13 @@ def test_the_report_orders_classes_and_says_what_is_undefined():
     document = {"date": "2026-12-02", "machine": {"platform": "Linux", "cpus": 2},
                 "config_file": "c.yaml", "sweep": None, "chosen": {},
                 "dev": {"source": "ds1", "records": ["101"]},
-                "external": {"source": "svdb", "records": ["800"], "qrs_up": True,
-                             "inverted": []}, "seeds": seeds}
+                "external": {"source": "svdb", "records": ["800", "802", "804"],
+                             "qrs_up": True, "inverted": [], "lead_choice": "MLII, else ...",
+                             "leads": {"800": "ECG1", "802": "ECG2", "804": "ECG1"}},
+                "seeds": seeds}
     text = protocol.markdown(document)
     assert "turned upside down (QRS pointing down): none (every QRS points up)" in text
+    assert "never-seen records' leads (MLII, else ...): ECG1: 800 804; ECG2: 802" in text
     table = text[text.index("**chosen-on"):]
     assert [line.split(" | ")[0] for line in table.splitlines()[4:8]] == [
         "| N", "| SVEB", "| VEB", "| F"]

@@ -172,3 +172,75 @@ def test_qrs_up_turns_only_a_record_whose_qrs_points_down(shared_data, tmp_path)
     np.testing.assert_allclose(_rows(tmp_path / "c"), rows, atol=1e-6)  # turned back up
     np.testing.assert_array_equal(_rows(tmp_path / "d"), rows)  # an upright record: unchanged
     assert np.abs(_rows(tmp_path / "b") - rows).max() > 0.5  # upside down, rows start low
+
+
+def _unnamed_leads_copy(base: Path, dest: Path) -> Path:
+    """Record ``base`` (MLII, V5) written again with its channels swapped and named as SVDB
+    names its leads: ECG1 is V5, ECG2 is MLII."""
+    import wfdb
+
+    record = wfdb.rdrecord(str(base), physical=False)
+    dest.mkdir(parents=True, exist_ok=True)
+    wfdb.wrsamp(base.name, fs=record.fs, units=record.units[::-1], sig_name=["ECG1", "ECG2"],
+                d_signal=record.d_signal[:, ::-1], fmt=["16"] * record.n_sig,
+                adc_gain=record.adc_gain[::-1], baseline=record.baseline[::-1],
+                write_dir=str(dest))
+    shutil.copyfile(base.with_suffix(".atr"), dest / f"{base.name}.atr")
+    return dest
+
+
+def test_lead_like_reads_a_record_without_mlii_in_its_lead_most_like_the_reference(
+        repo_root, shared_data, tmp_path):
+    record = shared_data / "mitdb" / "100"
+    reference = tmp_path / "reference"
+    W.convert(copy_records(tmp_path / "named", record), reference, split="train")
+    unnamed = _unnamed_leads_copy(record, tmp_path / "unnamed")
+
+    with pytest.warns(UserWarning, match="read from their first channel"):
+        first = W.convert(unnamed, tmp_path / "first", split="train")
+    liked = W.convert(unnamed, tmp_path / "liked", split="train", lead_like=reference)
+    info = liked["per_record"]["100"]
+    assert first["per_record"]["100"]["lead"] == "ECG1"  # without a reference: the first
+    assert info["lead"] == "ECG2" and set(info["lead_likeness"]) == {"ECG1", "ECG2"}
+    assert info["lead_likeness"]["ECG2"] > info["lead_likeness"]["ECG1"]
+    assert info["lead_reason"].startswith(
+        "no MLII lead; ECG2 looks most like the reference beats (correlation ")
+    assert liked["method"]["lead_like"] == str(reference)
+    np.testing.assert_allclose(_rows(tmp_path / "liked"), _rows(reference), atol=1e-6)
+
+    named = W.convert(copy_records(tmp_path / "again", record), tmp_path / "named_out",
+                      split="train", lead_like=reference)
+    assert named["per_record"]["100"]["lead"] == "MLII"  # a named MLII is taken as it is
+    assert "lead_likeness" not in named["per_record"]["100"]
+
+    proc = subprocess.run(
+        [sys.executable, "code/data.py", "wfdb", "--src", str(unnamed), "--out",
+         str(tmp_path / "cli"), "--split", "test", "--lead-like", str(reference)],
+        cwd=repo_root, env=run_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert ("lead ECG2 (no MLII lead; ECG2 looks most like the reference beats): 1 "
+            "record(s), 100") in proc.stdout
+    assert "MLII" not in proc.stderr  # no warning of a record read from its first channel
+
+
+def test_lead_like_refuses_a_lead_beside_it_and_a_reference_of_other_rows(
+        shared_data, tmp_path):
+    record = copy_records(tmp_path / "named", shared_data / "mitdb" / "100")
+    reference = tmp_path / "reference"
+    W.convert(record, reference, split="train")
+    with pytest.raises(UserError, match="--lead V5 and --lead-like"):
+        W.convert(record, tmp_path / "both", split="train", lead="V5", lead_like=reference)
+    other_rows = r"--lead-like .*: converted with other rows than this conversion \("
+    with pytest.raises(UserError, match=other_rows + r"beat_length 187 / 200, reference / this"):
+        W.convert(record, tmp_path / "wide", split="train", beat_samples=200,
+                  lead_like=reference)
+    with pytest.raises(UserError, match=r"before_r_s 0.0 / 0.25"):
+        W.convert(record, tmp_path / "p_wave", split="train", before_r_s=0.25,
+                  lead_like=reference / "mitbih_train.csv")
+    (reference / W.SUMMARY_FILE).unlink()  # a CSV from elsewhere: its width still checked
+    with pytest.raises(UserError, match=r"--lead-like .*mitbih_train.csv: its beats are 187 "
+                                        r"samples wide, the conversion's 200"):
+        W.convert(record, tmp_path / "wide", split="train", beat_samples=200,
+                  lead_like=reference)
+    for refused in ("both", "wide", "p_wave"):
+        assert not (tmp_path / refused).exists()

@@ -65,7 +65,7 @@ def _print_leads(per_record: dict) -> None:
     the records turned upside down (``--qrs-up``), when any was."""
     groups: dict[tuple[str, str], list[str]] = {}
     for name, info in per_record.items():
-        why = info["lead_reason"].split(" (leads:")[0]  # without each record's own leads
+        why = info["lead_reason"].split(" (")[0]  # without each record's leads and scores
         groups.setdefault((info["lead"], why), []).append(name)
     for (lead, why), names in groups.items():
         print(f"lead {lead} ({why}): {len(names)} record(s), {' '.join(names)}")
@@ -93,7 +93,7 @@ def _wfdb(args: argparse.Namespace) -> None:
                                          test_fraction=args.test_fraction, seed=args.seed,
                                          records=records, before_r_s=args.before_r,
                                          beat_samples=args.beat_samples, lead=args.lead,
-                                         qrs_up=args.qrs_up)
+                                         qrs_up=args.qrs_up, lead_like=args.lead_like)
         finally:
             for w in caught:
                 print(f"warning: {w.message}", file=sys.stderr)
@@ -147,6 +147,10 @@ def _add_wfdb_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lead", default=None, metavar="NAME",
                    help="read this lead of every record, as its header names it (e.g. V1; "
                    "default: MLII, else each record's first channel)")
+    p.add_argument("--lead-like", default=None, metavar="CSV",
+                   help="for a record without MLII, read the lead whose beats look most like "
+                   "those of this beat CSV (or folder holding mitbih_train.csv), the data the "
+                   "model trained on; split.json gives each lead's likeness per record")
     p.add_argument("--qrs-up", action="store_true",
                    help="turn each record whose QRS complexes mostly point down in the lead "
                    "read upside down, so every row starts at an upward R peak as in MLII "

@@ -9,7 +9,9 @@ EC57 report on records no choice looked at out.
    file, as ``code/data.py wfdb --split train``), the external ones into
    ``<out>/data/external`` (every beat to the test file, ``--split test``, each record
    whose QRS points down in the lead read turned upside down, ``--qrs-up``, unless
-   ``--external-as-recorded``; read from ``--external-lead`` when given). A folder converted from the same files the same way
+   ``--external-as-recorded``). An external record is read in MLII when it has it, else
+   in the lead whose beats look most like the development beats (``--lead-like``), or in
+   ``--external-lead`` when given. A folder converted from the same files the same way
    before is reused.
 2. With ``--sweep``: the offline sweep on the development data; its best finished run's
    parameters, read from the sweep's store, join the configuration (no copying by hand).
@@ -93,18 +95,22 @@ def source_digest(src: Path) -> str:
     return digest.hexdigest()
 
 
-def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None) -> dict[str, Any]:
+def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None,
+                 like: Side | None = None) -> dict[str, Any]:
     """Convert the side's records into its folder (``split.json``'s summary returned), or
     reuse what an earlier conversion of the same files, the same way, wrote there.
     ``qrs_up``: records whose QRS points down are turned upside down (``--qrs-up``);
-    ``lead``: the lead read from every record (``--lead``; None: MLII, else the first)."""
+    ``lead``: the lead read from every record (``--lead``; None: MLII, else the first);
+    ``like``: a converted side whose beats a record without MLII is read most like
+    (``--lead-like``)."""
     from .data import wfdb_beats
 
     if not side.src.is_dir():
         raise UserError(f"--{side.name} {side.src}: no such folder (give a folder of WFDB "
                         "records: .hea, .dat, .atr)")
     stamp = {"source": str(side.src.resolve()), "split": side.split, "qrs_up": qrs_up,
-             "lead": lead, "digest": source_digest(side.src)}
+             "lead": lead, "digest": source_digest(side.src),
+             "lead_like": source_digest(like.src) if like else None}
     stamp_path = side.folder / STAMP_FILE
     summary_path = side.folder / wfdb_beats.SUMMARY_FILE
     if (stamp_path.is_file() and summary_path.is_file() and side.csv.is_file()
@@ -113,11 +119,11 @@ def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None) -> d
               f"files of {side.src})", flush=True)
         return json.loads(summary_path.read_text())
     options = f"--split {side.split}" + (" --qrs-up" if qrs_up else "") + (
-        f" --lead {lead}" if lead else "")
+        f" --lead {lead}" if lead else "") + (f" --lead-like {like.csv}" if like else "")
     print(f"protocol: {side.name}: converting {side.src} into {side.folder} ({options})",
           flush=True)
     summary = wfdb_beats.convert(side.src, side.folder, split=side.split, qrs_up=qrs_up,
-                                 lead=lead)
+                                 lead=lead, lead_like=like.csv if like else None)
     write_text_whole(stamp_path, json.dumps(stamp, indent=2) + "\n")
     return summary
 
@@ -432,6 +438,14 @@ def final_model_line(document: dict[str, Any]) -> str:
     return f"{averaged['model']}: the {len(averaged['seeds'])} seeds' models averaged, each an {each}"
 
 
+def leads_line(side: dict[str, Any]) -> str:
+    """Each lead a side's records were read in, with its records."""
+    by_lead: dict[str, list[str]] = {}
+    for name, lead in side["leads"].items():
+        by_lead.setdefault(lead, []).append(name)
+    return "; ".join(f"{lead}: {' '.join(names)}" for lead, names in by_lead.items())
+
+
 def inverted_line(side: dict[str, Any]) -> str:
     """Which records of a side were turned upside down, or why none was."""
     if not side["qrs_up"]:
@@ -453,6 +467,8 @@ def markdown(document: dict[str, Any]) -> str:
              f"{' '.join(document['dev']['records'])}",
              f"- never-seen records ({document['external']['source']}): "
              f"{' '.join(document['external']['records'])}",
+             f"- never-seen records' leads ({document['external']['lead_choice']}): "
+             f"{leads_line(document['external'])}",
              f"- never-seen records turned upside down (QRS pointing down): "
              f"{inverted_line(document['external'])}", "",
              "## Over the seeds", "", *seeds_table(document), ""]
@@ -475,6 +491,7 @@ def side_summary(side: Side, summary: dict[str, Any]) -> dict[str, Any]:
             "records": list(summary["records"][side.split]),
             "counts": summary["counts"][side.split],
             "leads": {n: info["lead"] for n, info in summary["per_record"].items()},
+            "lead_choice": summary["method"]["lead"],
             "qrs_up": summary["method"]["qrs_up"],
             "inverted": [n for n, info in summary["per_record"].items() if info["inverted"]]}
 
@@ -488,8 +505,9 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     # before any work: a bad file stops here (with a sweep, its values may set the folds)
     check_configuration(args.config, {}, folds_needed=not args.sweep)
     external_up = not args.external_as_recorded
-    summaries = {"dev": convert_side(dev),
-                 "external": convert_side(external, external_up, args.external_lead)}
+    summaries = {"dev": convert_side(dev),  # first: the external records are read like it
+                 "external": convert_side(external, external_up, args.external_lead,
+                                          None if args.external_lead else dev)}
     choice = sweep_choice(args.sweep, args.count, dev, out) if args.sweep else None
     chosen = chosen_values(choice)
     check_configuration(args.config, chosen)
@@ -535,8 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seed of the final training; repeat for several (default 42)")
     parser.add_argument("--external-lead", default=None, metavar="NAME",
                         help="read this lead of every external record, as its header names it "
-                             "(code/data.py wfdb --lead; default: MLII, else each record's "
-                             "first channel)")
+                             "(code/data.py wfdb --lead; default: MLII, else the lead whose "
+                             "beats look most like the development beats, --lead-like)")
     parser.add_argument("--external-as-recorded", action="store_true",
                         help="convert the external records as recorded; by default each one "
                              "whose QRS points down in the lead read is turned upside down "

@@ -9,9 +9,10 @@ place of their R-peak detector:
    the header announces, its beat annotations lie inside the signal and on its QRS
    complexes (:func:`annotation_problem`). A record that fails is skipped and named.
 1. The lead asked for (``lead``; a record without it is an error naming its leads), else
-   MLII when the record has it, else the first channel; ``info`` says which and why, and
-   a conversion warns once, naming the records read from their first channel. Any
-   sampling rate from 50 Hz.
+   MLII when the record has it, else (with a reference beat, ``--lead-like``) the lead
+   whose beats look most like the reference's (:mod:`.lead_choice`), else the first
+   channel; ``info`` says which and why, and a conversion warns once, naming the records
+   read from their first channel. Any sampling rate from 50 Hz.
 2. Resample to 125 Hz with a polyphase filter (``scipy.signal.resample_poly``; 360 Hz ->
    125 Hz is up 25, down 72). Annotation sample indexes are rescaled and rounded.
 3. R peaks are the reference beat annotations. Non-beat annotations (rhythm ``+``,
@@ -60,6 +61,7 @@ import numpy as np
 from ..cli import UserError
 from ..sweep.files import write_text_whole
 from ..sweep.progress import Progress
+from . import lead_choice
 from . import records as R
 from . import sidecar
 from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, WINDOW_RR, write_csv
@@ -486,6 +488,41 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
     return X[take], labels[take], info, rhythm
 
 
+def record_in_likest_lead(record_path: str | os.PathLike, reference: np.ndarray,
+                          before_r_s: float = 0.0, beat_samples: int = BEAT_LENGTH,
+                          qrs_up: bool = False) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+    """``record_beats_and_rhythm`` in the record's MLII when it has one, else in the lead
+    whose median beat looks most like ``reference`` (:func:`lead_choice.most_alike`);
+    ``info["lead_likeness"]`` gives every lead's likeness. A lead whose annotations do not
+    lie on its QRS complexes is left out; RecordError when no lead can be read."""
+    def read(lead: str | None) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+        return record_beats_and_rhythm(record_path, before_r_s=before_r_s,
+                                       beat_samples=beat_samples, lead=lead, qrs_up=qrs_up)
+
+    base = _record_base(record_path)
+    names = list(_read_header(base).sig_name or []) \
+        if base.with_name(f"{base.name}.hea").is_file() else []
+    if PREFERRED_LEAD in names or len(names) < 2:
+        return read(None)
+    leads, problems = {}, []
+    for lead in names:
+        try:
+            leads[lead] = read(lead)
+        except RecordError as e:
+            problems.append(e)
+    if not leads:
+        raise problems[0]
+    window = lead_choice.shape_window(before_r_samples(before_r_s, beat_samples=beat_samples),
+                                      TARGET_FS)
+    best, scores = lead_choice.most_alike(
+        {lead: lead_choice.median_beat(X) for lead, (X, *_) in leads.items()}, reference, window)
+    X, y, info, rhythm = leads[best]
+    others = "".join(f"; {lead} {r:.2f}" for lead, r in scores.items() if lead != best)
+    reason = (f"no {PREFERRED_LEAD} lead; {best} looks most like the reference beats "
+              f"(correlation {scores[best]:.2f}{others})")
+    return X, y, {**info, "lead_reason": reason, "lead_likeness": scores}, rhythm
+
+
 def _beat_counts(labels: np.ndarray, kept: np.ndarray, other_symbols: np.ndarray,
                  qrs_symbols: np.ndarray) -> dict:
     """Kept beats per class, beats dropped (edge or flat windows) per class, and the symbols
@@ -569,7 +606,8 @@ def _sides(split: str, src: Path, available: list[str],
 def _warn_first_channels(per_record: dict) -> None:
     """One warning naming every record read from its first channel for want of MLII."""
     fallback = {name: info["lead"] for name, info in per_record.items()
-                if info["lead_reason"].startswith(f"no {PREFERRED_LEAD} lead")}
+                if info["lead_reason"].startswith(f"no {PREFERRED_LEAD} lead")
+                and "lead_likeness" not in info}
     if fallback:
         leads = ", ".join(sorted(set(fallback.values())))
         warnings.warn(f"{len(fallback)} record(s) have no {PREFERRED_LEAD} lead and were read "
@@ -677,10 +715,12 @@ def _without_bad_records(src: Path, split: str, sides: dict, bad: dict[str, str]
 
 
 def _read_records(src: Path, names: list[str], before_r_s: float, beat_samples: int,
-                  lead: str | None = None, qrs_up: bool = False
+                  lead: str | None = None, qrs_up: bool = False,
+                  reference: np.ndarray | None = None
                   ) -> tuple[dict, dict, dict, dict[str, str]]:
     """(beats, per_record info, rhythms, bad) of the records ``names`` in ``src``; a record
-    that cannot be converted is left out and its reason kept in ``bad``."""
+    that cannot be converted is left out and its reason kept in ``bad``. ``reference``:
+    a record without MLII is read in its lead most like it (:func:`record_in_likest_lead`)."""
     beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     per_record: dict[str, dict] = {}
     rhythms: dict[str, dict] = {}
@@ -689,9 +729,13 @@ def _read_records(src: Path, names: list[str], before_r_s: float, beat_samples: 
         for name in names:
             progress.step(f"record {name}")
             try:
-                X, y, info, rhythm = record_beats_and_rhythm(src / name, before_r_s=before_r_s,
-                                                             beat_samples=beat_samples,
-                                                             lead=lead, qrs_up=qrs_up)
+                if reference is not None and not lead:
+                    X, y, info, rhythm = record_in_likest_lead(src / name, reference, before_r_s,
+                                                               beat_samples, qrs_up)
+                else:
+                    X, y, info, rhythm = record_beats_and_rhythm(
+                        src / name, before_r_s=before_r_s, beat_samples=beat_samples,
+                        lead=lead, qrs_up=qrs_up)
             except RecordError as e:
                 bad[name] = e.reason
                 continue
@@ -712,11 +756,31 @@ def _check_arguments(src: Path, split: str, test_fraction: float, before_r_s: fl
         raise UserError(f"{src}: no such folder. {_manual_hint(src)}")
 
 
+def _lead_reference(lead: str | None, lead_like: str | os.PathLike | None,
+                    beat_samples: int, before_r_s: float) -> np.ndarray | None:
+    """The reference beat of ``--lead-like`` (None without it); UserError beside ``--lead``
+    or when the reference was converted with another row layout (``ROW_LAYOUT_KEYS``)."""
+    if not lead_like:
+        return None
+    if lead:
+        raise UserError(f"--lead {lead} and --lead-like {lead_like}: give one (a lead every "
+                        "record has, or the data whose beats the lead should look like)")
+    folder = Path(lead_like) if Path(lead_like).is_dir() else Path(lead_like).parent
+    method = conversion_method(folder)
+    ours = {"target_fs": TARGET_FS, "beat_length": beat_samples, "before_r_s": before_r_s}
+    differences = layout_differences(method, ours) if method else []
+    if differences:
+        raise UserError(f"--lead-like {lead_like}: converted with other rows than this "
+                        f"conversion ({'; '.join(differences)}, reference / this); convert "
+                        "both with the same --before-r and --beat-samples")
+    return lead_choice.reference_beat(lead_like, beat_samples)
+
+
 def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
             test_fraction: float = 0.2, seed: int = 0,
             records: list[str] | None = None, before_r_s: float = 0.0,
             beat_samples: int = BEAT_LENGTH, lead: str | None = None,
-            qrs_up: bool = False) -> dict:
+            qrs_up: bool = False, lead_like: str | os.PathLike | None = None) -> dict:
     """Turn the WFDB records in ``src_dir`` into ``mitbih_train.csv``, ``mitbih_test.csv``
     (each with its beat sidecar) and ``split.json`` in ``out_dir``.
 
@@ -731,7 +795,9 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     each beat's window that long before its R peak (see :func:`signal_beats`);
     ``beat_samples`` is the width of every row (187, the Kaggle layout, by default).
     ``qrs_up`` turns each record whose QRS complexes mostly point down upside down (see
-    :func:`record_beats_and_rhythm`).
+    :func:`record_beats_and_rhythm`). ``lead_like``: a beat CSV (or a folder holding
+    ``mitbih_train.csv``), the data a model trained on; a record without MLII is read in its
+    lead whose beats look most like that data's (:func:`record_in_likest_lead`).
 
     A record that cannot be converted (:class:`RecordError`: a damaged file, another
     record's header or annotations) is skipped and listed, with the reason, under
@@ -742,12 +808,13 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     """
     src, out = Path(src_dir), Path(out_dir)
     _check_arguments(src, split, test_fraction, before_r_s, beat_samples)
+    reference = _lead_reference(lead, lead_like, beat_samples, before_r_s)
     available = find_records(src)
     requested = list(dict.fromkeys(str(r).strip() for r in records)) if records else None
     sides, ignored, missing = _sides(split, src, available, requested)
     beats, per_record, rhythms, bad = _read_records(
         src, list(dict.fromkeys(sides["train"] + sides["test"])), before_r_s, beat_samples, lead,
-        qrs_up)
+        qrs_up, reference)
     _warn_first_channels(per_record)
     sides = _without_bad_records(src, split, sides, bad)
     if split == "intra":
@@ -761,7 +828,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
                         "add records or change --test-fraction")
     files = _write_parts(out, parts, part_meta)
     summary = _summary(split, src, side_records, missing, ignored, bad, parts, files,
-                       per_record, before_r_s, beat_samples, lead, qrs_up)
+                       per_record, before_r_s, beat_samples, lead, qrs_up, lead_like)
     if split == "intra":
         summary["test_fraction"] = test_fraction
         summary["seed"] = seed
@@ -795,7 +862,8 @@ def layout_differences(trained: dict, test: dict) -> list[str]:
 def _summary(split: str, src: Path, side_records: dict, missing: list[str], ignored: list[str],
              bad: dict[str, str], parts: dict, files: dict[str, Path], per_record: dict,
              before_r_s: float = 0.0, beat_samples: int = BEAT_LENGTH,
-             lead: str | None = None, qrs_up: bool = False) -> dict:
+             lead: str | None = None, qrs_up: bool = False,
+             lead_like: str | os.PathLike | None = None) -> dict:
     """What ``split.json`` says of a conversion."""
     return {
         "split": split,
@@ -815,7 +883,10 @@ def _summary(split: str, src: Path, side_records: dict, missing: list[str], igno
                                    "median RR after it"),
                    "before_r_s": before_r_s,
                    "median_rr_block_s": RR_WINDOW_S,
-                   "lead": lead or f"{PREFERRED_LEAD}, else each record's first channel",
+                   "lead": lead or (f"{PREFERRED_LEAD}, else the lead most like the beats "
+                                    f"of {lead_like}" if lead_like else
+                                    f"{PREFERRED_LEAD}, else each record's first channel"),
+                   "lead_like": str(lead_like) if lead_like else None,
                    "qrs_up": qrs_up,
                    "reference": "Kachuee et al. 2018, arXiv:1805.00794"},
         "per_record": per_record,
