@@ -27,8 +27,8 @@ SECTIONS = ("training", "inference", "backends", "gpu", "packing", "startup", "s
             "executors")
 
 SECTION_TITLES = {"training": "training", "inference": "inference", "backends": "backends",
-                  "gpu": "gpu", "packing": "packing", "startup": "start-up", "data": "start-up", "sweep": "sweep",
-                  "experiments": "experiments", "executors": "executors"}
+                  "gpu": "gpu", "packing": "packing", "startup": "start-up", "data": "start-up",
+                  "sweep": "sweep", "experiments": "experiments", "executors": "executors"}
 
 
 def _run_sections(results: Results, sizes: Sizes, sections: tuple[str, ...], work: Path,

@@ -7,9 +7,8 @@ reads a lead unlike MLII. Databases such as SVDB name their leads ECG1 and ECG2,
 cannot say which lead is MLII-like; the beats can. The comparison covers the QRS complex
 and the start of the ST segment (``SHAPE_WINDOW_S`` from the R peak): the part of a beat
 that differs most between leads and least with the rhythm, since a row's tail holds
-however much of the next interval the record's rate leaves. Chosen on DS1 of MIT-BIH
-(docs/results-log.md, 2026-12-04): with each record's MLII left out of the reference, 21 of
-22 records pick MLII over their second lead.
+however much of the next interval the record's rate leaves. How well it picks MLII on DS1
+is in docs/data.md.
 """
 
 from __future__ import annotations
