@@ -9,13 +9,11 @@ and W&B's offline run records included, as a user waits for them.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from .report import Results
-from .sizes import REPO_ROOT, Sizes, program_env
+from .sizes import Sizes, run_data_command
 from .sweeps import SweepTrace, run_sweep
 
 SECTION = "packing"
@@ -47,13 +45,8 @@ def packed_sweep_yaml(runs: int, data_dir: Path, models_dir: Path, backend: str,
 def write_synthetic_data(work: Path, beats: int) -> Path:
     """Kaggle-format CSVs of ``beats`` synthetic training beats, by the project's own command."""
     out = work / "packing-data"
-    cmd = [sys.executable, "code/data.py", "synth", "--out", str(out), "--train", str(beats),
-           "--test", "1000", "--ptb", "200"]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=program_env(work / "wandb-data"),
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"code/data.py synth exited {proc.returncode}: "
-                           f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+    run_data_command(["synth", "--out", str(out), "--train", str(beats), "--test", "1000",
+                      "--ptb", "200"], work)
     return out
 
 

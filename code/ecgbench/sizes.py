@@ -72,6 +72,20 @@ SMOKE = Sizes(
 )
 
 
+def run_data_command(args: list[str], work: Path) -> None:
+    """Run ``code/data.py ARGS`` to its end; RuntimeError with the tail of its output when it
+    fails."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "code/data.py", *args], cwd=REPO_ROOT,
+                          env=program_env(work / "wandb-data"), capture_output=True, text=True,
+                          timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"code/data.py {args[0]} exited {proc.returncode}: "
+                           f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+
+
 def program_env(wandb_dir: Path, **extra: str) -> dict[str, str]:
     """Environment for a program the bench launches: offline W&B in ``wandb_dir``, quiet TF,
     no sweep variables inherited from a caller."""

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import stopping
 from .report import Results
-from .sizes import REPO_ROOT, Sizes, program_env
+from .sizes import REPO_ROOT, Sizes, program_env, run_data_command
 
 SECTION = "sweep"
 DS1_SOURCE = REPO_ROOT.parent / "shared" / "data" / "mitdb-ds1"
@@ -155,8 +155,9 @@ def run_sweep(trace: SweepTrace, yaml_text: str, work: Path, target: float | Non
     store = None
     with open(folder / "runner.log", "w") as log:
         trace.started = time.time()
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=program_env(folder / "wandb", **(extra_env or {})),
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        env = program_env(folder / "wandb", **(extra_env or {}))
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
         try:
             while True:
                 stopping.check()
@@ -186,13 +187,8 @@ def convert_ds1(work: Path, records: str | None) -> Path:
     from ecgsweep.data.kaggle_csv import load_csv
 
     out = work / "ds1"
-    cmd = [sys.executable, "code/data.py", "wfdb", "--src", str(DS1_SOURCE), "--out", str(out),
-           "--split", "inter", *(["--records", records] if records else [])]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=program_env(work / "wandb-data"),
-                          capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"code/data.py wfdb exited {proc.returncode}: "
-                           f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+    run_data_command(["wfdb", "--src", str(DS1_SOURCE), "--out", str(out), "--split", "inter",
+                      *(["--records", records] if records else [])], work)
     load_csv(out / "mitbih_train.csv")
     return out
 

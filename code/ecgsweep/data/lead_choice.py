@@ -53,15 +53,18 @@ def most_alike(beats: dict[str, np.ndarray], reference: np.ndarray,
     return max(scores, key=scores.get), scores
 
 
-def reference_beat(path: str | os.PathLike, beat_samples: int) -> np.ndarray:
-    """The median beat of a beat CSV (or of ``mitbih_train.csv`` in a folder), per record
-    when its beat sidecar names them. UserError when its rows are not ``beat_samples`` wide."""
+def reference_csv(path: str | os.PathLike) -> Path:
+    """The beat CSV ``--lead-like`` names: the file, or ``mitbih_train.csv`` in a folder."""
+    path = Path(path)
+    return path / "mitbih_train.csv" if path.is_dir() else path
+
+
+def reference_beat(csv: Path, beat_samples: int) -> np.ndarray:
+    """The median beat of a beat CSV, per record when its beat sidecar names them.
+    UserError when its rows are not ``beat_samples`` wide."""
     from . import sidecar
     from .kaggle_csv import load_csv
 
-    csv = Path(path)
-    if csv.is_dir():
-        csv = csv / "mitbih_train.csv"
     X, _ = load_csv(csv)
     if X.shape[1] != beat_samples:
         raise UserError(f"--lead-like {csv}: its beats are {X.shape[1]} samples wide, the "

@@ -765,15 +765,15 @@ def _lead_reference(lead: str | None, lead_like: str | os.PathLike | None,
     if lead:
         raise UserError(f"--lead {lead} and --lead-like {lead_like}: give one (a lead every "
                         "record has, or the data whose beats the lead should look like)")
-    folder = Path(lead_like) if Path(lead_like).is_dir() else Path(lead_like).parent
-    method = conversion_method(folder)
-    ours = {"target_fs": TARGET_FS, "beat_length": beat_samples, "before_r_s": before_r_s}
-    differences = layout_differences(method, ours) if method else []
+    csv = lead_choice.reference_csv(lead_like)
+    method = conversion_method(csv.parent)
+    differences = layout_differences(method, row_layout(beat_samples, before_r_s)) \
+        if method else []
     if differences:
         raise UserError(f"--lead-like {lead_like}: converted with other rows than this "
                         f"conversion ({'; '.join(differences)}, reference / this); convert "
                         "both with the same --before-r and --beat-samples")
-    return lead_choice.reference_beat(lead_like, beat_samples)
+    return lead_choice.reference_beat(csv, beat_samples)
 
 
 def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
@@ -842,6 +842,11 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
 ROW_LAYOUT_KEYS = ("target_fs", "beat_length", "before_r_s")
 
 
+def row_layout(beat_samples: int, before_r_s: float) -> dict:
+    """A conversion's ROW_LAYOUT_KEYS, as its ``split.json`` method gives them."""
+    return {"target_fs": TARGET_FS, "beat_length": beat_samples, "before_r_s": before_r_s}
+
+
 def conversion_method(folder: str | os.PathLike) -> dict | None:
     """The ``method`` of the conversion that wrote ``folder`` (its ``split.json``), or None
     when the folder holds no readable one (data that was not converted from WFDB here)."""
@@ -877,11 +882,10 @@ def _summary(split: str, src: Path, side_records: dict, missing: list[str], igno
         "classes": list(R.CLASS_NAMES),
         "files": {side: path.name for side, path in files.items()},
         "sidecars": {side: sidecar.sidecar_path(path).name for side, path in files.items()},
-        "method": {"target_fs": TARGET_FS, "beat_length": beat_samples,
+        "method": {**row_layout(beat_samples, before_r_s),
                    "window": (f"{WINDOW_RR} x median RR from the R peak" if not before_r_s
                               else f"{before_r_s} s before the R peak to {WINDOW_RR} x "
                                    "median RR after it"),
-                   "before_r_s": before_r_s,
                    "median_rr_block_s": RR_WINDOW_S,
                    "lead": lead or (f"{PREFERRED_LEAD}, else the lead most like the beats "
                                     f"of {lead_like}" if lead_like else
