@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, kill_processes_under, run_env
-from ecgbench import gpu, packing, report, sizes as bench_sizes, sweeps, training
+from ecgbench import cli as bench_cli, gpu, packing, report, runner, sweeps, training
+from ecgbench import sizes as bench_sizes
 from ecgsweep import backend
 from ecgsweep.sweep_hooks import ECG_PROGRAM
 
@@ -106,6 +107,30 @@ def test_the_whole_sweeps_time_is_the_median_over_seeds_and_an_unended_sweep_is_
 def test_steady_rate_leaves_out_the_first_epoch():
     assert training.steady_rate([0.0, 5.0, 6.0, 8.0], 1000) == [1000.0, 500.0]
     assert training.steady_rate([0.0, 5.0], 1000) == []
+
+
+def test_size_overrides_replace_fields_and_refuse_unknown_names_and_types():
+    sizes = bench_sizes.with_overrides(bench_sizes.FULL, {"packed_sweep_runs": 4,
+                                                          "gpu_batches": [256]})
+    assert (sizes.packed_sweep_runs, sizes.gpu_batches) == (4, (256,))
+    assert sizes.gpu_beats == bench_sizes.FULL.gpu_beats
+    with pytest.raises(ValueError, match="unknown size 'packed_runs'"):
+        bench_sizes.with_overrides(bench_sizes.FULL, {"packed_runs": 4})
+    with pytest.raises(ValueError, match="packed_sweep_runs='four'"):
+        bench_sizes.with_overrides(bench_sizes.FULL, {"packed_sweep_runs": "four"})
+
+
+def test_the_bench_cli_refuses_an_unknown_size_before_measuring(tmp_path):
+    out = tmp_path / "r.json"
+    with pytest.raises(SystemExit, match="unknown size 'gpu_beat'"):
+        bench_cli.main(["--only", "gpu", "--size", "gpu_beat=100", "--out", str(out)])
+    assert not out.exists()
+
+
+def test_the_results_name_the_sizes_that_were_replaced(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "_run_sections", lambda *args, **kwargs: None)
+    runner.run(out=tmp_path / "r.json", sections=("gpu",), size_overrides={"gpu_beats": 500})
+    assert json.loads((tmp_path / "r.json").read_text())["mode"] == "full, gpu_beats=500"
 
 
 def test_without_a_gpu_the_gpu_section_says_so_and_measures_nothing(tmp_path):

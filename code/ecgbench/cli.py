@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
+
+import yaml
 
 from ecgbench.runner import SECTIONS
 from ecgsweep.cli import prog, run_main, stop_signals_interrupt
@@ -25,6 +28,13 @@ def _sections(text: str) -> tuple[str, ...]:
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(SECTIONS)}")
     return chosen
+
+
+def _size(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
+    return name.strip(), yaml.safe_load(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the inter-patient sweeps' objective (kept_val_macro_f1) a run must "
                         "reach, with and without early stopping (default: the best any "
                         "configuration reaches without early stopping, less 0.01)")
+    p.add_argument("--size", type=_size, action="append", default=[], metavar="NAME=VALUE",
+                   help="replace one of the sizes (code/ecgbench/sizes.py), e.g. "
+                        "--size packed_sweep_runs=4 where a machine's time is short; "
+                        "repeatable, and named in the results")
     p.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     return p
 
@@ -51,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     stop_signals_interrupt()  # a stopped bench stops the sweeps and clusters it started
-    from ecgbench import runner
+    from ecgbench import runner, sizes
 
+    try:
+        sizes.with_overrides(sizes.SMOKE if args.smoke else sizes.FULL, dict(args.size))
+    except ValueError as e:
+        sys.exit(f"bench.py --size: {e}")
     runner.run(smoke=args.smoke, out=args.out, sections=args.only, data_root=args.data_dir,
-              experiments=args.experiments, sweep_target=args.sweep_target, keep=args.keep)
+               experiments=args.experiments, sweep_target=args.sweep_target, keep=args.keep,
+               size_overrides=dict(args.size))

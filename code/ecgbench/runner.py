@@ -7,7 +7,6 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,7 +17,7 @@ from .gpu import bench_gpu
 from .inference import bench_inference
 from .packing import bench_packing
 from .report import Results, machine_info, machine_line, print_results, write_results
-from .sizes import FULL, REPO_ROOT, SMOKE, Sizes
+from .sizes import FULL, REPO_ROOT, SMOKE, Sizes, with_overrides
 from .startup import bench_csv, bench_startup
 from .sweeps import bench_sweep
 from .training import bench_training
@@ -97,17 +96,22 @@ def _run_in_this_thread(guarded: Callable[[str, Callable[[], Any]], Any], result
 
 def run(smoke: bool = False, out: Path | None = None, sections: tuple[str, ...] = SECTIONS,
         data_root: Path | None = None, experiments: bool = False,
-        sweep_target: float | None = None, keep: bool = False) -> Results:
-    """Run the chosen sections, print the table and write the JSON; returns the results."""
+        sweep_target: float | None = None, keep: bool = False,
+        size_overrides: dict[str, Any] | None = None) -> Results:
+    """Run the chosen sections, print the table and write the JSON; returns the results.
+    ``size_overrides`` replace fields of the sizes and are named in the results' mode."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["WANDB_MODE"] = "offline"
     os.environ.setdefault("WANDB_SILENT", "true")
-    sizes = SMOKE if smoke else FULL
+    overrides = dict(size_overrides or {})
     if sweep_target is not None:
-        sizes = Sizes(**{**asdict(sizes), "sweep_target": sweep_target})
+        overrides["sweep_target"] = sweep_target
+    sizes = with_overrides(SMOKE if smoke else FULL, overrides)
     out = Path(out) if out else REPO_ROOT / "bench" / ("results-smoke.json" if smoke else "results.json")
     data_root = Path(data_root) if data_root else REPO_ROOT / "bench" / "data"
-    results = Results("smoke" if smoke else "full", machine_info(), echo=True)
+    mode = ("smoke" if smoke else "full") + "".join(
+        f", {name}={value}" for name, value in overrides.items())
+    results = Results(mode, machine_info(), echo=True)
     work = Path(tempfile.mkdtemp(prefix="ecg-bench-"))
     print(f"benchmark ({results.mode}) on {machine_line(results.machine)}", flush=True)
     results.stopped = True  # until the sections end by themselves

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,24 @@ SMOKE = Sizes(
     packed_runs_per_gpu=2, executor_runs=2,
     executor_long_runs=2, executor_long_epochs=2, executor_long_epoch_s=0.5,
 )
+
+
+def with_overrides(sizes: Sizes, overrides: dict[str, Any]) -> Sizes:
+    """``sizes`` with some fields replaced, for a machine with less time than a full run needs;
+    ValueError naming an unknown field or a value of another type than the field's."""
+    fields = asdict(sizes)
+    overrides = {name: tuple(value) if isinstance(fields.get(name), tuple)
+                 and isinstance(value, list) else value for name, value in overrides.items()}
+    for name, value in overrides.items():
+        if name not in fields:
+            raise ValueError(f"unknown size {name!r}; sizes are {', '.join(fields)}")
+        current = fields[name]
+        fits = (isinstance(value, (int, float)) and not isinstance(value, bool)
+                if isinstance(current, float) else
+                type(value) is type(current) or (current is None and value is not None))
+        if not fits:
+            raise ValueError(f"size {name}={value!r}: expected a value like {current!r}")
+    return Sizes(**{**fields, **overrides})
 
 
 def run_data_command(args: list[str], work: Path) -> None:
