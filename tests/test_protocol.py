@@ -182,6 +182,35 @@ def test_the_external_records_alone_are_turned_up_and_read_from_the_lead_asked(
     assert calls == [("dev", False, None, None), ("external", *external)]
 
 
+def test_a_configuration_that_trains_on_the_other_lead_gets_it_converted_and_named(
+        tmp_path, monkeypatch):
+    """other_lead_data set: the development records are also converted in their other lead,
+    turned up as the external records are, and training is pointed at that folder."""
+    calls, trained = [], []
+    monkeypatch.setattr(protocol, "convert_side", lambda side, qrs_up=False, lead=None,
+                        like=None: calls.append((side.name, qrs_up, lead))
+                        or {"records": {"train": []}})
+
+    def train_seed(seed, config_file, chosen, dev, out, other_lead=None):
+        trained.append(other_lead)
+        raise _Converted
+
+    monkeypatch.setattr(protocol, "train_seed", train_seed)
+    config = tmp_path / "other.yaml"
+    config.write_text(SHIPPED.read_text() + "other_lead_data: data/dev-other-lead\n")
+    args = protocol.build_parser().parse_args(
+        ["--dev", str(tmp_path), "--external", str(tmp_path), "--config", str(config),
+         "--out", str(tmp_path / "out")])
+    with pytest.raises(_Converted):
+        protocol.run_protocol(args)
+    assert calls == [("dev", False, None), ("external", True, None),
+                     ("dev-other-lead", True, "other")]
+    [other] = trained
+    assert other.folder == tmp_path / "out" / "data" / "dev-other-lead" and other.split == "train"
+    argument = protocol._argument("other_lead_data", str(other.folder))
+    assert argument == f"--other_lead_data={other.folder}"
+
+
 def test_sweep_and_count_go_together(tmp_path):
     proc = _protocol(tmp_path, "--dev", "d", "--external", "e", "--sweep", "s.yaml")
     assert proc.returncode == 2 and "--sweep and --count go together" in proc.stderr
@@ -281,6 +310,10 @@ def test_the_report_orders_classes_and_says_what_is_undefined():
         "| N", "| SVEB", "| VEB", "| F"]
     assert "| chosen-on: mean +- spread | 2 seeds | 0.500 +- 0.100 | 0.800 +- 0.000 |" in text
     assert "| never-seen: mean +- spread | 2 seeds | - | 0.600 +- 0.000 |" in text
+    assert "other lead" not in text
+    document["dev_other_lead"] = {"leads": {"101": "V1", "114": "V5"}}
+    assert ("- chosen-on records' other lead, trained on as well (other_lead_data; never "
+            "validated on): V1: 101; V5: 114") in protocol.markdown(document)
 
 
 def test_a_stop_while_averaging_the_seeds_names_the_runs_it_kept(tmp_path, monkeypatch, capsys):

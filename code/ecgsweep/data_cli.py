@@ -146,7 +146,9 @@ def _add_wfdb_parser(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated record names to use, e.g. 100,101 (default: all)")
     p.add_argument("--lead", default=None, metavar="NAME",
                    help="read this lead of every record, as its header names it (e.g. V1; "
-                   "default: MLII, else each record's first channel)")
+                   "default: MLII, else each record's first channel); 'other': the first "
+                   "lead besides that default, the same beats from another lead, to train on "
+                   "as well (train.py --other_lead_data)")
     p.add_argument("--lead-like", default=None, metavar="CSV",
                    help="for a record without MLII, read the lead whose beats look most like "
                    "those of this beat CSV (or folder holding mitbih_train.csv), the data the "

@@ -115,11 +115,13 @@ def refit(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord) -> 
     model, marked stopped."""
     from . import imbalance, training
     from .fold_training import build_model
+    from .folds import with_other_lead
 
     seed = int(ctx.config["seed"])
     epochs = refit_epochs([o.result.kept_epoch for o in outcomes])
     config = refit_config(ctx.config, epochs)
-    train, added = imbalance.rebalance(training.beats_outside_s_gate(ctx.dev, config), config,
+    every_beat = with_other_lead(ctx.dev, ctx.data.other_lead, "refit")
+    train, added = imbalance.rebalance(training.beats_outside_s_gate(every_beat, config), config,
                                        ctx.class_names, seed=seed)
     print(f"final model: refit on all {len(train)} development beats for {epochs} epochs "
           f"(the folds kept epochs {[o.result.kept_epoch for o in outcomes]}), seed {seed}; "

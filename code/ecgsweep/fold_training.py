@@ -23,7 +23,8 @@ def train_folds(ctx: RunContext) -> list[FoldOutcome]:
     fingerprint = datasets.fingerprint(ctx.dev)
     outcomes: list[FoldOutcome] = []
     folds_done = FoldsDoneLog(ctx.run)
-    for fold, added in development_folds(ctx.config, ctx.class_names, ctx.dev):
+    for fold, added in development_folds(ctx.config, ctx.class_names, ctx.dev,
+                                           ctx.data.other_lead):
         outcome = train_fold(ctx, fold, added, fingerprint)
         if outcome is None:
             if outcomes:

@@ -36,9 +36,11 @@ def split_seed(config: dict[str, Any]) -> int:
 
 
 def development_folds(config: dict[str, Any], class_names: Sequence[str],
-                      dev) -> Iterator[tuple[Any, dict]]:
+                      dev, other_lead=None) -> Iterator[tuple[Any, dict]]:
     """The run's training/validation splits, each with its training beats rebalanced (and,
-    with ``train_outside_s_gate``, without the beats the S gate clears).
+    with ``train_outside_s_gate``, without the beats the S gate clears). ``other_lead``:
+    the development records' beats in another lead (``data.other_lead``); each split's
+    training part also gets those of its own records.
 
     One split (``folds`` 0 or 1: ``val_fraction`` held out) or k stratified folds. SMOTE
     and synthetic augmentation (``imbalance.rebalance``) see only a split's training part,
@@ -63,7 +65,8 @@ def development_folds(config: dict[str, Any], class_names: Sequence[str],
         if by_record:
             print(f"fold {fold.index}: held-out records {datasets.describe_records(fold.val)}",
                   flush=True)
-        kept = training.beats_outside_s_gate(fold.train, config)
+        train = with_other_lead(fold.train, other_lead, f"fold {fold.index}")
+        kept = training.beats_outside_s_gate(train, config)
         if not len(kept):
             raise UserError(f"fold {fold.index}: train_outside_s_gate leaves no training beat "
                             f"(the {config['s_gate_measure']} of every one is above "
@@ -75,6 +78,18 @@ def development_folds(config: dict[str, Any], class_names: Sequence[str],
         train, added = imbalance.rebalance(kept, config, class_names,
                                            seed=seed + fold.index - 1)
         yield datasets.Fold(fold.index, train, fold.val, fold.val_index), added
+
+
+def with_other_lead(train, other_lead, label: str):
+    """``train`` and, when ``other_lead`` is given, its records' beats in the other lead."""
+    from .data import other_lead as other
+
+    if other_lead is None:
+        return train
+    added = other.for_training(other_lead, train)
+    print(f"{label}: {len(added)} training beats added from another lead of its training "
+          "records (other_lead_data)", flush=True)
+    return other.joined(train, added)
 
 
 class ValidationConfusion(NamedTuple):

@@ -129,6 +129,10 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           low=0.0, high=2.0),
     Param("aug_noise", 0.0, float, "add Gaussian noise of this standard deviation",
           low=0.0, high=1.0),
+    Param("other_lead_data", "", str,
+          "a data folder (or beat CSV) of the same development records in another lead "
+          "(code/data.py wfdb --split train --lead other): each fold also trains on its "
+          "training records' beats from it, never validates on them ('': off)"),
     Param("beat_dropout", 0.0, float,
           "with rr_features: share of training beats whose waveform features are hidden "
           "from the head (all at once), so the model also learns to judge from the RR "

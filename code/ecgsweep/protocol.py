@@ -11,8 +11,10 @@ EC57 report on records no choice looked at out.
    whose QRS points down in the lead read turned upside down, ``--qrs-up``, unless
    ``--external-as-recorded``). An external record is read in MLII when it has it, else
    in the lead whose beats look most like the development beats (``--lead-like``), or in
-   ``--external-lead`` when given. A folder converted from the same files the same way
-   before is reused.
+   ``--external-lead`` when given. When the configuration trains on another lead too
+   (``other_lead_data`` set), the development records are also converted in their other
+   lead (``--lead other --qrs-up``) into ``<out>/data/dev-other-lead``, which the key then
+   names. A folder converted from the same files the same way before is reused.
 2. With ``--sweep``: the offline sweep on the development data; its best finished run's
    parameters, read from the sweep's store, join the configuration (no copying by hand).
 3. For each seed: train the final model (``code/train.py --config_file=FILE``): its
@@ -57,7 +59,7 @@ STAMP_FILE = "protocol-input.json"  # what a data folder was converted from
 CHOSEN_ON, NEVER_SEEN = "chosen-on", "never-seen"
 # Keys the protocol sets itself: a sweep's values of them are not carried over. The
 # converted files are named as the mitbih data set's (mitbih_train.csv, mitbih_test.csv).
-PROTOCOL_KEYS = ("dataset", "data_dir", "models_dir", "seed", "config_file")
+PROTOCOL_KEYS = ("dataset", "data_dir", "models_dir", "seed", "config_file", "other_lead_data")
 DATASET = "mitbih"
 AVERAGED_FOLDER = "seeds-averaged"  # <out>/seeds-averaged/model.keras: the seeds' models averaged
 
@@ -79,6 +81,11 @@ class Side:
 def _sides(dev: Path, external: Path, out: Path) -> tuple[Side, Side]:
     return (Side("dev", "train", dev, out / "data" / "dev"),
             Side("external", "test", external, out / "data" / "external"))
+
+
+def other_lead_side(dev: Side) -> Side:
+    """The development records in their other lead (``other_lead_data``), beside ``dev``."""
+    return Side("dev-other-lead", "train", dev.src, dev.folder.with_name("dev-other-lead"))
 
 
 # --- data --------------------------------------------------------------------------
@@ -235,8 +242,9 @@ def stop_and_wait(proc: subprocess.Popen) -> None:
 
 
 def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
-               out: Path) -> Path:
-    """Train the final model on the development data with ``seed``; returns its run folder."""
+               out: Path, other_lead: Side | None = None) -> Path:
+    """Train the final model on the development data with ``seed`` (and, given
+    ``other_lead``, its records' beats in another lead); returns its run folder."""
     from .sweep_hooks import train_program
 
     folder = out / f"seed{seed}"
@@ -248,6 +256,7 @@ def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
     arguments = [_argument("config_file", config_file), _argument("dataset", DATASET),
                  _argument("data_dir", str(dev.folder)),
                  _argument("models_dir", str(out / "models")), _argument("seed", seed),
+                 *([_argument("other_lead_data", str(other_lead.folder))] if other_lead else []),
                  *(_argument(k, v) for k, v in chosen.items())]
     print(f"protocol: seed {seed}: training the final model: code/train.py "
           f"{' '.join(arguments)}", flush=True)
@@ -455,6 +464,9 @@ def inverted_line(side: dict[str, Any]) -> str:
 
 def markdown(document: dict[str, Any]) -> str:
     """protocol.md: what was run on what, and both sides' figures per seed."""
+    other = document.get("dev_other_lead")
+    other_lines = [f"- chosen-on records' other lead, trained on as well (other_lead_data; "
+                   f"never validated on): {leads_line(other)}"] if other else []
     lines = [f"# Inter-patient protocol, {document['date']}", "",
              f"- machine: {document['machine']['platform']}, {document['machine']['cpus']} "
              f"CPUs; training device: {document['seeds'][0]['device']}",
@@ -464,7 +476,7 @@ def markdown(document: dict[str, Any]) -> str:
                 if document["sweep"] else ""),
              f"- final model: {final_model_line(document)}",
              f"- chosen-on records ({document['dev']['source']}): "
-             f"{' '.join(document['dev']['records'])}",
+             f"{' '.join(document['dev']['records'])}", *other_lines,
              f"- never-seen records ({document['external']['source']}): "
              f"{' '.join(document['external']['records'])}",
              f"- never-seen records' leads ({document['external']['lead_choice']}): "
@@ -503,25 +515,33 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     writable_folder(out, "--out")
     dev, external = _sides(Path(args.dev), Path(args.external), out)
     # before any work: a bad file stops here (with a sweep, its values may set the folds)
-    check_configuration(args.config, {}, folds_needed=not args.sweep)
+    config = check_configuration(args.config, {}, folds_needed=not args.sweep)
     external_up = not args.external_as_recorded
     summaries = {"dev": convert_side(dev),  # first: the external records are read like it
                  "external": convert_side(external, external_up, args.external_lead,
                                           None if args.external_lead else dev)}
+    # turned upright as the external records are, which the model then meets
+    other_lead = other_lead_side(dev) if config["other_lead_data"] else None
+    if other_lead:
+        from .data.wfdb_beats import OTHER_LEAD
+
+        summaries["dev_other_lead"] = convert_side(other_lead, True, OTHER_LEAD)
     choice = sweep_choice(args.sweep, args.count, dev, out) if args.sweep else None
     chosen = chosen_values(choice)
     check_configuration(args.config, chosen)
     label = dev_label(summaries["dev"]["records"]["train"])
     seeds = []
     for seed in dict.fromkeys(args.seed or DEFAULT_SEEDS):
-        run_dir = train_seed(seed, args.config, chosen, dev, out)
+        run_dir = train_seed(seed, args.config, chosen, dev, out, other_lead)
         seeds.append(seed_result(seed, run_dir, external, out, args.bootstrap, label))
     averaged = (seeds_averaged(seeds, external, out, args.bootstrap, label)
                 if len(seeds) > 1 else None)
     document = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(),
                 "config_file": args.config, "sweep": choice, "chosen": chosen,
                 "dev": side_summary(dev, summaries["dev"]),
-                "external": side_summary(external, summaries["external"]), "seeds": seeds,
+                "external": side_summary(external, summaries["external"]),
+                "dev_other_lead": (side_summary(other_lead, summaries["dev_other_lead"])
+                                   if other_lead else None), "seeds": seeds,
                 "seeds_averaged": averaged}
     write_text_whole(out / "protocol.json",
                      json.dumps(document, indent=2, default=str) + "\n")

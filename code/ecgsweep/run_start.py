@@ -24,10 +24,12 @@ def check_combinations(config: dict[str, Any]) -> None:
 
 @dataclass(frozen=True)
 class ProtocolData:
-    """The development beats in the config's class set, and the names of their classes."""
+    """The development beats in the config's class set, the names of their classes, and
+    (``other_lead_data``) the same records' beats in another lead, for training only."""
 
     dev: Split
     class_names: tuple[str, ...]
+    other_lead: Split | None = None
 
 
 def load_protocol_data(config: dict[str, Any], source: DataSource) -> ProtocolData:
@@ -42,7 +44,23 @@ def load_protocol_data(config: dict[str, Any], source: DataSource) -> ProtocolDa
     check_classes(config, class_names)
     check_objective(config, class_names)
     check_sidecar(config, dev, source)
-    return ProtocolData(dev, class_names)
+    return ProtocolData(dev, class_names, load_other_lead(config, source, dev))
+
+
+def load_other_lead(config: dict[str, Any], source: DataSource, dev: Split) -> Split | None:
+    """The beats of ``other_lead_data`` in the config's class set, checked against the
+    development beats (``other_lead.checked``); None when the key is empty."""
+    from .data import datasets, other_lead
+
+    where = config["other_lead_data"]
+    if not where:
+        return None
+    if not Path(where).exists():
+        raise UserError(f"config key 'other_lead_data': {where}: no such folder or file")
+    other_source = datasets.resolve_source(str(where))
+    other = datasets.load_development(other_source)
+    other = datasets.restrict_classes(other, other_source.class_names, config["classes"])
+    return other_lead.checked(other, dev, where)
 
 
 def check_sidecar(config: dict[str, Any], dev: Split, source: DataSource) -> None:

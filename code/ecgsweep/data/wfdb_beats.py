@@ -72,6 +72,9 @@ if TYPE_CHECKING:
 TARGET_FS = SAMPLE_RATE_HZ  # the Kaggle rows' rate
 RR_WINDOW_S = 10.0  # median RR per 10 s block (Kachuee et al. 2018)
 PREFERRED_LEAD = "MLII"
+# --lead other: the first lead besides the one read by default, the same beats seen from
+# another lead (training data for config key other_lead_data)
+OTHER_LEAD = "other"
 SUMMARY_FILE = "split.json"  # what a conversion wrote, and how (``convert``'s summary)
 # A narrower row would not hold a QRS complex (about 0.1 s, 13 samples at 125 Hz).
 MIN_BEAT_SAMPLES = 16
@@ -254,7 +257,14 @@ def _class_counts(labels: np.ndarray) -> dict[str, int]:
 
 def choose_lead(names: list[str], lead: str | None = None) -> tuple[int, str]:
     """(channel, why): ``lead`` when given (None when the record lacks it: the caller
-    refuses), else the preferred lead when the record has it, else the first channel."""
+    refuses), else the preferred lead when the record has it, else the first channel.
+    ``lead`` ``OTHER_LEAD``: the first channel other than the one read without ``lead``
+    (None for a record of one channel)."""
+    if lead == OTHER_LEAD:
+        usual, _ = choose_lead(names)
+        others = [i for i in range(len(names)) if i != usual]
+        return ((others[0] if others else None),
+                f"the first lead other than {names[usual] if names else 'the one read'}")
     if lead:
         return (names.index(lead) if lead in names else None), f"the lead asked for, {lead}"
     if PREFERRED_LEAD in names:
@@ -461,6 +471,9 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
     header = _read_header(base)
     names = list(header.sig_name or [])
     channel, lead_reason = choose_lead(names, lead)
+    if channel is None and lead == OTHER_LEAD:
+        raise UserError(f"record {name} has one lead ({', '.join(names) or 'unnamed'}), no "
+                        f"other; --lead {OTHER_LEAD} needs records of two leads or more")
     if channel is None:
         raise UserError(f"record {name} has no lead {lead} (its leads: "
                         f"{', '.join(names) or 'unnamed'}); pass a --lead every record has, "
