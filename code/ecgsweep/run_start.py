@@ -5,6 +5,7 @@ pretrained model it starts from. Whatever it refuses is one ``UserError`` line."
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -44,10 +45,10 @@ def load_protocol_data(config: dict[str, Any], source: DataSource) -> ProtocolDa
     check_classes(config, class_names)
     check_objective(config, class_names)
     check_sidecar(config, dev, source)
-    return ProtocolData(dev, class_names, load_other_lead(config, source, dev))
+    return ProtocolData(dev, class_names)
 
 
-def load_other_lead(config: dict[str, Any], source: DataSource, dev: Split) -> Split | None:
+def load_other_lead(config: dict[str, Any], dev: Split) -> Split | None:
     """The beats of ``other_lead_data`` in the config's class set, checked against the
     development beats (``other_lead.checked``); None when the key is empty."""
     from .data import datasets, other_lead
@@ -185,6 +186,7 @@ def prepare(run, config: dict[str, Any], stop) -> RunContext:
           flush=True)
     source = datasets.resolve_source(config["dataset"], config["data_dir"])
     data = load_protocol_data(config, source)
+    data = dataclasses.replace(data, other_lead=load_other_lead(config, data.dev))
     transfer_info = check_pretrained(config, int(data.dev.X.shape[1]))
     k = int(config["folds"]) if int(config["folds"]) >= 2 else 0
     if k:
