@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import copy_records, write_records_csv
-from ecgsweep import folds, run
+from ecgsweep import folds, params, run
 from ecgsweep.cli import UserError
 from ecgsweep.config import resolve
 from ecgsweep.data import other_lead
@@ -82,6 +82,13 @@ def test_a_run_trains_with_the_other_lead_and_a_refit_on_all_of_it(tmp_path, fak
     assert len(added) == 2 and sum(added) == sum(RECORDS.values())  # each record once
     refits = re.findall(r"refit: (\d+) training beats added", out)
     assert refits == ([str(sum(RECORDS.values()))] if final_model == "refit" else [])
+
+
+def test_the_other_lead_refuses_validation_beats_split_at_random():
+    (problem,) = params.combination_problems({"other_lead_data": "v1", "val_split": "random"})
+    assert problem.keys == ("other_lead_data", "val_split")
+    assert "training would see them in the other lead" in problem.message
+    assert not params.combination_problems({"other_lead_data": "v1", "val_split": "record"})
 
 
 def test_a_missing_other_lead_folder_is_named_before_training(tmp_path, fake_wandb):

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from .cli import UserError
 from .contract import VAL_METRICS, kept_metric
 from .model_record import KFoldSummary, ModelRecord
+
+if TYPE_CHECKING:
+    from .data.datasets import Split
 
 
 def split_seed(config: dict[str, Any]) -> int:
@@ -36,7 +39,8 @@ def split_seed(config: dict[str, Any]) -> int:
 
 
 def development_folds(config: dict[str, Any], class_names: Sequence[str],
-                      dev, other_lead=None) -> Iterator[tuple[Any, dict]]:
+                      dev: Split, other_lead: Split | None = None
+                      ) -> Iterator[tuple[Any, dict]]:
     """The run's training/validation splits, each with its training beats rebalanced (and,
     with ``train_outside_s_gate``, without the beats the S gate clears). ``other_lead``:
     the development records' beats in another lead (``data.other_lead``); each split's
@@ -80,7 +84,7 @@ def development_folds(config: dict[str, Any], class_names: Sequence[str],
         yield datasets.Fold(fold.index, train, fold.val, fold.val_index), added
 
 
-def with_other_lead(train, other_lead, label: str):
+def with_other_lead(train: Split, other_lead: Split | None, label: str) -> Split:
     """``train`` and, when ``other_lead`` is given, its records' beats in the other lead."""
     from .data import other_lead as other
 

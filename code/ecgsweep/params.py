@@ -584,6 +584,13 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
         "config key 'v_novel_templates': {value} calls V the premature templates of a novel "
         "shape among each record's V templates, and {clash}; set v_template_clusters and "
         "s_premature_ratio (or s_premature_spread) above 0, or v_novel_templates=0"),
+    # Beats split at random put a beat's other-lead copy in training beside it in validation.
+    CombinationRule(
+        "other_lead_data", lambda c: bool(value(c, "other_lead_data")),
+        ("val_split=random",),
+        "config key 'other_lead_data': {value} adds another lead of the training records, "
+        "and with {clash} the beats validated on are among those records, so training would "
+        "see them in the other lead; use val_split record (or auto)"),
     # A k-fold run's refit trains without validation data, which the plateau schedule follows.
     CombinationRule(
         "final_model",

@@ -5,8 +5,7 @@ pretrained model it starts from. Whatever it refuses is one ``UserError`` line."
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -186,7 +185,7 @@ def prepare(run, config: dict[str, Any], stop) -> RunContext:
           flush=True)
     source = datasets.resolve_source(config["dataset"], config["data_dir"])
     data = load_protocol_data(config, source)
-    data = dataclasses.replace(data, other_lead=load_other_lead(config, data.dev))
+    data = replace(data, other_lead=load_other_lead(config, data.dev))
     transfer_info = check_pretrained(config, int(data.dev.X.shape[1]))
     k = int(config["folds"]) if int(config["folds"]) >= 2 else 0
     if k:
