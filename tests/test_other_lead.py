@@ -67,6 +67,7 @@ def fake_wandb(monkeypatch):
     monkeypatch.setattr(wandb, "Artifact", FakeArtifact)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("final_model", ["ensemble", "refit"])
 def test_a_run_trains_with_the_other_lead_and_a_refit_on_all_of_it(tmp_path, fake_wandb, capsys,
                                                                    final_model):
