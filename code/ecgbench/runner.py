@@ -26,7 +26,8 @@ SECTIONS = ("training", "inference", "backends", "gpu", "packing", "startup", "s
             "executors")
 
 SECTION_TITLES = {"training": "training", "inference": "inference", "backends": "backends",
-                  "gpu": "gpu", "packing": "packing", "startup": "start-up", "data": "start-up",
+                  "gpu": "gpu", "gpu-probe": "gpu", "packing": "packing", "startup": "start-up",
+                  "data": "start-up",
                   "sweep": "sweep", "experiments": "experiments", "executors": "executors"}
 
 
@@ -85,7 +86,8 @@ def _run_in_this_thread(guarded: Callable[[str, Callable[[], Any]], Any], result
     if "backends" in sections:
         gpus = guarded("backends", lambda: bench_backends(results, sizes, work))
     if "gpu" in sections or "packing" in sections:
-        gpus = gpus if gpus is not None else guarded("gpu", lambda: _probe_gpus(sizes, work))
+        gpus = gpus if gpus is not None else guarded("gpu-probe",
+                                                     lambda: _probe_gpus(sizes, work))
     if "gpu" in sections and gpus is not None:
         guarded("gpu", lambda: bench_gpu(results, sizes, work, gpus))
     if "packing" in sections and gpus is not None:
