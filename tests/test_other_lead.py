@@ -45,6 +45,16 @@ def test_each_fold_trains_on_its_records_other_lead_and_validates_on_the_first_l
                           capsys.readouterr().out)) == 3
 
 
+def test_splits_followed_by_another_keep_every_per_beat_field_both_have():
+    a, b = _split({"100": 3}, 0.0), _split({"101": 2}, 1.0)
+    a.rr, b.rr = np.zeros((3, 4)), np.ones((2, 4))
+    both = a.followed_by(b)
+    assert both.records.tolist() == ["100"] * 3 + ["101"] * 2
+    assert both.X[:, 0].tolist() == [0, 0, 0, 1, 1] and both.rr[:, 0].tolist() == [0, 0, 0, 1, 1]
+    assert both.r_peak is None  # neither has it
+    assert a.followed_by(Split(b.X, b.y)).records is None  # one lacks it
+
+
 def test_other_lead_data_must_match_the_development_records_and_rows():
     dev = _split({"100": 5, "101": 5}, 0.0)
     with pytest.raises(UserError, match=r"other/ holds records the development data does not "

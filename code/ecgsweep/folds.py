@@ -93,7 +93,7 @@ def with_other_lead(train: Split, other_lead: Split | None, label: str) -> Split
     added = other.for_training(other_lead, train)
     print(f"{label}: {len(added)} training beats added from another lead of its training "
           "records (other_lead_data)", flush=True)
-    return other.joined(train, added)
+    return train.followed_by(added)
 
 
 class ValidationConfusion(NamedTuple):

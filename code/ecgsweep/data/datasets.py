@@ -48,6 +48,16 @@ class Split:
                      None if self.rr is None else self.rr[idx],
                      None if self.r_peak is None else self.r_peak[idx])
 
+    def followed_by(self, other: "Split") -> "Split":
+        """These beats, then ``other``'s, every per-beat field alike (a field either lacks
+        is dropped)."""
+        def both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None or b is None else np.concatenate([a, b])
+
+        return Split(np.concatenate([self.X, other.X]), np.concatenate([self.y, other.y]),
+                     both(self.records, other.records), both(self.rr, other.rr),
+                     both(self.r_peak, other.r_peak))
+
 
 AAMI4_DROPPED = "Q"  # aami4: N S V F, the inter-patient literature's classes (Q too rare)
 CLASS_SETS = {"aami5": MITBIH_CLASSES, "aami4": MITBIH_CLASSES[:4]}

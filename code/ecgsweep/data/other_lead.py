@@ -56,13 +56,3 @@ def for_training(other: Split, train: Split) -> Split:
     """The beats of ``other`` from the records ``train`` holds."""
     keep = np.isin(base_records(other.records), np.unique(train.records.astype(str)))
     return other.take(keep)
-
-
-def joined(train: Split, added: Split) -> Split:
-    """``train`` followed by ``added``, every per-beat field alike."""
-    def both(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None or b is None else np.concatenate([a, b])
-
-    return Split(np.concatenate([train.X, added.X]), np.concatenate([train.y, added.y]),
-                 both(train.records, added.records), both(train.rr, added.rr),
-                 both(train.r_peak, added.r_peak))
