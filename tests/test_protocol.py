@@ -129,6 +129,9 @@ def test_a_converted_folder_is_reused_until_its_records_change(shared_data, tmp_
     second = protocol.convert_side(side, qrs_up=True, lead="ECG2")  # another lead: again
     assert {info["lead"] for info in second["per_record"].values()} == {"ECG2"}
     assert "--qrs-up --lead ECG2" in capsys.readouterr().out
+    both = protocol.convert_side(side, qrs_up=True, lead="ECG2", two_leads=True)  # again
+    assert both["method"]["leads"] == 2 and "--lead ECG2 --two-leads" in capsys.readouterr().out
+    assert {info["second_lead"] for info in both["per_record"].values()} == {"ECG1"}
     # read like another side's beats: converted again, each record's leads compared
     dev = protocol.Side("dev", "train", copy_records(tmp_path / "ds1", shared_data / "mitdb"
                                                      / "100"), tmp_path / "out" / "dev")
@@ -168,7 +171,7 @@ def test_the_external_records_alone_are_turned_up_and_read_from_the_lead_asked(
     most like the development beats; --external-lead names the lead instead."""
     calls = []
 
-    def convert_side(side, qrs_up=False, lead=None, like=None):
+    def convert_side(side, qrs_up=False, lead=None, like=None, two_leads=False):
         calls.append((side.name, qrs_up, lead, like.name if like else None))
         if len(calls) == 2:
             raise _Converted
@@ -188,7 +191,7 @@ def test_a_configuration_that_trains_on_the_other_lead_gets_it_converted_and_nam
     turned up as the external records are, and training is pointed at that folder."""
     calls, trained = [], []
     monkeypatch.setattr(protocol, "convert_side", lambda side, qrs_up=False, lead=None,
-                        like=None: calls.append((side.name, qrs_up, lead))
+                        like=None, two_leads=False: calls.append((side.name, qrs_up, lead))
                         or {"records": {"train": []}})
 
     def train_seed(seed, config_file, chosen, dev, out, other_lead=None):
@@ -209,6 +212,33 @@ def test_a_configuration_that_trains_on_the_other_lead_gets_it_converted_and_nam
     assert other.folder == tmp_path / "out" / "data" / "dev-other-lead" and other.split == "train"
     argument = protocol._argument("other_lead_data", str(other.folder))
     assert argument == f"--other_lead_data={other.folder}"
+
+
+def test_a_two_lead_configuration_gets_both_sides_converted_in_two_leads(tmp_path, monkeypatch):
+    """beat_leads 2: both sides are converted with --two-leads into folders of their own,
+    the external records read like the two-lead development rows, and training reads them."""
+    calls, trained = [], []
+
+    def convert_side(side, qrs_up=False, lead=None, like=None, two_leads=False):
+        calls.append((side.folder.name, qrs_up, like.folder.name if like else None, two_leads))
+        return {"records": {"train": []}}
+
+    def train_seed(seed, config_file, chosen, dev, out, other_lead=None):
+        trained.append(dev.folder)
+        raise _Converted
+
+    monkeypatch.setattr(protocol, "convert_side", convert_side)
+    monkeypatch.setattr(protocol, "train_seed", train_seed)
+    config = tmp_path / "two.yaml"
+    config.write_text(SHIPPED.read_text() + "beat_leads: 2\n")
+    args = protocol.build_parser().parse_args(
+        ["--dev", str(tmp_path), "--external", str(tmp_path), "--config", str(config),
+         "--out", str(tmp_path / "out")])
+    with pytest.raises(_Converted):
+        protocol.run_protocol(args)
+    assert calls == [("dev-two-leads", False, None, True),
+                     ("external-two-leads", True, "dev-two-leads", True)]
+    assert trained == [tmp_path / "out" / "data" / "dev-two-leads"]
 
 
 def test_sweep_and_count_go_together(tmp_path):
@@ -314,6 +344,11 @@ def test_the_report_orders_classes_and_says_what_is_undefined():
     document["dev_other_lead"] = {"leads": {"101": "V1", "114": "V5"}}
     assert ("- chosen-on records' other lead, trained on as well (other_lead_data; never "
             "validated on): V1: 101; V5: 114") in protocol.markdown(document)
+    assert "second lead" not in protocol.markdown(document)
+    document["dev"]["second_leads"] = {"101": "V1"}
+    document["external"]["second_leads"] = {"800": "ECG2", "802": "ECG1", "804": "ECG2"}
+    assert ("- second lead of each row (beat_leads 2; turned upright): chosen-on V1: 101; "
+            "never-seen ECG2: 800 804; ECG1: 802") in protocol.markdown(document)
 
 
 def test_a_stop_while_averaging_the_seeds_names_the_runs_it_kept(tmp_path, monkeypatch, capsys):

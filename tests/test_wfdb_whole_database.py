@@ -238,7 +238,7 @@ def test_lead_like_refuses_a_lead_beside_it_and_a_reference_of_other_rows(
         W.convert(record, tmp_path / "p_wave", split="train", before_r_s=0.25,
                   lead_like=reference / "mitbih_train.csv")
     (reference / W.SUMMARY_FILE).unlink()  # a CSV from elsewhere: its width still checked
-    with pytest.raises(UserError, match=r"--lead-like .*mitbih_train.csv: its beats are 187 "
+    with pytest.raises(UserError, match=r"--lead-like .*mitbih_train.csv: its rows are 187 "
                                         r"samples wide, the conversion's 200"):
         W.convert(record, tmp_path / "wide", split="train", beat_samples=200,
                   lead_like=reference)

@@ -73,6 +73,12 @@ def _print_leads(per_record: dict) -> None:
     if inverted:
         print(f"turned upside down (QRS pointing down in the lead read): {len(inverted)} "
               f"record(s), {' '.join(inverted)}")
+    seconds: dict[str, list[str]] = {}
+    for name, info in per_record.items():
+        if "second_lead" in info:
+            seconds.setdefault(info["second_lead"], []).append(name)
+    for lead, names in seconds.items():
+        print(f"second lead {lead} (turned upright): {len(names)} record(s), {' '.join(names)}")
 
 
 def _wfdb(args: argparse.Namespace) -> None:
@@ -93,7 +99,8 @@ def _wfdb(args: argparse.Namespace) -> None:
                                          test_fraction=args.test_fraction, seed=args.seed,
                                          records=records, before_r_s=args.before_r,
                                          beat_samples=args.beat_samples, lead=args.lead,
-                                         qrs_up=args.qrs_up, lead_like=args.lead_like)
+                                         qrs_up=args.qrs_up, lead_like=args.lead_like,
+                                         two_leads=args.two_leads)
         finally:
             for w in caught:
                 print(f"warning: {w.message}", file=sys.stderr)
@@ -157,6 +164,10 @@ def _add_wfdb_parser(sub: argparse._SubParsersAction) -> None:
                    help="turn each record whose QRS complexes mostly point down in the lead "
                    "read upside down, so every row starts at an upward R peak as in MLII "
                    "(split.json says which records per record: inverted)")
+    p.add_argument("--two-leads", action="store_true",
+                   help="each row holds the beat in the lead read, then the same beat in the "
+                   "record's first other lead, turned upright (2 x --beat-samples wide; "
+                   "train.py --beat_leads 2 reads them as two input channels)")
     p.add_argument("--before-r", type=float, default=0.0, metavar="SECONDS",
                    help="start each beat's window this long before its R peak, so the P "
                    "wave is in view (e.g. 0.25; default 0: the Kaggle format, from the R peak)")

@@ -95,7 +95,9 @@ def build_model(config: dict[str, Any], input_width: int, n_classes: int):
     from .data import beatnorm
 
     if not params.pretrained_set(config["pretrained"]):
-        shape = (input_width, beatnorm.channels(config["beat_normalization"]))
+        leads = int(config["beat_leads"])
+        shape = (beatnorm.beat_width(input_width, leads),
+                 beatnorm.channels(config["beat_normalization"], leads))
         return models.build(config, shape, n_classes), None
     where = f"config key 'pretrained': {config['pretrained']}"
     pretrained = transfer.load_pretrained(config["pretrained"], input_width)

@@ -18,14 +18,16 @@ def as_model_input(X: np.ndarray) -> np.ndarray:
 
 
 def model_inputs(split: Split, config: Mapping[str, Any]):
-    """What the model is fed for ``split``: the beats (n, width, 1; with ``beat_normalization``
-    record_median a second channel, the beat minus its record's median beat), and with
+    """What the model is fed for ``split``: the beats (n, width, 1; with ``beat_leads`` 2 a
+    channel per lead; with ``beat_normalization`` record_median one more per lead, the beat
+    minus its record's median beat), and with
     ``rr_features`` also the RR vector of the config's ``rr_normalization``, as {"beat",
     "rr"}. Plain arrays: Keras' own data adapters batch and shuffle them on every backend."""
     from .data import beatnorm
 
     beats = beatnorm.beat_channels(split.X, split.records,
-                                   config.get("beat_normalization", "none"))
+                                   config.get("beat_normalization", "none"),
+                                   int(config.get("beat_leads", 1)))
     if not config.get("rr_features"):
         return beats
     return {"beat": beats, "rr": rr_input(split, config)}

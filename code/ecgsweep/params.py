@@ -211,6 +211,10 @@ TRAINING_PARAMS: tuple[Param, ...] = (
           "record_median: a second input channel, the beat minus the median beat of its own "
           "record (per-patient morphology; needs the beat sidecar's records)",
           choices=("none", "record_median")),
+    Param("beat_leads", 1, int,
+          "leads per row of the data: 2 for data converted with `code/data.py wfdb "
+          "--two-leads` (each row the beat in its lead read, then in a second lead); the "
+          "model reads them as input channels", low=1, high=2),
     Param("split_seed", -1, int,
           "seed of the validation split and the folds (-1: seed), to repeat a run with other "
           "weights on the same folds", low=-1),
@@ -492,6 +496,8 @@ SWITCHES: dict[str, Switch] = {s.name: s for s in (
     Switch("aug_*", AUGMENT_KEYS, augment_on),
     Switch("beat_normalization", ("beat_normalization",),
            lambda c: value(c, "beat_normalization") != "none"),
+    Switch("beat_leads=2", ("beat_leads",), lambda c: int(value(c, "beat_leads")) > 1),
+    Switch("other_lead_data", ("other_lead_data",), lambda c: bool(value(c, "other_lead_data"))),
     Switch("beat_dropout", ("beat_dropout",), lambda c: float(value(c, "beat_dropout")) > 0),
     Switch("train_outside_s_gate", ("train_outside_s_gate",),
            lambda c: bool(value(c, "train_outside_s_gate"))),
@@ -549,7 +555,7 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
     CombinationRule(
         "model", lambda c: value(c, "model") in SEQUENCE_FAMILIES,
         ("max_train_beats", "val_split=random", "resample", "augment_synthetic", "pretrained",
-         "beat_normalization", "beat_dropout", "train_outside_s_gate"),
+         "beat_normalization", "beat_dropout", "train_outside_s_gate", "beat_leads=2"),
         "config key 'model': {value} is not supported together with {clash} (they leave gaps "
         "in a record's beats, add beats of no record, start from a single-beat model, or add "
         "a channel its windows do not carry); turn those off"),
@@ -584,6 +590,13 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
         "config key 'v_novel_templates': {value} calls V the premature templates of a novel "
         "shape among each record's V templates, and {clash}; set v_template_clusters and "
         "s_premature_ratio (or s_premature_spread) above 0, or v_novel_templates=0"),
+    # Two-lead rows: the added and synthetic beats, a pretrained model, the augmentation and
+    # the other-lead training beats are of one lead.
+    CombinationRule(
+        "beat_leads", lambda c: int(value(c, "beat_leads")) > 1,
+        ("resample", "augment_synthetic", "pretrained", "aug_*", "other_lead_data"),
+        "config key 'beat_leads': {value} reads rows of two leads, and {clash} works on "
+        "beats of one lead; set beat_leads=1 or turn those off"),
     # Beats split at random put a beat's other-lead copy in training beside it in validation.
     CombinationRule(
         "other_lead_data", lambda c: bool(value(c, "other_lead_data")),

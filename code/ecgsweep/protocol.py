@@ -14,7 +14,10 @@ EC57 report on records no choice looked at out.
    ``--external-lead`` when given. When the configuration trains on another lead too
    (``other_lead_data`` set), the development records are also converted in their other
    lead (``--lead other --qrs-up``) into ``<out>/data/dev-other-lead``, which the key then
-   names. A folder converted from the same files the same way before is reused.
+   names. When the configuration reads two leads per row (``beat_leads: 2``), both sides
+   are converted with ``--two-leads`` into ``<out>/data/dev-two-leads`` and
+   ``<out>/data/external-two-leads``. A folder converted from the same files the same way
+   before is reused.
 2. With ``--sweep``: the offline sweep on the development data; its best finished run's
    parameters, read from the sweep's store, join the configuration (no copying by hand).
 3. For each seed: train the final model (``code/train.py --config_file=FILE``): its
@@ -59,7 +62,9 @@ STAMP_FILE = "protocol-input.json"  # what a data folder was converted from
 CHOSEN_ON, NEVER_SEEN = "chosen-on", "never-seen"
 # Keys the protocol sets itself: a sweep's values of them are not carried over. The
 # converted files are named as the mitbih data set's (mitbih_train.csv, mitbih_test.csv).
-PROTOCOL_KEYS = ("dataset", "data_dir", "models_dir", "seed", "config_file", "other_lead_data")
+PROTOCOL_KEYS = ("dataset", "data_dir", "models_dir", "seed", "config_file", "other_lead_data",
+                 "beat_leads")
+TWO_LEADS_SUFFIX = "-two-leads"  # the data folders of a configuration with beat_leads: 2
 DATASET = "mitbih"
 AVERAGED_FOLDER = "seeds-averaged"  # <out>/seeds-averaged/model.keras: the seeds' models averaged
 
@@ -78,9 +83,10 @@ class Side:
         return self.folder / f"mitbih_{self.split}.csv"
 
 
-def _sides(dev: Path, external: Path, out: Path) -> tuple[Side, Side]:
-    return (Side("dev", "train", dev, out / "data" / "dev"),
-            Side("external", "test", external, out / "data" / "external"))
+def _sides(dev: Path, external: Path, out: Path, leads: int = 1) -> tuple[Side, Side]:
+    suffix = TWO_LEADS_SUFFIX if leads == 2 else ""
+    return (Side("dev", "train", dev, out / "data" / f"dev{suffix}"),
+            Side("external", "test", external, out / "data" / f"external{suffix}"))
 
 
 def other_lead_side(dev: Side) -> Side:
@@ -103,13 +109,13 @@ def source_digest(src: Path) -> str:
 
 
 def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None,
-                 like: Side | None = None) -> dict[str, Any]:
+                 like: Side | None = None, two_leads: bool = False) -> dict[str, Any]:
     """Convert the side's records into its folder (``split.json``'s summary returned), or
     reuse what an earlier conversion of the same files, the same way, wrote there.
     ``qrs_up``: records whose QRS points down are turned upside down (``--qrs-up``);
     ``lead``: the lead read from every record (``--lead``; None: MLII, else the first);
     ``like``: a converted side whose beats a record without MLII is read most like
-    (``--lead-like``)."""
+    (``--lead-like``); ``two_leads``: rows of two leads (``--two-leads``)."""
     from .data import wfdb_beats
 
     if not side.src.is_dir():
@@ -117,7 +123,8 @@ def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None,
                         "records: .hea, .dat, .atr)")
     stamp = {"source": str(side.src.resolve()), "split": side.split, "qrs_up": qrs_up,
              "lead": lead, "digest": source_digest(side.src),
-             "lead_like": source_digest(like.src) if like else None}
+             "lead_like": source_digest(like.src) if like else None,
+             **({"two_leads": True} if two_leads else {})}
     stamp_path = side.folder / STAMP_FILE
     summary_path = side.folder / wfdb_beats.SUMMARY_FILE
     if (stamp_path.is_file() and summary_path.is_file() and side.csv.is_file()
@@ -126,11 +133,13 @@ def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None,
               f"files of {side.src})", flush=True)
         return json.loads(summary_path.read_text())
     options = f"--split {side.split}" + (" --qrs-up" if qrs_up else "") + (
-        f" --lead {lead}" if lead else "") + (f" --lead-like {like.csv}" if like else "")
+        f" --lead {lead}" if lead else "") + (f" --lead-like {like.csv}" if like else "") + (
+        " --two-leads" if two_leads else "")
     print(f"protocol: {side.name}: converting {side.src} into {side.folder} ({options})",
           flush=True)
     summary = wfdb_beats.convert(side.src, side.folder, split=side.split, qrs_up=qrs_up,
-                                 lead=lead, lead_like=like.csv if like else None)
+                                 lead=lead, lead_like=like.csv if like else None,
+                                 two_leads=two_leads)
     write_text_whole(stamp_path, json.dumps(stamp, indent=2) + "\n")
     return summary
 
@@ -447,10 +456,11 @@ def final_model_line(document: dict[str, Any]) -> str:
     return f"{averaged['model']}: the {len(averaged['seeds'])} seeds' models averaged, each an {each}"
 
 
-def leads_line(side: dict[str, Any]) -> str:
-    """Each lead a side's records were read in, with its records."""
+def leads_line(side: dict[str, Any], key: str = "leads") -> str:
+    """Each lead a side's records were read in (``key`` second_leads: their rows' second
+    lead), with its records."""
     by_lead: dict[str, list[str]] = {}
-    for name, lead in side["leads"].items():
+    for name, lead in side[key].items():
         by_lead.setdefault(lead, []).append(name)
     return "; ".join(f"{lead}: {' '.join(names)}" for lead, names in by_lead.items())
 
@@ -467,6 +477,10 @@ def markdown(document: dict[str, Any]) -> str:
     other = document.get("dev_other_lead")
     other_lines = [f"- chosen-on records' other lead, trained on as well (other_lead_data; "
                    f"never validated on): {leads_line(other)}"] if other else []
+    second_lines = [f"- second lead of each row (beat_leads 2; turned upright): chosen-on "
+                    f"{leads_line(document['dev'], 'second_leads')}; never-seen "
+                    f"{leads_line(document['external'], 'second_leads')}"
+                    ] if document["dev"].get("second_leads") else []
     lines = [f"# Inter-patient protocol, {document['date']}", "",
              f"- machine: {document['machine']['platform']}, {document['machine']['cpus']} "
              f"CPUs; training device: {document['seeds'][0]['device']}",
@@ -482,7 +496,7 @@ def markdown(document: dict[str, Any]) -> str:
              f"- never-seen records' leads ({document['external']['lead_choice']}): "
              f"{leads_line(document['external'])}",
              f"- never-seen records turned upside down (QRS pointing down): "
-             f"{inverted_line(document['external'])}", "",
+             f"{inverted_line(document['external'])}", *second_lines, "",
              "## Over the seeds", "", *seeds_table(document), ""]
     averaged = document.get("seeds_averaged")
     if averaged:
@@ -505,7 +519,9 @@ def side_summary(side: Side, summary: dict[str, Any]) -> dict[str, Any]:
             "leads": {n: info["lead"] for n, info in summary["per_record"].items()},
             "lead_choice": summary["method"]["lead"],
             "qrs_up": summary["method"]["qrs_up"],
-            "inverted": [n for n, info in summary["per_record"].items() if info["inverted"]]}
+            "inverted": [n for n, info in summary["per_record"].items() if info["inverted"]],
+            "second_leads": {n: info["second_lead"] for n, info in summary["per_record"].items()
+                             if "second_lead" in info}}
 
 
 def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
@@ -513,13 +529,15 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     document."""
     out = Path(args.out or Path("protocol") / Path(args.config).stem)
     writable_folder(out, "--out")
-    dev, external = _sides(Path(args.dev), Path(args.external), out)
     # before any work: a bad file stops here (with a sweep, its values may set the folds)
     config = check_configuration(args.config, {}, folds_needed=not args.sweep)
+    two_leads = int(config["beat_leads"]) == 2
+    dev, external = _sides(Path(args.dev), Path(args.external), out, int(config["beat_leads"]))
     external_up = not args.external_as_recorded
-    summaries = {"dev": convert_side(dev),  # first: the external records are read like it
-                 "external": convert_side(external, external_up, args.external_lead,
-                                          None if args.external_lead else dev)}
+    # the development side first: the external records are read like it
+    summaries = {"dev": convert_side(dev, two_leads=two_leads)}
+    summaries["external"] = convert_side(external, external_up, args.external_lead,
+                                         None if args.external_lead else dev, two_leads)
     # turned upright as the external records are, which the model then meets
     other_lead = other_lead_side(dev) if config["other_lead_data"] else None
     if other_lead:

@@ -44,7 +44,31 @@ def load_protocol_data(config: dict[str, Any], source: DataSource) -> ProtocolDa
     check_classes(config, class_names)
     check_objective(config, class_names)
     check_sidecar(config, dev, source)
+    check_leads(config, dev, source)
     return ProtocolData(dev, class_names)
+
+
+def check_leads(config: dict[str, Any], dev: Split, source: DataSource) -> None:
+    """The rows hold ``beat_leads`` leads: their width divides, and a converted folder's
+    ``split.json`` says as many leads per row."""
+    from .data import beatnorm, wfdb_beats
+
+    leads = int(config["beat_leads"])
+    where = ", ".join(source.development_files()) or source.name
+    try:
+        beatnorm.beat_width(int(dev.X.shape[1]), leads)
+    except ValueError as e:
+        raise UserError(f"config key 'beat_leads': {leads}: {where}: {e}; convert the records "
+                        "with `code/data.py wfdb --two-leads`") from None
+    for path in source.development_files():
+        method = wfdb_beats.conversion_method(Path(path).parent) or {}
+        converted = method.get("leads", wfdb_beats.ROW_LAYOUT_DEFAULTS["leads"])
+        if method and converted != leads:
+            summary = Path(path).parent / wfdb_beats.SUMMARY_FILE
+            raise UserError(f"config key 'beat_leads': {leads}, but {path} was converted with "
+                            f"{converted} lead(s) per row ({summary}); "
+                            f"set beat_leads={converted} or convert it again"
+                            + (" with --two-leads" if leads == 2 else " without --two-leads"))
 
 
 def load_other_lead(config: dict[str, Any], dev: Split) -> Split | None:

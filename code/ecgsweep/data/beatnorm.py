@@ -18,12 +18,12 @@ import numpy as np
 MODES = ("none", "record_median")
 
 
-def channels(mode: str) -> int:
-    """Input channels a model gets for ``mode``: the beat, and the beat minus its record's
-    median beat with ``record_median``."""
+def channels(mode: str, leads: int = 1) -> int:
+    """Input channels a model gets for ``mode`` and rows of ``leads`` leads: each lead's
+    beat, and with ``record_median`` each lead's beat minus its record's median beat."""
     if mode not in MODES:
         raise ValueError(f"beat_normalization {mode!r} is not one of {', '.join(MODES)}")
-    return 1 if mode == "none" else 2
+    return leads if mode == "none" else 2 * leads
 
 
 def record_median_beats(X: np.ndarray, records: np.ndarray) -> np.ndarray:
@@ -39,12 +39,28 @@ def record_median_beats(X: np.ndarray, records: np.ndarray) -> np.ndarray:
     return medians
 
 
-def beat_channels(X: np.ndarray, records: np.ndarray | None, mode: str) -> np.ndarray:
-    """The model's beat input (n, length, channels(mode)) for ``mode``."""
+def beat_width(row_width: int, leads: int) -> int:
+    """Samples per beat in rows of ``leads`` leads side by side; ValueError when the rows
+    cannot hold them."""
+    if leads < 1 or row_width % leads:
+        raise ValueError(f"rows of {row_width} samples do not hold {leads} leads of equal width")
+    return row_width // leads
+
+
+def beat_channels(X: np.ndarray, records: np.ndarray | None, mode: str,
+                  leads: int = 1) -> np.ndarray:
+    """The model's beat input (n, width, channels(mode, leads)) for rows ``X`` of ``leads``
+    leads side by side: the leads, then (``record_median``) each lead against its record's
+    median beat."""
     X = np.asarray(X, dtype=np.float32)
+    width = beat_width(X.shape[1], leads)
+
+    def as_channels(rows: np.ndarray) -> np.ndarray:
+        return rows.reshape(len(rows), leads, width).transpose(0, 2, 1)
+
     if channels(mode) == 1:
-        return X[..., None]
+        return np.ascontiguousarray(as_channels(X))
     if records is None:
         raise ValueError(f"beat_normalization={mode} needs each beat's record (the beat sidecar)")
     relative = X - record_median_beats(X, records)
-    return np.ascontiguousarray(np.stack([X, relative], axis=-1))
+    return np.ascontiguousarray(np.concatenate([as_channels(X), as_channels(relative)], axis=-1))

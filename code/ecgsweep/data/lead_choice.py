@@ -59,17 +59,18 @@ def reference_csv(path: str | os.PathLike) -> Path:
     return path / "mitbih_train.csv" if path.is_dir() else path
 
 
-def reference_beat(csv: Path, beat_samples: int) -> np.ndarray:
-    """The median beat of a beat CSV, per record when its beat sidecar names them.
-    UserError when its rows are not ``beat_samples`` wide."""
+def reference_beat(csv: Path, beat_samples: int, leads: int = 1) -> np.ndarray:
+    """The median beat of a beat CSV in its first lead, per record when its beat sidecar
+    names them. UserError when its rows are not ``leads`` x ``beat_samples`` wide."""
     from . import sidecar
     from .kaggle_csv import load_csv
 
     X, _ = load_csv(csv)
-    if X.shape[1] != beat_samples:
-        raise UserError(f"--lead-like {csv}: its beats are {X.shape[1]} samples wide, the "
-                        f"conversion's {beat_samples}; give the data the model trained on, "
-                        "converted with the same --beat-samples")
+    if X.shape[1] != beat_samples * leads:
+        raise UserError(f"--lead-like {csv}: its rows are {X.shape[1]} samples wide, the "
+                        f"conversion's {beat_samples * leads}; give the data the model "
+                        "trained on, converted with the same --beat-samples and --two-leads")
+    X = X[:, :beat_samples]
     side = sidecar.sidecar_path(csv)
     records = sidecar.read(side, len(X))[0] if side.is_file() else None
     return median_beat(X, records)

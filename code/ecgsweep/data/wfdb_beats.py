@@ -442,7 +442,8 @@ def record_beats(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
 def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = TARGET_FS,
                             annotator: str = "atr", before_r_s: float = 0.0,
                             beat_samples: int = BEAT_LENGTH, lead: str | None = None,
-                            qrs_up: bool = False) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+                            qrs_up: bool = False, two_leads: bool = False
+                            ) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """Beats of one WFDB record at its reference annotations, labelled with AAMI classes.
 
     ``record_path`` is the record without extension (``.../mitdb/100``; a ``.hea`` path is
@@ -456,11 +457,12 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
     ``info`` says which it took and why (``lead``, ``lead_reason``). ``qrs_up``: a record
     whose QRS complexes mostly point down in that lead is turned upside down
     (``info["inverted"]``; ``info["qrs_up_share"]`` is the share of its beats pointing up
-    as recorded, :func:`qrs_up_share`).
+    as recorded, :func:`qrs_up_share`). ``two_leads``: each row goes on with the beat in
+    the record's second lead (:func:`second_lead_rows`, ``info["second_lead"]``).
 
     Raises :class:`RecordError` for a record whose files are missing, damaged or do not
     belong together (header of another record, annotations off the signal's QRS), and
-    UserError when it has no channel named ``lead``.
+    UserError when it has no channel named ``lead``, or no second lead for ``two_leads``.
     """
     base = _record_base(record_path)
     name = base.name
@@ -470,6 +472,38 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
                               f"(a record needs .hea, .dat and .{annotator})")
     header = _read_header(base)
     names = list(header.sig_name or [])
+    channel, lead_reason = _channel_asked(name, names, lead)
+    second_channel = _second_channel(header, channel) if two_leads else None
+    signal, fs = _read_signal(base, header, channel)
+    samples, symbols = _read_annotations(base, annotator)
+    is_qrs = np.array([s in R.QRS_SYMBOLS for s in symbols], dtype=bool)
+    order = np.argsort(samples[is_qrs], kind="stable")
+    qrs_samples, qrs_symbols = samples[is_qrs][order], symbols[is_qrs][order]
+    problem = annotation_problem(signal, fs, qrs_samples, annotator)
+    if problem:
+        raise RecordError(name, problem)
+    signal, up_share, inverted = upright(signal, fs, qrs_samples, qrs_up)
+
+    X, kept, lengths = signal_beats(signal, fs, qrs_samples, target_fs, before_r_s, beat_samples)
+    second = {}
+    if second_channel is not None:  # one row of both leads; a beat flat in either is dropped
+        X2, kept2, second = second_lead_rows(base, header, second_channel, qrs_samples,
+                                             target_fs, before_r_s, beat_samples)
+        X, kept = np.hstack([X, X2]), kept & kept2
+    labels = np.array([R.SYMBOL_TO_LABEL.get(s, -1) for s in qrs_symbols], dtype=np.int64)
+    take = (labels >= 0) & kept
+    info = {"record": name, "lead": _lead_name(names, channel),
+            "lead_reason": lead_reason, "qrs_up_share": round(up_share, 3),
+            "inverted": inverted, **second, "fs": fs, "target_fs": float(target_fs),
+            **_beat_counts(labels, kept, symbols[~is_qrs], qrs_symbols),
+            **_rhythm_info(qrs_samples, fs, lengths)}
+    rhythm = {"r_peak": qrs_samples[take], "rr": sidecar.rr_features(qrs_samples, fs)[take]}
+    return X[take], labels[take], info, rhythm
+
+
+def _channel_asked(name: str, names: list[str], lead: str | None) -> tuple[int, str]:
+    """:func:`choose_lead`'s (channel, why); UserError naming record ``name`` when it has
+    no such lead."""
     channel, lead_reason = choose_lead(names, lead)
     if channel is None and lead == OTHER_LEAD:
         raise UserError(f"record {name} has one lead ({', '.join(names) or 'unnamed'}), no "
@@ -478,39 +512,51 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
         raise UserError(f"record {name} has no lead {lead} (its leads: "
                         f"{', '.join(names) or 'unnamed'}); pass a --lead every record has, "
                         f"or none to take {PREFERRED_LEAD}, else each record's first channel")
-    signal, fs = _read_signal(base, header, channel)
-    samples, symbols = _read_annotations(base, annotator)
-    is_qrs = np.array([s in R.QRS_SYMBOLS for s in symbols], dtype=bool)
-    qrs_samples, qrs_symbols = samples[is_qrs], symbols[is_qrs]
-    order = np.argsort(qrs_samples, kind="stable")
-    qrs_samples, qrs_symbols = qrs_samples[order], qrs_symbols[order]
-    problem = annotation_problem(signal, fs, qrs_samples, annotator)
-    if problem:
-        raise RecordError(name, problem)
-    signal, up_share, inverted = upright(signal, fs, qrs_samples, qrs_up)
+    return channel, lead_reason
 
-    X, kept, lengths = signal_beats(signal, fs, qrs_samples, target_fs, before_r_s, beat_samples)
-    labels = np.array([R.SYMBOL_TO_LABEL.get(s, -1) for s in qrs_symbols], dtype=np.int64)
-    take = (labels >= 0) & kept
-    info = {"record": name, "lead": names[channel] if names else f"channel {channel}",
-            "lead_reason": lead_reason, "qrs_up_share": round(up_share, 3),
-            "inverted": inverted, "fs": fs, "target_fs": float(target_fs),
-            **_beat_counts(labels, kept, symbols[~is_qrs], qrs_symbols),
-            **_rhythm_info(qrs_samples, fs, lengths)}
-    rhythm = {"r_peak": qrs_samples[take], "rr": sidecar.rr_features(qrs_samples, fs)[take]}
-    return X[take], labels[take], info, rhythm
+
+def _lead_name(names: list[str], channel: int) -> str:
+    return names[channel] if names else f"channel {channel}"
+
+
+def _second_channel(header: Record, channel: int) -> int:
+    """The record's first channel other than ``channel``; UserError for a one-lead record."""
+    others = [c for c in range(int(header.n_sig)) if c != channel]
+    if not others:
+        names = ", ".join(header.sig_name or []) or "unnamed"
+        raise UserError(f"record {header.record_name} has one lead ({names}); --two-leads "
+                        "needs records of two leads or more")
+    return others[0]
+
+
+def second_lead_rows(base: Path, header: Record, channel: int, qrs_samples: np.ndarray,
+                     target_fs: float, before_r_s: float, beat_samples: int
+                     ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(rows, kept mask, info) of the record's ``channel``, its second lead, cut at the same
+    R peaks as the lead read. It is turned upright whatever ``--qrs-up`` says, on every side
+    alike: a second lead (V1 in most of MIT-BIH, unnamed in other databases) points down in
+    some patients and up in others, and the model should judge its shape rather than its
+    polarity."""
+    signal, fs = _read_signal(base, header, channel)
+    signal, _, inverted = upright(signal, fs, qrs_samples, qrs_up=True)
+    X, kept, _ = signal_beats(signal, fs, qrs_samples, target_fs, before_r_s, beat_samples)
+    return X, kept, {"second_lead": _lead_name(list(header.sig_name or []), channel),
+                     "second_lead_inverted": inverted}
 
 
 def record_in_likest_lead(record_path: str | os.PathLike, reference: np.ndarray,
                           before_r_s: float = 0.0, beat_samples: int = BEAT_LENGTH,
-                          qrs_up: bool = False) -> tuple[np.ndarray, np.ndarray, dict, dict]:
+                          qrs_up: bool = False, two_leads: bool = False
+                          ) -> tuple[np.ndarray, np.ndarray, dict, dict]:
     """``record_beats_and_rhythm`` in the record's MLII when it has one, else in the lead
     whose median beat looks most like ``reference`` (:func:`lead_choice.most_alike`);
     ``info["lead_likeness"]`` gives every lead's likeness. A lead whose annotations do not
-    lie on its QRS complexes is left out; RecordError when no lead can be read."""
+    lie on its QRS complexes is left out; RecordError when no lead can be read. With
+    ``two_leads`` the likeness is judged on the first lead of each row."""
     def read(lead: str | None) -> tuple[np.ndarray, np.ndarray, dict, dict]:
         return record_beats_and_rhythm(record_path, before_r_s=before_r_s,
-                                       beat_samples=beat_samples, lead=lead, qrs_up=qrs_up)
+                                       beat_samples=beat_samples, lead=lead, qrs_up=qrs_up,
+                                       two_leads=two_leads)
 
     base = _record_base(record_path)
     names = list(_read_header(base).sig_name or []) \
@@ -528,7 +574,8 @@ def record_in_likest_lead(record_path: str | os.PathLike, reference: np.ndarray,
     window = lead_choice.shape_window(before_r_samples(before_r_s, beat_samples=beat_samples),
                                       TARGET_FS)
     best, scores = lead_choice.most_alike(
-        {lead: lead_choice.median_beat(X) for lead, (X, *_) in leads.items()}, reference, window)
+        {lead: lead_choice.median_beat(X[:, :beat_samples]) for lead, (X, *_) in leads.items()},
+        reference, window)
     X, y, info, rhythm = leads[best]
     others = "".join(f"; {lead} {r:.2f}" for lead, r in scores.items() if lead != best)
     reason = (f"no {PREFERRED_LEAD} lead; {best} looks most like the reference beats "
@@ -729,7 +776,7 @@ def _without_bad_records(src: Path, split: str, sides: dict, bad: dict[str, str]
 
 def _read_records(src: Path, names: list[str], before_r_s: float, beat_samples: int,
                   lead: str | None = None, qrs_up: bool = False,
-                  reference: np.ndarray | None = None
+                  reference: np.ndarray | None = None, two_leads: bool = False
                   ) -> tuple[dict, dict, dict, dict[str, str]]:
     """(beats, per_record info, rhythms, bad) of the records ``names`` in ``src``; a record
     that cannot be converted is left out and its reason kept in ``bad``. ``reference``:
@@ -744,11 +791,11 @@ def _read_records(src: Path, names: list[str], before_r_s: float, beat_samples: 
             try:
                 if reference is not None and not lead:
                     X, y, info, rhythm = record_in_likest_lead(src / name, reference, before_r_s,
-                                                               beat_samples, qrs_up)
+                                                               beat_samples, qrs_up, two_leads)
                 else:
                     X, y, info, rhythm = record_beats_and_rhythm(
                         src / name, before_r_s=before_r_s, beat_samples=beat_samples,
-                        lead=lead, qrs_up=qrs_up)
+                        lead=lead, qrs_up=qrs_up, two_leads=two_leads)
             except RecordError as e:
                 bad[name] = e.reason
                 continue
@@ -770,30 +817,33 @@ def _check_arguments(src: Path, split: str, test_fraction: float, before_r_s: fl
 
 
 def _lead_reference(lead: str | None, lead_like: str | os.PathLike | None,
-                    beat_samples: int, before_r_s: float) -> np.ndarray | None:
+                    beat_samples: int, before_r_s: float, two_leads: bool = False
+                    ) -> np.ndarray | None:
     """The reference beat of ``--lead-like`` (None without it); UserError beside ``--lead``
     or when the reference was converted with another row layout (``ROW_LAYOUT_KEYS``)."""
     if not lead_like:
         return None
+    leads = 2 if two_leads else 1
     if lead:
         raise UserError(f"--lead {lead} and --lead-like {lead_like}: give one (a lead every "
                         "record has, or the data whose beats the lead should look like)")
     csv = lead_choice.reference_csv(lead_like)
     method = conversion_method(csv.parent)
-    differences = layout_differences(method, row_layout(beat_samples, before_r_s)) \
+    differences = layout_differences(method, row_layout(beat_samples, before_r_s, leads)) \
         if method else []
     if differences:
         raise UserError(f"--lead-like {lead_like}: converted with other rows than this "
                         f"conversion ({'; '.join(differences)}, reference / this); convert "
-                        "both with the same --before-r and --beat-samples")
-    return lead_choice.reference_beat(csv, beat_samples)
+                        "both with the same --before-r, --beat-samples and --two-leads")
+    return lead_choice.reference_beat(csv, beat_samples, leads)
 
 
 def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str = "intra",
             test_fraction: float = 0.2, seed: int = 0,
             records: list[str] | None = None, before_r_s: float = 0.0,
             beat_samples: int = BEAT_LENGTH, lead: str | None = None,
-            qrs_up: bool = False, lead_like: str | os.PathLike | None = None) -> dict:
+            qrs_up: bool = False, lead_like: str | os.PathLike | None = None,
+            two_leads: bool = False) -> dict:
     """Turn the WFDB records in ``src_dir`` into ``mitbih_train.csv``, ``mitbih_test.csv``
     (each with its beat sidecar) and ``split.json`` in ``out_dir``.
 
@@ -811,6 +861,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     :func:`record_beats_and_rhythm`). ``lead_like``: a beat CSV (or a folder holding
     ``mitbih_train.csv``), the data a model trained on; a record without MLII is read in its
     lead whose beats look most like that data's (:func:`record_in_likest_lead`).
+    ``two_leads``: rows of two leads (:func:`record_beats_and_rhythm`; ``beat_leads: 2``).
 
     A record that cannot be converted (:class:`RecordError`: a damaged file, another
     record's header or annotations) is skipped and listed, with the reason, under
@@ -821,13 +872,13 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     """
     src, out = Path(src_dir), Path(out_dir)
     _check_arguments(src, split, test_fraction, before_r_s, beat_samples)
-    reference = _lead_reference(lead, lead_like, beat_samples, before_r_s)
+    reference = _lead_reference(lead, lead_like, beat_samples, before_r_s, two_leads)
     available = find_records(src)
     requested = list(dict.fromkeys(str(r).strip() for r in records)) if records else None
     sides, ignored, missing = _sides(split, src, available, requested)
     beats, per_record, rhythms, bad = _read_records(
         src, list(dict.fromkeys(sides["train"] + sides["test"])), before_r_s, beat_samples, lead,
-        qrs_up, reference)
+        qrs_up, reference, two_leads)
     _warn_first_channels(per_record)
     sides = _without_bad_records(src, split, sides, bad)
     if split == "intra":
@@ -841,7 +892,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
                         "add records or change --test-fraction")
     files = _write_parts(out, parts, part_meta)
     summary = _summary(split, src, side_records, missing, ignored, bad, parts, files,
-                       per_record, before_r_s, beat_samples, lead, qrs_up, lead_like)
+                       per_record, before_r_s, beat_samples, lead, qrs_up, lead_like, two_leads)
     if split == "intra":
         summary["test_fraction"] = test_fraction
         summary["seed"] = seed
@@ -852,12 +903,15 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
 # The conversion settings a beat's row depends on (split.json's "method"): rows converted
 # otherwise look unlike the rows a model trained on. ``qrs_up`` is not one of them: turning
 # test records that point down upright is what makes them look like the training rows.
-ROW_LAYOUT_KEYS = ("target_fs", "beat_length", "before_r_s")
+ROW_LAYOUT_KEYS = ("target_fs", "beat_length", "before_r_s", "leads")
+# what a method written before a key existed means by its absence
+ROW_LAYOUT_DEFAULTS = {"leads": 1}
 
 
-def row_layout(beat_samples: int, before_r_s: float) -> dict:
+def row_layout(beat_samples: int, before_r_s: float, leads: int = 1) -> dict:
     """A conversion's ROW_LAYOUT_KEYS, as its ``split.json`` method gives them."""
-    return {"target_fs": TARGET_FS, "beat_length": beat_samples, "before_r_s": before_r_s}
+    return {"target_fs": TARGET_FS, "beat_length": beat_samples, "before_r_s": before_r_s,
+            "leads": leads}
 
 
 def conversion_method(folder: str | os.PathLike) -> dict | None:
@@ -873,15 +927,18 @@ def conversion_method(folder: str | os.PathLike) -> dict | None:
 def layout_differences(trained: dict, test: dict) -> list[str]:
     """The row-layout settings (ROW_LAYOUT_KEYS) two conversions' methods disagree on, each
     as ``key training-value / test-value``."""
-    return [f"{key} {trained.get(key)} / {test.get(key)}" for key in ROW_LAYOUT_KEYS
-            if trained.get(key) != test.get(key)]
+    def read(method: dict, key: str):
+        return method.get(key, ROW_LAYOUT_DEFAULTS.get(key))
+
+    return [f"{key} {read(trained, key)} / {read(test, key)}" for key in ROW_LAYOUT_KEYS
+            if read(trained, key) != read(test, key)]
 
 
 def _summary(split: str, src: Path, side_records: dict, missing: list[str], ignored: list[str],
              bad: dict[str, str], parts: dict, files: dict[str, Path], per_record: dict,
              before_r_s: float = 0.0, beat_samples: int = BEAT_LENGTH,
              lead: str | None = None, qrs_up: bool = False,
-             lead_like: str | os.PathLike | None = None) -> dict:
+             lead_like: str | os.PathLike | None = None, two_leads: bool = False) -> dict:
     """What ``split.json`` says of a conversion."""
     return {
         "split": split,
@@ -895,7 +952,7 @@ def _summary(split: str, src: Path, side_records: dict, missing: list[str], igno
         "classes": list(R.CLASS_NAMES),
         "files": {side: path.name for side, path in files.items()},
         "sidecars": {side: sidecar.sidecar_path(path).name for side, path in files.items()},
-        "method": {**row_layout(beat_samples, before_r_s),
+        "method": {**row_layout(beat_samples, before_r_s, 2 if two_leads else 1),
                    "window": (f"{WINDOW_RR} x median RR from the R peak" if not before_r_s
                               else f"{before_r_s} s before the R peak to {WINDOW_RR} x "
                                    "median RR after it"),

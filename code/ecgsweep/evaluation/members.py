@@ -119,9 +119,14 @@ def beat_width(model) -> int | None:
 def check_fit(loaded: LoadedModel, split: Split, source: str) -> None:
     """A clear message when the model cannot score this data (beat width or class labels)."""
     expected_len = beat_width(loaded.model)
-    if expected_len is not None and split.X.shape[1] != expected_len:
-        raise UserError(f"{loaded.path} expects beats of {expected_len} samples but {source} "
-                        f"has {split.X.shape[1]} per row")
+    leads = int(loaded.record.config.get("beat_leads", 1))
+    if expected_len is not None and split.X.shape[1] != expected_len * leads:
+        in_leads = f" in each of {leads} leads" if leads > 1 else ""
+        raise UserError(f"{loaded.path} expects beats of {expected_len} samples{in_leads} "
+                        f"({expected_len * leads} per row) but {source} has "
+                        f"{split.X.shape[1]} per row"
+                        + ("; convert it with `code/data.py wfdb --two-leads`" if leads > 1
+                           else ""))
     n_out = int(loaded.model.output_shape[-1])
     if len(split.y) and int(split.y.max()) >= n_out:
         raise UserError(f"{loaded.path} predicts {n_out} classes ({', '.join(loaded.class_names)}) "
