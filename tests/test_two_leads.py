@@ -161,3 +161,4 @@ def test_a_two_lead_run_refuses_rows_that_do_not_split_in_two(tmp_path, fake_wan
                                         r"not hold 2 leads of equal width; convert the records "
                                         r"with `code/data.py wfdb --two-leads`"):
         run._train(FakeRun(tmp_path, "odd"), config)
+

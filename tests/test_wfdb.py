@@ -451,3 +451,18 @@ def test_cli_wfdb_lists_skipped_records_or_exits_2(repo_root, shared_data, tmp_p
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ")
     assert "100: " in proc.stderr and "106: " in proc.stderr
     assert not (tmp_path / "none").exists()
+
+
+def test_a_header_without_lead_names_calls_its_channels_by_number(shared_data, tmp_path):
+    src = copy_records(tmp_path / "src", shared_data / "mitdb" / "100")
+    header = (src / "100.hea").read_text().splitlines()
+    unnamed = [" ".join(line.split()[:8]) for line in header[1:3]]  # no description field
+    (src / "100.hea").write_text("\n".join([header[0], *unnamed, *header[3:]]) + "\n")
+    with pytest.warns(UserWarning, match=r"read from their first channel \(channel 1\)"):
+        first = W.convert(src, tmp_path / "first", split="train", two_leads=True)
+    info = first["per_record"]["100"]
+    assert (info["lead"], info["second_lead"]) == ("channel 1", "channel 2")
+    other = W.convert(src, tmp_path / "other", split="train", lead=W.OTHER_LEAD)
+    asked = W.convert(src, tmp_path / "asked", split="train", lead="channel 2")
+    assert other["per_record"]["100"]["lead"] == asked["per_record"]["100"]["lead"] == "channel 2"
+    assert other["counts"] == asked["counts"]

@@ -471,7 +471,7 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
             raise RecordError(name, f"{base.with_name(f'{name}.{ext}')}: no such file "
                               f"(a record needs .hea, .dat and .{annotator})")
     header = _read_header(base)
-    names = list(header.sig_name or [])
+    names = lead_names(header)
     channel, lead_reason = _channel_asked(name, names, lead)
     second_channel = _second_channel(header, channel) if two_leads else None
     signal, fs = _read_signal(base, header, channel)
@@ -492,7 +492,7 @@ def record_beats_and_rhythm(record_path: str | os.PathLike, target_fs: float = T
         X, kept = np.hstack([X, X2]), kept & kept2
     labels = np.array([R.SYMBOL_TO_LABEL.get(s, -1) for s in qrs_symbols], dtype=np.int64)
     take = (labels >= 0) & kept
-    info = {"record": name, "lead": _lead_name(names, channel),
+    info = {"record": name, "lead": names[channel],
             "lead_reason": lead_reason, "qrs_up_share": round(up_share, 3),
             "inverted": inverted, **second, "fs": fs, "target_fs": float(target_fs),
             **_beat_counts(labels, kept, symbols[~is_qrs], qrs_symbols),
@@ -515,15 +515,18 @@ def _channel_asked(name: str, names: list[str], lead: str | None) -> tuple[int, 
     return channel, lead_reason
 
 
-def _lead_name(names: list[str], channel: int) -> str:
-    return names[channel] if names else f"channel {channel}"
+def lead_names(header: Record) -> list[str]:
+    """Each channel's lead name as the header gives it; ``channel N`` (from 1) for a channel
+    the header leaves unnamed, so ``--lead`` and ``split.json`` can still name it."""
+    given = header.sig_name or [None] * int(header.n_sig)
+    return [name or f"channel {i + 1}" for i, name in enumerate(given)]
 
 
 def _second_channel(header: Record, channel: int) -> int:
     """The record's first channel other than ``channel``; UserError for a one-lead record."""
     others = [c for c in range(int(header.n_sig)) if c != channel]
     if not others:
-        names = ", ".join(header.sig_name or []) or "unnamed"
+        names = ", ".join(lead_names(header)) or "unnamed"
         raise UserError(f"record {header.record_name} has one lead ({names}); --two-leads "
                         "needs records of two leads or more")
     return others[0]
@@ -540,7 +543,7 @@ def second_lead_rows(base: Path, header: Record, channel: int, qrs_samples: np.n
     signal, fs = _read_signal(base, header, channel)
     signal, _, inverted = upright(signal, fs, qrs_samples, qrs_up=True)
     X, kept, _ = signal_beats(signal, fs, qrs_samples, target_fs, before_r_s, beat_samples)
-    return X, kept, {"second_lead": _lead_name(list(header.sig_name or []), channel),
+    return X, kept, {"second_lead": lead_names(header)[channel],
                      "second_lead_inverted": inverted}
 
 
@@ -559,7 +562,7 @@ def record_in_likest_lead(record_path: str | os.PathLike, reference: np.ndarray,
                                        two_leads=two_leads)
 
     base = _record_base(record_path)
-    names = list(_read_header(base).sig_name or []) \
+    names = lead_names(_read_header(base)) \
         if base.with_name(f"{base.name}.hea").is_file() else []
     if PREFERRED_LEAD in names or len(names) < 2:
         return read(None)
