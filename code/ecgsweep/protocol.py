@@ -83,8 +83,9 @@ class Side:
         return self.folder / f"mitbih_{self.split}.csv"
 
 
-def _sides(dev: Path, external: Path, out: Path, leads: int = 1) -> tuple[Side, Side]:
-    suffix = TWO_LEADS_SUFFIX if leads == 2 else ""
+def _sides(dev: Path, external: Path, out: Path, two_leads: bool = False
+           ) -> tuple[Side, Side]:
+    suffix = TWO_LEADS_SUFFIX if two_leads else ""
     return (Side("dev", "train", dev, out / "data" / f"dev{suffix}"),
             Side("external", "test", external, out / "data" / f"external{suffix}"))
 
@@ -124,6 +125,7 @@ def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None,
     stamp = {"source": str(side.src.resolve()), "split": side.split, "qrs_up": qrs_up,
              "lead": lead, "digest": source_digest(side.src),
              "lead_like": source_digest(like.src) if like else None,
+             # only when set, so a one-lead folder converted before the key is reused
              **({"two_leads": True} if two_leads else {})}
     stamp_path = side.folder / STAMP_FILE
     summary_path = side.folder / wfdb_beats.SUMMARY_FILE
@@ -527,12 +529,14 @@ def side_summary(side: Side, summary: dict[str, Any]) -> dict[str, Any]:
 def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     """The protocol's steps in order (see the module's text); returns protocol.json's
     document."""
+    from .data.wfdb_beats import OTHER_LEAD, TWO_LEADS
+
     out = Path(args.out or Path("protocol") / Path(args.config).stem)
     writable_folder(out, "--out")
     # before any work: a bad file stops here (with a sweep, its values may set the folds)
     config = check_configuration(args.config, {}, folds_needed=not args.sweep)
-    two_leads = int(config["beat_leads"]) == 2
-    dev, external = _sides(Path(args.dev), Path(args.external), out, int(config["beat_leads"]))
+    two_leads = int(config["beat_leads"]) == TWO_LEADS
+    dev, external = _sides(Path(args.dev), Path(args.external), out, two_leads)
     external_up = not args.external_as_recorded
     # the development side first: the external records are read like it
     summaries = {"dev": convert_side(dev, two_leads=two_leads)}
@@ -541,8 +545,6 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     # turned upright as the external records are, which the model then meets
     other_lead = other_lead_side(dev) if config["other_lead_data"] else None
     if other_lead:
-        from .data.wfdb_beats import OTHER_LEAD
-
         summaries["dev_other_lead"] = convert_side(other_lead, True, OTHER_LEAD)
     choice = sweep_choice(args.sweep, args.count, dev, out) if args.sweep else None
     chosen = chosen_values(choice)

@@ -68,7 +68,8 @@ def check_leads(config: dict[str, Any], dev: Split, source: DataSource) -> None:
             raise UserError(f"config key 'beat_leads': {leads}, but {path} was converted with "
                             f"{converted} lead(s) per row ({summary}); "
                             f"set beat_leads={converted} or convert it again"
-                            + (" with --two-leads" if leads == 2 else " without --two-leads"))
+                            + (" with --two-leads" if leads == wfdb_beats.TWO_LEADS
+                               else " without --two-leads"))
 
 
 def load_other_lead(config: dict[str, Any], dev: Split) -> Split | None:

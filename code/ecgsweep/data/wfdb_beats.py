@@ -75,6 +75,7 @@ PREFERRED_LEAD = "MLII"
 # --lead other: the first lead besides the one read by default, the same beats seen from
 # another lead (training data for config key other_lead_data)
 OTHER_LEAD = "other"
+TWO_LEADS = 2  # leads per row of --two-leads (config key beat_leads)
 SUMMARY_FILE = "split.json"  # what a conversion wrote, and how (``convert``'s summary)
 # A narrower row would not hold a QRS complex (about 0.1 s, 13 samples at 125 Hz).
 MIN_BEAT_SAMPLES = 16
@@ -826,7 +827,7 @@ def _lead_reference(lead: str | None, lead_like: str | os.PathLike | None,
     or when the reference was converted with another row layout (``ROW_LAYOUT_KEYS``)."""
     if not lead_like:
         return None
-    leads = 2 if two_leads else 1
+    leads = leads_per_row(two_leads)
     if lead:
         raise UserError(f"--lead {lead} and --lead-like {lead_like}: give one (a lead every "
                         "record has, or the data whose beats the lead should look like)")
@@ -911,6 +912,11 @@ ROW_LAYOUT_KEYS = ("target_fs", "beat_length", "before_r_s", "leads")
 ROW_LAYOUT_DEFAULTS = {"leads": 1}
 
 
+def leads_per_row(two_leads: bool) -> int:
+    """Leads side by side in each row of a conversion with or without ``--two-leads``."""
+    return TWO_LEADS if two_leads else 1
+
+
 def row_layout(beat_samples: int, before_r_s: float, leads: int = 1) -> dict:
     """A conversion's ROW_LAYOUT_KEYS, as its ``split.json`` method gives them."""
     return {"target_fs": TARGET_FS, "beat_length": beat_samples, "before_r_s": before_r_s,
@@ -955,7 +961,7 @@ def _summary(split: str, src: Path, side_records: dict, missing: list[str], igno
         "classes": list(R.CLASS_NAMES),
         "files": {side: path.name for side, path in files.items()},
         "sidecars": {side: sidecar.sidecar_path(path).name for side, path in files.items()},
-        "method": {**row_layout(beat_samples, before_r_s, 2 if two_leads else 1),
+        "method": {**row_layout(beat_samples, before_r_s, leads_per_row(two_leads)),
                    "window": (f"{WINDOW_RR} x median RR from the R peak" if not before_r_s
                               else f"{before_r_s} s before the R peak to {WINDOW_RR} x "
                                    "median RR after it"),
