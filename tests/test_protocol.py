@@ -185,6 +185,18 @@ def test_the_external_records_alone_are_turned_up_and_read_from_the_lead_asked(
     assert calls == [("dev", False, None, None), ("external", *external)]
 
 
+def _protocol_until_training(tmp_path, config_lines: str) -> None:
+    """Runs the protocol with the shipped configuration and ``config_lines`` added, until a
+    stand-in ``train_seed`` stops it (raising _Converted)."""
+    config = tmp_path / "config.yaml"
+    config.write_text(SHIPPED.read_text() + config_lines)
+    args = protocol.build_parser().parse_args(
+        ["--dev", str(tmp_path), "--external", str(tmp_path), "--config", str(config),
+         "--out", str(tmp_path / "out")])
+    with pytest.raises(_Converted):
+        protocol.run_protocol(args)
+
+
 def test_a_configuration_that_trains_on_the_other_lead_gets_it_converted_and_named(
         tmp_path, monkeypatch):
     """other_lead_data set: the development records are also converted in their other lead,
@@ -199,13 +211,7 @@ def test_a_configuration_that_trains_on_the_other_lead_gets_it_converted_and_nam
         raise _Converted
 
     monkeypatch.setattr(protocol, "train_seed", train_seed)
-    config = tmp_path / "other.yaml"
-    config.write_text(SHIPPED.read_text() + "other_lead_data: data/dev-other-lead\n")
-    args = protocol.build_parser().parse_args(
-        ["--dev", str(tmp_path), "--external", str(tmp_path), "--config", str(config),
-         "--out", str(tmp_path / "out")])
-    with pytest.raises(_Converted):
-        protocol.run_protocol(args)
+    _protocol_until_training(tmp_path, "other_lead_data: data/dev-other-lead\n")
     assert calls == [("dev", False, None), ("external", True, None),
                      ("dev-other-lead", True, "other")]
     [other] = trained
@@ -229,13 +235,7 @@ def test_a_two_lead_configuration_gets_both_sides_converted_in_two_leads(tmp_pat
 
     monkeypatch.setattr(protocol, "convert_side", convert_side)
     monkeypatch.setattr(protocol, "train_seed", train_seed)
-    config = tmp_path / "two.yaml"
-    config.write_text(SHIPPED.read_text() + "beat_leads: 2\n")
-    args = protocol.build_parser().parse_args(
-        ["--dev", str(tmp_path), "--external", str(tmp_path), "--config", str(config),
-         "--out", str(tmp_path / "out")])
-    with pytest.raises(_Converted):
-        protocol.run_protocol(args)
+    _protocol_until_training(tmp_path, "beat_leads: 2\n")
     assert calls == [("dev-two-leads", False, None, True),
                      ("external-two-leads", True, "dev-two-leads", True)]
     assert trained == [tmp_path / "out" / "data" / "dev-two-leads"]
