@@ -61,9 +61,9 @@ def check_leads(config: dict[str, Any], dev: Split, source: DataSource) -> None:
         raise UserError(f"config key 'beat_leads': {leads}: {where}: {e}; convert the records "
                         "with `code/data.py wfdb --two-leads`") from None
     for path in source.development_files():
-        method = wfdb_beats.conversion_method(Path(path).parent) or {}
-        converted = method.get("leads", wfdb_beats.ROW_LAYOUT_DEFAULTS["leads"])
-        if method and converted != leads:
+        method = wfdb_beats.conversion_method(Path(path).parent)
+        converted = wfdb_beats.layout_value(method, "leads") if method else leads
+        if converted != leads:
             summary = Path(path).parent / wfdb_beats.SUMMARY_FILE
             raise UserError(f"config key 'beat_leads': {leads}, but {path} was converted with "
                             f"{converted} lead(s) per row ({summary}); "

@@ -263,8 +263,7 @@ def choose_lead(names: list[str], lead: str | None = None) -> tuple[int, str]:
     (None for a record of one channel)."""
     if lead == OTHER_LEAD:
         usual, _ = choose_lead(names)
-        others = [i for i in range(len(names)) if i != usual]
-        return ((others[0] if others else None),
+        return (first_other_channel(len(names), usual),
                 f"the first lead other than {names[usual] if names else 'the one read'}")
     if lead:
         return (names.index(lead) if lead in names else None), f"the lead asked for, {lead}"
@@ -523,14 +522,20 @@ def lead_names(header: Record) -> list[str]:
     return [name or f"channel {i + 1}" for i, name in enumerate(given)]
 
 
+def first_other_channel(channels: int, channel: int) -> int | None:
+    """The first of ``channels`` channels other than ``channel`` (None when there is none):
+    the other lead of ``--lead other`` and the second lead of ``--two-leads``."""
+    return next((c for c in range(channels) if c != channel), None)
+
+
 def _second_channel(header: Record, channel: int) -> int:
     """The record's first channel other than ``channel``; UserError for a one-lead record."""
-    others = [c for c in range(int(header.n_sig)) if c != channel]
-    if not others:
+    second = first_other_channel(int(header.n_sig), channel)
+    if second is None:
         names = ", ".join(lead_names(header)) or "unnamed"
         raise UserError(f"record {header.record_name} has one lead ({names}); --two-leads "
                         "needs records of two leads or more")
-    return others[0]
+    return second
 
 
 def second_lead_rows(base: Path, header: Record, channel: int, qrs_samples: np.ndarray,
@@ -936,11 +941,14 @@ def conversion_method(folder: str | os.PathLike) -> dict | None:
 def layout_differences(trained: dict, test: dict) -> list[str]:
     """The row-layout settings (ROW_LAYOUT_KEYS) two conversions' methods disagree on, each
     as ``key training-value / test-value``."""
-    def read(method: dict, key: str):
-        return method.get(key, ROW_LAYOUT_DEFAULTS.get(key))
+    return [f"{key} {layout_value(trained, key)} / {layout_value(test, key)}"
+            for key in ROW_LAYOUT_KEYS if layout_value(trained, key) != layout_value(test, key)]
 
-    return [f"{key} {read(trained, key)} / {read(test, key)}" for key in ROW_LAYOUT_KEYS
-            if read(trained, key) != read(test, key)]
+
+def layout_value(method: dict, key: str):
+    """A conversion method's ``key`` of ROW_LAYOUT_KEYS, its default where the method was
+    written before the key existed."""
+    return method.get(key, ROW_LAYOUT_DEFAULTS.get(key))
 
 
 def _summary(split: str, src: Path, side_records: dict, missing: list[str], ignored: list[str],
