@@ -36,6 +36,20 @@ def test_sveb_veb_f1_is_the_mean_of_the_ec57_rows():
     assert ec57.has_ec57_rows(AAMI4) and not ec57.has_ec57_rows(datasets.PTBDB_CLASSES)
 
 
+def test_a_class_never_called_scores_zero_not_left_out():
+    never_s = np.array([[100, 0, 0, 0], [5, 0, 0, 0], [0, 0, 10, 0], [0, 0, 0, 0]])
+    four_of_five = np.array([[100, 0, 0, 0], [1, 4, 0, 0], [0, 0, 10, 0], [0, 0, 0, 0]])
+    assert ec57.ec57_table(never_s, AAMI4)["S"]["f1"] == 0.0
+    assert ec57.sveb_veb_f1(never_s, AAMI4) == pytest.approx(0.5)
+    assert ec57.sveb_veb_f1(never_s, AAMI4) < ec57.sveb_veb_f1(four_of_five, AAMI4)
+    assert ec57.macro_f1(never_s, AAMI4) < ec57.macro_f1(four_of_five, AAMI4)
+    # calls of a class with no beats are all false: F1 0, not left out
+    s_without_beats = np.array([[98, 2, 0, 0], [0, 0, 0, 0], [0, 0, 10, 0], [0, 0, 0, 0]])
+    assert ec57.ec57_table(s_without_beats, AAMI4)["S"]["f1"] == 0.0
+    # neither beats nor calls: undefined, and left out of the means
+    assert ec57.ec57_table(never_s, AAMI4)["F"]["f1"] is None
+
+
 def _tiny_split(n=64, seed=0):
     rng = np.random.default_rng(seed)
     return Split(rng.random((n, 187), dtype=np.float32), rng.integers(0, 4, n))

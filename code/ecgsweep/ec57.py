@@ -37,7 +37,8 @@ NOT_COUNTED_AGAINST = {"V": ("F", "Q"), "S": ("Q",)}
 def ec57_table(cm: np.ndarray, class_names: Sequence[str],
                ec57_rules: bool = True) -> dict[str, dict[str, Any]]:
     """Per class {name, se, ppv, fpr, f1, support, not_counted} from ``cm`` (rows true,
-    columns predicted); a ratio with a zero denominator is None. With ``ec57_rules`` the
+    columns predicted); a ratio with a zero denominator is None, so F1 is None only for a
+    class with neither beats nor calls. With ``ec57_rules`` the
     SVEB and VEB rows leave out the calls EC57 does not count against them (their number
     is ``not_counted``); without, every call counts, as in a plain classification report.
     Classes that are not AAMI's never get EC57's rules or row names."""
@@ -55,8 +56,9 @@ def ec57_table(cm: np.ndarray, class_names: Sequence[str],
         fp = cm[:, i].sum() - tp - not_counted
         tn = counted - tp - fn - fp
         se, ppv, fpr = _ratio(tp, tp + fn), _ratio(tp, tp + fp), _ratio(fp, fp + tn)
-        f1 = (2 * se * ppv / (se + ppv) if se is not None and ppv is not None and se + ppv > 0
-              else (0.0 if se is not None and ppv is not None else None))
+        # 2TP / (2TP + FP + FN): 0 for a class with beats and no calls or no hits, so a
+        # model that never calls a class scores no better than one that calls it wrongly
+        f1 = _ratio(2 * tp, 2 * tp + fp + fn)
         out[name] = {"name": EC57_NAMES.get(name, name) if ec57_rules else name, "se": se,
                      "ppv": ppv, "fpr": fpr, "f1": f1, "support": int(tp + fn),
                      "not_counted": int(not_counted)}
