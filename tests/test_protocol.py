@@ -158,6 +158,23 @@ def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path)
     assert not (tmp_path / "data").exists()  # refused before any conversion
 
 
+def test_external_records_that_are_development_records_are_refused_first(shared_data, tmp_path):
+    """A record on both sides, under its own name or another, has no never-seen figure."""
+    dev = copy_records(tmp_path / "dev", shared_data / "mitdb" / "100")
+    external = copy_records(tmp_path / "external", shared_data / "mitdb-ds1" / "101")
+    assert protocol.records_on_both_sides(dev, external) == []
+    for ext in ("hea", "dat", "atr"):  # record 100 again, renamed
+        (external / f"900.{ext}").write_bytes((dev / f"100.{ext}").read_bytes())
+    assert protocol.records_on_both_sides(dev, external) == ["900"]
+    assert protocol.records_on_both_sides(dev, dev) == ["100"]
+    proc = _protocol(tmp_path, "--dev", str(dev), "--external", str(external),
+                     "--config", str(_tiny_config(tmp_path)), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert (f"error: --external {external}: records 900 are development records too"
+            in proc.stderr)
+    assert not (tmp_path / "out" / "data").exists()  # refused before any conversion
+
+
 class _Converted(Exception):
     """Stops run_protocol once both sides are converted."""
 

@@ -80,7 +80,9 @@ class Side:
 
     @property
     def csv(self) -> Path:
-        return self.folder / f"mitbih_{self.split}.csv"
+        from .data import wfdb_beats
+
+        return wfdb_beats.part_file(self.folder, self.split)
 
 
 def _sides(dev: Path, external: Path, out: Path, two_leads: bool = False
@@ -103,10 +105,44 @@ def source_digest(src: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in src.iterdir() if p.is_file()):
         digest.update(path.name.encode() + b"\0")
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
+        _add_file(digest, path)
     return digest.hexdigest()
+
+
+def _add_file(digest: Any, path: Path) -> Any:
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
+def _file_digest(path: Path) -> str:
+    return _add_file(hashlib.sha256(), path).hexdigest()
+
+
+def records_on_both_sides(dev: Path, external: Path) -> list[str]:
+    """The external records that are development records too: every one when both name
+    the same folder, else those whose signal file (``.dat``) is byte for byte a development
+    record's, whatever it is named."""
+    if not (dev.is_dir() and external.is_dir()):
+        return []  # convert_side names a missing folder
+    if dev.resolve() == external.resolve():
+        return sorted(p.stem for p in external.glob("*.hea"))
+    dev_signals = {_file_digest(p) for p in dev.glob("*.dat") if p.is_file()}
+    return sorted(p.stem for p in external.glob("*.dat")
+                  if p.is_file() and _file_digest(p) in dev_signals)
+
+
+def check_sides_apart(dev: Path, external: Path) -> None:
+    """UserError when an external record is a development record: its figure would not be
+    a never-seen one."""
+    shared = records_on_both_sides(dev, external)
+    if shared:
+        listed = " ".join(shared[:10]) + (f" and {len(shared) - 10} more"
+                                          if len(shared) > 10 else "")
+        raise UserError(f"--external {external}: records {listed} are development records "
+                        f"too (the same signal files as in --dev {dev}); the never-seen side "
+                        "must hold other patients' records")
 
 
 def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None,
@@ -536,6 +572,7 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     # before any work: a bad file stops here (with a sweep, its values may set the folds)
     config = check_configuration(args.config, {}, folds_needed=not args.sweep)
     two_leads = int(config["beat_leads"]) == TWO_LEADS
+    check_sides_apart(Path(args.dev), Path(args.external))
     dev, external = _sides(Path(args.dev), Path(args.external), out, two_leads)
     external_up = not args.external_as_recorded
     # the development side first: the external records are read like it
@@ -601,7 +638,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(code/data.py wfdb --qrs-up), as the development records' MLII "
                              "points up")
     parser.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N",
-                        help="bootstrap draws of the never-seen intervals (default 1000)")
+                        help="bootstrap draws of the never-seen intervals (default 1000; at "
+                             "least 1: the protocol reports every figure with its interval)")
     return parser
 
 
