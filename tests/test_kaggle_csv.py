@@ -51,6 +51,13 @@ def test_malformed_cell_is_named(shared_data, tmp_path, column, value, expected)
         parse_csv(path, n_classes=5)
 
 
+def test_a_label_too_large_for_a_class_number_is_named_as_written(shared_data, tmp_path):
+    path = _corrupt(shared_data, tmp_path, row=4, column=188, value="1e20")
+    with pytest.raises(DataFormatError, match=r"row 4, column 188: label "
+                                              r"100000000000000000000 is out of range"):
+        parse_csv(path)  # no class count known: still no wrapped integer
+
+
 def test_short_and_long_rows_are_named(shared_data, tmp_path):
     path = _corrupt(shared_data, tmp_path, row=4, column=None, value=None, truncate=100)
     with pytest.raises(DataFormatError, match=r"row 4: 100 values, but row 1 has 188"):

@@ -216,6 +216,11 @@ def test_convert_inter_records_narrow_the_lists(shared_data, tmp_path):
     summary = W.convert(src, tmp_path / "out", split="inter", records=["101", "100", "102"])
     assert summary["records"] == {"train": ["101"], "test": ["100"]}
     assert summary["missing"] == [] and summary["ignored"] == ["102"]
+    # DS2's record 100 is in the folder but not asked for: the warning says so
+    with pytest.warns(UserWarning, match=r"no DS2 \(test\) record among the records asked "
+                                         r"for \(101\); wrote the DS1 training file only"):
+        summary = W.convert(src, tmp_path / "ds1", split="inter", records=["101"])
+    assert summary["records"] == {"train": ["101"], "test": []}
 
 
 def test_convert_inter_with_only_record_100_explains(shared_data, tmp_path):
@@ -311,11 +316,12 @@ def _damage_header(path: Path) -> None:
 @pytest.mark.parametrize("damage, says", [
     (lambda d: _truncate(d / "106.dat"), r"106\.dat holds 500000 bytes.*truncated"),
     (lambda d: (d / "106.dat").unlink(), r"106\.dat: no such file"),
+    (lambda d: (d / "106.atr").unlink(), r"106\.atr: no such file"),
     (lambda d: _damage_header(d / "106.hea"), r"cannot read .*106\.hea"),
     (lambda d: _swap_atr(d / "100.atr", d / "106.atr"), r"not lie on the signal's QRS"),
     (lambda d: (d / "106.hea").write_text((d / "100.hea").read_text().replace(
         "100.dat", "106.dat")), r"106\.hea is the header of record 100, not 106"),
-], ids=["truncated-dat", "missing-dat", "damaged-hea", "atr-of-100", "hea-of-100"])
+], ids=["truncated-dat", "missing-dat", "missing-atr", "damaged-hea", "atr-of-100", "hea-of-100"])
 def test_a_bad_record_is_named_and_skipped_and_the_others_converted(shared_data, tmp_path,
                                                                    damage, says):
     src = copy_records(tmp_path / "src", shared_data / "mitdb" / "100",

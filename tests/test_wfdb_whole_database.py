@@ -108,6 +108,32 @@ def test_cli_split_test_says_which_lead_once(repo_root, svdb_two, tmp_path):
         "error: record 800 has no lead V1 (its leads: ECG1, ECG2)")
 
 
+def test_cli_names_a_file_given_as_out_and_an_earlier_conversions_file_left_there(
+        repo_root, svdb_two, tmp_path):
+    def wfdb(*args):
+        return subprocess.run([sys.executable, "code/data.py", "wfdb", "--src", str(svdb_two),
+                               *args], cwd=repo_root, env=run_env(tmp_path),
+                              capture_output=True, text=True, timeout=300)
+
+    a_file = tmp_path / "beats.csv"
+    a_file.write_text("0.1,0.2,0\n")
+    proc = wfdb("--out", str(a_file))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (f"error: --out {a_file} is a file, not a folder; give a "
+                                   "folder (it is made if missing)")
+    assert "record" not in proc.stdout  # refused before any record was read
+
+    out = tmp_path / "out"
+    assert wfdb("--out", str(out), "--split", "train", "--records", "800").returncode == 0
+    proc = wfdb("--out", str(out), "--split", "test", "--records", "802")
+    assert proc.returncode == 0, proc.stderr
+    assert (f"warning: {out / 'mitbih_train.csv'} is left from an earlier conversion: this "
+            "one wrote mitbih_test.csv only") in proc.stderr
+    assert (out / "mitbih_train.csv").is_file()  # the user's file is theirs to remove
+    assert W.earlier_parts(out, json.loads((out / "split.json").read_text())) == [
+        out / "mitbih_train.csv"]
+
+
 def _upside_down_copy(base: Path, dest: Path) -> Path:
     """Record ``base`` written again upside down (its samples mirrored about each channel's
     baseline, exactly in integers) with its annotations, in ``dest``."""

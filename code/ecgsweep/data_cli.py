@@ -87,6 +87,7 @@ def _wfdb(args: argparse.Namespace) -> None:
 
     from ecgsweep.data import download, wfdb_beats
 
+    writable_folder(args.out, "--out")  # before any work, not after the conversion
     src = Path(args.src) if args.src else download.records_folder(args.out)
     if args.download:
         print(f"downloading {args.download} from PhysioNet into {src} ...")
@@ -118,6 +119,11 @@ def _wfdb(args: argparse.Namespace) -> None:
               f"{' '.join(summary['records'][side])}) and its beat sidecar "
               f"{out / summary['sidecars'][side]}")
     print(f"wrote {out / wfdb_beats.SUMMARY_FILE}")
+    for path in wfdb_beats.earlier_parts(out, summary):
+        print(f"warning: {path} is left from an earlier conversion: this one wrote "
+              f"{', '.join(summary['files'].values())} only, and {wfdb_beats.SUMMARY_FILE} "
+              "describes it alone; remove the file, or convert into a folder of its own",
+              file=sys.stderr)
     for name, reason in summary["skipped_records"].items():
         print(f"warning: skipped record {name}: {reason}", file=sys.stderr)
 
@@ -197,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate beat CSVs (Kaggle format, or a header and "
                        "beats of any width) and print their width and class counts")
     p.add_argument("csv", nargs="+")
-    p.add_argument("--classes", type=int, default=None, help="number of classes labels must fit")
+    p.add_argument("--classes", type=positive_int, default=None, metavar="N",
+                   help="number of classes labels must fit (labels 0..N-1)")
     p.set_defaults(func=_check)
 
     _add_wfdb_parser(sub)

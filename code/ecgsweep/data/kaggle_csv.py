@@ -261,9 +261,8 @@ def _labels(path: Path, values: np.ndarray, n_classes: int | None, layout: Layou
         row_idx = int(np.argmax(not_integral))
         raise DataFormatError(f"{_located(path, layout.file_row(row_idx), layout.label_column + 1)}"
                               f": label {labels[row_idx]!r} is not an integer")
-    y = labels.astype(np.int64)
-    check_labels(path, y, n_classes, layout)
-    return y
+    check_labels(path, labels, n_classes, layout)  # before the cast, which would wrap
+    return labels.astype(np.int64)
 
 
 def parse_csv(path: str | os.PathLike,
@@ -308,10 +307,13 @@ def check_float32_finite(path: Path, values: np.ndarray, X: np.ndarray, layout: 
             "beats are scaled to [0, 1]")
 
 
+MAX_LABEL = 2**31 - 1  # a class number; larger is another column taken for the labels
+
+
 def check_labels(path: Path, y: np.ndarray, n_classes: int | None, layout: Layout) -> None:
     """The one label check of every loader path: parse, cache, test file. Labels are never
-    negative; with ``n_classes`` known they are below it."""
-    bad = (y < 0) if n_classes is None else (y < 0) | (y >= n_classes)
+    negative nor above ``MAX_LABEL``; with ``n_classes`` known they are below it."""
+    bad = (y < 0) | (y > MAX_LABEL) if n_classes is None else (y < 0) | (y >= n_classes)
     if bad.any():
         index = int(np.argmax(bad))
         allowed = (f"this data set has classes 0..{n_classes - 1}" if n_classes is not None

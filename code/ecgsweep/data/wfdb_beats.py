@@ -76,6 +76,7 @@ PREFERRED_LEAD = "MLII"
 # another lead (training data for config key other_lead_data)
 OTHER_LEAD = "other"
 TWO_LEADS = 2  # leads per row of --two-leads (config key beat_leads)
+PART_SIDES = ("train", "test")  # the files a conversion writes: mitbih_<side>.csv
 SUMMARY_FILE = "split.json"  # what a conversion wrote, and how (``convert``'s summary)
 # A narrower row would not hold a QRS complex (about 0.1 s, 13 samples at 125 Hz).
 MIN_BEAT_SAMPLES = 16
@@ -617,11 +618,17 @@ def _rhythm_info(qrs_samples: np.ndarray, fs: float, lengths: np.ndarray) -> dic
 
 def find_records(src: str | os.PathLike, annotator: str = "atr") -> list[str]:
     """Names of the records in ``src`` that have a header and reference annotations."""
+    return [name for name in record_headers(src)
+            if (Path(src) / f"{name}.{annotator}").is_file()]
+
+
+def record_headers(src: str | os.PathLike) -> list[str]:
+    """Names of every header in ``src``: what a conversion reads, so a record without its
+    signal or reference annotations is skipped by name, not passed over in silence."""
     src = Path(src)
     if not src.is_dir():
         return []
-    return sorted(p.stem for p in src.glob("*.hea")
-                  if p.with_suffix(f".{annotator}").is_file())
+    return sorted(p.stem for p in src.glob("*.hea"))
 
 
 def _manual_hint(src: Path) -> str:
@@ -667,8 +674,8 @@ def _sides(split: str, src: Path, available: list[str],
     if split == "inter":
         return _inter_sides(src, available, requested)
     sides = _intra_sides(src, available, requested)
-    if split in ("train", "test"):
-        sides = {side: sides[side] if side == split else [] for side in ("train", "test")}
+    if split in PART_SIDES:
+        sides = {side: sides[side] if side == split else [] for side in PART_SIDES}
     return sides, [], []
 
 
@@ -713,7 +720,9 @@ def _inter_sides(src: Path, available: list[str],
             + ". The de Chazal split trains on DS1 and tests on DS2 "
             f"(see ecgsweep/data/records.py). {_manual_hint(src)} Or use --split intra.")
     if not test:
-        warnings.warn(f"inter-patient split: no DS2 (test) record in {src}; wrote the DS1 "
+        where = (f"among the records asked for ({', '.join(requested)})"
+                 if requested is not None else f"in {src}")
+        warnings.warn(f"inter-patient split: no DS2 (test) record {where}; wrote the DS1 "
                       "training file only. Measure on held-out DS1 records with record-"
                       "grouped cross-validation (val_split: record, folds: k)", stacklevel=3)
     return {"train": train, "test": test}, ignored, missing
@@ -755,10 +764,22 @@ def _inter_parts(sides: dict, beats: dict, rhythms: dict,
     return parts, part_meta, dict(sides)
 
 
+def part_file(out: str | os.PathLike, side: str) -> Path:
+    """The Kaggle-format CSV a conversion writes into ``out`` for ``side`` (train, test)."""
+    return Path(out) / f"mitbih_{side}.csv"
+
+
+def earlier_parts(out: str | os.PathLike, summary: dict) -> list[Path]:
+    """The part files in ``out`` that the conversion of ``summary`` did not write: left by an
+    earlier one, and not what its ``split.json`` describes."""
+    return [part_file(out, side) for side in PART_SIDES
+            if side not in summary["files"] and part_file(out, side).is_file()]
+
+
 def _write_parts(out: Path, parts: dict, part_meta: dict) -> dict[str, Path]:
     """Each side's Kaggle-format CSV and its beat sidecar; returns the CSV paths."""
     out.mkdir(parents=True, exist_ok=True)
-    files = {side: out / f"mitbih_{side}.csv" for side in parts}
+    files = {side: part_file(out, side) for side in parts}
     for side, path in files.items():
         write_csv(path, *parts[side])
         m = part_meta[side]
@@ -882,7 +903,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     src, out = Path(src_dir), Path(out_dir)
     _check_arguments(src, split, test_fraction, before_r_s, beat_samples)
     reference = _lead_reference(lead, lead_like, beat_samples, before_r_s, two_leads)
-    available = find_records(src)
+    available = record_headers(src)
     requested = list(dict.fromkeys(str(r).strip() for r in records)) if records else None
     sides, ignored, missing = _sides(split, src, available, requested)
     beats, per_record, rhythms, bad = _read_records(
@@ -895,7 +916,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
                                                       test_fraction, seed)
     else:
         parts, part_meta, side_records = _inter_parts(sides, beats, rhythms, per_record)
-    side = split if split in ("train", "test") else "train"  # the side that must hold beats
+    side = split if split in PART_SIDES else "train"  # the side that must hold beats
     if len(parts[side][1]) == 0:
         raise UserError(f"{split} split of {src}: the {side} side has no beats; "
                         "add records or change --test-fraction")
