@@ -92,3 +92,36 @@ def test_synth_refuses_a_negative_count_and_an_out_that_is_a_file(tmp_path, caps
     assert rc == EXIT_USAGE and "is a file, not a folder" in one_error_line(
         capsys.readouterr().err)
     assert a_file.read_text() == "keep me" and not (tmp_path / "d").exists()
+
+
+def test_eval_cv_run_refuses_the_options_only_a_model_file_reads(tmp_path, monkeypatch):
+    from ecgsweep import cv_report, eval_cli
+
+    monkeypatch.setattr(cv_report, "report_run_folder",
+                        lambda *a, **k: pytest.fail("ran before refusing an option"))
+    run = str(tmp_path / "run")
+    with pytest.raises(UserError, match=r"^--test goes with --model \(scoring a model file\); "
+                                        r"--cv-run scores a k-fold run's models"):
+        eval_cli.main(["--cv-run", run, "--test", "data/mitbih_test.csv"])
+    with pytest.raises(UserError, match=r"^--out --bootstrap go with --model"):
+        eval_cli.main(["--cv-run", run, "--out", "reports/x", "--bootstrap", "10"])
+    called = []
+    monkeypatch.setattr(cv_report, "report_run_folder", lambda *a, **k: called.append(a))
+    eval_cli.main(["--cv-run", run, "--bootstrap", "1000"])  # the default: nothing ignored
+    assert called == [(run, None)]
+
+
+def test_a_reader_that_stops_reading_ends_a_command_quietly(tmp_path):
+    """`code/sweep.py status ID --json | head`: no traceback when head exits first."""
+    import subprocess
+    import sys
+
+    script = ("import sys; sys.path.insert(0, 'code')\n"
+              "from ecgsweep.cli import run_main\n"
+              "sys.exit(run_main(lambda: [print('x' * 1000) for _ in range(10000)]))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert err == ""

@@ -367,7 +367,7 @@ def test_cv_run_scored_again_with_other_settings_after_the_model(tmp_path, fake_
     assert everywhere["after_model_settings"] == {"s_gate_irregularity": 1e-9}
 
     # the held-out records read from another conversion of them (another lead): scored there,
-    # the records it lacks left out; a record no fold held out is refused
+    # the records it lacks left out; a record not among the run's is refused
     other = tmp_path / "other_lead"
     csv = write_records_csv(other, "mitbih_train", {f"1{i:02d}": 150 for i in range(1, 6)},
                             seed=5)
@@ -381,7 +381,7 @@ def test_cv_run_scored_again_with_other_settings_after_the_model(tmp_path, fake_
     cv_rescore.rescore_run_folders([run_dir], {}, held_out_from=str(other))
     assert "scored again on the records they held out" in capsys.readouterr().out
     write_records_csv(other, "mitbih_train", {"100": 150, "199": 150}, seed=5)
-    with pytest.raises(UserError, match="records 199 were held out by no fold of the run"):
+    with pytest.raises(UserError, match="records 199 are not the run.s development records"):
         cv_rescore.rescore_run_folders([run_dir], {}, held_out_from=str(other))
 
     # the data set changed since the run: refused, naming the run and the fingerprints

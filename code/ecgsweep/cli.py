@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import warnings
@@ -16,7 +17,8 @@ from typing import Callable
 # The user's error, the generic exit codes and the folder checks are the sweep engine's (the
 # lower layer), defined once there; the entry scripts and the ECG modules import them here.
 from .contract import EXIT_NAN  # noqa: F401
-from .sweep.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE  # noqa: F401
+from .sweep.errors import (EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
+                           EXIT_USAGE)
 from .sweep.errors import UserError
 from .sweep.files import require_folder, writable_folder  # noqa: F401
 
@@ -90,6 +92,11 @@ def run_main(main: Callable[[], object]) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # whoever read the output stopped reading: no traceback, and none again when the
+        # interpreter flushes stdout on exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except expected_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

@@ -107,11 +107,12 @@ def other_recordings(records: list[ModelRecord], dev: datasets.Split,
                         "records are unknown; convert the records with `code/data.py wfdb`")
     present = set(np.unique(dev.records.astype(str)))
     held_out = {str(name) for r in records for name in r.val_records}
-    trained_on = sorted(present - held_out)
-    if trained_on:
-        raise UserError(f"--held-out-from {where}: records {' '.join(trained_on)} were held out "
-                        "by no fold of the run, so its models trained on them; give records "
-                        "the run held out only")
+    foreign = sorted(present - held_out)
+    if foreign:  # every development record is held out by one fold
+        raise UserError(f"--held-out-from {where}: records {' '.join(foreign)} are not the "
+                        "run's development records, which its folds held out; it takes those "
+                        "records converted otherwise (e.g. another lead). To score the run's "
+                        "model on other records: --model MODEL --test CSV")
     missing = sorted(held_out - present)
     if missing:
         print(f"--held-out-from {where}: held-out records not there, left out: "

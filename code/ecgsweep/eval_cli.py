@@ -84,8 +84,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What only scoring a model file reads (dest: flag): --cv-run refuses them rather than
+# ignore them.
+MODEL_ONLY_OPTIONS = {"test": "--test", "out": "--out", "bootstrap": "--bootstrap",
+                      "seed": "--seed", "examples": "--examples", "wandb": "--wandb",
+                      "wandb_project": "--wandb-project", "wandb_new_run": "--wandb-new-run"}
+
+
+def model_only_options_given(args: argparse.Namespace,
+                             parser: argparse.ArgumentParser) -> list[str]:
+    """The flags of ``MODEL_ONLY_OPTIONS`` given other values than their defaults."""
+    return [flag for dest, flag in MODEL_ONLY_OPTIONS.items()
+            if getattr(args, dest) != parser.get_default(dest)]
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     from ecgsweep import cv_report
     from ecgsweep.config import parse_settings
 
@@ -93,6 +108,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.records and not args.cv_run:
         raise UserError("--records goes with --cv-run (a k-fold run's held-out records); to "
                         "score part of a test file, convert those records alone")
+    ignored = model_only_options_given(args, parser) if args.cv_run else []
+    if ignored:
+        verb = "go" if len(ignored) > 1 else "goes"
+        raise UserError(f"{' '.join(ignored)} {verb} with --model (scoring a model file); "
+                        "--cv-run scores a k-fold run's models on the records its folds held "
+                        "out (the same records converted otherwise: --held-out-from DIR)")
     names = cv_report.record_names(args.records) if args.records else None
     if args.held_out_from and not args.cv_run:
         raise UserError("--held-out-from goes with --cv-run (a k-fold run's held-out records); "

@@ -12,6 +12,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # bad input: config, data, flags
 EXIT_INTERRUPTED = 130  # ended by Ctrl-C (128 + SIGINT), as a shell reports it
+EXIT_BROKEN_PIPE = 141  # its reader went away (`... | head`): 128 + SIGPIPE, as a shell reports
 
 
 class UserError(Exception):
