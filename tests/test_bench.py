@@ -11,6 +11,7 @@ from conftest import REPO_ROOT, kill_processes_under, run_env
 from ecgbench import cli as bench_cli, gpu, packing, report, runner, sweeps, training
 from ecgbench import sizes as bench_sizes
 from ecgsweep import backend
+from ecgsweep.cli import EXIT_USAGE, run_main
 from ecgsweep.sweep_hooks import ECG_PROGRAM
 
 EXPECTED = {  # section -> figures the smoke run must measure
@@ -118,12 +119,17 @@ def test_size_overrides_replace_fields_and_refuse_unknown_names_and_types():
         bench_sizes.with_overrides(bench_sizes.FULL, {"packed_runs": 4})
     with pytest.raises(ValueError, match="packed_sweep_runs='four'"):
         bench_sizes.with_overrides(bench_sizes.FULL, {"packed_sweep_runs": "four"})
+    with pytest.raises(ValueError, match="packed_sweep_runs=-1: a count, at least 1"):
+        bench_sizes.with_overrides(bench_sizes.FULL, {"packed_sweep_runs": -1})
+    with pytest.raises(ValueError, match="executor_long_epoch_s=-0.5: a finite number of 0"):
+        bench_sizes.with_overrides(bench_sizes.FULL, {"executor_long_epoch_s": -0.5})
 
 
-def test_the_bench_cli_refuses_an_unknown_size_before_measuring(tmp_path):
+def test_the_bench_cli_refuses_an_unknown_size_before_measuring(tmp_path, capsys):
     out = tmp_path / "r.json"
-    with pytest.raises(SystemExit, match="unknown size 'gpu_beat'"):
-        bench_cli.main(["--only", "gpu", "--size", "gpu_beat=100", "--out", str(out)])
+    argv = ["--only", "gpu", "--size", "gpu_beat=100", "--out", str(out)]
+    assert run_main(lambda: bench_cli.main(argv)) == EXIT_USAGE
+    assert capsys.readouterr().err.startswith("error: --size: unknown size 'gpu_beat'")
     assert not out.exists()
 
 

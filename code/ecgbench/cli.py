@@ -1,6 +1,6 @@
 """Benchmark training, start-up, inference and sweeps on this machine; `make bench`.
 
-    python code/bench.py                 # full: ratios worth reading, ~15-20 minutes on 2 cores
+    python code/bench.py                 # full: ratios worth reading, ~20-30 minutes on 2 shared cores
     python code/bench.py --smoke         # everything tiny: checks every figure can be made
     python code/bench.py --only training,inference --experiments
     python code/bench.py --only backends,gpu,packing   # GPU figures if a GPU is visible
@@ -13,13 +13,12 @@ beside the library (code/ecgbench/); see docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 import yaml
 
 from ecgbench.runner import SECTIONS
-from ecgsweep.cli import prog, run_main, stop_signals_interrupt
+from ecgsweep.cli import UserError, prog, run_main, stop_signals_interrupt
 
 
 def _sections(text: str) -> tuple[str, ...]:
@@ -41,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog("bench.py", "bench"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--smoke", action="store_true",
-                   help="tiny sizes: every figure in well under a minute, not comparable")
+                   help="tiny sizes: every figure in a few minutes, not comparable")
     p.add_argument("--out", help="results JSON (default bench/results.json, "
                                  "bench/results-smoke.json with --smoke)")
     p.add_argument("--only", type=_sections, default=SECTIONS, metavar="SECTIONS",
@@ -70,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         sizes.with_overrides(sizes.SMOKE if args.smoke else sizes.FULL, dict(args.size))
     except ValueError as e:
-        sys.exit(f"bench.py --size: {e}")
+        raise UserError(f"--size: {e}") from None
     runner.run(smoke=args.smoke, out=args.out, sections=args.only, data_root=args.data_dir,
                experiments=args.experiments, sweep_target=args.sweep_target, keep=args.keep,
                size_overrides=dict(args.size))

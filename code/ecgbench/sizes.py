@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,9 +13,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass(frozen=True)
 class Sizes:
-    """How big each measurement is. FULL takes ~15-20 minutes on 2 cores (plus ~20 s once
-    to write its 87k-row CSV), half of it the inter-patient sweeps; SMOKE checks that every
-    figure can be produced, in a minute or two of work."""
+    """How big each measurement is. FULL takes ~20-30 minutes on 2 shared cores, about half
+    of it the inter-patient sweeps; SMOKE checks that every figure can be produced, in a few
+    minutes."""
 
     train_beats: int
     val_beats: int
@@ -74,7 +75,8 @@ SMOKE = Sizes(
 
 def with_overrides(sizes: Sizes, overrides: dict[str, Any]) -> Sizes:
     """``sizes`` with some fields replaced, for a machine with less time than a full run needs;
-    ValueError naming an unknown field or a value of another type than the field's."""
+    ValueError naming an unknown field, a value of another type than the field's, a count
+    below 1 or a negative or infinite number."""
     fields = asdict(sizes)
     overrides = {name: tuple(value) if isinstance(fields.get(name), tuple)
                  and isinstance(value, list) else value for name, value in overrides.items()}
@@ -87,6 +89,10 @@ def with_overrides(sizes: Sizes, overrides: dict[str, Any]) -> Sizes:
                 type(value) is type(current) or (current is None and value is not None))
         if not fits:
             raise ValueError(f"size {name}={value!r}: expected a value like {current!r}")
+        if isinstance(current, int) and not isinstance(current, bool) and value < 1:
+            raise ValueError(f"size {name}={value!r}: a count, at least 1")
+        if isinstance(current, float) and not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"size {name}={value!r}: a finite number of 0 or more")
     return Sizes(**{**fields, **overrides})
 
 
