@@ -73,6 +73,26 @@ def test_the_column_numbers_pandas_writes_are_a_header(tmp_path):
     assert X1.shape == (10, 30) and y1.tolist() == y.tolist()
 
 
+def test_pandas_row_index_and_two_label_columns_are_refused_by_name(tmp_path):
+    import pandas as pd
+
+    X, y = _beats(10, 30)
+    frame = pd.DataFrame(np.column_stack([X, y]))
+    indexed = tmp_path / "indexed.csv"
+    frame.to_csv(indexed)  # index=True: a first column of row numbers, unnamed
+    with pytest.raises(DataFormatError, match=r"indexed.csv, row 1, column 1: the header gives "
+                                              r"column 1 no name, as pandas does for its row "
+                                              r"index \(to_csv without index=False\)"):
+        load_csv(indexed, use_cache=False)
+    frame.to_csv(tmp_path / "plain.csv", index=False)
+    assert load_csv(tmp_path / "plain.csv", use_cache=False)[0].shape == (10, 30)
+    twice = _write(tmp_path / "twice.csv", X, y,
+                   header=["label"] + [f"s{i}" for i in range(29)] + ["Label"])
+    with pytest.raises(DataFormatError, match=r"twice.csv, row 1: the header names 2 columns "
+                                              r"'label' \(columns 1, 31\)"):
+        load_csv(twice, use_cache=False)
+
+
 def test_a_damaged_first_row_is_not_taken_for_a_header(tmp_path):
     X, y = _beats(5, 40)
     path = _write(tmp_path / "bad.csv", X, y)

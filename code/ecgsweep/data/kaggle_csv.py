@@ -153,6 +153,22 @@ def _first_rows(path: Path, compression: str | None, n: int = 2) -> list[list[st
     return rows
 
 
+def _check_header_names(path: Path, names: tuple[str, ...]) -> None:
+    """A header whose first column has no name is pandas' row index (``to_csv`` without
+    ``index=False``), which would be read as a sample; two label columns leave the labels in
+    doubt. Either is a DataFormatError naming the columns."""
+    if len(names) > 1 and names[0] == "":
+        raise DataFormatError(f"{_located(path, 1, 1)}: the header gives column 1 no name, as "
+                              "pandas does for its row index (to_csv without index=False); "
+                              "the row numbers would be read as a sample: drop that column, "
+                              "or save the file with index=False")
+    labels = [i + 1 for i, name in enumerate(names) if name.lower() == LABEL_HEADER]
+    if len(labels) > 1:
+        raise DataFormatError(f"{_located(path, 1)}: the header names {len(labels)} columns "
+                              f"{LABEL_HEADER!r} (columns {', '.join(map(str, labels))}); "
+                              "keep one label column")
+
+
 def detect_layout(path: Path, compression: str | None = None) -> Layout:
     """The CSV's layout from its first two rows: a header when the first looks like one
     (``_looks_like_header``) and the second is all numbers; the label column is the one
@@ -160,6 +176,7 @@ def detect_layout(path: Path, compression: str | None = None) -> Layout:
     rows = _first_rows(path, compression)
     if len(rows) == 2 and _looks_like_header(rows[0]) and _is_numeric(rows[1]):
         names = tuple(name.strip() for name in rows[0])
+        _check_header_names(path, names)
         lowered = [name.lower() for name in names]
         label = lowered.index(LABEL_HEADER) if LABEL_HEADER in lowered else len(names) - 1
         layout = Layout(len(rows[1]), label, names)
