@@ -47,6 +47,9 @@ def run_env(tmp_path: Path, **extra: str) -> dict:
     """Environment for a subprocess of ours: offline W&B under tmp_path, quiet TF."""
     env = dict(os.environ)
     env.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DIR=str(tmp_path),
+               # W&B's own folders (artifact staging, cache) under tmp_path, not the home
+               WANDB_DATA_DIR=str(tmp_path / "wandb-data"),
+               WANDB_CACHE_DIR=str(tmp_path / "wandb-cache"),
                TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
     for key in ("WANDB_SWEEP_ID", "WANDB_RUN_ID", "WANDB_SWEEP_PARAM_PATH"):
         env.pop(key, None)

@@ -67,6 +67,9 @@ def test_agent_style_run_trains_logs_and_promotes(synth_dir, tmp_path):
     summary = log.summary
     assert summary["best_val_macro_f1"] == max(e["val_macro_f1"] for e in epochs)
     assert summary["promoted"] is True and record["value"] == summary["best_val_macro_f1"]
+    # the model artifact is read where the run wrote it: no copy staged outside the run
+    staged = [p for p in (tmp_path / "wandb-data").rglob("*") if p.is_file()]
+    assert staged == [], staged
 
     # A second, worse run must not replace the record (epochs=1 with a tiny learning rate).
     worse = _agent_style_run(tmp_path, _small_cnn(synth_dir, tmp_path, epochs=1,

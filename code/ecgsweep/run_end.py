@@ -84,9 +84,12 @@ def log_model_artifact(ctx: RunContext, outcomes: list[FoldOutcome], final: Fina
                               metadata=metadata)
     paths = [o.path for o in outcomes] if ctx.folds else []
     paths += [final.path] if final.path not in paths else []
+    # The run's own files, which nothing rewrites: W&B reads them where they are ("immutable")
+    # rather than copying each model into a staging folder under the user's home, which
+    # nothing would ever remove.
     for path in paths:
-        artifact.add_file(str(path), name=path.name)
-        artifact.add_file(str(record_path(path)), name=record_path(path).name)
+        for file in (path, record_path(path)):
+            artifact.add_file(str(file), name=file.name, policy="immutable", skip_cache=True)
     ctx.run.log_artifact(artifact, aliases=["latest", "best"] if promoted else ["latest"])
 
 
