@@ -123,6 +123,23 @@ def test_curves_are_downsampled_and_span_the_axes():
     json.dumps(report)  # everything in it is plain JSON
 
 
+def test_macro_f1_is_over_the_classes_with_beats_or_calls_as_in_training():
+    """Ten N beats all called N: macro-F1 1.0, as val_macro_f1 and the EC57 tables say, not
+    a mean with four classes that have neither beats nor calls counted as 0."""
+    y = np.zeros(10, dtype=int)
+    probs = np.tile([0.9, 0.025, 0.025, 0.025, 0.025], (10, 1))
+    report = evaluation.compute_report(y, probs, NAMES, bootstrap=50)
+    assert report["macro_f1"] == 1.0 and report["macro_avg"]["f1-score"] == 1.0
+    assert report["confidence_intervals"]["macro_f1"] == [1.0, 1.0]
+    y, probs = _scored(800, seed=7)
+    keep = (y != 3) & (probs.argmax(axis=1) != 3)  # no F beats, no F calls
+    report = evaluation.compute_report(y[keep], probs[keep], NAMES, bootstrap=0)
+    pred = probs[keep].argmax(axis=1)
+    assert report["macro_f1"] == pytest.approx(f1_score(y[keep], pred, average="macro"))
+    cm = np.bincount(y[keep] * 5 + pred, minlength=25).reshape(5, 5)
+    assert evaluation.rates_from_counts(cm)["macro_f1"] == pytest.approx(report["macro_f1"])
+
+
 def test_a_class_missing_from_the_test_set_has_no_auc():
     y, probs = _scored(800, seed=7)
     keep = y != 3  # no F beats

@@ -27,9 +27,10 @@ def rates_from_counts(cm: np.ndarray) -> dict[str, np.ndarray]:
 
     ``cm`` is (..., k, k) counts, rows true, columns predicted; any leading axes (e.g. one
     per bootstrap draw) are kept. Same conventions as scikit-learn with zero_division=0:
-    a ratio with a zero denominator is 0 and every class counts in the macro average.
-    Recall of a class with no beats is NaN here, so a confidence interval skips the
-    draws where it is undefined.
+    a ratio with a zero denominator is 0, and the macro average is over the classes with
+    beats or calls (``present_classes``), as training's ``val_macro_f1`` and the EC57
+    tables take it. Recall of a class with no beats is NaN here, so a confidence interval
+    skips the draws where it is undefined.
     """
     cm = np.asarray(cm, dtype=np.float64)
     tp = np.diagonal(cm, axis1=-2, axis2=-1)
@@ -41,8 +42,25 @@ def rates_from_counts(cm: np.ndarray) -> dict[str, np.ndarray]:
         denom = support + predicted
         f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
         accuracy = tp.sum(axis=-1) / cm.sum(axis=(-2, -1))
-    return {"accuracy": accuracy, "macro_f1": f1.mean(axis=-1), "precision": precision,
+        macro_f1 = (f1 * (denom > 0)).sum(axis=-1) / (denom > 0).sum(axis=-1)
+    return {"accuracy": accuracy, "macro_f1": macro_f1, "precision": precision,
             "recall": recall, "f1-score": f1}
+
+
+def present_classes(cm: np.ndarray) -> np.ndarray:
+    """Per class of the (k, k) confusion matrix ``cm``, whether it has beats or calls: the
+    classes a macro average is taken over (one with neither has no F1 to average)."""
+    cm = np.asarray(cm)
+    return (cm.sum(axis=0) + cm.sum(axis=1)) > 0
+
+
+def macro_average(per_class: dict[str, dict[str, float]], class_names: Sequence[str],
+                  present: np.ndarray) -> dict[str, float]:
+    """Precision, recall and F1 averaged over the ``present`` classes; support summed."""
+    rows = [per_class[name] for name, keep in zip(class_names, present) if keep]
+    return {**{key: float(np.mean([row[key] for row in rows]))
+               for key in ("precision", "recall", "f1-score")},
+            "support": float(sum(row["support"] for row in rows))}
 
 
 def bootstrap_confusion(cm: np.ndarray, draws: int, seed: int) -> np.ndarray:
@@ -167,14 +185,15 @@ def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[
     per_class = classification_report(y_true, y_pred, labels=labels, target_names=list(class_names),
                                       output_dict=True, zero_division=0)
     cm = confusion_matrix(y_true, y_pred, labels=labels)
+    macro = macro_average(per_class, class_names, present_classes(cm))
     report: dict[str, Any] = {
         "n_beats": int(len(y_true)),
         "class_names": list(class_names),
         "accuracy": float((y_pred == y_true).mean()),
-        "macro_f1": float(per_class["macro avg"]["f1-score"]),
+        "macro_f1": macro["f1-score"],
         "weighted_f1": float(per_class["weighted avg"]["f1-score"]),
         "per_class": {name: {k: float(v) for k, v in per_class[name].items()} for name in class_names},
-        "macro_avg": {k: float(v) for k, v in per_class["macro avg"].items()},
+        "macro_avg": macro,
         "weighted_avg": {k: float(v) for k, v in per_class["weighted avg"].items()},
         "confusion_matrix": cm.tolist(),
     }
