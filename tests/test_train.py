@@ -153,3 +153,16 @@ def test_a_csv_with_a_negative_label_stops_before_the_model_is_built(synth_dir, 
     assert proc.returncode == 2, out
     assert f"error: {bad}, row 6, column 188: label -1 is out of range" in out
     assert "Traceback" not in out
+
+
+def test_a_models_dir_that_is_a_file_stops_the_run_before_training(synth_dir, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    proc = _agent_style_run(tmp_path, _small_cnn(synth_dir, tmp_path, models_dir=str(taken)),
+                            "runfile1")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 2, out
+    assert (f"error: config key models_dir: {taken} is a file, not a folder; give a folder"
+            in out)
+    assert "epoch 1/" not in out and "Traceback" not in out  # refused before training
+    assert taken.read_text() == "keep me"

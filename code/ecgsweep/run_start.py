@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import backend, ec57, params
-from .cli import UserError
+from .cli import UserError, writable_folder
 from .data.datasets import DataSource, Split
 
 
@@ -205,6 +205,8 @@ def prepare(run, config: dict[str, Any], stop) -> RunContext:
     from .data import datasets
 
     check_combinations(config)
+    # before the data is read and the model trained: the promoted model goes there
+    writable_folder(config["models_dir"], "config key models_dir:")
     device = backend.configure_device(config["mixed_precision"]).describe()
     print(f"run {run.id}: {config['model']} on {config['dataset']}, training on {device}",
           flush=True)
