@@ -1,6 +1,7 @@
 """code/train.py run as wandb agent runs it: a subprocess, offline, params from the agent."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, run_env
+from ecgsweep.contract import DEFAULT_PROJECT
 from ecgsweep.sweep.wandb_log import RunLog
 
 pytestmark = pytest.mark.slow
@@ -55,6 +57,8 @@ def test_agent_style_run_trains_logs_and_promotes(synth_dir, tmp_path):
     for key, value in params.items():
         assert record["config"][key] == value, key
     assert record["run_id"] == "runaaaa1" and record["sweep_id"] == "abc123"
+    # in a sweep W&B ignores wandb.init's project: the run's project comes from the environment
+    assert record["project"] == os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT)
     assert record["class_names"] == ["N", "S", "V", "F", "Q"]
     assert (tmp_path / "models" / "cnn" / "best.keras").stat().st_size > 0
 

@@ -15,6 +15,9 @@ from .sweep.errors import EXIT_ERROR, EXIT_OK, EXIT_USAGE  # noqa: F401
 
 EXIT_NAN = 3  # training diverged (NaN or infinite loss, weights or validation outputs)
 
+# The W&B project of a run (and of eval's report) when WANDB_PROJECT names none.
+DEFAULT_PROJECT = "ecg-sweeps"
+
 # The validation metric each value of the ``objective`` config key names: the one that picks
 # the kept epoch (keep_epoch: best), drives early stopping and the plateau schedule, and
 # ranks runs for the best-model slot. sveb_veb_f1 is the mean of the EC57 SVEB and VEB F1

@@ -32,6 +32,7 @@ from . import backend
 from .cli import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, expected_errors,
                   one_line_warnings, stop_signals_interrupt, wandb_start_failed)
 from .config import resolve
+from .contract import DEFAULT_PROJECT
 from .run_args import parse_cli, usage
 
 
@@ -85,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import wandb
 
-        run = wandb.init(project=os.environ.get("WANDB_PROJECT", "ecg-sweeps"),
-                         config=cli_config, job_type="train")
+        # Through the environment: in a sweep W&B ignores wandb.init's project, and its
+        # runs would otherwise land in a project named after the program's folder.
+        os.environ.setdefault("WANDB_PROJECT", DEFAULT_PROJECT)
+        run = wandb.init(config=cli_config, job_type="train")
     except KeyboardInterrupt:
         print(f"interrupted while the run was starting: {STOPPED_BEFORE_TRAINING}",
               file=sys.stderr, flush=True)

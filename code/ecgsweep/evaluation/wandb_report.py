@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..cli import wandb_start_failed
+from ..contract import DEFAULT_PROJECT
 from .members import LoadedModel
 
 
@@ -60,7 +61,7 @@ def _init_args(report: dict[str, Any], members: Sequence[LoadedModel], project: 
     record = members[0].record if len(members) == 1 else None
     run_id = None if new_run or record is None else record.run_id
     project = (project or (record.project if record else None)
-               or os.environ.get("WANDB_PROJECT", "ecg-sweeps"))
+               or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT))
     init_args: dict[str, Any] = {"project": project}
     if run_id:
         init_args.update(id=run_id, resume="allow")
