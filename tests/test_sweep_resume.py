@@ -239,3 +239,21 @@ def test_runs_crashed_by_their_runners_death_do_not_count_toward_the_cap(tmp_pat
     assert rc == 0
     states = Counter(r["state"] for r in store.runs())
     assert states == Counter({"finished": 3, "crashed": 1}), states
+
+
+def test_a_resume_from_a_folder_without_the_program_is_refused_before_any_run(tmp_path):
+    yaml_text = (f"program: {CURVE}\nmethod: grid\nmetric: {{name: val_macro_f1, goal: "
+                 "maximize}\nparameters:\n  learning_rate: {values: [0.9, 0.5]}\n")
+    store, _ = create_or_join(tmp_path / "store", sc.loads(yaml_text), yaml_text, "x.yaml",
+                              count=2)
+    sweep_id = store.meta()["sweep_id"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(commands.UserError, match=rf"^sweep {sweep_id}: {CURVE} not found "
+                                                 rf"from {elsewhere} \(programs run from the "
+                                                 r"current directory"):
+        commands.run_sweep(yaml_path=None, store_root=str(tmp_path / "store"),
+                           resume=sweep_id,
+                           opts=Options(poll_s=0.05, cwd=str(elsewhere), gpus=[]),
+                           console=Console(file=io.StringIO()))
+    assert store.runs() == []  # no run was started, so none counts against the cap

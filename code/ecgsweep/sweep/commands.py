@@ -156,6 +156,7 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
         store, created = _create(store_root, yaml_path, sweep_id, opts, console, prior_runs)
     if not created and _ended_by_control(store, console):
         return EXIT_OK
+    _check_program_found(store, opts)
     if ray is not None:
         _use_ray(opts, ray, store, console)
     meta = store.meta()
@@ -203,6 +204,15 @@ def _resume(store_root: str, resume: str, yaml_path: str | None, console: Consol
             with store.transaction():
                 store.set("state", "running")
     return store
+
+
+def _check_program_found(store: Store, opts: Options) -> None:
+    """A sweep resumed or joined from another folder than its program's: refused before any
+    run, which would fail to start and count against the run cap."""
+    meta = store.meta()
+    missing = sweep_config.program_not_found(meta["config"], opts.cwd, opts.program)
+    if missing:
+        raise UserError(f"sweep {meta['sweep_id']}: {missing}")
 
 
 def _ended_by_control(store: Store, console: Console) -> bool:

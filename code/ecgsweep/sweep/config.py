@@ -663,18 +663,29 @@ def _check_command(cfg: dict, *, cwd: str | Path | None, check_program: bool,
                                       "${args...} macro) to pass them as arguments",
                            "command"))
     if "${program}" in cmd:
-        prog = cfg.get("program")
-        if not prog:
+        if not cfg.get("program"):
             out.append(Problem("program", "missing: the command runs ${program}; write "
                                           "`program: code/train.py`", "program"))
-        elif check_program and isinstance(prog, str):
-            base = Path(cwd) if cwd is not None else Path.cwd()
-            if program_items(cfg, base, program) is None and not (base / prog).is_file():
-                out.append(Problem("program", f"{prog} not found from {base} (programs run from "
-                                              "the current directory, like `wandb agent`): "
-                                              "start the sweep from the repository root",
-                                   "program"))
+        elif check_program:
+            missing = program_not_found(cfg, cwd, program)
+            if missing:
+                out.append(Problem("program", missing, "program"))
     return out
+
+
+def program_not_found(cfg: dict, cwd: str | Path | None,
+                      program: ProgramHooks = ANY_PROGRAM) -> str | None:
+    """Why the runs' command cannot start the YAML's ``program:`` from ``cwd`` (None: it
+    can, or the command does not run it): no such file there, and no installed form of it
+    (``ProgramHooks.run_as``)."""
+    prog = cfg.get("program")
+    if "${program}" not in command_of(cfg) or not isinstance(prog, str) or not prog:
+        return None
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    if program_items(cfg, base, program) is None and not (base / prog).is_file():
+        return (f"{prog} not found from {base} (programs run from the current directory, like "
+                f"`wandb agent`): start the sweep from the folder {prog} is relative to")
+    return None
 
 
 # ----------------------------------------------------------------------------- engine view
