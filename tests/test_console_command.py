@@ -130,3 +130,14 @@ def test_the_training_program_runs_as_a_module(tmp_path):
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: code/train.py [--key=value ...]")
+
+
+def test_a_next_step_hint_names_what_runs_from_the_current_folder(tmp_path, monkeypatch):
+    from ecgsweep.cli import script_command
+    from ecgsweep.folds import eval_command
+
+    monkeypatch.chdir(REPO_ROOT)
+    assert script_command("eval.py", "eval") == "python code/eval.py"
+    monkeypatch.chdir(tmp_path)  # no code/eval.py here: the installed command
+    assert script_command("eval.py", "eval") == "ecg-sweeps eval"
+    assert eval_command([Path("m/best.keras")]) == "ecg-sweeps eval --model m/best.keras"

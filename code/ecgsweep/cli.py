@@ -59,6 +59,14 @@ def prog(script: str, command: str) -> str:
     return f"{INSTALLED_COMMAND} {command}" if _naming["installed"] else f"code/{script}"
 
 
+def script_command(script: str, command: str) -> str:
+    """The command line that runs a job from the current folder, for a "run this next" hint:
+    ``python code/<script>`` where the folder is a clone's root, else the installed
+    ``ecg-sweeps <command>``."""
+    return (f"python code/{script}" if os.path.isfile(os.path.join("code", script))
+            else f"{INSTALLED_COMMAND} {command}")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=file or sys.stderr, flush=True)
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from .cli import UserError
+from .cli import UserError, script_command
 from .contract import VAL_METRICS, kept_metric
 from .model_record import KFoldSummary, ModelRecord
 
@@ -215,7 +215,8 @@ def eval_command(paths: list[Path], needs_test_csv: bool = False) -> str:
     ensemble) on the test data; with a ``--test`` placeholder where the data set holds
     none (a single CSV)."""
     test = " --test TEST.csv" if needs_test_csv else ""
-    return "python code/eval.py " + " ".join(f"--model {p}" for p in paths) + test
+    return (script_command("eval.py", "eval") + " " + " ".join(f"--model {p}" for p in paths)
+            + test)
 
 
 def kfold_summary(outcomes: list[FoldOutcome], folds: int, pooled: dict[str, Any],

@@ -18,7 +18,7 @@ import numpy as np
 from rich.console import Console
 
 from . import params
-from .cli import UserError
+from .cli import UserError, script_command
 from .contract import RUN_MODEL_FILE
 from .model_record import ModelRecord
 from .sweep import config as sweep_config
@@ -151,7 +151,8 @@ def ensemble_command(sweep_id: str, *, top: int, store_root: str = DEFAULT_STORE
         t.add_row(label, *(f"{result[split][key][m]:.4f}" for split in ("validation", "test")
                            for m in ("macro_f1", "accuracy")))
     console.print(t)
-    console.print(f"test data: {result['test_data']}; full report: python code/eval.py "
+    console.print(f"test data: {result['test_data']}; full report: "
+                  f"{script_command('eval.py', 'eval')} "
                   + " ".join(f"--model {p}" for p in result["models"]), markup=False,
                   soft_wrap=True)
     return 0

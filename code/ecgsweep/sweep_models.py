@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts
+from .cli import script_command
 from .contract import FOLD_MODEL_FILE, RUN_MODEL_FILE
 from .model_record import DamagedRecord, ModelRecord, record_path
 
@@ -125,4 +126,4 @@ def best_model_lines(rec: dict[str, Any]) -> list[str]:
     origin = (f"from this sweep, run {r.run_id}" if rec["from_this_sweep"]
               else f"an earlier record (run {r.run_id}), not beaten by this sweep")
     return [f"best {family} model: {path} ({origin}, {r.metric} {r.value:.4g})",
-            f"next: python code/eval.py --model {path}"]
+            f"next: {script_command('eval.py', 'eval')} --model {path}"]
