@@ -76,8 +76,9 @@ class FakeArtifact:
     def __init__(self, name, type, metadata=None):
         self.name, self.files = name, []
 
-    def add_file(self, path, name=None):
+    def add_file(self, path, name=None, policy="mutable", skip_cache=False):
         assert Path(path).is_file()
+        assert policy == "immutable"  # read where the run wrote it: no copy staged elsewhere
         self.files.append(name)
 
 

@@ -95,3 +95,23 @@ def test_the_coordinator_promotes_a_shipped_run_that_finished(tmp_path):
     note = promote_shipped(run_dir, tmp_path)
     assert "not offered" in note
     assert json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())["value"] == 0.5
+
+
+def test_a_model_kept_is_named_by_its_data_sets_slot_not_the_familys_last_link(
+        synth_dir, tmp_path, monkeypatch, capsys):
+    """best.keras points at the data set promoted last; a run on another data set that does
+    not beat its own slot names that slot's model, the one it was compared with."""
+    from ecgsweep import training
+
+    scores = iter([0.5, 0.3, 0.1])  # run 1, run 2 (other classes), run 3 (run 1's data)
+    monkeypatch.setattr(training, "_validation_metrics", lambda model, val, config, names, prior: {
+        "val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)})
+    for run_id, over in (("slot1", {}), ("slot2", {"classes": "aami4"}), ("slot3", {})):
+        assert run._train(FakeRun(tmp_path, run_id), _single(synth_dir, tmp_path, epochs=1,
+                                                             **over)) == 0
+    family = tmp_path / "models" / "cnn"
+    linked = (family / "best.keras").resolve().parent  # run 2's data set, promoted last
+    (first,) = [p for p in family.iterdir() if p.is_dir() and p.name != "archive"
+                and (p / "best.keras").exists() and p != linked]
+    out = capsys.readouterr().out
+    assert f"best model kept: {first / 'best.keras'} (val_macro_f1 0.1000 does not beat" in out

@@ -53,8 +53,10 @@ def promote(ctx: RunContext, path: Path, record: ModelRecord):
               "on its disk", flush=True)
         return False, slot
     promoted, reason = slot.promote_if_better(path, record)
-    print(f"best model {'updated' if promoted else 'kept'}: {slot.model_path} ({reason})",
-          flush=True)
+    # kept: the model compared is this data set's, which the family's best.keras may not
+    # point at (a run on other data promoted last)
+    shown = slot.model_path if promoted else slot.pair_for(record).model_path
+    print(f"best model {'updated' if promoted else 'kept'}: {shown} ({reason})", flush=True)
     return promoted, slot
 
 
