@@ -46,6 +46,7 @@ def test_a_fault_in_the_file_names_the_file(tmp_path):
     ("- epochs\n- 3\n", "expected key: value lines"),
     ("epochs: [3\n", "not valid YAML"),
     ("config_file: other.yaml\n", "cannot include another"),
+    ("epochs: 1\nepochs: 2\n", "line 2: epochs: given twice in one mapping"),
 ])
 def test_a_file_that_is_not_a_mapping_of_values_is_refused(tmp_path, text, says):
     path = _file(tmp_path, text)

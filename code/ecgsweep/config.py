@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from . import params
 from .sweep.errors import ConfigError  # a config key or value the program cannot use
+from .sweep.yaml_file import safe_load_unique
 
 
 def defaults(model: str = "cnn") -> dict[str, Any]:
@@ -88,7 +89,7 @@ def read_config_file(path: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{where}: cannot be read ({e})") from None
     try:
-        values = yaml.safe_load(text)
+        values = safe_load_unique(text, where)  # a key given twice is refused, as in sweeps
     except yaml.YAMLError as e:
         raise ConfigError(f"{where}: not valid YAML ({' '.join(str(e).split())})") from None
     if values is None:

@@ -151,7 +151,9 @@ def _duplicate_keys(node: yaml.Node | None, path: str = "",
     return found
 
 
-def _safe_load_unique(text: str, source: str) -> Any:
+def safe_load_unique(text: str, source: str) -> Any:
+    """``yaml.safe_load`` bounded in size, and a ConfigError naming ``source`` and the line of
+    each key given twice in one mapping (PyYAML would keep the last silently)."""
     too_large = yaml_size_problem(text)
     if too_large:
         raise ConfigError(f"{source}: {too_large}")
@@ -170,7 +172,7 @@ def loads(text: str, source: str = "<yaml>") -> dict[str, Any]:
     if len(text.encode("utf-8", "surrogatepass")) > MAX_YAML_BYTES:
         raise _too_large(source)
     try:
-        cfg = _safe_load_unique(text, source)
+        cfg = safe_load_unique(text, source)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
