@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ecgsweep import ec57, model_inputs, models, training
+from ecgsweep.cli import UserError
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets, sidecar
 from ecgsweep.data import wfdb_beats as W
@@ -175,7 +176,6 @@ def test_record_p75_reference_is_each_records_own_whatever_rows_are_fed():
 def test_a_run_refuses_rr_of_the_whole_record_without_records(tmp_path, normalization):
     from types import SimpleNamespace
 
-    from ecgsweep.cli import UserError
     from ecgsweep.run_start import check_sidecar as _check_sidecar
 
     rr_only = Split(np.zeros((2, 187)), np.zeros(2, int),
@@ -267,6 +267,10 @@ def test_record_grouped_split_never_puts_a_record_on_both_sides():
         assert set(fold.train.records).isdisjoint(fold.val.records)
         seen += sorted(set(fold.val.records))
     assert sorted(seen) == sorted(set(dev.records))  # every record held out exactly once
+    with pytest.raises(UserError, match=r"^val_split: record holds out whole records for "
+                                        r"validation, and the development data has one "
+                                        r"record \(r0\)"):
+        datasets.record_val_split(_dev_with_records(n_records=1), 0.25, seed=1)
 
 
 def test_val_split_auto_follows_what_the_data_knows():
@@ -448,7 +452,6 @@ def test_run_refuses_data_without_the_sidecar_fields_an_option_needs(tmp_path, s
                                                                      needs):
     from types import SimpleNamespace
 
-    from ecgsweep.cli import UserError
     from ecgsweep.run_start import check_sidecar as _check_sidecar
 
     config = resolve(setting)
@@ -463,7 +466,6 @@ def test_run_refuses_data_without_the_sidecar_fields_an_option_needs(tmp_path, s
     _check_sidecar(resolve({}), bare, source)  # the default needs none
 
 def test_rr_features_refuse_what_cannot_carry_rr():
-    from ecgsweep.cli import UserError
     from ecgsweep.run_start import check_combinations as _check_rr_combinations
 
     for extra in ({"resample": "smote"}, {"augment_synthetic": 0.5},
@@ -532,7 +534,6 @@ def test_beat_normalization_feeds_train_validation_and_eval_alike():
 
 
 def test_beat_normalization_refuses_what_has_no_record():
-    from ecgsweep.cli import UserError
     from ecgsweep.run_start import check_combinations as _check_beat_normalization
 
     dev = _dev_with_records()

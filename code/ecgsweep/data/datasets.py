@@ -227,7 +227,12 @@ def record_val_split(dev: Split, val_fraction: float, seed: int,
                      max_train_beats: int = 0) -> tuple[Split, Split]:
     """Whole records held out for validation (about ``val_fraction`` of the beats),
     stratified by class as far as the records allow: no patient on both sides."""
-    n_splits = max(2, min(round(1 / val_fraction), len(np.unique(dev.records))))
+    records = np.unique(dev.records)
+    if len(records) < 2:
+        raise UserError(f"val_split: record holds out whole records for validation, and the "
+                        f"development data has one record ({records[0]}): give data of more "
+                        "records, or set val_split: random")
+    n_splits = max(2, min(round(1 / val_fraction), len(records)))
     train_idx, val_idx = next(iter(_record_folds(dev, n_splits, seed)))
     return _cap(dev.take(train_idx), max_train_beats, seed), dev.take(val_idx)
 
