@@ -27,6 +27,27 @@ def test_other_family_key_only_warns():
     assert "rnn_units" not in cfg
 
 
+@pytest.mark.parametrize("raw, says", [
+    ({"final_model": "refit"}, "'final_model' is read only with folds >= 2"),
+    ({"freeze_epochs": 2}, "'freeze_epochs' is read only with pretrained"),
+    ({"fine_tune_lr_factor": 0.5}, "'fine_tune_lr_factor' is read only with pretrained"),
+    ({"beat_dropout": 0.3}, "'beat_dropout' is read only with rr_features"),
+])
+def test_a_key_whose_needed_setting_is_off_warns_that_it_is_ignored(raw, says):
+    with pytest.warns(UserWarning, match=says):
+        resolve(raw)
+
+
+def test_a_key_with_its_needed_setting_on_or_left_to_its_default_says_nothing():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolve({"final_model": "refit", "folds": 3})
+        resolve({"beat_dropout": 0.3, "rr_features": True})
+        resolve({"folds": 0})  # final_model not given: its default is no one's choice
+
+
 @pytest.mark.parametrize("raw,expected", [
     ({"model": "transformer"}, "not a known model family; choose one of: "),
     ({"optimizer": "adagrad"}, "'optimizer': 'adagrad' is not allowed; choose one of: adam"),

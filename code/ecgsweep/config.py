@@ -140,6 +140,9 @@ def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
         else:
             raise ConfigError(f"{where(key)}{unknown_key_message(key, model)}")
     check_combinations(resolved)
+    for rule in params.unread_keys(list(given), resolved):
+        warnings.warn(f"{where(rule.key)}config key '{rule.key}' is read only {rule.needs}; "
+                      "ignored", stacklevel=2)
     return resolved
 
 

@@ -11,7 +11,7 @@ training parameters are read by every run.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from .contract import OBJECTIVE_METRICS
 
@@ -467,6 +467,33 @@ def prematurity_on(config: Mapping[str, Any]) -> bool:
     which beats are premature can."""
     return (float(value(config, "s_premature_ratio") or 0) > 0
             or float(value(config, "s_premature_spread") or 0) > 0)
+
+
+@dataclass(frozen=True)
+class ReadOnlyWith:
+    """A key read only when another setting is on (``needed``, said as ``needs``): given
+    while that is off, it changes nothing, and the run says so."""
+
+    key: str
+    needs: str
+    needed: Callable[[Mapping[str, Any]], bool]
+
+
+# The one table of keys that need another setting to be read.
+READ_ONLY_WITH: tuple[ReadOnlyWith, ...] = (
+    ReadOnlyWith("final_model", "with folds >= 2", lambda c: int(value(c, "folds")) >= 2),
+    ReadOnlyWith("freeze_epochs", "with pretrained",
+                 lambda c: pretrained_set(value(c, "pretrained"))),
+    ReadOnlyWith("fine_tune_lr_factor", "with pretrained",
+                 lambda c: pretrained_set(value(c, "pretrained"))),
+    ReadOnlyWith("beat_dropout", "with rr_features", lambda c: bool(value(c, "rr_features"))),
+)
+
+
+def unread_keys(given: Sequence[str], config: Mapping[str, Any]) -> list[ReadOnlyWith]:
+    """The keys of ``given`` that ``config`` does not read, for want of the setting each
+    needs (``READ_ONLY_WITH``)."""
+    return [rule for rule in READ_ONLY_WITH if rule.key in given and not rule.needed(config)]
 
 
 @dataclass(frozen=True)
