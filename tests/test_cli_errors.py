@@ -125,3 +125,10 @@ def test_a_reader_that_stops_reading_ends_a_command_quietly(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141, err
     assert err == ""
+
+
+def test_eval_refuses_the_wandb_options_without_wandb(tmp_path):
+    from ecgsweep import eval_cli
+
+    with pytest.raises(UserError, match=r"^--wandb-new-run goes with --wandb"):
+        eval_cli.main(["--model", str(tmp_path / "m.keras"), "--wandb-new-run"])

@@ -109,3 +109,12 @@ def test_ensemble_is_the_mean_of_the_top_runs_on_their_own_split(tmp_path, synth
     assert "best run r1" in text and "ensemble of r1, r2" in text
     assert f"{result['test']['ensemble']['macro_f1']:.4f}" in text
     assert np.isfinite(result["validation"]["ensemble"]["accuracy"])
+
+
+def test_a_sweep_of_another_program_is_refused_by_name(tmp_path):
+    store = Store(db_path(tmp_path / "store", "oth1"), create=True)
+    store.set("config", {**SWEEP_CFG, "program": "my_train.py"})
+    store.set("sweep_id", "oth1")
+    with pytest.raises(UserError, match=r"^the sweep runs my_train.py, not code/train.py: its "
+                                        r"runs keep no model of this project to average"):
+        ens.evaluate_top(store, 2)

@@ -114,6 +114,12 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError(f"{' '.join(ignored)} {verb} with --model (scoring a model file); "
                         "--cv-run scores a k-fold run's models on the records its folds held "
                         "out (the same records converted otherwise: --held-out-from DIR)")
+    wandb_only = [flag for flag, given in (("--wandb-project", args.wandb_project),
+                                           ("--wandb-new-run", args.wandb_new_run)) if given]
+    if wandb_only and not args.wandb and not args.cv_run:
+        verb = "go" if len(wandb_only) > 1 else "goes"
+        raise UserError(f"{' '.join(wandb_only)} {verb} with --wandb (log the report to W&B); "
+                        "add --wandb, or leave it out")
     names = cv_report.record_names(args.records) if args.records else None
     if args.held_out_from and not args.cv_run:
         raise UserError("--held-out-from goes with --cv-run (a k-fold run's held-out records); "

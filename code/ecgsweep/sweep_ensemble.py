@@ -25,6 +25,7 @@ from .sweep import config as sweep_config
 from .sweep.commands import default_console
 from .sweep.ranking import metric_and_goal, ranked
 from .sweep.store import DEFAULT_STORE, Store, open_store, sqlite_errors
+from .sweep_hooks import ECG_PROGRAM, TRAIN_PROGRAM
 
 # Config keys that fix the development data and its validation split (folds.development_folds).
 SPLIT_KEYS = ("dataset", "data_dir", "seed", "split_seed", "val_fraction", "max_train_beats",
@@ -114,7 +115,12 @@ def evaluate_top(store: Store, top: int, batch_size: int = 1024) -> dict[str, An
     """Score the best run alone and the mean of the top ``top`` runs on validation and test."""
     from . import evaluation
 
-    goal = metric_and_goal(sweep_config.engine_config(store.get("config")))[1]
+    cfg = store.get("config")
+    if not ECG_PROGRAM.owns(cfg):
+        raise UserError(f"the sweep runs {cfg.get('program')}, not {TRAIN_PROGRAM}: its runs "
+                        "keep no model of this project to average; the ensemble is for sweeps "
+                        f"of {TRAIN_PROGRAM}")
+    goal = metric_and_goal(sweep_config.engine_config(cfg))[1]
     picked = pick_members(store.runs(), goal, top)
     members = [evaluation.load_model(p) for _, p in picked]
     check_same_split([(r["run_id"], lm.record) for (r, _), lm in zip(picked, members)])
