@@ -1,6 +1,6 @@
 """Benchmark training, start-up, inference and sweeps on this machine; `make bench`.
 
-    python code/bench.py                 # full: ratios worth reading, ~20-30 minutes on 2 shared cores
+    python code/bench.py                 # full: ratios worth reading, ~20-30 min on 2 shared cores
     python code/bench.py --smoke         # everything tiny: checks every figure can be made
     python code/bench.py --only training,inference --experiments
     python code/bench.py --only backends,gpu,packing   # GPU figures if a GPU is visible
