@@ -71,3 +71,16 @@ def test_an_option_refuses_data_without_the_classes_it_acts_on(need):
                                         "data's classes are normal, abnormal"):
         check_classes(config, ("normal", "abnormal"))
     check_classes(config, ("N", "S", "V", "F"))
+
+
+def test_sweep_check_warns_of_a_fixed_value_read_only_with_a_setting_left_off():
+    from ecgsweep.sweep_hooks import combination_findings
+
+    section = {"final_model": {"value": "refit"}, "beat_dropout": {"value": 0.3},
+               "rr_features": {"values": [True, False]}, "folds": {"value": 0}}
+    findings = [(p.field, p.message, p.level) for p in combination_findings(section)]
+    assert findings == [("parameters.final_model", "read only with folds >= 2, which the "
+                         "fixed values leave off: it changes no run", "warning")]
+    # beat_dropout is not named: rr_features is searched, so some runs read it
+    section["folds"] = {"value": 4}
+    assert combination_findings(section) == []

@@ -471,22 +471,25 @@ def prematurity_on(config: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class ReadOnlyWith:
-    """A key read only when another setting is on (``needed``, said as ``needs``): given
-    while that is off, it changes nothing, and the run says so."""
+    """A key read only when the setting of ``needed_key`` is on (``needed``, said as
+    ``needs``): given while that is off, it changes nothing, and the run says so."""
 
     key: str
+    needed_key: str
     needs: str
     needed: Callable[[Mapping[str, Any]], bool]
 
 
 # The one table of keys that need another setting to be read.
 READ_ONLY_WITH: tuple[ReadOnlyWith, ...] = (
-    ReadOnlyWith("final_model", "with folds >= 2", lambda c: int(value(c, "folds")) >= 2),
-    ReadOnlyWith("freeze_epochs", "with pretrained",
+    ReadOnlyWith("final_model", "folds", "with folds >= 2",
+                 lambda c: int(value(c, "folds")) >= 2),
+    ReadOnlyWith("freeze_epochs", "pretrained", "with pretrained",
                  lambda c: pretrained_set(value(c, "pretrained"))),
-    ReadOnlyWith("fine_tune_lr_factor", "with pretrained",
+    ReadOnlyWith("fine_tune_lr_factor", "pretrained", "with pretrained",
                  lambda c: pretrained_set(value(c, "pretrained"))),
-    ReadOnlyWith("beat_dropout", "with rr_features", lambda c: bool(value(c, "rr_features"))),
+    ReadOnlyWith("beat_dropout", "rr_features", "with rr_features",
+                 lambda c: bool(value(c, "rr_features"))),
 )
 
 
