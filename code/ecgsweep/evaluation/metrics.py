@@ -42,16 +42,17 @@ def rates_from_counts(cm: np.ndarray) -> dict[str, np.ndarray]:
         denom = support + predicted
         f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
         accuracy = tp.sum(axis=-1) / cm.sum(axis=(-2, -1))
-        macro_f1 = (f1 * (denom > 0)).sum(axis=-1) / (denom > 0).sum(axis=-1)
+        present = present_classes(cm)
+        macro_f1 = (f1 * present).sum(axis=-1) / present.sum(axis=-1)
     return {"accuracy": accuracy, "macro_f1": macro_f1, "precision": precision,
             "recall": recall, "f1-score": f1}
 
 
 def present_classes(cm: np.ndarray) -> np.ndarray:
-    """Per class of the (k, k) confusion matrix ``cm``, whether it has beats or calls: the
-    classes a macro average is taken over (one with neither has no F1 to average)."""
+    """Per class of the (..., k, k) confusion matrices ``cm``, whether it has beats or calls:
+    the classes a macro average is taken over (one with neither has no F1 to average)."""
     cm = np.asarray(cm)
-    return (cm.sum(axis=0) + cm.sum(axis=1)) > 0
+    return (cm.sum(axis=-1) + cm.sum(axis=-2)) > 0
 
 
 def macro_average(per_class: dict[str, dict[str, float]], class_names: Sequence[str],

@@ -156,7 +156,8 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
         store, created = _create(store_root, yaml_path, sweep_id, opts, console, prior_runs)
     if not created and _ended_by_control(store, console):
         return EXIT_OK
-    _check_program_found(store, opts)
+    if resume:  # a new or joined sweep's YAML was checked in _create, its program included
+        _check_program_found(store, opts)
     if ray is not None:
         _use_ray(opts, ray, store, console)
     meta = store.meta()
@@ -207,8 +208,8 @@ def _resume(store_root: str, resume: str, yaml_path: str | None, console: Consol
 
 
 def _check_program_found(store: Store, opts: Options) -> None:
-    """A sweep resumed or joined from another folder than its program's: refused before any
-    run, which would fail to start and count against the run cap."""
+    """A sweep resumed from another folder than its program's: refused before any run, which
+    would fail to start and count against the run cap."""
     meta = store.meta()
     missing = sweep_config.program_not_found(meta["config"], opts.cwd, opts.program)
     if missing:
