@@ -98,6 +98,13 @@ def model_only_options_given(args: argparse.Namespace,
             if getattr(args, dest) != parser.get_default(dest)]
 
 
+def refuse_without(flags: list[str], needed: str) -> None:
+    """UserError when any of ``flags`` was given: each goes with ``needed`` (and what to do)."""
+    if flags:
+        verb = "go" if len(flags) > 1 else "goes"
+        raise UserError(f"{' '.join(flags)} {verb} with {needed}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -108,18 +115,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.records and not args.cv_run:
         raise UserError("--records goes with --cv-run (a k-fold run's held-out records); to "
                         "score part of a test file, convert those records alone")
-    ignored = model_only_options_given(args, parser) if args.cv_run else []
-    if ignored:
-        verb = "go" if len(ignored) > 1 else "goes"
-        raise UserError(f"{' '.join(ignored)} {verb} with --model (scoring a model file); "
-                        "--cv-run scores a k-fold run's models on the records its folds held "
-                        "out (the same records converted otherwise: --held-out-from DIR)")
-    wandb_only = [flag for flag, given in (("--wandb-project", args.wandb_project),
-                                           ("--wandb-new-run", args.wandb_new_run)) if given]
-    if wandb_only and not args.wandb and not args.cv_run:
-        verb = "go" if len(wandb_only) > 1 else "goes"
-        raise UserError(f"{' '.join(wandb_only)} {verb} with --wandb (log the report to W&B); "
-                        "add --wandb, or leave it out")
+    if args.cv_run:
+        refuse_without(model_only_options_given(args, parser),
+                       "--model (scoring a model file); --cv-run scores a k-fold run's models "
+                       "on the records its folds held out (the same records converted "
+                       "otherwise: --held-out-from DIR)")
+    elif not args.wandb:
+        refuse_without([flag for flag, given in (("--wandb-project", args.wandb_project),
+                                                 ("--wandb-new-run", args.wandb_new_run))
+                        if given], "--wandb (log the report to W&B); add --wandb, or leave it out")
     names = cv_report.record_names(args.records) if args.records else None
     if args.held_out_from and not args.cv_run:
         raise UserError("--held-out-from goes with --cv-run (a k-fold run's held-out records); "
