@@ -293,6 +293,22 @@ def test_aami4_drops_q_everywhere():
     assert len(ptb) == len(dev)
 
 
+
+def test_aami4_on_data_of_other_classes_is_refused_before_loading(tmp_path):
+    from ecgsweep.run_start import check_class_set
+
+    ptbdb = datasets.resolve_source("ptbdb", tmp_path)
+    with pytest.raises(UserError, match=r"'classes': aami4 drops MIT-BIH's Q beats, but data set "
+                                        r"'ptbdb' has the classes normal, abnormal; set "
+                                        r"classes=aami5"):
+        check_class_set(resolve({"classes": "aami4"}), ptbdb)
+    unnamed = datasets.resolve_source(str(tmp_path / "beats.csv"))
+    with pytest.raises(UserError, match=r"names no classes \(name them N S V F Q in "
+                                        r".*beats\.classes\.json"):
+        check_class_set(resolve({"classes": "aami4"}), unnamed)
+    check_class_set(resolve({"classes": "aami5"}), ptbdb)
+    check_class_set(resolve({"classes": "aami4"}), datasets.resolve_source("mitbih", tmp_path))
+
 def test_every_family_trains_with_rr_features():
     dev = datasets.restrict_classes(_dev_with_records(), datasets.MITBIH_CLASSES, "aami4")
     for family in models.FAMILY_MODULES:

@@ -332,10 +332,26 @@ def test_a_test_file_naming_other_classes_than_the_model_is_refused(tmp_path):
     classes_path(test).write_text(json.dumps(OWN_CLASSES))
     check_test_classes(member, str(test))
     classes_path(test).write_text(json.dumps(["N", "S", "V"]))
-    with pytest.raises(UserError, match=r"test.classes.json names the classes N, S, V, but "
+    with pytest.raises(UserError, match=r"test.csv: its labels mean the classes N, S, V, but "
                                         r".*m.keras predicts normal, afib, other"):
         check_test_classes(member, str(test))
 
+
+
+def test_a_kaggle_file_of_another_data_set_is_refused_by_its_name(tmp_path):
+    from ecgsweep.evaluation.held_out import check_test_classes
+
+    ptbdb = _write(tmp_path / "ptbdb_normal.csv", *_beats(10, 187))
+    mitbih = ModelRecord(config={"dataset": "mitbih", "classes": "aami4"},
+                         class_names=["N", "S", "V", "F"])
+    member = LoadedModel(tmp_path / "m.keras", None, mitbih)
+    with pytest.raises(UserError, match=r"ptbdb_normal\.csv: its labels mean the classes "
+                                        r"normal, abnormal, but .*m\.keras predicts N, S, V, F"):
+        check_test_classes(member, str(ptbdb))
+    # the model's class set applies to the file's classes: aami4 drops Q from N S V F Q
+    check_test_classes(member, str(_write(tmp_path / "mitbih_test.csv", *_beats(10, 187))))
+    unnamed = LoadedModel(tmp_path / "m.keras", None, ModelRecord(config={}, class_names=["0", "1"]))
+    check_test_classes(unnamed, str(ptbdb))
 
 @pytest.mark.parametrize("family", ["cnn", "rnn", "cnet", "cnn_lstm", "dualpath_resnet"])
 def test_every_family_builds_for_beats_shorter_and_longer_than_the_kaggle_rows(family):

@@ -38,6 +38,7 @@ def load_protocol_data(config: dict[str, Any], source: DataSource) -> ProtocolDa
     options that act on some classes need those classes: a clear error otherwise."""
     from .data import datasets
 
+    check_class_set(config, source)
     dev = datasets.load_development(source)
     dev = datasets.restrict_classes(dev, source.class_names, config["classes"])
     class_names = datasets.class_names_for(source.class_names, config["classes"])
@@ -102,6 +103,22 @@ def check_sidecar(config: dict[str, Any], dev: Split, source: DataSource) -> Non
                     f"data ({data}) has none{missing}")
 
 
+def check_class_set(config: dict[str, Any], source: DataSource) -> None:
+    """``classes: aami4`` on data whose classes are not MIT-BIH's is refused: it has no Q
+    beats to drop, and a run would train on every class while it says N S V F."""
+    from .data import classes, datasets
+
+    if datasets.class_set_fits(source.class_names, config["classes"]):
+        return
+    has = (f"has the classes {', '.join(source.class_names)}" if source.class_names else
+           f"names no classes (name them {' '.join(classes.MITBIH_CLASSES)} in "
+           f"{classes.classes_path(source.files.get('train', source.name))} if they are "
+           "MIT-BIH's)")
+    raise UserError(f"config key 'classes': {config['classes']} drops MIT-BIH's "
+                    f"{datasets.AAMI4_DROPPED} beats, but data set {source.name!r} {has}; set "
+                    "classes=aami5 to keep every class of the data")
+
+
 def check_classes(config: dict[str, Any], class_names: Sequence[str]) -> None:
     """Every option the config turns on finds the classes it acts on
     (``params.OPTION_NEEDS``)."""
@@ -134,6 +151,10 @@ def check_pretrained(config: dict[str, Any], input_width: int) -> dict[str, Any]
     model = transfer.load_pretrained(path, input_width)
     layer = transfer.feature_layer(model, f"config key 'pretrained': {path}")
     source = _pretrained_source(path)
+    if source.get("model") and source["model"] != config["model"]:
+        raise UserError(f"config key 'pretrained': {path} is a {source['model']} model (its "
+                        f"record says so), but model={config['model']}: the run would be "
+                        f"named and kept as {config['model']}; set model={source['model']}")
     info = {"pretrained": str(path), "sha256": artifacts.sha256_file(path),
             "feature_layer": layer.name, "freeze_epochs": int(config["freeze_epochs"]),
             "fine_tune_lr_factor": float(config["fine_tune_lr_factor"]), "source": source}

@@ -19,6 +19,10 @@ MITBIH_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
 # The PTB Diagnostic ECG Database's two files, labels 0..1.
 PTBDB_CLASSES: tuple[str, ...] = ("normal", "abnormal")
 CLASSES_SUFFIX = ".classes.json"
+# The Kaggle "heartbeat" files, by name, and the classes their labels mean.
+KAGGLE_FILE_CLASSES: dict[str, tuple[str, ...]] = {
+    "mitbih_train.csv": MITBIH_CLASSES, "mitbih_test.csv": MITBIH_CLASSES,
+    "ptbdb_normal.csv": PTBDB_CLASSES, "ptbdb_abnormal.csv": PTBDB_CLASSES}
 
 
 def classes_path(csv: str | os.PathLike) -> Path:
@@ -42,6 +46,12 @@ def read_class_names(csv: str | os.PathLike) -> tuple[str, ...] | None:
         raise DataFormatError(f"{path}: {problem}; write the class names in label order, e.g. "
                               '["normal", "afib"] for labels 0 and 1')
     return tuple(name.strip() for name in names)
+
+
+def file_class_names(csv: str | os.PathLike) -> tuple[str, ...] | None:
+    """The classes a CSV's labels mean: its class-names file's, else (a Kaggle file, by its
+    name) the Kaggle data set's; None when neither says."""
+    return read_class_names(csv) or KAGGLE_FILE_CLASSES.get(Path(csv).name)
 
 
 def _names_problem(names: object) -> str | None:

@@ -63,6 +63,12 @@ AAMI4_DROPPED = "Q"  # aami4: N S V F, the inter-patient literature's classes (Q
 CLASS_SETS = {"aami5": MITBIH_CLASSES, "aami4": MITBIH_CLASSES[:4]}
 
 
+def class_set_fits(source_classes: tuple[str, ...], classes: str) -> bool:
+    """Whether the class set ``classes`` applies to data of ``source_classes``: aami4 drops
+    the Q beats, so it needs MIT-BIH's classes; aami5 keeps every class of any data."""
+    return classes != "aami4" or tuple(source_classes) == MITBIH_CLASSES
+
+
 def restrict_classes(split: Split, class_names: tuple[str, ...], classes: str) -> Split:
     """``classes: aami4`` drops the Q beats (label 4) of a MIT-BIH split; aami5 keeps all."""
     if classes == "aami5" or tuple(class_names) != MITBIH_CLASSES:

@@ -14,6 +14,7 @@ import socket
 from pathlib import Path
 
 from ..cli import UserError
+from .classes import KAGGLE_FILE_CLASSES
 
 PHYSIONET_HOST = ("physionet.org", 443)
 KAGGLE_HOST = ("www.kaggle.com", 443)
@@ -23,7 +24,7 @@ PROBE_ENV = "ECGSWEEPS_NET_PROBE"
 MITDB_URL = "https://physionet.org/content/mitdb/1.0.0/"
 KAGGLE_DATASET = "shayanfazeli/heartbeat"
 KAGGLE_URL = "https://www.kaggle.com/datasets/shayanfazeli/heartbeat"
-KAGGLE_FILES = ("mitbih_train.csv", "mitbih_test.csv", "ptbdb_normal.csv", "ptbdb_abnormal.csv")
+KAGGLE_FILES = tuple(KAGGLE_FILE_CLASSES)
 
 
 def _probe_target(default: tuple[str, int]) -> tuple[str, int]:

@@ -165,13 +165,18 @@ def layout_warnings(members: Sequence[LoadedModel], test_csv: str | None) -> lis
 
 
 def check_test_classes(loaded: LoadedModel, test_csv: str) -> None:
-    """A test CSV whose class-names file names other classes than the model's is refused:
-    its label numbers mean other classes."""
-    from ..data.classes import classes_path, read_class_names
+    """A test CSV whose labels mean other classes than the model's (its class-names file
+    says so, or it is a Kaggle file of another data set) is refused. A model with no record
+    of its classes' names is not checked."""
+    from ..data.classes import file_class_names
+    from ..data.datasets import class_names_for
 
-    names = read_class_names(test_csv)
-    if names is not None and list(names) != loaded.class_names:
-        raise UserError(f"{classes_path(test_csv)} names the classes {', '.join(names)}, but "
+    names = file_class_names(test_csv)
+    if names is None or loaded.class_names == [str(i) for i in range(len(loaded.class_names))]:
+        return
+    names = class_names_for(names, str(loaded.record.config.get("classes", "aami5")))
+    if list(names) != loaded.class_names:
+        raise UserError(f"{test_csv}: its labels mean the classes {', '.join(names)}, but "
                         f"{loaded.path} predicts {', '.join(loaded.class_names)}; score it on "
                         "data with its classes")
 
