@@ -140,6 +140,23 @@ def test_macro_f1_is_over_the_classes_with_beats_or_calls_as_in_training():
     assert evaluation.rates_from_counts(cm)["macro_f1"] == pytest.approx(report["macro_f1"])
 
 
+
+def test_every_macro_f1_is_scikit_learns_over_the_classes_with_beats_or_calls():
+    from ecgsweep import ec57, sweep_ensemble
+
+    y, probs = _scored(800, seed=3)
+    keep = y != 3  # F has neither beats nor calls
+    probs = probs[keep]
+    probs[:, 3] = 0.0
+    y, pred = y[keep], probs.argmax(axis=1)
+    expected = f1_score(y, pred, average="macro")  # labels present in y or pred
+    cm = np.bincount(y * 5 + pred, minlength=25).reshape(5, 5)
+    assert ec57.macro_f1(cm) == pytest.approx(expected)
+    assert sweep_ensemble.scores(y, probs)["macro_f1"] == pytest.approx(expected)
+    assert evaluation.compute_report(y, probs, NAMES, bootstrap=0)["macro_f1"] == pytest.approx(
+        expected)
+    assert list(ec57.macro_f1(np.stack([cm, np.eye(5, dtype=int)]))) == pytest.approx([expected, 1])
+
 def test_a_class_missing_from_the_test_set_has_no_auc():
     y, probs = _scored(800, seed=7)
     keep = y != 3  # no F beats

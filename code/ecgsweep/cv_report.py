@@ -32,7 +32,7 @@ def pooled_ec57(records: list[ModelRecord], class_names: Sequence[str]) -> dict[
                                    "predicted by the fold that held it out), "
                                    f"{ec57.table_heading(class_names)}:"), flush=True)
     pooled = {"confusion": cm.tolist(), "ec57": table,
-              "pooled_macro_f1": ec57.macro_f1(cm, class_names),
+              "pooled_macro_f1": ec57.macro_f1(cm),
               "val_records": [r.val_records for r in records]}
     if all(r.val_confusion_by_record is not None for r in records):
         # every record is held out by one fold only, so the folds' dicts do not overlap

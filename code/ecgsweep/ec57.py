@@ -65,11 +65,32 @@ def ec57_table(cm: np.ndarray, class_names: Sequence[str],
     return out
 
 
-def macro_f1(cm: np.ndarray, class_names: Sequence[str]) -> float:
-    """Mean F1 of the classes that have beats or calls, every call counted (no EC57 rule)."""
-    f1 = [r["f1"] for r in ec57_table(cm, class_names, ec57_rules=False).values()
-          if r["f1"] is not None]
-    return float(np.mean(f1))
+def class_f1(cm: np.ndarray) -> np.ndarray:
+    """F1 = 2TP / (2TP + FP + FN) of each class of the (..., k, k) confusion matrices ``cm``
+    (rows true, columns predicted), every call counted; 0 for a class with neither beats
+    nor calls, which ``present_classes`` leaves out of a mean."""
+    cm = np.asarray(cm, dtype=np.float64)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    denom = cm.sum(axis=-1) + cm.sum(axis=-2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, 2 * tp / denom, 0.0)
+
+
+def present_classes(cm: np.ndarray) -> np.ndarray:
+    """Per class of the (..., k, k) confusion matrices ``cm``, whether it has beats or calls:
+    the classes a macro average is taken over (one with neither has no F1 to average)."""
+    cm = np.asarray(cm)
+    return (cm.sum(axis=-1) + cm.sum(axis=-2)) > 0
+
+
+def macro_f1(cm: np.ndarray) -> Any:
+    """The macro-F1 of every figure here (training's ``val_macro_f1``, the pooled and test
+    reports, ``sweep.py ensemble``): the mean ``class_f1`` over the classes with beats or
+    calls, every call counted (no EC57 rule). A float for one (k, k) matrix, an array for a
+    stack of them."""
+    present = present_classes(cm)
+    macro = (class_f1(cm) * present).sum(axis=-1) / present.sum(axis=-1)
+    return float(macro) if np.ndim(macro) == 0 else macro
 
 
 def has_ec57_rows(class_names: Sequence[str]) -> bool:

@@ -104,11 +104,13 @@ def validation_split(record: ModelRecord) -> Any:
 
 
 def scores(y: np.ndarray, probs: np.ndarray) -> dict[str, float]:
-    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.metrics import confusion_matrix
+
+    from . import ec57
 
     pred = probs.argmax(axis=1)
-    return {"macro_f1": float(f1_score(y, pred, average="macro", zero_division=0)),
-            "accuracy": float(accuracy_score(y, pred))}
+    cm = confusion_matrix(y, pred, labels=list(range(probs.shape[1])))
+    return {"macro_f1": ec57.macro_f1(cm), "accuracy": float((pred == y).mean())}
 
 
 def evaluate_top(store: Store, top: int, batch_size: int = 1024) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, f1_score
+from sklearn.metrics import confusion_matrix
 from sklearn.utils.class_weight import compute_class_weight
 
 from . import ec57, params, prior_shift
@@ -329,13 +329,13 @@ def _validation_metrics(model, val: Split, config: Mapping[str, Any],
                                "diverged): lower learning_rate or check the data")
     picked = np.clip(probs[np.arange(len(val.y)), val.y], 1e-12, 1.0)
     pred = probs.argmax(axis=1)
+    cm = confusion_matrix(val.y, pred, labels=list(range(len(class_names))))
     metrics = {
         "val_loss": float(-np.log(picked).mean()),
         "val_accuracy": float((pred == val.y).mean()),
-        "val_macro_f1": float(f1_score(val.y, pred, average="macro", zero_division=0)),
+        "val_macro_f1": ec57.macro_f1(cm),
     }
     if ec57.has_ec57_rows(class_names):
-        cm = confusion_matrix(val.y, pred, labels=list(range(len(class_names))))
         metrics["val_sveb_veb_f1"] = ec57.sveb_veb_f1(cm, class_names)
     return metrics
 

@@ -28,7 +28,7 @@ def rates_from_counts(cm: np.ndarray) -> dict[str, np.ndarray]:
     ``cm`` is (..., k, k) counts, rows true, columns predicted; any leading axes (e.g. one
     per bootstrap draw) are kept. Same conventions as scikit-learn with zero_division=0:
     a ratio with a zero denominator is 0, and the macro average is over the classes with
-    beats or calls (``present_classes``), as training's ``val_macro_f1`` and the EC57
+    beats or calls (``ec57.macro_f1``), as training's ``val_macro_f1`` and the EC57
     tables take it. Recall of a class with no beats is NaN here, so a confidence interval
     skips the draws where it is undefined.
     """
@@ -39,20 +39,9 @@ def rates_from_counts(cm: np.ndarray) -> dict[str, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(predicted > 0, tp / predicted, 0.0)
         recall = np.where(support > 0, tp / support, np.nan)
-        denom = support + predicted
-        f1 = np.where(denom > 0, 2 * tp / denom, 0.0)
         accuracy = tp.sum(axis=-1) / cm.sum(axis=(-2, -1))
-        present = present_classes(cm)
-        macro_f1 = (f1 * present).sum(axis=-1) / present.sum(axis=-1)
-    return {"accuracy": accuracy, "macro_f1": macro_f1, "precision": precision,
-            "recall": recall, "f1-score": f1}
-
-
-def present_classes(cm: np.ndarray) -> np.ndarray:
-    """Per class of the (..., k, k) confusion matrices ``cm``, whether it has beats or calls:
-    the classes a macro average is taken over (one with neither has no F1 to average)."""
-    cm = np.asarray(cm)
-    return (cm.sum(axis=-1) + cm.sum(axis=-2)) > 0
+    return {"accuracy": accuracy, "macro_f1": ec57.macro_f1(cm), "precision": precision,
+            "recall": recall, "f1-score": ec57.class_f1(cm)}
 
 
 def macro_average(per_class: dict[str, dict[str, float]], class_names: Sequence[str],
@@ -186,12 +175,12 @@ def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[
     per_class = classification_report(y_true, y_pred, labels=labels, target_names=list(class_names),
                                       output_dict=True, zero_division=0)
     cm = confusion_matrix(y_true, y_pred, labels=labels)
-    macro = macro_average(per_class, class_names, present_classes(cm))
+    macro = macro_average(per_class, class_names, ec57.present_classes(cm))
     report: dict[str, Any] = {
         "n_beats": int(len(y_true)),
         "class_names": list(class_names),
         "accuracy": float((y_pred == y_true).mean()),
-        "macro_f1": macro["f1-score"],
+        "macro_f1": ec57.macro_f1(cm),
         "weighted_f1": float(per_class["weighted avg"]["f1-score"]),
         "per_class": {name: {k: float(v) for k, v in per_class[name].items()} for name in class_names},
         "macro_avg": macro,
