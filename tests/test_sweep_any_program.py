@@ -195,3 +195,22 @@ parameters:
     assert row["state"] == "finished"
     assert 1e-4 <= row["params"]["learn_rate"]["value"] <= 1e-2
     assert row["params"]["decay"]["value"] in (1e-5, 1e-6)
+
+
+def test_a_program_of_another_project_is_not_taken_for_ecg_sweeps_train_py(tmp_path, monkeypatch):
+    yaml_text = ("method: grid\nmetric: {name: acc, goal: maximize}\n"
+                 "parameters: {lr: {values: [0.1]}}\n")
+    no_program = sc.loads(yaml_text + 'command: ["${env}", "${interpreter}", "myprog.py", "${args}"]\n')
+    installed = sc.loads(yaml_text + 'command: ["${env}", "${interpreter}", "-m", "ecgsweep.run", '
+                                     '"${args}"]\n')
+    assert not ECG_PROGRAM.owns(no_program) and ECG_PROGRAM.owns(installed)
+    assert not any("train.py" in p.message for p in sc.check(no_program, program=ECG_PROGRAM,
+                                                             cwd=tmp_path, check_program=False))
+    own = sc.loads(yaml_text + "program: code/train.py\n")
+    monkeypatch.chdir(tmp_path)
+    assert ECG_PROGRAM.owns(own)  # no code/train.py here: the package's own copy runs
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "train.py").write_text("import wandb\nwandb.init()\n")
+    assert not ECG_PROGRAM.owns(own)
+    monkeypatch.chdir(REPO)
+    assert ECG_PROGRAM.owns(own)

@@ -230,7 +230,8 @@ def test_fix_that_runs_out_of_space_leaves_no_partial_file(tmp_path):
      "parameters: {x: {values: [1, 2], probabilities: 0.5}}\n", "parameters.x"),
     (f"program: {PROGRAM}\nmethod: grid\n"
      "parameters: {x: {values: [1, 2], probabilities: [a, b]}}\n", "parameters.x"),
-    ("method: grid\nparameters: {model: {value: [cnn]}}\n", "parameters.model"),
+    ("program: code/train.py\nmethod: grid\nparameters: {model: {value: [cnn]}}\n",
+     "parameters.model"),
     (f"program: {PROGRAM}\nmethod: grid\nparameters: {{x: {{value: 2001-01-01}}}}\n",
      "parameters.x.value"),
     (f"program: {PROGRAM}\nmethod: grid\nparameters: {{x: {{values: [!!set {{a}}, 1]}}}}\n",

@@ -44,9 +44,13 @@ class EcgProgram:
 
     def owns(self, cfg: Mapping[str, Any]) -> bool:
         prog = cfg.get("program")
-        if prog is None:  # no program: the default for this repository's sweeps
-            return True
-        return isinstance(prog, str) and os.path.normpath(prog) == os.path.normpath(TRAIN_PROGRAM)
+        if prog is None:  # then the command names what runs: ours as installed, or not ours
+            return runs_train_module(cfg.get("command"))
+        if not isinstance(prog, str) or os.path.normpath(prog) != os.path.normpath(TRAIN_PROGRAM):
+            return False
+        # a project of one's own may have a code/train.py too; without one, ours runs (run_as)
+        script = Path(prog)
+        return not script.is_file() or is_train_script(script)
 
     def parameter(self, name: str) -> ParamRule | None:
         p = params.all_params().get(name)
@@ -82,6 +86,23 @@ class EcgProgram:
 
 
 ECG_PROGRAM = EcgProgram()
+
+
+def runs_train_module(command: Any) -> bool:
+    """Whether a sweep's ``command:`` runs the installed training program
+    (``${interpreter} -m ecgsweep.run``)."""
+    items = [str(item) for item in command] if isinstance(command, list) else []
+    return any(a == "-m" and b == TRAIN_MODULE for a, b in zip(items, items[1:]))
+
+
+def is_train_script(path: Path) -> bool:
+    """Whether the file at ``path`` is ecg-sweeps' training script (it runs
+    ``ecgsweep.run``), not another project's program of the same name."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return f"from {TRAIN_MODULE} import" in text or f"import {TRAIN_MODULE}" in text
 
 
 def train_program() -> list[str]:
