@@ -214,3 +214,29 @@ def test_a_program_of_another_project_is_not_taken_for_ecg_sweeps_train_py(tmp_p
     assert not ECG_PROGRAM.owns(own)
     monkeypatch.chdir(REPO)
     assert ECG_PROGRAM.owns(own)
+
+
+def test_a_program_that_names_its_own_wandb_folder_is_found_and_synced(tmp_path, monkeypatch):
+    from ecgsweep.sweep.results import sync_command
+
+    monkeypatch.setenv("FAKE_RUN_DIR", "out")
+    yaml_text = f"""\
+program: {REPO / PROGRAM}
+method: grid
+metric: {{name: val/loss, goal: minimize}}
+parameters:
+  learn_rate: {{values: [0.3]}}
+  steps: {{value: 2}}
+"""
+    cfg = sc.loads(yaml_text)
+    store, _ = create_or_join(tmp_path / "store", cfg, yaml_text, "test.yaml")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    rc = Runner(store, Options(poll_s=0.2, cwd=str(work), kill_delay_s=5, gpus=[])).run()
+    (row,) = store.runs()
+    assert rc == 0 and row["state"] == "finished", row
+    assert len(store.history(row["run_id"])) == 2
+    run_folder = Path(row["files_dir"]).parent
+    assert run_folder.parent == work / "out" / "wandb"
+    assert sync_command(store).endswith(f" {store.folder / 'wandb'} out/wandb/{run_folder.name}")

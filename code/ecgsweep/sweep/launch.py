@@ -189,11 +189,20 @@ def start(argv: list[str], env: Mapping[str, str], *, log_path: str | Path,
     return proc
 
 
+# How deep below the runs' folder a program's own ``wandb.init(dir=...)`` folder is looked for.
+RUN_DIR_DEPTH = 2
+
+
 def find_files_dir(wandb_dir: str | Path, run_id: str, cwd: str | Path | None = None) -> Path | None:
-    """The ``files`` folder of the wandb run with this ID (offline or online), if it exists."""
-    roots = [Path(wandb_dir) / "wandb", Path(cwd or os.getcwd()) / "wandb"]
+    """The ``files`` folder of the wandb run with this ID (offline or online), if it exists:
+    in the sweep's ``wandb/`` (``WANDB_DIR``), the runs' folder's ``wandb/``, else a
+    ``wandb/`` up to ``RUN_DIR_DEPTH`` folders below it (a program that passes
+    ``wandb.init(dir=...)``, which wins over ``WANDB_DIR``)."""
+    cwd = Path(cwd or os.getcwd())
+    roots = [str(Path(wandb_dir) / "wandb"), str(cwd / "wandb")]
+    roots += [str(cwd.joinpath(*["*"] * depth, "wandb")) for depth in range(1, RUN_DIR_DEPTH + 1)]
     for root in roots:
-        hits = sorted(glob.glob(str(root / f"*run-*-{run_id}")))
+        hits = sorted(glob.glob(str(Path(root) / f"*run-*-{glob.escape(run_id)}")))
         if hits:
             return Path(hits[-1]) / "files"
     return None

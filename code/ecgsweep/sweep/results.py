@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .store import Store
 
 
 def sync_command(store: Store) -> str:
-    """The `wandb sync` command that uploads the sweep's offline runs."""
+    """The `wandb sync` command that uploads the sweep's offline runs: the store's
+    ``wandb/``, and the run folders a program wrote elsewhere (``wandb.init(dir=...)``)."""
     meta = store.meta()
     folder = store.folder / "wandb"
-    try:
-        shown = os.path.relpath(folder)
-        if shown.startswith(".."):
-            shown = str(folder)
-    except ValueError:
-        shown = str(folder)
     parts = ["wandb", "sync"]
     if meta.get("project"):
         parts += ["-p", str(meta["project"])]
     if meta.get("entity"):
         parts += ["-e", str(meta["entity"])]
-    parts.append(shown)
+    parts.append(_shown(folder))
+    parts += [_shown(run) for run in runs_outside(store, folder)]
     return " ".join(parts)
+
+
+def runs_outside(store: Store, folder: Path) -> list[Path]:
+    """The run folders of the sweep's runs that are not in ``folder``."""
+    found = [Path(row["files_dir"]).parent for row in store.runs() if row.get("files_dir")]
+    inside = folder.resolve()
+    return sorted({run for run in found if inside not in run.resolve().parents})
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the current folder where it lies below it, else absolute."""
+    try:
+        shown = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if shown.startswith("..") else shown
 
 
 def sync_note(store: Store) -> str | None:

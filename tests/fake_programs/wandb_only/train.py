@@ -8,6 +8,8 @@ logged once as `from_args` so a test can compare. Metrics go through wandb.log o
 `val/loss` (lower with a higher learn_rate), `score with space` (= learn_rate) and `loss`.
 Behaviour knobs (parameters): `crash` raises after the first step, `log_metric: false` logs
 only `loss`, `slow_below` sleeps 1 s per step while learn_rate is below it, `steps`.
+The environment variable FAKE_RUN_DIR passes wandb.init a folder of its own (``dir=``),
+which wins over the WANDB_DIR the runner sets.
 """
 
 import json
@@ -39,7 +41,10 @@ def from_args(argv):
 
 def main():
     args = from_args(sys.argv[1:])
-    run = wandb.init()
+    run_dir = os.environ.get("FAKE_RUN_DIR")
+    if run_dir:
+        os.makedirs(run_dir, exist_ok=True)
+    run = wandb.init(dir=run_dir) if run_dir else wandb.init()
     cfg = run.config
     lr = float(cfg.get("learn_rate", 0.5))
     run.summary["from_args"] = json.dumps(args, sort_keys=True)
