@@ -256,6 +256,18 @@ def test_classify_exit():
     assert failures.classify_exit(1, "Traceback\nValueError: bad\n").endswith("ValueError: bad")
 
 
+def test_a_w_and_b_programs_own_last_line_is_its_error_not_wandbs_footer():
+    def tail(run_id):
+        return ("data file missing: /data/x.csv\n"
+                f"\x1b[1;34mwandb\x1b[0m: Find logs at: st/wandb/offline-run-2026-{run_id}/logs\n")
+
+    first, second = (failures.classify_exit(1, tail(i)) for i in ("urq6sbqr", "zz81kkq2"))
+    assert first == "crashed (exit 1): data file missing: /data/x.csv"
+    assert failures.same_error_key(first) == failures.same_error_key(second)
+    only_wandb = failures.classify_exit(1, "\x1b[1;34mwandb\x1b[0m: Find logs at: st/logs\n")
+    assert only_wandb == "crashed (exit 1): wandb: Find logs at: st/logs"
+
+
 # ----------------------------------------------------------------------------- GPUs
 
 

@@ -24,7 +24,7 @@ def classify_exit(rc: int, tail: str,
     """One line saying why a run failed, from its exit code and the end of its output;
     ``describe_exit`` says what the program means by its own codes
     (``ProgramHooks.describe_exit``)."""
-    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+    lines = program_lines(tail)
     err_lines = [ln for ln in lines if ln.lower().startswith("error:")]
     last_err = err_lines[-1] if err_lines else None
     last = lines[-1] if lines else ""
@@ -47,6 +47,22 @@ def classify_exit(rc: int, tail: str,
         return f"out of memory (exit {rc}): {oom[-1][:300]}"
     tb = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
     return f"crashed (exit {rc}): {(tb[-1] if tb else last_err or last)[:300]}"
+
+
+# Terminal colour codes, and the lines wandb itself prints (its footer ends a failed run's
+# output with "wandb: Find logs at: <the run's folder>", which names no error and differs
+# from run to run).
+ANSI_CODE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+WANDB_LINE = re.compile(r"^wandb:")
+
+
+def program_lines(tail: str) -> list[str]:
+    """The non-empty lines of a run's output tail, colour codes removed, without wandb's own
+    lines (all of them when there are only those)."""
+    lines = [ANSI_CODE.sub("", ln).strip() for ln in tail.splitlines()]
+    lines = [ln for ln in lines if ln]
+    own = [ln for ln in lines if not WANDB_LINE.match(ln)]
+    return own or lines
 
 
 def same_error_key(error: str | None) -> str:
