@@ -279,7 +279,7 @@ def test_an_older_store_is_read_without_prior_runs_and_gains_them_when_written(t
     with sqlite3.connect(db_path(root, "old00001")) as conn:
         conn.execute("DROP TABLE prior_runs")  # as a store made before prior runs
     sweep = status_json(root, "old00001", capsys)["sweep"]
-    assert sweep["prior_runs"] == [] and sweep["state"] == "running"
+    assert sweep["prior_runs"] == [] and sweep["state"] == "idle"  # no runner works on it
     assert cli(["pause", "old00001", "--store", str(root)], capsys)[0] == 0
     store = Store(db_path(root, "old00001"), read_only=True)
     assert store.prior_runs() == [] and controls.current(store).state == "paused"

@@ -42,3 +42,30 @@ def test_status_json_lists_the_sweep_and_its_runs(tmp_path):
                    "metric": 0.4, "steps": 2, "exit_code": 0, "stop_reason": None,
                    "host": "nodeA", "node_id": None, "gpu": None}
     assert runs["run2"]["metric"] is None and runs["run2"]["stop_reason"] == "hyperband: behind"
+
+
+def test_every_status_view_calls_a_sweep_whose_runner_died_idle(tmp_path):
+    import socket
+
+    yaml_text = ("program: p.py\nmethod: random\nmetric: {name: val/loss, goal: minimize}\n"
+                 "parameters:\n  lr: {min: 0.1, max: 0.9}\n")
+    store, _ = create_or_join(tmp_path / "store", sc.loads(yaml_text), yaml_text, "s.yaml",
+                              sweep_id="dead0001")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid of this machine that no longer runs
+    with store.transaction():
+        store.register_runner("r1", host=socket.gethostname(), pid=gone.pid, pid_start=None,
+                              boot_id="", workers=1)
+        store.insert_run("run1", {"lr": {"value": 0.5}}, state="running", owner="r1")
+    store.close()
+
+    def status(*args):
+        res = subprocess.run([sys.executable, "code/sweep.py", "status", *args, "--store",
+                              str(tmp_path / "store")], cwd=REPO, capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        return res.stdout
+
+    assert json.loads(status("dead0001", "--json"))["sweep"]["state"] == "idle"
+    assert status().split()[:2] == ["dead0001", "idle"]
+    assert "sweep dead0001 idle: " in status("dead0001")
+    assert "continue with: python code/sweep.py --resume dead0001 --store " in status("dead0001")

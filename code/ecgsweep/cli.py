@@ -21,6 +21,7 @@ from .sweep.errors import (EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_
                            EXIT_USAGE)
 from .sweep.errors import UserError
 from .sweep.files import require_folder, writable_folder  # noqa: F401
+from .sweep.hints import INSTALLED_COMMAND, script_command  # noqa: F401
 
 
 class DataFormatError(ValueError):
@@ -42,8 +43,6 @@ def wandb_start_failed(what: str, error: Exception) -> UserError:
                      "and `wandb sync` it later")
 
 
-# The installed console command (pyproject.toml's [project.scripts]).
-INSTALLED_COMMAND = "ecg-sweeps"
 _naming = {"installed": False}
 
 
@@ -57,14 +56,6 @@ def prog(script: str, command: str) -> str:
     """The name a usage line gives a command: ``ecg-sweeps <command>`` through the installed
     command, ``code/<script>`` as a script of the clone."""
     return f"{INSTALLED_COMMAND} {command}" if _naming["installed"] else f"code/{script}"
-
-
-def script_command(script: str, command: str) -> str:
-    """The command line that runs a job from the current folder, for a "run this next" hint:
-    ``python code/<script>`` where the folder is a clone's root, else the installed
-    ``ecg-sweeps <command>``."""
-    return (f"python code/{script}" if os.path.isfile(os.path.join("code", script))
-            else f"{INSTALLED_COMMAND} {command}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

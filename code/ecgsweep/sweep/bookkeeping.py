@@ -22,6 +22,7 @@ from . import controls, launch
 from .engine import metric_of, propose, stop_decisions
 from .errors import ConfigError
 from .failures import same_error_key
+from .hints import continue_command
 from .ranking import better, metric_and_goal
 from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, Store, db_path,
                     require_valid_id, sqlite_errors, sweep_dir)
@@ -60,7 +61,8 @@ def create_or_join(root: str | Path, cfg: dict, yaml_text: str, source: str, *,
                 if existing != yaml_text:
                     raise ConfigError(
                         f"sweep {sweep_id} in {root} was started with a different config; "
-                        f"continue it with --resume {sweep_id}, or pick another --sweep-id")
+                        f"continue it with `{continue_command(sweep_id, root)}`, or pick "
+                        "another --sweep-id")
                 had = sorted(r["run_id"] for r in store.prior_runs())
                 if prior is not None and sorted(r["run_id"] for r in prior) != had:
                     raise ConfigError(
@@ -240,8 +242,8 @@ def metric_never_logged(store: Store, run_id: str, metric: str, hist: list[dict]
         store.update_run(run_id, error=f"its W&B record is damaged: {damage}")
         return (f"run {run_id} finished but its W&B record is damaged, so the sweep's metric "
                 f"{metric!r} could not be read from it: {damage}. Check that file and its disk "
-                f"(full? written by a killed process?), then continue with --resume "
-                f"{store.get('sweep_id')}")
+                f"(full? written by a killed process?), then continue with "
+                f"`{continue_command(store.get('sweep_id'), store.folder.parent)}`")
     logged = sorted({k for h in hist for k in h if not k.startswith("_")}
                     | {k for k in (summary or {}) if not k.startswith("_")})
     note = (f"never logged the sweep's metric {metric!r}; it logged: "

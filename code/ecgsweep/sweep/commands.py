@@ -20,6 +20,7 @@ from . import table
 from .bookkeeping import create_or_join
 from .errors import EXIT_OK, UserError
 from .files import require_folder, writable_folder, write_text_whole
+from .hints import continue_command, sweep_command
 from .liveness import runner_alive
 from .program import ANY_PROGRAM, ProgramHooks
 from .progress import Progress
@@ -102,7 +103,7 @@ def fix_hint(path: str, problems: list[sweep_config.Problem]) -> str | None:
     """The line that points at ``check --fix`` when some of ``problems`` are mechanical."""
     if not any(p.message.endswith(sweep_config.FIX_HINT) for p in problems):
         return None
-    return (f"{path}: `python code/sweep.py check --fix {path}` writes "
+    return (f"{path}: `{sweep_command('check')} --fix {path}` writes "
             f"{sweep_fix.fixed_path(path)} with the mechanical fixes")
 
 
@@ -234,7 +235,7 @@ def _ended_by_control(store: Store, console: Console) -> bool:
 def _create(store_root: str, yaml_path: str | None, sweep_id: str | None, opts: Options,
             console: Console, prior_runs: list[str] | None = None) -> tuple[Store, bool]:
     if not yaml_path:
-        raise UserError("give a sweep YAML (python code/sweep.py sweep_conf/cnn_bayes.yaml) "
+        raise UserError(f"give a sweep YAML ({sweep_command()} sweep_conf/cnn_bayes.yaml) "
                         "or --resume SWEEP_ID")
     require_folder(store_root, "--store")
     text = sweep_config.read_text(yaml_path)
@@ -305,20 +306,17 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
     if show_table and rows:
         console.print(table.runs_table(rows, metric=metric, searched=searched,
                                        title=f"sweep {sid}", width=console.width))
-    state = controls.shown_state(meta, rows)
+    state = controls.shown_state(meta, rows) if runner else state_now(meta, rows, store.runners())
     why = meta.get("failure") if state == "failed" else meta.get("finished_because")
     control = controls.of_meta(meta)
     if control is not None:
         why = control.says() + (f"; let it start runs again with: "
                                 f"{controls.resume_command(sid, str(store.folder.parent))}"
                                 if control.state == controls.PAUSED else "")
-    if state == "running" and runner is None and not any(
-            runner_alive(r, time.time()) for r in store.runners().values()):
-        state, why = "idle", f"no runner is working on it; continue with: python code/sweep.py " \
-                             f"--resume {sid} --store {store.folder.parent}"
+    if state == IDLE:
+        why = f"no runner is working on it; continue with: {continue_command(sid, store.folder.parent)}"
     if runner is not None and runner.signals.count:
-        state, why = "interrupted", f"continue with: python code/sweep.py --resume {sid}" + (
-            f" --store {store.folder.parent}" if str(store.folder.parent) != DEFAULT_STORE else "")
+        state, why = "interrupted", f"continue with: {continue_command(sid, store.folder.parent)}"
     console.print(f"sweep {sid} {state}: {table.counts_line(rows)}" + (f" — {why}" if why else ""),
                   markup=False, soft_wrap=True)
     prior_rows = store.prior_runs()
@@ -340,6 +338,19 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
 
 # ----------------------------------------------------------------------------- status
 
+# A sweep that is running by its record while no live runner works on it (its runner was
+# killed, or its machine went down): it goes on only when one continues it.
+IDLE = "idle"
+
+
+def state_now(meta: dict, rows: list[dict], runners: dict[str, dict]) -> str:
+    """The sweep's state as every status view shows it: ``controls.shown_state``, except
+    ``idle`` for a running sweep with no live runner."""
+    state = controls.shown_state(meta, rows)
+    if state == RUNNING and not any(runner_alive(r, time.time()) for r in runners.values()):
+        return IDLE
+    return state
+
 
 def status_document(meta: dict, rows: list[dict], runners: dict[str, dict],
                     steps: dict[str, int], prior_rows: list[dict] | None = None) -> dict:
@@ -347,7 +358,7 @@ def status_document(meta: dict, rows: list[dict], runners: dict[str, dict],
     run; ``state`` is a control's (paused, stopping, stopped, cancelled) or the runners'."""
     metric, goal = metric_and_goal(sweep_config.engine_config(meta["config"]))
     control = controls.of_meta(meta)
-    sweep = {"id": meta["sweep_id"], "state": controls.shown_state(meta, rows),
+    sweep = {"id": meta["sweep_id"], "state": state_now(meta, rows, runners),
              "control": control.as_dict() if control else None,
              "prior_runs": [{"id": r["run_id"], "metric": r.get("metric_best")}
                             for r in prior_rows or []],
@@ -389,21 +400,22 @@ def _listing_line(store_root: str, sweep_id: str) -> str:
     """The sweep's line in the store's list; one whose store cannot be read says why, so
     that it does not hide the others."""
     try:
-        meta, rows = _read_summary(store_root, sweep_id)
+        meta, rows, runners = _read_summary(store_root, sweep_id)
     except (StoreError, sweep_config.ConfigError, FileNotFoundError) as e:
         return f"{sweep_id}  {'damaged' if isinstance(e, DamagedStore) else 'unreadable':<11} {e}"
     created = time.strftime("%Y-%m-%d %H:%M", time.localtime(meta.get("created_at", 0)))
-    state = controls.shown_state(meta, rows)
+    state = state_now(meta, rows, runners)
     return (f"{sweep_id}  {state:<11} {created}  {meta.get('source', '')}  "
             f"{table.counts_line(rows)}")
 
 
-def _read_summary(store_root: str, sweep_id: str) -> tuple[dict, list[dict]]:
-    """The sweep's meta and runs, read without writing; StoreError when they cannot be."""
+def _read_summary(store_root: str, sweep_id: str) -> tuple[dict, list[dict], dict[str, dict]]:
+    """The sweep's meta, runs and runners, read without writing; StoreError when they
+    cannot be."""
     store = open_store(store_root, sweep_id, read_only=True)
     try:
         with sqlite_errors(store.path):
-            return store.meta(), store.runs()
+            return store.meta(), store.runs(), store.runners()
     finally:
         store.close()
 
@@ -444,6 +456,7 @@ def control(action: str, sweep_id: str, *, store_root: str = DEFAULT_STORE,
         recorded, changed = controls.apply(store, action, controls.who(), now)
         running = len(store.runs(RUNNING))
         alive = any(runner_alive(r, now) for r in store.runners().values())
-    console.print(controls.confirmation(sweep_id, action, recorded, changed, running, alive),
+    console.print(controls.confirmation(sweep_id, action, recorded, changed, running, alive,
+                                          store_root),
                   markup=False, soft_wrap=True)
     return EXIT_OK

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from .errors import UserError
+from .hints import continue_command, store_option, sweep_command
 from .store import DEFAULT_STORE, RUNNING, Store
 
 STOP, CANCEL, PAUSE, RESUME = "stop", "cancel", "pause", "resume"
@@ -128,8 +129,7 @@ def shown_state(meta: dict, rows: list[dict]) -> str:
 
 def resume_command(sweep_id: str, store_root: str) -> str:
     """The command that lets a paused sweep start runs again."""
-    store = f" --store {store_root}" if str(store_root) != DEFAULT_STORE else ""
-    return f"python code/sweep.py resume {sweep_id}{store}"
+    return f"{sweep_command('resume')} {sweep_id}{store_option(store_root)}"
 
 
 def runner_line(sweep_id: str, control: Control | None, store_root: str, live: int) -> str:
@@ -146,7 +146,7 @@ def runner_line(sweep_id: str, control: Control | None, store_root: str, live: i
 
 
 def confirmation(sweep_id: str, action: str, control: Control | None, changed: bool,
-                 running: int, runner_alive: bool) -> str:
+                 running: int, runner_alive: bool, store_root: str = DEFAULT_STORE) -> str:
     """What the control command prints: what was recorded and what follows."""
     if not changed:
         return (f"sweep {sweep_id} is not paused: nothing changed" if control is None
@@ -154,7 +154,7 @@ def confirmation(sweep_id: str, action: str, control: Control | None, changed: b
     recorded = f"sweep {sweep_id} {control.says()}" if control else f"sweep {sweep_id} resumed"
     if not runner_alive:
         follow = ("no runner is working on it; recorded for the next runner "
-                  f"(`python code/sweep.py --resume {sweep_id}`)")
+                  f"(`{continue_command(sweep_id, store_root)}`)")
         if control is not None and control.state in ENDING:
             follow = ("no runner is working on it; recorded: a later `--resume "
                       f"{sweep_id}` starts no run")
