@@ -90,6 +90,12 @@ def test_model_that_does_not_fit_the_data_is_a_clear_error(trained, synth_dir, t
     proc = _eval_cli(tmp_path, "--model", str(trained["ptb"]), "--test",
                      str(synth_dir / "mitbih_test.csv"), "--out", str(tmp_path / "x"))
     assert proc.returncode == 2, proc.stderr
+    assert "mitbih_test.csv: its labels mean the classes N, S, V, F, Q, but" in proc.stderr
+    unnamed = tmp_path / "beats.csv"  # the same rows under a name that says no classes
+    unnamed.write_bytes((synth_dir / "mitbih_test.csv").read_bytes())
+    proc = _eval_cli(tmp_path, "--model", str(trained["ptb"]), "--test", str(unnamed),
+                     "--out", str(tmp_path / "x"))
+    assert proc.returncode == 2, proc.stderr
     assert "predicts 2 classes (normal, abnormal)" in proc.stderr
     assert "has label 4" in proc.stderr and "Traceback" not in proc.stderr
     proc = _eval_cli(tmp_path, "--model", str(tmp_path / "nope.keras"))

@@ -210,6 +210,35 @@ def test_the_misclassified_beats_picture_is_written_when_there_are_errors(tmp_pa
     assert "misclassified_beats" not in paths
     assert not (tmp_path / "rep" / "misclassified_beats.png").exists()
 
+    # One class among the test beats: no curves, and the earlier report's are removed.
+    one_class = evaluation.compute_report(np.zeros(20, int), perfect[:20], NAMES, bootstrap=0)
+    paths = evaluation.write_report(one_class, tmp_path / "rep")
+    assert "roc_pr_curves" not in paths and not (tmp_path / "rep" / "roc_pr_curves.png").exists()
+
+
+def test_the_default_report_folder_names_the_model_and_the_data_scored(tmp_path):
+    from ecgsweep.evaluation.members import LoadedModel
+
+    def member(path, dataset):
+        return LoadedModel(Path(path), None, ModelRecord(config={"model": "cnn",
+                                                                 "dataset": dataset}))
+
+    mitbih, ptbdb = member("models/cnn/best.keras", "mitbih"), member("m/cnn/best.keras", "ptbdb")
+    assert evaluation.default_out_dir([mitbih], None) == Path("reports/cnn-best-mitbih")
+    assert evaluation.default_out_dir([ptbdb], None) == Path("reports/cnn-best-ptbdb")
+    assert evaluation.default_out_dir([mitbih, ptbdb], "x/svdb_test.csv.gz") == Path(
+        "reports/ensemble-svdb_test")
+    out = tmp_path / "rep"
+    out.mkdir()
+    report = {"models": ["models/cnn/best.keras"], "test_data": "the mitbih test data"}
+    assert evaluation.replaced_report(out, report) is None  # nothing there yet
+    (out / "report.json").write_text(json.dumps(report))
+    assert evaluation.replaced_report(out, report) is None  # the same model on the same data
+    other = {**report, "test_data": "x/svdb_test.csv"}
+    assert evaluation.replaced_report(out, other) == (
+        f"{out / 'report.json'} held the report of models/cnn/best.keras on the mitbih test "
+        "data; it is replaced: pass --out DIR to keep reports apart")
+
 
 def test_terminal_summary_shows_aucs_and_intervals():
     from rich.console import Console

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "lacks are left out")
     parser.add_argument("--test", help="test CSV (default: the test data of the model's data set)")
     parser.add_argument("--data-dir", help="folder of the data set's CSVs (default: as trained)")
-    parser.add_argument("--out", help="report folder (default: reports/<model name>)")
+    parser.add_argument("--out", help="report folder (default: reports/<family>-<model file>-<test data>)")
     parser.add_argument("--bootstrap", type=non_negative_int, default=1000, metavar="N",
                         help="bootstrap draws for the 95%% confidence intervals (default 1000; "
                              "0: none)")

@@ -10,6 +10,7 @@ names below are the package's public ones.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -41,12 +42,31 @@ __all__ = ["BOOTSTRAP_DRAWS", "CI_LEVEL", "CURVE_POINTS", "EXAMPLES_PER_PAIR", "
            "write_report"]
 
 
-def _default_out_dir(members: Sequence[LoadedModel]) -> Path:
-    if len(members) > 1:
-        return Path("reports") / "ensemble"
+def default_out_dir(members: Sequence[LoadedModel], test_csv: str | None) -> Path:
+    """``reports/<model>-<scored on>``: the model as ``<family>-<file name>`` (``ensemble``
+    for several), scored on the test CSV's name, else on its data set's held-out data."""
     m = members[0]
-    family = m.record.family
-    return Path("reports") / (f"{family}-{m.path.stem}" if family else m.path.stem)
+    if len(members) > 1:
+        model = "ensemble"
+    else:
+        model = f"{m.record.family}-{m.path.stem}" if m.record.family else m.path.stem
+    scored_on = Path(test_csv or str(m.record.config.get("dataset") or "test")).name
+    return Path("reports") / f"{model}-{scored_on.split('.')[0]}"
+
+
+def replaced_report(out_dir: Path, report: dict[str, Any]) -> str | None:
+    """A warning when ``out_dir`` holds the report of other models or other test data, which
+    this one replaces; None when it holds none or the same models' on the same data."""
+    path = out_dir / "report.json"
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(earlier, dict) or (earlier.get("models"), earlier.get("test_data")) == (
+            report["models"], report["test_data"]):
+        return None
+    return (f"{path} held the report of {', '.join(map(str, earlier.get('models') or []))} on "
+            f"{earlier.get('test_data')}; it is replaced: pass --out DIR to keep reports apart")
 
 
 def _quiet(step: str) -> None:
@@ -128,7 +148,7 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
             print(f"after the model, as --set gives: {changed_settings(members[0], settings)}",
                   flush=True)
             members = [with_settings(m, settings) for m in members]
-        out = writable_folder(out_dir or _default_out_dir(members), "--out")  # before the work
+        out = writable_folder(out_dir or default_out_dir(members, test_csv), "--out")  # first
         progress.step("reading the test data")
         split, where = test_data_for(members[0], test_csv, data_dir)
         # An explicit --test file is the user's choice; a derived one must come from the data
@@ -144,6 +164,10 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
             bootstrap=bootstrap, seed=seed, level=level, examples_per_pair=examples_per_pair),
             progress.step)
         report.update(models=[str(m.path) for m in members], test_data=where)
+        replaced = replaced_report(out, report)
+        if replaced:
+            print(f"warning: {replaced}", file=sys.stderr, flush=True)
+            warnings.append(replaced)
         if settings:
             report["after_model_settings"] = dict(settings)
         if warnings:

@@ -137,6 +137,12 @@ def plot_misclassified(report: dict[str, Any], beats: np.ndarray, y_true: np.nda
     return True
 
 
+# The pictures a report draws only when its data allow (curves need two classes or more
+# among the test beats, the misclassified beats a mistake).
+OPTIONAL_PICTURES = {"roc_pr_curves": "roc_pr_curves.png",
+                     "misclassified_beats": "misclassified_beats.png"}
+
+
 def write_report(report: dict[str, Any], out_dir: Path, beats: np.ndarray | None = None,
                  y_true: np.ndarray | None = None) -> dict[str, Path]:
     """report.json, classification_report.csv and the pictures; the misclassified-beats
@@ -148,13 +154,15 @@ def write_report(report: dict[str, Any], out_dir: Path, beats: np.ndarray | None
              "confusion_matrix": out_dir / "confusion_matrix.png"}
     write_classification_csv(report, paths["classification_report"])
     plot_confusion_matrix(report, paths["confusion_matrix"])
+    for name in OPTIONAL_PICTURES.values():  # an earlier report's, which this one may not draw
+        (out_dir / name).unlink(missing_ok=True)
     if report.get("curves", {}).get("roc"):
-        paths["roc_pr_curves"] = out_dir / "roc_pr_curves.png"
+        paths["roc_pr_curves"] = out_dir / OPTIONAL_PICTURES["roc_pr_curves"]
         plot_curves(report, paths["roc_pr_curves"])
-    stale = out_dir / "misclassified_beats.png"
-    stale.unlink(missing_ok=True)  # from an earlier report in this folder
-    if beats is not None and y_true is not None and plot_misclassified(report, beats, y_true, stale):
-        paths["misclassified_beats"] = stale
+    misclassified = out_dir / OPTIONAL_PICTURES["misclassified_beats"]
+    if beats is not None and y_true is not None and plot_misclassified(report, beats, y_true,
+                                                                       misclassified):
+        paths["misclassified_beats"] = misclassified
     report["files"] = {k: str(v) for k, v in paths.items()}
     write_report_json(paths["report"], report)
     return paths
