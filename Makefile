@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 SWEEP_COUNT ?= 6
 SWEEP_WORKERS ?= 1
 SWEEP_FLAGS ?=
+BENCH_FLAGS ?=
 
 # Everything runs offline unless the caller says otherwise (no W&B account needed).
 export WANDB_MODE ?= offline
@@ -53,7 +54,7 @@ test-fast: $(VENV)/.installed-test
 	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed
-	$(PY) code/bench.py
+	$(PY) code/bench.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf wandb .sweeps reports bench .pytest_cache

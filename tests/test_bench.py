@@ -121,6 +121,9 @@ def test_size_overrides_replace_fields_and_refuse_unknown_names_and_types():
         bench_sizes.with_overrides(bench_sizes.FULL, {"packed_sweep_runs": "four"})
     with pytest.raises(ValueError, match="packed_sweep_runs=-1: a count, at least 1"):
         bench_sizes.with_overrides(bench_sizes.FULL, {"packed_sweep_runs": -1})
+    for epochs in bench_sizes.WARMED_EPOCHS:  # the first epoch is not timed: one more must run
+        with pytest.raises(ValueError, match=f"{epochs}=1: a count, at least 2"):
+            bench_sizes.with_overrides(bench_sizes.FULL, {epochs: 1})
     with pytest.raises(ValueError, match="executor_long_epoch_s=-0.5: a finite number of 0"):
         bench_sizes.with_overrides(bench_sizes.FULL, {"executor_long_epoch_s": -0.5})
 

@@ -73,6 +73,11 @@ SMOKE = Sizes(
 )
 
 
+# Epoch counts whose first epoch (graph building, warm-up) is left out of the figure: at
+# least one more must run.
+WARMED_EPOCHS = ("epochs", "backend_epochs", "gpu_epochs")
+
+
 def with_overrides(sizes: Sizes, overrides: dict[str, Any]) -> Sizes:
     """``sizes`` with some fields replaced, for a machine with less time than a full run needs;
     ValueError naming an unknown field, a value of another type than the field's, a count
@@ -89,8 +94,10 @@ def with_overrides(sizes: Sizes, overrides: dict[str, Any]) -> Sizes:
                 type(value) is type(current) or (current is None and value is not None))
         if not fits:
             raise ValueError(f"size {name}={value!r}: expected a value like {current!r}")
-        if isinstance(current, int) and not isinstance(current, bool) and value < 1:
-            raise ValueError(f"size {name}={value!r}: a count, at least 1")
+        least = 2 if name in WARMED_EPOCHS else 1
+        if isinstance(current, int) and not isinstance(current, bool) and value < least:
+            raise ValueError(f"size {name}={value!r}: a count, at least {least}"
+                             + (" (the first epoch is left out of the figure)" if least > 1 else ""))
         if isinstance(current, float) and not (math.isfinite(value) and value >= 0):
             raise ValueError(f"size {name}={value!r}: a finite number of 0 or more")
     return Sizes(**{**fields, **overrides})
