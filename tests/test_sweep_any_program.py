@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from ecgsweep.sweep import config as sc
-from ecgsweep.sweep.bookkeeping import create_or_join
+from ecgsweep.sweep.bookkeeping import RUNS_FOLDER_KEY, create_or_join
 from ecgsweep.sweep.runner import Options, Runner
 from ecgsweep.sweep_hooks import ECG_PROGRAM
 
@@ -239,4 +239,5 @@ parameters:
     assert len(store.history(row["run_id"])) == 2
     run_folder = Path(row["files_dir"]).parent
     assert run_folder.parent == work / "out" / "wandb"
+    assert store.get(RUNS_FOLDER_KEY) == str(work.resolve())  # where `status` reads models from
     assert sync_command(store).endswith(f" {store.folder / 'wandb'} out/wandb/{run_folder.name}")

@@ -69,3 +69,44 @@ def test_every_status_view_calls_a_sweep_whose_runner_died_idle(tmp_path):
     assert status().split()[:2] == ["dead0001", "idle"]
     assert "sweep dead0001 idle: " in status("dead0001")
     assert "continue with: python code/sweep.py --resume dead0001 --store " in status("dead0001")
+
+
+def test_status_from_another_folder_reads_the_best_model_where_the_runs_ran(tmp_path, monkeypatch):
+    from ecgsweep.model_record import DatasetInfo, ModelRecord
+    from ecgsweep.sweep import commands
+    from ecgsweep.sweep.bookkeeping import RUNS_FOLDER_KEY
+
+    runs_folder = tmp_path / "project"
+    run = runs_folder / "wandb" / "offline-run-1-run1"
+    (run / "files").mkdir(parents=True)
+    (run / "model.keras").write_bytes(b"model")
+    record = ModelRecord(config={"model": "cnn", "models_dir": "models"}, run_id="run1",
+                         dataset=DatasetInfo(name="mitbih", fingerprint="abc"))
+    record.write(run / "model.json")
+    slot = runs_folder / "models" / "cnn" / "mitbih-abc"
+    slot.mkdir(parents=True)
+    (slot / "best.keras").write_bytes(b"model")
+    ModelRecord(config=record.config, run_id="run1", metric="val_macro_f1", value=0.8,
+                sha256="0" * 64, dataset=record.dataset).write(slot / "best.json")
+    yaml_text = ("program: code/train.py\nmethod: random\nmetric: {name: val_macro_f1, goal: "
+                 "maximize}\nparameters:\n  epochs: {values: [1, 2]}\n")
+    store, _ = create_or_join(tmp_path / "store", sc.loads(yaml_text), yaml_text, "s.yaml",
+                              sweep_id="away0001")
+    with store.transaction():
+        store.set(RUNS_FOLDER_KEY, str(runs_folder))
+        store.insert_run("run1", {"epochs": {"value": 1}}, state="finished")
+        store.update_run("run1", files_dir=str(run / "files"), metric_best=0.8, exit_code=0)
+    store.close()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    from io import StringIO
+
+    from rich.console import Console
+
+    out = StringIO()
+    from ecgsweep.sweep_hooks import ECG_PROGRAM
+
+    commands.status("away0001", store_root=str(tmp_path / "store"),
+                    console=Console(file=out, width=200), program=ECG_PROGRAM)
+    assert f"best cnn model: {slot / 'best.keras'} (from this sweep, run run1" in out.getvalue()

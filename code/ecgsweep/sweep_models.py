@@ -96,9 +96,11 @@ def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[st
     """The best-model slots of the data this sweep's runs trained on (one per family and data
     set, ``models/<family>/<data-key>/best.keras``), found from the records the runs left
     beside their models; none for a program that leaves no such record. Each entry: model,
-    model_path (as the runs name it), record (None: no slot yet), problem (a damaged
-    record: what is wrong) and from_this_sweep."""
+    model_path (as the runs name it, from ``cwd``, their folder; absolute when that is not
+    the current folder), record (None: no slot yet), problem (a damaged record: what is
+    wrong) and from_this_sweep."""
     base = Path(cwd or os.getcwd())
+    here = base.resolve() == Path.cwd().resolve()
     run_ids = {r["run_id"] for r in rows}
     slots = dict.fromkeys(filter(None, (_slot_of(r.get("files_dir")) for r in rows)))
     out = []
@@ -110,7 +112,8 @@ def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[st
                 record = ModelRecord.read(path, ranked=True)
             except (OSError, DamagedRecord) as e:
                 problem = str(e)
-        out.append({"model": family, "model_path": str(model_path), "record": record,
+        out.append({"model": family, "model_path": str(model_path if here else base / model_path),
+                    "record": record,
                     "problem": problem,
                     "from_this_sweep": record is not None and record.run_id in run_ids})
     return out

@@ -280,12 +280,20 @@ def mark_sweep_done(store: Store, why: str | None, interrupted: bool) -> None:
 # ----------------------------------------------------------------------------- runners
 
 
-def register_runner(store: Store, runner_id: str, *, workers: int, count: int | None) -> None:
-    """Record a runner joining the sweep (and a new run cap, when it brings one)."""
+# The store's key for the folder the last runner ran the runs in: their relative paths
+# (the models they promote) are read from there by a status run from another folder.
+RUNS_FOLDER_KEY = "runs_folder"
+
+
+def register_runner(store: Store, runner_id: str, *, workers: int, count: int | None,
+                    runs_folder: str) -> None:
+    """Record a runner joining the sweep, the folder its runs run in, and a new run cap
+    when it brings one."""
     with store.transaction():
         store.register_runner(runner_id, host=socket.gethostname(), pid=os.getpid(),
                               pid_start=launch.pid_start_ticks(os.getpid()),
                               boot_id=launch.boot_id(), workers=workers)
+        store.set(RUNS_FOLDER_KEY, str(Path(runs_folder).resolve()))
         if count is not None:
             store.set("run_cap", count)
         if store.get("state") != "failed":

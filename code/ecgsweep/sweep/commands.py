@@ -17,7 +17,7 @@ from . import config as sweep_config
 from . import controls, prior
 from . import fix as sweep_fix
 from . import table
-from .bookkeeping import create_or_join
+from .bookkeeping import RUNS_FOLDER_KEY, create_or_join
 from .errors import EXIT_OK, UserError
 from .files import require_folder, writable_folder, write_text_whole
 from .hints import continue_command, sweep_command
@@ -439,7 +439,7 @@ def _status_of(store: Store, sweep_id: str, console: Console, as_json: bool,
         console.print("runners: " + ", ".join(
             f"{r['runner_id']} (heartbeat {now - r['heartbeat_at']:.0f}s ago)" for r in alive),
             markup=False, soft_wrap=True)
-    final_report(store, console, show_table=True, program=program)
+    final_report(store, console, cwd=meta.get(RUNS_FOLDER_KEY), show_table=True, program=program)
 
 
 # ----------------------------------------------------------------------------- controls

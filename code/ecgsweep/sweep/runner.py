@@ -94,7 +94,8 @@ class Runner:
             self.view.event(msg)
 
     def run(self) -> int:
-        books.register_runner(self.store, self.id, workers=len(self.slots), count=self.opts.count)
+        books.register_runner(self.store, self.id, workers=len(self.slots), count=self.opts.count,
+                              runs_folder=self.cwd)
         if self.gpus and len(self.slots) > len(self.gpus) * self.opts.runs_per_gpu:
             self.event(events.gpus_shared(len(self.slots), self.gpus))
         self.signals.install()
