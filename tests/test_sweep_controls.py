@@ -348,8 +348,10 @@ def test_prior_runs_outside_the_new_space_are_refused_naming_them(tmp_path, caps
 
 
 @pytest.mark.parametrize("ref, says", [
-    ("nosuch01", "no sweep 'nosuch01'"), ("earlier1/zzz", "sweep earlier1 has no run 'zzz'"),
-    ("earlier1/run1", "the run is failed")])
+    ("nosuch01", ["no sweep 'nosuch01'"]), ("earlier1/zzz", ["sweep earlier1 has no run 'zzz'"]),
+    ("earlier1/run1", ["the run is failed"]),
+    ("earlier1/zzz,nosuch01/x,earlier1/run1", ["sweep earlier1 has no run 'zzz'",
+                                               "no sweep 'nosuch01'", "the run is failed"])])
 def test_prior_runs_that_are_missing_or_did_not_end_are_named(tmp_path, capsys, ref, says):
     root = tmp_path / "store"
     finished_runs(root, "earlier1", [0.1, 0.5])
@@ -361,7 +363,8 @@ def test_prior_runs_that_are_missing_or_did_not_end_are_named(tmp_path, capsys, 
     new.write_text(yaml_text("bayes", "  learning_rate: {min: 0.05, max: 0.9}\n"
                                       "  epochs: {value: 2}\n"))
     rc, _, err = cli([str(new), "--store", str(root), "-R", ref], capsys)
-    assert rc == EXIT_USAGE and says in err and len(err.strip().splitlines()) == 1
+    assert rc == EXIT_USAGE and len(err.strip().splitlines()) == 1
+    assert all(each in err for each in says), err
 
 
 def test_prior_runs_are_for_a_new_sweep_only(tmp_path, capsys):

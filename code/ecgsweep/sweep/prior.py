@@ -23,7 +23,8 @@ from typing import Any
 from .engine import metric_of
 from .errors import UserError
 from .ranking import metric_and_goal
-from .store import FINISHED, STOPPED, open_store, require_valid_id, sqlite_errors
+from .store import (FINISHED, STOPPED, StoreError, open_store, require_valid_id,
+                    sqlite_errors)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -55,22 +56,33 @@ def parse_refs(texts: list[str]) -> list[tuple[str, str | None]]:
 
 def read(store_root: str, refs: list[tuple[str, str | None]], engine_cfg: dict) -> list[dict]:
     """The prior runs ``refs`` name, read from their sweeps in ``store_root`` (read-only), as
-    rows of the ``prior_runs`` table; UserError for a run that is missing or did not end
-    with metrics."""
+    rows of the ``prior_runs`` table; one UserError naming every missing sweep or run, and
+    every run that did not end with metrics."""
     metric, goal = metric_and_goal(engine_cfg)
     out: dict[str, dict] = {}
+    problems: list[str] = []
     for sweep_id in dict.fromkeys(s for s, _ in refs):
         wanted = [r for s, r in refs if s == sweep_id]
-        for row in _runs_of(store_root, sweep_id, None if None in wanted else wanted):
+        try:
+            rows, missing = _runs_of(store_root, sweep_id, None if None in wanted else wanted)
+        except (UserError, FileNotFoundError, StoreError) as e:  # no such sweep, or unreadable
+            problems.append(str(e))
+            continue
+        problems += missing
+        for row in rows:
             hist = row.pop("history")
             out[row["run_id"]] = {**row, "history": hist,
                                   "metric_best": metric_of(hist, row["summary"], metric, goal)
                                   if metric else None}
+    if problems:
+        raise UserError("; ".join(problems))
     return list(out.values())
 
 
-def _runs_of(store_root: str, sweep_id: str, run_ids: list[str] | None) -> list[dict]:
-    """Sweep ``sweep_id``'s finished and stopped runs (``run_ids`` None), or those named."""
+def _runs_of(store_root: str, sweep_id: str, run_ids: list[str] | None
+             ) -> tuple[list[dict], list[str]]:
+    """Sweep ``sweep_id``'s finished and stopped runs (``run_ids`` None), or those named, and
+    a phrase for each named run that is missing or did not end with results."""
     store = open_store(store_root, sweep_id, FLAG, read_only=True)
     try:
         with sqlite_errors(store.path):
@@ -78,25 +90,25 @@ def _runs_of(store_root: str, sweep_id: str, run_ids: list[str] | None) -> list[
     finally:
         store.close()
     by_id = {r["run_id"]: r for r in rows}
+    problems: list[str] = []
     if run_ids is None:
         chosen = [r for r in rows if r["state"] in PRIOR_STATES]
         if not chosen:
-            raise UserError(f"{FLAG} {sweep_id}: the sweep has no finished or stopped run yet "
+            problems.append(f"{FLAG} {sweep_id}: the sweep has no finished or stopped run yet "
                             "to start from")
     else:
-        chosen = []
+        chosen = [by_id[r] for r in run_ids if r in by_id and by_id[r]["state"] in PRIOR_STATES]
         for run_id in run_ids:
             row = by_id.get(run_id)
             if row is None:
-                raise UserError(f"{FLAG} {sweep_id}/{run_id}: sweep {sweep_id} has no run "
+                problems.append(f"{FLAG} {sweep_id}/{run_id}: sweep {sweep_id} has no run "
                                 f"{run_id!r} (its runs: {', '.join(by_id) or 'none'})")
-            if row["state"] not in PRIOR_STATES:
-                raise UserError(f"{FLAG} {sweep_id}/{run_id}: the run is {row['state']}; only "
+            elif row["state"] not in PRIOR_STATES:
+                problems.append(f"{FLAG} {sweep_id}/{run_id}: the run is {row['state']}; only "
                                 "finished or stopped runs carry results to start from")
-            chosen.append(row)
     return [{"run_id": f"{sweep_id}/{r['run_id']}", "params": r["params"], "state": r["state"],
              "summary": r["summary"] if isinstance(r.get("summary"), dict) else None,
-             "history": histories.get(r["run_id"], [])} for r in chosen]
+             "history": histories.get(r["run_id"], [])} for r in chosen], problems
 
 
 # ----------------------------------------------------------------------------- the space
