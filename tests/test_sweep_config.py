@@ -231,3 +231,19 @@ def test_runs_that_keep_their_last_epoch_need_the_kept_metric():
                         program=ECG_PROGRAM, cwd=REPO)
     assert [p.field for p in problems] == ["early_terminate"]
     assert "stop none" in problems[0].message
+
+
+@pytest.mark.parametrize("section, field, says", [
+    ("{type: hyperband, min_iter: 0, eta: 2}", "early_terminate.min_iter", "less than the minimum of 1"),
+    ("{type: hyperband, min_iter: 2, eta: 1}", "early_terminate.eta", "minimum of 1"),
+    ("{type: envelope}", "early_terminate.type", "by hyperband only"),
+    ("{type: hyperband, min_iter: 3, max_iter: 2}", "early_terminate.min_iter",
+     "3 is above max_iter 2"),
+    ("{type: hyperband}", "early_terminate", "needs min_iter"),
+])
+def test_a_wrong_early_terminate_is_named_by_its_field(section, field, says):
+    text = ("program: p.py\nmethod: random\nmetric: {name: acc, goal: maximize}\n"
+            f"parameters: {{x: {{min: 0.1, max: 0.2}}}}\nearly_terminate: {section}\n")
+    problems = sc.check(sc.loads(text), check_program=False)
+    assert [(p.field, p.level) for p in problems] == [(field, "error")], [str(p) for p in problems]
+    assert says in problems[0].message

@@ -346,6 +346,9 @@ def _check_top_level(cfg: dict) -> list[Problem]:
         if err.validator == "required" and "parameters" in str(err.message):
             continue
         path = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        if path == "early_terminate":  # W&B's schema says only "not valid under any schema"
+            out += _early_terminate_problems(cfg["early_terminate"])
+            continue
         out.append(Problem(path, err.message, vague=_names_no_form(err)))
     if "parameters" not in cfg:
         out.append(Problem("parameters", "missing: a sweep needs a `parameters:` section"))
@@ -359,6 +362,24 @@ def _check_top_level(cfg: dict) -> list[Problem]:
                                      "supports grid, random and bayes", "engine"))
     # The engine's own checks that are not in the JSON schema (min < max, probabilities,
     # deprecated distributions) are done per parameter below with field paths.
+    return out
+
+
+def _early_terminate_problems(section: Any) -> list[Problem]:
+    """What W&B's hyperband schema refuses in ``early_terminate``, field by field."""
+    if not isinstance(section, dict) or section.get("type") != "hyperband":
+        kind = section.get("type") if isinstance(section, dict) else section
+        return [Problem("early_terminate.type" if isinstance(section, dict) else "early_terminate",
+                        f"{kind!r}: the engine stops runs early by hyperband only; write "
+                        "`early_terminate: {type: hyperband, min_iter: 2}`")]
+    schema = sweeps_schema.sweep_config_jsonschema
+    rules = {**schema["definitions"]["hyperband_stopping"], "definitions": schema["definitions"]}
+    out = []
+    for err in sweeps_schema.jsonschema.Draft7Validator(rules).iter_errors(section):
+        if err.validator == "anyOf":  # no min_iter: _check_method says so, with an example
+            continue
+        field = ".".join(["early_terminate", *(str(p) for p in err.absolute_path)])
+        out.append(Problem(field, err.message))
     return out
 
 
@@ -611,6 +632,11 @@ def _check_method(cfg: dict) -> list[Problem]:
         if "min_iter" not in et and "max_iter" not in et:
             out.append(Problem("early_terminate", "hyperband needs min_iter (e.g. min_iter: 2) "
                                                   "or max_iter"))
+        low, high = et.get("min_iter"), et.get("max_iter")
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)) \
+                and low > high:
+            out.append(Problem("early_terminate.min_iter", f"{low} is above max_iter {high}; "
+                               "give one of them, or a min_iter below max_iter"))
     return out
 
 
