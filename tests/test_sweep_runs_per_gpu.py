@@ -126,3 +126,14 @@ def test_workers_default_to_runs_per_gpu_times_the_gpus(tmp_path, monkeypatch):
     handed = _handed(store)
     assert Counter(h["gpu"] for h in handed) == {"0": 2, "1": 2}
     assert _most_at_once(handed, "0") == _most_at_once(handed, "1") == 2
+
+
+def test_gpu_ids_are_indices_or_uuids_as_cuda_visible_devices_takes_them(capsys):
+    from ecgsweep import sweep_cli
+
+    assert sweep_cli.gpu_ids("0, 1,GPU-8f2a,MIG-3c") == ["0", "1", "GPU-8f2a", "MIG-3c"]
+    assert sweep_cli.gpu_ids("") == []  # no GPU: every run on the CPU
+    with pytest.raises(SystemExit) as e:
+        sweep_cli.main(["sweep_conf/cnn_grid.yaml", "--gpus", "abc,1"])
+    assert e.value.code == 2
+    assert "abc: not a GPU index (0, 1, ...) or UUID" in capsys.readouterr().err

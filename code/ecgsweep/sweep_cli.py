@@ -43,6 +43,17 @@ COMMANDS = ("check", "status", "report", "ensemble", *controls.ACTIONS)
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
+def gpu_ids(text: str) -> list[str]:
+    """argparse type: GPU ids as CUDA_VISIBLE_DEVICES names them, an index or a GPU-/MIG-
+    UUID each; anything else would start every run on no GPU."""
+    ids = [g.strip() for g in text.split(",") if g.strip()]
+    bad = [g for g in ids if not (g.isdigit() or g.startswith(("GPU-", "MIG-")))]
+    if bad:
+        raise argparse.ArgumentTypeError(f"{', '.join(bad)}: not a GPU index (0, 1, ...) or "
+                                         "UUID (GPU-..., MIG-...); `nvidia-smi -L` lists them")
+    return ids
+
+
 def run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog("sweep.py", "sweep"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -79,8 +90,10 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--syncable", action="store_true",
                    help="runs carry W&B group sweep-<ID> instead of WANDB_SWEEP_ID, so that "
                         "`wandb sync` can upload them to a server that never saw this sweep")
-    p.add_argument("--gpus", help="comma-separated GPU ids to hand out (default: "
-                                  "CUDA_VISIBLE_DEVICES, else all that nvidia-smi lists)")
+    p.add_argument("--gpus", type=gpu_ids,
+                   help="comma-separated GPU ids to hand out: indices (0,1) or UUIDs "
+                        "(GPU-..., MIG-...), as CUDA_VISIBLE_DEVICES takes them (default: "
+                        "CUDA_VISIBLE_DEVICES, else all that nvidia-smi lists)")
     p.add_argument("--poll", type=positive_float, default=1.0,
                    help="seconds between checks (default 1)")
     p.add_argument("--kill-delay", type=non_negative_float, default=None,
@@ -223,8 +236,7 @@ def run(argv: list[str], program: ProgramHooks) -> int:
     ray = (RayRequest(args.ray, args.cpus_per_run, args.gpus_per_run, args.workers)
            if args.ray is not None else None)
     runs_per_gpu = args.runs_per_gpu or 1
-    gpus = ([g.strip() for g in args.gpus.split(",") if g.strip()]
-            if args.gpus is not None else None)
+    gpus = args.gpus
     workers = args.workers
     if ray is None and workers is None:
         from ecgsweep.sweep.executor import default_workers, visible_gpus
