@@ -371,3 +371,11 @@ parameters:
     assert store.get("state") == "failed"
     assert "'validation/loss'" in failure and "val_macro_f1" in failure, failure
     assert "'validation/loss'" in rows[0]["error"] and "val_loss" in rows[0]["error"], rows[0]
+
+
+def test_the_counts_line_names_the_re_queued_runs_the_table_shows():
+    from ecgsweep.sweep.table import counts_line
+
+    rows = [{"state": "finished"}, {"state": "crashed", "requeued": 1}, {"state": "pending"}]
+    assert counts_line(rows) == "2 runs (1 finished, 1 pending, 1 re-queued)"
+    assert counts_line([{"state": "finished"}]) == "1 run (1 finished)"

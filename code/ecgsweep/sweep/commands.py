@@ -167,7 +167,7 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
     verb = "created" if created else "resuming" if resume else "joining"
     live = opts.live if opts.live is not None else console.is_terminal
     cap = opts.count if opts.count is not None else meta.get("run_cap")
-    limit = f"at most {cap} runs" if cap else (
+    limit = f"at most {cap} run{'s' if cap != 1 else ''}" if cap else (
         "until the grid is exhausted" if cfg.get("method") == "grid"
         else "until stopped (no --count)")
     console.print(f"sweep {sid} {verb}: {_describe(cfg)}; {limit}; "

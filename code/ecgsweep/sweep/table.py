@@ -199,6 +199,9 @@ def counts_line(rows: list[dict]) -> str:
     c = Counter(r["state"] for r in rows if not r.get("requeued"))
     order = ("finished", "stopped", "failed", "crashed", "running", "pending")
     parts = [f"{c[s]} {s}" for s in order if c.get(s)]
+    requeued = sum(1 for r in rows if r.get("requeued"))
+    if requeued:  # the table shows them too: a lost grid point's run, given out again
+        parts.append(f"{requeued} re-queued")
     n = sum(c.values())
     return f"{n} run{'s' if n != 1 else ''}" + (f" ({', '.join(parts)})" if parts else "")
 
