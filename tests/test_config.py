@@ -1,5 +1,7 @@
 """Config resolution: defaults, type coercion, and errors that say what is allowed."""
 
+import re
+
 import pytest
 
 from ecgsweep import params
@@ -55,10 +57,12 @@ def test_a_key_with_its_needed_setting_on_or_left_to_its_default_says_nothing():
     ({"dropout_rate": 0.95}, "'dropout_rate': 0.95 is above the maximum 0.9"),
     ({"epochs": 2.5}, "'epochs': 2.5 is not an integer"),
     ({"batch_norm": "yes"}, "'batch_norm': 'yes' is not a boolean"),
-    ({"learning_rate": "fast"}, "write 1.0e-4, not 1e-4"),
+    ({"learning_rate": "fast"}, "'learning_rate': 'fast' is not a number"),
+    ({"models_dir": None}, "'models_dir': empty; give a value (default 'models')"),
+    ({"dataset": " "}, "'dataset': empty; give a value (default 'mitbih')"),
 ])
 def test_invalid_values_name_key_and_allowed(raw, expected):
-    with pytest.raises(ConfigError, match=expected.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
         resolve(raw)
 
 
@@ -69,6 +73,14 @@ def test_coercions_of_what_yaml_and_cli_produce():
     assert cfg["epochs"] == 3 and isinstance(cfg["epochs"], int)
     assert cfg["batch_norm"] is False
     assert "_wandb" not in cfg
+
+
+def test_a_path_value_has_its_tilde_expanded_and_an_off_value_may_be_empty(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = resolve({"models_dir": "~/m", "data_dir": "~", "pretrained": None})
+    assert cfg["models_dir"] == f"{tmp_path}/m" and cfg["data_dir"] == str(tmp_path)
+    assert cfg["pretrained"] == ""  # '': off, as its default
+    assert resolve({"model": "cnn"})["model"] == "cnn"  # not a path: left as it is
 
 
 def test_train_without_a_wandb_login_is_one_line_naming_the_offline_way(monkeypatch, capsys):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -47,15 +48,12 @@ def coerce_value(p: params.Param, value: Any) -> Any:
             try:
                 v = float(v)
             except ValueError:
-                raise ConfigError(
-                    f"{where}: {value!r} is not a number. In YAML write 1.0e-4, not 1e-4: "
-                    "PyYAML reads an exponent without a dot as a string") from None
+                raise ConfigError(f"{where}: {value!r} is not a number") from None
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ConfigError(f"{where}: {value!r} is not a finite number")
         v = float(v)
     elif p.kind is str:
-        if not isinstance(v, str):
-            v = str(v)
+        v = _text(p, v, where)
     if p.choices is not None and v not in p.choices:
         allowed = ", ".join(map(str, p.choices))
         raise ConfigError(f"{where}: {value!r} is not allowed; choose one of: {allowed}")
@@ -64,6 +62,18 @@ def coerce_value(p: params.Param, value: Any) -> Any:
     if p.high is not None and v > p.high:
         raise ConfigError(f"{where}: {value!r} is above the maximum {p.high:g}")
     return v
+
+
+def _text(p: params.Param, v: Any, where: str) -> str:
+    """A text value: empty (or YAML's null) only where the parameter's default is '' (off);
+    a path with its ``~`` expanded, as a shell would have (``--models_dir=~/m`` reaches the
+    program unexpanded)."""
+    text = "" if v is None else str(v)
+    if not text.strip() and p.default != "":
+        raise ConfigError(f"{where}: empty; give a value (default {p.default!r})")
+    if p.name in params.PATH_KEYS and text.startswith("~"):
+        text = os.path.expanduser(text)
+    return text
 
 
 def unknown_key_message(key: str, model: str) -> str:

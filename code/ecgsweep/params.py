@@ -34,6 +34,10 @@ class Param:
     high: float | None = None
 
 
+# The parameters whose value is a file or folder (or a data set's name): ``~`` in them is
+# the user's home, as in a shell.
+PATH_KEYS = ("dataset", "data_dir", "models_dir", "pretrained", "config_file", "other_lead_data")
+
 TRAINING_PARAMS: tuple[Param, ...] = (
     Param("model", "cnn", str, "model family: the sections below"),
     Param("dataset", "mitbih", str,
