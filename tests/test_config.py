@@ -96,3 +96,12 @@ def test_train_without_a_wandb_login_is_one_line_naming_the_offline_way(monkeypa
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: train: could not start a W&B run (UsageError: No API key")
     assert "WANDB_MODE=offline" in err and "\n" not in err
+
+
+def test_a_key_given_twice_on_the_command_line_is_refused():
+    from ecgsweep.cli import UserError
+    from ecgsweep.run_args import parse_cli
+
+    assert parse_cli(["--epochs=2", "--model", "cnn"]) == {"epochs": 2, "model": "cnn"}
+    with pytest.raises(UserError, match=r"--epochs is given twice \(the second time as '3'\)"):
+        parse_cli(["--epochs=2", "--model=cnn", "--epochs", "3"])

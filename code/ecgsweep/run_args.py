@@ -26,6 +26,9 @@ def parse_cli(argv: list[str]) -> dict[str, Any]:
                 raise UserError(f"argument --{key} needs a value: --{key}=VALUE")
             i += 1
             value = argv[i]
+        if key in parsed:  # which one was meant is not ours to guess
+            raise UserError(f"--{key} is given twice (the second time as {value!r}); give it "
+                            "once")
         try:
             parsed[key] = yaml.safe_load(value) if value != "" else ""
         except yaml.YAMLError:
