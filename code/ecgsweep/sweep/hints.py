@@ -27,8 +27,9 @@ def sweep_command(subcommand: str | None = None) -> str:
 
 
 def store_option(store_root: str | os.PathLike) -> str:
-    """`` --store DIR`` for a store other than the default, else nothing."""
-    return f" --store {store_root}" if str(store_root) != DEFAULT_STORE else ""
+    """`` --store DIR`` for a store other than the default (``.sweeps`` here), else nothing."""
+    same = os.path.abspath(store_root) == os.path.abspath(DEFAULT_STORE)
+    return "" if same else f" --store {store_root}"
 
 
 def continue_command(sweep_id: str, store_root: str | os.PathLike) -> str:
