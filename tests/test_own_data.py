@@ -163,6 +163,27 @@ def test_a_csv_data_set_takes_its_class_names_from_the_file_beside_it(tmp_path):
         datasets.load_development(datasets.resolve_source(str(path)))
 
 
+# ---- small data sets: splits that cannot hold every class ---------------------------------
+
+
+def test_a_split_too_small_for_every_class_is_unstratified_with_a_warning():
+    dev = datasets.Split(*synth.make_mitbih(301, 0))  # 5 classes
+    with pytest.warns(UserWarning, match=r"val_fraction: one side of the split gets 4 beat"):
+        train, val = datasets.train_val_split(dev, 0.01, seed=0)
+    assert (len(train), len(val)) == (297, 4)
+    with pytest.warns(UserWarning, match=r"max_train_beats: one side .* 3 beat\(s\), fewer "
+                                         r"than the 5 classes; the split is not stratified"):
+        train, _ = datasets.train_val_split(dev, 0.1, seed=0, max_train_beats=3)
+    assert len(train) == 3
+
+
+def test_a_development_set_of_one_beat_names_val_fraction():
+    dev = datasets.Split(*synth.make_mitbih(1, 0))
+    with pytest.raises(UserError, match=r"config key 'val_fraction': 0.1 of the 1 development "
+                                        r"beat\(s\) leaves 0 for training and 1 for validation"):
+        datasets.train_val_split(dev, 0.1, seed=0)
+
+
 @pytest.mark.parametrize("text,says", [
     ("{", "not a JSON list of class names"),
     ('{"0": "normal"}', "holds a dict, not a list"),

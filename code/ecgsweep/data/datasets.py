@@ -7,6 +7,7 @@ test file, or PTBDB's fixed held-out split) is never seen by training or by a sw
 from __future__ import annotations
 
 import hashlib
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,19 +214,34 @@ def fingerprint(split: Split) -> str:
     return digest.hexdigest()[:16]
 
 
-def _stratify_or_none(y: np.ndarray) -> np.ndarray | None:
-    _, counts = np.unique(y, return_counts=True)
+def _stratify_or_none(y: np.ndarray, smaller_side: int, key: str) -> np.ndarray | None:
+    """``y`` when a stratified split can put every class on both sides: each class has 2
+    beats and the smaller side (``smaller_side`` beats) a beat per class. Else None, with a
+    warning naming the config ``key`` that sets the sizes."""
+    labels, counts = np.unique(y, return_counts=True)
     if counts.min() < 2:
-        warnings.warn("a class has fewer than 2 beats; the split is not stratified", stacklevel=3)
-        return None
-    return y
+        problem = "a class has fewer than 2 beats"
+    elif smaller_side < len(labels):
+        problem = (f"{key}: one side of the split gets {smaller_side} beat(s), fewer than the "
+                   f"{len(labels)} classes")
+    else:
+        return y
+    warnings.warn(f"{problem}; the split is not stratified", stacklevel=3)
+    return None
 
 
 def train_val_split(dev: Split, val_fraction: float, seed: int,
                     max_train_beats: int = 0) -> tuple[Split, Split]:
     """Stratified validation split of the development data; optional stratified cap on train."""
-    train_idx, val_idx = train_test_split(np.arange(len(dev)), test_size=val_fraction,
-                                          random_state=seed, stratify=_stratify_or_none(dev.y))
+    n_val = math.ceil(val_fraction * len(dev))  # as scikit-learn rounds a fractional test_size
+    n_train = len(dev) - n_val
+    if n_val < 1 or n_train < 1:
+        raise UserError(f"config key 'val_fraction': {val_fraction} of the {len(dev)} development "
+                        f"beat(s) leaves {n_train} for training and {n_val} for validation; "
+                        "each side needs a beat: give more beats or change val_fraction")
+    train_idx, val_idx = train_test_split(
+        np.arange(len(dev)), test_size=n_val, random_state=seed,
+        stratify=_stratify_or_none(dev.y, min(n_train, n_val), "val_fraction"))
     return _cap(dev.take(train_idx), max_train_beats, seed), dev.take(val_idx)
 
 
@@ -268,8 +284,10 @@ class Fold:
 
 def _cap(train: Split, max_train_beats: int, seed: int) -> Split:
     if 0 < max_train_beats < len(train):
-        keep, _ = train_test_split(np.arange(len(train)), train_size=max_train_beats,
-                                   random_state=seed, stratify=_stratify_or_none(train.y))
+        smaller_side = min(max_train_beats, len(train) - max_train_beats)
+        keep, _ = train_test_split(
+            np.arange(len(train)), train_size=max_train_beats, random_state=seed,
+            stratify=_stratify_or_none(train.y, smaller_side, "max_train_beats"))
         return train.take(keep)
     return train
 
