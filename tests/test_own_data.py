@@ -163,6 +163,27 @@ def test_a_csv_data_set_takes_its_class_names_from_the_file_beside_it(tmp_path):
         datasets.load_development(datasets.resolve_source(str(path)))
 
 
+@pytest.mark.parametrize("name", ["own.csv.gz", "OWN.CSV", "own.csv.bz2"])
+def test_a_compressed_or_upper_case_csv_is_a_data_set_with_its_class_names(tmp_path, name):
+    import bz2
+    import gzip
+
+    X, y = _beats(20, 40)
+    plain = _write(tmp_path / "plain.csv", X, y).read_bytes()
+    compress = {".gz": gzip.compress, ".bz2": bz2.compress}.get(Path(name).suffix, bytes)
+    path = tmp_path / name
+    path.write_bytes(compress(plain))
+    stem = name.split(".")[0]
+    assert classes_path(path).name == f"{stem}.classes.json"
+    classes_path(path).write_text(json.dumps(OWN_CLASSES))
+    source = datasets.resolve_source(str(path))
+    assert source.class_names == tuple(OWN_CLASSES)
+    assert len(datasets.load_development(source)) == 20
+    assert datasets.resolve_source(str(tmp_path / "missing.csv.xz")).files  # "no such file" later
+    with pytest.raises(UserError, match=r"'mitbh' is neither .* nor a CSV file"):
+        datasets.resolve_source("mitbh", tmp_path)
+
+
 # ---- small data sets: splits that cannot hold every class ---------------------------------
 
 

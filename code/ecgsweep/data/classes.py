@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from ..cli import DataFormatError
+from .kaggle_csv import csv_name_stem
 
 # AAMI EC57 superclasses, labels 0..4 as in the Kaggle MIT-BIH CSVs.
 MITBIH_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
@@ -26,9 +27,10 @@ KAGGLE_FILE_CLASSES: dict[str, tuple[str, ...]] = {
 
 
 def classes_path(csv: str | os.PathLike) -> Path:
-    """The class-names file of a CSV: ``beats.csv`` -> ``beats.classes.json``."""
+    """The class-names file of a CSV: ``beats.csv`` and ``beats.csv.gz`` ->
+    ``beats.classes.json``."""
     csv = Path(csv)
-    return csv.with_name(csv.stem + CLASSES_SUFFIX)
+    return csv.with_name((csv_name_stem(csv) or csv.stem) + CLASSES_SUFFIX)
 
 
 def read_class_names(csv: str | os.PathLike) -> tuple[str, ...] | None:

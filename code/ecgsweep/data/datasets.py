@@ -19,7 +19,8 @@ from ..cli import UserError
 from . import sidecar
 from .classes import MITBIH_CLASSES, PTBDB_CLASSES, read_class_names
 from .download import KAGGLE_FILES
-from .kaggle_csv import load_csv
+from .kaggle_csv import csv_name_stem, load_csv
+
 # PTBDB ships no test file; this fixed split is the held-out test set for every run and
 # for eval, whatever a run's own seed is, so no sweep ever trains on it.
 PTBDB_TEST_FRACTION = 0.2
@@ -125,12 +126,15 @@ def resolve_source(dataset: str, data_dir: str | Path = "data") -> DataSource:
     if dataset == "synthetic":
         return DataSource("synthetic", MITBIH_CLASSES)
     path = Path(dataset)
-    if path.is_dir() and path.suffix != ".csv":
+    named_csv = csv_name_stem(path) is not None
+    if path.is_dir() and not named_csv:
         return resolve_source("mitbih", path)
-    if path.suffix == ".csv":  # its classes: the names beside it, else the labels it holds
+    # Any file is read as a CSV, as the loader reads it; a missing one named as a CSV is
+    # named by the loader's "no such file". Its classes: the names beside it, else its labels.
+    if path.is_file() or named_csv:
         return DataSource(str(path), read_class_names(path) or (), {"train": str(path)})
     raise UserError(f"config key 'dataset': {dataset!r} is neither mitbih, ptbdb, synthetic, "
-                    "a folder of Kaggle CSVs nor a .csv file")
+                    "a folder of Kaggle CSVs nor a CSV file (no such file or folder)")
 
 
 def _load(path_str: str, name: str, n_classes: int | None) -> tuple[np.ndarray, np.ndarray]:

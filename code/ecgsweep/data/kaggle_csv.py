@@ -42,6 +42,10 @@ HASHED_EDGE_BYTES = 1 << 20  # the cache key hashes this much of the file's star
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # First bytes of the compressed formats pandas reads, and how to open each as text.
 COMPRESSION_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
+# A CSV's name: .csv, or .csv and one of these (any case). The loader reads a file whatever
+# its name; names count only where no file is there to read, and for the files named after it.
+CSV_SUFFIX = ".csv"
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,16 @@ def _located(path: Path, row: int | None = None, column: int | None = None) -> s
     if column is not None:
         where += f", column {column}"
     return where
+
+
+def csv_name_stem(path: str | os.PathLike) -> str | None:
+    """The name of ``path`` less ``.csv`` and a compression suffix, any case (``beats.csv.gz``
+    and ``beats.CSV`` give ``beats``); None when it is not named as a CSV."""
+    name = Path(path).name
+    for ending in (CSV_SUFFIX, *(CSV_SUFFIX + suffix for suffix in COMPRESSED_SUFFIXES)):
+        if name.lower().endswith(ending) and len(name) > len(ending):
+            return name[: -len(ending)]
+    return None
 
 
 def compression_of(path: Path) -> str | None:
