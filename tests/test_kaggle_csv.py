@@ -69,6 +69,19 @@ def test_short_and_long_rows_are_named(shared_data, tmp_path):
         parse_csv(path, n_classes=5)
 
 
+def test_blank_lines_at_the_end_are_ignored_and_one_among_the_beats_is_named(shared_data,
+                                                                            tmp_path):
+    lines = _sample_lines(shared_data)
+    path = tmp_path / "trailing.csv"
+    path.write_text("\n".join(lines) + "\n\n\r\n" + "," * 187 + "\n\n")
+    X, y = parse_csv(path, n_classes=5)
+    assert X.shape == (10, 187) and len(y) == 10
+    path.write_text("\n".join(lines[:4] + [""] + lines[4:]) + "\n\n")
+    with pytest.raises(DataFormatError, match=r"trailing.csv, row 5: a blank line among the "
+                                              r"beats; remove it"):
+        parse_csv(path, n_classes=5)
+
+
 def test_one_column_file_and_empty_file(tmp_path):
     narrow = tmp_path / "narrow.csv"
     narrow.write_text("0\n1\n")

@@ -206,6 +206,9 @@ def detect_layout(path: Path, compression: str | None = None) -> Layout:
 def _explain_bad_row(path: Path, row: int, layout: Layout) -> str:
     """Re-read one line of the file to say exactly what is wrong with it."""
     fields = next(csv.reader([_raw_line(path, row)]), [])
+    if not fields:
+        return (f"{_located(path, row)}: a blank line among the beats; remove it (blank lines "
+                "at the end of the file are ignored)")
     if len(fields) != layout.columns:
         return (f"{_located(path, row)}: {len(fields)} values, but row {layout.file_row(0)} "
                 f"has {layout.columns}; every row is one beat (its samples, then its label), "
@@ -315,7 +318,7 @@ def parse_csv_layout(path: Path, n_classes: int | None = None
                               "a row is one beat: its samples, then its label")
     if frame.shape[1] != layout.columns:  # a first row shorter than a later, NaN-filled one
         raise DataFormatError(_explain_bad_row(path, layout.file_row(0), layout))
-    values = frame.to_numpy()
+    values = _without_empty_rows_at_the_end(frame.to_numpy())
     _check_finite(path, values, layout)
     y = _labels(path, values, n_classes, layout)
     samples = (values[:, :-1] if layout.label_column == layout.columns - 1  # a view: no copy
@@ -324,6 +327,13 @@ def parse_csv_layout(path: Path, n_classes: int | None = None
         X = np.ascontiguousarray(samples, dtype=np.float32)
     check_float32_finite(path, samples, X, layout)
     return X, y, layout
+
+
+def _without_empty_rows_at_the_end(values: np.ndarray) -> np.ndarray:
+    """The rows before the empty ones (blank lines, or commas alone) that end the file, as
+    editors and ``echo >>`` leave them. Only the end is cut, so row numbers stay the file's."""
+    filled = ~np.isnan(values).all(axis=1)
+    return values[: len(values) - int(np.argmax(filled[::-1]))] if filled.any() else values[:0]
 
 
 def check_float32_finite(path: Path, values: np.ndarray, X: np.ndarray, layout: Layout) -> None:
