@@ -184,6 +184,17 @@ def test_a_compressed_or_upper_case_csv_is_a_data_set_with_its_class_names(tmp_p
         datasets.resolve_source("mitbh", tmp_path)
 
 
+def test_a_development_set_of_one_class_is_refused_naming_the_file_and_class(tmp_path):
+    X, _ = _beats(20, 40)
+    path = _write(tmp_path / "normal_only.csv", X, np.zeros(20, int))
+    with pytest.raises(UserError, match=r"normal_only.csv: every beat is of class 0; training "
+                                        r"needs beats of at least 2 classes"):
+        datasets.load_development(datasets.resolve_source(str(path)))
+    classes_path(path).write_text(json.dumps(OWN_CLASSES))
+    with pytest.raises(UserError, match=r"every beat is of class 0 \(normal\)"):
+        datasets.load_development(datasets.resolve_source(str(path)))
+
+
 # ---- small data sets: splits that cannot hold every class ---------------------------------
 
 

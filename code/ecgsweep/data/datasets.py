@@ -187,9 +187,20 @@ def load_development(source: DataSource) -> Split:
         return Split(*synth.make_mitbih(SYNTHETIC_SIZES["train"], SYNTHETIC_SEEDS["train"]))
     n_classes = len(source.class_names) or None
     split = _load_split(source.files["train"], source.name, n_classes)
+    _check_two_classes(split, source.files["train"], source.class_names)
     if not source.class_names:  # a bare CSV path: classes are the labels it holds
-        source.class_names = tuple(str(c) for c in range(max(2, int(split.y.max()) + 1)))
+        source.class_names = tuple(str(c) for c in range(int(split.y.max()) + 1))
     return split
+
+
+def _check_two_classes(split: Split, path: str, class_names: tuple[str, ...]) -> None:
+    """A model learns to tell classes apart: development data of one class is refused."""
+    labels = np.unique(split.y)
+    if len(labels) < 2:
+        label = int(labels[0])
+        name = f" ({class_names[label]})" if label < len(class_names) else ""
+        raise UserError(f"{path}: every beat is of class {label}{name}; training needs beats "
+                        "of at least 2 classes: add beats of the other classes")
 
 
 def load_test(source: DataSource, test_csv: str | Path | None = None) -> Split:
