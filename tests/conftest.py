@@ -3,6 +3,7 @@
 import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -19,6 +20,21 @@ RAY_LOOPBACK_NODE = {"node_ip_address": "127.0.0.1", "include_dashboard": False}
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache_under_tmp(tmp_path_factory) -> Iterator[Path]:
+    """XDG_CACHE_HOME (the CSV parse cache's folder, ``kaggle_csv.user_cache_dir``) under
+    pytest's tmp for every test and, through the environment run_env copies, each of its
+    subprocesses: no test writes to the real home's cache."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    yield cache
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before
 
 
 @pytest.fixture
@@ -44,7 +60,8 @@ def synth_dir(tmp_path_factory) -> Path:
 
 
 def run_env(tmp_path: Path, **extra: str) -> dict:
-    """Environment for a subprocess of ours: offline W&B under tmp_path, quiet TF."""
+    """Environment for a subprocess of ours: offline W&B under tmp_path, quiet TF; the parse
+    cache where ``user_cache_under_tmp`` points it."""
     env = dict(os.environ)
     env.update(WANDB_MODE="offline", WANDB_SILENT="true", WANDB_DIR=str(tmp_path),
                # W&B's own folders (artifact staging, cache) under tmp_path, not the home

@@ -112,7 +112,7 @@ def test_cache_is_used_and_invalidated(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     path = write_csv(tmp_path / "d" / "train.csv", rng.random((20, 187)), rng.integers(0, 5, 20))
     X1, y1 = load_csv(path, n_classes=5)
-    caches = list((path.parent / ".cache").glob("train.csv.*.npz"))
+    caches = list((tmp_path / "usercache" / "ecg-sweeps").glob("train.csv.*.npz"))
     assert len(caches) == 1
     # The cache, not the CSV, answers the second load: prove it by poisoning the cache.
     np.savez(caches[0], X=np.zeros((1, 187), np.float32), y=np.zeros(1, np.int64),
@@ -129,29 +129,26 @@ def test_cache_is_used_and_invalidated(tmp_path, monkeypatch):
         load_csv(path, n_classes=1)
 
 
-def test_read_only_folder_falls_back_to_user_cache(tmp_path, monkeypatch):
-    if os.geteuid() == 0:
-        # root ignores permissions: simulate the failure where the cache would be written
-        import ecgsweep.data.kaggle_csv as kc
-
-        real_save = kc._atomic_save_npz
-
-        def refuse_local(target, *parts):
-            if ".cache" in target.parts and "usercache" not in str(target):
-                raise PermissionError(target)
-            real_save(target, *parts)
-
-        monkeypatch.setattr(kc, "_atomic_save_npz", refuse_local)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "usercache"))
+def test_the_parse_cache_goes_to_the_user_cache_never_beside_the_data(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
-    path = write_csv(tmp_path / "ro" / "train.csv", rng.random((8, 187)), rng.integers(0, 2, 8))
-    if os.geteuid() != 0:
-        path.parent.chmod(0o555)
+    folder = tmp_path / "ro"
+    path = write_csv(folder / "train.csv", rng.random((8, 187)), rng.integers(0, 2, 8))
+    other = write_csv(tmp_path / "elsewhere" / "train.csv", rng.random((8, 187)),
+                      rng.integers(0, 2, 8))
+    folder.chmod(0o555)  # as a shared data folder is; root writes there all the same
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "usercache"))
     try:
         load_csv(path, n_classes=2)
+        load_csv(other, n_classes=2)
     finally:
-        path.parent.chmod(0o755)
-    assert list((tmp_path / "usercache" / "ecg-sweeps").glob("train.csv.*.npz"))
+        folder.chmod(0o755)
+    assert [p.name for p in folder.iterdir()] == ["train.csv"]
+    # two files of one name: a cache each, told apart by the key
+    assert len(list((tmp_path / "usercache" / "ecg-sweeps").glob("train.csv.*.npz"))) == 2
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    load_csv(path, n_classes=2)
+    assert list((tmp_path / "home" / ".cache" / "ecg-sweeps").glob("train.csv.*.npz"))
 
 
 # ---- hostile files ------------------------------------------------------------------------
@@ -233,7 +230,7 @@ def test_data_check_reads_the_file_not_the_cache(tmp_path, monkeypatch):
     rng = np.random.default_rng(3)
     path = write_csv(tmp_path / "train.csv", rng.random((9, 187)), np.zeros(9, int))
     load_csv(path, n_classes=5)
-    (cache,) = (path.parent / ".cache").glob("train.csv.*.npz")
+    (cache,) = (tmp_path / "usercache" / "ecg-sweeps").glob("train.csv.*.npz")
     np.savez(cache, X=np.zeros((1, 187), np.float32), y=np.zeros(1, np.int64))
     proc = subprocess.run([sys.executable, "code/data.py", "check", str(path)], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -250,4 +247,5 @@ def test_parse_cache_files_lists_the_caches_load_csv_wrote(tmp_path, monkeypatch
                      np.zeros(5, np.int64))
     assert parse_cache_files(path) == []
     load_csv(path)
-    assert parse_cache_files(path) == list((tmp_path / ".cache").glob("train.csv.*.npz"))
+    assert parse_cache_files(path) == list(
+        (tmp_path / "usercache" / "ecg-sweeps").glob("train.csv.*.npz"))

@@ -129,7 +129,7 @@ def test_the_parse_cache_keeps_the_header_and_label_column(tmp_path, monkeypatch
     path = _write(tmp_path / "first.csv", X, y, label_first=True,
                   header=["label"] + [f"s{i}" for i in range(30)])
     load_csv(path)
-    assert list((tmp_path / ".cache").glob("first.csv.*.npz"))
+    assert list((tmp_path / "usercache" / "ecg-sweeps").glob("first.csv.*.npz"))
     # served from the cache, a label out of range is still named where it is in the file
     with pytest.raises(DataFormatError, match=r"first.csv, row 4, column 1: label 2 is out"):
         load_csv(path, n_classes=2)

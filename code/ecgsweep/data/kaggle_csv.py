@@ -6,11 +6,12 @@ the beat width is the first row's (every row must have it), a first row of names
 row of numbers is a header (skipped; a column it names ``label`` holds the labels, else the
 last column does). The real
 ``mitbih_train.csv`` is ~400 MB of text; parsing it takes tens of seconds, so the parsed
-arrays are cached in a ``.npz`` beside it (or in the user cache when the folder is
-read-only), keyed on the CSV's size, mtime and a hash of its first and last MiB, so an
-edited file is parsed again even when an edit keeps its size and mtime (``touch -r``,
-``rsync -a``, tar). Compressed CSVs (gzip, bz2, xz, zip: told by their first bytes, not
-their name) are read as pandas reads them.
+arrays are cached in a ``.npz`` in the user cache (``$XDG_CACHE_HOME/ecg-sweeps``, else
+``~/.cache/ecg-sweeps``; the data folder is input, never written), keyed on the CSV's
+resolved path, size, mtime and a hash of its first and last MiB, so two files never share a
+cache and an edited file is parsed again even when an edit keeps its size and mtime
+(``touch -r``, ``rsync -a``, tar). Compressed CSVs (gzip, bz2, xz, zip: told by their first
+bytes, not their name) are read as pandas reads them.
 """
 
 from __future__ import annotations
@@ -401,16 +402,20 @@ def _cache_key(path: Path) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()[:16]
 
 
-def _cache_candidates(path: Path) -> list[Path]:
-    name = f"{path.name}.{_cache_key(path)}.npz"
-    user_cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ecg-sweeps"
-    return [path.parent / ".cache" / name, user_cache / name]
+def user_cache_dir() -> Path:
+    """Where parse caches go: ``$XDG_CACHE_HOME/ecg-sweeps``, else ``~/.cache/ecg-sweeps``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ecg-sweeps"
+
+
+def _cache_file(path: Path) -> Path:
+    return user_cache_dir() / f"{path.name}.{_cache_key(path)}.npz"
 
 
 def parse_cache_files(path: str | os.PathLike) -> list[Path]:
-    """The parse caches ``load_csv`` has written for the CSV at ``path`` (beside it, or in the
-    user cache), for tools that time a cold load or free the space."""
-    return [c for c in _cache_candidates(Path(path)) if c.is_file()]
+    """The parse cache ``load_csv`` has written for the CSV at ``path`` (none or one), for
+    tools that time a cold load or free the space."""
+    cache = _cache_file(Path(path))
+    return [cache] if cache.is_file() else []
 
 
 def _atomic_save_npz(target: Path, X: np.ndarray, y: np.ndarray, layout: Layout) -> None:
@@ -455,22 +460,16 @@ def load_csv(path: str | os.PathLike, n_classes: int | None = None,
 
 
 def _load_cached(path: Path) -> tuple[np.ndarray, np.ndarray, Layout] | None:
-    """The first readable parse cache of ``path`` (a damaged one is ignored and rebuilt)."""
-    for candidate in _cache_candidates(path):
-        if candidate.is_file():
-            found = _read_cache(candidate)
-            if found is not None:
-                return found
-    return None
+    """The parse cache of ``path``; None when there is none or it is damaged (then rebuilt)."""
+    cache = _cache_file(path)
+    return _read_cache(cache) if cache.is_file() else None
 
 
 def _save_cache(path: Path, X: np.ndarray, y: np.ndarray, layout: Layout) -> None:
-    for candidate in _cache_candidates(path):
-        try:
-            _atomic_save_npz(candidate, X, y, layout)
-            return
-        except OSError:
-            continue  # read-only folder: try the user cache
+    try:
+        _atomic_save_npz(_cache_file(path), X, y, layout)
+    except OSError:
+        pass  # no writable cache folder: the next load parses the file again
 
 
 def write_csv(path: str | os.PathLike, X: np.ndarray, y: np.ndarray) -> Path:
