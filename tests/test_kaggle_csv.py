@@ -82,6 +82,28 @@ def test_blank_lines_at_the_end_are_ignored_and_one_among_the_beats_is_named(sha
         parse_csv(path, n_classes=5)
 
 
+def test_a_header_without_beats_says_so(tmp_path):
+    path = tmp_path / "header_only.csv"
+    for tail in ("", "\n\n"):
+        path.write_text(",".join(f"s{i}" for i in range(187)) + ",label\n" + tail)
+        with pytest.raises(DataFormatError, match=r"header_only.csv: holds a header row and no "
+                                                  r"beats"):
+            parse_csv(path)
+
+
+def test_a_file_of_another_separator_is_named_in_a_short_message(shared_data, tmp_path):
+    path = tmp_path / "semicolons.csv"
+    path.write_text("\n".join(line.replace(",", ";") for line in _sample_lines(shared_data)))
+    with pytest.raises(DataFormatError) as e:
+        parse_csv(path)
+    message = str(e.value)
+    assert re.search(r"semicolons.csv, row 1, column 1: '[^']{40}\.\.\.' is not a number; "
+                     r"separated by ';'\? the file must be comma-separated$", message), message
+    path.write_text("\n" + "\n".join(_sample_lines(shared_data)))  # a blank first line
+    with pytest.raises(DataFormatError, match=r"semicolons.csv, row 1: a blank line among"):
+        parse_csv(path)
+
+
 def test_one_column_file_and_empty_file(tmp_path):
     narrow = tmp_path / "narrow.csv"
     narrow.write_text("0\n1\n")

@@ -47,6 +47,8 @@ COMPRESSION_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", 
 # its name; names count only where no file is there to read, and for the files named after it.
 CSV_SUFFIX = ".csv"
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zip")
+SHOWN_CELL_CHARS = 40  # a message cuts a cell to this: a line of another separator is one cell
+OTHER_SEPARATORS = (";", "\t", "|")
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,17 @@ def check_readable_file(path: Path) -> None:
                               f"(chmod a+r {path}) or copy it somewhere you can read") from None
 
 
+def _cell_problem(where: str, text: str, problem: str) -> str:
+    """``where: 'text' problem``, the text cut to ``SHOWN_CELL_CHARS``; a cell holding another
+    separator is a line of a file that is not comma-separated, and the message says so."""
+    text = text.strip()
+    shown = repr(text if len(text) <= SHOWN_CELL_CHARS else text[:SHOWN_CELL_CHARS] + "...")
+    separator = next((sep for sep in OTHER_SEPARATORS if sep in text), None)
+    hint = (f"; separated by {separator!r}? the file must be comma-separated"
+            if separator else "")
+    return f"{where}: {shown} {problem}{hint}"
+
+
 def _raw_line(path: Path, row: int) -> str:
     with _open_text(path, compression_of(path)) as f:
         for i, line in enumerate(f, start=1):
@@ -154,12 +167,14 @@ def _looks_like_header(fields: list[str]) -> bool:
 
 
 def _first_rows(path: Path, compression: str | None, n: int = 2) -> list[list[str]]:
-    """The first ``n`` rows of the file, split at commas; fewer when it has fewer (or is
-    not text: the parse names that)."""
+    """The first ``n`` rows of the file that are not blank, split at commas; fewer when it
+    has fewer (or is not text: the parse names that)."""
     rows: list[list[str]] = []
     try:
         with _open_text(path, compression) as f:
             for line in f:
+                if not line.strip():
+                    continue
                 rows.append(next(csv.reader([line.rstrip("\r\n")]), []))
                 if len(rows) == n:
                     break
@@ -189,6 +204,10 @@ def detect_layout(path: Path, compression: str | None = None) -> Layout:
     (``_looks_like_header``) and the second is all numbers; the label column is the one
     the header names ``label``, else the last; the width is the first beat's."""
     rows = _first_rows(path, compression)
+    if len(rows) == 1 and len(rows[0]) > 1 and _looks_like_header(rows[0]) \
+            and not _is_numeric(rows[0]):
+        raise DataFormatError(f"{path}: holds a header row and no beats; a beat CSV has a row "
+                              "per beat (its samples, then its label)")
     if len(rows) == 2 and _looks_like_header(rows[0]) and _is_numeric(rows[1]):
         names = tuple(name.strip() for name in rows[0])
         _check_header_names(path, names)
@@ -218,9 +237,9 @@ def _explain_bad_row(path: Path, row: int, layout: Layout) -> str:
         try:
             value = float(text)
         except ValueError:
-            return f"{_located(path, row, col)}: {text.strip()!r} is not a number"
+            return _cell_problem(_located(path, row, col), text, "is not a number")
         if not np.isfinite(value):
-            return f"{_located(path, row, col)}: {text.strip()!r} is not a finite number"
+            return _cell_problem(_located(path, row, col), text, "is not a finite number")
     return f"{_located(path, row)}: unreadable row"
 
 
@@ -239,12 +258,18 @@ def _read_frame(path: Path, compression: str | None, layout: Layout):
     except (EOFError, OSError, zipfile.BadZipFile, lzma.LZMAError) as e:
         raise DataFormatError(f"{path}: damaged {compression or 'file'} ({e})") from None
     except pd.errors.EmptyDataError:
-        raise DataFormatError(f"{path}: the file is empty"
-                              + (" but for its header" if layout.header else "")) from None
+        raise DataFormatError(_nothing_parsed(path, layout)) from None
     except pd.errors.ParserError as e:
         raise DataFormatError(_parser_problem(path, str(e), layout)) from None
     except ValueError:
         raise DataFormatError(_first_non_number(path, compression, layout)) from None
+
+
+def _nothing_parsed(path: Path, layout: Layout) -> str:
+    """pandas found no columns: the file is empty, or the first line it reads is blank."""
+    if layout.columns:  # detect_layout found a row, below a blank line
+        return _explain_bad_row(path, layout.file_row(0), layout)
+    return f"{path}: the file is empty" + (" but for its header" if layout.header else "")
 
 
 def _parser_problem(path: Path, msg: str, layout: Layout) -> str:
@@ -268,8 +293,8 @@ def _first_non_number(path: Path, compression: str | None, layout: Layout) -> st
     numeric = frame.apply(pd.to_numeric, errors="coerce")
     bad = numeric.isna() & frame.notna()
     row_idx, col_idx = np.argwhere(bad.to_numpy())[0]
-    return (f"{_located(path, layout.file_row(int(row_idx)), int(col_idx) + 1)}: "
-            f"{frame.iat[row_idx, col_idx].strip()!r} is not a number")
+    return _cell_problem(_located(path, layout.file_row(int(row_idx)), int(col_idx) + 1),
+                         frame.iat[row_idx, col_idx], "is not a number")
 
 
 def _check_finite(path: Path, values: np.ndarray, layout: Layout) -> None:
@@ -282,10 +307,10 @@ def _check_finite(path: Path, values: np.ndarray, layout: Layout) -> None:
     raw = next(csv.reader([_raw_line(path, row)]), [])
     if len(raw) != layout.columns:
         raise DataFormatError(_explain_bad_row(path, row, layout))
-    raise DataFormatError(
-        f"{_located(path, row, int(col_idx) + 1)}: "
-        f"{repr(raw[col_idx].strip()) if raw[col_idx].strip() else 'an empty cell'} "
-        "is missing or not a finite number")
+    where = _located(path, row, int(col_idx) + 1)
+    if not raw[col_idx].strip():
+        raise DataFormatError(f"{where}: an empty cell is missing or not a finite number")
+    raise DataFormatError(_cell_problem(where, raw[col_idx], "is missing or not a finite number"))
 
 
 def _labels(path: Path, values: np.ndarray, n_classes: int | None, layout: Layout) -> np.ndarray:
@@ -320,6 +345,8 @@ def parse_csv_layout(path: Path, n_classes: int | None = None
     if frame.shape[1] != layout.columns:  # a first row shorter than a later, NaN-filled one
         raise DataFormatError(_explain_bad_row(path, layout.file_row(0), layout))
     values = _without_empty_rows_at_the_end(frame.to_numpy())
+    if not len(values):
+        raise DataFormatError(f"{path}: holds no beats, only empty rows")
     _check_finite(path, values, layout)
     y = _labels(path, values, n_classes, layout)
     samples = (values[:, :-1] if layout.label_column == layout.columns - 1  # a view: no copy
