@@ -415,3 +415,14 @@ def test_every_family_builds_for_beats_shorter_and_longer_than_the_kaggle_rows(f
     for width in (3, 250):
         model = models.build(config, (width, 1), 3)
         assert model.input_shape == (None, width, 1) and model.output_shape == (None, 3)
+
+
+def test_a_folder_without_its_test_file_has_no_test_data_and_eval_is_told_to_pass_one(tmp_path):
+    _write(tmp_path / "mitbih_train.csv", *_beats(20, 187))
+    source = datasets.resolve_source("mitbih", tmp_path)
+    assert not source.has_test_data()  # as code/data.py wfdb --split train leaves a folder
+    with pytest.raises(UserError, match=r"has no test file \(.*mitbih_test\.csv missing\); pass "
+                                        r"--test CSV"):
+        datasets.load_test(source)
+    _write(tmp_path / "mitbih_test.csv", *_beats(10, 187))
+    assert source.has_test_data()

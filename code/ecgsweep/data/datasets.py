@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ..cli import UserError
+from ..cli import UserError, script_command
 from . import sidecar
 from .classes import MITBIH_CLASSES, PTBDB_CLASSES, read_class_names
 from .download import KAGGLE_FILES
@@ -98,8 +98,10 @@ class DataSource:
 
     def has_test_data(self) -> bool:
         """Whether ``load_test`` finds held-out data without a ``--test`` CSV: a single CSV
-        given as the data set has none."""
-        return self.name in ("ptbdb", "synthetic") or "test" in self.files
+        given as the data set has none, nor a folder without its test file (``code/data.py
+        wfdb --split train`` writes none)."""
+        return (self.name in ("ptbdb", "synthetic")
+                or ("test" in self.files and Path(self.files["test"]).is_file()))
 
 
 def _describe_missing(path: Path, name: str) -> str:
@@ -109,8 +111,8 @@ def _describe_missing(path: Path, name: str) -> str:
         where = "" if path.is_absolute() else f" (looked for from {Path.cwd()})"
         return f"{path}: no such file{where}; check the path"
     return (f"{path}: no such file (data set '{name}'). Put the Kaggle heartbeat CSVs in "
-            f"{path.parent}/ (see docs/data.md), or run `python code/data.py synth --out "
-            f"{path.parent}` for synthetic data in the same format.")
+            f"{path.parent}/ (see docs/data.md), or run `{script_command('data.py', 'data')} "
+            f"synth --out {path.parent}` for synthetic data in the same format.")
 
 
 def resolve_source(dataset: str, data_dir: str | Path = "data") -> DataSource:
@@ -217,7 +219,8 @@ def load_test(source: DataSource, test_csv: str | Path | None = None) -> Split:
 
         return Split(*synth.make_mitbih(SYNTHETIC_SIZES["test"], SYNTHETIC_SEEDS["test"]))
     if not source.has_test_data():
-        raise UserError(f"data set {source.name!r} has no test file; pass --test CSV")
+        missing = f" ({source.files['test']} missing)" if "test" in source.files else ""
+        raise UserError(f"data set {source.name!r} has no test file{missing}; pass --test CSV")
     return _load_split(source.files["test"], source.name, n_classes)
 
 
