@@ -271,7 +271,8 @@ def record_val_split(dev: Split, val_fraction: float, seed: int,
     if len(records) < 2:
         raise UserError(f"val_split: record holds out whole records for validation, and the "
                         f"development data has one record ({records[0]}): give data of more "
-                        "records, or set val_split: random")
+                        "records, or set val_split: random (not for a model of consecutive "
+                        "beats, seq2seq, which needs more records)")
     n_splits = max(2, min(round(1 / val_fraction), len(records)))
     train_idx, val_idx = next(iter(_record_folds(dev, n_splits, seed)))
     return _cap(dev.take(train_idx), max_train_beats, seed), dev.take(val_idx)
