@@ -154,3 +154,32 @@ def test_train_py_exits_2_naming_the_mismatched_file(tmp_path, synth_dir):
     assert f"{narrow}: the model takes beats of 100 samples" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "models").exists()  # nothing trained, nothing promoted
+
+
+def test_a_fine_tuned_model_transfers_again_with_its_feature_layers(tmp_path):
+    path = _save_pretrained(tmp_path / "mitbih.keras")
+    config = resolve({**TINY_CNN, "pretrained": str(path)})
+    first, _ = transfer.build(config, transfer.load_pretrained(path, 187), 2)
+    first.save(tmp_path / "ptb.keras")
+    tuned = transfer.load_pretrained(tmp_path / "ptb.keras", 187)
+    assert transfer.feature_layer(tuned).name == transfer.feature_layer(
+        keras.models.load_model(path, compile=False)).name  # the real last feature layer
+    second, base = transfer.build(config, tuned, 3)
+    assert [layer.name for layer in second.layers].count(transfer.BASE_NAME) == 1
+    assert not any(isinstance(sub, keras.Model) for sub in base.layers)  # nests no deeper
+    for a, b in zip(_base_weights(path), base.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    second.save(tmp_path / "again.keras")
+    X = synth.make_ptb(8, 0)[0][..., None]
+    assert keras.models.load_model(tmp_path / "again.keras", compile=False).predict(
+        X, verbose=0).shape == (8, 3)
+
+
+def test_a_kfold_ensemble_is_refused_naming_the_way_out(tmp_path):
+    from ecgsweep.final_model import ensemble_model
+
+    folds = [_save_pretrained(tmp_path / f"fold{i}.keras") for i in (1, 2)]
+    ensemble_model(folds).save(tmp_path / "best.keras")
+    with pytest.raises(UserError, match=r"k-fold run's ensemble .*final_model=refit, or pass "
+                                        r"one fold's model, fold<i>\.keras"):
+        transfer.feature_layer(transfer.load_pretrained(tmp_path / "best.keras", 187))

@@ -46,6 +46,8 @@ TRAIN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", *VAL_M
 RUN_MODEL_FILE = "model.keras"
 # A k-fold run keeps one model per fold instead (and its record beside it: fold<i>.json).
 FOLD_MODEL_FILE = "fold{index}.keras"
+# The Keras name of a k-fold run's ensemble model (its fold models averaged in one file).
+ENSEMBLE_MODEL_NAME = "ensemble"
 
 # Who offers a finished run's model to the best-model slot: the run itself (default), or,
 # when runs train on other machines (--ray), the sweep's coordinator once the run folder is

@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import prior_shift
-from .contract import RUN_MODEL_FILE
+from .contract import ENSEMBLE_MODEL_NAME, RUN_MODEL_FILE
 from .folds import FoldOutcome, PrefixedLog
 from .model_record import ModelRecord, record_path
 from .run_record import final_record
@@ -79,7 +79,7 @@ def ensemble_model(paths: Sequence[str | Path]):
         outputs.append(member(inputs))
     mean = (keras.layers.Average(name="fold_mean")(outputs) if len(outputs) > 1
             else outputs[0])
-    return keras.Model(inputs, mean, name="ensemble")
+    return keras.Model(inputs, mean, name=ENSEMBLE_MODEL_NAME)
 
 
 def save_ensemble(ctx: RunContext, outcomes: list[FoldOutcome], record: ModelRecord) -> FinalModel:

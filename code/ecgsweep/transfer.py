@@ -9,6 +9,8 @@ head for myocardial infarction on PTB. Here:
   named "probabilities", see ``models/head.py``, else the model's last layer) through the
   chain of Dense and Dropout layers; the first other layer reached (a global pooling,
   Flatten, or a recurrent layer) is the last feature layer and its output the feature vector;
+  a model this module built (itself fine-tuned) has its feature layers nested as
+  ``pretrained_base``, which is taken whole, so a model can be transferred again;
 - a new head (``models.head.classification_head``: dropout, ``layer_FC_size`` units,
   softmax over the new classes) goes on top;
 - ``training.fit`` trains the head alone for ``freeze_epochs`` epochs, then the whole
@@ -28,6 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .cli import UserError
+from .contract import ENSEMBLE_MODEL_NAME
 
 HEAD_LAYER_TYPES = ("Dense", "Dropout")
 BASE_NAME = "pretrained_base"
@@ -75,42 +78,76 @@ def _producer(tensor):
     return history[0] if history else None
 
 
-def feature_layer(model, where: str = "the pretrained model"):
-    """The last feature layer of ``model``: the layer feeding its Dense/Dropout head chain."""
+def _feature_end(model, where: str):
+    """The layer feeding the Dense/Dropout head chain of ``model``, and the tensor it feeds
+    the head (its output in ``model``'s graph: a nested model's own ``output`` is the one
+    inside it)."""
     import keras
 
     try:
         layer = model.get_layer("probabilities")
     except ValueError:
         layer = model.layers[-1]
-    steps = 0
+    steps, features = 0, None
     while type(layer).__name__ in HEAD_LAYER_TYPES:
         try:
-            inbound = layer.input
+            features = layer.input
         except (AttributeError, ValueError) as e:
             raise UserError(f"{where}: cannot follow the head back from layer "
                             f"{layer.name!r} ({e})") from None
-        if isinstance(inbound, (list, tuple)):
+        if isinstance(features, (list, tuple)):
             raise UserError(f"{where}: head layer {layer.name!r} has several inputs; "
                             "cannot tell where the feature layers end")
-        layer = _producer(inbound)
+        layer = _producer(features)
         steps += 1
         if layer is None:
             raise UserError(f"{where}: cannot follow the head back to the feature layers")
     if steps == 0:
-        raise UserError(f"{where}: its last layer {model.layers[-1].name!r} is not a Dense "
-                        "softmax; cannot tell the head from the feature layers")
+        raise UserError(_no_head_message(model, where))
     if isinstance(layer, keras.layers.InputLayer):
         raise UserError(f"{where}: has no feature layers before its Dense head")
+    return layer, features
+
+
+def _no_head_message(model, where: str) -> str:
+    """Why a model whose last layer is not its Dense head cannot serve, and the way out."""
+    last = model.layers[-1].name
+    if model.name == ENSEMBLE_MODEL_NAME:
+        return (f"{where}: a k-fold run's ensemble of its fold models (last layer {last!r}) "
+                "has no single set of feature layers; train the source with "
+                "final_model=refit, or pass one fold's model, fold<i>.keras in that run's "
+                "folder")
+    return (f"{where}: its last layer {last!r} is not a Dense softmax; cannot tell the "
+            "head from the feature layers")
+
+
+def _is_transfer_base(layer) -> bool:
+    """Whether ``layer`` is the nested feature model of a model ``build`` made (one that
+    was itself fine-tuned): it already holds every feature layer."""
+    import keras
+
+    return isinstance(layer, keras.Model) and layer.name == BASE_NAME
+
+
+def feature_layer(model, where: str = "the pretrained model"):
+    """The last feature layer of ``model``: the layer feeding its Dense/Dropout head chain
+    (in a fine-tuned model, the last layer of its nested feature model)."""
+    layer, _ = _feature_end(model, where)
+    if _is_transfer_base(layer):
+        return _producer(layer.outputs[0])
     return layer
 
 
 def feature_extractor(model, where: str = "the pretrained model"):
-    """A model from the pretrained one's input to its feature vector (the weights are shared)."""
+    """A model from the pretrained one's input to its feature vector (the weights are
+    shared). A fine-tuned model's nested feature model is taken as it is, so transferring
+    again nests no deeper and no layer name appears twice."""
     import keras
 
-    last = feature_layer(model, where)
-    return keras.Model(model.inputs, last.output, name=BASE_NAME)
+    layer, features = _feature_end(model, where)
+    if _is_transfer_base(layer):
+        return layer
+    return keras.Model(model.inputs, features, name=BASE_NAME)
 
 
 def build(config: Mapping[str, Any], pretrained, n_classes: int, where: str = "the pretrained model"):
