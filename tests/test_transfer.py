@@ -99,8 +99,14 @@ def test_missing_or_mismatched_pretrained_file_is_a_clear_error(tmp_path):
         transfer.load_pretrained(narrow, 187)
     junk = tmp_path / "junk.keras"
     junk.write_text("not a model")
-    with pytest.raises(UserError, match=r"junk\.keras: not a loadable Keras model"):
+    with pytest.raises(UserError, match=r"pretrained': .*junk\.keras: not a Keras model file"):
         transfer.load_pretrained(junk, 187)
+    whole = _save_pretrained(tmp_path / "whole.keras").read_bytes()
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes(whole[:len(whole) // 2])  # a copy broken off: the file is there
+    with pytest.raises(UserError) as info:
+        transfer.load_pretrained(cut, 187)
+    assert "damaged, truncated" in str(info.value) and "File not found" not in str(info.value)
 
 
 def test_pretrained_file_cannot_be_the_slot_the_run_promotes_into(tmp_path):

@@ -247,3 +247,15 @@ class BestModelSlot:
             os.symlink(os.path.relpath(target, self.folder), tmp)
             os.replace(tmp, link)
         flush_to_disk(self.folder)
+
+
+def unloadable_model(path: Path, error: Exception) -> UserError:
+    """Why the model file at ``path`` did not load (``error``, from Keras), in one line:
+    Keras says "File not found" for a damaged archive, so say what is wrong instead."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return UserError(f"{path}: not a Keras model file (a .keras file is a zip archive; this "
+                         "one is damaged, truncated or of another format)")
+    return UserError(f"{path}: not a loadable Keras model ({type(error).__name__}: "
+                     f"{str(error).splitlines()[0] if str(error) else 'no detail'})")

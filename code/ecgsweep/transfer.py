@@ -47,6 +47,7 @@ def load_pretrained(path: str | Path, input_width: int):
     import keras
 
     from . import imbalance, models  # noqa: F401  (register custom layers and losses)
+    from .artifacts import unloadable_model
 
     path = Path(path)
     where = f"config key 'pretrained': {path}"
@@ -57,7 +58,7 @@ def load_pretrained(path: str | Path, input_width: int):
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # keras raises many types for a file that is not a model
-        raise UserError(f"{where}: not a loadable Keras model ({type(e).__name__}: {e})") from None
+        raise UserError(f"config key 'pretrained': {unloadable_model(path, e)}") from None
     shape = model.input_shape
     if isinstance(shape, list) or len(shape) != 3:
         raise UserError(f"{where}: expected one input of shape (beat samples, 1), the model "

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import params, prior_shift
-from ..artifacts import MODEL_FILE, ModelPair
+from ..artifacts import MODEL_FILE, ModelPair, unloadable_model
 from ..cli import UserError
 from ..data.datasets import Split
 from ..model_record import ModelRecord, record_path
@@ -46,17 +46,6 @@ def read_record(model_path: Path) -> ModelRecord:
     return ModelRecord()
 
 
-def _unloadable(path: Path, error: Exception) -> UserError:
-    """Keras says "File not found" for a damaged archive: say what is wrong instead."""
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return UserError(f"{path}: not a Keras model file (a .keras file is a zip archive; this "
-                         "one is damaged, truncated or of another format)")
-    return UserError(f"{path}: not a loadable Keras model ({type(error).__name__}: "
-                     f"{str(error).splitlines()[0] if str(error) else 'no detail'})")
-
-
 def load_model(path: str | Path) -> LoadedModel:
     import keras
 
@@ -70,7 +59,7 @@ def load_model(path: str | Path) -> LoadedModel:
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # keras raises many types for a file that is not a model
-        raise _unloadable(path, e) from None
+        raise unloadable_model(path, e) from None
     if not record.class_names:  # no record of them: the classes are the outputs' numbers
         n_out = int(model.output_shape[-1])
         record = dataclasses.replace(record, class_names=[str(i) for i in range(n_out)])
