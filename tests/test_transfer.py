@@ -189,3 +189,18 @@ def test_a_kfold_ensemble_is_refused_naming_the_way_out(tmp_path):
     with pytest.raises(UserError, match=r"k-fold run's ensemble .*final_model=refit, or pass "
                                         r"one fold's model, fold<i>\.keras"):
         transfer.feature_layer(transfer.load_pretrained(tmp_path / "best.keras", 187))
+
+
+@pytest.mark.parametrize("freeze, epochs, says", [
+    (6, 1, "new head trained alone for all 1 epoch(s) (freeze_epochs 6 >= epochs): the "
+           "feature layers are never fine-tuned"),
+    (0, 3, "all layers at learning rate x 0.1 from epoch 1 (freeze_epochs 0: no frozen phase)"),
+    (2, 5, "new head trained alone for 2 epoch(s), then all layers at learning rate x 0.1 to "
+           "epoch 5"),
+])
+def test_the_transfer_line_says_what_the_epochs_will_do(tmp_path, capsys, freeze, epochs, says):
+    model = _save_pretrained(tmp_path / "base.keras")
+    config = resolve({"pretrained": str(model), "models_dir": str(tmp_path / "models"),
+                      "freeze_epochs": freeze, "epochs": epochs, "fine_tune_lr_factor": 0.1})
+    _check_pretrained(config, 187)
+    assert capsys.readouterr().out.rstrip().endswith(f"; {says}")

@@ -159,10 +159,25 @@ def check_pretrained(config: dict[str, Any], input_width: int) -> dict[str, Any]
             "feature_layer": layer.name, "freeze_epochs": int(config["freeze_epochs"]),
             "fine_tune_lr_factor": float(config["fine_tune_lr_factor"]), "source": source}
     trained_on = f", {source['model']} trained on {source['dataset']}" if source.get("dataset") else ""
-    print(f"transfer: feature layers of {path}{trained_on}, up to layer {layer.name!r}; new head "
-          f"trained alone for {min(config['freeze_epochs'], config['epochs'])} epoch(s), then all "
-          f"layers at learning rate x {config['fine_tune_lr_factor']}", flush=True)
+    print(f"transfer: feature layers of {path}{trained_on}, up to layer {layer.name!r}; "
+          f"{transfer_plan(config)}", flush=True)
     return info
+
+
+def transfer_plan(config: dict[str, Any]) -> str:
+    """What the epochs of a transfer run do, as ``training.fit`` runs them."""
+    from .training import frozen_epochs
+
+    epochs = int(config["epochs"])
+    frozen = frozen_epochs(config["freeze_epochs"], epochs)
+    all_layers = f"all layers at learning rate x {config['fine_tune_lr_factor']}"
+    if frozen == epochs:
+        return (f"new head trained alone for all {epochs} epoch(s) (freeze_epochs "
+                f"{config['freeze_epochs']} >= epochs): the feature layers are never fine-tuned")
+    if frozen == 0:
+        return f"{all_layers} from epoch 1 (freeze_epochs 0: no frozen phase)"
+    return (f"new head trained alone for {frozen} epoch(s), then {all_layers} to epoch "
+            f"{epochs}")
 
 
 def _pretrained_source(path: Path) -> dict[str, Any]:

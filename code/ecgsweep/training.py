@@ -515,12 +515,17 @@ class FineTune:
                     layer.trainable = False
 
 
+def frozen_epochs(freeze_epochs: int, epochs: int) -> int:
+    """The epochs a transfer run trains its new head alone: ``freeze_epochs``, at most all."""
+    return max(0, min(int(freeze_epochs), int(epochs)))
+
+
 def _phases(config: Mapping[str, Any], fine_tune: FineTune | None):
     """(first epoch index, end epoch, learning rate, base trainable or None) per phase."""
     epochs, lr = int(config["epochs"]), float(config["learning_rate"])
     if fine_tune is None:
         return [(0, epochs, lr, None)]
-    frozen = max(0, min(int(fine_tune.freeze_epochs), epochs))
+    frozen = frozen_epochs(fine_tune.freeze_epochs, epochs)
     phases = [(0, frozen, lr, False)] if frozen > 0 else []
     if frozen < epochs:
         phases.append((frozen, epochs, lr * float(fine_tune.lr_factor), True))
