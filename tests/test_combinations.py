@@ -80,7 +80,7 @@ def test_sweep_check_warns_of_a_fixed_value_read_only_with_a_setting_left_off():
                "rr_features": {"values": [True, False]}, "folds": {"value": 0}}
     findings = [(p.field, p.message, p.level) for p in combination_findings(section)]
     assert findings == [("parameters.final_model", "read only with folds >= 2, which the "
-                         "fixed values leave off: it changes no run", "warning")]
+                         "fixed values rule out: it changes no run", "warning")]
     # beat_dropout is not named: rr_features is searched, so some runs read it
     section["folds"] = {"value": 4}
     assert combination_findings(section) == []

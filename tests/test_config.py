@@ -40,6 +40,24 @@ def test_a_key_whose_needed_setting_is_off_warns_that_it_is_ignored(raw, says):
         resolve(raw)
 
 
+def test_an_architecture_key_given_with_pretrained_warns_that_it_is_ignored():
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resolve({"pretrained": "models/cnn/best.keras", "n_conv_blocks": 4,
+                 "kernel_size": 7, "rnn_units": 8, "layer_FC_size": 16, "dropout_rate": 0.1})
+    said = sorted(str(w.message) for w in caught)
+    without = "is read only without pretrained (the pretrained model's feature layers stand in"
+    assert said == [f"config key 'kernel_size' {without} for the family's); ignored",
+                    f"config key 'n_conv_blocks' {without} for the family's); ignored",
+                    "config key 'rnn_units' is not read by model 'cnn'; ignored"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the head's keys, and defaults no one chose
+        resolve({"pretrained": "models/cnn/best.keras", "layer_FC_size": 16})
+        resolve({"model": "rnn", "rnn_units": 8})
+
+
 def test_a_key_with_its_needed_setting_on_or_left_to_its_default_says_nothing():
     import warnings
 

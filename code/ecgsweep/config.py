@@ -150,7 +150,8 @@ def resolve(raw: Mapping[str, Any]) -> dict[str, Any]:
         else:
             raise ConfigError(f"{where(key)}{unknown_key_message(key, model)}")
     check_combinations(resolved)
-    for rule in params.unread_keys(list(given), resolved):
+    # a key of another family is warned of above, once
+    for rule in params.unread_keys([k for k in given if k in schema], resolved):
         warnings.warn(f"{where(rule.key)}config key '{rule.key}' is read only {rule.needs}; "
                       "ignored", stacklevel=2)
     return resolved

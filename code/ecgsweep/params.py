@@ -225,7 +225,8 @@ TRAINING_PARAMS: tuple[Param, ...] = (
 )
 
 # Dense head shared by the families that end in one (same name as published sweeps use).
-_HEAD = (
+# A transfer run (pretrained) builds a new head from these, and reads no other family key.
+HEAD_PARAMS = (
     Param("layer_FC_size", 64, int, "width of the dense layer before the softmax (0: none)",
           low=0, high=4096),
     Param("dropout_rate", 0.2, float, "dropout before the dense layers", low=0.0, high=0.9),
@@ -260,7 +261,7 @@ FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
         Param("global_pooling", "flatten", str, "how the feature maps become a vector",
               choices=("flatten", "avg", "max")),
         Param("activation", "relu", str, "activation", choices=("relu", "elu", "gelu", "swish")),
-        *_HEAD,
+        *HEAD_PARAMS,
     ),
     "rnn": (
         Param("rnn_cell", "lstm", str, "recurrent cell", choices=("lstm", "gru")),
@@ -270,7 +271,7 @@ FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
         Param("downsample", 1, int,
               "average-pool the beat by this factor first (RNNs are slow on 187 steps)",
               low=1, high=8),
-        *_HEAD,
+        *HEAD_PARAMS,
     ),
     # Kachuee et al. 2018 (arXiv:1805.00794); defaults are the paper's network.
     "cnet": (
@@ -288,7 +289,7 @@ FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
         *_CONV_FRONT,
         Param("rnn_units", 64, int, "units per LSTM layer", low=1, high=1024),
         Param("rnn_layers", 2, int, "stacked LSTM layers", low=1, high=4),
-        *_HEAD,
+        *HEAD_PARAMS,
     ),
     "cnn_bilstm_attention": (
         *_CONV_FRONT,
@@ -296,7 +297,7 @@ FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
         Param("rnn_layers", 1, int, "stacked bidirectional LSTM layers", low=1, high=4),
         Param("attention_units", 32, int, "hidden units of the additive attention score",
               low=1, high=1024),
-        *_HEAD,
+        *HEAD_PARAMS,
     ),
     # Mousavi & Afghah 2019: windows of consecutive beats of one record (ecgsweep.beat_windows).
     "seq2seq": (
@@ -314,7 +315,7 @@ FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
               low=1, high=1024),
         Param("attention", True, bool,
               "each decoder step attends over all encoder steps (Luong dot product)"),
-        *_HEAD,
+        *HEAD_PARAMS,
     ),
     "dualpath_resnet": (
         Param("n_res_blocks", 4, int, "residual blocks (each halves the sequence)",
@@ -328,7 +329,7 @@ FAMILY_PARAMS: dict[str, tuple[Param, ...]] = {
         Param("batch_norm", True, bool, "batch normalization after each convolution"),
         Param("attention_units", 32, int, "hidden units of the additive attention score",
               low=1, high=1024),
-        *_HEAD,
+        *HEAD_PARAMS,
     ),
 }
 
@@ -475,8 +476,9 @@ def prematurity_on(config: Mapping[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class ReadOnlyWith:
-    """A key read only when the setting of ``needed_key`` is on (``needed``, said as
-    ``needs``): given while that is off, it changes nothing, and the run says so."""
+    """A key read only when ``needed`` holds of the setting of ``needed_key`` (said as
+    ``needs``: "with folds >= 2", "without pretrained"): given otherwise, it changes
+    nothing, and the run says so."""
 
     key: str
     needed_key: str
@@ -484,7 +486,21 @@ class ReadOnlyWith:
     needed: Callable[[Mapping[str, Any]], bool]
 
 
-# The one table of keys that need another setting to be read.
+def architecture_keys() -> tuple[str, ...]:
+    """Every family key that shapes the network below its head: a run with ``pretrained``
+    takes the pretrained model's feature layers instead and reads none of them."""
+    head = {p.name for p in HEAD_PARAMS}
+    return tuple(sorted({p.name for family in FAMILY_PARAMS.values() for p in family} - head))
+
+
+def _without_pretrained(key: str) -> ReadOnlyWith:
+    return ReadOnlyWith(key, "pretrained", "without pretrained (the pretrained model's feature "
+                        "layers stand in for the family's)",
+                        lambda c: not pretrained_set(value(c, "pretrained")))
+
+
+# The one table of keys that need another setting to be read (or, for the architecture
+# keys, one left off).
 READ_ONLY_WITH: tuple[ReadOnlyWith, ...] = (
     ReadOnlyWith("final_model", "folds", "with folds >= 2",
                  lambda c: int(value(c, "folds")) >= 2),
@@ -494,6 +510,7 @@ READ_ONLY_WITH: tuple[ReadOnlyWith, ...] = (
                  lambda c: pretrained_set(value(c, "pretrained"))),
     ReadOnlyWith("beat_dropout", "rr_features", "with rr_features",
                  lambda c: bool(value(c, "rr_features"))),
+    *(_without_pretrained(key) for key in architecture_keys()),
 )
 
 

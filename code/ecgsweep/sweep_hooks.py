@@ -224,14 +224,14 @@ def _fixed_config(section: Mapping[str, Any]) -> dict[str, Any]:
 
 def combination_findings(section: Mapping[str, Any]) -> list[Problem]:
     """An error when the fixed values (with the defaults) can never run together; a warning
-    for a fixed value read only with a setting they leave off (``params.READ_ONLY_WITH``),
+    for a fixed value read only with a setting they rule out (``params.READ_ONLY_WITH``),
     and for each listed value of a searched parameter that cannot run with them."""
     searched, fixed = _searched(section), _fixed_config(section)
     out = [Problem("parameters", f"{_shown(fixed, c.keys)} cannot run together, so no run of "
                                  f"this sweep can start: {c.message}", "rejected")
            for c in params.combination_problems(fixed) if not searched & set(c.keys)]
     out += [Problem(f"parameters.{rule.key}", f"read only {rule.needs}, which the fixed values "
-                                            "leave off: it changes no run", "unread")
+                                            "rule out: it changes no run", "unread")
             for rule in params.unread_keys(list(fixed), fixed)
             if rule.needed_key not in searched]
     for name in sorted(searched):

@@ -29,13 +29,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import params
 from .cli import UserError
 from .contract import ENSEMBLE_MODEL_NAME
 
 HEAD_LAYER_TYPES = ("Dense", "Dropout")
 BASE_NAME = "pretrained_base"
 # Used when a family has no layer_FC_size/dropout_rate (all current families have them).
-HEAD_DEFAULTS = {"layer_FC_size": 64, "dropout_rate": 0.2}
+HEAD_DEFAULTS = {p.name: p.default for p in params.HEAD_PARAMS}
 
 
 def load_pretrained(path: str | Path, input_width: int):
