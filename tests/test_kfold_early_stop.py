@@ -88,6 +88,23 @@ def test_a_fold_stopped_before_its_end_is_not_kept(synth_dir, tmp_path, fake_wan
         (run_dir / "fold1.json").read_text())["value"]]
 
 
+def test_a_first_fold_stopped_before_its_end_is_not_kept_either(synth_dir, tmp_path, fake_wandb):
+    from ecgsweep.cli import UserError
+
+    config = _config(synth_dir, tmp_path, folds=3, epochs=2)
+    fake = FakeRun(tmp_path, "kfoldhb3")
+
+    def stop_in_the_first_fold(metrics):
+        if metrics.get("fold") == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    fake.on_log = stop_in_the_first_fold
+    with pytest.raises(UserError, match="stopped before its first fold finished; nothing to keep"):
+        run._train(fake, config)
+    assert not (Path(fake.dir).parent / "fold1.keras").exists()
+    assert not any("folds_completed" in m for m in fake.logged)
+
+
 def test_the_inter_patient_cv_sweeps_stop_lagging_runs_fold_by_fold():
     assert INTER_PATIENT_CV
     for path in INTER_PATIENT_CV:

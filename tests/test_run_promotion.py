@@ -45,6 +45,32 @@ def test_a_run_stopped_from_outside_keeps_its_model_but_is_not_promoted(synth_di
     assert f"python code/eval.py --model {run_dir / 'model.keras'}" in out
 
 
+def test_a_run_stopped_within_an_epoch_logs_it_as_cut_short_and_keeps_a_whole_one(
+        synth_dir, tmp_path, monkeypatch, capsys):
+    import keras
+
+    from ecgsweep import training
+
+    class SigtermInEpoch2(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.epoch == 1 and batch == 0:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    monkeypatch.setattr(training, "epoch_bars", lambda steps, epochs: [SigtermInEpoch2()])
+    fake = FakeRun(tmp_path, "midepoch")
+    assert run._train(fake, _single(synth_dir, tmp_path, epochs=3)) == 0
+    rows = [m for m in fake.logged if "val_macro_f1" in m]
+    assert [m["epoch"] for m in rows] == [1, 2] and rows[1]["stopped_after_batch"] == 1
+    summary = fake.summary
+    assert summary["stopped_mid_epoch"] is True and summary["best_epoch"] == 1
+    out = capsys.readouterr().out
+    assert "epoch 2/3  " in out and f"(stopped after batch 1 of {rows[1]['epoch_batches']})" in out
+    assert "done: best val_macro_f1" in out and "at epoch 1 (stopped early by request)" in out
+
+
 def test_a_run_ended_by_its_own_early_stopping_is_promoted(synth_dir, tmp_path, monkeypatch):
     from ecgsweep import training
 

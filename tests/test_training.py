@@ -149,6 +149,68 @@ def test_stop_request_ends_after_the_current_epoch():
     assert len(seen) == 1 and result.stopped
 
 
+def _fit_stopped_in_epoch(monkeypatch, keep_epoch, epoch, batch, scores=(0.5, 0.9)):
+    """Fit up to three epochs of 4 batches whose val_macro_f1 is ``scores``; a stop arrives
+    during batch ``batch`` of epoch ``epoch``. Returns the result, the metrics logged and
+    the weights each validation saw."""
+    import keras
+
+    config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0, "epochs": 3,
+                      "batch_size": 16, "keep_epoch": keep_epoch})
+    model = models.build(config, (187, 1), 5)
+    stop, scores, validated, seen = training.StopRequest(), iter(scores), [], []
+
+    class StopWithin(keras.callbacks.Callback):  # the signal handler, as a batch ends
+        def on_train_batch_end(self, index, logs=None):
+            if len(validated) + 1 == epoch and index + 1 == batch:
+                stop.requested = True
+
+    def stand_in_validation(fitted, val, cfg, class_names, class_prior):
+        validated.append([w.copy() for w in fitted.get_weights()])
+        return {"val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)}
+
+    monkeypatch.setattr(training, "_validation_metrics", stand_in_validation)
+    monkeypatch.setattr(training, "epoch_bars", lambda steps, epochs: [StopWithin()])
+    result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), CLASSES,
+                          seen.append, stop)
+    return model, result, seen, validated
+
+
+@pytest.mark.parametrize("keep_epoch", ["best", "last"])
+def test_an_epoch_a_stop_cuts_short_is_marked_and_not_kept_over_a_whole_one(monkeypatch,
+                                                                              keep_epoch):
+    from ecgsweep.folds import format_metrics
+
+    model, result, seen, validated = _fit_stopped_in_epoch(monkeypatch, keep_epoch, 2, 2)
+    assert [m["epoch"] for m in seen] == [1, 2] and "stopped_after_batch" not in seen[0]
+    assert seen[1]["stopped_after_batch"] == 2 and seen[1]["epoch_batches"] == 4
+    assert format_metrics(seen[1]).endswith("val_macro_f1 0.9000 (stopped after batch 2 of 4)")
+    # it scores higher, but it is not an epoch: the whole epoch 1 stays kept
+    assert result.kept_epoch == 1 and result.kept_value == 0.5
+    assert result.stopped and result.stopped_mid_epoch and not result.finished
+    for held, kept in zip(model.get_weights(), validated[0]):
+        np.testing.assert_array_equal(held, kept)
+
+
+def test_a_first_epoch_cut_short_is_kept_marked_as_such(monkeypatch):
+    _, result, seen, _ = _fit_stopped_in_epoch(monkeypatch, "best", 1, 3)
+    assert len(seen) == 1 and result.kept_epoch == 1
+    assert result.kept_metrics["stopped_after_batch"] == 3 and not result.finished
+
+
+def test_a_stop_after_the_last_batch_leaves_the_epoch_whole_and_the_fit_finished(monkeypatch):
+    _, result, seen, _ = _fit_stopped_in_epoch(monkeypatch, "best", 3, 4, (0.5, 0.6, 0.9))
+    assert [m["epoch"] for m in seen] == [1, 2, 3] and "stopped_after_batch" not in seen[-1]
+    assert result.kept_epoch == 3 and result.stopped and result.finished
+
+
+def test_a_stop_request_says_it_stops_after_the_current_batch(capsys):
+    import signal
+
+    training.StopRequest()._handle(signal.SIGINT, None)
+    assert "stopping after the current batch" in capsys.readouterr().err
+
+
 def test_nan_inference_statistics_end_fit_as_diverged_though_the_loss_is_finite():
     # SGD at a huge rate can turn BatchNormalization's moving statistics NaN;
     # training (batch statistics) keeps a finite loss, inference predicts a constant

@@ -204,3 +204,24 @@ def test_the_transfer_line_says_what_the_epochs_will_do(tmp_path, capsys, freeze
                       "freeze_epochs": freeze, "epochs": epochs, "fine_tune_lr_factor": 0.1})
     _check_pretrained(config, 187)
     assert capsys.readouterr().out.rstrip().endswith(f"; {says}")
+
+
+def test_early_stopping_in_the_frozen_phase_starts_fine_tuning_at_the_next_epoch(tmp_path,
+                                                                                monkeypatch):
+    path = _save_pretrained(tmp_path / "mitbih.keras")
+    config = resolve({**TINY_CNN, "dataset": "ptbdb", "pretrained": str(path), "epochs": 6,
+                      "freeze_epochs": 4, "early_stopping_patience": 1, "learning_rate": 0.01,
+                      "fine_tune_lr_factor": 0.5, "batch_size": 32})
+    model, base = transfer.build(config, transfer.load_pretrained(path, 187), 2)
+    scores = iter([0.5, 0.1, 0.1, 0.1, 0.1, 0.1])  # no gain after epoch 1, nor in the second phase
+    monkeypatch.setattr(training, "_validation_metrics", lambda *args: {
+        "val_loss": 1.0, "val_accuracy": 0.5, "val_macro_f1": next(scores)})
+    seen = []
+    result = training.fit(model, config, Split(*synth.make_ptb(64, 0)),
+                          Split(*synth.make_ptb(32, 1)), datasets.PTBDB_CLASSES, seen.append,
+                          training.StopRequest(), fine_tune=training.FineTune(base, 4, 0.5))
+    # frozen: epochs 1-2 (stopped early); fine-tuning numbered on from 3, and its own early
+    # stopping ends the run
+    assert [m["epoch"] for m in seen] == [1, 2, 3, 4]
+    assert [m["learning_rate"] for m in seen] == pytest.approx([0.01, 0.01, 0.005, 0.005])
+    assert result.kept_epoch == 1 and result.finished and not result.stopped

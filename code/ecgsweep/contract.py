@@ -42,6 +42,13 @@ TRAIN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", *VAL_M
                  *(f"best_{m}" for m in VAL_METRICS), "best_epoch",
                  *(kept_metric(m) for m in VAL_METRICS))
 
+# The marks of an epoch a stop (SIGTERM, Ctrl-C) cut short, logged with its metrics: after
+# which of its batches it stopped, and how many it has. The summary's STOPPED_MID_EPOCH says
+# the run's model ends on such an epoch.
+STOPPED_AFTER_BATCH = "stopped_after_batch"
+EPOCH_BATCHES = "epoch_batches"
+STOPPED_MID_EPOCH = "stopped_mid_epoch"
+
 # Where a run's model is kept in its W&B run folder (beside it, its record: model.json).
 RUN_MODEL_FILE = "model.keras"
 # A k-fold run keeps one model per fold instead (and its record beside it: fold<i>.json).

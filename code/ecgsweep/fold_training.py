@@ -10,7 +10,7 @@ from .cli import UserError
 from .contract import FOLD_MODEL_FILE, RUN_MODEL_FILE
 from .cv_report import print_record_errors
 from .folds import (EpochLog, FoldLog, FoldOutcome, FoldsDoneLog, ValidationConfusion,
-                    development_folds)
+                    cut_short_note, development_folds)
 from .model_record import record_path
 from .run_record import fold_record
 from .run_start import RunContext
@@ -28,8 +28,9 @@ def train_folds(ctx: RunContext) -> list[FoldOutcome]:
         outcome = train_fold(ctx, fold, added, fingerprint)
         if outcome is None:
             if outcomes:
-                break  # stopped between folds: keep the folds that trained
-            raise UserError("the run was stopped before finishing one epoch; nothing to keep")
+                break  # stopped: keep the folds that finished
+            unfinished = "its first fold finished" if ctx.folds else "finishing one epoch"
+            raise UserError(f"the run was stopped before {unfinished}; nothing to keep")
         outcomes.append(outcome)
         if ctx.folds:
             folds_done(outcomes)  # the step hyperband compares k-fold runs at
@@ -51,7 +52,7 @@ def _describe_data(ctx: RunContext, fold, added: dict) -> int:
 
 def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> FoldOutcome | None:
     """Build, fit and save one fold's model; None when stopped before its first epoch, or
-    (a fold after the first) before its end."""
+    (a fold of k) before its end: only folds that finished are kept."""
     from . import training
 
     training.seed_everything(ctx.config["seed"])  # each fold starts alike: reproducible alone
@@ -67,13 +68,14 @@ def train_fold(ctx: RunContext, fold, added: dict, fingerprint: str) -> FoldOutc
         raise training.TrainingDiverged(f"{tag}{e}") from None
     if not result.history:
         return None
-    if result.stopped and fold.index > 1:  # the run keeps the folds that finished
+    if ctx.folds and not result.finished:
         print(f"{tag}stopped before it finished; not kept", flush=True)
         return None
     confusion = validation_confusion(model, fold.val, ctx.config, ctx.n_classes,
                                      result.class_prior)
     print(ec57.format_table(ec57.class_table(confusion.total, ctx.class_names),
-                            f"{tag}validation at the kept epoch {result.kept_epoch} "
+                            f"{tag}validation at the kept epoch {result.kept_epoch}"
+                            f"{cut_short_note(result.kept_metrics)} "
                             f"({ctx.config['keep_epoch']}), "
                             f"{ec57.table_heading(ctx.class_names)}:"), flush=True)
     if confusion.by_record is not None and not ctx.folds:  # k-fold: pooled, at the end

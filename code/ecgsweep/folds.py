@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from .cli import UserError, script_command
-from .contract import VAL_METRICS, kept_metric
+from .contract import EPOCH_BATCHES, STOPPED_AFTER_BATCH, VAL_METRICS, kept_metric
 from .model_record import KFoldSummary, ModelRecord
 
 if TYPE_CHECKING:
@@ -114,8 +114,18 @@ class FoldOutcome:
 
 
 def format_metrics(metrics: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                     if k not in ("epoch", "learning_rate"))
+    """An epoch's metrics in one line, and whether a stop cut the epoch short."""
+    shown = "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                      if k not in ("epoch", "learning_rate", STOPPED_AFTER_BATCH, EPOCH_BATCHES))
+    return shown + cut_short_note(metrics)
+
+
+def cut_short_note(metrics: dict[str, float]) -> str:
+    """" (stopped after batch k of n)" for an epoch a stop cut short, else ""."""
+    if STOPPED_AFTER_BATCH not in metrics:
+        return ""
+    return (f" (stopped after batch {int(metrics[STOPPED_AFTER_BATCH])} of "
+            f"{int(metrics[EPOCH_BATCHES])})")
 
 
 class EpochLog:

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from .cli import EXIT_NAN
-from .contract import PROMOTE_BY_COORDINATOR, PROMOTE_ENV, VAL_METRICS, kept_metric
+from .contract import (PROMOTE_BY_COORDINATOR, PROMOTE_ENV, STOPPED_MID_EPOCH, VAL_METRICS,
+                       kept_metric)
 from .final_model import FinalModel
-from .folds import FoldOutcome, eval_command
+from .folds import FoldOutcome, cut_short_note, eval_command
 from .model_record import ModelRecord, record_path
 from .run_start import RunContext
 
@@ -111,6 +112,7 @@ def finish(ctx: RunContext, outcomes: list[FoldOutcome], final: FinalModel,
         metric: best_value, **{kept_metric(m): float(record.metrics[m])
                                for m in VAL_METRICS if m in record.metrics},
         kept_metric(metric): best_value, "stopped": stopped,
+        STOPPED_MID_EPOCH: any(o.result.stopped_mid_epoch for o in outcomes),
         "promoted": promoted, "model_path": str(slot.model_path),
         "run_model_path": str(final.path)}
     if ctx.folds:
@@ -141,6 +143,6 @@ def _print_done(ctx: RunContext, record: ModelRecord, best_value: float, best_ep
               f"{record.kfold.eval_command}", flush=True)
     else:
         print(f"done: {ctx.config['keep_epoch']} {record.metric} {best_value:.4f} at epoch "
-              f"{best_epoch}{note}", flush=True)
+              f"{best_epoch}{cut_short_note(record.metrics)}{note}", flush=True)
         print(f"evaluate on the test data:\n  {eval_command([model_path], needs_test)}",
               flush=True)

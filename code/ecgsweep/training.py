@@ -19,7 +19,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from . import ec57, params, prior_shift
 from .beat_calls import N_INDEX, S_INDEX, V_INDEX, move_probability
-from .contract import OBJECTIVE_METRICS
+from .contract import EPOCH_BATCHES, OBJECTIVE_METRICS, STOPPED_AFTER_BATCH
 from .data.datasets import MITBIH_CLASSES, Split
 from .model_inputs import model_inputs
 
@@ -283,8 +283,9 @@ def ema_momentum(config: Mapping[str, Any], steps_per_epoch: int) -> float | Non
 
 class StopRequest:
     """Turns SIGTERM (how `wandb agent` and our runner stop a run) and SIGINT (Ctrl-C) into
-    a clean stop at the end of the current epoch: the run keeps what it trained and is
-    not promoted. A second Ctrl-C quits at once (KeyboardInterrupt)."""
+    a clean stop after the current batch: the epoch it cuts short is validated and logged
+    as stopped partway (``STOPPED_AFTER_BATCH``), the run keeps what it trained and is not
+    promoted. A second Ctrl-C quits at once (KeyboardInterrupt)."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -306,7 +307,7 @@ class StopRequest:
         if signum == signal.SIGINT:
             if self.requested:
                 raise KeyboardInterrupt
-            print("stopping at the end of this epoch (Ctrl-C again to quit now)",
+            print("stopping after the current batch (Ctrl-C again to quit now)",
                   file=sys.stderr, flush=True)
         self.requested = True
 
@@ -351,13 +352,26 @@ class FitResult:
     kept_value: float = float("-inf")
     kept_metrics: dict[str, float] = field(default_factory=dict)
     stopped: bool = False  # stopped from outside (SIGTERM), not by early stopping
+    # trained to its own end (its epochs, or early stopping's): no stop cut it short
+    finished: bool = True
     class_prior: list[float] = field(default_factory=list)  # prior_shift.model_prior
+
+    @property
+    def stopped_mid_epoch(self) -> bool:
+        """Whether the last epoch trained was cut short by a stop (``STOPPED_AFTER_BATCH``)."""
+        return bool(self.history) and STOPPED_AFTER_BATCH in self.history[-1]
 
 
 def keeps_epoch(keep_epoch: str, value: float, kept_value: float) -> bool:
     """Whether an epoch scoring ``value`` replaces the kept one (scoring ``kept_value``).
     ``last`` keeps every new epoch, so no choice is made on the validation data."""
     return keep_epoch == "last" or value > kept_value
+
+
+def keeps_partial_epoch(history: list[dict[str, float]]) -> bool:
+    """Whether an epoch a stop cut short may be kept: only when no whole epoch was trained
+    (``history``, the epochs before it), as the run then has nothing else."""
+    return all(STOPPED_AFTER_BATCH in row for row in history)
 
 
 def kept_row(history: list[dict[str, float]], keep_epoch: str, metric: str) -> dict[str, float]:
@@ -371,10 +385,8 @@ def kept_row(history: list[dict[str, float]], keep_epoch: str, metric: str) -> d
 
 
 def _make_callbacks(model, config, val: Split, class_names: Sequence[str], sink: EpochSink,
-                    stop: StopRequest, result: FitResult, state: dict[str, Any]):
+                    stop: StopRequest, result: FitResult, state: dict[str, Any], steps: int):
     import keras
-
-    objective = objective_metric(config)
 
     averaged = bool(getattr(model.optimizer, "use_ema", False))  # ema_epochs > 0
 
@@ -388,11 +400,12 @@ def _make_callbacks(model, config, val: Split, class_names: Sequence[str], sink:
             if loss is not None and not math.isfinite(float(loss)):
                 state["diverged_epoch"] = state["epoch"]
                 self.model.stop_training = True
+            state["batches"] = batch + 1
             if stop.requested:
                 self.model.stop_training = True
 
         def on_epoch_begin(self, epoch, logs=None):
-            state["epoch"] = epoch + 1
+            state["epoch"], state["batches"] = epoch + 1, 0
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
@@ -407,17 +420,10 @@ def _make_callbacks(model, config, val: Split, class_names: Sequence[str], sink:
             lr = self.model.optimizer.learning_rate
             metrics["learning_rate"] = float(keras.ops.convert_to_numpy(
                 lr(self.model.optimizer.iterations) if callable(lr) else lr))
+            if stop.requested:
+                metrics.update(_cut_short(state["batches"], self.params.get("steps") or steps))
+            _keep_epoch(self.model, config, metrics, result, state, val is None)
             result.history.append(metrics)
-            # no validation data: every epoch is kept, as with keep_epoch last
-            if val is None or keeps_epoch(config["keep_epoch"], metrics[objective],
-                                          result.kept_value):
-                result.kept_value = metrics.get(objective, float("nan"))
-                result.kept_epoch = epoch + 1
-                result.kept_metrics = dict(metrics)
-                # with last and no averaging the model ends holding them; with averaging a
-                # stop before the last epoch would end on the raw weights, so copy them
-                if config["keep_epoch"] == "best" or averaged:
-                    state["kept_weights"] = self.model.get_weights()
             sink(metrics)
             if stop.requested:
                 self.model.stop_training = True
@@ -427,6 +433,30 @@ def _make_callbacks(model, config, val: Split, class_names: Sequence[str], sink:
     averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if averaged else []
     schedule = _schedule_callbacks(config) if val is not None else []  # they follow validation
     return averaging + [EpochMetrics()] + schedule
+
+
+def _cut_short(batches: int, steps: int) -> dict[str, int]:
+    """The marks of an epoch a stop ended after ``batches`` of its ``steps`` batches; none
+    when it trained them all."""
+    return {STOPPED_AFTER_BATCH: batches, EPOCH_BATCHES: steps} if batches < steps else {}
+
+
+def _keep_epoch(model, config: Mapping[str, Any], metrics: dict[str, float], result: FitResult,
+                state: dict[str, Any], every: bool) -> None:
+    """Make the epoch of ``metrics`` the kept one when ``keep_epoch`` chooses it (``every``,
+    without validation data: always, as with last). An epoch a stop cut short is kept only
+    while no whole one was trained: its figures are not an epoch's."""
+    if STOPPED_AFTER_BATCH in metrics and not keeps_partial_epoch(result.history):
+        return
+    objective = objective_metric(config)
+    if not (every or keeps_epoch(config["keep_epoch"], metrics[objective], result.kept_value)):
+        return
+    result.kept_value = metrics.get(objective, float("nan"))
+    result.kept_epoch = int(metrics["epoch"])
+    result.kept_metrics = dict(metrics)
+    # a copy: the model may end on other weights (a later epoch cut short, or with
+    # averaging the raw ones)
+    state["kept_weights"] = model.get_weights()
 
 
 def epoch_bars(steps: int, epochs: int, stream: Any = None) -> list[Any]:
@@ -521,15 +551,27 @@ def frozen_epochs(freeze_epochs: int, epochs: int) -> int:
 
 
 def _phases(config: Mapping[str, Any], fine_tune: FineTune | None):
-    """(first epoch index, end epoch, learning rate, base trainable or None) per phase."""
+    """(end epoch, learning rate, base trainable or None) per phase; each phase starts
+    where the one before it stopped."""
     epochs, lr = int(config["epochs"]), float(config["learning_rate"])
     if fine_tune is None:
-        return [(0, epochs, lr, None)]
+        return [(epochs, lr, None)]
     frozen = frozen_epochs(fine_tune.freeze_epochs, epochs)
-    phases = [(0, frozen, lr, False)] if frozen > 0 else []
+    phases = [(frozen, lr, False)] if frozen > 0 else []
     if frozen < epochs:
-        phases.append((frozen, epochs, lr * float(fine_tune.lr_factor), True))
+        phases.append((epochs, lr * float(fine_tune.lr_factor), True))
     return phases
+
+
+def _phase_ended_by_itself(callbacks: list, state: dict[str, Any], end: int,
+                           result: FitResult) -> bool:
+    """Whether a phase's training stopped by its own rule: early stopping, or its last
+    epoch trained whole (not a stop from outside)."""
+    import keras
+
+    early = any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch > 0
+                for c in callbacks)
+    return early or (state["epoch"] == end and not result.stopped_mid_epoch)
 
 
 def _fit_phase(model, config: Mapping[str, Any], train: Split,
@@ -572,9 +614,13 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split | None,
 
     ``loss`` defaults to the config's (``imbalance.make_loss``: cross-entropy or focal).
     Whatever the loss, the logged val_loss is the unweighted cross-entropy.
-    With ``fine_tune`` the epochs run in two phases (frozen base, then all layers at a
-    lower learning rate), numbered on as one run; early stopping and plateau schedules
-    start afresh in the second phase, and the best epoch is chosen over both.
+    With ``fine_tune`` the epochs run in two phases (frozen base for up to
+    ``freeze_epochs``, then all layers at a lower learning rate up to ``epochs``), numbered
+    on as one run: early stopping in the frozen phase ends that phase, and fine-tuning
+    starts at the next epoch; in the last phase it ends the run. Early stopping and
+    plateau schedules start afresh in the second phase, and the best epoch is chosen over
+    both. A stop from outside (``stop``) ends training after the current batch
+    (``result.finished`` False when that cut it short).
     ``val`` None trains without validation data: no validation metric, every epoch kept
     (the last one's weights), no early stopping and no plateau schedule.
     Raises TrainingDiverged when the loss stops being finite, and ValueError when the
@@ -593,7 +639,8 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split | None,
     result = FitResult(class_prior=prior_shift.model_prior(train.y, len(class_names),
                                                            weights).tolist())
     state: dict[str, Any] = {"epoch": 0}
-    for first, end, lr, base_trainable in _phases(config, fine_tune):
+    for end, lr, base_trainable in _phases(config, fine_tune):
+        first, result.finished = state["epoch"], False
         if "diverged_epoch" in state or (stop.requested and first > 0):
             break
         if fine_tune is not None:
@@ -601,10 +648,12 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split | None,
         model.compile(optimizer=make_optimizer(config, steps, learning_rate=lr,
                                                epochs=end - first),
                       loss=loss, metrics=["accuracy"])
-        callbacks = _make_callbacks(model, config, val, class_names, sink, stop, result, state)
+        callbacks = _make_callbacks(model, config, val, class_names, sink, stop, result, state,
+                                    steps)
         callbacks = epoch_bars(steps, int(config["epochs"])) + callbacks
         if not stop.requested:
             _fit_phase(model, config, train, weights, first, end, callbacks)
+            result.finished = _phase_ended_by_itself(callbacks, state, end, result)
     if "diverged_epoch" in state:
         raise TrainingDiverged(f"NaN loss at epoch {state['diverged_epoch']}: lower "
                                f"learning_rate (now {config['learning_rate']}) or check the data")

@@ -5,8 +5,9 @@ sweep engine reads exactly the history a real k-fold run writes, in the same ord
 Parameters as curve.py takes them. ``quality`` sets the folds' scores: fold i keeps
 ``quality - 0.02 * i`` (its last epoch), epoch e of E scores ``e / E`` of that. ``folds``
 (default 3) and ``epochs`` (default 2); each epoch lasts FAKE_EPOCH_S seconds (default
-0.05). SIGTERM stops it after the current epoch, as train.py does: a fold after the first that it
-interrupts is not kept, and the summary says ``stopped: true`` with the folds that finished.
+0.05). SIGTERM stops it after the current epoch (train.py: after the current batch); as in
+train.py a fold it interrupts is not kept, and the summary says ``stopped: true`` with the
+folds that finished (none finished: one error line, exit 2).
 """
 
 import os
@@ -72,12 +73,17 @@ def main():
     folds_done, outcomes = FoldsDoneLog(run), []
     for index in range(1, folds + 1):
         outcome = train_fold(run, index, folds, epochs, quality - 0.02 * index, epoch_s)
-        if outcome.result.stopped and outcomes:
+        if outcome.result.stopped:
             break
         outcomes.append(outcome)
         folds_done(outcomes)
         if stop:
             break
+    if not outcomes:
+        print("error: the run was stopped before its first fold finished; nothing to keep",
+              file=sys.stderr, flush=True)
+        writer.exit(2)
+        return 2
     log_mean = mean_log(run, len(outcomes), epochs)
     for row in mean_history([o.result.history for o in outcomes]):
         log_mean(row)
