@@ -421,8 +421,8 @@ def test_a_folder_without_its_test_file_has_no_test_data_and_eval_is_told_to_pas
     _write(tmp_path / "mitbih_train.csv", *_beats(20, 187))
     source = datasets.resolve_source("mitbih", tmp_path)
     assert not source.has_test_data()  # as code/data.py wfdb --split train leaves a folder
-    with pytest.raises(UserError, match=r"has no test file \(.*mitbih_test\.csv missing\); pass "
-                                        r"--test CSV"):
+    with pytest.raises(UserError, match=r"mitbih_test\.csv: no such file \(data set 'mitbih'\); "
+                                        r"put the Kaggle test CSV in .* or pass --test CSV"):
         datasets.load_test(source)
     _write(tmp_path / "mitbih_test.csv", *_beats(10, 187))
     assert source.has_test_data()

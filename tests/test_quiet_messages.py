@@ -146,8 +146,9 @@ def test_a_missing_test_file_is_named_without_advice_for_another_one(tmp_path, m
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=rf"x\.csv: no such file \(looked for from {tmp_path}\)"):
         datasets.load_test(source, "x.csv")
-    with pytest.raises(UserError, match="mitbih_test.csv: no such file .*data.py synth"):
-        datasets.load_test(source)  # the named data set's own file: where it comes from
+    with pytest.raises(UserError, match=r"mitbih_test.csv: no such file \(data set 'mitbih', "
+                                        r"looked for from .*\); put the Kaggle test CSV in "):
+        datasets.load_test(datasets.resolve_source("mitbih", "data"))  # the data set's own
 
 
 QUICKSTART = ["class_weight", "dropout_rate", "kernel_size", "layer_1_size", "layer_2_size",

@@ -218,9 +218,14 @@ def load_test(source: DataSource, test_csv: str | Path | None = None) -> Split:
         from . import synth
 
         return Split(*synth.make_mitbih(SYNTHETIC_SIZES["test"], SYNTHETIC_SEEDS["test"]))
+    if "test" in source.files and not source.has_test_data():
+        path = Path(source.files["test"])
+        where = "" if path.is_absolute() else f", looked for from {Path.cwd()}"
+        raise UserError(f"{path}: no such file (data set {source.name!r}{where}); put the Kaggle "
+                        f"test CSV in {path.parent}/ or pass --test CSV (a folder `data.py wfdb "
+                        "--split train` wrote holds no test file)")
     if not source.has_test_data():
-        missing = f" ({source.files['test']} missing)" if "test" in source.files else ""
-        raise UserError(f"data set {source.name!r} has no test file{missing}; pass --test CSV")
+        raise UserError(f"data set {source.name!r} has no test file; pass --test CSV")
     return _load_split(source.files["test"], source.name, n_classes)
 
 
