@@ -264,6 +264,8 @@ def test_a_w_and_b_programs_own_last_line_is_its_error_not_wandbs_footer():
     first, second = (failures.classify_exit(1, tail(i)) for i in ("urq6sbqr", "zz81kkq2"))
     assert first == "crashed (exit 1): data file missing: /data/x.csv"
     assert failures.same_error_key(first) == failures.same_error_key(second)
+    assert failures.classify_exit(1, "RuntimeError: boom\nwandb: ERROR CUDA out of memory\n") == (
+        "out of memory (exit 1): wandb: ERROR CUDA out of memory")
     only_wandb = failures.classify_exit(1, "\x1b[1;34mwandb\x1b[0m: Find logs at: st/logs\n")
     assert only_wandb == "crashed (exit 1): wandb: Find logs at: st/logs"
 

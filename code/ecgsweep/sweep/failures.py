@@ -41,9 +41,9 @@ def classify_exit(rc: int, tail: str,
         return f"{meaning} (exit {rc})" + (f": {last_err}" if last_err else "")
     if rc == EXIT_USAGE:
         return f"bad config or data (exit {rc}): {last_err or last}"
-    if "out of memory" in tail.lower() or "resourceexhausted" in tail.lower():
-        oom = [ln for ln in lines if "out of memory" in ln.lower()
-               or "resourceexhausted" in ln.lower()]
+    oom = [ln for ln in program_lines(tail, keep_wandb=True) if "out of memory" in ln.lower()
+           or "resourceexhausted" in ln.lower()]
+    if oom:
         return f"out of memory (exit {rc}): {oom[-1][:300]}"
     tb = [ln for ln in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b", ln)]
     return f"crashed (exit {rc}): {(tb[-1] if tb else last_err or last)[:300]}"
@@ -56,13 +56,13 @@ ANSI_CODE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 WANDB_LINE = re.compile(r"^wandb:")
 
 
-def program_lines(tail: str) -> list[str]:
+def program_lines(tail: str, keep_wandb: bool = False) -> list[str]:
     """The non-empty lines of a run's output tail, colour codes removed, without wandb's own
-    lines (all of them when there are only those)."""
+    lines (all of them with ``keep_wandb``, or when there are only those)."""
     lines = [ANSI_CODE.sub("", ln).strip() for ln in tail.splitlines()]
     lines = [ln for ln in lines if ln]
     own = [ln for ln in lines if not WANDB_LINE.match(ln)]
-    return own or lines
+    return lines if keep_wandb else own or lines
 
 
 def same_error_key(error: str | None) -> str:
