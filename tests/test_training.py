@@ -134,7 +134,7 @@ def test_ema_run_stopped_early_keeps_the_averaged_weights_of_its_last_epoch(monk
         np.testing.assert_array_equal(held, seen)
 
 
-def test_stop_request_ends_after_the_current_epoch():
+def test_a_stop_between_epochs_ends_the_fit_before_the_next():
     config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0, "epochs": 50,
                       "batch_size": 16})
     model = models.build(config, (187, 1), 5)
@@ -143,20 +143,20 @@ def test_stop_request_ends_after_the_current_epoch():
 
     def sink(metrics):
         seen.append(metrics)
-        stop.requested = True  # as if SIGTERM arrived during epoch 1
+        stop.requested = True  # as if SIGTERM arrived once epoch 1 had ended
 
     result = training.fit(model, config, _tiny_split(), _tiny_split(seed=1), CLASSES, sink, stop)
     assert len(seen) == 1 and result.stopped
 
 
-def _fit_stopped_in_epoch(monkeypatch, keep_epoch, epoch, batch, scores=(0.5, 0.9)):
+def _fit_stopped_in_epoch(monkeypatch, keep_epoch, epoch, batch, scores=(0.5, 0.9), **over):
     """Fit up to three epochs of 4 batches whose val_macro_f1 is ``scores``; a stop arrives
     during batch ``batch`` of epoch ``epoch``. Returns the result, the metrics logged and
     the weights each validation saw."""
     import keras
 
     config = resolve({"n_conv_blocks": 1, "layer_1_size": 4, "layer_FC_size": 0, "epochs": 3,
-                      "batch_size": 16, "keep_epoch": keep_epoch})
+                      "batch_size": 16, "keep_epoch": keep_epoch, **over})
     model = models.build(config, (187, 1), 5)
     stop, scores, validated, seen = training.StopRequest(), iter(scores), [], []
 
@@ -190,6 +190,29 @@ def test_an_epoch_a_stop_cuts_short_is_marked_and_not_kept_over_a_whole_one(monk
     assert result.stopped and result.stopped_mid_epoch and not result.finished
     for held, kept in zip(model.get_weights(), validated[0]):
         np.testing.assert_array_equal(held, kept)
+
+
+def test_a_cut_short_epoch_is_logged_under_its_own_prefix_so_no_sweep_ranks_by_it(monkeypatch):
+    from ecgsweep.folds import logged_row
+
+    _, _, seen, _ = _fit_stopped_in_epoch(monkeypatch, "best", 2, 2)
+    assert logged_row(seen[0]) == seen[0]
+    row = logged_row(seen[1])
+    assert row["epoch"] == 2 and row["stopped_after_batch"] == 2 and row["epoch_batches"] == 4
+    assert row["cut_short/val_macro_f1"] == 0.9 and "val_macro_f1" not in row
+
+
+def test_early_stopping_on_a_cut_short_epoch_does_not_make_the_fit_finished(monkeypatch):
+    import keras
+
+    class FiresAtOnce(keras.callbacks.EarlyStopping):  # out of patience on the part-epoch
+        def __init__(self, **kwargs):
+            super().__init__(**{**kwargs, "patience": 0, "min_delta": 10.0})
+
+    monkeypatch.setattr(keras.callbacks, "EarlyStopping", FiresAtOnce)
+    _, result, seen, _ = _fit_stopped_in_epoch(monkeypatch, "best", 2, 2,
+                                               early_stopping_patience=1)
+    assert "stopped_after_batch" in seen[-1] and not result.finished
 
 
 def test_a_first_epoch_cut_short_is_kept_marked_as_such(monkeypatch):

@@ -48,6 +48,9 @@ TRAIN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", *VAL_M
 STOPPED_AFTER_BATCH = "stopped_after_batch"
 EPOCH_BATCHES = "epoch_batches"
 STOPPED_MID_EPOCH = "stopped_mid_epoch"
+# Such an epoch's figures go to W&B under this prefix, so that no sweep metric (the ranking,
+# bayes, hyperband) reads the figures of an epoch that is not whole.
+CUT_SHORT_PREFIX = "cut_short/"
 
 # Where a run's model is kept in its W&B run folder (beside it, its record: model.json).
 RUN_MODEL_FILE = "model.keras"

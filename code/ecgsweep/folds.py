@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from .cli import UserError, script_command
-from .contract import EPOCH_BATCHES, STOPPED_AFTER_BATCH, VAL_METRICS, kept_metric
+from .contract import (CUT_SHORT_PREFIX, EPOCH_BATCHES, STOPPED_AFTER_BATCH, VAL_METRICS,
+                       kept_metric)
 from .model_record import KFoldSummary, ModelRecord
 
 if TYPE_CHECKING:
@@ -137,9 +138,18 @@ class EpochLog:
         self.epochs = epochs
 
     def __call__(self, metrics: dict[str, float]) -> None:
-        self.run.log(metrics)
+        self.run.log(logged_row(metrics))
         shown = format_metrics(metrics)
         print(f"epoch {metrics['epoch']}/{self.epochs}  {shown}", flush=True)
+
+
+def logged_row(metrics: dict[str, float]) -> dict[str, float]:
+    """An epoch's metrics as W&B logs them under the sweep's names; an epoch a stop cut
+    short keeps its epoch number and marks there, its figures under ``CUT_SHORT_PREFIX``."""
+    if STOPPED_AFTER_BATCH not in metrics:
+        return metrics
+    marks = ("epoch", STOPPED_AFTER_BATCH, EPOCH_BATCHES)
+    return {(k if k in marks else f"{CUT_SHORT_PREFIX}{k}"): v for k, v in metrics.items()}
 
 
 class FoldLog:

@@ -571,7 +571,9 @@ def _phase_ended_by_itself(callbacks: list, state: dict[str, Any], end: int,
 
     early = any(isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch > 0
                 for c in callbacks)
-    return early or (state["epoch"] == end and not result.stopped_mid_epoch)
+    if result.stopped_mid_epoch:  # early stopping may have fired on the part-epoch too
+        return False
+    return early or state["epoch"] == end
 
 
 def _fit_phase(model, config: Mapping[str, Any], train: Split,
