@@ -62,8 +62,10 @@ def test_a_run_stopped_within_an_epoch_logs_it_as_cut_short_and_keeps_a_whole_on
     monkeypatch.setattr(training, "epoch_bars", lambda steps, epochs: [SigtermInEpoch2()])
     fake = FakeRun(tmp_path, "midepoch")
     assert run._train(fake, _single(synth_dir, tmp_path, epochs=3)) == 0
-    rows = [m for m in fake.logged if "val_macro_f1" in m]
+    rows = [m for m in fake.logged if "epoch" in m]
     assert [m["epoch"] for m in rows] == [1, 2] and rows[1]["stopped_after_batch"] == 1
+    assert "val_macro_f1" in rows[0] and "val_macro_f1" not in rows[1]  # no sweep ranks by it
+    assert "cut_short/val_macro_f1" in rows[1]
     summary = fake.summary
     assert summary["stopped_mid_epoch"] is True and summary["best_epoch"] == 1
     out = capsys.readouterr().out
