@@ -240,6 +240,8 @@ def test_runs_that_keep_their_last_epoch_need_the_kept_metric():
     ("{type: hyperband, min_iter: 3, max_iter: 2}", "early_terminate.min_iter",
      "3 is above max_iter 2"),
     ("{type: hyperband}", "early_terminate", "needs min_iter"),
+    ("hyperband", "early_terminate", "'hyperband' is not a mapping"),
+    ("{min_iter: 2}", "early_terminate.type", "missing"),
 ])
 def test_a_wrong_early_terminate_is_named_by_its_field(section, field, says):
     text = ("program: p.py\nmethod: random\nmetric: {name: acc, goal: maximize}\n"

@@ -115,6 +115,9 @@ def test_a_sweep_of_another_program_is_refused_by_name(tmp_path):
     store = Store(db_path(tmp_path / "store", "oth1"), create=True)
     store.set("config", {**SWEEP_CFG, "program": "my_train.py"})
     store.set("sweep_id", "oth1")
-    with pytest.raises(UserError, match=r"^the sweep runs my_train.py, not code/train.py: its "
-                                        r"runs keep no model of this project to average"):
+    with pytest.raises(UserError, match=r"^the sweep runs another program \(my_train.py\), not "
+                                        r"this project's code/train.py: its runs keep no model"):
+        ens.evaluate_top(store, 2)
+    store.set("config", {k: v for k, v in SWEEP_CFG.items() if k != "program"})
+    with pytest.raises(UserError, match=r"^the sweep runs the program its command names, not "):
         ens.evaluate_top(store, 2)

@@ -119,7 +119,9 @@ def evaluate_top(store: Store, top: int, batch_size: int = 1024) -> dict[str, An
 
     cfg = store.get("config")
     if not ECG_PROGRAM.owns(cfg):
-        raise UserError(f"the sweep runs {cfg.get('program')}, not {TRAIN_PROGRAM}: its runs "
+        runs = (f"another program ({cfg['program']})" if cfg.get("program")
+                else "the program its command names")
+        raise UserError(f"the sweep runs {runs}, not this project's {TRAIN_PROGRAM}: its runs "
                         "keep no model of this project to average; the ensemble is for sweeps "
                         f"of {TRAIN_PROGRAM}")
     goal = metric_and_goal(sweep_config.engine_config(cfg))[1]

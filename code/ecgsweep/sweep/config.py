@@ -367,11 +367,14 @@ def _check_top_level(cfg: dict) -> list[Problem]:
 
 def _early_terminate_problems(section: Any) -> list[Problem]:
     """What W&B's hyperband schema refuses in ``early_terminate``, field by field."""
-    if not isinstance(section, dict) or section.get("type") != "hyperband":
-        kind = section.get("type") if isinstance(section, dict) else section
-        return [Problem("early_terminate.type" if isinstance(section, dict) else "early_terminate",
-                        f"{kind!r}: the engine stops runs early by hyperband only; write "
-                        "`early_terminate: {type: hyperband, min_iter: 2}`")]
+    example = "write `early_terminate: {type: hyperband, min_iter: 2}`"
+    if not isinstance(section, dict):
+        return [Problem("early_terminate", f"{section!r} is not a mapping; {example}")]
+    if "type" not in section:
+        return [Problem("early_terminate.type", f"missing; {example}")]
+    if section["type"] != "hyperband":
+        return [Problem("early_terminate.type", f"{section['type']!r}: the engine stops runs "
+                                                f"early by hyperband only; {example}")]
     schema = sweeps_schema.sweep_config_jsonschema
     rules = {**schema["definitions"]["hyperband_stopping"], "definitions": schema["definitions"]}
     out = []
