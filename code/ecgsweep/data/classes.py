@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from ..cli import DataFormatError
-from .kaggle_csv import csv_name_stem
+from .kaggle_csv import csv_stem
 
 # AAMI EC57 superclasses, labels 0..4 as in the Kaggle MIT-BIH CSVs.
 MITBIH_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
@@ -30,7 +30,7 @@ def classes_path(csv: str | os.PathLike) -> Path:
     """The class-names file of a CSV: ``beats.csv`` and ``beats.csv.gz`` ->
     ``beats.classes.json``."""
     csv = Path(csv)
-    return csv.with_name((csv_name_stem(csv) or csv.stem) + CLASSES_SUFFIX)
+    return csv.with_name(csv_stem(csv) + CLASSES_SUFFIX)
 
 
 def read_class_names(csv: str | os.PathLike) -> tuple[str, ...] | None:

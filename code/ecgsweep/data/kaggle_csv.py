@@ -94,6 +94,12 @@ def csv_name_stem(path: str | os.PathLike) -> str | None:
     return None
 
 
+def csv_stem(path: str | os.PathLike) -> str:
+    """The name the files beside a CSV are named after (its class names, its beat sidecar):
+    ``csv_name_stem``, or the whole name of a file not named as a CSV."""
+    return csv_name_stem(path) or Path(path).name
+
+
 def compression_of(path: Path) -> str | None:
     """The compression of a file, told by its first bytes (a gzip named .csv is gzip)."""
     with open(path, "rb") as f:

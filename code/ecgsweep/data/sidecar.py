@@ -47,7 +47,7 @@ import numpy as np
 from ..cli import DataFormatError
 from ..params import RECORD_SCALED_RR
 from ..sweep.files import replaced_whole
-from .kaggle_csv import csv_name_stem
+from .kaggle_csv import csv_stem
 
 LOCAL_RR_BEATS = 10  # intervals averaged for local_rr, centred on the beat
 IRREGULARITY_RR_BEATS = 20  # intervals whose successive differences give local_irregularity
@@ -73,7 +73,7 @@ SUFFIX = ".beats.csv"
 def sidecar_path(csv_path: str | os.PathLike) -> Path:
     """data/mitbih_train.csv (or .csv.gz) -> data/mitbih_train.beats.csv"""
     path = Path(csv_path)
-    return path.with_name((csv_name_stem(path) or path.name) + SUFFIX)
+    return path.with_name(csv_stem(path) + SUFFIX)
 
 
 def rr_features(qrs_samples: np.ndarray, fs: float) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 from .. import ec57
 from ..cli import UserError, writable_folder
 from ..data.datasets import Split
+from ..data.kaggle_csv import csv_stem
 from ..sweep.progress import Progress
 from .held_out import (changed_data, development_fingerprint, layout_warnings, overlap_warnings,
                        test_data_for)
@@ -50,8 +51,8 @@ def default_out_dir(members: Sequence[LoadedModel], test_csv: str | None) -> Pat
         model = "ensemble"
     else:
         model = f"{m.record.family}-{m.path.stem}" if m.record.family else m.path.stem
-    scored_on = Path(test_csv or str(m.record.config.get("dataset") or "test")).name
-    return Path("reports") / f"{model}-{scored_on.split('.')[0]}"
+    scored_on = csv_stem(test_csv or str(m.record.config.get("dataset") or "test"))
+    return Path("reports") / f"{model}-{scored_on}"
 
 
 def replaced_report(out_dir: Path, report: dict[str, Any]) -> str | None:
