@@ -488,9 +488,13 @@ class ReadOnlyWith:
 
 def architecture_keys() -> tuple[str, ...]:
     """Every family key that shapes the network below its head: a run with ``pretrained``
-    takes the pretrained model's feature layers instead and reads none of them."""
+    takes the pretrained model's feature layers instead and reads none of them. The sequence
+    families' keys are not among them: those families refuse ``pretrained``
+    (``COMBINATION_RULES``), and their window keys shape the data, not the network."""
     head = {p.name for p in HEAD_PARAMS}
-    return tuple(sorted({p.name for family in FAMILY_PARAMS.values() for p in family} - head))
+    keys = {p.name for name, family in FAMILY_PARAMS.items() if name not in SEQUENCE_FAMILIES
+            for p in family}
+    return tuple(sorted(keys - head))
 
 
 def _without_pretrained(key: str) -> ReadOnlyWith:
