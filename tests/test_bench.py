@@ -259,6 +259,7 @@ from pathlib import Path
 from ecgsweep.cli import run_main, stop_signals_interrupt
 from ecgbench.sweeps import SweepTrace, run_sweep
 
+
 def main():
     stop_signals_interrupt()
     run_sweep(SweepTrace("plain", 1, 0.0), sys.argv[2], Path(sys.argv[1]), None,

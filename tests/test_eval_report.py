@@ -140,7 +140,6 @@ def test_macro_f1_is_over_the_classes_with_beats_or_calls_as_in_training():
     assert evaluation.rates_from_counts(cm)["macro_f1"] == pytest.approx(report["macro_f1"])
 
 
-
 def test_every_macro_f1_is_scikit_learns_over_the_classes_with_beats_or_calls():
     from ecgsweep import ec57, sweep_ensemble
 
@@ -156,6 +155,7 @@ def test_every_macro_f1_is_scikit_learns_over_the_classes_with_beats_or_calls():
     assert evaluation.compute_report(y, probs, NAMES, bootstrap=0)["macro_f1"] == pytest.approx(
         expected)
     assert list(ec57.macro_f1(np.stack([cm, np.eye(5, dtype=int)]))) == pytest.approx([expected, 1])
+
 
 def test_a_class_missing_from_the_test_set_has_no_auc():
     y, probs = _scored(800, seed=7)

@@ -293,7 +293,6 @@ def test_aami4_drops_q_everywhere():
     assert len(ptb) == len(dev)
 
 
-
 def test_aami4_on_data_of_other_classes_is_refused_before_loading(tmp_path):
     from ecgsweep.run_start import check_class_set
 
@@ -308,6 +307,7 @@ def test_aami4_on_data_of_other_classes_is_refused_before_loading(tmp_path):
         check_class_set(resolve({"classes": "aami4"}), unnamed)
     check_class_set(resolve({"classes": "aami5"}), ptbdb)
     check_class_set(resolve({"classes": "aami4"}), datasets.resolve_source("mitbih", tmp_path))
+
 
 def test_every_family_trains_with_rr_features():
     dev = datasets.restrict_classes(_dev_with_records(), datasets.MITBIH_CLASSES, "aami4")
@@ -480,6 +480,7 @@ def test_run_refuses_data_without_the_sidecar_fields_an_option_needs(tmp_path, s
     full = Split(bare.X, bare.y, records=np.array(["a", "a"]), rr=np.zeros((2, 11)))
     _check_sidecar(config, full, source)  # nothing missing: no error
     _check_sidecar(resolve({}), bare, source)  # the default needs none
+
 
 def test_rr_features_refuse_what_cannot_carry_rr():
     from ecgsweep.run_start import check_combinations as _check_rr_combinations

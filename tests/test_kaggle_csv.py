@@ -100,7 +100,12 @@ def test_a_file_of_another_separator_is_named_in_a_short_message(shared_data, tm
     assert re.search(r"semicolons.csv, row 1, column 1: '[^']{40}\.\.\.' is not a number; "
                      r"separated by ';'\? the file must be comma-separated$", message), message
     path.write_text("\n" + "\n".join(_sample_lines(shared_data)))  # a blank first line
-    with pytest.raises(DataFormatError, match=r"semicolons.csv, row 1: a blank line among"):
+    with pytest.raises(DataFormatError, match=r"semicolons.csv, row 1: a blank line before"):
+        parse_csv(path)
+    width = len(_sample_lines(shared_data)[0].split(","))
+    header = ",".join([f"s{i}" for i in range(width - 1)] + ["label"])
+    path.write_text("\n" + header + "\n" + "\n".join(_sample_lines(shared_data)))
+    with pytest.raises(DataFormatError, match=r"semicolons.csv, row 1: a blank line before"):
         parse_csv(path)
 
 

@@ -390,7 +390,6 @@ def test_a_test_file_naming_other_classes_than_the_model_is_refused(tmp_path):
         check_test_classes(member, str(test))
 
 
-
 def test_a_kaggle_file_of_another_data_set_is_refused_by_its_name(tmp_path):
     from ecgsweep.evaluation.held_out import check_test_classes
 
@@ -405,6 +404,7 @@ def test_a_kaggle_file_of_another_data_set_is_refused_by_its_name(tmp_path):
     check_test_classes(member, str(_write(tmp_path / "mitbih_test.csv", *_beats(10, 187))))
     unnamed = LoadedModel(tmp_path / "m.keras", None, ModelRecord(config={}, class_names=["0", "1"]))
     check_test_classes(unnamed, str(ptbdb))
+
 
 @pytest.mark.parametrize("family", ["cnn", "rnn", "cnet", "cnn_lstm", "dualpath_resnet"])
 def test_every_family_builds_for_beats_shorter_and_longer_than_the_kaggle_rows(family):

@@ -139,7 +139,6 @@ def test_a_pretrained_model_whose_record_is_damaged_is_one_error_naming_it(tmp_p
                                                         "run_id": "r9", "value": 0.7}
 
 
-
 def test_a_pretrained_model_of_another_family_is_refused_naming_both(tmp_path):
     model = _save_pretrained(tmp_path / "base.keras")
     (tmp_path / "base.json").write_text(json.dumps({"config": {"model": "cnet"}}))
@@ -148,6 +147,7 @@ def test_a_pretrained_model_of_another_family_is_refused_naming_both(tmp_path):
                                         r"set model=cnet"):
         _check_pretrained(config, 187)
     assert _check_pretrained({**config, "model": "cnet"}, 187)["source"]["model"] == "cnet"
+
 
 @pytest.mark.slow
 def test_train_py_exits_2_naming_the_mismatched_file(tmp_path, synth_dir):

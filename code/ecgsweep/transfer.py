@@ -31,7 +31,7 @@ from typing import Any, Mapping
 
 from . import params
 from .cli import UserError
-from .contract import ENSEMBLE_MODEL_NAME
+from .contract import ENSEMBLE_MODEL_NAME, FOLD_MODEL_FILE
 
 HEAD_LAYER_TYPES = ("Dense", "Dropout")
 BASE_NAME = "pretrained_base"
@@ -117,8 +117,8 @@ def _no_head_message(model, where: str) -> str:
     if model.name == ENSEMBLE_MODEL_NAME:
         return (f"{where}: a k-fold run's ensemble of its fold models (last layer {last!r}) "
                 "has no single set of feature layers; train the source with "
-                "final_model=refit, or pass one fold's model, fold<i>.keras in that run's "
-                "folder")
+                f"final_model=refit, or pass one fold's model, "
+                f"{FOLD_MODEL_FILE.format(index='<i>')} in that run's folder")
     return (f"{where}: its last layer {last!r} is not a Dense softmax; cannot tell the "
             "head from the feature layers")
 

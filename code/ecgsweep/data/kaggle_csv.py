@@ -205,10 +205,22 @@ def _check_header_names(path: Path, names: tuple[str, ...]) -> None:
                               "keep one label column")
 
 
+def _first_line_blank(path: Path, compression: str | None) -> bool:
+    """Whether the file's first line is blank and a line with content follows it."""
+    try:
+        with _open_text(path, compression) as f:
+            first = f.readline()
+            return not first.strip() and any(line.strip() for line in f)
+    except (OSError, UnicodeDecodeError, EOFError, zipfile.BadZipFile, lzma.LZMAError):
+        return False  # the parse names what is wrong with the file
+
+
 def detect_layout(path: Path, compression: str | None = None) -> Layout:
     """The CSV's layout from its first two rows: a header when the first looks like one
     (``_looks_like_header``) and the second is all numbers; the label column is the one
     the header names ``label``, else the last; the width is the first beat's."""
+    if _first_line_blank(path, compression):  # pandas would read the next line as the first
+        raise DataFormatError(f"{_located(path, 1)}: a blank line before the beats; remove it")
     rows = _first_rows(path, compression)
     if len(rows) == 1 and len(rows[0]) > 1 and _looks_like_header(rows[0]) \
             and not _is_numeric(rows[0]):
