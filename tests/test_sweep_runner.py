@@ -319,7 +319,8 @@ def test_status_and_final_report(tmp_path, monkeypatch):
     commands.final_report(store, Console(file=buf, width=200), cwd=str(tmp_path / "cwd"),
                           program=ECG_PROGRAM)
     out = buf.getvalue()
-    shown = "models/cnn/fake-ffffffffffff/best.keras"
+    # named by its full path: the runs' folder is not the current one
+    shown = str(tmp_path / "cwd" / "models/cnn/fake-ffffffffffff/best.keras")
     assert f"best cnn model: {shown} (from this sweep, run {best['run_id']}" in out
     assert f"next: python code/eval.py --model {shown}" in out
     assert f"wandb sync {store.folder / 'wandb'}" in out

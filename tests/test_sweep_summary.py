@@ -57,16 +57,16 @@ def test_the_summary_never_names_another_data_sets_model(tmp_path):
     store = _sweep(tmp_path, "  models_dir: {value: models}\n")
     out = _summary(store, cwd)
     assert "runonb" not in out and "models/cnn/best.keras" not in out
-    assert f"no cnn model promoted yet (models/cnn/{FAKE_DATA_KEY}/best.keras missing)" in out
+    assert f"no cnn model promoted yet ({cwd}/models/cnn/{FAKE_DATA_KEY}/best.keras missing)" in out
 
     # the slot of the sweep's own data, promoted from one of its runs
     best = max(store.runs(), key=lambda r: r["metric_best"])
     _promote(cwd / "models", best["run_id"], "fake.csv", "f" * 16, 0.5)
     _promote(cwd / "models", "runonb2", "other.csv", "b" * 16, 0.999)  # links back to B
     out = _summary(store, cwd)
-    assert (f"best cnn model: models/cnn/{FAKE_DATA_KEY}/best.keras (from this sweep, run "
-            f"{best['run_id']}, val_macro_f1 0.5)") in out
-    assert f"next: python code/eval.py --model models/cnn/{FAKE_DATA_KEY}/best.keras" in out
+    assert (f"best cnn model: {cwd}/models/cnn/{FAKE_DATA_KEY}/best.keras (from this sweep, "
+            f"run {best['run_id']}, val_macro_f1 0.5)") in out
+    assert f"next: python code/eval.py --model {cwd}/models/cnn/{FAKE_DATA_KEY}/best.keras" in out
     assert "runonb" not in out
 
 
