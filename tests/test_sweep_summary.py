@@ -91,3 +91,23 @@ def test_a_damaged_slot_record_is_named_in_one_line(tmp_path):
     line = next(l for l in out.splitlines() if l.startswith("best cnn model:"))
     assert "best.json: not a valid model record: it holds a JSON list, not an object" in line
     assert "code/eval.py" not in out
+
+
+def test_the_eval_hint_asks_for_a_test_file_where_the_runs_data_holds_none(tmp_path):
+    from ecgsweep import sweep_models
+    from ecgsweep.model_record import ModelRecord
+
+    def hint(config):
+        record = ModelRecord(config=config, run_id="r1", metric="val_macro_f1", value=0.5)
+        rec = {"model": "cnn", "model_path": "m/best.keras", "record": record,
+               "problem": None, "from_this_sweep": True,
+               "needs_test_csv": not sweep_models._has_test_data(record, tmp_path)}
+        return sweep_models.best_model_lines(rec)[-1]
+
+    (tmp_path / "mydata").mkdir()
+    (tmp_path / "mydata" / "train.csv").write_text("0.1,0.2,0\n0.3,0.4,1\n")
+    assert hint({"dataset": "mydata/train.csv"}).endswith("--model m/best.keras --test TEST.csv")
+    (tmp_path / "data").mkdir()
+    assert hint({"dataset": "mitbih", "data_dir": "data"}).endswith("--test TEST.csv")
+    (tmp_path / "data" / "mitbih_test.csv").write_text("0.1,0.2,0\n")
+    assert hint({"dataset": "mitbih", "data_dir": "data"}).endswith("--model m/best.keras")

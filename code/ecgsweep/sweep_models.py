@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from . import artifacts
-from .cli import script_command
 from .contract import FOLD_MODEL_FILE, RUN_MODEL_FILE
+from .folds import eval_command
 from .model_record import DamagedRecord, ModelRecord, record_path
 
 
@@ -113,7 +113,8 @@ def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[st
             except (OSError, DamagedRecord) as e:
                 problem = str(e)
         out.append({"model": family, "model_path": str(model_path if here else base / model_path),
-                    "record": record,
+                    "record": record, "needs_test_csv": record is not None
+                    and not _has_test_data(record, base),
                     "problem": problem,
                     "from_this_sweep": record is not None and record.run_id in run_ids})
     return out
@@ -129,4 +130,21 @@ def best_model_lines(rec: dict[str, Any]) -> list[str]:
     origin = (f"from this sweep, run {r.run_id}" if rec["from_this_sweep"]
               else f"an earlier record (run {r.run_id}), not beaten by this sweep")
     return [f"best {family} model: {path} ({origin}, {r.metric} {r.value:.4g})",
-            f"next: {script_command('eval.py', 'eval')} --model {path}"]
+            f"next: {eval_command([Path(path)], rec['needs_test_csv'])}"]
+
+
+def _has_test_data(record: ModelRecord, runs_folder: Path) -> bool:
+    """Whether the data set the model trained on holds a test file for eval to find (a CSV
+    of one's own, or a folder converted with --split train, holds none)."""
+    from .cli import UserError
+    from .data.datasets import NAMED_DATASETS, resolve_source
+
+    config = record.config
+    data_dir = runs_folder / str(config.get("data_dir") or "data")
+    dataset = str(config.get("dataset") or "mitbih")
+    if dataset not in NAMED_DATASETS:
+        dataset = str(runs_folder / dataset)
+    try:
+        return resolve_source(dataset, data_dir).has_test_data()
+    except UserError:  # the data set is gone: the hint asks for a test file
+        return False

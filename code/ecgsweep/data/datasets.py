@@ -115,6 +115,10 @@ def _describe_missing(path: Path, name: str) -> str:
             f"synth --out {path.parent}` for synthetic data in the same format.")
 
 
+# The data sets known by name; any other ``dataset`` is a path (a CSV, or a folder of them).
+NAMED_DATASETS = ("mitbih", "ptbdb", "synthetic")
+
+
 def resolve_source(dataset: str, data_dir: str | Path = "data") -> DataSource:
     """Map a data set name (mitbih, ptbdb, synthetic) or a path to its files and classes."""
     data_dir = Path(data_dir)
