@@ -138,6 +138,12 @@ def test_a_next_step_hint_names_what_runs_from_the_current_folder(tmp_path, monk
 
     monkeypatch.chdir(REPO_ROOT)
     assert script_command("eval.py", "eval") == "python code/eval.py"
-    monkeypatch.chdir(tmp_path)  # no code/eval.py here: the installed command
+    monkeypatch.chdir(tmp_path)  # no code/eval.py here: the installed command, on PATH
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "ecg-sweeps").write_text("#!/bin/sh\n")
+    (tmp_path / "bin" / "ecg-sweeps").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     assert script_command("eval.py", "eval") == "ecg-sweeps eval"
     assert eval_command([Path("m/best.keras")]) == "ecg-sweeps eval --model m/best.keras"
+    monkeypatch.setenv("PATH", "")  # not on PATH: this clone's script by its full path
+    assert script_command("eval.py", "eval") == f"python {REPO_ROOT / 'code' / 'eval.py'}"

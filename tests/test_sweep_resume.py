@@ -257,3 +257,23 @@ def test_a_resume_from_a_folder_without_the_program_is_refused_before_any_run(tm
                            opts=Options(poll_s=0.05, cwd=str(elsewhere), gpus=[]),
                            console=Console(file=io.StringIO()))
     assert store.runs() == []  # no run was started, so none counts against the cap
+
+
+def test_a_sweep_is_resumed_only_from_the_folder_its_runs_ran_in(tmp_path):
+    from ecgsweep.sweep.bookkeeping import RUNS_FOLDER_KEY
+    from ecgsweep.sweep.errors import UserError
+
+    yaml_text = (f"program: {REPO / CURVE}\nmethod: grid\nmetric: {{name: val_loss, goal: "
+                 "minimize}\nparameters:\n  lr: {values: [0.1, 0.2]}\n")
+    store, _ = create_or_join(tmp_path / "store", sc.loads(yaml_text), yaml_text, "s.yaml",
+                              sweep_id="moved001")
+    ran_in = tmp_path / "project"
+    ran_in.mkdir()
+    with store.transaction():
+        store.set(RUNS_FOLDER_KEY, str(ran_in))
+    store.close()
+    with pytest.raises(UserError, match=rf"moved001's runs ran in {ran_in}, and their data .* "
+                                        rf"continue it from that folder: cd {ran_in} && .* "
+                                        rf"--resume moved001 --store {tmp_path / 'store'}"):
+        commands.run_sweep(yaml_path=None, store_root=str(tmp_path / "store"), resume="moved001",
+                           opts=Options(cwd=str(tmp_path)), console=Console(file=io.StringIO()))

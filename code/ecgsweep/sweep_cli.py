@@ -60,7 +60,8 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("yaml", nargs="?", help="sweep config (sweep_conf/*.yaml)")
     p.add_argument("--count", type=positive_int, default=None,
                    help="run at most N runs in this sweep in all (W&B's run_cap; failed runs "
-                        "count). With --resume, replaces the cap the sweep was started with")
+                        "count, runs lost with their runner, recorded crashed, do not). With "
+                        "--resume, replaces the cap the sweep was started with")
     p.add_argument("--workers", type=positive_int, default=None,
                    help="runs at once (default: --runs-per-gpu x the GPUs visible, 1 without "
                         "GPUs; with --ray, as many as the cluster has room for); GPUs are "

@@ -6,6 +6,7 @@ its lines in the summary."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -158,6 +159,7 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
     if not created and _ended_by_control(store, console):
         return EXIT_OK
     if resume:  # a new or joined sweep's YAML was checked in _create, its program included
+        _check_runs_folder(store, opts)
         _check_program_found(store, opts)
     if ray is not None:
         _use_ray(opts, ray, store, console)
@@ -206,6 +208,18 @@ def _resume(store_root: str, resume: str, yaml_path: str | None, console: Consol
             with store.transaction():
                 store.set("state", "running")
     return store
+
+
+def _check_runs_folder(store: Store, opts: Options) -> None:
+    """A sweep resumed from another folder than the one its runs ran in is refused: its runs
+    would read their relative paths (data, models) from here, and mix data sets."""
+    meta = store.meta()
+    ran_in = meta.get(RUNS_FOLDER_KEY)
+    here = Path(opts.cwd or os.getcwd()).resolve()
+    if ran_in and Path(ran_in).is_dir() and Path(ran_in).resolve() != here:
+        raise UserError(f"sweep {meta['sweep_id']}'s runs ran in {ran_in}, and their data and "
+                        "models are found from there; continue it from that folder: "
+                        f"{continue_command(meta['sweep_id'], store.folder.parent, ran_in)}")
 
 
 def _check_program_found(store: Store, opts: Options) -> None:
@@ -313,10 +327,13 @@ def final_report(store: Store, console: Console, *, cwd: str | None = None,
         why = control.says() + (f"; let it start runs again with: "
                                 f"{controls.resume_command(sid, str(store.folder.parent))}"
                                 if control.state == controls.PAUSED else "")
+    ran_in = meta.get(RUNS_FOLDER_KEY)
     if state == IDLE:
-        why = f"no runner is working on it; continue with: {continue_command(sid, store.folder.parent)}"
+        why = ("no runner is working on it; continue with: "
+               f"{continue_command(sid, store.folder.parent, ran_in)}")
     if runner is not None and runner.signals.count:
-        state, why = "interrupted", f"continue with: {continue_command(sid, store.folder.parent)}"
+        state, why = "interrupted", ("continue with: "
+                                     f"{continue_command(sid, store.folder.parent, ran_in)}")
     console.print(f"sweep {sid} {state}: {table.counts_line(rows)}" + (f" — {why}" if why else ""),
                   markup=False, soft_wrap=True)
     prior_rows = store.prior_runs()

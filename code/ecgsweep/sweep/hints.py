@@ -4,6 +4,8 @@ folder is a clone's root, else as the installed command's subcommand."""
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 from .store import DEFAULT_STORE
 
@@ -12,17 +14,26 @@ INSTALLED_COMMAND = "ecg-sweeps"
 SWEEP_SCRIPT = "sweep.py"
 
 
-def script_command(script: str, command: str) -> str:
-    """``python code/<script>`` where the current folder is a clone's root, else the
-    installed ``ecg-sweeps <command>``."""
-    return (f"python code/{script}" if os.path.isfile(os.path.join("code", script))
-            else f"{INSTALLED_COMMAND} {command}")
+# The clone's scripts' folder, when this package runs from a clone (``code/ecgsweep/...``).
+CLONE_CODE = Path(__file__).resolve().parents[2]
 
 
-def sweep_command(subcommand: str | None = None) -> str:
-    """The sweep command, or one of its subcommands (``status``, ``resume``, ``check``):
-    ``python code/sweep.py [sub]`` in a clone, ``ecg-sweeps <sub, else sweep>`` elsewhere."""
-    base = script_command(SWEEP_SCRIPT, subcommand or "sweep")
+def script_command(script: str, command: str, runs_folder: str | os.PathLike = ".") -> str:
+    """How to run a job from ``runs_folder`` (default: the current one): ``python
+    code/<script>`` where it is a clone's root; else the installed ``ecg-sweeps <command>``
+    when that is on PATH; else this clone's script by its full path."""
+    if os.path.isfile(os.path.join(runs_folder, "code", script)):
+        return f"python code/{script}"
+    if shutil.which(INSTALLED_COMMAND) or not (CLONE_CODE / script).is_file():
+        return f"{INSTALLED_COMMAND} {command}"
+    return f"python {CLONE_CODE / script}"
+
+
+def sweep_command(subcommand: str | None = None, runs_folder: str | os.PathLike = ".") -> str:
+    """The sweep command, or one of its subcommands (``status``, ``resume``, ``check``), as
+    ``script_command`` names it: the script with the subcommand after it, or ``ecg-sweeps
+    <sub, else sweep>``."""
+    base = script_command(SWEEP_SCRIPT, subcommand or "sweep", runs_folder)
     return f"{base} {subcommand}" if subcommand and base.startswith("python ") else base
 
 
@@ -32,6 +43,12 @@ def store_option(store_root: str | os.PathLike) -> str:
     return "" if same else f" --store {store_root}"
 
 
-def continue_command(sweep_id: str, store_root: str | os.PathLike) -> str:
-    """The command that continues a sweep whose runner ended (``--resume``)."""
-    return f"{sweep_command()} --resume {sweep_id}{store_option(store_root)}"
+def continue_command(sweep_id: str, store_root: str | os.PathLike,
+                     runs_folder: str | os.PathLike | None = None) -> str:
+    """The command that continues a sweep whose runner ended (``--resume``): from the folder
+    its runs ran in (``runs_folder``; ``cd`` there first when it is not this one)."""
+    here = runs_folder is None or os.path.realpath(runs_folder) == os.path.realpath(".")
+    if here:
+        return f"{sweep_command()} --resume {sweep_id}{store_option(store_root)}"
+    return (f"cd {runs_folder} && {sweep_command(runs_folder=runs_folder)} --resume {sweep_id} "
+            f"--store {os.path.abspath(store_root)}")
