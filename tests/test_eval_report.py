@@ -224,20 +224,27 @@ def test_the_default_report_folder_names_the_model_and_the_data_scored(tmp_path)
                                                                  "dataset": dataset}))
 
     mitbih, ptbdb = member("models/cnn/best.keras", "mitbih"), member("m/cnn/best.keras", "ptbdb")
-    assert evaluation.default_out_dir([mitbih], None) == Path("reports/cnn-best-mitbih")
+    # the data set's own test file, named as when it is given by --test
+    assert evaluation.default_out_dir([mitbih], None) == Path("reports/cnn-best-mitbih_test")
+    assert evaluation.default_out_dir([mitbih], "data/mitbih_test.csv") == Path(
+        "reports/cnn-best-mitbih_test")
     assert evaluation.default_out_dir([ptbdb], None) == Path("reports/cnn-best-ptbdb")
     assert evaluation.default_out_dir([mitbih, ptbdb], "x/svdb_test.csv.gz") == Path(
         "reports/ensemble-svdb_test")
     out = tmp_path / "rep"
     out.mkdir()
     report = {"models": ["models/cnn/best.keras"], "test_data": "the mitbih test data"}
-    assert evaluation.replaced_report(out, report) is None  # nothing there yet
+    assert evaluation.replaced_report(out, report, False) is None  # nothing there yet
     (out / "report.json").write_text(json.dumps(report))
-    assert evaluation.replaced_report(out, report) is None  # the same model on the same data
+    assert evaluation.replaced_report(out, report, False) is None  # the same model, same data
+    spelled = {**report, "models": [str(Path.cwd() / "models/cnn/best.keras")]}
+    assert evaluation.replaced_report(out, spelled, False) is None  # however the path is spelled
     other = {**report, "test_data": "x/svdb_test.csv"}
-    assert evaluation.replaced_report(out, other) == (
+    assert evaluation.replaced_report(out, other, False) == (
         f"{out / 'report.json'} held the report of models/cnn/best.keras on the mitbih test "
         "data; it is replaced: pass --out DIR to keep reports apart")
+    assert evaluation.replaced_report(out, other, True).endswith(
+        "pass another --out to keep reports apart")
 
 
 def test_terminal_summary_shows_aucs_and_intervals():

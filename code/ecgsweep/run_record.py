@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from pathlib import Path
 
 from .cv_report import pooled_ec57
 from .folds import (FoldOutcome, mean_log, ValidationConfusion, kfold_summary, mean_history,
@@ -24,7 +25,9 @@ def fold_record(ctx: RunContext, fold, result, confusion: ValidationConfusion,
     from . import training
 
     run = ctx.run
-    dataset = DatasetInfo(name=ctx.source.name, files=dict(ctx.source.files),
+    # the files there were: a folder converted with --split train has no test file
+    files = {role: path for role, path in ctx.source.files.items() if Path(path).is_file()}
+    dataset = DatasetInfo(name=ctx.source.name, files=files,
                           fingerprint=fingerprint, n_train=len(fold.train), n_val=len(fold.val),
                           added=added or None)
     return ModelRecord(

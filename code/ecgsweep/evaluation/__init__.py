@@ -11,6 +11,7 @@ names below are the package's public ones.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -51,23 +52,42 @@ def default_out_dir(members: Sequence[LoadedModel], test_csv: str | None) -> Pat
         model = "ensemble"
     else:
         model = f"{m.record.family}-{m.path.stem}" if m.record.family else m.path.stem
-    scored_on = csv_stem(test_csv or str(m.record.config.get("dataset") or "test"))
-    return Path("reports") / f"{model}-{scored_on}"
+    return Path("reports") / f"{model}-{csv_stem(test_csv or _default_test(m))}"
 
 
-def replaced_report(out_dir: Path, report: dict[str, Any]) -> str | None:
-    """A warning when ``out_dir`` holds the report of other models or other test data, which
-    this one replaces; None when it holds none or the same models' on the same data."""
+def _default_test(member: LoadedModel) -> str:
+    """What eval scores a model on without --test: its data set's test file, else (PTBDB's
+    fixed split, synthetic data) the data set's name."""
+    from ..data.datasets import resolve_source
+
+    config = member.record.config
+    dataset = str(config.get("dataset") or "test")
+    try:
+        source = resolve_source(dataset, config.get("data_dir") or "data")
+    except UserError:
+        return dataset
+    return source.files.get("test") or dataset
+
+
+def replaced_report(out_dir: Path, report: dict[str, Any], out_given: bool) -> str | None:
+    """A warning when ``out_dir`` holds the report of other model files (however their
+    paths are spelled) or other test data, which this one replaces; None when it holds none
+    or the same models' on the same data."""
     path = out_dir / "report.json"
     try:
         earlier = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if not isinstance(earlier, dict) or (earlier.get("models"), earlier.get("test_data")) == (
-            report["models"], report["test_data"]):
+    if not isinstance(earlier, dict):
         return None
-    return (f"{path} held the report of {', '.join(map(str, earlier.get('models') or []))} on "
-            f"{earlier.get('test_data')}; it is replaced: pass --out DIR to keep reports apart")
+    models = [str(m) for m in earlier.get("models") or []]
+    same = ([os.path.realpath(m) for m in models] == [os.path.realpath(m) for m in report["models"]]
+            and earlier.get("test_data") == report["test_data"])
+    if same:
+        return None
+    advice = "another --out" if out_given else "--out DIR"
+    return (f"{path} held the report of {', '.join(models)} on {earlier.get('test_data')}; it "
+            f"is replaced: pass {advice} to keep reports apart")
 
 
 def _quiet(step: str) -> None:
@@ -165,7 +185,7 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
             bootstrap=bootstrap, seed=seed, level=level, examples_per_pair=examples_per_pair),
             progress.step)
         report.update(models=[str(m.path) for m in members], test_data=where)
-        replaced = replaced_report(out, report)
+        replaced = replaced_report(out, report, out_dir is not None)
         if replaced:
             print(f"warning: {replaced}", file=sys.stderr, flush=True)
             warnings.append(replaced)

@@ -448,8 +448,8 @@ def _status_of(store: Store, sweep_id: str, console: Console, as_json: bool,
         return
     meta = store.meta()
     runners = store.runners()
-    alive = [r for r in runners.values() if not r.get("ended_at")]
     now = time.time()
+    alive = [r for r in runners.values() if runner_alive(r, now)]
     console.print(f"sweep {sweep_id}: {meta.get('source')} · {meta['config'].get('method')} · "
                   f"store {store.path}", markup=False, soft_wrap=True)
     if alive:
