@@ -71,15 +71,21 @@ def test_a_kfold_run_stopped_after_its_first_fold_is_never_promoted(synth_dir, t
     assert "best model: not promoted" in capsys.readouterr().out
 
 
-def test_a_fold_stopped_before_its_end_is_not_kept(synth_dir, tmp_path, fake_wandb):
+def _stopped_in_fold(synth_dir, tmp_path, fold: int):
+    """A 3-fold run of 2 epochs, and its fake W&B run, which SIGTERM stops during ``fold``."""
     config = _config(synth_dir, tmp_path, folds=3, epochs=2)
-    fake = FakeRun(tmp_path, "kfoldhb2")
+    fake = FakeRun(tmp_path, f"kfoldstop{fold}")
 
-    def stop_in_the_second_fold(metrics):
-        if metrics.get("fold") == 2:
+    def stop_in_the_fold(metrics):
+        if metrics.get("fold") == fold:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    fake.on_log = stop_in_the_second_fold
+    fake.on_log = stop_in_the_fold
+    return config, fake
+
+
+def test_a_fold_stopped_before_its_end_is_not_kept(synth_dir, tmp_path, fake_wandb):
+    config, fake = _stopped_in_fold(synth_dir, tmp_path, 2)
     assert run._train(fake, config) == 0
     run_dir = Path(fake.dir).parent
     assert (run_dir / "fold1.keras").exists() and not (run_dir / "fold2.keras").exists()
@@ -91,14 +97,7 @@ def test_a_fold_stopped_before_its_end_is_not_kept(synth_dir, tmp_path, fake_wan
 def test_a_first_fold_stopped_before_its_end_is_not_kept_either(synth_dir, tmp_path, fake_wandb):
     from ecgsweep.cli import UserError
 
-    config = _config(synth_dir, tmp_path, folds=3, epochs=2)
-    fake = FakeRun(tmp_path, "kfoldhb3")
-
-    def stop_in_the_first_fold(metrics):
-        if metrics.get("fold") == 1:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    fake.on_log = stop_in_the_first_fold
+    config, fake = _stopped_in_fold(synth_dir, tmp_path, 1)
     with pytest.raises(UserError, match="stopped before its first fold finished; nothing to keep"):
         run._train(fake, config)
     assert not (Path(fake.dir).parent / "fold1.keras").exists()

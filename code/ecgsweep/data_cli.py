@@ -39,7 +39,8 @@ def _check(args: argparse.Namespace) -> None:
         X, y = load_csv(path, n_classes=n_classes, use_cache=False)  # validate the file itself
         counts = ", ".join(f"{c}{f' ({names[c]})' if c < len(names) else ''}: {n}"
                            for c, n in zip(*np.unique(y, return_counts=True)))
-        print(f"{path}: {len(y)} beats, {X.shape[1]} samples each, labels {{{counts}}}")
+        print(f"{path}: {len(y)} beat{'s' if len(y) != 1 else ''}, {X.shape[1]} samples each, "
+              f"labels {{{counts}}}")
 
 
 def _print_records(summary: dict) -> None:
