@@ -403,3 +403,21 @@ def test_prior_references_are_parsed_once_each():
     assert prior.parse_refs(["a", "a/r1,b", "a"]) == [("a", None), ("a", "r1"), ("b", None)]
     with pytest.raises(UserError, match="--prior-runs"):
         prior.parse_refs(["../x"])
+
+
+def test_a_paused_sweep_whose_run_cap_is_reached_ends_its_runner(tmp_path, capsys):
+    from ecgsweep.sweep import bookkeeping as books
+
+    root = tmp_path / "store"
+    store = make_sweep(root, RANDOM, "capped01", count=1)
+    with store.transaction():
+        store.insert_run("run0", {"learning_rate": {"value": 0.5}}, state="finished")
+    store.close()
+    assert cli(["pause", "capped01", "--store", str(root)], capsys)[0] == 0
+    store = Store(db_path(root, "capped01"))
+    engine_cfg = sc.engine_config(store.get("config"))
+    ended = books.claim(store, engine_cfg, "me", 0, 0.0, None)
+    assert ended == books.NoMore("run cap of 1 reached")  # not paused: nothing more would run
+    with store.transaction():
+        store.set("run_cap", 2)
+    assert books.claim(store, engine_cfg, "me", 0, 0.0, None).paused

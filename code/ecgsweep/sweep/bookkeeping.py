@@ -100,6 +100,17 @@ class NoMore:
     paused: bool = False
 
 
+def _ended_anyway(store: Store) -> str | None:
+    """Why a paused sweep would start no run even once resumed (its run cap or metric
+    target reached, nothing re-queued), so its runner can end; None otherwise."""
+    if store.runs(PENDING):
+        return None
+    if store.get("target_reached"):
+        return store.get("target_reached")
+    cap = store.get("run_cap")
+    return f"run cap of {cap} reached" if cap is not None and store.count_runs() >= cap else None
+
+
 def claim(store: Store, engine_cfg: dict, me: str, slot: int, now: float,
           stopping: str | None) -> tuple[str, dict] | NoMore:
     """The next run for this runner: a re-queued grid point first, else a new proposal.
@@ -114,7 +125,9 @@ def claim(store: Store, engine_cfg: dict, me: str, slot: int, now: float,
                 return NoMore(store.get("failure") or "the sweep failed", failed=True)
             control = controls.current(store)
             if control is not None:  # recorded by stop, cancel or pause from any shell
-                return NoMore(f"sweep {control.says()}", paused=control.state == controls.PAUSED)
+                paused = control.state == controls.PAUSED
+                ended = _ended_anyway(store) if paused else None
+                return NoMore(ended) if ended else NoMore(f"sweep {control.says()}", paused=paused)
             pending = store.runs(PENDING)
             if pending:
                 r = pending[0]
@@ -123,12 +136,9 @@ def claim(store: Store, engine_cfg: dict, me: str, slot: int, now: float,
                 return r["run_id"], r["params"]
             if stopping:
                 return NoMore(stopping)
-            reached = store.get("target_reached")
-            if reached:
-                return NoMore(reached)
-            cap = store.get("run_cap")
-            if cap is not None and store.count_runs() >= cap:
-                return NoMore(f"run cap of {cap} reached")
+            ended = _ended_anyway(store)
+            if ended:
+                return NoMore(ended)
             proposal = propose(engine_cfg, *with_prior_runs(store))
             if proposal is None:
                 return NoMore("grid exhausted: every point has a run")
