@@ -143,6 +143,9 @@ def test_data_check_says_99_samples_per_beat_for_a_100_column_file(tmp_path, cap
     out = capsys.readouterr().out
     assert f"{path}: 12 beats, 99 samples each" in out
     assert "0 (normal): " in out and "2 (other): " in out
+    one = _write(tmp_path / "one.csv", X[:1], y[:1])
+    data_cli.main(["check", str(one)])
+    assert f"{one}: 1 beat, 99 samples each" in capsys.readouterr().out
 
 
 # ---- class names beside the CSV ---------------------------------------------------------

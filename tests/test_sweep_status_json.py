@@ -68,6 +68,7 @@ def test_every_status_view_calls_a_sweep_whose_runner_died_idle(tmp_path):
     assert json.loads(status("dead0001", "--json"))["sweep"]["state"] == "idle"
     assert status().split()[:2] == ["dead0001", "idle"]
     assert "sweep dead0001 idle: " in status("dead0001")
+    assert "runners:" not in status("dead0001")  # its dead runner is not listed as working
     assert "continue with: python code/sweep.py --resume dead0001 --store " in status("dead0001")
 
 
