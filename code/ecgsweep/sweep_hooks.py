@@ -28,6 +28,7 @@ from .contract import (EXIT_NAN, OBJECTIVE_METRICS, PROMOTE_BY_COORDINATOR, PROM
                        TRAIN_METRICS, VAL_METRICS, kept_metric)
 from .sweep.config import did_you_mean
 from .sweep.findings import Problem
+from .sweep.hints import CLONE_CODE
 from .sweep.program import ParamRule
 
 TRAIN_PROGRAM = "code/train.py"
@@ -109,8 +110,8 @@ def train_program() -> list[str]:
     """The training program for a sweep started away from the clone's root: the clone's own
     ``code/train.py`` beside this package (a clone, installed or not), else the installed
     module (``pip install .`` puts no scripts beside the package)."""
-    code = Path(__file__).resolve().parents[1]
-    scripts = [code / Path(TRAIN_PROGRAM).name, *(code / name for name in CLONE_SCRIPTS)]
+    scripts = [CLONE_CODE / Path(TRAIN_PROGRAM).name,
+               *(CLONE_CODE / name for name in CLONE_SCRIPTS)]
     if all(path.is_file() for path in scripts):
         return [str(scripts[0])]
     return ["-m", TRAIN_MODULE]

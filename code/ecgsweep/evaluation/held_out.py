@@ -12,7 +12,7 @@ import numpy as np
 from ..cli import UserError
 from ..data.datasets import DataSource, Split
 from ..model_record import record_path
-from .members import LoadedModel
+from .members import LoadedModel, numbered_class_names
 
 # A test set that repeats at least this share of its beats from the development data is
 # not held out; a few identical beats (flat or clipped rows) can happen by chance.
@@ -172,7 +172,7 @@ def check_test_classes(loaded: LoadedModel, test_csv: str) -> None:
     from ..data.datasets import class_names_for
 
     names = file_class_names(test_csv)
-    if names is None or loaded.class_names == [str(i) for i in range(len(loaded.class_names))]:
+    if names is None or loaded.class_names == numbered_class_names(len(loaded.class_names)):
         return
     names = class_names_for(names, str(loaded.record.config.get("classes", "aami5")))
     if list(names) != loaded.class_names:

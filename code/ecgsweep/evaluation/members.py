@@ -46,6 +46,11 @@ def read_record(model_path: Path) -> ModelRecord:
     return ModelRecord()
 
 
+def numbered_class_names(n: int) -> list[str]:
+    """The class names of a model with no record of them: its outputs' numbers."""
+    return [str(i) for i in range(n)]
+
+
 def load_model(path: str | Path) -> LoadedModel:
     import keras
 
@@ -62,7 +67,7 @@ def load_model(path: str | Path) -> LoadedModel:
         raise unloadable_model(path, e) from None
     if not record.class_names:  # no record of them: the classes are the outputs' numbers
         n_out = int(model.output_shape[-1])
-        record = dataclasses.replace(record, class_names=[str(i) for i in range(n_out)])
+        record = dataclasses.replace(record, class_names=numbered_class_names(n_out))
     return LoadedModel(path, model, record)
 
 

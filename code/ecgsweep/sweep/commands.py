@@ -158,12 +158,12 @@ def run_sweep(*, yaml_path: str | None, store_root: str = DEFAULT_STORE, resume:
         store, created = _create(store_root, yaml_path, sweep_id, opts, console, prior_runs)
     if not created and _ended_by_control(store, console):
         return EXIT_OK
+    meta = store.meta()
     if resume:  # a new or joined sweep's YAML was checked in _create, its program included
-        _check_runs_folder(store, opts)
-        _check_program_found(store, opts)
+        _check_runs_folder(meta, store, opts)
+        _check_program_found(meta, opts)
     if ray is not None:
         _use_ray(opts, ray, store, console)
-    meta = store.meta()
     cfg = meta["config"]
     sid = meta["sweep_id"]
     verb = "created" if created else "resuming" if resume else "joining"
@@ -210,10 +210,9 @@ def _resume(store_root: str, resume: str, yaml_path: str | None, console: Consol
     return store
 
 
-def _check_runs_folder(store: Store, opts: Options) -> None:
+def _check_runs_folder(meta: dict, store: Store, opts: Options) -> None:
     """A sweep resumed from another folder than the one its runs ran in is refused: its runs
     would read their relative paths (data, models) from here, and mix data sets."""
-    meta = store.meta()
     ran_in = meta.get(RUNS_FOLDER_KEY)
     here = Path(opts.cwd or os.getcwd()).resolve()
     if ran_in and Path(ran_in).is_dir() and Path(ran_in).resolve() != here:
@@ -222,10 +221,9 @@ def _check_runs_folder(store: Store, opts: Options) -> None:
                         f"{continue_command(meta['sweep_id'], store.folder.parent, ran_in)}")
 
 
-def _check_program_found(store: Store, opts: Options) -> None:
+def _check_program_found(meta: dict, opts: Options) -> None:
     """A sweep resumed from another folder than its program's: refused before any run, which
     would fail to start and count against the run cap."""
-    meta = store.meta()
     missing = sweep_config.program_not_found(meta["config"], opts.cwd, opts.program)
     if missing:
         raise UserError(f"sweep {meta['sweep_id']}: {missing}")
