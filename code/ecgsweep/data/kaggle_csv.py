@@ -172,21 +172,25 @@ def _looks_like_header(fields: list[str]) -> bool:
         _is_number(field) and not field.strip().lstrip("+-").isdigit() for field in fields)
 
 
-def _first_rows(path: Path, compression: str | None, n: int = 2) -> list[list[str]]:
-    """The first ``n`` rows of the file that are not blank, split at commas; fewer when it
-    has fewer (or is not text: the parse names that)."""
+def _first_rows(path: Path, compression: str | None, n: int = 2
+                ) -> tuple[list[list[str]], bool]:
+    """The first ``n`` rows of the file that are not blank, split at commas (fewer when it
+    has fewer, or is not text: the parse names that), and whether a blank line came before
+    them."""
     rows: list[list[str]] = []
+    blank_before = False
     try:
         with _open_text(path, compression) as f:
             for line in f:
                 if not line.strip():
+                    blank_before = blank_before or not rows
                     continue
                 rows.append(next(csv.reader([line.rstrip("\r\n")]), []))
                 if len(rows) == n:
                     break
     except (OSError, EOFError, csv.Error, zipfile.BadZipFile, lzma.LZMAError, IndexError):
         pass
-    return rows
+    return rows, blank_before and bool(rows)
 
 
 def _check_header_names(path: Path, names: tuple[str, ...]) -> None:
@@ -205,23 +209,13 @@ def _check_header_names(path: Path, names: tuple[str, ...]) -> None:
                               "keep one label column")
 
 
-def _first_line_blank(path: Path, compression: str | None) -> bool:
-    """Whether the file's first line is blank and a line with content follows it."""
-    try:
-        with _open_text(path, compression) as f:
-            first = f.readline()
-            return not first.strip() and any(line.strip() for line in f)
-    except (OSError, UnicodeDecodeError, EOFError, zipfile.BadZipFile, lzma.LZMAError):
-        return False  # the parse names what is wrong with the file
-
-
 def detect_layout(path: Path, compression: str | None = None) -> Layout:
     """The CSV's layout from its first two rows: a header when the first looks like one
     (``_looks_like_header``) and the second is all numbers; the label column is the one
     the header names ``label``, else the last; the width is the first beat's."""
-    if _first_line_blank(path, compression):  # pandas would read the next line as the first
+    rows, blank_before = _first_rows(path, compression)
+    if blank_before:  # pandas would read the line after it as the first
         raise DataFormatError(f"{_located(path, 1)}: a blank line before the beats; remove it")
-    rows = _first_rows(path, compression)
     if len(rows) == 1 and len(rows[0]) > 1 and _looks_like_header(rows[0]) \
             and not _is_numeric(rows[0]):
         raise DataFormatError(f"{path}: holds a header row and no beats; a beat CSV has a row "
