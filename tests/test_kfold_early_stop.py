@@ -95,13 +95,36 @@ def test_a_fold_stopped_before_its_end_is_not_kept(synth_dir, tmp_path, fake_wan
 
 
 def test_a_first_fold_stopped_before_its_end_is_not_kept_either(synth_dir, tmp_path, fake_wandb):
-    from ecgsweep.cli import UserError
+    from ecgsweep.cli import StoppedEmptyHanded
 
     config, fake = _stopped_in_fold(synth_dir, tmp_path, 1)
-    with pytest.raises(UserError, match="stopped before its first fold finished; nothing to keep"):
+    with pytest.raises(StoppedEmptyHanded,
+                       match="stopped before its first fold finished; nothing to keep"):
         run._train(fake, config)
     assert not (Path(fake.dir).parent / "fold1.keras").exists()
     assert not any("folds_completed" in m for m in fake.logged)
+
+
+def test_a_run_stopped_before_it_kept_anything_exits_as_interrupted(synth_dir, tmp_path,
+                                                                    monkeypatch, capsys):
+    """Not as a bad configuration (exit 2): W&B and the offline runner see an interrupted run."""
+    import wandb
+    from ecgsweep.cli import EXIT_INTERRUPTED, StoppedEmptyHanded
+
+    fake = FakeRun(tmp_path, "stopped0")
+    fake.config = {"data_dir": str(synth_dir), "models_dir": str(tmp_path / "models")}
+    fake.finish = lambda exit_code: setattr(fake, "exit_code", exit_code)
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: fake)
+
+    def stopped(run_, config):
+        raise StoppedEmptyHanded("the run was stopped before its first fold finished; "
+                                 "nothing to keep")
+
+    monkeypatch.setattr(run, "_train", stopped)
+    assert run.main([]) == EXIT_INTERRUPTED and fake.exit_code == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert "stopped: the run was stopped before its first fold finished" in err
+    assert "error:" not in err
 
 
 def test_the_inter_patient_cv_sweeps_stop_lagging_runs_fold_by_fold():

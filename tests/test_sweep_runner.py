@@ -243,6 +243,10 @@ def test_three_failures_in_a_row_with_the_same_error_stop_the_sweep(tmp_path, mo
 
 
 def test_classify_exit():
+    assert failures.classify_exit(130, "epoch 1\nstopped: the run was stopped before its "
+                                       "first fold finished; nothing to keep") == (
+        "interrupted (exit 130): stopped: the run was stopped before its first fold finished; "
+        "nothing to keep")
     assert failures.classify_exit(137, "").startswith("killed by SIGKILL")
     assert "SIGSEGV" in failures.classify_exit(-11, "")
     assert failures.classify_exit(3, "epoch 1\nerror: loss is NaN",

@@ -18,7 +18,7 @@ from typing import Callable
 # lower layer), defined once there; the entry scripts and the ECG modules import them here.
 from .contract import EXIT_NAN  # noqa: F401
 from .sweep.errors import (EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK,  # noqa: F401
-                           EXIT_USAGE)
+                           EXIT_USAGE, StoppedEmptyHanded)
 from .sweep.errors import UserError
 from .sweep.files import require_folder, writable_folder  # noqa: F401
 from .sweep.hints import INSTALLED_COMMAND, script_command  # noqa: F401
@@ -90,6 +90,9 @@ def run_main(main: Callable[[], object]) -> int:
         result = main()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except StoppedEmptyHanded as e:
+        print(f"stopped: {e}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # whoever read the output stopped reading: no traceback, and none again when the

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import ec57, params
-from .cli import UserError
+from .cli import StoppedEmptyHanded
 from .contract import FOLD_MODEL_FILE, RUN_MODEL_FILE
 from .cv_report import print_record_errors
 from .folds import (EpochLog, FoldLog, FoldOutcome, FoldsDoneLog, ValidationConfusion,
@@ -30,7 +30,7 @@ def train_folds(ctx: RunContext) -> list[FoldOutcome]:
             if outcomes:
                 break  # stopped: keep the folds that finished
             unfinished = "its first fold finished" if ctx.folds else "finishing one epoch"
-            raise UserError(f"the run was stopped before {unfinished}; nothing to keep")
+            raise StoppedEmptyHanded(f"the run was stopped before {unfinished}; nothing to keep")
         outcomes.append(outcome)
         if ctx.folds:
             folds_done(outcomes)  # the step hyperband compares k-fold runs at

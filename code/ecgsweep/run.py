@@ -29,8 +29,9 @@ import sys
 from typing import Any
 
 from . import backend
-from .cli import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, expected_errors,
-                  one_line_warnings, stop_signals_interrupt, wandb_start_failed)
+from .cli import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, StoppedEmptyHanded,
+                  UserError, expected_errors, one_line_warnings, stop_signals_interrupt,
+                  wandb_start_failed)
 from .config import resolve
 from .contract import DEFAULT_PROJECT
 from .run_args import parse_cli, usage
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     except expected_errors() as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         exit_code = EXIT_USAGE
+    except StoppedEmptyHanded as e:
+        print(f"stopped: {e}", file=sys.stderr, flush=True)
+        exit_code = EXIT_INTERRUPTED
     except KeyboardInterrupt:  # a stop before training began, or a second Ctrl-C: quit now
         print("interrupted", file=sys.stderr, flush=True)
         exit_code = EXIT_INTERRUPTED

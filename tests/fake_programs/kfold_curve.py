@@ -80,10 +80,10 @@ def main():
         if stop:
             break
     if not outcomes:
-        print("error: the run was stopped before its first fold finished; nothing to keep",
+        print("stopped: the run was stopped before its first fold finished; nothing to keep",
               file=sys.stderr, flush=True)
-        writer.exit(2)
-        return 2
+        writer.exit(130)
+        return 130
     log_mean = mean_log(run, len(outcomes), epochs)
     for row in mean_history([o.result.history for o in outcomes]):
         log_mean(row)

@@ -19,5 +19,11 @@ class UserError(Exception):
     """A problem with the user's input (file, flag, config); the message says what to fix."""
 
 
+class StoppedEmptyHanded(Exception):
+    """A stop (Ctrl-C, SIGTERM) that came before the program had anything to keep. It is
+    no fault of the input, so the entry scripts print it as ``stopped: ...`` and exit with
+    ``EXIT_INTERRUPTED``, as any interrupted program does."""
+
+
 class ConfigError(UserError, ValueError):
     """A config (a sweep YAML, a sweep ID) that cannot be used; the message names where."""

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 from typing import Callable
 
-from .errors import EXIT_USAGE
+from .errors import EXIT_INTERRUPTED, EXIT_USAGE
 
 OUTPUT_TAIL_LINES = 40
 OUTPUT_TAIL_CHARS = 4000
@@ -41,6 +41,8 @@ def classify_exit(rc: int, tail: str,
         return f"{meaning} (exit {rc})" + (f": {last_err}" if last_err else "")
     if rc == EXIT_USAGE:
         return f"bad config or data (exit {rc}): {last_err or last}"
+    if rc == EXIT_INTERRUPTED:
+        return f"interrupted (exit {rc}): {last}"
     oom = [ln for ln in program_lines(tail, keep_wandb=True) if "out of memory" in ln.lower()
            or "resourceexhausted" in ln.lower()]
     if oom:
