@@ -82,6 +82,24 @@ def test_blank_lines_at_the_end_are_ignored_and_one_among_the_beats_is_named(sha
         parse_csv(path, n_classes=5)
 
 
+def test_a_line_of_spaces_is_a_blank_line(shared_data, tmp_path):
+    lines = _sample_lines(shared_data)
+    path = tmp_path / "spaces.csv"
+    path.write_text("\n".join(lines) + "\n   \n\t\n")
+    X, y = parse_csv(path, n_classes=5)
+    assert X.shape == (10, 187) and len(y) == 10
+    path.write_text("\n".join(lines[:4] + ["   "] + lines[4:]) + "\n")
+    with pytest.raises(DataFormatError, match=r"spaces.csv, row 5: a blank line among the "
+                                              r"beats; remove it"):
+        parse_csv(path, n_classes=5)
+    # a cell that is not a number is still named, spaces or not around it
+    fields = lines[2].split(",")
+    lines[2] = ",".join(fields[:1] + [" x "] + fields[2:])
+    path.write_text("\n".join(lines) + "\n   \n")
+    with pytest.raises(DataFormatError, match=r"spaces.csv, row 3, column 2: 'x' is not a number"):
+        parse_csv(path, n_classes=5)
+
+
 def test_a_header_without_beats_says_so(tmp_path):
     path = tmp_path / "header_only.csv"
     for tail in ("", "\n\n"):

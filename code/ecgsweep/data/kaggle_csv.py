@@ -238,7 +238,7 @@ def detect_layout(path: Path, compression: str | None = None) -> Layout:
 def _explain_bad_row(path: Path, row: int, layout: Layout) -> str:
     """Re-read one line of the file to say exactly what is wrong with it."""
     fields = next(csv.reader([_raw_line(path, row)]), [])
-    if not fields:
+    if not "".join(fields).strip():  # nothing, or spaces alone
         return (f"{_located(path, row)}: a blank line among the beats; remove it (blank lines "
                 "at the end of the file are ignored)")
     if len(fields) != layout.columns:
@@ -273,8 +273,8 @@ def _read_frame(path: Path, compression: str | None, layout: Layout):
         raise DataFormatError(_nothing_parsed(path, layout)) from None
     except pd.errors.ParserError as e:
         raise DataFormatError(_parser_problem(path, str(e), layout)) from None
-    except ValueError:
-        raise DataFormatError(_first_non_number(path, compression, layout)) from None
+    except ValueError:  # a cell that is not a number, or a line of spaces
+        return _read_text_frame(path, compression, layout)
 
 
 def _nothing_parsed(path: Path, layout: Layout) -> str:
@@ -296,17 +296,24 @@ def _parser_problem(path: Path, msg: str, layout: Layout) -> str:
     return _explain_bad_row(path, row, layout) if row else f"{path}: {msg}"
 
 
-def _first_non_number(path: Path, compression: str | None, layout: Layout) -> str:
-    """Where the first cell that is not a number is, and what it holds."""
+def _read_text_frame(path: Path, compression: str | None, layout: Layout):
+    """The slow read, for a file the fast one refused: its cells as text, a cell of spaces
+    alone taken as empty (so a line of spaces is a blank line, ignored at the end of the
+    file as blank lines are), then as numbers; DataFormatError naming the first cell that
+    is not a number."""
     import pandas as pd
 
-    frame = pd.read_csv(path, header=None, dtype=str, engine="c", skip_blank_lines=False,
-                        skiprows=layout.skip_rows, compression=compression)
-    numeric = frame.apply(pd.to_numeric, errors="coerce")
-    bad = numeric.isna() & frame.notna()
-    row_idx, col_idx = np.argwhere(bad.to_numpy())[0]
-    return _cell_problem(_located(path, layout.file_row(int(row_idx)), int(col_idx) + 1),
-                         frame.iat[row_idx, col_idx], "is not a number")
+    text = pd.read_csv(path, header=None, dtype=str, engine="c", skip_blank_lines=False,
+                       skiprows=layout.skip_rows, compression=compression)
+    text = text.apply(lambda column: column.str.strip()).replace("", np.nan)
+    numeric = text.apply(pd.to_numeric, errors="coerce")
+    bad = np.argwhere((numeric.isna() & text.notna()).to_numpy())
+    if len(bad):
+        row_idx, col_idx = bad[0]
+        raise DataFormatError(_cell_problem(
+            _located(path, layout.file_row(int(row_idx)), int(col_idx) + 1),
+            text.iat[row_idx, col_idx], "is not a number"))
+    return numeric.astype(np.float64)
 
 
 def _check_finite(path: Path, values: np.ndarray, layout: Layout) -> None:
