@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import f1_score, precision_score, recall_score
 
-from ecgsweep import evaluation
+from ecgsweep import ec57, evaluation
 from ecgsweep.model_record import ModelRecord
 
 NAMES = ["N", "S", "V", "F", "Q"]
@@ -56,7 +56,8 @@ def test_bootstrap_intervals_contain_the_estimate_and_narrow_with_more_beats():
             low, high = ci["per_class"][name]["recall"]
             assert low <= report["per_class"][name]["recall"] <= high
         assert report["bootstrap"] == {"draws": 1000, "seed": 0, "level": 0.95,
-                                       "method": "percentile; test beats resampled with replacement"}
+                                       "method": "percentile; test beats resampled with replacement",
+                                       "resampled": "beats"}
     s, l = small["confidence_intervals"], large["confidence_intervals"]
     assert _width(l["accuracy"]) < _width(s["accuracy"])
     assert _width(l["macro_f1"]) < _width(s["macro_f1"])
@@ -77,6 +78,60 @@ def test_bootstrap_is_the_same_as_resampling_beats():
     assert fast["accuracy"].mean() == pytest.approx(slow_acc.mean(), abs=0.002)
     assert fast["accuracy"].std() == pytest.approx(slow_acc.std(), rel=0.1)
     assert (evaluation.bootstrap_confusion(cm, 10, seed=0).sum(axis=(1, 2)) == len(y)).all()
+
+
+def test_with_records_the_bootstrap_resamples_whole_records():
+    """Beats of one patient move together: a record where every S beat is missed and one
+    where every S beat is found give a wide interval over records, a narrow one over beats."""
+    y = np.repeat([0, 1] * 4, 50)  # 4 records, each 50 N beats then 50 S beats
+    records = np.repeat(["a", "b", "c", "d"], 100)
+    pred = y.copy()
+    pred[(records == "a") & (y == 1)] = 0  # record a's S beats all missed
+    pred[(records == "b") & (y == 1)] = 0  # and b's
+    probs = np.eye(2)[pred]
+    over_beats = evaluation.compute_report(y, probs, ["N", "S"], bootstrap=2000, seed=0)
+    over_records = evaluation.compute_report(y, probs, ["N", "S"], bootstrap=2000, seed=0,
+                                             records=records)
+    assert over_records["bootstrap"]["resampled"] == "records"
+    assert "4 records" in over_records["bootstrap"]["method"]
+    beats_ci = over_beats["confidence_intervals"]["per_class"]["S"]["recall"]
+    records_ci = over_records["confidence_intervals"]["per_class"]["S"]["recall"]
+    assert records_ci[0] <= 0.5 <= records_ci[1]
+    assert _width(records_ci) > 3 * _width(beats_ci)
+    # a draw of records a and b alone finds no S beat; one of c and d finds every one
+    assert records_ci[0] == 0.0 and records_ci[1] == 1.0
+
+
+def test_record_replicates_pool_records_drawn_with_replacement():
+    by_record = np.array([[[5, 0], [0, 1]], [[7, 1], [2, 0]], [[3, 0], [1, 4]]])
+    replicates = evaluation.bootstrap_confusion_by_record(by_record, 500, seed=0)
+    assert replicates.shape == (500, 2, 2)
+    totals = by_record.sum(axis=(1, 2))  # 6, 10, 8 beats
+    sizes = replicates.sum(axis=(1, 2))
+    # three records drawn each time: every size is a sum of three of the records' sizes
+    possible = {a + b + c for a in totals for b in totals for c in totals}
+    assert set(sizes.tolist()) <= possible and len(set(sizes.tolist())) > 3
+
+
+def test_every_draw_averages_the_classes_of_the_whole_test_set():
+    """A class whose only beats lie in one record is absent from some draws: those draws
+    have no macro-F1 over the test set's classes, rather than a mean over fewer classes."""
+    by_record = np.zeros((3, 3, 3), dtype=np.int64)
+    by_record[:, 0, 0] = 40                    # N, right, in every record
+    by_record[:, 1, 1], by_record[:, 1, 0] = 5, 5  # S, half found, in every record
+    by_record[2, 2, 2] = 3                     # V in record 2 alone, all found
+    cm = by_record.sum(axis=0)
+    replicates = evaluation.bootstrap_confusion_by_record(by_record, 300, seed=1)
+    rates = evaluation.rates_from_counts(replicates,
+                                         classes=ec57.present_classes(cm))
+    without_v = replicates[:, 2, 2] == 0
+    assert without_v.any() and (~without_v).any()
+    assert np.isnan(rates["macro_f1"][without_v]).all()
+    assert np.isfinite(rates["macro_f1"][~without_v]).all()
+    assert np.isnan(rates["f1-score"][without_v, 2]).all()
+    ci = evaluation.bootstrap_intervals(cm, ["N", "S", "V"], 300, seed=1, by_record=by_record)
+    # every kept draw has V's F1 of 1 in its mean, so none falls to the two-class mean
+    assert ci["macro_f1"][0] >= ec57.macro_f1(cm) - 0.1
 
 
 def test_bootstrap_is_seeded_and_can_be_turned_off():
@@ -259,7 +314,7 @@ def test_terminal_summary_shows_aucs_and_intervals():
     assert f"macro-F1 {report['macro_f1']:.4f} [{lo:.3f}, {hi:.3f}]" in text
     assert "ROC AUC" in text and f"{report['roc_auc']['V']:.3f}" in text
     assert f"macro ROC AUC {report['macro_roc_auc']:.4f}" in text
-    assert "95% bootstrap interval, 300 draws, seed 1" in text
+    assert "95% bootstrap interval, 300 draws of the test beats, seed 1" in text
     assert "Confusion matrix" in text and "misclassified:" in text
 
 

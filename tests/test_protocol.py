@@ -82,6 +82,8 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
         counts = document["external"]["counts"]
         assert beats == {c: counts[c] for c in ("N", "S", "V", "F")}  # classes N S V F
         assert unseen["confidence_intervals"]["per_class"]["S"]["f1-score"] is not None
+        # the never-seen records have a sidecar: the intervals resample whole records
+        assert unseen["bootstrap"]["resampled"] == "records"
         assert Path(result["model"]).name == "model.keras"
         assert Path(unseen["report"]).is_file()
 
@@ -102,6 +104,7 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
     for needed in ("chosen-on (DS1 record-grouped CV)", "never-seen (external)", "## Seed 1",
                    "## Seed 2", "## Over the seeds", "SVEB", "VEB", "101 106 209", "800 802",
                    "## Seeds 1 2 averaged", "the seeds' models averaged (the final model)",
+                   "F1 95% interval (every call counted; records resampled)",
                    "never-seen records turned upside down (QRS pointing down): ",
                    "never-seen records' leads (MLII, else the lead most like the beats of ",
                    document["date"]):

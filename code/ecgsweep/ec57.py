@@ -83,13 +83,20 @@ def present_classes(cm: np.ndarray) -> np.ndarray:
     return (cm.sum(axis=-1) + cm.sum(axis=-2)) > 0
 
 
-def macro_f1(cm: np.ndarray) -> Any:
+def macro_f1(cm: np.ndarray, over: np.ndarray | None = None) -> Any:
     """The macro-F1 of every figure here (training's ``val_macro_f1``, the pooled and test
     reports, ``sweep.py ensemble``): the mean ``class_f1`` over the classes with beats or
     calls, every call counted (no EC57 rule). A float for one (k, k) matrix, an array for a
-    stack of them."""
+    stack of them.
+
+    ``over`` (a mask of the k classes) fixes the classes averaged for every matrix of a
+    stack, as a bootstrap needs (those of the matrix it resamples); a matrix in which one of
+    them has neither beats nor calls has no macro-F1 over them: NaN."""
     present = present_classes(cm)
-    macro = (class_f1(cm) * present).sum(axis=-1) / present.sum(axis=-1)
+    classes = present if over is None else np.asarray(over, dtype=bool)
+    macro = (class_f1(cm) * classes).sum(axis=-1) / classes.sum(axis=-1)
+    if over is not None:
+        macro = np.where((classes & ~present).any(axis=-1), np.nan, macro)
     return float(macro) if np.ndim(macro) == 0 else macro
 
 

@@ -428,11 +428,13 @@ def _interval(figures: dict[str, Any], class_name: str) -> str:
 
 def figures_table(figures: dict[str, Any]) -> list[str]:
     """One side's EC57 table as Markdown: Se, +P, FPR and F1 per class (N S V F order),
-    and the bootstrap interval of F1 (every call counted)."""
+    and the bootstrap interval of F1 (every call counted), saying what it resampled."""
     from .data.records import CLASS_NAMES
 
+    resampled = (figures.get("bootstrap") or {}).get("resampled", "beats")
     lines = [f"**{figures['label']}**", "",
-             "| class | Se | +P | FPR | F1 | F1 95% interval (every call counted) | beats |",
+             f"| class | Se | +P | FPR | F1 | F1 95% interval (every call counted; "
+             f"{resampled} resampled) | beats |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name in (c for c in CLASS_NAMES if c in figures["ec57"]):
         row = figures["ec57"][name]

@@ -28,14 +28,16 @@ from .held_out import (changed_data, development_fingerprint, layout_warnings, o
 from .members import (LoadedModel, changed_settings, check_fit, check_sidecar_needs,
                       chosen_on, load_model, predict_proba, read_record, with_settings)
 from .metrics import (BOOTSTRAP_DRAWS, CI_LEVEL, CURVE_POINTS, EXAMPLES_PER_PAIR,
-                      bootstrap_confusion, bootstrap_intervals, compute_report,
+                      bootstrap_confusion, bootstrap_confusion_by_record,
+                      bootstrap_intervals, compute_report,
                       curves_report, misclassified_pairs, rates_from_counts)
 from .report_files import write_report, write_report_json
 from .terminal import print_report
 from .wandb_report import WANDB_REPORT_FILE, log_to_wandb, wandb_summary
 
 __all__ = ["BOOTSTRAP_DRAWS", "CI_LEVEL", "CURVE_POINTS", "EXAMPLES_PER_PAIR", "LoadedModel",
-           "WANDB_REPORT_FILE", "UserError", "bootstrap_confusion", "bootstrap_intervals",
+           "WANDB_REPORT_FILE", "UserError", "bootstrap_confusion",
+           "bootstrap_confusion_by_record", "bootstrap_intervals",
            "changed_data", "check_fit", "check_sidecar_needs", "chosen_on", "compute_report",
            "curves_report", "development_fingerprint", "evaluate", "load_model",
            "layout_warnings", "log_to_wandb", "misclassified_pairs", "overlap_warnings",
@@ -119,7 +121,7 @@ def _score(members: Sequence[LoadedModel], split: Split, batch_size: int,
     probs = predict_proba(members, split, batch_size=batch_size)
     draws = options.get("bootstrap", 0)
     step(f"scoring, {draws:,} bootstrap draws" if draws else "scoring")
-    report = compute_report(split.y, probs, names, **options)
+    report = compute_report(split.y, probs, names, records=split.records, **options)
     if split.records is not None:  # the beat sidecar names each beat's record
         by_record = ec57.confusion_by_record(split.y, probs.argmax(axis=1), split.records,
                                              len(names))

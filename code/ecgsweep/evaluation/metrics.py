@@ -17,20 +17,26 @@ from .. import ec57
 
 
 BOOTSTRAP_DRAWS = 1000
+BEATS_RESAMPLED = "percentile; test beats resampled with replacement"
+# Beats of one patient are not independent draws: where each beat's record is known, the
+# interval resamples patients, which is what a figure on new patients varies with.
+RECORDS_RESAMPLED = "percentile; whole records resampled with replacement ({} records)"
 CI_LEVEL = 0.95
 CURVE_POINTS = 200  # points kept per curve in report.json
 EXAMPLES_PER_PAIR = 6  # beats drawn per true/predicted pair in the misclassified picture
 
 
-def rates_from_counts(cm: np.ndarray) -> dict[str, np.ndarray]:
+def rates_from_counts(cm: np.ndarray, classes: np.ndarray | None = None
+                      ) -> dict[str, np.ndarray]:
     """Accuracy, macro-F1 and per-class precision/recall/F1 of confusion matrices.
 
     ``cm`` is (..., k, k) counts, rows true, columns predicted; any leading axes (e.g. one
     per bootstrap draw) are kept. Same conventions as scikit-learn with zero_division=0:
     a ratio with a zero denominator is 0, and the macro average is over the classes with
     beats or calls (``ec57.macro_f1``), as training's ``val_macro_f1`` and the EC57
-    tables take it. Recall of a class with no beats is NaN here, so a confidence interval
-    skips the draws where it is undefined.
+    tables take it, or over ``classes`` (a mask) for every matrix. Recall of a class with
+    no beats, and F1 of one with neither beats nor calls, are NaN here, so a confidence
+    interval skips the draws where they are undefined.
     """
     cm = np.asarray(cm, dtype=np.float64)
     tp = np.diagonal(cm, axis1=-2, axis2=-1)
@@ -40,8 +46,9 @@ def rates_from_counts(cm: np.ndarray) -> dict[str, np.ndarray]:
         precision = np.where(predicted > 0, tp / predicted, 0.0)
         recall = np.where(support > 0, tp / support, np.nan)
         accuracy = tp.sum(axis=-1) / cm.sum(axis=(-2, -1))
-    return {"accuracy": accuracy, "macro_f1": ec57.macro_f1(cm), "precision": precision,
-            "recall": recall, "f1-score": ec57.class_f1(cm)}
+    f1 = np.where(ec57.present_classes(cm), ec57.class_f1(cm), np.nan)
+    return {"accuracy": accuracy, "macro_f1": ec57.macro_f1(cm, over=classes),
+            "precision": precision, "recall": recall, "f1-score": f1}
 
 
 def macro_average(per_class: dict[str, dict[str, float]], class_names: Sequence[str],
@@ -70,6 +77,18 @@ def bootstrap_confusion(cm: np.ndarray, draws: int, seed: int) -> np.ndarray:
     return rng.multinomial(n, cm.ravel() / n, size=draws).reshape(draws, k, k)
 
 
+def bootstrap_confusion_by_record(by_record: np.ndarray, draws: int, seed: int) -> np.ndarray:
+    """``draws`` bootstrap replicates, shape (draws, k, k), of the pooled confusion matrix
+    of the records whose matrices ``by_record`` (r, k, k) holds: each replicate pools r
+    records drawn with replacement (a cluster bootstrap over patients)."""
+    by_record = np.asarray(by_record, dtype=np.int64)
+    r = len(by_record)
+    if r == 0:
+        return np.zeros((draws,) + by_record.shape[1:], dtype=np.int64)
+    picks = np.random.default_rng(seed).multinomial(r, np.full(r, 1.0 / r), size=draws)
+    return np.einsum("dr,rkl->dkl", picks, by_record)
+
+
 def _interval(values: np.ndarray, level: float) -> list[float] | None:
     values = values[np.isfinite(values)]
     if values.size == 0:
@@ -80,9 +99,15 @@ def _interval(values: np.ndarray, level: float) -> list[float] | None:
 
 
 def bootstrap_intervals(cm: np.ndarray, class_names: Sequence[str], draws: int = BOOTSTRAP_DRAWS,
-                        seed: int = 0, level: float = CI_LEVEL) -> dict[str, Any]:
-    """Percentile bootstrap intervals of accuracy, macro-F1 and per-class precision/recall/F1."""
-    rates = rates_from_counts(bootstrap_confusion(cm, draws, seed))
+                        seed: int = 0, level: float = CI_LEVEL,
+                        by_record: np.ndarray | None = None) -> dict[str, Any]:
+    """Percentile bootstrap intervals of accuracy, macro-F1 and per-class precision/recall/F1:
+    over the records of ``by_record`` (r, k, k: the matrices whose sum is ``cm``) when given,
+    else over the beats. Every draw's macro-F1 averages the classes ``cm`` has beats or
+    calls of, so no draw's mean is over fewer classes."""
+    replicates = (bootstrap_confusion(cm, draws, seed) if by_record is None
+                  else bootstrap_confusion_by_record(by_record, draws, seed))
+    rates = rates_from_counts(replicates, classes=ec57.present_classes(cm))
     return {
         "accuracy": _interval(rates["accuracy"], level),
         "macro_f1": _interval(rates["macro_f1"], level),
@@ -164,10 +189,12 @@ def misclassified_pairs(y_true: np.ndarray, probs: np.ndarray, class_names: Sequ
 def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str], *,
                    bootstrap: int = BOOTSTRAP_DRAWS, seed: int = 0, level: float = CI_LEVEL,
                    curve_points: int = CURVE_POINTS,
-                   examples_per_pair: int = EXAMPLES_PER_PAIR) -> dict[str, Any]:
+                   examples_per_pair: int = EXAMPLES_PER_PAIR,
+                   records: np.ndarray | None = None) -> dict[str, Any]:
     """Every figure of the report from true labels and class probabilities.
 
     ``bootstrap`` draws (0: no intervals) with ``seed``; ``level`` is the interval's coverage.
+    With each beat's record (``records``) the draws resample whole records, else beats.
     """
     y_true = np.asarray(y_true)
     labels = list(range(len(class_names)))
@@ -190,9 +217,15 @@ def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[
     if ec57.has_ec57_rows(class_names):  # the EC57 table only where the classes are AAMI's
         report["ec57"] = ec57.ec57_table(cm, class_names)
     if bootstrap > 0:
+        by_record = None if records is None else np.array(list(
+            ec57.confusion_by_record(y_true, y_pred, records, len(class_names)).values()))
+        method = (BEATS_RESAMPLED if by_record is None
+                  else RECORDS_RESAMPLED.format(len(by_record)))
         report["bootstrap"] = {"draws": int(bootstrap), "seed": int(seed), "level": float(level),
-                               "method": "percentile; test beats resampled with replacement"}
-        report["confidence_intervals"] = bootstrap_intervals(cm, class_names, bootstrap, seed, level)
+                               "method": method,
+                               "resampled": "beats" if by_record is None else "records"}
+        report["confidence_intervals"] = bootstrap_intervals(cm, class_names, bootstrap, seed,
+                                                             level, by_record)
     else:
         report["bootstrap"] = None
         report["confidence_intervals"] = None

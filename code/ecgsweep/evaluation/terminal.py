@@ -58,8 +58,9 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
             f"macro-F1 {report['macro_f1']:.4f} {_ci_text(ci.get('macro_f1'))}   "
             f"weighted-F1 {report['weighted_f1']:.4f}")
     boot = report.get("bootstrap")
-    notes = [f"[brackets]: {_level_text(report)} bootstrap interval, {boot['draws']} draws, "
-             f"seed {boot['seed']}" if boot else "no bootstrap intervals (--bootstrap 0)"]
+    notes = [f"[brackets]: {_level_text(report)} bootstrap interval, {boot['draws']} draws of "
+             f"the test {boot.get('resampled', 'beats')}, seed {boot['seed']}" if boot
+             else "no bootstrap intervals (--bootstrap 0)"]
     if report.get("macro_roc_auc") is not None:
         notes.append(f"macro ROC AUC {report['macro_roc_auc']:.4f}, macro AP "
                      f"{report['macro_average_precision']:.4f} (one class vs the rest)")
