@@ -25,9 +25,10 @@ FIRST_STEP_BATCH = 64
 def bench_csv(data_root: Path, rows: int) -> Path:
     """A synthetic mitbih_train.csv of ``rows`` beats, written once and kept for later runs."""
     from ecgsweep.data import synth
+    from ecgsweep.data.classes import MITBIH_FILES
 
     folder = data_root / f"mitbih-{rows}"
-    csv_path = folder / "mitbih_train.csv"
+    csv_path = folder / MITBIH_FILES["train"]
     done = folder / ".complete"
     if not done.exists():
         synth.write_dataset(folder, n_train=rows, n_test=max(100, rows // 20), n_ptb=100, seed=0)

@@ -184,12 +184,13 @@ def run_sweep(trace: SweepTrace, yaml_text: str, work: Path, target: float | Non
 def convert_ds1(work: Path, records: str | None) -> Path:
     """DS1 converted by the project's own converter into ``work``; returns its folder.
     Parsed once here, so no timed run pays for the parse cache."""
+    from ecgsweep.data.classes import MITBIH_FILES
     from ecgsweep.data.kaggle_csv import load_csv
 
     out = work / "ds1"
     run_data_command(["wfdb", "--src", str(DS1_SOURCE), "--out", str(out), "--split", "inter",
                       *(["--records", records] if records else [])], work)
-    load_csv(out / "mitbih_train.csv")
+    load_csv(out / MITBIH_FILES["train"])
     return out
 
 

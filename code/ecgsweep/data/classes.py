@@ -20,10 +20,12 @@ MITBIH_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")
 # The PTB Diagnostic ECG Database's two files, labels 0..1.
 PTBDB_CLASSES: tuple[str, ...] = ("normal", "abnormal")
 CLASSES_SUFFIX = ".classes.json"
-# The Kaggle "heartbeat" files, by name, and the classes their labels mean.
+# The Kaggle "heartbeat" files of each data set, by part, and the classes their labels mean.
+MITBIH_FILES: dict[str, str] = {"train": "mitbih_train.csv", "test": "mitbih_test.csv"}
+PTBDB_FILES: dict[str, str] = {"normal": "ptbdb_normal.csv", "abnormal": "ptbdb_abnormal.csv"}
 KAGGLE_FILE_CLASSES: dict[str, tuple[str, ...]] = {
-    "mitbih_train.csv": MITBIH_CLASSES, "mitbih_test.csv": MITBIH_CLASSES,
-    "ptbdb_normal.csv": PTBDB_CLASSES, "ptbdb_abnormal.csv": PTBDB_CLASSES}
+    **{name: MITBIH_CLASSES for name in MITBIH_FILES.values()},
+    **{name: PTBDB_CLASSES for name in PTBDB_FILES.values()}}
 
 
 def classes_path(csv: str | os.PathLike) -> Path:

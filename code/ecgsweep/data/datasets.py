@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from ..cli import UserError, script_command
 from . import sidecar
-from .classes import MITBIH_CLASSES, PTBDB_CLASSES, read_class_names
+from .classes import MITBIH_CLASSES, MITBIH_FILES, PTBDB_CLASSES, PTBDB_FILES, read_class_names
 from .download import KAGGLE_FILES
 from .kaggle_csv import csv_name_stem, load_csv
 
@@ -123,12 +123,11 @@ def resolve_source(dataset: str, data_dir: str | Path = "data") -> DataSource:
     """Map a data set name (mitbih, ptbdb, synthetic) or a path to its files and classes."""
     data_dir = Path(data_dir)
     if dataset == "mitbih":
-        return DataSource("mitbih", MITBIH_CLASSES, {
-            "train": str(data_dir / "mitbih_train.csv"), "test": str(data_dir / "mitbih_test.csv")})
+        return DataSource("mitbih", MITBIH_CLASSES,
+                          {part: str(data_dir / name) for part, name in MITBIH_FILES.items()})
     if dataset == "ptbdb":
-        return DataSource("ptbdb", PTBDB_CLASSES, {
-            "normal": str(data_dir / "ptbdb_normal.csv"),
-            "abnormal": str(data_dir / "ptbdb_abnormal.csv")})
+        return DataSource("ptbdb", PTBDB_CLASSES,
+                          {part: str(data_dir / name) for part, name in PTBDB_FILES.items()})
     if dataset == "synthetic":
         return DataSource("synthetic", MITBIH_CLASSES)
     path = Path(dataset)

@@ -14,7 +14,7 @@ import socket
 from pathlib import Path
 
 from ..cli import UserError
-from .classes import KAGGLE_FILE_CLASSES
+from .classes import KAGGLE_FILE_CLASSES, MITBIH_FILES, PTBDB_FILES
 
 PHYSIONET_HOST = ("physionet.org", 443)
 KAGGLE_HOST = ("www.kaggle.com", 443)
@@ -68,9 +68,9 @@ def mitdb_manual(dest: Path) -> str:
 
 def kaggle_manual(dest: Path) -> str:
     return (f"Download the ECG Heartbeat Categorization Dataset by hand from {KAGGLE_URL}, "
-            f"unzip it and put mitbih_train.csv, mitbih_test.csv (and ptbdb_normal.csv, "
-            f"ptbdb_abnormal.csv) in {dest}/, then run "
-            f"`python code/data.py check {dest}/mitbih_train.csv {dest}/mitbih_test.csv`.")
+            f"unzip it and put {', '.join(MITBIH_FILES.values())} (and "
+            f"{', '.join(PTBDB_FILES.values())}) in {dest}/, then run `python code/data.py check "
+            f"{' '.join(f'{dest}/{name}' for name in MITBIH_FILES.values())}`.")
 
 
 def download_mitdb(dest: str | os.PathLike) -> Path:

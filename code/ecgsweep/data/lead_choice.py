@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..cli import UserError
+from .classes import MITBIH_FILES
 
 SHAPE_WINDOW_S = 0.16
 
@@ -56,7 +57,7 @@ def most_alike(beats: dict[str, np.ndarray], reference: np.ndarray,
 def reference_csv(path: str | os.PathLike) -> Path:
     """The beat CSV ``--lead-like`` names: the file, or ``mitbih_train.csv`` in a folder."""
     path = Path(path)
-    return path / "mitbih_train.csv" if path.is_dir() else path
+    return path / MITBIH_FILES["train"] if path.is_dir() else path
 
 
 def reference_beat(csv: Path, beat_samples: int, leads: int = 1) -> np.ndarray:

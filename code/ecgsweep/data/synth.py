@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .classes import MITBIH_CLASSES, PTBDB_CLASSES as PTB_CLASSES
+from .classes import MITBIH_CLASSES, MITBIH_FILES, PTBDB_FILES, PTBDB_CLASSES as PTB_CLASSES
 from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, WINDOW_RR, write_csv
 
 FS = float(SAMPLE_RATE_HZ)
@@ -469,8 +469,8 @@ def write_dataset(out_dir: str | os.PathLike, n_train: int = 6000, n_test: int =
     X_test, y_test = make_mitbih(n_test, seeds["test"])
     X_ptb, y_ptb = make_ptb(n_ptb, seeds["ptb"])
     return [
-        write_csv(out / "mitbih_train.csv", X_train, y_train),
-        write_csv(out / "mitbih_test.csv", X_test, y_test),
-        write_csv(out / "ptbdb_normal.csv", X_ptb[y_ptb == 0], y_ptb[y_ptb == 0]),
-        write_csv(out / "ptbdb_abnormal.csv", X_ptb[y_ptb == 1], y_ptb[y_ptb == 1]),
+        write_csv(out / MITBIH_FILES["train"], X_train, y_train),
+        write_csv(out / MITBIH_FILES["test"], X_test, y_test),
+        write_csv(out / PTBDB_FILES["normal"], X_ptb[y_ptb == 0], y_ptb[y_ptb == 0]),
+        write_csv(out / PTBDB_FILES["abnormal"], X_ptb[y_ptb == 1], y_ptb[y_ptb == 1]),
     ]

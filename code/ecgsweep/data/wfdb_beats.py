@@ -64,6 +64,7 @@ from ..sweep.progress import Progress
 from . import lead_choice
 from . import records as R
 from . import sidecar
+from .classes import MITBIH_FILES
 from .kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ, WINDOW_RR, write_csv
 
 if TYPE_CHECKING:
@@ -766,7 +767,7 @@ def _inter_parts(sides: dict, beats: dict, rhythms: dict,
 
 def part_file(out: str | os.PathLike, side: str) -> Path:
     """The Kaggle-format CSV a conversion writes into ``out`` for ``side`` (train, test)."""
-    return Path(out) / f"mitbih_{side}.csv"
+    return Path(out) / MITBIH_FILES[side]
 
 
 def earlier_parts(out: str | os.PathLike, summary: dict) -> list[Path]:
