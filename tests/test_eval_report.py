@@ -132,6 +132,7 @@ def test_every_draw_averages_the_classes_of_the_whole_test_set():
     ci = evaluation.bootstrap_intervals(cm, ["N", "S", "V"], 300, seed=1, by_record=by_record)
     # every kept draw has V's F1 of 1 in its mean, so none falls to the two-class mean
     assert ci["macro_f1"][0] >= ec57.macro_f1(cm) - 0.1
+    assert 0 < ci["macro_f1_draws"] < 300
 
 
 def test_bootstrap_is_seeded_and_can_be_turned_off():

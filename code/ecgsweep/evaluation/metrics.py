@@ -111,6 +111,8 @@ def bootstrap_intervals(cm: np.ndarray, class_names: Sequence[str], draws: int =
     return {
         "accuracy": _interval(rates["accuracy"], level),
         "macro_f1": _interval(rates["macro_f1"], level),
+        # the draws the macro-F1 interval stands on: those with every class of the test set
+        "macro_f1_draws": int(np.isfinite(rates["macro_f1"]).sum()),
         "per_class": {name: {metric: _interval(rates[metric][:, c], level)
                              for metric in ("precision", "recall", "f1-score")}
                       for c, name in enumerate(class_names)},
