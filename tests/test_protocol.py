@@ -146,6 +146,22 @@ def test_a_converted_folder_is_reused_until_its_records_change(shared_data, tmp_
     assert "reusing" in capsys.readouterr().out
 
 
+def test_a_records_folder_is_read_once_for_its_digest_until_a_file_changes(tmp_path,
+                                                                           monkeypatch):
+    src = tmp_path / "records"
+    src.mkdir()
+    (src / "1.dat").write_bytes(b"\1" * 100)
+    (src / "1.hea").write_text("1 1 360 100\n")
+    read = []
+    add_file = protocol._add_file
+    monkeypatch.setattr(protocol, "_add_file",
+                        lambda digest, path: read.append(path.name) or add_file(digest, path))
+    first = protocol.source_digest(src)
+    assert protocol.source_digest(src) == first and sorted(read) == ["1.dat", "1.hea"]
+    (src / "1.dat").write_bytes(b"\2" * 101)  # changed: read again, another digest
+    assert protocol.source_digest(src) != first and len(read) == 4
+
+
 def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path):
     config = tmp_path / "single.yaml"
     config.write_text("folds: 0\nval_split: record\n")

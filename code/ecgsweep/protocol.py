@@ -37,6 +37,7 @@ EC57 report on records no choice looked at out.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
@@ -101,11 +102,20 @@ def other_lead_side(dev: Side) -> Side:
 
 
 def source_digest(src: Path) -> str:
-    """A digest of every file in the records folder ``src``: names and contents."""
+    """A digest of every file in the records folder ``src``: names and contents. The files
+    are read once per run: the development folder is digested for its own conversion and
+    again as the external side's ``--lead-like`` reference."""
+    files = sorted(p for p in src.iterdir() if p.is_file())
+    return _files_digest(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@functools.lru_cache(maxsize=8)
+def _files_digest(files: tuple[tuple[str, int, int], ...]) -> str:
+    """The digest of ``files`` ((path, size, mtime) each: a changed file is another key)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in src.iterdir() if p.is_file()):
-        digest.update(path.name.encode() + b"\0")
-        _add_file(digest, path)
+    for path, _, _ in files:
+        digest.update(Path(path).name.encode() + b"\0")
+        _add_file(digest, Path(path))
     return digest.hexdigest()
 
 
