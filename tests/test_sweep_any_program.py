@@ -214,6 +214,9 @@ def test_a_program_of_another_project_is_not_taken_for_ecg_sweeps_train_py(tmp_p
     assert not ECG_PROGRAM.owns(own)
     monkeypatch.chdir(REPO)
     assert ECG_PROGRAM.owns(own)
+    # checked for runs that start in the other project, from here: its train.py decides
+    assert not ECG_PROGRAM.owns(own, cwd=tmp_path)
+    assert not any(p.level == "error" for p in sc.check(own, program=ECG_PROGRAM, cwd=tmp_path))
 
 
 def test_a_program_that_names_its_own_wandb_folder_is_found_and_synced(tmp_path, monkeypatch):

@@ -81,7 +81,7 @@ def test_a_w_and_b_program_gets_none_of_our_checks():
 class _Hooks(AnyProgram):
     """A program that describes one parameter and says one thing of every config."""
 
-    def owns(self, cfg):
+    def owns(self, cfg, cwd=None):
         return True
 
     def parameter(self, name):

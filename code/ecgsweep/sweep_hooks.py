@@ -43,14 +43,14 @@ EPOCH_LINE = re.compile(r"^(?:fold (?P<fold>\d+)/(?P<folds>\d+) |(?P<refit>refit
 class EcgProgram:
     """The hooks of ``code/train.py`` (see the module's docstring)."""
 
-    def owns(self, cfg: Mapping[str, Any]) -> bool:
+    def owns(self, cfg: Mapping[str, Any], cwd: str | Path | None = None) -> bool:
         prog = cfg.get("program")
         if prog is None:  # then the command names what runs: ours as installed, or not ours
             return runs_train_module(cfg.get("command"))
-        if not isinstance(prog, str) or os.path.normpath(prog) != os.path.normpath(TRAIN_PROGRAM):
+        if not names_train_program(prog):
             return False
         # a project of one's own may have a code/train.py too; without one, ours runs (run_as)
-        script = Path(prog)
+        script = Path(cwd or ".") / prog
         return not script.is_file() or is_train_script(script)
 
     def parameter(self, name: str) -> ParamRule | None:
@@ -80,13 +80,20 @@ class EcgProgram:
         return "diverged: NaN loss, weights or outputs" if code == EXIT_NAN else None
 
     def run_as(self, program: str) -> list[str] | None:
-        return train_program() if self.owns({"program": program}) else None
+        # asked only when the runs' folder has no such file: the name alone decides
+        return train_program() if names_train_program(program) else None
 
     def progress(self, output_tail: str) -> str | None:
         return epoch_progress(output_tail)
 
 
 ECG_PROGRAM = EcgProgram()
+
+
+def names_train_program(program: Any) -> bool:
+    """Whether a YAML's ``program:`` names ecg-sweeps' training script by its path."""
+    return (isinstance(program, str)
+            and os.path.normpath(program) == os.path.normpath(TRAIN_PROGRAM))
 
 
 def runs_train_module(command: Any) -> bool:

@@ -231,7 +231,7 @@ def check(cfg: dict[str, Any], *, program: ProgramHooks = ANY_PROGRAM,
           cwd: str | Path | None = None, check_program: bool = True) -> list[Problem]:
     """Every problem found in a sweep config (errors first, then warnings); ``program``'s
     rules and checks apply when it owns the config."""
-    owned = program.owns(cfg)
+    owned = program.owns(cfg, cwd)
     rule_of = program.parameter if owned else _no_rule
     problems: list[Problem] = []
     problems += _not_json(cfg)

@@ -49,8 +49,10 @@ class ParamRule:
 class ProgramHooks(Protocol):
     """What the engine may ask of the program a sweep runs."""
 
-    def owns(self, cfg: Mapping[str, Any]) -> bool:
-        """Whether the sweep config runs this program (the other hooks then apply)."""
+    def owns(self, cfg: Mapping[str, Any], cwd: str | Path | None = None) -> bool:
+        """Whether the sweep config runs this program (the other hooks then apply);
+        ``cwd`` is the folder the runs start in, where ``program:`` is found (None: this
+        process's)."""
 
     def parameter(self, name: str) -> ParamRule | None:
         """The program's rule for a top-level parameter; None: it does not read one so named."""
@@ -87,7 +89,7 @@ class ProgramHooks(Protocol):
 class AnyProgram:
     """Any W&B program: the hooks that add nothing."""
 
-    def owns(self, cfg: Mapping[str, Any]) -> bool:
+    def owns(self, cfg: Mapping[str, Any], cwd: str | Path | None = None) -> bool:
         return False
 
     def parameter(self, name: str) -> ParamRule | None:
