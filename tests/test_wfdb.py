@@ -240,8 +240,18 @@ def test_convert_errors_are_user_errors(shared_data, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="no WFDB records"):
         W.convert(tmp_path / "empty", tmp_path / "out")
-    with pytest.raises(UserError, match="no record 999"):
+    with pytest.raises(UserError, match="no record 999") as e:
         W.convert(shared_data / "mitdb", tmp_path / "out", records=["100", "999"])
+    # a folder that holds records: they are listed, and no download is advised
+    assert "the records there are 100" in str(e.value) and "Download" not in str(e.value)
+    with pytest.raises(UserError, match=r"no record 801 .*the records there are 800 802 .* "
+                                        r"and 20 more$"):
+        W.convert(shared_data / "svdb-even", tmp_path / "out", split="test", records=["801"])
+    from ecgsweep.data_cli import record_list
+
+    assert record_list(" 100, 101 ,") == ["100", "101"]
+    with pytest.raises(UserError, match="--records '': no record names"):
+        record_list("")  # an unset shell variable: not every record
     with pytest.raises(UserError, match="test fraction"):
         W.convert(shared_data / "mitdb", tmp_path / "out", test_fraction=1.5)
     with pytest.raises(UserError, match="before the R peak"):

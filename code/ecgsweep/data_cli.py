@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecgsweep.cli import non_negative_int, positive_int, prog, run_main, writable_folder
+from ecgsweep.cli import (UserError, non_negative_int, positive_int, prog, run_main,
+                          writable_folder)
 from ecgsweep.data.kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ
 
 
@@ -82,6 +83,16 @@ def _print_leads(per_record: dict) -> None:
         print(f"second lead {lead} (turned upright): {len(names)} record(s), {' '.join(names)}")
 
 
+def record_list(text: str) -> list[str]:
+    """``--records``' comma-separated names; UserError when it names none (an empty value,
+    say an unset shell variable, would otherwise mean every record)."""
+    names = [r.strip() for r in text.split(",") if r.strip()]
+    if not names:
+        raise UserError(f"--records {text!r}: no record names; give them comma-separated "
+                        "(e.g. 100,101), or leave --records out for every record")
+    return names
+
+
 def _wfdb(args: argparse.Namespace) -> None:
     import warnings
     from pathlib import Path
@@ -93,7 +104,7 @@ def _wfdb(args: argparse.Namespace) -> None:
     if args.download:
         print(f"downloading {args.download} from PhysioNet into {src} ...")
         download.download_mitdb(src)
-    records = [r for r in args.records.split(",") if r.strip()] if args.records else None
+    records = None if args.records is None else record_list(args.records)
     with warnings.catch_warnings(record=True) as caught:  # one line each, e.g. no MLII lead
         warnings.simplefilter("always")
         try:

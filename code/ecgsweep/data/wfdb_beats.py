@@ -692,9 +692,18 @@ def _warn_first_channels(per_record: dict) -> None:
                       "lead with --lead NAME", stacklevel=3)
 
 
+LISTED_RECORDS = 20  # records a "no such record" message lists before "and N more"
+
+
 def _intra_sides(src: Path, available: list[str], requested: list[str] | None) -> dict:
     names = requested if requested is not None else available
     absent = [r for r in names if r not in available]
+    if absent and available:  # a name mistyped, or of another database: say what is there
+        shown = " ".join(available[:LISTED_RECORDS]) + (
+            f" and {len(available) - LISTED_RECORDS} more"
+            if len(available) > LISTED_RECORDS else "")
+        raise UserError(f"{src}: no record {', '.join(absent)} (each needs .hea, .dat and "
+                        f".atr); the records there are {shown}")
     if absent:
         raise UserError(f"{src}: no record {', '.join(absent)} (each needs .hea, .dat "
                         f"and .atr). {_manual_hint(src)}")
