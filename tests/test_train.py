@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -137,11 +138,29 @@ def test_a_stop_signal_while_the_run_starts_ends_it_with_a_message(tmp_path, sto
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=run_env(tmp_path),
                           capture_output=True, text=True, timeout=120)
     from ecgsweep.cli import EXIT_INTERRUPTED
-    from ecgsweep.run import STOPPED_BEFORE_TRAINING
+    from ecgsweep.run import STOPPED_WHILE_STARTING
 
     assert proc.returncode == EXIT_INTERRUPTED, proc.stderr
-    assert f"interrupted while the run was starting: {STOPPED_BEFORE_TRAINING}" in proc.stderr
+    assert f"stopped: {STOPPED_WHILE_STARTING}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_stop_after_the_run_started_and_before_training_says_stopped(tmp_path, monkeypatch,
+                                                                        capsys):
+    import wandb
+    from ecgsweep import run
+    from ecgsweep.cli import EXIT_INTERRUPTED
+
+    finished = []
+    started = SimpleNamespace(config={}, finish=lambda exit_code: finished.append(exit_code))
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: started)
+
+    def stopped_while_resolving(config):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run, "resolve", stopped_while_resolving)
+    assert run.main([]) == EXIT_INTERRUPTED and finished == [EXIT_INTERRUPTED]
+    assert f"stopped: {run.STOPPED_AT_ONCE}" in capsys.readouterr().err
 
 
 def test_a_csv_with_a_negative_label_stops_before_the_model_is_built(synth_dir, tmp_path):

@@ -37,7 +37,12 @@ from .contract import DEFAULT_PROJECT
 from .run_args import parse_cli, usage
 
 
-STOPPED_BEFORE_TRAINING = "no model was trained and none was promoted"
+# The `stopped:` lines of a stop that comes before training installs its own (which stops
+# after the current batch): the process ends at once.
+STOPPED_WHILE_STARTING = ("the run was stopped while it was starting; no model was trained "
+                          "and none was promoted")
+STOPPED_AT_ONCE = ("the run was stopped at once (before training began, or by a second stop); "
+                   "no model was promoted")
 
 
 def _train(run, config: dict[str, Any]) -> int:
@@ -92,8 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("WANDB_PROJECT", DEFAULT_PROJECT)
         run = wandb.init(config=cli_config, job_type="train")
     except KeyboardInterrupt:
-        print(f"interrupted while the run was starting: {STOPPED_BEFORE_TRAINING}",
-              file=sys.stderr, flush=True)
+        print(f"stopped: {STOPPED_WHILE_STARTING}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     except Exception as e:  # wandb raises its own types for login/network/config problems
         print(f"error: {wandb_start_failed('train', e)}", file=sys.stderr)
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped: {e}", file=sys.stderr, flush=True)
         exit_code = EXIT_INTERRUPTED
     except KeyboardInterrupt:  # a stop before training began, or a second Ctrl-C: quit now
-        print("interrupted", file=sys.stderr, flush=True)
+        print(f"stopped: {STOPPED_AT_ONCE}", file=sys.stderr, flush=True)
         exit_code = EXIT_INTERRUPTED
     finally:
         run.finish(exit_code=exit_code)
