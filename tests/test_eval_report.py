@@ -93,6 +93,7 @@ def test_with_records_the_bootstrap_resamples_whole_records():
     over_records = evaluation.compute_report(y, probs, ["N", "S"], bootstrap=2000, seed=0,
                                              records=records)
     assert over_records["bootstrap"]["resampled"] == "records"
+    assert over_records["bootstrap"]["records"] == 4
     assert "4 records" in over_records["bootstrap"]["method"]
     beats_ci = over_beats["confidence_intervals"]["per_class"]["S"]["recall"]
     records_ci = over_records["confidence_intervals"]["per_class"]["S"]["recall"]
@@ -100,6 +101,35 @@ def test_with_records_the_bootstrap_resamples_whole_records():
     assert _width(records_ci) > 3 * _width(beats_ci)
     # a draw of records a and b alone finds no S beat; one of c and d finds every one
     assert records_ci[0] == 0.0 and records_ci[1] == 1.0
+
+
+def test_one_record_is_resampled_by_its_beats_and_few_records_are_named(capsys):
+    from rich.console import Console
+
+    y, probs = _scored(400, seed=5)
+    one = evaluation.compute_report(y, probs, NAMES, bootstrap=200, seed=0,
+                                    records=np.full(len(y), "100"))
+    assert one["bootstrap"]["resampled"] == "beats"  # not intervals of one point
+    low, high = one["confidence_intervals"]["accuracy"]
+    assert low < one["accuracy"] < high
+    few = evaluation.compute_report(y, probs, NAMES, bootstrap=200, seed=0,
+                                    records=np.repeat(["a", "b", "c", "d"], 100))
+    out = io.StringIO()
+    evaluation.print_report(few, console=Console(file=out, width=200))
+    assert "only 4 records to resample: a coarse interval" in out.getvalue()
+
+
+def test_the_terminal_says_on_how_many_draws_the_macro_f1_interval_stands():
+    from rich.console import Console
+
+    y = np.repeat([0, 1, 2], [60, 30, 1])  # one beat of class 2: absent from many draws
+    report = evaluation.compute_report(y, np.eye(3)[y], ["N", "S", "V"], bootstrap=500, seed=0)
+    used = report["confidence_intervals"]["macro_f1_draws"]
+    assert 0 < used < 500
+    out = io.StringIO()
+    evaluation.print_report(report, console=Console(file=out, width=200))
+    assert f"macro-F1's on {used} of 500 draws (those with every class of the test set)" in \
+        out.getvalue()
 
 
 def test_record_replicates_pool_records_drawn_with_replacement():
@@ -312,7 +342,7 @@ def test_terminal_summary_shows_aucs_and_intervals():
     evaluation.print_report(report, console=Console(file=out, width=160))
     text = out.getvalue()
     lo, hi = report["confidence_intervals"]["macro_f1"]
-    assert f"macro-F1 {report['macro_f1']:.4f} [{lo:.3f}, {hi:.3f}]" in text
+    assert f"macro-F1 {report['macro_f1']:.4f} [{lo:.4f}, {hi:.4f}]" in text
     assert "ROC AUC" in text and f"{report['roc_auc']['V']:.3f}" in text
     assert f"macro ROC AUC {report['macro_roc_auc']:.4f}" in text
     assert "95% bootstrap interval, 300 draws of the test beats, seed 1" in text

@@ -21,6 +21,9 @@ BEATS_RESAMPLED = "percentile; test beats resampled with replacement"
 # Beats of one patient are not independent draws: where each beat's record is known, the
 # interval resamples patients, which is what a figure on new patients varies with.
 RECORDS_RESAMPLED = "percentile; whole records resampled with replacement ({} records)"
+# Below this many records an interval over records is coarse (the terminal says so); with one
+# there are no patients to resample, and the beats are resampled instead.
+FEW_RECORDS = 10
 CI_LEVEL = 0.95
 CURVE_POINTS = 200  # points kept per curve in report.json
 EXAMPLES_PER_PAIR = 6  # beats drawn per true/predicted pair in the misclassified picture
@@ -188,6 +191,14 @@ def misclassified_pairs(y_true: np.ndarray, probs: np.ndarray, class_names: Sequ
     return pairs
 
 
+def _resampling(by_record: np.ndarray | None) -> dict[str, Any]:
+    """What the bootstrap resamples, as the report names it."""
+    if by_record is None:
+        return {"method": BEATS_RESAMPLED, "resampled": "beats"}
+    return {"method": RECORDS_RESAMPLED.format(len(by_record)), "resampled": "records",
+            "records": len(by_record)}
+
+
 def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str], *,
                    bootstrap: int = BOOTSTRAP_DRAWS, seed: int = 0, level: float = CI_LEVEL,
                    curve_points: int = CURVE_POINTS,
@@ -221,11 +232,10 @@ def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[
     if bootstrap > 0:
         by_record = None if records is None else np.array(list(
             ec57.confusion_by_record(y_true, y_pred, records, len(class_names)).values()))
-        method = (BEATS_RESAMPLED if by_record is None
-                  else RECORDS_RESAMPLED.format(len(by_record)))
+        if by_record is not None and len(by_record) < 2:
+            by_record = None  # one patient: resampling it would give intervals of one point
         report["bootstrap"] = {"draws": int(bootstrap), "seed": int(seed), "level": float(level),
-                               "method": method,
-                               "resampled": "beats" if by_record is None else "records"}
+                               **_resampling(by_record)}
         report["confidence_intervals"] = bootstrap_intervals(cm, class_names, bootstrap, seed,
                                                              level, by_record)
     else:

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ec57
-from .metrics import CI_LEVEL
+from .metrics import CI_LEVEL, FEW_RECORDS
 
 
-def _ci_text(interval: list[float] | None) -> str:
-    return f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "-"
+def _ci_text(interval: list[float] | None, digits: int = 3) -> str:
+    """An interval as the figure beside it is printed, to as many decimals."""
+    return f"[{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]" if interval else "-"
 
 
 def _opt(value: float | None) -> str:
@@ -54,17 +55,31 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
     """Accuracy, macro-F1 and weighted-F1 with their intervals, and what the brackets and
     the AUCs are."""
     ci = report.get("confidence_intervals") or {}
-    line = (f"accuracy {report['accuracy']:.4f} {_ci_text(ci.get('accuracy'))}   "
-            f"macro-F1 {report['macro_f1']:.4f} {_ci_text(ci.get('macro_f1'))}   "
+    line = (f"accuracy {report['accuracy']:.4f} {_ci_text(ci.get('accuracy'), 4)}   "
+            f"macro-F1 {report['macro_f1']:.4f} {_ci_text(ci.get('macro_f1'), 4)}   "
             f"weighted-F1 {report['weighted_f1']:.4f}")
     boot = report.get("bootstrap")
     notes = [f"[brackets]: {_level_text(report)} bootstrap interval, {boot['draws']} draws of "
              f"the test {boot.get('resampled', 'beats')}, seed {boot['seed']}" if boot
              else "no bootstrap intervals (--bootstrap 0)"]
+    notes += _interval_caveats(boot, ci)
     if report.get("macro_roc_auc") is not None:
         notes.append(f"macro ROC AUC {report['macro_roc_auc']:.4f}, macro AP "
                      f"{report['macro_average_precision']:.4f} (one class vs the rest)")
     return [line, "; ".join(notes)]
+
+
+def _interval_caveats(boot: dict[str, Any] | None, ci: dict[str, Any]) -> list[str]:
+    """What limits the intervals: few records to resample, and draws left out of macro-F1's."""
+    caveats = []
+    records = (boot or {}).get("records")
+    if records is not None and records < FEW_RECORDS:
+        caveats.append(f"only {records} records to resample: a coarse interval")
+    used = ci.get("macro_f1_draws")
+    if boot and used is not None and used < boot["draws"]:
+        caveats.append(f"macro-F1's on {used} of {boot['draws']} draws (those with every "
+                       "class of the test set)")
+    return caveats
 
 
 def confusion_table(report: dict[str, Any]):
