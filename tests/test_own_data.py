@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, run_env
+from conftest import REPO_ROOT, run_env, write_records_csv
 from ecgsweep import data_cli, ec57, evaluation
-from ecgsweep.cli import DataFormatError, UserError
+from ecgsweep.cli import DataFormatError, UserError, run_main
 from ecgsweep.data import datasets, synth
 from ecgsweep.data.classes import classes_path, read_class_names
 from ecgsweep.data.kaggle_csv import load_csv
@@ -146,6 +146,28 @@ def test_data_check_says_99_samples_per_beat_for_a_100_column_file(tmp_path, cap
     one = _write(tmp_path / "one.csv", X[:1], y[:1])
     data_cli.main(["check", str(one)])
     assert f"{one}: 1 beat, 99 samples each" in capsys.readouterr().out
+
+
+def test_data_check_reads_the_beat_sidecar_as_training_does(tmp_path, capsys):
+    path = write_records_csv(tmp_path, "beats", {"101": 30, "106": 20}, seed=0)
+    assert run_main(lambda: data_cli.main(["check", str(path)])) == 0
+    assert "beats.beats.csv: its beat sidecar, in step with it (2 records)" in \
+        capsys.readouterr().out
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:40]) + "\n")  # cut: the sidecar is out of step
+    assert run_main(lambda: data_cli.main(["check", str(path)])) == 2
+    captured = capsys.readouterr()
+    assert "50 rows but its CSV has 40 beats" in captured.err and "40 beats" not in captured.out
+
+
+def test_data_check_refuses_classes_that_contradict_the_class_names_beside_the_csv(tmp_path,
+                                                                                     capsys):
+    X, y = _beats(12, 99)
+    path = _write(tmp_path / "named.csv", X, y)
+    classes_path(path).write_text(json.dumps(OWN_CLASSES))
+    assert run_main(lambda: data_cli.main(["check", "--classes", "5", str(path)])) == 2
+    assert (f"--classes 5, but {classes_path(path)} names {len(OWN_CLASSES)} classes"
+            in capsys.readouterr().err)
 
 
 # ---- class names beside the CSV ---------------------------------------------------------

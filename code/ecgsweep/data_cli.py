@@ -31,17 +31,28 @@ def _synth(args: argparse.Namespace) -> None:
 def _check(args: argparse.Namespace) -> None:
     import numpy as np
 
-    from ecgsweep.data.classes import read_class_names
+    from ecgsweep.data import sidecar
+    from ecgsweep.data.classes import classes_path, read_class_names
     from ecgsweep.data.kaggle_csv import load_csv
 
     for path in args.csv:
         names = read_class_names(path) or ()  # <name>.classes.json beside it
+        if args.classes and names and args.classes != len(names):
+            raise UserError(f"--classes {args.classes}, but {classes_path(path)} names "
+                            f"{len(names)} classes, which training reads: drop --classes, or "
+                            "correct that file")
         n_classes = args.classes or len(names) or None
         X, y = load_csv(path, n_classes=n_classes, use_cache=False)  # validate the file itself
+        beside = sidecar.sidecar_path(path)
+        # read as training and eval read it: in step with the CSV
+        records = sidecar.read(beside, len(y))[0] if beside.is_file() else None
         counts = ", ".join(f"{c}{f' ({names[c]})' if c < len(names) else ''}: {n}"
                            for c, n in zip(*np.unique(y, return_counts=True)))
         print(f"{path}: {len(y)} beat{'s' if len(y) != 1 else ''}, {X.shape[1]} samples each, "
               f"labels {{{counts}}}")
+        if records is not None:
+            print(f"{beside}: its beat sidecar, in step with it "
+                  f"({len(set(records.tolist()))} records)")
 
 
 def _print_records(summary: dict) -> None:
