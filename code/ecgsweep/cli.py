@@ -105,6 +105,11 @@ def run_main(main: Callable[[], object]) -> int:
     return int(result) if isinstance(result, int) else EXIT_OK
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless ``n`` is 1: "1 fold", "4 folds"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer of at least 1."""
     n = int(text)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from .cli import UserError, script_command
+from .cli import UserError, counted, script_command
 from .contract import (CUT_SHORT_PREFIX, EPOCH_BATCHES, STOPPED_AFTER_BATCH, VAL_METRICS,
                        kept_metric)
 from .model_record import KFoldSummary, ModelRecord
@@ -185,7 +185,7 @@ class PrefixedLog:
 
 def mean_log(run, folds: int, epochs: int) -> PrefixedLog:
     """The epoch-wise mean over the folds (``mean_history``), once they have all trained."""
-    return PrefixedLog(run, "mean/", f"mean of {folds} folds,", epochs)
+    return PrefixedLog(run, "mean/", f"mean of {counted(folds, 'fold')},", epochs)
 
 
 def folds_done_row(outcomes: list[FoldOutcome]) -> dict[str, float]:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .cli import EXIT_NAN
+from .cli import EXIT_NAN, counted
 from .contract import (PROMOTE_BY_COORDINATOR, PROMOTE_ENV, STOPPED_MID_EPOCH, VAL_METRICS,
                        kept_metric)
 from .final_model import FinalModel
@@ -137,10 +137,11 @@ def _print_done(ctx: RunContext, record: ModelRecord, best_value: float, best_ep
         print(f"done: {record.metric} {best_value:.4f} +- {record.kfold.std:.4f} over "
               f"{completed} of {ctx.folds} folds{note}", flush=True)
         if record.final_model:
-            print(f"evaluate the run's model ({record.final_model} of the {completed} folds) "
+            print(f"evaluate the run's model ({record.final_model} of the "
+                  f"{counted(completed, 'fold')}) "
                   f"on the test data:\n  {eval_command([model_path], needs_test)}", flush=True)
-        print(f"evaluate the {completed} fold models as an ensemble on the test data:\n  "
-              f"{record.kfold.eval_command}", flush=True)
+        print(f"evaluate the {counted(completed, 'fold model')} as an ensemble on the test "
+              f"data:\n  {record.kfold.eval_command}", flush=True)
     else:
         print(f"done: {ctx.config['keep_epoch']} {record.metric} {best_value:.4f} at epoch "
               f"{best_epoch}{cut_short_note(record.metrics)}{note}", flush=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import ec57
+from ..cli import counted
 from .metrics import CI_LEVEL, FEW_RECORDS
 
 
@@ -59,8 +60,9 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
             f"macro-F1 {report['macro_f1']:.4f} {_ci_text(ci.get('macro_f1'), 4)}   "
             f"weighted-F1 {report['weighted_f1']:.4f}")
     boot = report.get("bootstrap")
-    notes = [f"[brackets]: {_level_text(report)} bootstrap interval, {boot['draws']} draws of "
-             f"the test {boot.get('resampled', 'beats')}, seed {boot['seed']}" if boot
+    notes = [f"[brackets]: {_level_text(report)} bootstrap interval, "
+             f"{counted(boot['draws'], 'draw')} of the test {boot.get('resampled', 'beats')}, "
+             f"seed {boot['seed']}" if boot
              else "no bootstrap intervals (--bootstrap 0)"]
     notes += _interval_caveats(boot, ci)
     if report.get("macro_roc_auc") is not None:
