@@ -132,3 +132,9 @@ def test_eval_refuses_the_wandb_options_without_wandb(tmp_path):
 
     with pytest.raises(UserError, match=r"^--wandb-new-run goes with --wandb"):
         eval_cli.main(["--model", str(tmp_path / "m.keras"), "--wandb-new-run"])
+
+
+def test_a_count_agrees_with_its_noun():
+    from ecgsweep.cli import counted
+
+    assert [counted(n, "fold") for n in (0, 1, 2)] == ["0 folds", "1 fold", "2 folds"]

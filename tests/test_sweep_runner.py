@@ -247,6 +247,9 @@ def test_classify_exit():
                                        "first fold finished; nothing to keep") == (
         "interrupted (exit 130): stopped: the run was stopped before its first fold finished; "
         "nothing to keep")
+    # what the program prints as it shuts down does not hide its stopped: line
+    assert failures.classify_exit(130, "stopped: before its first fold\nshutting down") == (
+        "interrupted (exit 130): stopped: before its first fold")
     assert failures.classify_exit(137, "").startswith("killed by SIGKILL")
     assert "SIGSEGV" in failures.classify_exit(-11, "")
     assert failures.classify_exit(3, "epoch 1\nerror: loss is NaN",

@@ -83,6 +83,7 @@ def read_fold_records(run_dir: str | Path) -> list[ModelRecord]:
 def record_names(spec: str) -> list[str]:
     """The record names ``spec`` gives: a folder's WFDB records (those with a header and
     reference annotations), or names separated by commas."""
+    from .data.records import record_names
     from .data.wfdb_beats import find_records
 
     if Path(spec).is_dir():
@@ -90,11 +91,7 @@ def record_names(spec: str) -> list[str]:
         if not names:
             raise UserError(f"--records {spec}: a folder without WFDB records (.hea with .atr)")
         return names
-    names = [name.strip() for name in spec.split(",") if name.strip()]
-    if not names:
-        raise UserError(f"--records {spec!r}: give record names separated by commas, or a "
-                        "folder of WFDB records")
-    return names
+    return record_names(spec, "or a folder of WFDB records")
 
 
 def only_records(records: list[ModelRecord], names: Sequence[str]) -> list[ModelRecord]:

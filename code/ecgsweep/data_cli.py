@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecgsweep.cli import (UserError, non_negative_int, positive_int, prog, run_main,
+from ecgsweep.cli import (UserError, counted, non_negative_int, positive_int, prog, run_main,
                           writable_folder)
 from ecgsweep.data.kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ
 
@@ -43,16 +43,14 @@ def _check(args: argparse.Namespace) -> None:
                             "correct that file")
         n_classes = args.classes or len(names) or None
         X, y = load_csv(path, n_classes=n_classes, use_cache=False)  # validate the file itself
-        beside = sidecar.sidecar_path(path)
-        # read as training and eval read it: in step with the CSV
-        records = sidecar.read(beside, len(y))[0] if beside.is_file() else None
+        beside = sidecar.read_beside(path, len(y))  # as training and eval read it
         counts = ", ".join(f"{c}{f' ({names[c]})' if c < len(names) else ''}: {n}"
                            for c, n in zip(*np.unique(y, return_counts=True)))
-        print(f"{path}: {len(y)} beat{'s' if len(y) != 1 else ''}, {X.shape[1]} samples each, "
+        print(f"{path}: {counted(len(y), 'beat')}, {X.shape[1]} samples each, "
               f"labels {{{counts}}}")
-        if records is not None:
-            print(f"{beside}: its beat sidecar, in step with it "
-                  f"({len(set(records.tolist()))} records)")
+        if beside is not None:
+            print(f"{sidecar.sidecar_path(path)}: its beat sidecar, in step with it "
+                  f"({counted(len(set(beside[0].tolist())), 'record')})")
 
 
 def _print_records(summary: dict) -> None:
@@ -94,28 +92,21 @@ def _print_leads(per_record: dict) -> None:
         print(f"second lead {lead} (turned upright): {len(names)} record(s), {' '.join(names)}")
 
 
-def record_list(text: str) -> list[str]:
-    """``--records``' comma-separated names; UserError when it names none (an empty value,
-    say an unset shell variable, would otherwise mean every record)."""
-    names = [r.strip() for r in text.split(",") if r.strip()]
-    if not names:
-        raise UserError(f"--records {text!r}: no record names; give them comma-separated "
-                        "(e.g. 100,101), or leave --records out for every record")
-    return names
-
-
 def _wfdb(args: argparse.Namespace) -> None:
     import warnings
     from pathlib import Path
 
     from ecgsweep.data import download, wfdb_beats
+    from ecgsweep.data.records import record_names
 
     writable_folder(args.out, "--out")  # before any work, not after the conversion
+    # an empty value is refused: it would otherwise mean every record
+    records = (None if args.records is None
+               else record_names(args.records, "or leave --records out for every record"))
     src = Path(args.src) if args.src else download.records_folder(args.out)
     if args.download:
         print(f"downloading {args.download} from PhysioNet into {src} ...")
         download.download_mitdb(src)
-    records = None if args.records is None else record_list(args.records)
     with warnings.catch_warnings(record=True) as caught:  # one line each, e.g. no MLII lead
         warnings.simplefilter("always")
         try:

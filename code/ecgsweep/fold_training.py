@@ -29,7 +29,7 @@ def train_folds(ctx: RunContext) -> list[FoldOutcome]:
         if outcome is None:
             if outcomes:
                 break  # stopped: keep the folds that finished
-            unfinished = "its first fold finished" if ctx.folds else "finishing one epoch"
+            unfinished = "its first fold finished" if ctx.folds else "its first batch ended"
             raise StoppedEmptyHanded(f"the run was stopped before {unfinished}; nothing to keep")
         outcomes.append(outcome)
         if ctx.folds:

@@ -106,15 +106,22 @@ def source_digest(src: Path) -> str:
     are read once per run: the development folder is digested for its own conversion and
     again as the external side's ``--lead-like`` reference."""
     files = sorted(p for p in src.iterdir() if p.is_file())
-    return _files_digest(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    return _files_digest(tuple((p.name, str(p.resolve()), *_file_identity(p.stat()))
+                               for p in files))
+
+
+def _file_identity(stat: os.stat_result) -> tuple[int, ...]:
+    """What changes when a file's content may have: size, inode, modified and changed times."""
+    return stat.st_size, stat.st_ino, stat.st_mtime_ns, stat.st_ctime_ns
 
 
 @functools.lru_cache(maxsize=8)
-def _files_digest(files: tuple[tuple[str, int, int], ...]) -> str:
-    """The digest of ``files`` ((path, size, mtime) each: a changed file is another key)."""
+def _files_digest(files: tuple[tuple[Any, ...], ...]) -> str:
+    """The digest of ``files`` ((name, path, identity...) each: a changed file is another
+    key), over their names and contents."""
     digest = hashlib.sha256()
-    for path, _, _ in files:
-        digest.update(Path(path).name.encode() + b"\0")
+    for name, path, *_ in files:
+        digest.update(name.encode() + b"\0")
         _add_file(digest, Path(path))
     return digest.hexdigest()
 
@@ -441,10 +448,10 @@ def figures_table(figures: dict[str, Any]) -> list[str]:
     and the bootstrap interval of F1 (every call counted), saying what it resampled."""
     from .data.records import CLASS_NAMES
 
-    resampled = (figures.get("bootstrap") or {}).get("resampled", "beats")
+    resampled = (figures.get("bootstrap") or {}).get("resampled")
     lines = [f"**{figures['label']}**", "",
-             f"| class | Se | +P | FPR | F1 | F1 95% interval (every call counted; "
-             f"{resampled} resampled) | beats |",
+             f"| class | Se | +P | FPR | F1 | F1 95% interval (every call counted"
+             f"{f'; {resampled} resampled' if resampled else ''}) | beats |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name in (c for c in CLASS_NAMES if c in figures["ec57"]):
         row = figures["ec57"][name]

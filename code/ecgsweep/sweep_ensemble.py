@@ -22,6 +22,7 @@ from .cli import UserError, script_command
 from .contract import RUN_MODEL_FILE
 from .model_record import ModelRecord
 from .sweep import config as sweep_config
+from .sweep.bookkeeping import RUNS_FOLDER_KEY
 from .sweep.commands import default_console
 from .sweep.ranking import metric_and_goal, ranked
 from .sweep.store import DEFAULT_STORE, Store, open_store, sqlite_errors
@@ -118,7 +119,7 @@ def evaluate_top(store: Store, top: int, batch_size: int = 1024) -> dict[str, An
     from . import evaluation
 
     cfg = store.get("config")
-    if not ECG_PROGRAM.owns(cfg):
+    if not ECG_PROGRAM.owns(cfg, store.get(RUNS_FOLDER_KEY)):  # judged where the runs ran
         runs = (f"another program ({cfg['program']})" if cfg.get("program")
                 else "the program its command names")
         raise UserError(f"the sweep runs {runs}, not this project's {TRAIN_PROGRAM}: its runs "

@@ -7,7 +7,7 @@ Parameters as curve.py takes them. ``quality`` sets the folds' scores: fold i ke
 (default 3) and ``epochs`` (default 2); each epoch lasts FAKE_EPOCH_S seconds (default
 0.05). SIGTERM stops it after the current epoch (train.py: after the current batch); as in
 train.py a fold it interrupts is not kept, and the summary says ``stopped: true`` with the
-folds that finished (none finished: one error line, exit 2).
+folds that finished (none finished: one stopped line, exit 130).
 """
 
 import os
@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "code"))
 from curve import params  # noqa: E402
 from wandb_record import RecordWriter  # noqa: E402
 
+from ecgsweep.cli import EXIT_INTERRUPTED  # noqa: E402
 from ecgsweep.folds import FoldLog, FoldOutcome, FoldsDoneLog, mean_history, mean_log  # noqa: E402
 
 stop = False
@@ -82,8 +83,8 @@ def main():
     if not outcomes:
         print("stopped: the run was stopped before its first fold finished; nothing to keep",
               file=sys.stderr, flush=True)
-        writer.exit(130)
-        return 130
+        writer.exit(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     log_mean = mean_log(run, len(outcomes), epochs)
     for row in mean_history([o.result.history for o in outcomes]):
         log_mean(row)

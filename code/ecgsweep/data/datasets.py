@@ -152,10 +152,10 @@ def _load(path_str: str, name: str, n_classes: int | None) -> tuple[np.ndarray, 
 def _load_split(path_str: str, name: str, n_classes: int | None) -> Split:
     """A CSV's beats, with its beat sidecar's records and RR features when there is one."""
     X, y = _load(path_str, name, n_classes)
-    side = sidecar.sidecar_path(path_str)
-    if not side.is_file():
+    beside = sidecar.read_beside(path_str, len(y))
+    if beside is None:
         return Split(X, y)
-    records, r_peak, rr = sidecar.read(side, len(y))
+    records, r_peak, rr = beside
     return Split(X, y, records, rr, r_peak)
 
 

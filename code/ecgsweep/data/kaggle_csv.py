@@ -21,6 +21,7 @@ import csv
 import gzip
 import hashlib
 import io
+import itertools
 import lzma
 import os
 import sys
@@ -261,9 +262,7 @@ def _read_frame(path: Path, compression: str | None, layout: Layout):
     import pandas as pd  # imported here: error paths of every CLI import this module
 
     try:
-        return pd.read_csv(path, header=None, dtype=np.float64, engine="c",
-                           skiprows=layout.skip_rows, skip_blank_lines=False,
-                           compression=compression)
+        return _fast_read(path, compression, layout)
     except UnicodeDecodeError:
         raise DataFormatError(f"{path}: not a text CSV (binary content at the start); a beat "
                               "CSV is plain text, or gzip/bz2/xz/zip of it") from None
@@ -274,7 +273,41 @@ def _read_frame(path: Path, compression: str | None, layout: Layout):
     except pd.errors.ParserError as e:
         raise DataFormatError(_parser_problem(path, str(e), layout)) from None
     except ValueError:  # a cell that is not a number, or a line of spaces
-        return _read_text_frame(path, compression, layout)
+        return _read_without_blank_tail(path, compression, layout)
+
+
+def _fast_read(path: Path, compression: str | None, layout: Layout, rows: int | None = None):
+    """The file's beats (its first ``rows`` lines after the header) as a float64 frame, by
+    pandas' C parser; ValueError for a cell that is not a number."""
+    import pandas as pd
+
+    return pd.read_csv(path, header=None, dtype=np.float64, engine="c",
+                       skiprows=layout.skip_rows, skip_blank_lines=False,
+                       compression=compression, nrows=rows)
+
+
+def _read_without_blank_tail(path: Path, compression: str | None, layout: Layout):
+    """A file the fast read refused: read fast again without the lines of spaces that end it
+    (as editors leave them; a file of millions of beats would take many times the memory as
+    text), else by the slow read, which names the cell that is not a number."""
+    rows = _rows_before_blank_tail(path, compression, layout)
+    if rows is not None:
+        try:
+            return _fast_read(path, compression, layout, rows)
+        except ValueError:
+            pass
+    return _read_text_frame(path, compression, layout)
+
+
+def _rows_before_blank_tail(path: Path, compression: str | None, layout: Layout) -> int | None:
+    """How many lines after the header come before the blank ones (spaces alone, or nothing)
+    that end the file; None when it ends in none."""
+    filled, lines = 0, 0
+    with _open_text(path, compression) as f:
+        for lines, line in enumerate(itertools.islice(f, layout.skip_rows, None), start=1):
+            if line.strip():
+                filled = lines
+    return filled if filled < lines else None
 
 
 def _nothing_parsed(path: Path, layout: Layout) -> str:

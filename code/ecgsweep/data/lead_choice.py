@@ -72,6 +72,5 @@ def reference_beat(csv: Path, beat_samples: int, leads: int = 1) -> np.ndarray:
                         f"conversion's {beat_samples * leads}; give the data the model "
                         "trained on, converted with the same --beat-samples and --two-leads")
     X = X[:, :beat_samples]
-    side = sidecar.sidecar_path(csv)
-    records = sidecar.read(side, len(X))[0] if side.is_file() else None
-    return median_beat(X, records)
+    beside = sidecar.read_beside(csv, len(X))
+    return median_beat(X, None if beside is None else beside[0])

@@ -77,3 +77,16 @@ def _check_lists() -> None:
 
 
 _check_lists()
+
+
+def record_names(text: str, otherwise: str) -> list[str]:
+    """The record names of a ``--records`` value, separated by commas; UserError when it
+    names none (an empty value, say an unset shell variable), saying what ``otherwise``
+    the option takes."""
+    from ..cli import UserError
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise UserError(f"--records {text!r}: no record names; give them separated by commas "
+                        f"(e.g. 100,101), {otherwise}")
+    return names

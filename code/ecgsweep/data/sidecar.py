@@ -185,6 +185,13 @@ def read(path: str | os.PathLike, n_beats: int) -> tuple[np.ndarray, np.ndarray,
             rr.astype(np.float32))
 
 
+def read_beside(csv_path: str | os.PathLike, n_beats: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """``read`` of the sidecar beside a CSV of ``n_beats`` beats; None when it has none."""
+    path = sidecar_path(csv_path)
+    return read(path, n_beats) if path.is_file() else None
+
+
 SCALED_BY_REFERENCE = ("pre_rr", "post_rr", "local_rr")
 RR_COLUMNS_BY_NORMALIZATION = {
     "record": RR_RATIOS,

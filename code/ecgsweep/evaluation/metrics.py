@@ -17,6 +17,7 @@ from .. import ec57
 
 
 BOOTSTRAP_DRAWS = 1000
+RESAMPLED_BEATS, RESAMPLED_RECORDS = "beats", "records"  # report["bootstrap"]["resampled"]
 BEATS_RESAMPLED = "percentile; test beats resampled with replacement"
 # Beats of one patient are not independent draws: where each beat's record is known, the
 # interval resamples patients, which is what a figure on new patients varies with.
@@ -38,8 +39,8 @@ def rates_from_counts(cm: np.ndarray, classes: np.ndarray | None = None
     a ratio with a zero denominator is 0, and the macro average is over the classes with
     beats or calls (``ec57.macro_f1``), as training's ``val_macro_f1`` and the EC57
     tables take it, or over ``classes`` (a mask) for every matrix. Recall of a class with
-    no beats, and F1 of one with neither beats nor calls, are NaN here, so a confidence
-    interval skips the draws where they are undefined.
+    no beats, and precision and F1 of one with neither beats nor calls, are NaN here, so a
+    confidence interval skips the draws where they are undefined.
     """
     cm = np.asarray(cm, dtype=np.float64)
     tp = np.diagonal(cm, axis1=-2, axis2=-1)
@@ -49,7 +50,9 @@ def rates_from_counts(cm: np.ndarray, classes: np.ndarray | None = None
         precision = np.where(predicted > 0, tp / predicted, 0.0)
         recall = np.where(support > 0, tp / support, np.nan)
         accuracy = tp.sum(axis=-1) / cm.sum(axis=(-2, -1))
-    f1 = np.where(ec57.present_classes(cm), ec57.class_f1(cm), np.nan)
+    present = ec57.present_classes(cm)
+    precision = np.where(present, precision, np.nan)
+    f1 = np.where(present, ec57.class_f1(cm), np.nan)
     return {"accuracy": accuracy, "macro_f1": ec57.macro_f1(cm, over=classes),
             "precision": precision, "recall": recall, "f1-score": f1}
 
@@ -194,8 +197,8 @@ def misclassified_pairs(y_true: np.ndarray, probs: np.ndarray, class_names: Sequ
 def _resampling(by_record: np.ndarray | None) -> dict[str, Any]:
     """What the bootstrap resamples, as the report names it."""
     if by_record is None:
-        return {"method": BEATS_RESAMPLED, "resampled": "beats"}
-    return {"method": RECORDS_RESAMPLED.format(len(by_record)), "resampled": "records",
+        return {"method": BEATS_RESAMPLED, "resampled": RESAMPLED_BEATS}
+    return {"method": RECORDS_RESAMPLED.format(len(by_record)), "resampled": RESAMPLED_RECORDS,
             "records": len(by_record)}
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import ec57
 from ..cli import counted
-from .metrics import CI_LEVEL, FEW_RECORDS
+from .metrics import CI_LEVEL, FEW_RECORDS, RESAMPLED_BEATS
 
 
 def _ci_text(interval: list[float] | None, digits: int = 3) -> str:
@@ -61,7 +61,7 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
             f"weighted-F1 {report['weighted_f1']:.4f}")
     boot = report.get("bootstrap")
     notes = [f"[brackets]: {_level_text(report)} bootstrap interval, "
-             f"{counted(boot['draws'], 'draw')} of the test {boot.get('resampled', 'beats')}, "
+             f"{counted(boot['draws'], 'draw')} of the test {_resampled(boot)}, "
              f"seed {boot['seed']}" if boot
              else "no bootstrap intervals (--bootstrap 0)"]
     notes += _interval_caveats(boot, ci)
@@ -69,6 +69,11 @@ def headline_lines(report: dict[str, Any]) -> list[str]:
         notes.append(f"macro ROC AUC {report['macro_roc_auc']:.4f}, macro AP "
                      f"{report['macro_average_precision']:.4f} (one class vs the rest)")
     return [line, "; ".join(notes)]
+
+
+def _resampled(boot: dict[str, Any]) -> str:
+    """What the draws resampled; a report written before reports said so resampled beats."""
+    return boot.get("resampled", RESAMPLED_BEATS)
 
 
 def _interval_caveats(boot: dict[str, Any] | None, ci: dict[str, Any]) -> list[str]:

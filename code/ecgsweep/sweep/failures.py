@@ -42,7 +42,8 @@ def classify_exit(rc: int, tail: str,
     if rc == EXIT_USAGE:
         return f"bad config or data (exit {rc}): {last_err or last}"
     if rc == EXIT_INTERRUPTED:
-        return f"interrupted (exit {rc}): {last}"
+        stopped = [ln for ln in lines if ln.lower().startswith("stopped:")]
+        return f"interrupted (exit {rc}): {stopped[-1] if stopped else last}"
     oom = [ln for ln in program_lines(tail, keep_wandb=True) if "out of memory" in ln.lower()
            or "resourceexhausted" in ln.lower()]
     if oom:
