@@ -296,6 +296,9 @@ def test_kfold_by_record_reports_every_held_out_records_errors(tmp_path, fake_wa
     assert again["confusion"] == best["kfold"]["confusion"]
     assert again["record_errors"] == rows
     assert reprinted.startswith("cross-validated over 3 folds")
+    # and the pooled figures' intervals over the 6 held-out records, as eval's over test records
+    assert again["bootstrap"]["resampled"] == "records" and again["bootstrap"]["records"] == 6
+    assert "F1 95% intervals over the 6 held-out records (whole records resampled" in reprinted
     for line in table.splitlines()[:len(rows) + 2]:
         assert line in reprinted
     # --records: the tables of part of the held-out records, as a folder or a list names them
@@ -312,6 +315,8 @@ def test_kfold_by_record_reports_every_held_out_records_errors(tmp_path, fake_wa
     (folder / "103.hea").write_text("")  # no reference annotations: not a record to score
     assert cv_report.record_names(str(folder)) == ["100", "105"]
     assert cv_report.record_names("100, 105") == ["100", "105"]
+    with pytest.raises(UserError, match="--records '': no record names"):
+        cv_report.record_names("")  # an unset shell variable: not every record
     with pytest.raises(UserError, match="999 held out by no fold of this run"):
         cv_report.report_run_folder(run_dir, names=["100", "999"])
     (run_dir / "fold3.json").unlink()  # a run killed in its last fold: pools what it has

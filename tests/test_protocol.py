@@ -82,8 +82,10 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
         counts = document["external"]["counts"]
         assert beats == {c: counts[c] for c in ("N", "S", "V", "F")}  # classes N S V F
         assert unseen["confidence_intervals"]["per_class"]["S"]["f1-score"] is not None
-        # the never-seen records have a sidecar: the intervals resample whole records
+        # both sides' intervals resample whole records: the held-out ones and the external ones
         assert unseen["bootstrap"]["resampled"] == "records"
+        assert chosen["bootstrap"]["records"] == 3
+        assert chosen["confidence_intervals"]["per_class"]["N"]["f1-score"] is not None
         assert Path(result["model"]).name == "model.keras"
         assert Path(unseen["report"]).is_file()
 

@@ -247,11 +247,11 @@ def test_convert_errors_are_user_errors(shared_data, tmp_path):
     with pytest.raises(UserError, match=r"no record 801 .*the records there are 800 802 .* "
                                         r"and 20 more$"):
         W.convert(shared_data / "svdb-even", tmp_path / "out", split="test", records=["801"])
-    from ecgsweep.data.records import record_names
+    from ecgsweep.data.records import listed_records
 
-    assert record_names(" 100, 101 ,", "") == ["100", "101"]
+    assert listed_records(" 100, 101 ,", "") == ["100", "101"]
     with pytest.raises(UserError, match="--records '': no record names"):
-        record_names("", "or leave --records out")  # an unset shell variable: not every record
+        listed_records("", "or leave --records out")  # an unset shell variable: not every record
     with pytest.raises(UserError, match="test fraction"):
         W.convert(shared_data / "mitdb", tmp_path / "out", test_fraction=1.5)
     with pytest.raises(UserError, match="before the R peak"):

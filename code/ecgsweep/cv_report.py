@@ -83,15 +83,15 @@ def read_fold_records(run_dir: str | Path) -> list[ModelRecord]:
 def record_names(spec: str) -> list[str]:
     """The record names ``spec`` gives: a folder's WFDB records (those with a header and
     reference annotations), or names separated by commas."""
-    from .data.records import record_names
+    from .data.records import listed_records
     from .data.wfdb_beats import find_records
 
-    if Path(spec).is_dir():
+    if spec.strip() and Path(spec).is_dir():  # Path("") is the current folder
         names = find_records(spec)
         if not names:
             raise UserError(f"--records {spec}: a folder without WFDB records (.hea with .atr)")
         return names
-    return record_names(spec, "or a folder of WFDB records")
+    return listed_records(spec, "or a folder of WFDB records")
 
 
 def only_records(records: list[ModelRecord], names: Sequence[str]) -> list[ModelRecord]:
@@ -131,11 +131,40 @@ def report_run_folder(run_dir: str | Path, names: Sequence[str] | None = None) -
 
 def print_pooled(records: list[ModelRecord], names: Sequence[str] | None = None
                  ) -> dict[str, Any]:
-    """Prints, and returns, the fold records' pooled tables and macro-F1; with ``names``,
-    of those held-out records only (``only_records``)."""
+    """Prints, and returns, the fold records' pooled tables and macro-F1, and the intervals
+    over the held-out records (``record_intervals``); with ``names``, of those held-out
+    records only (``only_records``)."""
     if names:
         records = only_records(records, names)
-    pooled = pooled_ec57(records, records[0].class_names)
+    pooled = {**pooled_ec57(records, records[0].class_names), **record_intervals(records)}
     print(f"pooled macro-F1 over {' '.join(records[0].class_names)}: "
           f"{pooled['pooled_macro_f1']:.3f}", flush=True)
+    intervals = pooled.get("confidence_intervals")
+    if intervals:
+        spans = [(name, intervals["per_class"][name]["f1-score"])
+                 for name in records[0].class_names]
+        print(f"F1 95% intervals over the {pooled['bootstrap']['records']} held-out records "
+              "(whole records resampled; every call counted): "
+              + ", ".join(f"{name} {f'{f1[0]:.3f}-{f1[1]:.3f}' if f1 else '-'}"
+                          for name, f1 in spans), flush=True)
     return pooled
+
+
+def record_intervals(records: list[ModelRecord]) -> dict[str, Any]:
+    """The pooled figures' bootstrap intervals over the records the folds held out, as eval
+    gives the test data's (``confidence_intervals`` and ``bootstrap``; 1,000 draws, seed 0):
+    what a figure on other patients like these may be. Empty when a fold kept no matrix
+    per record, or the folds held out fewer than two records."""
+    from .evaluation.metrics import (BOOTSTRAP_DRAWS, CI_LEVEL, bootstrap_description,
+                                     bootstrap_intervals)
+
+    if not all(r.val_confusion_by_record is not None for r in records):
+        return {}
+    by_record = np.array([matrix for r in records
+                          for matrix in r.val_confusion_by_record.values()])
+    if len(by_record) < 2:
+        return {}
+    names = records[0].class_names
+    return {"confidence_intervals": bootstrap_intervals(by_record.sum(axis=0), names,
+                                                        BOOTSTRAP_DRAWS, 0, CI_LEVEL, by_record),
+            "bootstrap": bootstrap_description(BOOTSTRAP_DRAWS, 0, CI_LEVEL, by_record)}

@@ -97,12 +97,12 @@ def _wfdb(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from ecgsweep.data import download, wfdb_beats
-    from ecgsweep.data.records import record_names
+    from ecgsweep.data.records import listed_records
 
     writable_folder(args.out, "--out")  # before any work, not after the conversion
     # an empty value is refused: it would otherwise mean every record
     records = (None if args.records is None
-               else record_names(args.records, "or leave --records out for every record"))
+               else listed_records(args.records, "or leave --records out for every record"))
     src = Path(args.src) if args.src else download.records_folder(args.out)
     if args.download:
         print(f"downloading {args.download} from PhysioNet into {src} ...")

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     from ecgsweep.config import parse_settings
 
     settings = parse_settings(args.settings)
-    if args.records and not args.cv_run:
+    if args.records is not None and not args.cv_run:
         raise UserError("--records goes with --cv-run (a k-fold run's held-out records); to "
                         "score part of a test file, convert those records alone")
     if args.cv_run:
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
         refuse_without([flag for flag, given in (("--wandb-project", args.wandb_project),
                                                  ("--wandb-new-run", args.wandb_new_run))
                         if given], "--wandb (log the report to W&B); add --wandb, or leave it out")
-    names = cv_report.record_names(args.records) if args.records else None
+    names = None if args.records is None else cv_report.record_names(args.records)
     if args.held_out_from and not args.cv_run:
         raise UserError("--held-out-from goes with --cv-run (a k-fold run's held-out records); "
                         "to score a model on other data, give it with --test")

@@ -376,7 +376,9 @@ def seeds_averaged(results: list[dict[str, Any]], external: Side, out: Path, boo
     return {
         "seeds": seeds, "model": str(model), "final_model": record.final_model,
         CHOSEN_ON: side_figures(f"{CHOSEN_ON} ({dev_label} record-grouped CV)", pooled["ec57"],
-                                pooled["pooled_macro_f1"], folds=len(pooled["val_records"]),
+                                pooled["pooled_macro_f1"], pooled.get("confidence_intervals"),
+                                bootstrap=pooled.get("bootstrap"),
+                                folds=len(pooled["val_records"]),
                                 held_out_records=pooled["val_records"]),
         NEVER_SEEN: side_figures(f"{NEVER_SEEN} (external)", report["ec57"],
                                  ec57.macro_f1(report["confusion_matrix"]),
@@ -391,11 +393,13 @@ def seed_result(seed: int, run_dir: Path, external: Side, out: Path,
     """Both sides' figures of the seed's final model: the k-fold CV's pooled table from its
     record, and the model scored on the external records."""
     from . import backend, ec57, evaluation
+    from .cv_report import read_fold_records, record_intervals
     from .model_record import ModelRecord, record_path
 
     model = run_dir / RUN_MODEL_FILE
     record = ModelRecord.read(record_path(model))
     kfold = record.kfold
+    over_records = record_intervals(read_fold_records(run_dir))
     backend.select()
     report = evaluation.evaluate([model], test_csv=str(external.csv),
                                  out_dir=out / f"seed{seed}" / "external", bootstrap=bootstrap)
@@ -404,7 +408,8 @@ def seed_result(seed: int, run_dir: Path, external: Side, out: Path,
         "final_model": record.final_model, "device": record.device,
         "config": record.config,
         CHOSEN_ON: side_figures(f"{CHOSEN_ON} ({dev_label} record-grouped CV)", kfold.ec57,
-                                kfold.pooled_macro_f1, folds=kfold.folds,
+                                kfold.pooled_macro_f1, over_records.get("confidence_intervals"),
+                                bootstrap=over_records.get("bootstrap"), folds=kfold.folds,
                                 held_out_records=kfold.val_records, fold_values=kfold.values,
                                 metric=record.metric, mean=kfold.mean),
         NEVER_SEEN: side_figures(f"{NEVER_SEEN} (external)", report["ec57"],

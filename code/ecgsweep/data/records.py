@@ -79,7 +79,7 @@ def _check_lists() -> None:
 _check_lists()
 
 
-def record_names(text: str, otherwise: str) -> list[str]:
+def listed_records(text: str, otherwise: str) -> list[str]:
     """The record names of a ``--records`` value, separated by commas; UserError when it
     names none (an empty value, say an unset shell variable), saying what ``otherwise``
     the option takes."""

@@ -194,12 +194,14 @@ def misclassified_pairs(y_true: np.ndarray, probs: np.ndarray, class_names: Sequ
     return pairs
 
 
-def _resampling(by_record: np.ndarray | None) -> dict[str, Any]:
-    """What the bootstrap resamples, as the report names it."""
+def bootstrap_description(draws: int, seed: int, level: float,
+                          by_record: np.ndarray | None) -> dict[str, Any]:
+    """The report's ``bootstrap``: its draws, seed and level, and what it resamples."""
+    described = {"draws": int(draws), "seed": int(seed), "level": float(level)}
     if by_record is None:
-        return {"method": BEATS_RESAMPLED, "resampled": RESAMPLED_BEATS}
-    return {"method": RECORDS_RESAMPLED.format(len(by_record)), "resampled": RESAMPLED_RECORDS,
-            "records": len(by_record)}
+        return {**described, "method": BEATS_RESAMPLED, "resampled": RESAMPLED_BEATS}
+    return {**described, "method": RECORDS_RESAMPLED.format(len(by_record)),
+            "resampled": RESAMPLED_RECORDS, "records": len(by_record)}
 
 
 def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str], *,
@@ -237,8 +239,7 @@ def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[
             ec57.confusion_by_record(y_true, y_pred, records, len(class_names)).values()))
         if by_record is not None and len(by_record) < 2:
             by_record = None  # one patient: resampling it would give intervals of one point
-        report["bootstrap"] = {"draws": int(bootstrap), "seed": int(seed), "level": float(level),
-                               **_resampling(by_record)}
+        report["bootstrap"] = bootstrap_description(bootstrap, seed, level, by_record)
         report["confidence_intervals"] = bootstrap_intervals(cm, class_names, bootstrap, seed,
                                                              level, by_record)
     else:
