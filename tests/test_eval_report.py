@@ -132,6 +132,27 @@ def test_the_terminal_says_on_how_many_draws_the_macro_f1_interval_stands():
         out.getvalue()
 
 
+def test_a_paired_difference_draws_the_same_records_for_both():
+    """Two ways of scoring the same records that differ on one record only: the paired
+    interval is narrow, though each one's own interval over records is wide."""
+    rng = np.random.default_rng(0)
+    b = np.zeros((20, 2, 2), dtype=np.int64)
+    b[:, 0, 0] = 100
+    found = rng.integers(0, 20, size=20)  # S beats found per record: patients differ widely
+    b[:, 1, 1], b[:, 1, 0] = found, 20 - found
+    a = b.copy()
+    a[0, 1, 1], a[0, 1, 0] = 20, 0  # a finds every S beat of record 0
+    paired = evaluation.paired_differences(a, b, ["N", "S"], draws=1000, seed=0)
+    expected = ec57.class_f1(a.sum(axis=0))[1] - ec57.class_f1(b.sum(axis=0))[1]
+    assert paired["per_class"]["S"]["difference"] == pytest.approx(expected)
+    low, high = paired["per_class"]["S"]["interval"]
+    assert 0 <= low <= expected <= high  # never below 0: a is never worse on any record
+    own = evaluation.bootstrap_intervals(b.sum(axis=0), ["N", "S"], 1000, 0, by_record=b)
+    assert high - low < 0.5 * _width(own["per_class"]["S"]["f1-score"])
+    same = evaluation.paired_differences(b, b, ["N", "S"])
+    assert same["macro_f1"] == {"difference": 0.0, "interval": [0.0, 0.0]}
+
+
 def test_record_replicates_pool_records_drawn_with_replacement():
     by_record = np.array([[[5, 0], [0, 1]], [[7, 1], [2, 0]], [[3, 0], [1, 4]]])
     replicates = evaluation.bootstrap_confusion_by_record(by_record, 500, seed=0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecgsweep import cv_report, evaluation, fold_training, folds, run
+from ecgsweep import cv_report, ec57, evaluation, fold_training, folds, run
 from ecgsweep.cli import UserError
 from ecgsweep.config import resolve
 from ecgsweep.data import datasets, synth
@@ -421,6 +421,20 @@ def test_runs_of_the_same_folds_score_together_fold_by_fold(tmp_path, fake_wandb
     assert both["val_records"] == alone["val_records"] and both["runs"] == [str(seed0), str(seed1)]
     assert "2 runs" in capsys.readouterr().out
 
+    # --against: the difference on the same held-out records, drawn alike for both
+    same = cv_report.print_paired(alone, alone)
+    assert same["records"] == 6 and same["macro_f1"] == {"difference": 0.0,
+                                                          "interval": [0.0, 0.0]}
+    paired = cv_report.print_paired(both, alone)
+    assert paired["per_class"]["N"]["difference"] == pytest.approx(
+        ec57.class_f1(np.asarray(both["confusion"]))[0]
+        - ec57.class_f1(np.asarray(alone["confusion"]))[0])
+    assert "F1 of --cv-run minus F1 of --against, the same 6 held-out records" in \
+        capsys.readouterr().out
+    part = cv_report.print_pooled(cv_report.read_fold_records(seed0), names=["100", "101", "102"])
+    with pytest.raises(UserError, match="--against: the runs held out other records"):
+        cv_report.print_paired(part, alone)
+
     # other folds: refused, naming the run and the first fold that differs
     other = trained("avgsplit", seed=0, folds=2)
     with pytest.raises(UserError, match=r"--cv-run .*avgsplit.*: its fold \d held out other "
@@ -442,3 +456,10 @@ def test_records_without_a_cv_run_is_refused(tmp_path):
                            "100"], cwd=REPO_ROOT, env=run_env(tmp_path), capture_output=True,
                           text=True, timeout=120)
     assert proc.returncode == 2 and "--records goes with --cv-run" in proc.stderr
+
+
+def test_against_without_a_cv_run_is_refused(tmp_path):
+    proc = subprocess.run([sys.executable, "code/eval.py", "--model", "m.keras", "--against",
+                           str(tmp_path)], cwd=REPO_ROOT, env=run_env(tmp_path),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "--against goes with --cv-run" in proc.stderr

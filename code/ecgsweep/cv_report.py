@@ -136,7 +136,9 @@ def print_pooled(records: list[ModelRecord], names: Sequence[str] | None = None
     records only (``only_records``)."""
     if names:
         records = only_records(records, names)
-    pooled = {**pooled_ec57(records, records[0].class_names), **record_intervals(records)}
+    pooled = {**pooled_ec57(records, records[0].class_names), **record_intervals(records),
+              "class_names": list(records[0].class_names),
+              "confusion_by_record": held_out_matrices(records)}
     print(f"pooled macro-F1 over {' '.join(records[0].class_names)}: "
           f"{pooled['pooled_macro_f1']:.3f}", flush=True)
     intervals = pooled.get("confidence_intervals")
@@ -150,6 +152,45 @@ def print_pooled(records: list[ModelRecord], names: Sequence[str] | None = None
     return pooled
 
 
+def held_out_matrices(records: list[ModelRecord]) -> dict[str, list] | None:
+    """Each held-out record's validation confusion matrix, by record name (every record is
+    held out by one fold only); None when a fold kept no matrix per record."""
+    if not all(r.val_confusion_by_record is not None for r in records):
+        return None
+    return {name: matrix for r in records for name, matrix in r.val_confusion_by_record.items()}
+
+
+def print_paired(pooled: dict[str, Any], against: dict[str, Any]) -> dict[str, Any]:
+    """Prints, and returns, ``pooled``'s F1 minus ``against``'s on the same held-out records
+    (``evaluation.metrics.paired_differences``); UserError when they held out other records
+    or kept no matrix per record."""
+    from .evaluation.metrics import paired_differences
+
+    ours, theirs = pooled.get("confusion_by_record"), against.get("confusion_by_record")
+    if ours is None or theirs is None:
+        raise UserError("--against: a fold record keeps no confusion matrix per held-out "
+                        "record (a run of an older version); train it again to compare")
+    if sorted(ours) != sorted(theirs) or pooled["class_names"] != against["class_names"]:
+        raise UserError(f"--against: the runs held out other records or classes "
+                        f"({' '.join(sorted(ours))} against {' '.join(sorted(theirs))}); "
+                        "compare runs of the same folds and data")
+    names = sorted(ours)
+    paired = paired_differences(np.array([ours[n] for n in names]),
+                                np.array([theirs[n] for n in names]), pooled["class_names"])
+    rows = list(paired["per_class"].items()) + [("macro-F1", paired["macro_f1"])]
+    print(f"F1 of --cv-run minus F1 of --against, the same {paired['records']} held-out "
+          f"records drawn for both ({paired['draws']} draws; every call counted): "
+          + ", ".join(f"{name} {_signed(row)}" for name, row in rows), flush=True)
+    return paired
+
+
+def _signed(row: dict[str, Any]) -> str:
+    if row["difference"] is None:
+        return "-"
+    low, high = row["interval"] or (float("nan"), float("nan"))
+    return f"{row['difference']:+.3f} [{low:+.3f}, {high:+.3f}]"
+
+
 def record_intervals(records: list[ModelRecord]) -> dict[str, Any]:
     """The pooled figures' bootstrap intervals over the records the folds held out, as eval
     gives the test data's (``confidence_intervals`` and ``bootstrap``; 1,000 draws, seed 0):
@@ -158,12 +199,10 @@ def record_intervals(records: list[ModelRecord]) -> dict[str, Any]:
     from .evaluation.metrics import (BOOTSTRAP_DRAWS, CI_LEVEL, bootstrap_description,
                                      bootstrap_intervals)
 
-    if not all(r.val_confusion_by_record is not None for r in records):
+    matrices = held_out_matrices(records)
+    if matrices is None or len(matrices) < 2:
         return {}
-    by_record = np.array([matrix for r in records
-                          for matrix in r.val_confusion_by_record.values()])
-    if len(by_record) < 2:
-        return {}
+    by_record = np.array(list(matrices.values()))
     names = records[0].class_names
     return {"confidence_intervals": bootstrap_intervals(by_record.sum(axis=0), names,
                                                         BOOTSTRAP_DRAWS, 0, CI_LEVEL, by_record),

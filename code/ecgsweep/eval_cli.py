@@ -54,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a step after the model set to VALUE instead of the value the "
                              "model was trained with; repeatable; keys: "
                              + ", ".join(PER_RECORD_KEYS))
+    parser.add_argument("--against", metavar="DIR", action="append",
+                        help="with --cv-run: k-fold runs of the same folds (repeat for other "
+                             "seeds), scored as they were trained; prints each class's F1 of "
+                             "--cv-run minus theirs, with an interval that draws the same "
+                             "held-out records for both")
     parser.add_argument("--records", metavar="LIST|DIR",
                         help="with --cv-run: pool these held-out records only, named "
                              "separated by commas or as the WFDB records of a folder (one "
@@ -105,6 +110,22 @@ def refuse_without(flags: list[str], needed: str) -> None:
         raise UserError(f"{' '.join(flags)} {verb} with {needed}")
 
 
+def cv_pooled(run_dirs: list[str], settings: dict, names: list[str] | None,
+              args: argparse.Namespace) -> dict:
+    """Prints, and returns, the pooled tables of k-fold runs: from their fold records as
+    stored (one run, as trained), else their fold models scored again."""
+    from ecgsweep import cv_report
+
+    if len(run_dirs) == 1 and not settings and not args.held_out_from:
+        return cv_report.report_run_folder(run_dirs[0], names)
+    from ecgsweep import backend, cv_rescore
+
+    backend.select()  # before Keras loads: a missing backend is one error line; quiet TF
+    return cv_rescore.rescore_run_folders(run_dirs, settings, data_dir=args.data_dir,
+                                          batch_size=args.batch_size, names=names,
+                                          held_out_from=args.held_out_from)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -128,19 +149,18 @@ def main(argv: list[str] | None = None) -> None:
     if args.held_out_from and not args.cv_run:
         raise UserError("--held-out-from goes with --cv-run (a k-fold run's held-out records); "
                         "to score a model on other data, give it with --test")
-    if args.cv_run and len(args.cv_run) == 1 and not settings and not args.held_out_from:
-        cv_report.report_run_folder(args.cv_run[0], names)
+    if args.against and not args.cv_run:
+        raise UserError("--against goes with --cv-run (two k-fold runs' held-out records "
+                        "compared); to compare models on test data, score each with --model")
+    if args.cv_run:
+        pooled = cv_pooled(args.cv_run, settings, names, args)
+        if args.against:
+            print(f"--against {' '.join(args.against)}: scored as trained", flush=True)
+            cv_report.print_paired(pooled, cv_pooled(args.against, {}, names, args))
         return
     from ecgsweep import backend, evaluation
 
     backend.select()  # before Keras loads: a missing backend is one error line; quiet TF
-    if args.cv_run:
-        from ecgsweep import cv_rescore
-
-        cv_rescore.rescore_run_folders(args.cv_run, settings, data_dir=args.data_dir,
-                                       batch_size=args.batch_size, names=names,
-                                       held_out_from=args.held_out_from)
-        return
     evaluation.evaluate(args.model, test_csv=args.test, data_dir=args.data_dir, out_dir=args.out,
                         bootstrap=args.bootstrap, seed=args.seed, examples_per_pair=args.examples,
                         wandb_log=args.wandb, wandb_project=args.wandb_project,

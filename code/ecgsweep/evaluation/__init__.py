@@ -29,7 +29,7 @@ from .members import (LoadedModel, changed_settings, check_fit, check_sidecar_ne
                       chosen_on, load_model, predict_proba, read_record, with_settings)
 from .metrics import (BOOTSTRAP_DRAWS, CI_LEVEL, CURVE_POINTS, EXAMPLES_PER_PAIR,
                       bootstrap_confusion, bootstrap_confusion_by_record,
-                      bootstrap_intervals, compute_report,
+                      bootstrap_intervals, compute_report, paired_differences,
                       curves_report, misclassified_pairs, rates_from_counts)
 from .report_files import write_report, write_report_json
 from .terminal import print_report
@@ -37,7 +37,7 @@ from .wandb_report import WANDB_REPORT_FILE, log_to_wandb, wandb_summary
 
 __all__ = ["BOOTSTRAP_DRAWS", "CI_LEVEL", "CURVE_POINTS", "EXAMPLES_PER_PAIR", "LoadedModel",
            "WANDB_REPORT_FILE", "UserError", "bootstrap_confusion",
-           "bootstrap_confusion_by_record", "bootstrap_intervals",
+           "bootstrap_confusion_by_record", "bootstrap_intervals", "paired_differences",
            "changed_data", "check_fit", "check_sidecar_needs", "chosen_on", "compute_report",
            "curves_report", "development_fingerprint", "evaluate", "load_model",
            "layout_warnings", "log_to_wandb", "misclassified_pairs", "overlap_warnings",
