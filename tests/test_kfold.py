@@ -298,7 +298,8 @@ def test_kfold_by_record_reports_every_held_out_records_errors(tmp_path, fake_wa
     assert reprinted.startswith("cross-validated over 3 folds")
     # and the pooled figures' intervals over the 6 held-out records, as eval's over test records
     assert again["bootstrap"]["resampled"] == "records" and again["bootstrap"]["records"] == 6
-    assert "F1 95% intervals over the 6 held-out records (whole records resampled" in reprinted
+    assert ("F1 95% intervals over the 6 held-out records (whole records resampled; every call "
+            "counted; only 6 records to resample: a coarse interval)") in reprinted
     for line in table.splitlines()[:len(rows) + 2]:
         assert line in reprinted
     # --records: the tables of part of the held-out records, as a folder or a list names them
@@ -432,7 +433,8 @@ def test_runs_of_the_same_folds_score_together_fold_by_fold(tmp_path, fake_wandb
     assert "F1 of --cv-run minus F1 of --against, the same 6 held-out records" in \
         capsys.readouterr().out
     part = cv_report.print_pooled(cv_report.read_fold_records(seed0), names=["100", "101", "102"])
-    with pytest.raises(UserError, match="--against: the runs held out other records"):
+    with pytest.raises(UserError, match="--against: the runs held out other records.*pass "
+                                        "--records with the records both held out"):
         cv_report.print_paired(part, alone)
 
     # other folds: refused, naming the run and the first fold that differs
@@ -463,3 +465,11 @@ def test_against_without_a_cv_run_is_refused(tmp_path):
                            str(tmp_path)], cwd=REPO_ROOT, env=run_env(tmp_path),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--against goes with --cv-run" in proc.stderr
+
+
+def test_an_against_folder_without_folds_is_named_before_any_work(tmp_path):
+    proc = subprocess.run([sys.executable, "code/eval.py", "--cv-run", str(tmp_path),
+                           "--against", str(tmp_path / "nope")], cwd=REPO_ROOT,
+                          env=run_env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "error: --against " in proc.stderr
+    assert "nope: no such folder" in proc.stderr and proc.stdout == ""

@@ -347,11 +347,20 @@ def test_a_stopped_protocol_stops_its_training_and_waits_for_it(tmp_path):
 
 def test_a_stopped_training_stops_the_protocol_naming_what_it_kept(tmp_path, monkeypatch,
                                                                     capsys):
+    wrote = []
+
     def stopped(argv, env):
+        if wrote:  # the training had started its W&B folder
+            (tmp_path / "out" / "seed7" / "wandb").mkdir(parents=True)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(protocol, "run_to_end", stopped)
     dev = protocol.Side("dev", "train", tmp_path, tmp_path / "dev")
+    with pytest.raises(KeyboardInterrupt):
+        protocol.train_seed(7, str(SHIPPED), {}, dev, tmp_path / "out")
+    assert re.search(r"stopped while training with seed 7; the training stopped too, and it "
+                     r"had written nothing yet", capsys.readouterr().err)
+    wrote.append(True)
     with pytest.raises(KeyboardInterrupt):
         protocol.train_seed(7, str(SHIPPED), {}, dev, tmp_path / "out")
     assert re.search(r"stopped while training with seed 7; .*what it finished is in "

@@ -242,6 +242,23 @@ def test_three_failures_in_a_row_with_the_same_error_stop_the_sweep(tmp_path, mo
                   if r["state"] == "finished") == [1, 4]
 
 
+def test_a_run_stopped_from_outside_the_sweep_is_lost_not_failed():
+    """Ctrl-C or a kill by hand on one run: recorded crashed, as a run of an interrupted
+    runner is, so three of them do not fail the sweep as three identical failures."""
+    import signal
+
+    from ecgsweep.sweep.store import CRASHED, FAILED
+    from ecgsweep.sweep.supervision import LiveRun, end_state
+
+    live = LiveRun(handle=None, slot=0, spec=None)
+    tail = "epoch 1\nstopped: the run was stopped before its first fold finished"
+    for rc in (130, 143, -signal.SIGTERM, -signal.SIGINT):
+        state, error = end_state(live, rc, tail, None, lambda code: None)
+        assert state == CRASHED and error.startswith("stopped from outside the sweep: ")
+    assert end_state(live, 1, "Traceback\nValueError: x", None, lambda code: None)[0] == FAILED
+    assert end_state(live, -signal.SIGKILL, "", None, lambda code: None)[0] == FAILED  # OOM?
+
+
 def test_classify_exit():
     assert failures.classify_exit(130, "epoch 1\nstopped: the run was stopped before its "
                                        "first fold finished; nothing to keep") == (

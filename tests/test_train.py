@@ -145,6 +145,25 @@ def test_a_stop_signal_while_the_run_starts_ends_it_with_a_message(tmp_path, sto
     assert "Traceback" not in proc.stderr
 
 
+def test_a_stop_as_the_run_finishes_changes_nothing_of_its_outcome(tmp_path, monkeypatch):
+    """A sweep's SIGTERM arriving while W&B finishes a run that trained to its end."""
+    import wandb
+    from ecgsweep import run
+    from ecgsweep.cli import EXIT_OK
+
+    finished = []
+
+    def finish(exit_code):
+        os.kill(os.getpid(), signal.SIGTERM)  # would end the process, or raise, unheld
+        finished.append((exit_code, signal.getsignal(signal.SIGTERM)))
+
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: SimpleNamespace(config={},
+                                                                        finish=finish))
+    monkeypatch.setattr(run, "_train", lambda run_, config: EXIT_OK)
+    assert run.main([]) == EXIT_OK and finished == [(EXIT_OK, signal.SIG_IGN)]
+    assert signal.getsignal(signal.SIGTERM) != signal.SIG_IGN  # held back only while it finished
+
+
 def test_a_stop_after_the_run_started_and_before_training_says_stopped(tmp_path, monkeypatch,
                                                                         capsys):
     import wandb

@@ -8,6 +8,7 @@ Deciding (``choose``, ``describe``) is pure; probing the GPUs is at the edges.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -36,7 +37,12 @@ def quiet_tensorflow(environ: dict[str, str] | None = None) -> None:
     """Keep TensorFlow's start-up notes off stderr unless the user set the level; before
     TensorFlow is imported (it reads the variable once), and in every run it starts."""
     name, level = TF_LOG_LEVEL
-    (os.environ if environ is None else environ).setdefault(name, level)
+    environ = os.environ if environ is None else environ
+    environ.setdefault(name, level)
+    if environ[name] != "0":
+        # its Python side as well: "triggered tf.function retracing" each time one of several
+        # models predicts (an ensemble, fold models scored again) says nothing to the user
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 # Notes TensorFlow's C++ side writes while it loads, through absl before absl reads a log

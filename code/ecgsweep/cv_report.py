@@ -51,18 +51,18 @@ def print_record_errors(by_record: dict[str, Any],
     return rows
 
 
-def read_fold_records(run_dir: str | Path) -> list[ModelRecord]:
-    """The fold records of a k-fold run folder, in fold order; a clear error when there are
-    none or they do not belong together."""
+def read_fold_records(run_dir: str | Path, option: str = "--cv-run") -> list[ModelRecord]:
+    """The fold records of a k-fold run folder, in fold order; a clear error, naming the
+    ``option`` that gave the folder, when there are none or they do not belong together."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise UserError(f"--cv-run {run_dir}: no such folder (give a k-fold run's folder, "
+        raise UserError(f"{option} {run_dir}: no such folder (give a k-fold run's folder, "
                         "e.g. wandb/offline-run-<time>-<id>)")
     # folds train in order, so a run stopped early holds folds 1..k' without gaps
     paths = list(itertools.takewhile(Path.exists, (
         record_path(run_dir / FOLD_MODEL_FILE.format(index=i)) for i in itertools.count(1))))
     if not paths:
-        raise UserError(f"--cv-run {run_dir}: no fold<i>.json in it; only a run with "
+        raise UserError(f"{option} {run_dir}: no fold<i>.json in it; only a run with "
                         "folds: k (k >= 2) keeps one per fold")
     records = []
     for path in paths:
@@ -146,7 +146,8 @@ def print_pooled(records: list[ModelRecord], names: Sequence[str] | None = None
         spans = [(name, intervals["per_class"][name]["f1-score"])
                  for name in records[0].class_names]
         print(f"F1 95% intervals over the {pooled['bootstrap']['records']} held-out records "
-              "(whole records resampled; every call counted): "
+              f"(whole records resampled; every call counted"
+              f"{_coarse(pooled['bootstrap']['records'])}): "
               + ", ".join(f"{name} {f'{f1[0]:.3f}-{f1[1]:.3f}' if f1 else '-'}"
                           for name, f1 in spans), flush=True)
     return pooled
@@ -173,15 +174,25 @@ def print_paired(pooled: dict[str, Any], against: dict[str, Any]) -> dict[str, A
     if sorted(ours) != sorted(theirs) or pooled["class_names"] != against["class_names"]:
         raise UserError(f"--against: the runs held out other records or classes "
                         f"({' '.join(sorted(ours))} against {' '.join(sorted(theirs))}); "
-                        "compare runs of the same folds and data")
+                        "compare runs over the same records and classes, or pass --records "
+                        "with the records both held out")
     names = sorted(ours)
     paired = paired_differences(np.array([ours[n] for n in names]),
                                 np.array([theirs[n] for n in names]), pooled["class_names"])
     rows = list(paired["per_class"].items()) + [("macro-F1", paired["macro_f1"])]
     print(f"F1 of --cv-run minus F1 of --against, the same {paired['records']} held-out "
-          f"records drawn for both ({paired['draws']} draws; every call counted): "
+          f"records drawn for both ({paired['draws']} draws; every call counted"
+          f"{_coarse(paired['records'])}): "
           + ", ".join(f"{name} {_signed(row)}" for name, row in rows), flush=True)
     return paired
+
+
+def _coarse(records: int) -> str:
+    """The note on intervals over few records, as eval's terminal gives it."""
+    from .evaluation.metrics import coarse_interval_note
+
+    note = coarse_interval_note(records)
+    return f"; {note}" if note else ""
 
 
 def _signed(row: dict[str, Any]) -> str:

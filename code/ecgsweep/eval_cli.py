@@ -153,6 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError("--against goes with --cv-run (two k-fold runs' held-out records "
                         "compared); to compare models on test data, score each with --model")
     if args.cv_run:
+        for run_dir in args.against or []:  # before any work: a wrong folder is one line
+            cv_report.read_fold_records(run_dir, "--against")
         pooled = cv_pooled(args.cv_run, settings, names, args)
         if args.against:
             print(f"--against {' '.join(args.against)}: scored as trained", flush=True)

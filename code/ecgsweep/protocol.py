@@ -327,8 +327,10 @@ def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
     try:
         rc = run_to_end([sys.executable, *train_program(), *arguments], env)
     except KeyboardInterrupt:
+        kept = (f"what it finished is in {folder / 'wandb'}" if (folder / "wandb").is_dir()
+                else "it had written nothing yet")
         print(f"protocol: stopped while training with seed {seed}; the training stopped too, "
-              f"and what it finished is in {folder / 'wandb'}", file=sys.stderr, flush=True)
+              f"and {kept}", file=sys.stderr, flush=True)
         raise
     if rc != 0:
         raise UserError(f"training with seed {seed} ended with exit code {rc} (its output is "

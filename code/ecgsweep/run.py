@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
+import threading
 from typing import Any
 
 from . import backend
@@ -121,8 +123,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped: {STOPPED_AT_ONCE}", file=sys.stderr, flush=True)
         exit_code = EXIT_INTERRUPTED
     finally:
-        run.finish(exit_code=exit_code)
+        finish_run(run, exit_code)
     return exit_code
+
+
+def finish_run(run, exit_code: int) -> None:
+    """``run.finish`` with stop signals ignored until it returns: the run's outcome is
+    decided, so a stop arriving as it ends (a sweep's SIGTERM) changes nothing of it, and
+    its W&B record is written whole."""
+    from .sweep.guard import STOP_SIGNALS
+
+    held = ({sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
+            if threading.current_thread() is threading.main_thread() else {})
+    try:
+        run.finish(exit_code=exit_code)
+    finally:
+        for sig, handler in held.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":  # `python -m ecgsweep.run`: the training program as installed

@@ -221,6 +221,14 @@ def misclassified_pairs(y_true: np.ndarray, probs: np.ndarray, class_names: Sequ
     return pairs
 
 
+def coarse_interval_note(records: int | None) -> str | None:
+    """What to say of intervals over ``records`` records (None: over beats): a note under
+    ``FEW_RECORDS``, else nothing."""
+    if records is None or records >= FEW_RECORDS:
+        return None
+    return f"only {records} records to resample: a coarse interval"
+
+
 def bootstrap_description(draws: int, seed: int, level: float,
                           by_record: np.ndarray | None) -> dict[str, Any]:
     """The report's ``bootstrap``: its draws, seed and level, and what it resamples."""

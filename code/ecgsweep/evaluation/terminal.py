@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import ec57
 from ..cli import counted
-from .metrics import CI_LEVEL, FEW_RECORDS, RESAMPLED_BEATS
+from .metrics import CI_LEVEL, RESAMPLED_BEATS, coarse_interval_note
 
 
 def _ci_text(interval: list[float] | None, digits: int = 3) -> str:
@@ -79,9 +79,9 @@ def _resampled(boot: dict[str, Any]) -> str:
 def _interval_caveats(boot: dict[str, Any] | None, ci: dict[str, Any]) -> list[str]:
     """What limits the intervals: few records to resample, and draws left out of macro-F1's."""
     caveats = []
-    records = (boot or {}).get("records")
-    if records is not None and records < FEW_RECORDS:
-        caveats.append(f"only {records} records to resample: a coarse interval")
+    coarse = coarse_interval_note((boot or {}).get("records"))
+    if coarse:
+        caveats.append(coarse)
     used = ci.get("macro_f1_draws")
     if boot and used is not None and used < boot["draws"]:
         caveats.append(f"macro-F1's on {used} of {boot['draws']} draws (those with every "

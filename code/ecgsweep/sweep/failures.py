@@ -19,6 +19,17 @@ def _no_meaning(code: int) -> str | None:
     return None
 
 
+# How a program ends when Ctrl-C or SIGTERM stops it: its own interrupted exit, the shell's
+# 128 + SIGTERM, or the signal itself.
+STOPPED_EXITS = (EXIT_INTERRUPTED, 128 + signal.SIGTERM, -signal.SIGINT, -signal.SIGTERM)
+
+
+def stopped_from_outside(rc: int) -> bool:
+    """Whether exit code ``rc`` is that of a program stopped by a signal, not of one that
+    failed (a stop the sweep did not send is someone's Ctrl-C or kill)."""
+    return rc in STOPPED_EXITS
+
+
 def classify_exit(rc: int, tail: str,
                   describe_exit: Callable[[int], str | None] = _no_meaning) -> str:
     """One line saying why a run failed, from its exit code and the end of its output;

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .executor import RunHandle, RunSpec
-from .failures import classify_exit
+from .failures import classify_exit, stopped_from_outside
 from .store import CRASHED, FAILED, FINISHED, STOPPED
 
 
@@ -64,6 +64,8 @@ def end_state(lr: LiveRun, rc: int, tail: str, lost: str | None,
         return CRASHED, f"runner interrupted; run ended with exit {rc}"
     if lr.stop_sent_at is not None:
         return STOPPED, None
+    if stopped_from_outside(rc):  # Ctrl-C or a kill by hand: lost, as to an interrupted runner
+        return CRASHED, f"stopped from outside the sweep: {classify_exit(rc, tail, describe_exit)}"
     return (FINISHED, None) if rc == 0 else (FAILED, classify_exit(rc, tail, describe_exit))
 
 
