@@ -73,7 +73,8 @@ def pick_members(rows: list[dict], goal: str, top: int) -> list[tuple[dict, Path
     missing = [r["run_id"] for r, p in picked if p is None or not p.is_file()]
     if not best_first:
         raise UserError("the sweep has no finished runs with a metric, so no models to "
-                        "average; let some runs finish first (--resume continues it)")
+                        "average; let some runs finish first (--resume continues a sweep "
+                        "that was not stopped or cancelled)")
     if len(best_first) < top:
         raise UserError(f"--top {top}: the sweep has only {len(best_first)} finished runs with "
                         f"a metric; use --top {len(best_first)} or run more")
