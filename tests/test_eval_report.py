@@ -91,7 +91,8 @@ def test_with_records_the_bootstrap_resamples_whole_records():
     probs = np.eye(2)[pred]
     over_beats = evaluation.compute_report(y, probs, ["N", "S"], bootstrap=2000, seed=0)
     over_records = evaluation.compute_report(y, probs, ["N", "S"], bootstrap=2000, seed=0,
-                                             records=records)
+                                             confusion_by_record=ec57.confusion_by_record(
+                                                 y, pred, records, 2))
     assert over_records["bootstrap"]["resampled"] == "records"
     assert over_records["bootstrap"]["records"] == 4
     assert "4 records" in over_records["bootstrap"]["method"]
@@ -108,12 +109,15 @@ def test_one_record_is_resampled_by_its_beats_and_few_records_are_named(capsys):
 
     y, probs = _scored(400, seed=5)
     one = evaluation.compute_report(y, probs, NAMES, bootstrap=200, seed=0,
-                                    records=np.full(len(y), "100"))
+                                    confusion_by_record=ec57.confusion_by_record(
+                                        y, probs.argmax(axis=1), np.full(len(y), "100"), 5))
     assert one["bootstrap"]["resampled"] == "beats"  # not intervals of one point
     low, high = one["confidence_intervals"]["accuracy"]
     assert low < one["accuracy"] < high
     few = evaluation.compute_report(y, probs, NAMES, bootstrap=200, seed=0,
-                                    records=np.repeat(["a", "b", "c", "d"], 100))
+                                    confusion_by_record=ec57.confusion_by_record(
+                                        y, probs.argmax(axis=1),
+                                        np.repeat(["a", "b", "c", "d"], 100), 5))
     out = io.StringIO()
     evaluation.print_report(few, console=Console(file=out, width=200))
     assert "only 4 records to resample: a coarse interval" in out.getvalue()

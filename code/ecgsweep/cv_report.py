@@ -145,9 +145,11 @@ def print_pooled(records: list[ModelRecord], names: Sequence[str] | None = None
     if intervals:
         spans = [(name, intervals["per_class"][name]["f1-score"])
                  for name in records[0].class_names]
-        print(f"F1 95% intervals over the {pooled['bootstrap']['records']} held-out records "
-              f"(whole records resampled; every call counted"
-              f"{_coarse(pooled['bootstrap']['records'])}): "
+        count = pooled["bootstrap"].get("records")  # none: one record, its beats resampled
+        over = (f"the {count} held-out records (whole records resampled; every call counted"
+                f"{_coarse(count)}" if count else
+                "the one held-out record's beats (beats resampled; every call counted")
+        print(f"F1 95% intervals over {over}): "
               + ", ".join(f"{name} {f'{f1[0]:.3f}-{f1[1]:.3f}' if f1 else '-'}"
                           for name, f1 in spans), flush=True)
     return pooled
@@ -205,16 +207,13 @@ def _signed(row: dict[str, Any]) -> str:
 def record_intervals(records: list[ModelRecord]) -> dict[str, Any]:
     """The pooled figures' bootstrap intervals over the records the folds held out, as eval
     gives the test data's (``confidence_intervals`` and ``bootstrap``; 1,000 draws, seed 0):
-    what a figure on other patients like these may be. Empty when a fold kept no matrix
-    per record, or the folds held out fewer than two records."""
-    from .evaluation.metrics import (BOOTSTRAP_DRAWS, CI_LEVEL, bootstrap_description,
-                                     bootstrap_intervals)
+    what a figure on other patients like these may be (``interval_report``). Empty when a
+    fold kept no matrix per record."""
+    from .evaluation.metrics import BOOTSTRAP_DRAWS, CI_LEVEL, interval_report
 
     matrices = held_out_matrices(records)
-    if matrices is None or len(matrices) < 2:
+    if matrices is None:
         return {}
     by_record = np.array(list(matrices.values()))
-    names = records[0].class_names
-    return {"confidence_intervals": bootstrap_intervals(by_record.sum(axis=0), names,
-                                                        BOOTSTRAP_DRAWS, 0, CI_LEVEL, by_record),
-            "bootstrap": bootstrap_description(BOOTSTRAP_DRAWS, 0, CI_LEVEL, by_record)}
+    return interval_report(by_record.sum(axis=0), records[0].class_names, BOOTSTRAP_DRAWS, 0,
+                           CI_LEVEL, by_record)

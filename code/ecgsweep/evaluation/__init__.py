@@ -121,10 +121,11 @@ def _score(members: Sequence[LoadedModel], split: Split, batch_size: int,
     probs = predict_proba(members, split, batch_size=batch_size)
     draws = options.get("bootstrap", 0)
     step(f"scoring, {draws:,} bootstrap draws" if draws else "scoring")
-    report = compute_report(split.y, probs, names, records=split.records, **options)
-    if split.records is not None:  # the beat sidecar names each beat's record
-        by_record = ec57.confusion_by_record(split.y, probs.argmax(axis=1), split.records,
-                                             len(names))
+    # the beat sidecar names each beat's record: intervals over records, errors per record
+    by_record = (None if split.records is None else ec57.confusion_by_record(
+        split.y, probs.argmax(axis=1), split.records, len(names)))
+    report = compute_report(split.y, probs, names, confusion_by_record=by_record, **options)
+    if by_record is not None:
         report["record_errors"] = ec57.record_errors(by_record, names)
     return report, probs
 

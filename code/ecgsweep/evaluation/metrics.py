@@ -7,7 +7,7 @@ misclassified beats of every true/predicted pair, most confident mistakes first.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from sklearn.metrics import (average_precision_score, classification_report, confusion_matrix,
@@ -229,6 +229,18 @@ def coarse_interval_note(records: int | None) -> str | None:
     return f"only {records} records to resample: a coarse interval"
 
 
+def interval_report(cm: np.ndarray, class_names: Sequence[str], draws: int, seed: int,
+                    level: float, by_record: np.ndarray | None = None) -> dict[str, Any]:
+    """A report's ``bootstrap`` and ``confidence_intervals`` of the pooled matrix ``cm``: over
+    the records of ``by_record`` (r, k, k) when there are two or more, else over the beats
+    (one patient would give intervals of one point)."""
+    if by_record is not None and len(by_record) < 2:
+        by_record = None
+    return {"bootstrap": bootstrap_description(draws, seed, level, by_record),
+            "confidence_intervals": bootstrap_intervals(cm, class_names, draws, seed, level,
+                                                        by_record)}
+
+
 def bootstrap_description(draws: int, seed: int, level: float,
                           by_record: np.ndarray | None) -> dict[str, Any]:
     """The report's ``bootstrap``: its draws, seed and level, and what it resamples."""
@@ -243,11 +255,12 @@ def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[
                    bootstrap: int = BOOTSTRAP_DRAWS, seed: int = 0, level: float = CI_LEVEL,
                    curve_points: int = CURVE_POINTS,
                    examples_per_pair: int = EXAMPLES_PER_PAIR,
-                   records: np.ndarray | None = None) -> dict[str, Any]:
+                   confusion_by_record: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every figure of the report from true labels and class probabilities.
 
     ``bootstrap`` draws (0: no intervals) with ``seed``; ``level`` is the interval's coverage.
-    With each beat's record (``records``) the draws resample whole records, else beats.
+    With each record's confusion matrix (``confusion_by_record``, ``ec57.confusion_by_record``
+    of these beats) the draws resample whole records, else beats.
     """
     y_true = np.asarray(y_true)
     labels = list(range(len(class_names)))
@@ -270,13 +283,9 @@ def compute_report(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[
     if ec57.has_ec57_rows(class_names):  # the EC57 table only where the classes are AAMI's
         report["ec57"] = ec57.ec57_table(cm, class_names)
     if bootstrap > 0:
-        by_record = None if records is None else np.array(list(
-            ec57.confusion_by_record(y_true, y_pred, records, len(class_names)).values()))
-        if by_record is not None and len(by_record) < 2:
-            by_record = None  # one patient: resampling it would give intervals of one point
-        report["bootstrap"] = bootstrap_description(bootstrap, seed, level, by_record)
-        report["confidence_intervals"] = bootstrap_intervals(cm, class_names, bootstrap, seed,
-                                                             level, by_record)
+        by_record = (None if confusion_by_record is None
+                     else np.array(list(confusion_by_record.values())))
+        report.update(interval_report(cm, class_names, bootstrap, seed, level, by_record))
     else:
         report["bootstrap"] = None
         report["confidence_intervals"] = None
