@@ -68,6 +68,11 @@ def test_short_and_long_rows_are_named(shared_data, tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(DataFormatError, match=r"row 7: 190 values, but row 1 has 188"):
         parse_csv(path, n_classes=5)
+    lines = _sample_lines(shared_data)
+    lines[0] += ",0.5"  # the first row is the odd one: named, not the row after it
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataFormatError, match=r"row 1: 189 values, but rows 2 and 3 have 188"):
+        parse_csv(path, n_classes=5)
 
 
 def test_blank_lines_at_the_end_are_ignored_and_one_among_the_beats_is_named(shared_data,

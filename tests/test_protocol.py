@@ -74,7 +74,7 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
         assert result["final_model"] == "ensemble" and result["config"]["dropout_rate"] == 0.3
         assert result["config"]["seed"] == result["seed"] and result["config"]["folds"] == 2
         chosen, unseen = result["chosen-on"], result["never-seen"]
-        assert chosen["label"] == "chosen-on (DS1 record-grouped CV)"
+        assert chosen["label"] == "chosen-on (3 of DS1's 22 records' record-grouped CV)"
         assert unseen["label"] == "never-seen (external)"
         assert sorted(r for fold in chosen["held_out_records"] for r in fold) == [
             "101", "106", "209"]
@@ -103,7 +103,7 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
     assert report["confusion_matrix"] == together["confusion_matrix"]
 
     text = (out / "protocol.md").read_text()
-    for needed in ("chosen-on (DS1 record-grouped CV)", "never-seen (external)", "## Seed 1",
+    for needed in ("chosen-on (3 of DS1's 22 records' record-grouped CV)", "never-seen (external)", "## Seed 1",
                    "## Seed 2", "## Over the seeds", "SVEB", "VEB", "101 106 209", "800 802",
                    "## Seeds 1 2 averaged", "the seeds' models averaged (the final model)",
                    "F1 95% interval (every call counted; records resampled)",
@@ -365,6 +365,15 @@ def test_a_stopped_training_stops_the_protocol_naming_what_it_kept(tmp_path, mon
         protocol.train_seed(7, str(SHIPPED), {}, dev, tmp_path / "out")
     assert re.search(r"stopped while training with seed 7; .*what it finished is in "
                      r".*seed7.wandb", capsys.readouterr().err)
+
+
+def test_the_chosen_on_side_is_named_by_the_records_it_holds():
+    from ecgsweep.data import records
+
+    assert protocol.dev_label(list(records.DS1)) == "DS1"
+    assert protocol.dev_label(["101", "106", "209"]) == "3 of DS1's 22 records'"
+    assert protocol.dev_label(["101", "800"]) == "development records'"
+    assert protocol.dev_label([]) == "development records'"
 
 
 def test_the_report_orders_classes_and_says_what_is_undefined():

@@ -432,10 +432,14 @@ def machine() -> dict[str, Any]:
 
 
 def dev_label(records: list[str]) -> str:
-    """How the chosen-on side is named: DS1 when its records are DS1's."""
+    """How the chosen-on side is named: DS1 when its records are DS1's, a count of DS1's
+    records when they are some of them."""
     from .data import records as mitbih
 
-    return "DS1" if records and set(records) <= set(mitbih.DS1) else "development records'"
+    names, ds1 = set(records), set(mitbih.DS1)
+    if not names or not names <= ds1:
+        return "development records'"
+    return "DS1" if names == ds1 else f"{len(names)} of DS1's {len(ds1)} records'"
 
 
 def _cell(row: dict[str, Any], key: str) -> str:

@@ -214,9 +214,10 @@ def detect_layout(path: Path, compression: str | None = None) -> Layout:
     """The CSV's layout from its first two rows: a header when the first looks like one
     (``_looks_like_header``) and the second is all numbers; the label column is the one
     the header names ``label``, else the last; the width is the first beat's."""
-    rows, blank_before = _first_rows(path, compression)
+    rows, blank_before = _first_rows(path, compression, 3)
     if blank_before:  # pandas would read the line after it as the first
         raise DataFormatError(f"{_located(path, 1)}: a blank line before the beats; remove it")
+    rows, third = rows[:2], rows[2:]
     if len(rows) == 1 and len(rows[0]) > 1 and _looks_like_header(rows[0]) \
             and not _is_numeric(rows[0]):
         raise DataFormatError(f"{path}: holds a header row and no beats; a beat CSV has a row "
@@ -232,8 +233,20 @@ def detect_layout(path: Path, compression: str | None = None) -> Layout:
                                   f"but row 2 has {layout.columns} values")
     else:
         width = len(rows[0]) if rows else 0
+        _check_first_row_width(path, rows + third)
         layout = Layout(width, width - 1)
     return layout
+
+
+def _check_first_row_width(path: Path, rows: list[list[str]]) -> None:
+    """The first row sets the width; when the two rows of numbers after it agree on another,
+    the first row is the odd one, and the message names it so."""
+    widths = [len(row) for row in rows]
+    if len(rows) == 3 and widths[0] != widths[1] == widths[2] \
+            and all(_is_numeric(row) for row in rows):
+        raise DataFormatError(f"{_located(path, 1)}: {widths[0]} values, but rows 2 and 3 have "
+                              f"{widths[1]}; every row is one beat (its samples, then its "
+                              "label), all of one width")
 
 
 def _explain_bad_row(path: Path, row: int, layout: Layout) -> str:
