@@ -11,9 +11,11 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, copy_records, kill_processes_under, run_env
-from ecgsweep import protocol
+from ecgsweep import protocol, protocol_report
 from ecgsweep.cli import UserError
 from ecgsweep.config import ConfigError
+from ecgsweep.contract import RUN_MODEL_FILE
+from ecgsweep.model_record import record_path
 
 SHIPPED = REPO_ROOT / "configs" / "inter_patient.yaml"
 # Small versions of the shipped configuration: 2 folds, 1 epoch, a tiny CNet.
@@ -46,12 +48,30 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
         "parameters": {"config_file": {"value": str(config)},
                        "dropout_rate": {"values": [0.3]}}}))
     out = tmp_path / "out"
-    proc = _protocol(tmp_path, "--dev", str(dev), "--external", str(external), "--config",
-                     str(config), "--out", str(out), "--sweep", str(sweep), "--count", "1",
-                     "--seed", "1", "--seed", "2", "--bootstrap", "20")
+    command = ["--dev", str(dev), "--external", str(external), "--config", str(config),
+               "--out", str(out), "--sweep", str(sweep), "--count", "1", "--seed", "1",
+               "--seed", "2", "--bootstrap", "20"]
+    # first with the external records held back: the chosen-on side alone, nothing external read
+    proc = _protocol(tmp_path, *command, "--hold-external")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    held = json.loads((out / "protocol.json").read_text())
+    assert held["external"] == {"source": str(external), "held_back": True}
+    assert not (out / "data" / "external").exists()
+    assert all(r["never-seen"] is None and r["chosen-on"]["ec57"] for r in held["seeds"])
+    assert held["seeds_averaged"]["never-seen"] is None
+    held_text = (out / "protocol.md").read_text()
+    assert "held back (--hold-external): no external record was read" in held_text
+    assert "never-seen (external)" not in held_text
+    assert "then run the same command without --hold-external" in proc.stdout
+
+    # then scored: each seed's model trained above is reused, not trained again
+    proc = _protocol(tmp_path, *command)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("reusing the final model trained before") == 2
+    assert "training the final model" not in proc.stdout
 
     document = json.loads((out / "protocol.json").read_text())
+    assert [r["run_dir"] for r in document["seeds"]] == [r["run_dir"] for r in held["seeds"]]
     assert document["dev"]["records"] == ["101", "106", "209"]
     assert document["external"]["records"] == ["800", "802"]
     # without MLII, each external record is read in its lead most like the development beats
@@ -111,7 +131,7 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
                    "never-seen records' leads (MLII, else the lead most like the beats of ",
                    document["date"]):
         assert needed in text
-    assert "protocol: dev: converting" in proc.stdout
+    assert "protocol: dev: reusing" in proc.stdout and "external: converting" in proc.stdout
 
 
 def test_a_converted_folder_is_reused_until_its_records_change(shared_data, tmp_path, capsys):
@@ -162,6 +182,55 @@ def test_a_records_folder_is_read_once_for_its_digest_until_a_file_changes(tmp_p
     assert protocol.source_digest(src) == first and sorted(read) == ["1.dat", "1.hea"]
     (src / "1.dat").write_bytes(b"\2" * 101)  # changed: read again, another digest
     assert protocol.source_digest(src) != first and len(read) == 4
+
+
+def _finished_training(folder: Path, inputs: dict) -> Path:
+    """A seed folder as a finished training leaves it: a run with its model and record."""
+
+    run_dir = folder / "wandb" / "offline-run-1-protocol-7-x"
+    run_dir.mkdir(parents=True)
+    (run_dir / RUN_MODEL_FILE).write_bytes(b"model")
+    record_path(run_dir / RUN_MODEL_FILE).write_text("{}")
+    (folder / protocol.TRAINED_FILE).write_text(json.dumps({"inputs": inputs,
+                                                            "run_dir": str(run_dir)}))
+    return run_dir
+
+
+def test_a_seed_trained_before_from_the_same_inputs_is_reused(tmp_path, monkeypatch, capsys):
+    trained = []
+    monkeypatch.setattr(protocol, "run_to_end", lambda argv, env: trained.append(argv) or 1)
+    config = tmp_path / "config.yaml"
+    config.write_text(SHIPPED.read_text())
+    dev = protocol.Side("dev", "train", tmp_path, tmp_path / "dev")
+    dev.folder.mkdir()
+    (dev.folder / protocol.STAMP_FILE).write_text('{"digest": "a"}')
+    out = tmp_path / "out"
+    arguments = protocol.training_arguments(7, str(config), {}, dev, out)
+    inputs = protocol.training_inputs(arguments, str(config), dev)
+    run_dir = _finished_training(out / "seed7", inputs)
+    assert protocol.train_seed(7, str(config), {}, dev, out) == run_dir and not trained
+    assert "seed 7: reusing the final model trained before" in capsys.readouterr().out
+    # another seed, another value, an edited configuration or other data: trained again
+    changes = [lambda: protocol.train_seed(8, str(config), {}, dev, out),
+               lambda: protocol.train_seed(7, str(config), {"epochs": 2}, dev, out)]
+    for train in changes:
+        with pytest.raises(UserError, match="ended with exit code 1"):
+            train()
+    config.write_text(SHIPPED.read_text() + "epochs: 3\n")
+    with pytest.raises(UserError, match="ended with exit code 1"):
+        protocol.train_seed(7, str(config), {}, dev, out)
+    config.write_text(SHIPPED.read_text())
+    (dev.folder / protocol.STAMP_FILE).write_text('{"digest": "b"}')
+    with pytest.raises(UserError, match="ended with exit code 1"):
+        protocol.train_seed(7, str(config), {}, dev, out)
+    assert len(trained) == 4
+    # the same inputs, but the model file gone: trained again
+    (dev.folder / protocol.STAMP_FILE).write_text('{"digest": "a"}')
+    assert protocol.trained_before(out / "seed7", inputs) == run_dir
+    (run_dir / RUN_MODEL_FILE).unlink()
+    assert protocol.trained_before(out / "seed7", inputs) is None
+    (out / "seed7" / protocol.TRAINED_FILE).write_text("not json")
+    assert protocol.trained_before(out / "seed7", inputs) is None
 
 
 def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path):
@@ -388,7 +457,7 @@ def test_the_report_orders_classes_and_says_what_is_undefined():
                              "qrs_up": True, "inverted": [], "lead_choice": "MLII, else ...",
                              "leads": {"800": "ECG1", "802": "ECG2", "804": "ECG1"}},
                 "seeds": seeds}
-    text = protocol.markdown(document)
+    text = protocol_report.markdown(document)
     assert "turned upside down (QRS pointing down): none (every QRS points up)" in text
     assert "never-seen records' leads (MLII, else ...): ECG1: 800 804; ECG2: 802" in text
     table = text[text.index("**chosen-on"):]
@@ -399,12 +468,12 @@ def test_the_report_orders_classes_and_says_what_is_undefined():
     assert "other lead" not in text
     document["dev_other_lead"] = {"leads": {"101": "V1", "114": "V5"}}
     assert ("- chosen-on records' other lead, trained on as well (other_lead_data; never "
-            "validated on): V1: 101; V5: 114") in protocol.markdown(document)
-    assert "second lead" not in protocol.markdown(document)
+            "validated on): V1: 101; V5: 114") in protocol_report.markdown(document)
+    assert "second lead" not in protocol_report.markdown(document)
     document["dev"]["second_leads"] = {"101": "V1"}
     document["external"]["second_leads"] = {"800": "ECG2", "802": "ECG1", "804": "ECG2"}
     assert ("- second lead of each row (beat_leads 2; turned upright): chosen-on V1: 101; "
-            "never-seen ECG2: 800 804; ECG1: 802") in protocol.markdown(document)
+            "never-seen ECG2: 800 804; ECG1: 802") in protocol_report.markdown(document)
 
 
 def test_a_stop_while_averaging_the_seeds_names_the_runs_it_kept(tmp_path, monkeypatch, capsys):

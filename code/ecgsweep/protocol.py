@@ -4,6 +4,7 @@ EC57 report on records no choice looked at out.
     python code/protocol.py --dev DIR --external DIR [--config FILE] [--out DIR]
                             [--sweep YAML --count N] [--seed N ...]
                             [--external-lead NAME] [--external-as-recorded]
+                            [--hold-external]
 
 1. Convert: the development records into ``<out>/data/dev`` (every beat to the training
    file, as ``code/data.py wfdb --split train``), the external ones into
@@ -22,9 +23,14 @@ EC57 report on records no choice looked at out.
    parameters, read from the sweep's store, join the configuration (no copying by hand).
 3. For each seed: train the final model (``code/train.py --config_file=FILE``): its
    record-grouped k-fold cross-validation's pooled EC57 table is the **chosen-on** figure,
-   and the run's own model (``final_model``) is what is scored next.
+   and the run's own model (``final_model``) is what is scored next. A seed trained before
+   from the same arguments, configuration file, converted data and code
+   (``<out>/seed<N>/trained.json``) is reused, so a stopped protocol, run again, trains only
+   the seeds it had not finished.
 4. Score that model on the external records (EC57, bootstrap intervals): the
-   **never-seen** figure.
+   **never-seen** figure. With ``--hold-external`` the external records are neither
+   converted nor scored: a choice between configurations is then made on the chosen-on
+   figures alone, and the same command without the flag scores the models it trained.
 5. With several seeds: their models averaged in one file, ``<out>/seeds-averaged/model.keras``,
    the protocol's final model (``seed_average``). Its chosen-on figure averages the seeds'
    models of each fold on the records that fold held out (the seeds share their folds);
@@ -40,7 +46,6 @@ import argparse
 import functools
 import hashlib
 import json
-import math
 import os
 import platform
 import signal
@@ -48,19 +53,19 @@ import subprocess
 import sys
 import time
 import uuid
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .cli import UserError, positive_int, prog, writable_folder
 from .contract import RUN_MODEL_FILE
+from .protocol_report import CHOSEN_ON, NEVER_SEEN, markdown
 from .sweep.files import write_text_whole
 
 DEFAULT_CONFIG = "configs/inter_patient.yaml"
 DEFAULT_SEEDS = (42,)
 STAMP_FILE = "protocol-input.json"  # what a data folder was converted from
-CHOSEN_ON, NEVER_SEEN = "chosen-on", "never-seen"
+TRAINED_FILE = "trained.json"  # <out>/seed<N>/trained.json: a finished training and its inputs
 # Keys the protocol sets itself: a sweep's values of them are not carried over. The
 # converted files are named as the mitbih data set's (mitbih_train.csv, mitbih_test.csv).
 PROTOCOL_KEYS = ("dataset", "data_dir", "models_dir", "seed", "config_file", "other_lead_data",
@@ -305,23 +310,74 @@ def stop_and_wait(proc: subprocess.Popen) -> None:
             continue
 
 
+def training_arguments(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
+                       out: Path, other_lead: Side | None = None) -> list[str]:
+    """code/train.py's arguments for the final model of ``seed``."""
+    return [_argument("config_file", config_file), _argument("dataset", DATASET),
+            _argument("data_dir", str(dev.folder)),
+            _argument("models_dir", str(out / "models")), _argument("seed", seed),
+            *([_argument("other_lead_data", str(other_lead.folder))] if other_lead else []),
+            *(_argument(k, v) for k, v in chosen.items())]
+
+
+@functools.lru_cache(maxsize=1)
+def package_digest() -> str:
+    """A digest of this package's source: the code a model was trained by."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0")
+        _add_file(digest, path)
+    return digest.hexdigest()
+
+
+def training_inputs(arguments: list[str], config_file: str, dev: Side,
+                    other_lead: Side | None = None) -> dict[str, Any]:
+    """What a seed's final model is trained from: the training arguments, the configuration
+    file's content, the converted data's stamps and the code."""
+    def stamp(side: Side | None) -> Any:
+        path = side.folder / STAMP_FILE if side else None
+        return json.loads(path.read_text()) if path and path.is_file() else None
+
+    return {"arguments": arguments, "config_file": _file_digest(Path(config_file)),
+            "data": stamp(dev), "other_lead_data": stamp(other_lead), "code": package_digest()}
+
+
+def trained_before(folder: Path, inputs: dict[str, Any]) -> Path | None:
+    """The run folder of a training finished before from the same ``inputs``
+    (``<folder>/trained.json``), when its model and record are still there; else None."""
+    from .model_record import record_path
+
+    try:
+        earlier = json.loads((folder / TRAINED_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(earlier, dict) or earlier.get("inputs") != inputs:
+        return None
+    model = Path(str(earlier.get("run_dir"))) / RUN_MODEL_FILE
+    return model.parent if model.is_file() and record_path(model).is_file() else None
+
+
 def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
                out: Path, other_lead: Side | None = None) -> Path:
     """Train the final model on the development data with ``seed`` (and, given
-    ``other_lead``, its records' beats in another lead); returns its run folder."""
+    ``other_lead``, its records' beats in another lead); returns its run folder. A training
+    finished before from the same configuration, data and code is reused, not repeated."""
     from .sweep_hooks import train_program
 
     folder = out / f"seed{seed}"
+    arguments = training_arguments(seed, config_file, chosen, dev, out, other_lead)
+    inputs = training_inputs(arguments, config_file, dev, other_lead)
+    earlier = trained_before(folder, inputs)
+    if earlier:
+        print(f"protocol: seed {seed}: reusing the final model trained before from the same "
+              f"configuration, data and code ({earlier})", flush=True)
+        return earlier
     folder.mkdir(parents=True, exist_ok=True)
     run_id = f"protocol-{seed}-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "WANDB_DIR": str(folder.resolve()), "WANDB_RUN_ID": run_id}
     for key in ("WANDB_SWEEP_ID", "WANDB_SWEEP_PARAM_PATH", "WANDB_RESUME"):
         env.pop(key, None)
-    arguments = [_argument("config_file", config_file), _argument("dataset", DATASET),
-                 _argument("data_dir", str(dev.folder)),
-                 _argument("models_dir", str(out / "models")), _argument("seed", seed),
-                 *([_argument("other_lead_data", str(other_lead.folder))] if other_lead else []),
-                 *(_argument(k, v) for k, v in chosen.items())]
     print(f"protocol: seed {seed}: training the final model: code/train.py "
           f"{' '.join(arguments)}", flush=True)
     try:
@@ -339,6 +395,8 @@ def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
     if not found or not (found[-1] / RUN_MODEL_FILE).is_file():
         raise UserError(f"training with seed {seed} left no {RUN_MODEL_FILE} in "
                         f"{folder / 'wandb'}; was it stopped?")
+    write_text_whole(folder / TRAINED_FILE, json.dumps(
+        {"inputs": inputs, "run_dir": str(found[-1])}, indent=2) + "\n")
     return found[-1]
 
 
@@ -349,13 +407,30 @@ def side_figures(label: str, ec57_table: dict, macro_f1: float | None,
             "confidence_intervals": intervals, **more}
 
 
-def seeds_averaged(results: list[dict[str, Any]], external: Side, out: Path, bootstrap: int,
-                   dev_label: str) -> dict[str, Any]:
+def never_seen_figures(model: Path, external: Side | None, out_dir: Path,
+                       bootstrap: int) -> dict[str, Any] | None:
+    """The model scored on the external records (its report in ``out_dir``); None when they
+    are held back."""
+    from . import backend, ec57, evaluation
+
+    if external is None:
+        return None
+    backend.select()
+    report = evaluation.evaluate([model], test_csv=str(external.csv), out_dir=out_dir,
+                                 bootstrap=bootstrap)
+    return side_figures(f"{NEVER_SEEN} (external)", report["ec57"],
+                        ec57.macro_f1(report["confusion_matrix"]),
+                        report.get("confidence_intervals"), bootstrap=report.get("bootstrap"),
+                        report=str(out_dir / "report.json"))
+
+
+def seeds_averaged(results: list[dict[str, Any]], external: Side | None, out: Path,
+                   bootstrap: int, dev_label: str) -> dict[str, Any]:
     """Both sides' figures of the seeds' models averaged in one file
     (``<out>/seeds-averaged/model.keras``, ``seed_average``): the seeds' fold models averaged
     fold by fold on the records each fold held out, and the file scored on the external
-    records."""
-    from . import backend, cv_rescore, ec57, evaluation
+    records (unless they are held back: None)."""
+    from . import backend, cv_rescore
     from .seed_average import save_seed_average
 
     seeds = [r["seed"] for r in results]
@@ -369,8 +444,7 @@ def seeds_averaged(results: list[dict[str, Any]], external: Side, out: Path, boo
         pooled = cv_rescore.rescore_run_folders(run_dirs, {})
         record = save_seed_average(run_dirs, seeds, pooled, model)
         print(f"protocol: the seeds' models averaged in one file: {model}", flush=True)
-        report = evaluation.evaluate([model], test_csv=str(external.csv),
-                                     out_dir=folder / "external", bootstrap=bootstrap)
+        never_seen = never_seen_figures(model, external, folder / "external", bootstrap)
     except KeyboardInterrupt:
         print("protocol: stopped while averaging the seeds' models; each seed's run is kept "
               f"({', '.join(map(str, run_dirs))})", file=sys.stderr, flush=True)
@@ -382,19 +456,15 @@ def seeds_averaged(results: list[dict[str, Any]], external: Side, out: Path, boo
                                 bootstrap=pooled.get("bootstrap"),
                                 folds=len(pooled["val_records"]),
                                 held_out_records=pooled["val_records"]),
-        NEVER_SEEN: side_figures(f"{NEVER_SEEN} (external)", report["ec57"],
-                                 ec57.macro_f1(report["confusion_matrix"]),
-                                 report.get("confidence_intervals"),
-                                 bootstrap=report.get("bootstrap"),
-                                 report=str(folder / "external" / "report.json")),
+        NEVER_SEEN: never_seen,
     }
 
 
-def seed_result(seed: int, run_dir: Path, external: Side, out: Path,
+def seed_result(seed: int, run_dir: Path, external: Side | None, out: Path,
                 bootstrap: int, dev_label: str) -> dict[str, Any]:
     """Both sides' figures of the seed's final model: the k-fold CV's pooled table from its
-    record, and the model scored on the external records."""
-    from . import backend, ec57, evaluation
+    record, and the model scored on the external records (unless they are held back:
+    None)."""
     from .cv_report import read_fold_records, record_intervals
     from .model_record import ModelRecord, record_path
 
@@ -402,9 +472,8 @@ def seed_result(seed: int, run_dir: Path, external: Side, out: Path,
     record = ModelRecord.read(record_path(model))
     kfold = record.kfold
     over_records = record_intervals(read_fold_records(run_dir))
-    backend.select()
-    report = evaluation.evaluate([model], test_csv=str(external.csv),
-                                 out_dir=out / f"seed{seed}" / "external", bootstrap=bootstrap)
+    never_seen = never_seen_figures(model, external, out / f"seed{seed}" / "external",
+                                    bootstrap)
     return {
         "seed": seed, "run_dir": str(run_dir), "model": str(model),
         "final_model": record.final_model, "device": record.device,
@@ -414,11 +483,7 @@ def seed_result(seed: int, run_dir: Path, external: Side, out: Path,
                                 bootstrap=over_records.get("bootstrap"), folds=kfold.folds,
                                 held_out_records=kfold.val_records, fold_values=kfold.values,
                                 metric=record.metric, mean=kfold.mean),
-        NEVER_SEEN: side_figures(f"{NEVER_SEEN} (external)", report["ec57"],
-                                 ec57.macro_f1(report["confusion_matrix"]),
-                                 report.get("confidence_intervals"),
-                                 bootstrap=report.get("bootstrap"),
-                                 report=str(out / f"seed{seed}" / "external" / "report.json")),
+        NEVER_SEEN: never_seen,
     }
 
 
@@ -442,143 +507,6 @@ def dev_label(records: list[str]) -> str:
     return "DS1" if names == ds1 else f"{len(names)} of DS1's {len(ds1)} records'"
 
 
-def _cell(row: dict[str, Any], key: str) -> str:
-    value = row.get(key)
-    return "-" if value is None else (f"{100 * value:.1f}%" if key != "f1" else f"{value:.3f}")
-
-
-def _interval(figures: dict[str, Any], class_name: str) -> str:
-    """The class's F1 bootstrap interval (every call counted), or '-'."""
-    ci = ((figures.get("confidence_intervals") or {}).get("per_class") or {}).get(class_name)
-    f1 = (ci or {}).get("f1-score")
-    return f"{f1[0]:.3f}-{f1[1]:.3f}" if f1 else "-"
-
-
-def figures_table(figures: dict[str, Any]) -> list[str]:
-    """One side's EC57 table as Markdown: Se, +P, FPR and F1 per class (N S V F order),
-    and the bootstrap interval of F1 (every call counted), saying what it resampled."""
-    from .data.records import CLASS_NAMES
-
-    resampled = (figures.get("bootstrap") or {}).get("resampled")
-    lines = [f"**{figures['label']}**", "",
-             f"| class | Se | +P | FPR | F1 | F1 95% interval (every call counted"
-             f"{f'; {resampled} resampled' if resampled else ''}) | beats |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    for name in (c for c in CLASS_NAMES if c in figures["ec57"]):
-        row = figures["ec57"][name]
-        lines.append(f"| {row['name']} | {_cell(row, 'se')} | {_cell(row, 'ppv')} | "
-                     f"{_cell(row, 'fpr')} | {_cell(row, 'f1')} | {_interval(figures, name)} | "
-                     f"{row['support']} |")
-    macro = figures.get("macro_f1")
-    lines += ["", f"macro-F1 (classes with beats or calls): "
-                  f"{'-' if macro is None else f'{macro:.3f}'}", ""]
-    return lines
-
-
-def _f1_values(figures: dict[str, Any]) -> list[float]:
-    """SVEB F1, VEB F1 and macro-F1 of one side's figures (NaN where undefined: no call)."""
-    import numpy as np
-
-    f1 = [figures["ec57"].get(c, {}).get("f1") for c in ("S", "V")]
-    return [np.nan if v is None else v for v in (*f1, figures["macro_f1"])]
-
-
-def _cells(values: list[float]) -> str:
-    return " | ".join("-" if math.isnan(v) else f"{v:.3f}" for v in values)
-
-
-def seeds_table(document: dict[str, Any]) -> list[str]:
-    """SVEB and VEB F1 of each seed on both sides, their mean and spread, and those of the
-    seeds' models averaged."""
-    import numpy as np
-
-    rows = ["| side | seed | SVEB F1 | VEB F1 | macro-F1 |", "|---|---:|---:|---:|---:|"]
-    averaged = document.get("seeds_averaged")
-    for side in (CHOSEN_ON, NEVER_SEEN):
-        values = []
-        for result in document["seeds"]:
-            figures = result[side]
-            values.append(_f1_values(figures))
-            # (no call of a class: its +P and F1 are undefined, '-')
-            rows.append(f"| {figures['label']} | {result['seed']} | {_cells(values[-1])} |")
-        if len(values) > 1:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # a column of '-' only
-                mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-            rows.append(f"| {side}: mean +- spread | {len(values)} seeds | "
-                        + " | ".join("-" if np.isnan(m) else f"{m:.3f} +- {s:.3f}"
-                                     for m, s in zip(mean, std)) + " |")
-        if averaged:
-            rows.append(f"| **{side}: the seeds' models averaged (the final model)** | "
-                        f"{' '.join(map(str, averaged['seeds']))} | "
-                        f"{_cells(_f1_values(averaged[side]))} |")
-    return rows
-
-
-def final_model_line(document: dict[str, Any]) -> str:
-    """What the protocol's final model is, in words."""
-    each = f"{document['seeds'][0]['final_model']} of the folds"
-    averaged = document.get("seeds_averaged")
-    if not averaged:
-        return each
-    return f"{averaged['model']}: the {len(averaged['seeds'])} seeds' models averaged, each an {each}"
-
-
-def leads_line(side: dict[str, Any], key: str = "leads") -> str:
-    """Each lead a side's records were read in (``key`` second_leads: their rows' second
-    lead), with its records."""
-    by_lead: dict[str, list[str]] = {}
-    for name, lead in side[key].items():
-        by_lead.setdefault(lead, []).append(name)
-    return "; ".join(f"{lead}: {' '.join(names)}" for lead, names in by_lead.items())
-
-
-def inverted_line(side: dict[str, Any]) -> str:
-    """Which records of a side were turned upside down, or why none was."""
-    if not side["qrs_up"]:
-        return "none (converted as recorded)"
-    return " ".join(side["inverted"]) or "none (every QRS points up)"
-
-
-def markdown(document: dict[str, Any]) -> str:
-    """protocol.md: what was run on what, and both sides' figures per seed."""
-    other = document.get("dev_other_lead")
-    other_lines = [f"- chosen-on records' other lead, trained on as well (other_lead_data; "
-                   f"never validated on): {leads_line(other)}"] if other else []
-    second_lines = [f"- second lead of each row (beat_leads 2; turned upright): chosen-on "
-                    f"{leads_line(document['dev'], 'second_leads')}; never-seen "
-                    f"{leads_line(document['external'], 'second_leads')}"
-                    ] if document["dev"].get("second_leads") else []
-    lines = [f"# Inter-patient protocol, {document['date']}", "",
-             f"- machine: {document['machine']['platform']}, {document['machine']['cpus']} "
-             f"CPUs; training device: {document['seeds'][0]['device']}",
-             f"- configuration: {document['config_file']}"
-             + (f", with the values of the best run {document['sweep']['run_id']} of sweep "
-                f"{document['sweep']['sweep_id']}: {json.dumps(document['chosen'])}"
-                if document["sweep"] else ""),
-             f"- final model: {final_model_line(document)}",
-             f"- chosen-on records ({document['dev']['source']}): "
-             f"{' '.join(document['dev']['records'])}", *other_lines,
-             f"- never-seen records ({document['external']['source']}): "
-             f"{' '.join(document['external']['records'])}",
-             f"- never-seen records' leads ({document['external']['lead_choice']}): "
-             f"{leads_line(document['external'])}",
-             f"- never-seen records turned upside down (QRS pointing down): "
-             f"{inverted_line(document['external'])}", *second_lines, "",
-             "## Over the seeds", "", *seeds_table(document), ""]
-    averaged = document.get("seeds_averaged")
-    if averaged:
-        lines += [f"## Seeds {' '.join(map(str, averaged['seeds']))} averaged", "",
-                  f"model: {averaged['model']} (the final model: each seed's fold models "
-                  "averaged; its chosen-on figure averages the seeds' models of each fold on "
-                  "the records that fold held out)", ""]
-        lines += figures_table(averaged[CHOSEN_ON]) + figures_table(averaged[NEVER_SEEN])
-    for result in document["seeds"]:
-        lines += [f"## Seed {result['seed']}", "", f"model: {result['model']}", ""]
-        lines += figures_table(result[CHOSEN_ON]) + figures_table(result[NEVER_SEEN])
-    return "\n".join(lines)
-
-
 def side_summary(side: Side, summary: dict[str, Any]) -> dict[str, Any]:
     """A side's records as protocol.json names them."""
     return {"source": str(side.src), "data": str(side.csv),
@@ -590,6 +518,11 @@ def side_summary(side: Side, summary: dict[str, Any]) -> dict[str, Any]:
             "inverted": [n for n, info in summary["per_record"].items() if info["inverted"]],
             "second_leads": {n: info["second_lead"] for n, info in summary["per_record"].items()
                              if "second_lead" in info}}
+
+
+def held_back_summary(side: Side) -> dict[str, Any]:
+    """The external side as protocol.json names it while it is held back: its folder only."""
+    return {"source": str(side.src), "held_back": True}
 
 
 def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
@@ -607,8 +540,9 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     external_up = not args.external_as_recorded
     # the development side first: the external records are read like it
     summaries = {"dev": convert_side(dev, two_leads=two_leads)}
-    summaries["external"] = convert_side(external, external_up, args.external_lead,
-                                         None if args.external_lead else dev, two_leads)
+    if not args.hold_external:
+        summaries["external"] = convert_side(external, external_up, args.external_lead,
+                                             None if args.external_lead else dev, two_leads)
     # turned upright as the external records are, which the model then meets
     other_lead = other_lead_side(dev) if config["other_lead_data"] else None
     if other_lead:
@@ -617,16 +551,18 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     chosen = chosen_values(choice)
     check_configuration(args.config, chosen)
     label = dev_label(summaries["dev"]["records"]["train"])
+    scored = None if args.hold_external else external
     seeds = []
     for seed in dict.fromkeys(args.seed or DEFAULT_SEEDS):
         run_dir = train_seed(seed, args.config, chosen, dev, out, other_lead)
-        seeds.append(seed_result(seed, run_dir, external, out, args.bootstrap, label))
-    averaged = (seeds_averaged(seeds, external, out, args.bootstrap, label)
+        seeds.append(seed_result(seed, run_dir, scored, out, args.bootstrap, label))
+    averaged = (seeds_averaged(seeds, scored, out, args.bootstrap, label)
                 if len(seeds) > 1 else None)
     document = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(),
                 "config_file": args.config, "sweep": choice, "chosen": chosen,
                 "dev": side_summary(dev, summaries["dev"]),
-                "external": side_summary(external, summaries["external"]),
+                "external": (held_back_summary(external) if args.hold_external
+                             else side_summary(external, summaries["external"])),
                 "dev_other_lead": (side_summary(other_lead, summaries["dev_other_lead"])
                                    if other_lead else None), "seeds": seeds,
                 "seeds_averaged": averaged}
@@ -634,6 +570,10 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
                      json.dumps(document, indent=2, default=str) + "\n")
     write_text_whole(out / "protocol.md", markdown(document) + "\n")
     print(f"protocol: wrote {out / 'protocol.json'} and {out / 'protocol.md'}", flush=True)
+    if args.hold_external:
+        print(f"protocol: the never-seen records ({external.src}) are held back: decide on "
+              "the chosen-on figures, then run the same command without --hold-external; it "
+              "reuses the models trained here and scores them", flush=True)
     return document
 
 
@@ -667,6 +607,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "whose QRS points down in the lead read is turned upside down "
                              "(code/data.py wfdb --qrs-up), as the development records' MLII "
                              "points up")
+    parser.add_argument("--hold-external", action="store_true",
+                        help="train and report the chosen-on side only, leaving the external "
+                             "records unread, so a choice is made before their figures exist; "
+                             "the same command without it then reuses the models trained and "
+                             "scores them")
     parser.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N",
                         help="bootstrap draws of the never-seen intervals (default 1000; at "
                              "least 1: the protocol reports every figure with its interval)")
