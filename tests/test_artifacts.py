@@ -46,6 +46,8 @@ def test_other_data_gets_its_own_slot_and_never_displaces_a_best(tmp_path):
     assert real.read().run_id == "a" and real.model_path.read_bytes() == b"A"
     ok, _ = slot.promote_if_better(_candidate(tmp_path, "c", b"C"), _record(0.90, "c", "real"))
     assert not ok and real.read().run_id == "a"
+    # not promoted, the link still follows the data trained on last: to that data's best
+    assert slot.current().folder == real.folder and slot.model_path.read_bytes() == b"A"
 
 
 def test_a_model_without_its_record_is_archived_not_overwritten(tmp_path):

@@ -125,10 +125,11 @@ def test_the_coordinator_promotes_a_shipped_run_that_finished(tmp_path):
     assert json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())["value"] == 0.5
 
 
-def test_a_model_kept_is_named_by_its_data_sets_slot_not_the_familys_last_link(
+def test_a_model_kept_is_named_by_its_data_sets_slot_and_the_family_link_follows_it(
         synth_dir, tmp_path, monkeypatch, capsys):
-    """best.keras points at the data set promoted last; a run on another data set that does
-    not beat its own slot names that slot's model, the one it was compared with."""
+    """best.keras points at the data set trained on last; a run that does not beat its own
+    data set's slot names that slot's model, the one it was compared with, and the link
+    follows it there."""
     from ecgsweep import training
 
     scores = iter([0.5, 0.3, 0.1])  # run 1, run 2 (other classes), run 3 (run 1's data)
@@ -138,8 +139,9 @@ def test_a_model_kept_is_named_by_its_data_sets_slot_not_the_familys_last_link(
         assert run._train(FakeRun(tmp_path, run_id), _single(synth_dir, tmp_path, epochs=1,
                                                              **over)) == 0
     family = tmp_path / "models" / "cnn"
-    linked = (family / "best.keras").resolve().parent  # run 2's data set, promoted last
-    (first,) = [p for p in family.iterdir() if p.is_dir() and p.name != "archive"
-                and (p / "best.keras").exists() and p != linked]
+    slots = [p for p in family.iterdir() if p.is_dir() and p.name != "archive"
+             and (p / "best.keras").exists()]
+    first = (family / "best.keras").resolve().parent  # run 3's data set, trained on last
+    assert len(slots) == 2 and first in slots
     out = capsys.readouterr().out
     assert f"best model kept: {first / 'best.keras'} (val_macro_f1 0.1000 does not beat" in out

@@ -149,6 +149,18 @@ def test_a_pretrained_model_of_another_family_is_refused_naming_both(tmp_path):
     assert _check_pretrained({**config, "model": "cnet"}, 187)["source"]["model"] == "cnet"
 
 
+def test_a_pretrained_model_of_the_run_s_own_data_set_is_named_a_fine_tuning(tmp_path, capsys):
+    model = _save_pretrained(tmp_path / "base.keras", n_classes=2)
+    (tmp_path / "base.json").write_text(json.dumps({"config": {"model": "cnn"},
+                                                    "dataset": {"name": "ptbdb"}}))
+    config = resolve({"pretrained": str(model), "models_dir": str(tmp_path / "models"),
+                      "dataset": "ptbdb"})
+    _check_pretrained(config, 187)
+    assert "was trained on ptbdb, the data set this run trains on" in capsys.readouterr().out
+    _check_pretrained({**config, "dataset": "mitbih"}, 187)
+    assert "note:" not in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_train_py_exits_2_naming_the_mismatched_file(tmp_path, synth_dir):
     narrow = _save_pretrained(tmp_path / "narrow.keras", width=100)

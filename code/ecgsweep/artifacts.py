@@ -1,6 +1,8 @@
 """The best model of a family, one per data set: ``models/<model>/<data-key>/best.keras``
 and ``best.json``, kept as a pair; ``models/<model>/best.keras`` (and ``best.json``) are
-links to the pair of the data set promoted last.
+links to the pair of the data set a run finished on last, promoted or not, so that
+``code/eval.py --model models/<model>/best.keras`` after a run or a sweep scores the best
+model of the data just trained on.
 
 Scores compare only on the same data, so each data set (its name and content fingerprint:
 ``dataset_key``) has its own pair, and a run on other data never displaces another data
@@ -181,7 +183,7 @@ class ModelPair:
 
 class BestModelSlot:
     """The best models of one family under ``models_dir``: a pair per data set, and
-    ``best.keras``/``best.json`` links to the pair promoted last."""
+    ``best.keras``/``best.json`` links to the pair of the data set a run finished on last."""
 
     def __init__(self, models_dir: str | Path, model: str):
         self.folder = Path(models_dir) / model
@@ -207,15 +209,17 @@ class BestModelSlot:
 
     def promote_if_better(self, candidate: str | Path, record: ModelRecord,
                           goal: str = "maximize") -> tuple[bool, str]:
-        """Promote ``candidate`` within its data set's pair; on success the family's links
-        point at that pair. Returns (promoted, reason)."""
+        """Promote ``candidate`` within its data set's pair; then the family's links point at
+        that pair whenever it holds a model, promoted now or before. Returns (promoted,
+        reason)."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with self._lock:
             notes = self._adopt_legacy_unlocked()
-        promoted, reason = self.pair_for(record).promote_if_better(candidate, record, goal)
-        if promoted:
+        pair = self.pair_for(record)
+        promoted, reason = pair.promote_if_better(candidate, record, goal)
+        if promoted or pair.read() is not None:
             with self._lock:
-                self._link_unlocked(self.pair_for(record))
+                self._link_unlocked(pair)
         return promoted, "; ".join([*notes, reason])
 
     def _adopt_legacy_unlocked(self) -> list[str]:

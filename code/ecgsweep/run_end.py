@@ -54,8 +54,8 @@ def promote(ctx: RunContext, path: Path, record: ModelRecord):
               "on its disk", flush=True)
         return False, slot
     promoted, reason = slot.promote_if_better(path, record)
-    # kept: the model compared is this data set's, which the family's best.keras may not
-    # point at (a run on other data promoted last)
+    # kept: named by its data set's own path, since an agent finishing on other data at the
+    # same time may move the family's best.keras away from it
     shown = slot.model_path if promoted else slot.pair_for(record).model_path
     print(f"best model {'updated' if promoted else 'kept'}: {shown} ({reason})", flush=True)
     return promoted, slot

@@ -161,6 +161,12 @@ def check_pretrained(config: dict[str, Any], input_width: int) -> dict[str, Any]
     trained_on = f", {source['model']} trained on {source['dataset']}" if source.get("dataset") else ""
     print(f"transfer: feature layers of {path}{trained_on}, up to layer {layer.name!r}; "
           f"{transfer_plan(config)}", flush=True)
+    if source.get("dataset") and source["dataset"] == config["dataset"]:
+        # models/<model>/best.keras follows the data trained on last, which may be this one
+        print(f"note: {path} was trained on {source['dataset']}, the data set this run trains "
+              "on, so this fine-tunes it rather than transferring from another data set; name "
+              f"the source data set's own slot, {slot.folder}/<data-key>/best.keras, to "
+              "start from it", flush=True)
     return info
 
 
