@@ -100,6 +100,9 @@ def test_model_that_does_not_fit_the_data_is_a_clear_error(trained, synth_dir, t
     assert "has label 4" in proc.stderr and "Traceback" not in proc.stderr
     proc = _eval_cli(tmp_path, "--model", str(tmp_path / "nope.keras"))
     assert proc.returncode == 2 and "nope.keras: no such model file" in proc.stderr
+    with pytest.raises(evaluation.UserError,
+                       match=r"a folder, not a model file; pass the path of a \.keras file"):
+        evaluation.load_model(tmp_path)
 
 
 def test_report_has_intervals_curves_and_the_misclassified_picture(trained, synth_dir, tmp_path):

@@ -375,6 +375,10 @@ def test_terminal_summary_shows_aucs_and_intervals():
     assert f"macro ROC AUC {report['macro_roc_auc']:.4f}" in text
     assert "95% bootstrap interval, 300 draws of the test beats, seed 1" in text
     assert "Confusion matrix" in text and "misclassified:" in text
+    # the axes are named in the matrix's corner, whole even at 80 columns
+    narrow = io.StringIO()
+    evaluation.print_report(report, console=Console(file=narrow, width=80))
+    assert "true \\ predicted" in narrow.getvalue()
 
 
 # ----------------------------------------------------------------------- W&B offline

@@ -143,9 +143,13 @@ def test_data_check_says_99_samples_per_beat_for_a_100_column_file(tmp_path, cap
     out = capsys.readouterr().out
     assert f"{path}: 12 beats, 99 samples each" in out
     assert "0 (normal): " in out and "2 (other): " in out
+    assert "every beat is of one class" not in capsys.readouterr().err
     one = _write(tmp_path / "one.csv", X[:1], y[:1])
     data_cli.main(["check", str(one)])
-    assert f"{one}: 1 beat, 99 samples each" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert f"{one}: 1 beat, 99 samples each" in captured.out
+    # one class: passes, with a note that training refuses it and why it may be so
+    assert f"note: {one}: every beat is of one class, which training refuses" in captured.err
 
 
 def test_data_check_reads_the_beat_sidecar_as_training_does(tmp_path, capsys):

@@ -134,7 +134,8 @@ def test_a_two_lead_run_trains_and_its_model_scores_two_lead_rows_only(tmp_path,
     one_lead = write_records_csv(tmp_path / "one", "mitbih_train", {"200": 50}, seed=3)
     one_lead_split, where = evaluation.test_data_for(loaded, str(one_lead), None)
     with pytest.raises(UserError, match=r"expects beats of 187 samples in each of 2 leads \(374 "
-                                        r"per row\) but .* has 187 per row; convert it with "
+                                        r"per row, before the label\) but .* has 187; convert "
+                                        r"it with "
                                         r"`code/data.py wfdb --two-leads`"):
         evaluation.check_fit(loaded, one_lead_split, where)
     evaluation.check_fit(loaded, test, "the two-lead rows")

@@ -48,6 +48,10 @@ def _check(args: argparse.Namespace) -> None:
                            for c, n in zip(*np.unique(y, return_counts=True)))
         print(f"{path}: {counted(len(y), 'beat')}, {X.shape[1]} samples each, "
               f"labels {{{counts}}}")
+        if len(np.unique(y)) == 1:
+            print(f"note: {path}: every beat is of one class, which training refuses (a test "
+                  "file, or one of PTBDB's two files, may hold one); if it should hold "
+                  "several, is its label column (the last) missing?", file=sys.stderr)
         if beside is not None:
             print(f"{sidecar.sidecar_path(path)}: its beat sidecar, in step with it "
                   f"({counted(len(set(beside[0].tolist())), 'record')})")

@@ -55,6 +55,10 @@ def load_model(path: str | Path) -> LoadedModel:
     import keras
 
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, not a model file; pass the path of a .keras file "
+                        f"(a run's folder holds model.keras, a models folder "
+                        "<model>/best.keras)")
     if not path.is_file():
         raise UserError(f"{path}: no such model file. Train one first (`make sweep` or "
                         "`python code/train.py`), or pass the path of a .keras file")
@@ -117,8 +121,8 @@ def check_fit(loaded: LoadedModel, split: Split, source: str) -> None:
     if expected_len is not None and split.X.shape[1] != expected_len * leads:
         in_leads = f" in each of {leads} leads" if leads > 1 else ""
         raise UserError(f"{loaded.path} expects beats of {expected_len} samples{in_leads} "
-                        f"({expected_len * leads} per row) but {source} has "
-                        f"{split.X.shape[1]} per row"
+                        f"({expected_len * leads} per row, before the label) but {source} has "
+                        f"{split.X.shape[1]}"
                         + ("; convert it with `code/data.py wfdb --two-leads`" if leads > 1
                            else ""))
     n_out = int(loaded.model.output_shape[-1])

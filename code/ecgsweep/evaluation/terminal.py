@@ -11,6 +11,9 @@ from ..cli import counted
 from .metrics import CI_LEVEL, RESAMPLED_BEATS, coarse_interval_note
 
 
+CONFUSION_CORNER = "true \\ predicted"
+
+
 def _ci_text(interval: list[float] | None, digits: int = 3) -> str:
     """An interval as the figure beside it is printed, to as many decimals."""
     return f"[{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]" if interval else "-"
@@ -92,8 +95,9 @@ def _interval_caveats(boot: dict[str, Any] | None, ci: dict[str, Any]) -> list[s
 def confusion_table(report: dict[str, Any]):
     from rich.table import Table
 
-    cm = Table(title="Confusion matrix", caption="rows: true class, columns: predicted")
-    cm.add_column("")
+    # the corner names the axes: a caption would wrap to the narrow table's width
+    cm = Table(title="Confusion matrix")
+    cm.add_column(CONFUSION_CORNER)
     for name in report["class_names"]:
         cm.add_column(name, justify="right")
     for name, row in zip(report["class_names"], report["confusion_matrix"]):
