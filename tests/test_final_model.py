@@ -185,6 +185,7 @@ def test_the_coordinator_promotes_a_shipped_kfold_runs_own_model(record_data, tm
     assert best["value"] == run_record["value"] == pytest.approx(run_record["kfold"]["mean"])
     assert best["final_model"] == "ensemble"
     assert best["members"] == [str(shipped / f"fold{i}.keras") for i in (1, 2)]
+    assert best["run_dir"] == str(shipped)  # where the run lies now, not the node's folder
     assert (tmp_path / "models" / "cnn" / "best.keras").read_bytes() == (
         shipped / "model.keras").read_bytes()
 

@@ -68,6 +68,7 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
     proc = _protocol(tmp_path, *command)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("reusing the final model trained before") == 2
+    assert f"reusing the choice of sweep {held['sweep']['sweep_id']} made before" in proc.stdout
     assert "training the final model" not in proc.stdout
 
     document = json.loads((out / "protocol.json").read_text())
@@ -231,6 +232,26 @@ def test_a_seed_trained_before_from_the_same_inputs_is_reused(tmp_path, monkeypa
     assert protocol.trained_before(out / "seed7", inputs) is None
     (out / "seed7" / protocol.TRAINED_FILE).write_text("not json")
     assert protocol.trained_before(out / "seed7", inputs) is None
+
+
+def test_a_sweep_s_choice_made_before_from_the_same_inputs_is_reused(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("epochs: 1\n")
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"program": "code/train.py", "method": "grid",
+                                     "parameters": {"config_file": {"value": str(config)}}}))
+    dev = protocol.Side("dev", "train", tmp_path, tmp_path / "dev")
+    cfg = yaml.safe_load(sweep.read_text())
+    inputs = protocol.sweep_inputs(str(sweep), cfg, 3, dev)
+    out = tmp_path / "out"
+    out.mkdir()
+    choice = {"sweep_id": "s1", "run_id": "r1", "params": {"dropout_rate": 0.3}}
+    (out / protocol.CHOICE_FILE).write_text(json.dumps({"inputs": inputs, "choice": choice}))
+    assert protocol.chosen_before(out, inputs) == choice
+    # another count, an edited configuration file the sweep names: made again
+    assert protocol.chosen_before(out, protocol.sweep_inputs(str(sweep), cfg, 4, dev)) is None
+    config.write_text("epochs: 2\n")
+    assert protocol.chosen_before(out, protocol.sweep_inputs(str(sweep), cfg, 3, dev)) is None
 
 
 def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path):

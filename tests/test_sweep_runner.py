@@ -14,6 +14,7 @@ from ecgsweep.model_record import ModelRecord
 from ecgsweep.sweep import commands, engine as engine_mod, executor, failures, runner
 from ecgsweep.sweep import config as sc
 from ecgsweep.sweep.bookkeeping import NoMore, claim, create_or_join
+from ecgsweep.sweep.program import ANY_PROGRAM
 from ecgsweep.sweep.runner import Options, Runner
 from ecgsweep.sweep_hooks import ECG_PROGRAM
 
@@ -257,6 +258,34 @@ def test_a_run_stopped_from_outside_the_sweep_is_lost_not_failed():
         assert state == CRASHED and error.startswith("stopped from outside the sweep: ")
     assert end_state(live, 1, "Traceback\nValueError: x", None, lambda code: None)[0] == FAILED
     assert end_state(live, -signal.SIGKILL, "", None, lambda code: None)[0] == FAILED  # OOM?
+
+
+def test_a_run_of_an_interrupted_runner_that_had_reached_its_end_is_finished(tmp_path):
+    """The runner's Ctrl-C reaching a run as it exits: finished when the program says the
+    run ended by itself (its model's record is not marked stopped), else lost with it."""
+    from ecgsweep.sweep.store import CRASHED, FINISHED
+    from ecgsweep.sweep.supervision import LiveRun, end_state
+    from ecgsweep.sweep_models import ended_by_itself
+
+    live = LiveRun(handle=None, slot=0, spec=None, interrupted=True, stop_sent_at=1.0)
+    assert end_state(live, 0, "", None, lambda code: None, ended_by_itself=True) == (
+        FINISHED, None)
+    assert end_state(live, 0, "", None, lambda code: None)[0] == CRASHED
+    assert end_state(live, 143, "", None, lambda code: None, ended_by_itself=True)[0] == CRASHED
+
+    files = tmp_path / "run" / "files"
+    files.mkdir(parents=True)
+    assert not ended_by_itself(files) and not ended_by_itself(None)  # no model: cannot say
+    (files.parent / "fold1.keras").write_bytes(b"m")
+    (files.parent / "fold1.json").write_text(json.dumps({"stopped": False}))
+    assert not ended_by_itself(files)  # fold models alone: a k-fold run cut short
+    (files.parent / "model.keras").write_bytes(b"m")
+    (files.parent / "model.json").write_text(json.dumps({"stopped": False}))
+    assert ended_by_itself(files) and not ANY_PROGRAM.ended_by_itself(files)
+    (files.parent / "model.json").write_text(json.dumps({"stopped": True}))
+    assert not ended_by_itself(files)
+    (files.parent / "model.json").write_text("{damaged")
+    assert not ended_by_itself(files)
 
 
 def test_classify_exit():

@@ -21,6 +21,8 @@ EC57 report on records no choice looked at out.
    before is reused.
 2. With ``--sweep``: the offline sweep on the development data; its best finished run's
    parameters, read from the sweep's store, join the configuration (no copying by hand).
+   A choice made before from the same YAML, configuration files, count, data and code
+   (``<out>/sweep-choice.json``) is reused.
 3. For each seed: train the final model (``code/train.py --config_file=FILE``): its
    record-grouped k-fold cross-validation's pooled EC57 table is the **chosen-on** figure,
    and the run's own model (``final_model``) is what is scored next. A seed trained before
@@ -66,6 +68,7 @@ DEFAULT_CONFIG = "configs/inter_patient.yaml"
 DEFAULT_SEEDS = (42,)
 STAMP_FILE = "protocol-input.json"  # what a data folder was converted from
 TRAINED_FILE = "trained.json"  # <out>/seed<N>/trained.json: a finished training and its inputs
+CHOICE_FILE = "sweep-choice.json"  # <out>/sweep-choice.json: a sweep's best run and its inputs
 # Keys the protocol sets itself: a sweep's values of them are not carried over. The
 # converted files are named as the mitbih data set's (mitbih_train.csv, mitbih_test.csv).
 PROTOCOL_KEYS = ("dataset", "data_dir", "models_dir", "seed", "config_file", "other_lead_data",
@@ -218,6 +221,13 @@ def sweep_choice(yaml_path: str, count: int, dev: Side, out: Path) -> dict[str, 
     from .sweep_hooks import ECG_PROGRAM
 
     cfg = sweep_config.loads(sweep_config.read_text(yaml_path), source=yaml_path)
+    inputs = sweep_inputs(yaml_path, cfg, count, dev)
+    earlier = chosen_before(out, inputs)
+    if earlier:
+        print(f"protocol: reusing the choice of sweep {earlier['sweep_id']} made before from "
+              f"the same YAML, count, data and code: its best run {earlier['run_id']}",
+              flush=True)
+        return earlier
     params = dict(cfg.get("parameters") or {})
     params.update(dataset={"value": DATASET}, data_dir={"value": str(dev.folder)},
                   models_dir={"value": str(out / "sweep-models")})
@@ -233,7 +243,36 @@ def sweep_choice(yaml_path: str, count: int, dev: Side, out: Path) -> dict[str, 
     if rc != 0:
         raise UserError(f"the sweep {sweep_id} ended with exit code {rc}; see its runs' "
                         f"output in {store_root / sweep_id / 'logs'}")
-    return best_finished_run(store_root, sweep_id)
+    choice = best_finished_run(store_root, sweep_id)
+    write_text_whole(out / CHOICE_FILE, json.dumps({"inputs": inputs, "choice": choice},
+                                                   indent=2, default=str) + "\n")
+    return choice
+
+
+def sweep_inputs(yaml_path: str, cfg: dict[str, Any], count: int, dev: Side
+                 ) -> dict[str, Any]:
+    """What a sweep's choice is made from: its YAML, the configuration files its
+    ``config_file`` parameter names, its run count, the converted data and the code."""
+    section = (cfg.get("parameters") or {}).get("config_file") or {}
+    named = [section["value"]] if "value" in section else list(section.get("values") or [])
+    return {"yaml": _file_digest(Path(yaml_path)), "count": count,
+            "config_files": {str(name): _file_digest(Path(str(name))) for name in named
+                             if Path(str(name)).is_file()},
+            "data": side_stamp(dev), "code": package_digest()}
+
+
+def chosen_before(out: Path, inputs: dict[str, Any]) -> dict[str, Any] | None:
+    """The best run of a sweep finished before from the same ``inputs``
+    (``<out>/sweep-choice.json``); else None."""
+    try:
+        earlier = json.loads((out / CHOICE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(earlier, dict) or earlier.get("inputs") != inputs:
+        return None
+    choice = earlier.get("choice")
+    return choice if isinstance(choice, dict) and isinstance(choice.get("params"), dict) \
+        else None
 
 
 def best_finished_run(store_root: Path, sweep_id: str) -> dict[str, Any]:
@@ -331,16 +370,19 @@ def package_digest() -> str:
     return digest.hexdigest()
 
 
+def side_stamp(side: Side | None) -> dict[str, Any] | None:
+    """What a converted side was converted from (its folder's stamp), or None."""
+    path = side.folder / STAMP_FILE if side else None
+    return json.loads(path.read_text()) if path and path.is_file() else None
+
+
 def training_inputs(arguments: list[str], config_file: str, dev: Side,
                     other_lead: Side | None = None) -> dict[str, Any]:
     """What a seed's final model is trained from: the training arguments, the configuration
     file's content, the converted data's stamps and the code."""
-    def stamp(side: Side | None) -> Any:
-        path = side.folder / STAMP_FILE if side else None
-        return json.loads(path.read_text()) if path and path.is_file() else None
-
     return {"arguments": arguments, "config_file": _file_digest(Path(config_file)),
-            "data": stamp(dev), "other_lead_data": stamp(other_lead), "code": package_digest()}
+            "data": side_stamp(dev), "other_lead_data": side_stamp(other_lead),
+            "code": package_digest()}
 
 
 def trained_before(folder: Path, inputs: dict[str, Any]) -> Path | None:

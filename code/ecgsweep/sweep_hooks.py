@@ -72,6 +72,9 @@ class EcgProgram:
     def on_shipped_run(self, run_folder: Path, cwd: str) -> str | None:
         return sweep_models.promote_shipped(run_folder, cwd)
 
+    def ended_by_itself(self, files_dir: Path | None) -> bool:
+        return sweep_models.ended_by_itself(files_dir)
+
     def closing_lines(self, rows: list[dict[str, Any]], cwd: str | None) -> list[str]:
         return [line for rec in sweep_models.best_models(rows, cwd=cwd)
                 for line in sweep_models.best_model_lines(rec)]

@@ -61,11 +61,28 @@ def promote_shipped(run_folder: Path, cwd: str | Path) -> str | None:
             f"{slot.model_path} ({reason})")
 
 
+def ended_by_itself(files_dir: Path | None) -> bool:
+    """Whether the run with this W&B files folder saved its own model at its end: a
+    ``model.keras`` whose record does not say ``stopped`` (a k-fold run's fold models alone
+    are a run cut short)."""
+    model = Path(files_dir).parent / RUN_MODEL_FILE if files_dir else None
+    if model is None or not model.is_file():
+        return False
+    try:
+        return not ModelRecord.read(record_path(model)).stopped
+    except (OSError, DamagedRecord):
+        return False
+
+
 def _shipped_paths(record: ModelRecord, run_folder: Path) -> ModelRecord:
-    """``record`` naming its fold files (``kfold.models``, an ensemble's ``members``) where
-    they lie now, in the shipped folder, not on the node that trained them."""
+    """``record`` naming its run folder and fold files (``kfold.models``, an ensemble's
+    ``members``) where they lie now, in the shipped folder, not on the node that trained
+    them."""
     def here(paths: list[str]) -> list[str]:
         return [str(run_folder / Path(p).name) for p in paths]
+
+    if record.run_dir is not None:
+        record = dataclasses.replace(record, run_dir=str(run_folder))
 
     if record.kfold is not None:
         record = dataclasses.replace(record, kfold=dataclasses.replace(

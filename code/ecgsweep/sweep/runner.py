@@ -180,7 +180,10 @@ class Runner:
 
     def _finalize(self, lr: LiveRun, rc: int) -> None:
         out = lr.handle.outcome(rc)
-        state, error = end_state(lr, rc, out.tail, out.lost, self.opts.program.describe_exit)
+        finished = (lr.interrupted and rc == 0 and not out.lost
+                    and self.opts.program.ended_by_itself(out.files_dir))
+        state, error = end_state(lr, rc, out.tail, out.lost, self.opts.program.describe_exit,
+                                 finished)
         requeue = state == CRASHED and self.cfg.get("method") == "grid"
         with self.store.transaction():
             self._store_rows(lr, out.rows, out.summary)
@@ -188,7 +191,8 @@ class Runner:
                 self.store, lr.handle.run_id, state=state, exit_code=None if out.lost else rc,
                 error=error,
                 tail=out.tail, summary=out.summary, now=self.now(), stop_reason=lr.stop_reason,
-                lost=lr.interrupted or bool(out.lost), requeue_grid=requeue, metric=self.metric, best=lr.best,
+                lost=state == CRASHED and (lr.interrupted or bool(out.lost)),
+                requeue_grid=requeue, metric=self.metric, best=lr.best,
                 max_same_failures=self.opts.max_same_failures)
         if failure:
             self.failure = self.no_more = failure

@@ -55,12 +55,16 @@ class LiveRun:
 
 
 def end_state(lr: LiveRun, rc: int, tail: str, lost: str | None,
-              describe_exit: Callable[[int], str | None]) -> tuple[str, str | None]:
+              describe_exit: Callable[[int], str | None],
+              ended_by_itself: bool = False) -> tuple[str, str | None]:
     """(state, error) of a run whose program exited with ``rc`` (or that the executor lost);
-    ``describe_exit``: what the program means by its own exit codes."""
+    ``describe_exit``: what the program means by its own exit codes; ``ended_by_itself``:
+    the program says the run reached its end before any stop reached it."""
     if lost:
         return CRASHED, f"crashed: {lost}"
     if lr.interrupted:
+        if rc == 0 and ended_by_itself:  # the runner's stop came after the run's own end
+            return FINISHED, None
         return CRASHED, f"runner interrupted; run ended with exit {rc}"
     if lr.stop_sent_at is not None:
         return STOPPED, None
