@@ -73,6 +73,8 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
 
     document = json.loads((out / "protocol.json").read_text())
     assert [r["run_dir"] for r in document["seeds"]] == [r["run_dir"] for r in held["seeds"]]
+    # eval --cv-run and --against take the output folder for its seeds' runs
+    assert protocol.seed_run_folders(out) == [r["run_dir"] for r in document["seeds"]]
     assert document["dev"]["records"] == ["101", "106", "209"]
     assert document["external"]["records"] == ["800", "802"]
     # without MLII, each external record is read in its lead most like the development beats
@@ -232,6 +234,20 @@ def test_a_seed_trained_before_from_the_same_inputs_is_reused(tmp_path, monkeypa
     assert protocol.trained_before(out / "seed7", inputs) is None
     (out / "seed7" / protocol.TRAINED_FILE).write_text("not json")
     assert protocol.trained_before(out / "seed7", inputs) is None
+
+
+def test_a_protocol_folder_stands_for_its_seeds_runs_in_eval(tmp_path, capsys):
+    from ecgsweep.eval_cli import run_folders
+
+    for seed in (42, 7):
+        (tmp_path / "out" / f"seed{seed}").mkdir(parents=True)
+        (tmp_path / "out" / f"seed{seed}" / protocol.TRAINED_FILE).write_text(
+            json.dumps({"inputs": {}, "run_dir": f"runs/{seed}"}))
+    assert protocol.seed_run_folders(tmp_path / "out") == ["runs/7", "runs/42"]
+    assert protocol.seed_run_folders(tmp_path) is None
+    assert run_folders([str(tmp_path / "out"), "a-run"], "--against") == [
+        "runs/7", "runs/42", "a-run"]
+    assert "--against " in capsys.readouterr().out
 
 
 def test_a_sweep_s_choice_made_before_from_the_same_inputs_is_reused(tmp_path):

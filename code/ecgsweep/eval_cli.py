@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a k-fold run's folder: print its cross-validated EC57 and "
                            "per-record tables from its fold records, no model loaded; "
                            "repeat for runs of the same folds (other seeds): each fold's "
-                           "models averaged, scored again")
+                           "models averaged, scored again; a code/protocol.py output folder "
+                           "stands for its seeds' runs")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         dest="settings",
                         help="a step after the model set to VALUE instead of the value the "
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --cv-run: k-fold runs of the same folds (repeat for other "
                              "seeds), scored as they were trained; prints each class's F1 of "
                              "--cv-run minus theirs, with an interval that draws the same "
-                             "held-out records for both")
+                             "held-out records for both; a protocol's output folder stands "
+                             "for its seeds' runs")
     parser.add_argument("--records", metavar="LIST|DIR",
                         help="with --cv-run: pool these held-out records only, named "
                              "separated by commas or as the WFDB records of a folder (one "
@@ -110,6 +112,19 @@ def refuse_without(flags: list[str], needed: str) -> None:
         raise UserError(f"{' '.join(flags)} {verb} with {needed}")
 
 
+def run_folders(folders: list[str], flag: str) -> list[str]:
+    """Each folder as given, or, for a protocol's output folder, its seeds' run folders."""
+    from ecgsweep.protocol import seed_run_folders
+
+    expanded = []
+    for folder in folders:
+        seeds = seed_run_folders(folder)
+        if seeds:
+            print(f"{flag} {folder}: the protocol's seeds' runs, {' '.join(seeds)}", flush=True)
+        expanded += seeds or [folder]
+    return expanded
+
+
 def cv_pooled(run_dirs: list[str], settings: dict, names: list[str] | None,
               args: argparse.Namespace) -> dict:
     """Prints, and returns, the pooled tables of k-fold runs: from their fold records as
@@ -153,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         raise UserError("--against goes with --cv-run (two k-fold runs' held-out records "
                         "compared); to compare models on test data, score each with --model")
     if args.cv_run:
+        args.cv_run = run_folders(args.cv_run, "--cv-run")
+        args.against = run_folders(args.against or [], "--against") or None
         for run_dir in args.against or []:  # before any work: a wrong folder is one line
             cv_report.read_fold_records(run_dir, "--against")
         pooled = cv_pooled(args.cv_run, settings, names, args)

@@ -400,6 +400,20 @@ def trained_before(folder: Path, inputs: dict[str, Any]) -> Path | None:
     return model.parent if model.is_file() and record_path(model).is_file() else None
 
 
+def seed_run_folders(folder: str | Path) -> list[str] | None:
+    """The run folders of the seeds a protocol output folder trained (their
+    ``seed<N>/trained.json``), in seed order; None when ``folder`` is no protocol's."""
+    found = []
+    for path in Path(folder).glob(f"seed*/{TRAINED_FILE}"):
+        try:
+            run_dir = json.loads(path.read_text())["run_dir"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if path.parent.name.removeprefix("seed").isdigit():
+            found.append((int(path.parent.name.removeprefix("seed")), str(run_dir)))
+    return [run_dir for _, run_dir in sorted(found)] or None
+
+
 def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
                out: Path, other_lead: Side | None = None) -> Path:
     """Train the final model on the development data with ``seed`` (and, given
