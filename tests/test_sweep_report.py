@@ -106,6 +106,20 @@ def test_band_thresholds_follow_the_hyperband_rule():
     assert rd.band_thresholds(curves, [2], 2.0, "minimize") == {2: 0.4}
 
 
+def test_a_k_fold_run_s_curve_is_drawn_per_fold_as_hyperband_counts_it():
+    """A k-fold run logs each fold's epochs under fold<i>/ and its running mean after each
+    fold: the curve's steps are those means, 1 and 2, not the rows' places."""
+    rows = [{"epoch": 1, "fold1/val_macro_f1": 0.2}, {"epoch": 2, "fold1/val_macro_f1": 0.3},
+            {"folds_completed": 1, "val_macro_f1": 0.3},
+            {"epoch": 1, "fold2/val_macro_f1": 0.1}, {"epoch": 2, "fold2/val_macro_f1": 0.2},
+            {"folds_completed": 2, "val_macro_f1": 0.25}, {"val_macro_f1": float("nan")}]
+    assert rd.metric_steps(rows, "val_macro_f1") == [{"step": 1, "value": 0.3},
+                                                     {"step": 2, "value": 0.25}]
+    # a program logging its metric each epoch: the steps are its epochs
+    epochs = [{"epoch": e, "loss": 1.0 / e, "val_macro_f1": 0.1 * e} for e in (1, 2, 3)]
+    assert [h["step"] for h in rd.metric_steps(epochs, "val_macro_f1")] == [1, 2, 3]
+
+
 def _synthetic_runs(n):
     rng = random.Random(1)
     runs = []

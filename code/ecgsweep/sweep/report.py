@@ -80,13 +80,13 @@ def curves_figure(sweep: dict, thresholds: dict[int, float]) -> go.Figure:
     fig = go.Figure()
     for r in sweep["runs"]:
         pts = [h for h in r["history"] if rd.finite(h.get("value"))]
-        fig.add_trace(go.Scatter(x=[h["epoch"] for h in pts], y=[h["value"] for h in pts],
+        fig.add_trace(go.Scatter(x=[h["step"] for h in pts], y=[h["value"] for h in pts],
                                  mode="lines+markers", name=f"{r['id']} ({r['state']})"))
         stop = rd.stop_point(r, thresholds)
         if stop and pts:
             band, thr = stop
             fig.add_trace(go.Scatter(
-                x=[pts[-1]["epoch"]], y=[pts[-1]["value"]], mode="markers", showlegend=False,
+                x=[pts[-1]["step"]], y=[pts[-1]["value"]], mode="markers", showlegend=False,
                 marker={"symbol": "x", "size": 12, "color": "red"},
                 hovertext=f"{r['id']} stopped at epoch-{band} band"
                           + (f", threshold {thr:.4g}" if thr is not None else "")))
@@ -94,8 +94,8 @@ def curves_figure(sweep: dict, thresholds: dict[int, float]) -> go.Figure:
         fig.add_trace(go.Scatter(x=list(thresholds), y=list(thresholds.values()),
                                  mode="markers", name="hyperband band threshold",
                                  marker={"symbol": "line-ew-open", "size": 24, "color": "red"}))
-    fig.update_layout(title=f"{sweep['metric']} per epoch (x: stopped by hyperband)",
-                      xaxis_title="epoch", yaxis_title=sweep["metric"])
+    fig.update_layout(title=f"{sweep['metric']} per step (x: stopped by hyperband)",
+                      xaxis_title=rd.STEP_AXIS, yaxis_title=sweep["metric"])
     return fig
 
 
@@ -118,7 +118,7 @@ def wall_time_figure(sweep: dict) -> go.Figure:
 
 
 def leaderboard_rows(sweep: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["run", "state", sweep["metric"] or "metric", "epochs", "minutes", *sweep["searched"]]
+    header = ["run", "state", sweep["metric"] or "metric", "steps", "minutes", *sweep["searched"]]
     body = []
     for r in rd.leaderboard(sweep["runs"], sweep["goal"]):
         secs = (r["ended_at"] - r["started_at"]) if r.get("ended_at") and r.get("started_at") else None

@@ -2,7 +2,7 @@
 
 Everything here but ``read_sweep`` is a pure function of plain dicts and lists, so the
 figures (``report.py``) can be drawn from a hand-built sweep as well as from a store.
-A run is ``{"id", "state", "params": {name: value}, "value", "history": [{"epoch", "value"}],
+A run is ``{"id", "state", "params": {name: value}, "value", "history": [{"step", "value"}],
 "started_at", "ended_at", "stop_reason"}``; a sweep is ``{"id", "metric", "goal",
 "searched", "early_terminate", "runs"}``.
 """
@@ -22,6 +22,8 @@ from .store import Store
 # warns the same way); the figure still shows them, with the caveat.
 MIN_RUNS_FOR_IMPORTANCE = 10
 
+# What one step of the curves is: the metric's nth value, hyperband's unit of progress.
+STEP_AXIS = "step: the metric's nth value (an epoch; a fold of a k-fold run)"
 _STOP_RE = re.compile(r"epoch-(\d+) threshold (\S+)")
 
 
@@ -40,13 +42,20 @@ def read_sweep(store: Store) -> dict[str, Any]:
             "params": {k: (v.get("value") if isinstance(v, dict) else v)
                        for k, v in r["params"].items()},
             "value": r.get("metric_best"),
-            "history": [{"epoch": h.get("epoch", i + 1), "value": h.get(metric)}
-                        for i, h in enumerate(hist)],
+            "history": metric_steps(hist, metric),
             "started_at": r.get("started_at"), "ended_at": r.get("ended_at"),
             "stop_reason": r.get("stop_reason")})
     return {"id": meta["sweep_id"], "metric": metric, "goal": goal,
             "searched": sweep_config.searched_params(cfg),
             "early_terminate": filled.get("early_terminate"), "runs": runs}
+
+
+def metric_steps(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """The run's finite values of ``metric``, each with its step: its place among them, as
+    hyperband counts them (an epoch for most programs, a fold for a k-fold run that logs
+    its running mean after each fold), whatever else the rows hold."""
+    values = [row[metric] for row in rows if finite(row.get(metric))]
+    return [{"step": n, "value": value} for n, value in enumerate(values, start=1)]
 
 
 def metric_values(run: dict) -> list[float]:

@@ -64,16 +64,16 @@ def curves_png(sweep: dict, thresholds: dict[int, float], ax: Any) -> None:
         pts = [h for h in r["history"] if rd.finite(h.get("value"))]
         if not pts:
             continue
-        ax.plot([h["epoch"] for h in pts], [h["value"] for h in pts], marker=".", lw=1)
+        ax.plot([h["step"] for h in pts], [h["value"] for h in pts], marker=".", lw=1)
         if rd.stop_point(r, thresholds):
-            ax.plot(pts[-1]["epoch"], pts[-1]["value"], "x", color="red", ms=9)
+            ax.plot(pts[-1]["step"], pts[-1]["value"], "x", color="red", ms=9)
     if thresholds:
         ax.plot(list(thresholds), list(thresholds.values()), "_", color="red", ms=24, mew=2,
                 label="hyperband band threshold")
         ax.legend(fontsize=8)
-    ax.set_xlabel("epoch")
+    ax.set_xlabel(rd.STEP_AXIS)
     ax.set_ylabel(sweep["metric"])
-    ax.set_title(f"{sweep['metric']} per epoch (x: stopped by hyperband)")
+    ax.set_title(f"{sweep['metric']} per step (x: stopped by hyperband)")
 
 
 def wall_time_png(sweep: dict, ax: Any) -> None:
