@@ -142,14 +142,25 @@ def test_a_runs_progress_is_its_last_epoch_line(output, shown):
     assert ANY_PROGRAM.progress(output) is None  # a W&B user's program: its logged rows
 
 
-def test_live_runs_take_their_epoch_from_their_own_output(tmp_path):
+def test_runs_take_their_epoch_from_their_own_output(tmp_path):
+    from ecgsweep.folds import folds_done_text
+
     log = tmp_path / "r1.log"
     log.write_text("data: 900 training beats\nepoch 1/4  loss 0.9\nepoch 2/4  loss 0.5\n")
+    kfold = tmp_path / "r4.log"  # its rows count every fold's epochs: 8 for 2 folds of 4
+    kfold.write_text("fold 2/2 epoch 4/4  loss 0.5\nmean of 2 folds, epoch 4/4  loss 0.5\n"
+                     f"done: val_macro_f1 0.5000 +- 0.0100 {folds_done_text(2, 2)}\n"
+                     "evaluate the 2 fold models as an ensemble on the test data:\n")
     rows = [{"run_id": "r1", "state": "running", "log_path": str(log), "epochs": 0},
-            {"run_id": "r2", "state": "finished", "log_path": str(log), "epochs": 4},
-            {"run_id": "r3", "state": "running", "log_path": None, "epochs": 1}]
-    assert [r.get("progress") for r in with_progress(rows, ECG_PROGRAM)] == ["2/4", None, None]
-    assert [r.get("progress") for r in with_progress(rows, ANY_PROGRAM)] == [None] * 3
+            {"run_id": "r2", "state": "finished", "log_path": str(log), "epochs": 2},
+            {"run_id": "r3", "state": "running", "log_path": None, "epochs": 1},
+            {"run_id": "r4", "state": "finished", "log_path": str(kfold), "epochs": 8},
+            {"run_id": "r5", "state": "pending", "log_path": str(log), "epochs": 0}]
+    assert [r.get("progress") for r in with_progress(rows, ECG_PROGRAM)] == [
+        "2/4", "2/4", None, "2/2 folds", None]
+    assert [r.get("progress") for r in with_progress(rows, ANY_PROGRAM)] == [None] * 5
+    kfold.write_text("fold 1/2 epoch 3/4  loss 0.5\n")  # a changed log is read again
+    assert with_progress(rows[3:4], ECG_PROGRAM)[0]["progress"] == "3/4 f1/2"
 
 
 def test_our_program_away_from_the_clone_runs_its_own_copy(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ the best-model slot hold the mean over all folds.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, NamedTuple, Sequence
@@ -186,6 +187,15 @@ class PrefixedLog:
 def mean_log(run, folds: int, epochs: int) -> PrefixedLog:
     """The epoch-wise mean over the folds (``mean_history``), once they have all trained."""
     return PrefixedLog(run, "mean/", f"mean of {counted(folds, 'fold')},", epochs)
+
+
+def folds_done_text(completed: int, folds: int) -> str:
+    """How a k-fold run's ``done:`` line says how many folds it finished (``FOLDS_DONE``
+    reads it back for the sweep's runs table)."""
+    return f"over {completed} of {folds} folds"
+
+
+FOLDS_DONE = re.compile(r"^done: .* over (?P<completed>\d+) of (?P<folds>\d+) folds\b")
 
 
 def folds_done_row(outcomes: list[FoldOutcome]) -> dict[str, float]:

@@ -20,7 +20,7 @@ from .cli import EXIT_NAN, counted
 from .contract import (PROMOTE_BY_COORDINATOR, PROMOTE_ENV, STOPPED_MID_EPOCH, VAL_METRICS,
                        kept_metric)
 from .final_model import FinalModel
-from .folds import FoldOutcome, cut_short_note, eval_command
+from .folds import FoldOutcome, cut_short_note, eval_command, folds_done_text
 from .model_record import ModelRecord, record_path
 from .run_start import RunContext
 
@@ -134,8 +134,8 @@ def _print_done(ctx: RunContext, record: ModelRecord, best_value: float, best_ep
     note = " (stopped early by request)" if stopped else ""
     needs_test = not ctx.source.has_test_data()
     if ctx.folds:
-        print(f"done: {record.metric} {best_value:.4f} +- {record.kfold.std:.4f} over "
-              f"{completed} of {ctx.folds} folds{note}", flush=True)
+        print(f"done: {record.metric} {best_value:.4f} +- {record.kfold.std:.4f} "
+              f"{folds_done_text(completed, ctx.folds)}{note}", flush=True)
         if record.final_model:
             print(f"evaluate the run's model ({record.final_model} of the "
                   f"{counted(completed, 'fold')}) "

@@ -26,6 +26,7 @@ from . import params, sweep_models
 from .config import ConfigError, coerce_value
 from .contract import (EXIT_NAN, OBJECTIVE_METRICS, PROMOTE_BY_COORDINATOR, PROMOTE_ENV,
                        TRAIN_METRICS, VAL_METRICS, kept_metric)
+from .folds import FOLDS_DONE
 from .sweep.config import did_you_mean
 from .sweep.findings import Problem
 from .sweep.hints import CLONE_CODE
@@ -129,8 +130,12 @@ def train_program() -> list[str]:
 
 def epoch_progress(output: str) -> str | None:
     """The last epoch line of a run's output as ``3/10`` (``3/10 f2/4`` in fold 2 of 4,
-    ``refit 3/10``); None when it has none yet."""
+    ``refit 3/10``), or a k-fold run's ``done:`` line as ``2/4 folds``; None when it has
+    none yet."""
     for line in reversed(output.splitlines()):
+        done = FOLDS_DONE.match(line.strip())
+        if done:
+            return f"{done['completed']}/{done['folds']} folds"
         m = EPOCH_LINE.match(line.strip())
         if m:
             shown = f"{m['epoch']}/{m['epochs']}"

@@ -13,18 +13,38 @@ from typing import Any, Callable
 
 from .failures import read_tail
 from .program import ProgramHooks
-from .store import RUNNING
+from .store import PENDING, RUNNING
 
 
 def with_progress(rows: list[dict[str, Any]], program: ProgramHooks,
                   read: Callable[[Path], str] = read_tail) -> list[dict[str, Any]]:
-    """``rows`` with ``progress`` (the hook's short text) added to each running run whose
-    output log says how far it is."""
+    """``rows`` with ``progress`` (the hook's short text) added to each run whose output log
+    says how far it is, or how far it went (a k-fold run's folds, where its logged rows
+    count its epochs of every fold)."""
     out = []
     for row in rows:
-        if row.get("state") == RUNNING and row.get("log_path"):
-            said = program.progress(read(Path(row["log_path"])))
+        if row.get("log_path") and row.get("state") != PENDING:
+            said = _said(program, Path(row["log_path"]), row.get("state") == RUNNING, read)
             if said:
                 row = {**row, "progress": said}
         out.append(row)
     return out
+
+
+def _said(program: ProgramHooks, log: Path, live: bool,
+          read: Callable[[Path], str]) -> str | None:
+    """The hook's reading of the log; an ended run's is read again only when its log
+    changed, since the live table asks for every run at each refresh."""
+    if live:
+        return program.progress(read(log))
+    try:
+        stat = log.stat()
+    except OSError:
+        return None
+    key = (str(log), stat.st_size, stat.st_mtime_ns, program.progress, read)
+    if key not in _ENDED:
+        _ENDED[key] = program.progress(read(log))
+    return _ENDED[key]
+
+
+_ENDED: dict[tuple[Any, ...], str | None] = {}  # an ended run's reading, by its log's state
