@@ -40,6 +40,16 @@ def test_a_fault_in_the_file_names_the_file(tmp_path):
     path = _file(tmp_path, "model: resnet9000\n")
     with pytest.raises(ConfigError, match=rf"^{path}: config key 'model': 'resnet9000'"):
         resolve({"config_file": path})
+    # settings that cannot go together: the file is named when it set one of them
+    from ecgsweep.cli import UserError
+    from ecgsweep.run_start import check_combinations
+
+    path = _file(tmp_path, "folds: 2\nfinal_model: refit\nlr_schedule: plateau\n")
+    with pytest.raises(UserError, match=rf"^{path}: config key 'final_model': refit trains"):
+        check_combinations(resolve({"config_file": path}))
+    with pytest.raises(UserError, match=r"^config key 'final_model': refit trains"):
+        check_combinations(resolve({"folds": 2, "final_model": "refit",
+                                    "lr_schedule": "plateau"}))
 
 
 @pytest.mark.parametrize("text, says", [

@@ -96,6 +96,14 @@ def test_misspelled_key_stops_the_run_with_known_keys(tmp_path):
     assert proc.returncode == 2
     assert "'layer_1_sise' is not read" in proc.stderr and "layer_1_size" in proc.stderr
     assert "Traceback" not in proc.stderr
+    # a run by hand is refused before it starts a W&B run: no run folder to sync
+    assert not list(tmp_path.glob("wandb/*run-*"))
+    combined = subprocess.run([sys.executable, "code/train.py", "--folds=2",
+                               "--final_model=refit", "--lr_schedule=plateau"],
+                              cwd=REPO_ROOT, env=run_env(tmp_path), capture_output=True,
+                              text=True, timeout=120)
+    assert combined.returncode == 2 and "config key 'final_model': refit" in combined.stderr
+    assert not list(tmp_path.glob("wandb/*run-*"))
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])

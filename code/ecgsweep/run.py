@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
     try:
         cli_config = parse_cli(argv)
-    except UserError as e:
+        refuse_before_start(cli_config)
+    except expected_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     backend.quiet_tensorflow()
@@ -125,6 +126,22 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         finish_run(run, exit_code)
     return exit_code
+
+
+def refuse_before_start(cli_config: dict[str, Any]) -> None:
+    """A run started by hand gets its values from the command line alone: values that
+    cannot run are refused before ``wandb.init``, so they leave no W&B run behind. A
+    sweep's run gets its values through ``wandb.init`` (the agent's parameter file), so its
+    values are checked after it, as W&B's own runs are."""
+    import warnings
+
+    from .run_start import check_combinations
+
+    if os.environ.get("WANDB_SWEEP_PARAM_PATH"):
+        return
+    with warnings.catch_warnings():  # said once, by the run itself
+        warnings.simplefilter("ignore")
+        check_combinations(resolve(cli_config))
 
 
 def finish_run(run, exit_code: int) -> None:

@@ -16,10 +16,16 @@ from .data.datasets import DataSource, Split
 
 def check_combinations(config: dict[str, Any]) -> None:
     """Refuse settings that cannot run together (``params.combination_problems``), before
-    the data is read; the first problem's message is the error."""
+    the data is read; the first problem's message is the error, naming the ``config_file``
+    when it set one of the keys."""
+    from .config import read_config_file
+
     problems = params.combination_problems(config)
     if problems:
-        raise UserError(problems[0].message)
+        file_name = str(config.get("config_file") or "")
+        from_file = read_config_file(file_name) if file_name else {}
+        named = any(key in from_file for key in problems[0].keys)
+        raise UserError(f"{file_name}: " * named + problems[0].message)
 
 
 @dataclass(frozen=True)
