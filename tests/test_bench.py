@@ -349,6 +349,121 @@ def test_a_stopped_bench_ends_the_sweep_a_smoke_thread_runs(tmp_path):
         kill_processes_under(tmp_path)
 
 
+A_BENCH_STARTUP = """
+import sys
+from pathlib import Path
+from ecgsweep.cli import run_main, stop_signals_interrupt
+from ecgbench import runner, startup
+
+# a stand-in for code/train.py: says it is up, notes its pid, and waits to be stopped
+STAND_IN = (sys.executable, "-c", "import os, pathlib, sys, time; print('run ', flush=True); "
+            "pathlib.Path(sys.argv[1]).write_text(str(os.getpid())); time.sleep(600)")
+
+
+def bench_startup(results, sizes, work, data_root):
+    startup.launch_to_first_step([sys.argv[1] + "/run.pid"], work / "wandb", program=STAND_IN)
+
+
+def main():
+    stop_signals_interrupt()
+    runner.bench_csv = lambda data_root, rows: None
+    runner.bench_startup = bench_startup
+    runner.run(smoke=True, out=Path(sys.argv[1]) / "results.json", sections=("startup",))
+
+sys.exit(run_main(main))
+"""
+
+
+def test_a_stopped_smoke_bench_stops_the_run_it_launches_and_removes_its_work_folder(tmp_path):
+    """The start-up section runs in a thread in a smoke bench; a SIGTERM that comes while
+    the main thread waits for it reaches it: its run is stopped, the work folder removed,
+    and the table is the last thing printed."""
+    import signal
+    import time
+
+    temp = tmp_path / "tmp"  # the bench's work folder is made here (TMPDIR)
+    temp.mkdir()
+    bench = subprocess.Popen([sys.executable, "-c", A_BENCH_STARTUP, str(tmp_path)],
+                             cwd=REPO_ROOT, env=run_env(tmp_path, TMPDIR=str(temp)),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "run.pid").exists() or not (tmp_path / "run.pid").read_text():
+            assert time.monotonic() < deadline and bench.poll() is None, bench.stdout.read()
+            time.sleep(0.2)
+        run_pid = int((tmp_path / "run.pid").read_text())
+        bench.send_signal(signal.SIGTERM)
+        out, _ = bench.communicate(timeout=120)
+        assert bench.returncode == 130, out
+        _wait_until_gone(run_pid)
+        assert not list(temp.glob("ecg-bench-*")), out
+        lines = out.strip().splitlines()
+        assert lines[-2].startswith("wrote ") and lines[-1] == "interrupted", out
+        assert "startup stopped after" in out and "startup section" not in out, out
+    finally:
+        bench.kill()
+        kill_processes_under(tmp_path)
+
+
+def test_a_stop_that_comes_as_a_run_starts_still_stops_and_waits_for_it(tmp_path, monkeypatch):
+    """Ctrl-C in the instant between the start of code/train.py and the bench knowing it."""
+    import signal
+    import time
+
+    from ecgbench import startup
+
+    started: list[subprocess.Popen] = []
+    real_popen = subprocess.Popen
+
+    def popen_then_ctrl_c(argv, **kwargs):
+        proc = real_popen([sys.executable, "-c", "import time; time.sleep(600)"], **kwargs)
+        started.append(proc)
+        signal.raise_signal(signal.SIGINT)
+        time.sleep(0.5)  # Python runs the signal's handler in here
+        return proc
+
+    monkeypatch.setattr(subprocess, "Popen", popen_then_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            startup.launch_to_first_step(["--epochs=1"], tmp_path / "wandb")
+        assert len(started) == 1 and started[0].returncode is not None  # stopped, waited for
+    finally:
+        for proc in started:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_throughput_worker_that_overruns_is_ended_and_waited_for():
+    from ecgbench import backends
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            backends.read_throughput(proc, timeout_s=0.5)
+        assert proc.returncode is not None
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_only_inference_trains_its_model_without_the_training_figures(tmp_path, monkeypatch):
+    from ecgbench import runner
+
+    def training_section(*args):
+        raise AssertionError("the training section ran")
+
+    def inference_section(results, sizes, model_path, experiments):
+        results.add("inference", f"predicted with {model_path.name}", 1.0, "beats/s")
+
+    monkeypatch.setattr(runner, "bench_training", training_section)
+    monkeypatch.setattr(runner, "inference_model", lambda sizes, work: work / "m.keras")
+    monkeypatch.setattr(runner, "bench_inference", inference_section)
+    results = runner.run(smoke=True, out=tmp_path / "r.json", sections=("inference",))
+    assert [(f.section, f.name) for f in results.figures] == [("inference",
+                                                                "predicted with m.keras")]
+
+
 def _stand_in_run_pid(folder: Path, alive, says) -> int:
     """The process id of the stand-in run once it has started under ``folder``; fails with
     ``says()`` when what launches it (``alive()``) ends first."""

@@ -8,6 +8,7 @@ The run handle's bookkeeping is also tested on a stand-in for the ``ray`` module
 Cluster tests are skipped when ray is not installed (pip install -r requirements-ray.txt).
 """
 
+import http.server
 import importlib.util
 import ipaddress
 import itertools
@@ -111,6 +112,65 @@ def test_unreachable_cluster_is_one_error_line_naming_the_address(tmp_path):
     assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
     with pytest.raises(UserError, match="HOST:PORT"):
         ray_executor.connect("nocolon")
+
+
+def run_coordinator(tmp_path: Path, address: str) -> subprocess.CompletedProcess:
+    """``code/sweep.py`` on a one-point grid with ``--ray address``; bounded, so a
+    coordinator that never gives up fails the test instead of hanging it."""
+    (tmp_path / "s.yaml").write_text(grid_yaml("  epochs: {value: 1}\n", epoch_s=0.01))
+    return subprocess.run([sys.executable, "code/sweep.py", str(tmp_path / "s.yaml"),
+                           "--count", "1", "--ray", address, "--store", str(tmp_path / "store")],
+                          cwd=REPO, capture_output=True, text=True, timeout=90)
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_port():
+    """The port of an HTTP/1 server on 127.0.0.1: open, but not a Ray head."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def silent_port():
+    """The port of a socket on 127.0.0.1 that takes connections and never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        yield s.getsockname()[1]
+
+
+@needs_ray
+@pytest.mark.parametrize("port_fixture, why", [
+    ("http_port", "the service there is not a Ray head (UNAVAILABLE: "),
+    ("silent_port", f"no Ray head answers there within {ray_executor.CONNECT_TIMEOUT_S:g} s"),
+])
+def test_an_open_port_without_a_ray_head_is_one_error_line_naming_the_address(
+        request, tmp_path, port_fixture, why):
+    port = request.getfixturevalue(port_fixture)
+    out = run_coordinator(tmp_path, f"127.0.0.1:{port}")
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2, out.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"error: --ray 127.0.0.1:{port}: {why}")
+    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").iterdir())
+
+
+def test_the_error_names_the_address_ray_dials_where_it_differs(monkeypatch):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setattr(ray_executor, "dialled_address", lambda address: f"127.0.0.1:{port}")
+    with pytest.raises(UserError, match=rf"^--ray localhost:{port} \(Ray dials 127\.0\.0\.1:"
+                                        rf"{port}\): no Ray head answers there"):
+        ray_executor.require_ray_head(f"localhost:{port}", 5.0)
 
 
 def test_resource_flags_need_ray_and_reach_the_request(monkeypatch, tmp_path):

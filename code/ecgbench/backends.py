@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import stopping
 from .report import Results
 from .sizes import REPO_ROOT, Sizes, program_env
 from .throughput import MARK
@@ -33,8 +34,13 @@ def run_throughput(name: str, work: Path, beats: int, epochs: int, batch: int,
 
 
 def read_throughput(proc: subprocess.Popen, timeout_s: float = 900) -> dict[str, Any]:
-    """The worker's result line, or RuntimeError with the tail of its output."""
-    out, _ = proc.communicate(timeout=timeout_s)
+    """The worker's result line, or RuntimeError with the tail of its output. A stop or the
+    timeout ends the worker too, and waits for it."""
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    except BaseException:
+        stopping.stop_and_wait(proc, subprocess.Popen.kill)
+        raise
     lines = out.splitlines()
     found = [json.loads(line[len(MARK):]) for line in lines if line.startswith(MARK)]
     if proc.returncode != 0 or not found:

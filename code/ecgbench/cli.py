@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results JSON (default bench/results.json, "
                                  "bench/results-smoke.json with --smoke)")
     p.add_argument("--only", type=_sections, default=SECTIONS, metavar="SECTIONS",
-                   help=f"comma-separated sections to run (default all: {','.join(SECTIONS)})")
+                   help=f"comma-separated sections to run (default all: {','.join(SECTIONS)}); "
+                        "inference without training trains its model unmeasured")
     p.add_argument("--data-dir", help="where the synthetic start-up CSVs are kept between runs "
                                       "(default bench/data)")
     p.add_argument("--experiments", action="store_true",

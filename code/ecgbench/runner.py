@@ -20,34 +20,58 @@ from .report import Results, machine_info, machine_line, print_results, write_re
 from .sizes import FULL, REPO_ROOT, SMOKE, Sizes, with_overrides
 from .startup import bench_csv, bench_startup
 from .sweeps import bench_sweep
-from .training import bench_training
+from .training import bench_training, inference_model
 
 SECTIONS = ("training", "inference", "backends", "gpu", "packing", "startup", "sweep",
             "executors")
 
-SECTION_TITLES = {"training": "training", "inference": "inference", "backends": "backends",
-                  "gpu": "gpu", "gpu-probe": "gpu", "packing": "packing", "startup": "start-up",
-                  "data": "start-up",
-                  "sweep": "sweep", "experiments": "experiments", "executors": "executors"}
+SECTION_TITLES = {"training": "training", "inference": "inference",
+                  "inference-model": "inference", "backends": "backends", "gpu": "gpu",
+                  "gpu-probe": "gpu", "packing": "packing", "startup": "start-up",
+                  "data": "start-up", "sweep": "sweep", "experiments": "experiments",
+                  "executors": "executors"}
 
 
-def _run_sections(results: Results, sizes: Sizes, sections: tuple[str, ...], work: Path,
-                  data_root: Path, experiments: bool, concurrent: bool) -> None:
-    """Training and inference run in this process; start-up and sweeps launch programs.
-    With ``concurrent`` (smoke) the launching sections run in threads beside the others."""
+def _guarded(results: Results) -> Callable[[str, Callable[[], Any]], Any]:
+    """Runs one section: a broken one is noted as not measured and the others go on; a
+    stopped one ends with a line saying so and no figure."""
 
     def guarded(name: str, step: Callable[[], Any]) -> Any:
         t0 = time.perf_counter()
         print(f"  {name} ...", flush=True)
+        ended = "done in"
         try:
             return step()
+        except (KeyboardInterrupt, stopping.Stopped):
+            ended = "stopped after"
+            if threading.current_thread() is threading.main_thread():
+                raise
+            return None  # a threaded section's stop: the main thread ends the bench
         except Exception as e:  # one broken section should not hide the others
             results.not_measured(SECTION_TITLES[name], f"{name} section", "",
                                  f"{type(e).__name__}: {e}")
             return None
         finally:
-            print(f"  {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
+            print(f"  {name} {ended} {time.perf_counter() - t0:.0f} s", flush=True)
 
+    return guarded
+
+
+def _wait_for(ended: list[threading.Event]) -> None:
+    """Until every threaded section has ended. It waits on events, not Thread.join: a stop
+    signal that interrupts Thread.join on Python 3.11 leaves the running thread marked as
+    ended, so later joins, and the interpreter's exit, no longer wait for it."""
+    for event in ended:
+        while not event.wait(stopping.WATCH_S):
+            pass
+
+
+def _run_sections(results: Results, sizes: Sizes, sections: tuple[str, ...], work: Path,
+                  data_root: Path, experiments: bool, concurrent: bool) -> None:
+    """Training and inference run in this process; start-up and sweeps launch programs.
+    With ``concurrent`` (smoke) the launching sections run in threads beside the others;
+    they have ended, having stopped what they started, before this returns or raises."""
+    guarded = _guarded(results)
     launching = []
     if "startup" in sections:
         launching.append(("startup", lambda: bench_startup(results, sizes, work, data_root)))
@@ -57,31 +81,46 @@ def _run_sections(results: Results, sizes: Sizes, sections: tuple[str, ...], wor
         # the start-up CSV is written once, before anyone reads it
         guarded("data", lambda: bench_csv(data_root, sizes.csv_rows))
     stopping.requested.clear()
-    threads = [threading.Thread(target=guarded, args=step) for step in launching] if concurrent else []
-    for t in threads:
-        t.start()
+    ended = [threading.Event() for _ in launching] if concurrent else []
+    for (name, step), event in zip(launching, ended):
+        threading.Thread(target=_threaded, args=(guarded, name, step, event)).start()
     try:
         _run_in_this_thread(guarded, results, sizes, sections, work, experiments)
+        _wait_for(ended)
     except BaseException:
         stopping.requested.set()  # the threaded sections stop what they started, now
         raise
     finally:
-        for t in threads:
-            t.join()
+        held = stopping.HeldSignals()  # a second stop does not leave them running
+        try:
+            _wait_for(ended)
+        finally:
+            held.release()
     if not concurrent:
         for name, step in launching:
             guarded(name, step)
+
+
+def _threaded(guarded: Callable[[str, Callable[[], Any]], Any], name: str,
+              step: Callable[[], Any], ended: threading.Event) -> None:
+    try:
+        guarded(name, step)
+    finally:
+        ended.set()
 
 
 def _run_in_this_thread(guarded: Callable[[str, Callable[[], Any]], Any], results: Results,
                         sizes: Sizes, sections: tuple[str, ...], work: Path,
                         experiments: bool) -> None:
     """The sections that run in the bench's own process: training, inference, backends,
-    gpu, packing and executors."""
-    if "training" in sections or "inference" in sections:
+    gpu, packing and executors. Inference without training trains its model unmeasured."""
+    model_path = None
+    if "training" in sections:
         model_path = guarded("training", lambda: bench_training(results, sizes, work, experiments))
-        if "inference" in sections and model_path is not None:
-            guarded("inference", lambda: bench_inference(results, sizes, model_path, experiments))
+    elif "inference" in sections:
+        model_path = guarded("inference-model", lambda: inference_model(sizes, work))
+    if "inference" in sections and model_path is not None:
+        guarded("inference", lambda: bench_inference(results, sizes, model_path, experiments))
     gpus = None
     if "backends" in sections:
         gpus = guarded("backends", lambda: bench_backends(results, sizes, work))

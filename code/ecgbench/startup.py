@@ -11,7 +11,6 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from .report import Results
 from .sizes import REPO_ROOT, Sizes, program_env
 
 FIRST_STEP_BATCH = 64
+TRAIN_PROGRAM = (sys.executable, "code/train.py")
 
 
 def bench_csv(data_root: Path, rows: int) -> Path:
@@ -49,21 +49,19 @@ def has_parse_cache(csv_path: Path) -> bool:
     return bool(kaggle_csv.parse_cache_files(csv_path))
 
 
-def launch_to_first_step(args: list[str], wandb_dir: Path,
-                         timeout_s: float = 300) -> dict[str, float]:
-    """Seconds from launching ``code/train.py`` to: the run's first line (W&B and Keras up),
-    the data line, the first epoch line (one step and the validation pass)."""
+def launch_to_first_step(args: list[str], wandb_dir: Path, timeout_s: float = 300,
+                         program: tuple[str, ...] = TRAIN_PROGRAM) -> dict[str, float]:
+    """Seconds from launching ``code/train.py`` (``program``) to: the run's first line (W&B
+    and Keras up), the data line, the first epoch line (one step and the validation pass).
+    However it ends, the run is stopped and waited for; a stopped bench kills it at once."""
     stopping.check()  # in a smoke bench this runs in a thread: a stopped bench launches no more
     marks: dict[str, float] = {}
     lines: list[str] = []
     t0 = time.time()
-    proc = subprocess.Popen([sys.executable, "code/train.py", *args], cwd=REPO_ROOT,
-                            env=program_env(wandb_dir), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    timer = threading.Timer(timeout_s, proc.kill)
-    timer.start()
-    try:
+    with stopping.launched([*program, *args], cwd=REPO_ROOT, env=program_env(wandb_dir),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc, \
+            stopping.killed_on_stop(proc, timeout_s):
+        assert proc.stdout is not None
         for line in proc.stdout:
             now = time.time()
             lines.append(line.rstrip())
@@ -72,11 +70,7 @@ def launch_to_first_step(args: list[str], wandb_dir: Path,
                 if line.startswith(prefix) and mark not in marks:
                     marks[mark] = now - t0
         proc.wait()
-    finally:
-        timer.cancel()
-        if proc.poll() is None:  # this bench was stopped mid-launch: so is the run
-            proc.kill()
-            proc.wait()
+    stopping.check()  # a run the stop killed is no failure of its own
     if proc.returncode != 0 or len(marks) < 3:
         tail = "\n".join(lines[-15:])
         raise RuntimeError(f"code/train.py exited {proc.returncode} before a first epoch:\n{tail}")

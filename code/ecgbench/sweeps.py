@@ -156,9 +156,8 @@ def run_sweep(trace: SweepTrace, yaml_text: str, work: Path, target: float | Non
     with open(folder / "runner.log", "w") as log:
         trace.started = time.time()
         env = program_env(folder / "wandb", **(extra_env or {}))
-        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-        try:
+        with stopping.launched(cmd, stop=_stop, cwd=REPO_ROOT, env=env, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True) as proc:
             while True:
                 stopping.check()
                 done = proc.poll() is not None
@@ -169,8 +168,6 @@ def run_sweep(trace: SweepTrace, yaml_text: str, work: Path, target: float | Non
                         or time.time() - trace.started > timeout_s:
                     break
                 time.sleep(poll_s)
-        finally:
-            _stop(proc)
     trace.exit_code = proc.returncode
     if done:
         trace.duration = time.time() - trace.started

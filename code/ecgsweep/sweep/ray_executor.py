@@ -57,6 +57,9 @@ ROOM_CHECK_S = 2.0  # how often a waiting run asks whether any live node can sti
 LOST_EXIT = -1  # poll()'s answer for a lost run; the outcome says why
 START_FAILED_EXIT = 127  # as a shell answers for a command it cannot run
 FORWARDED_PREFIXES = ("WANDB_", "KERAS_", "TF_CPP_")
+START_HINT = "start one with `ray start --head` or fix the address"
+# what a Ray head with token authentication answers a call without the token
+RAY_HEAD_REFUSALS = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 
 
 def import_ray() -> Any:
@@ -76,20 +79,74 @@ def _host_port(address: str) -> tuple[str, int] | None:
     if not sep or not host or not port.isdigit():
         raise UserError(f"--ray {address!r}: give 'auto' or HOST:PORT of a running Ray "
                         "cluster's head (`ray start --head` prints it)")
-    return host, int(port)
+    return host.strip("[]"), int(port)  # an IPv6 host comes in brackets
+
+
+def dialled_address(address: str) -> str:
+    """The HOST:PORT that ``ray.init(address=address)`` dials: Ray finds ``auto`` (from
+    RAY_ADDRESS or the cluster this machine started last) and puts the machine's outward
+    address in place of a loopback one unless RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER is 0."""
+    try:  # Ray's own reading (private: a Ray without it leaves the address as given)
+        from ray._private.services import canonicalize_bootstrap_address
+    except ImportError:
+        return address
+    try:
+        return canonicalize_bootstrap_address(address)
+    except (ConnectionError, ValueError) as e:
+        raise cannot_join(address, e) from None
+
+
+def cannot_join(address: str, e: BaseException) -> UserError:
+    return UserError(f"--ray {address}: cannot join the Ray cluster ({_one_line(e)}); "
+                     f"{START_HINT}")
+
+
+def gcs_refusal(dialled: str, timeout_s: float) -> str | None:
+    """Why no Ray head answers at ``dialled`` (None when one does): it must answer the
+    cluster-ID call of Ray's GCS within ``timeout_s``. ``ray.init`` instead retries a silent
+    port, or one speaking another protocol, for minutes while printing Ray's log lines."""
+    try:  # Ray's generated GCS stubs (a Ray without them: ray.init is left to find out)
+        import grpc
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+    except ImportError:
+        return None
+
+    with grpc.insecure_channel(dialled) as channel:
+        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+        try:
+            stub.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s)
+        except grpc.RpcError as e:
+            if e.code().name in RAY_HEAD_REFUSALS:
+                return None  # a Ray head that wants the token ray.init sends
+            if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                return f"no Ray head answers there within {timeout_s:g} s"
+            detail = " ".join((e.details() or "").split())[:300]
+            return f"the service there is not a Ray head ({e.code().name}: {detail})"
+    return None
+
+
+def require_ray_head(address: str, timeout_s: float) -> None:
+    """UserError naming ``address`` (and the address Ray dials, where that differs) unless
+    a Ray head answers there within about ``timeout_s`` per step."""
+    dialled = dialled_address(address)
+    where = address if dialled == address else f"{address} (Ray dials {dialled})"
+    try:
+        socket.create_connection(_host_port(dialled), timeout=timeout_s).close()
+    except OSError as e:
+        raise UserError(f"--ray {where}: no Ray head answers there ({e.strerror or e}); "
+                        f"{START_HINT}") from None
+    why = gcs_refusal(dialled, timeout_s)
+    if why:
+        raise UserError(f"--ray {where}: {why}; {START_HINT}")
 
 
 def connect(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
     """Join the Ray cluster at ``address`` (``auto`` or ``HOST:PORT``) as a driver; the
-    ``ray`` module. A head that does not answer is a one-line UserError within seconds."""
+    ``ray`` module. A head that does not answer, or a port where something else listens, is
+    a one-line UserError within seconds."""
     ray = import_ray()
-    host_port = _host_port(address)
-    if host_port is not None:
-        try:
-            socket.create_connection(host_port, timeout=timeout_s).close()
-        except OSError as e:
-            raise UserError(f"--ray {address}: no Ray head answers there ({e.strerror or e}); "
-                            "start one with `ray start --head` or fix the address") from None
+    _host_port(address)  # a malformed address is refused before Ray reads it
+    require_ray_head(address, timeout_s)
     if ray.is_initialized():
         return ray
     package = str(Path(__file__).resolve().parents[1])  # ecgsweep travels with the job
@@ -97,9 +154,7 @@ def connect(address: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Any:
         ray.init(address=address, log_to_driver=False, logging_level="ERROR",
                  runtime_env={"py_modules": [package]})
     except (ConnectionError, RuntimeError, ValueError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise UserError(f"--ray {address}: cannot join the Ray cluster ({first}); start one "
-                        "with `ray start --head` or give its HOST:PORT") from None
+        raise cannot_join(address, e) from None
     return ray
 
 
