@@ -326,7 +326,8 @@ def test_kfold_by_record_reports_every_held_out_records_errors(tmp_path, fake_wa
 
 
 def test_cv_run_without_fold_records_is_a_clear_error(tmp_path):
-    with pytest.raises(UserError, match="no fold<i>.json"):
+    with pytest.raises(UserError, match="no fold<i>.json in it, so no fold of a k-fold run "
+                                        "finished there"):
         cv_report.read_fold_records(tmp_path)
     (tmp_path / "fold1.json").write_text('{"config": {}}')
     with pytest.raises(UserError, match="fold1.json: has no val_confusion"):

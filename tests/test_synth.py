@@ -96,6 +96,16 @@ def test_zero_beats():
     assert X.shape == (0, BEAT_LENGTH) and y.shape == (0,)
 
 
+def test_a_part_of_zero_beats_is_not_written(tmp_path, capsys):
+    from ecgsweep import data_cli
+
+    data_cli.main(["synth", "--out", str(tmp_path), "--train", "0", "--ptb", "0",
+                   "--test", "40"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mitbih_test.csv"]
+    assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'mitbih_test.csv'}"
+    assert len(load_csv(tmp_path / "mitbih_test.csv", use_cache=False)[1]) == 40
+
+
 def test_ptb_labels_and_proportions(ptb):
     _, y = ptb
     assert set(np.unique(y)) == {0, 1}

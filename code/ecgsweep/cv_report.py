@@ -62,8 +62,10 @@ def read_fold_records(run_dir: str | Path, option: str = "--cv-run") -> list[Mod
     paths = list(itertools.takewhile(Path.exists, (
         record_path(run_dir / FOLD_MODEL_FILE.format(index=i)) for i in itertools.count(1))))
     if not paths:
-        raise UserError(f"{option} {run_dir}: no fold<i>.json in it; only a run with "
-                        "folds: k (k >= 2) keeps one per fold")
+        raise UserError(f"{option} {run_dir}: no fold<i>.json in it, so no fold of a "
+                        "k-fold run finished there: a k-fold run keeps one per fold it "
+                        "finishes (none when stopped in its first fold), a run of one split "
+                        "none")
     records = []
     for path in paths:
         try:

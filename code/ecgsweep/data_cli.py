@@ -211,11 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="write synthetic mitbih/ptbdb CSVs in the Kaggle format")
     p.add_argument("--out", default="data", help="output folder (default: data)")
     p.add_argument("--train", type=non_negative_int, default=6000,
-                   help="beats in mitbih_train.csv")
-    p.add_argument("--test", type=non_negative_int, default=2000, help="beats in mitbih_test.csv")
+                   help="beats in mitbih_train.csv (default: 6000; 0: not written)")
+    p.add_argument("--test", type=non_negative_int, default=2000,
+                   help="beats in mitbih_test.csv (default: 2000; 0: not written)")
     p.add_argument("--ptb", type=non_negative_int, default=2000,
-                   help="beats in the two ptbdb files together")
-    p.add_argument("--seed", type=int, default=0)
+                   help="beats in the two ptbdb files together (default: 2000; 0: not "
+                        "written)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the beats (default: 0)")
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("check", help="validate beat CSVs (Kaggle format, or a header and "

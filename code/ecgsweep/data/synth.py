@@ -457,7 +457,8 @@ def derived_seeds(seed: int) -> dict[str, int]:
 
 def write_dataset(out_dir: str | os.PathLike, n_train: int = 6000, n_test: int = 2000,
                   n_ptb: int = 2000, seed: int = 0) -> list[Path]:
-    """Write mitbih_train.csv, mitbih_test.csv, ptbdb_normal.csv and ptbdb_abnormal.csv.
+    """Write mitbih_train.csv, mitbih_test.csv, ptbdb_normal.csv and ptbdb_abnormal.csv;
+    a part asked for 0 beats is not written (an empty CSV is no data set).
 
     The three parts use different seeds from ``derived_seeds(seed)``, so no test beat is
     a copy of a training beat. Returns the paths written.
@@ -465,12 +466,14 @@ def write_dataset(out_dir: str | os.PathLike, n_train: int = 6000, n_test: int =
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = derived_seeds(seed)
-    X_train, y_train = make_mitbih(n_train, seeds["train"])
-    X_test, y_test = make_mitbih(n_test, seeds["test"])
-    X_ptb, y_ptb = make_ptb(n_ptb, seeds["ptb"])
-    return [
-        write_csv(out / MITBIH_FILES["train"], X_train, y_train),
-        write_csv(out / MITBIH_FILES["test"], X_test, y_test),
-        write_csv(out / PTBDB_FILES["normal"], X_ptb[y_ptb == 0], y_ptb[y_ptb == 0]),
-        write_csv(out / PTBDB_FILES["abnormal"], X_ptb[y_ptb == 1], y_ptb[y_ptb == 1]),
-    ]
+    written = []
+    for part, n in (("train", n_train), ("test", n_test)):
+        if n > 0:
+            written.append(write_csv(out / MITBIH_FILES[part], *make_mitbih(n, seeds[part])))
+    if n_ptb > 0:
+        X_ptb, y_ptb = make_ptb(n_ptb, seeds["ptb"])
+        for label, part in enumerate(("normal", "abnormal")):
+            if (y_ptb == label).any():
+                written.append(write_csv(out / PTBDB_FILES[part], X_ptb[y_ptb == label],
+                                         y_ptb[y_ptb == label]))
+    return written
