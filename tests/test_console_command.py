@@ -146,4 +146,8 @@ def test_a_next_step_hint_names_what_runs_from_the_current_folder(tmp_path, monk
     assert script_command("eval.py", "eval") == "ecg-sweeps eval"
     assert eval_command([Path("m/best.keras")]) == "ecg-sweeps eval --model m/best.keras"
     monkeypatch.setenv("PATH", "")  # not on PATH: this clone's script by its full path
-    assert script_command("eval.py", "eval") == f"python {REPO_ROOT / 'code' / 'eval.py'}"
+    assert script_command("eval.py", "eval") == (
+        f"{sys.executable} {REPO_ROOT / 'code' / 'eval.py'}")  # this interpreter has Keras
+    # started as the command by its path (.venv/bin/ecg-sweeps): the same path again
+    monkeypatch.setattr(sys, "argv", [".venv/bin/ecg-sweeps", "train"])
+    assert script_command("eval.py", "eval") == ".venv/bin/ecg-sweeps eval"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from .store import DEFAULT_STORE
@@ -21,12 +22,17 @@ CLONE_CODE = Path(__file__).resolve().parents[2]
 def script_command(script: str, command: str, runs_folder: str | os.PathLike = ".") -> str:
     """How to run a job from ``runs_folder`` (default: the current one): ``python
     code/<script>`` where it is a clone's root; else the installed ``ecg-sweeps <command>``
-    when that is on PATH; else this clone's script by its full path."""
+    when that is on PATH, or as this process was started when it is that command; else this
+    clone's script by its full path, run by this interpreter (which has the packages)."""
     if os.path.isfile(os.path.join(runs_folder, "code", script)):
         return f"python code/{script}"
-    if shutil.which(INSTALLED_COMMAND) or not (CLONE_CODE / script).is_file():
+    if shutil.which(INSTALLED_COMMAND):
         return f"{INSTALLED_COMMAND} {command}"
-    return f"python {CLONE_CODE / script}"
+    if os.path.basename(sys.argv[0]) == INSTALLED_COMMAND:  # started by its path
+        return f"{sys.argv[0]} {command}"
+    if not (CLONE_CODE / script).is_file():
+        return f"{INSTALLED_COMMAND} {command}"
+    return f"{sys.executable} {CLONE_CODE / script}"
 
 
 def sweep_command(subcommand: str | None = None, runs_folder: str | os.PathLike = ".") -> str:
