@@ -73,7 +73,8 @@ def test_a_run_stopped_within_an_epoch_logs_it_as_cut_short_and_keeps_a_whole_on
     assert "done: best val_macro_f1" in out and "at epoch 1 (stopped early by request)" in out
 
 
-def test_a_run_ended_by_its_own_early_stopping_is_promoted(synth_dir, tmp_path, monkeypatch):
+def test_a_run_ended_by_its_own_early_stopping_is_promoted(synth_dir, tmp_path, monkeypatch,
+                                                           capsys):
     from ecgsweep import training
 
     scores = itertools.chain([0.5], itertools.repeat(0.1))  # no gain after epoch 1
@@ -85,6 +86,8 @@ def test_a_run_ended_by_its_own_early_stopping_is_promoted(synth_dir, tmp_path, 
     assert len([m for m in fake.logged if "val_macro_f1" in m]) < 6  # it stopped itself
     assert fake.summary["stopped"] is False and fake.summary["promoted"] is True
     assert json.loads((tmp_path / "models" / "cnn" / "best.json").read_text())["run_id"] == "early1"
+    assert ("early stopping: val_macro_f1 did not improve for 1 epoch; these epochs ended "
+            "at 2 of 6") in capsys.readouterr().out
 
 
 def test_a_stop_after_training_reaches_the_record_the_coordinator_reads(synth_dir, tmp_path,

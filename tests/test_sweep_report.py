@@ -85,6 +85,16 @@ def test_report_holds_every_figure_and_loads_nothing_external(finished_sweep, tm
     assert [u for u in parser.urls if u[2].startswith(("http:", "https:", "//"))] == []
 
 
+def test_an_out_named_like_a_page_is_refused_not_made_a_folder(finished_sweep, tmp_path):
+    from ecgsweep.cli import UserError
+
+    root, sid, _ = finished_sweep
+    with pytest.raises(UserError, match=r"my\.html: give a folder; the report writes "
+                                        r"report\.html and its PNGs into it"):
+        commands.draw_report(open_store(root, sid), tmp_path / "my.html")
+    assert not (tmp_path / "my.html").exists()
+
+
 def test_stopped_run_is_marked_with_the_threshold_it_missed(finished_sweep):
     root, sid, _ = finished_sweep
     sweep = rd.read_sweep(open_store(root, sid))

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import ec57
-from .cli import UserError
+from .cli import UserError, counted
 from .contract import FOLD_MODEL_FILE
 from .model_record import ModelRecord, record_path
 
@@ -28,7 +28,8 @@ def pooled_ec57(records: list[ModelRecord], class_names: Sequence[str]) -> dict[
     matrices and, when every fold kept one per record, the per-record error table."""
     cm = np.sum([np.asarray(r.val_confusion) for r in records], axis=0)
     table = ec57.class_table(cm, class_names)
-    print(ec57.format_table(table, f"cross-validated over {len(records)} folds (each beat "
+    print(ec57.format_table(table, f"cross-validated over {counted(len(records), 'fold')} "
+                                   "(each beat "
                                    "predicted by the fold that held it out), "
                                    f"{ec57.table_heading(class_names)}:"), flush=True)
     pooled = {"confusion": cm.tolist(), "ec57": table,

@@ -140,8 +140,10 @@ def _print_done(ctx: RunContext, record: ModelRecord, best_value: float, best_ep
             print(f"evaluate the run's model ({record.final_model} of the "
                   f"{counted(completed, 'fold')}) "
                   f"on the test data:\n  {eval_command([model_path], needs_test)}", flush=True)
-        print(f"evaluate the {counted(completed, 'fold model')} as an ensemble on the test "
-              f"data:\n  {record.kfold.eval_command}", flush=True)
+        together = (f"the {counted(completed, 'fold model')} as an ensemble" if completed > 1
+                    else "the one fold model")
+        print(f"evaluate {together} on the test data:\n  {record.kfold.eval_command}",
+              flush=True)
     else:
         print(f"done: {ctx.config['keep_epoch']} {record.metric} {best_value:.4f} at epoch "
               f"{best_epoch}{cut_short_note(record.metrics)}{note}", flush=True)

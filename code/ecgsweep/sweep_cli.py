@@ -54,6 +54,12 @@ def gpu_ids(text: str) -> list[str]:
     return ids
 
 
+def add_store_option(p: argparse.ArgumentParser) -> None:
+    """``--store``, as every command that finds a sweep by its id takes it."""
+    p.add_argument("--store", default=DEFAULT_STORE, metavar="DIR",
+                   help=f"folder holding one sub-folder per sweep (default {DEFAULT_STORE})")
+
+
 def run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog("sweep.py", "sweep"), description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,8 +76,7 @@ def run_parser() -> argparse.ArgumentParser:
                    help="runs sharing each GPU on this machine (default 1), each with "
                         "TensorFlow's memory growth on and about 0.9/K of the GPU's memory for "
                         "JAX and PyTorch; Ray's --gpus-per-run 1/K")
-    p.add_argument("--store", default=DEFAULT_STORE,
-                   help=f"folder holding one sub-folder per sweep (default {DEFAULT_STORE})")
+    add_store_option(p)
     p.add_argument("--resume", metavar="SWEEP_ID",
                    help="continue a sweep in this process after a kill or reboot (also one "
                         "another runner is working on); not `resume SWEEP_ID`, which lets a "
@@ -132,7 +137,7 @@ def status_parser() -> argparse.ArgumentParser:
                                 description="Print a sweep's runs table and leaderboard "
                                             "(no ID: list the sweeps in the store).")
     p.add_argument("sweep_id", nargs="?")
-    p.add_argument("--store", default=DEFAULT_STORE)
+    add_store_option(p)
     p.add_argument("--json", action="store_true",
                    help="print the sweep and its runs as JSON (needs SWEEP_ID): {\"sweep\": {id, "
                         "state, method, metric, goal, ...}, \"runs\": [{id, state, params, "
@@ -145,7 +150,7 @@ def report_parser() -> argparse.ArgumentParser:
                                 description="Draw a sweep as one self-contained HTML file "
                                             "(works offline) and the same figures as PNG.")
     p.add_argument("sweep_id")
-    p.add_argument("--store", default=DEFAULT_STORE)
+    add_store_option(p)
     p.add_argument("--out", help="folder for report.html and the PNGs "
                                  "(default <store>/<SWEEP_ID>/report)")
     return p
@@ -159,7 +164,7 @@ def ensemble_parser() -> argparse.ArgumentParser:
     p.add_argument("sweep_id")
     p.add_argument("--top", type=positive_int, required=True, metavar="K",
                    help="how many of the best runs to average")
-    p.add_argument("--store", default=DEFAULT_STORE)
+    add_store_option(p)
     return p
 
 
@@ -169,7 +174,7 @@ def control_parser(action: str) -> argparse.ArgumentParser:
                                 + " Recorded in the sweep's store; every runner sharing it "
                                   "acts on it at its next turn.")
     p.add_argument("sweep_id")
-    p.add_argument("--store", default=DEFAULT_STORE)
+    add_store_option(p)
     return p
 
 

@@ -19,6 +19,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from . import ec57, params, prior_shift
 from .beat_calls import N_INDEX, S_INDEX, V_INDEX, move_probability
+from .cli import counted
 from .contract import EPOCH_BATCHES, OBJECTIVE_METRICS, STOPPED_AFTER_BATCH
 from .data.datasets import MITBIH_CLASSES, Split
 from .model_inputs import model_inputs
@@ -576,6 +577,19 @@ def _phase_ended_by_itself(callbacks: list, state: dict[str, Any], end: int,
     return early or state["epoch"] == end
 
 
+def _say_early_stop(callbacks: list, epoch: int, end: int, stopped: bool) -> None:
+    """One line when early stopping ended the epochs before ``end``, which the epoch lines
+    alone do not say."""
+    import keras
+
+    for c in callbacks:
+        if isinstance(c, keras.callbacks.EarlyStopping) and c.stopped_epoch > 0 \
+                and not stopped and epoch < end:
+            print(f"early stopping: {c.monitor} did not improve for "
+                  f"{counted(c.patience, 'epoch')}; "
+                  f"these epochs ended at {epoch} of {end}", flush=True)
+
+
 def _fit_phase(model, config: Mapping[str, Any], train: Split,
                weights: dict[int, float] | None, first: int, end: int, callbacks: list) -> None:
     """Epochs ``first``..``end`` of training: plain arrays, augmented batches when the
@@ -656,6 +670,7 @@ def fit(model, config: Mapping[str, Any], train: Split, val: Split | None,
         if not stop.requested:
             _fit_phase(model, config, train, weights, first, end, callbacks)
             result.finished = _phase_ended_by_itself(callbacks, state, end, result)
+            _say_early_stop(callbacks, state["epoch"], end, stop.requested)
     if "diverged_epoch" in state:
         raise TrainingDiverged(f"NaN loss at epoch {state['diverged_epoch']}: lower "
                                f"learning_rate (now {config['learning_rate']}) or check the data")

@@ -285,6 +285,10 @@ def draw_report(store: Store, out_dir: str | Path | None = None) -> Path:
     """Draw the sweep's report (HTML + PNGs) into ``out_dir`` or <sweep folder>/report."""
     from . import report, report_data
 
+    if out_dir and Path(out_dir).suffix.lower() in (".html", ".htm") \
+            and not Path(out_dir).is_dir():
+        raise UserError(f"--out {out_dir}: give a folder; the report writes "
+                        f"{report.HTML_NAME} and its PNGs into it")
     out = (writable_folder(out_dir, "--out") if out_dir
            else writable_folder(report.default_dir(store.folder), "report folder (see --out)"))
     with sqlite_errors(store.path):
