@@ -9,7 +9,7 @@
 
 import sys
 
-from ecgsweep.run import main
+from ecgsweep.run import program_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(program_main())

@@ -172,6 +172,23 @@ def test_a_stop_as_the_run_finishes_changes_nothing_of_its_outcome(tmp_path, mon
     assert signal.getsignal(signal.SIGTERM) != signal.SIG_IGN  # held back only while it finished
 
 
+def test_the_program_ignores_stops_once_its_run_has_ended(monkeypatch):
+    """From main's return to the process's exit the outcome is written: a sweep's SIGTERM
+    then would end a finished run with exit 143."""
+    from ecgsweep import run
+    from ecgsweep.cli import EXIT_OK
+
+    monkeypatch.setattr(run, "main", lambda argv=None: EXIT_OK)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        assert run.program_main([]) == EXIT_OK
+        assert signal.getsignal(signal.SIGTERM) == signal.getsignal(signal.SIGINT) == \
+            signal.SIG_IGN
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+
+
 def test_a_stop_after_the_run_started_and_before_training_says_stopped(tmp_path, monkeypatch,
                                                                         capsys):
     import wandb

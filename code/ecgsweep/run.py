@@ -159,5 +159,18 @@ def finish_run(run, exit_code: int) -> None:
             signal.signal(sig, handler)
 
 
+def program_main(argv: list[str] | None = None) -> int:
+    """``main`` as the training program's entry: once it returns, the run's outcome is
+    decided and written, so stop signals are ignored until the process exits (a sweep's
+    SIGTERM arriving then would otherwise end a finished run with exit 143)."""
+    from .sweep.guard import STOP_SIGNALS
+
+    exit_code = main(argv)
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+    return exit_code
+
+
 if __name__ == "__main__":  # `python -m ecgsweep.run`: the training program as installed
-    sys.exit(main())
+    sys.exit(program_main())
