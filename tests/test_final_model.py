@@ -73,6 +73,11 @@ def test_the_promoted_model_predicts_as_the_fold_ensemble_eval_scores(record_dat
     together = evaluation.predict_proba(members, test)
     assert np.allclose(alone, together, atol=1e-6)
     assert not np.allclose(alone, evaluation.predict_proba(members[:1], test), atol=1e-6)
+    # report.json names what it scored: the run, and that the file is its folds' ensemble
+    report = evaluation.evaluate([best_path], out_dir=tmp_path / "rep", bootstrap=0)
+    assert report["sources"] == [{"run_id": "ens001", "run_dir": str(run_dir),
+                                  "final_model": "ensemble", "model": "cnn",
+                                  "metric": best["metric"], "value": best["value"]}]
 
 
 class StandIn:

@@ -26,7 +26,8 @@ from ..sweep.progress import Progress
 from .held_out import (changed_data, development_fingerprint, layout_warnings, overlap_warnings,
                        test_data_for)
 from .members import (LoadedModel, changed_settings, check_fit, check_sidecar_needs,
-                      chosen_on, load_model, predict_proba, read_record, with_settings)
+                      chosen_on, load_model, model_source, predict_proba, read_record,
+                      with_settings)
 from .metrics import (BOOTSTRAP_DRAWS, CI_LEVEL, CURVE_POINTS, EXAMPLES_PER_PAIR,
                       bootstrap_confusion, bootstrap_confusion_by_record,
                       bootstrap_intervals, compute_report, paired_differences,
@@ -187,7 +188,8 @@ def evaluate(model_paths: Sequence[str | Path], test_csv: str | None = None,
         report, probs = _score(members, split, batch_size, dict(
             bootstrap=bootstrap, seed=seed, level=level, examples_per_pair=examples_per_pair),
             progress.step)
-        report.update(models=[str(m.path) for m in members], test_data=where)
+        report.update(models=[str(m.path) for m in members], test_data=where,
+                      sources=[model_source(m.record) for m in members])
         replaced = replaced_report(out, report, out_dir is not None)
         if replaced:
             print(f"warning: {replaced}", file=sys.stderr, flush=True)

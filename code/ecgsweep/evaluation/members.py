@@ -97,6 +97,15 @@ def changed_settings(member: LoadedModel, settings: dict[str, Any]) -> str:
                      for key, value in settings.items()) or "as trained"
 
 
+def model_source(record: ModelRecord) -> dict[str, Any]:
+    """What report.json says of a model scored: the run that made it, what the file is
+    (a k-fold run's ``final_model``, a seeds' average), its family and its objective's
+    value where it was chosen."""
+    return {"run_id": record.run_id, "run_dir": record.run_dir,
+            "final_model": record.final_model, "model": record.family,
+            "metric": record.metric, "value": record.value}
+
+
 def chosen_on(record: ModelRecord) -> str | None:
     """The data set a model was selected on, as one line (None when unrecorded)."""
     dataset = record.dataset
