@@ -474,3 +474,16 @@ def test_an_against_folder_without_folds_is_named_before_any_work(tmp_path):
                           env=run_env(tmp_path), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "error: --against " in proc.stderr
     assert "nope: no such folder" in proc.stderr and proc.stdout == ""
+
+
+def test_one_split_of_whole_records_says_what_share_of_the_beats_it_holds_out():
+    from ecgsweep.data.datasets import Fold, Split
+
+    val = Split(np.zeros((3, 4), np.float32), np.zeros(3, np.int64),
+                records=np.array(["209", "209", "209"]))
+    fold = Fold(1, val, val)
+    assert folds.held_out_line(fold, False, 0.44, 0.1).startswith(
+        "validation: held-out records 209")
+    assert "44% of the beats (whole records; val_fraction 0.1 asks for about 10%)" in \
+        folds.held_out_line(fold, False, 0.44, 0.1)
+    assert folds.held_out_line(fold, True, 0.44, 0.1).startswith("fold 1: held-out records 209")

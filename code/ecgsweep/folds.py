@@ -69,8 +69,8 @@ def development_folds(config: dict[str, Any], class_names: Sequence[str],
         folds = [datasets.Fold(1, train, val)]
     for fold in folds:
         if by_record:
-            print(f"fold {fold.index}: held-out records {datasets.describe_records(fold.val)}",
-                  flush=True)
+            print(held_out_line(fold, len(folds) > 1, len(fold.val) / len(dev),
+                                config["val_fraction"]), flush=True)
         train = with_other_lead(fold.train, other_lead, f"fold {fold.index}")
         kept = training.beats_outside_s_gate(train, config)
         if not len(kept):
@@ -187,6 +187,18 @@ class PrefixedLog:
 def mean_log(run, folds: int, epochs: int) -> PrefixedLog:
     """The epoch-wise mean over the folds (``mean_history``), once they have all trained."""
     return PrefixedLog(run, "mean/", f"mean of {counted(folds, 'fold')},", epochs)
+
+
+def held_out_line(fold, k_fold: bool, share: float, val_fraction: float) -> str:
+    """The records a fold holds out; one split's says what share of the beats that is,
+    since whole records rarely come to ``val_fraction`` of them."""
+    from .data import datasets
+
+    records = datasets.describe_records(fold.val)
+    if k_fold:
+        return f"fold {fold.index}: held-out records {records}"
+    return (f"validation: held-out records {records}, {share:.0%} of the beats (whole records; "
+            f"val_fraction {val_fraction:g} asks for about {val_fraction:.0%})")
 
 
 def folds_done_text(completed: int, folds: int) -> str:
