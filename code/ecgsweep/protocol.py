@@ -261,16 +261,20 @@ def sweep_inputs(yaml_path: str, cfg: dict[str, Any], count: int, dev: Side
             "data": side_stamp(dev), "code": package_digest()}
 
 
+def done_before(path: Path, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What a step finished before wrote in ``path`` (``{"inputs": ..., ...}``) when it was
+    made from the same ``inputs``; else an empty dict (none, unreadable, or other inputs)."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return earlier if isinstance(earlier, dict) and earlier.get("inputs") == inputs else {}
+
+
 def chosen_before(out: Path, inputs: dict[str, Any]) -> dict[str, Any] | None:
     """The best run of a sweep finished before from the same ``inputs``
     (``<out>/sweep-choice.json``); else None."""
-    try:
-        earlier = json.loads((out / CHOICE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(earlier, dict) or earlier.get("inputs") != inputs:
-        return None
-    choice = earlier.get("choice")
+    choice = done_before(out / CHOICE_FILE, inputs).get("choice")
     return choice if isinstance(choice, dict) and isinstance(choice.get("params"), dict) \
         else None
 
@@ -390,13 +394,10 @@ def trained_before(folder: Path, inputs: dict[str, Any]) -> Path | None:
     (``<folder>/trained.json``), when its model and record are still there; else None."""
     from .model_record import record_path
 
-    try:
-        earlier = json.loads((folder / TRAINED_FILE).read_text())
-    except (OSError, ValueError):
+    run_dir = done_before(folder / TRAINED_FILE, inputs).get("run_dir")
+    if not isinstance(run_dir, str):
         return None
-    if not isinstance(earlier, dict) or earlier.get("inputs") != inputs:
-        return None
-    model = Path(str(earlier.get("run_dir"))) / RUN_MODEL_FILE
+    model = Path(run_dir) / RUN_MODEL_FILE
     return model.parent if model.is_file() and record_path(model).is_file() else None
 
 
