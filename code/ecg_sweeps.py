@@ -31,9 +31,9 @@ class Subcommand:
 
 
 def _train(argv: list[str]) -> object:
-    from ecgsweep.run import main
+    from ecgsweep.run import program_main
 
-    return main(argv)
+    return program_main(argv)
 
 
 def _sweep(argv: list[str]) -> object:

@@ -150,4 +150,4 @@ def test_a_next_step_hint_names_what_runs_from_the_current_folder(tmp_path, monk
         f"{sys.executable} {REPO_ROOT / 'code' / 'eval.py'}")  # this interpreter has Keras
     # started as the command by its path (.venv/bin/ecg-sweeps): the same path again
     monkeypatch.setattr(sys, "argv", [".venv/bin/ecg-sweeps", "train"])
-    assert script_command("eval.py", "eval") == ".venv/bin/ecg-sweeps eval"
+    assert script_command("eval.py", "eval") == f"{tmp_path / '.venv/bin/ecg-sweeps'} eval"

@@ -140,10 +140,10 @@ def test_data_check_says_99_samples_per_beat_for_a_100_column_file(tmp_path, cap
     path = _write(tmp_path / "w100.csv", X, y)
     classes_path(path).write_text(json.dumps(OWN_CLASSES))
     data_cli.main(["check", str(path)])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert f"{path}: 12 beats, 99 samples each" in out
     assert "0 (normal): " in out and "2 (other): " in out
-    assert "every beat is of one class" not in capsys.readouterr().err
+    assert "every beat is of one class" not in err
     one = _write(tmp_path / "one.csv", X[:1], y[:1])
     data_cli.main(["check", str(one)])
     captured = capsys.readouterr()

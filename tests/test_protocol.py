@@ -60,9 +60,9 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
     assert all(r["never-seen"] is None and r["chosen-on"]["ec57"] for r in held["seeds"])
     assert held["seeds_averaged"]["never-seen"] is None
     held_text = (out / "protocol.md").read_text()
-    assert "held back (--hold-external): no external record was read" in held_text
+    assert protocol_report.HELD_BACK_NOTE in held_text
     assert "never-seen (external)" not in held_text
-    assert "then run the same command without --hold-external" in proc.stdout
+    assert f"decide on the chosen-on figures; then {protocol_report.THEN_SCORE}" in proc.stdout
 
     # then scored: each seed's model trained above is reused, not trained again
     proc = _protocol(tmp_path, *command)
@@ -126,8 +126,8 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
     assert report["confusion_matrix"] == together["confusion_matrix"]
 
     text = (out / "protocol.md").read_text()
-    for needed in ("chosen-on (3 of DS1's 22 records' record-grouped CV)", "never-seen (external)", "## Seed 1",
-                   "## Seed 2", "## Over the seeds", "SVEB", "VEB", "101 106 209", "800 802",
+    for needed in ("chosen-on (3 of DS1's 22 records' record-grouped CV)",
+                   "never-seen (external)", "## Seed 1", "## Seed 2", "## Over the seeds", "SVEB", "VEB", "101 106 209", "800 802",
                    "## Seeds 1 2 averaged", "the seeds' models averaged (the final model)",
                    "F1 95% interval (every call counted; records resampled)",
                    "never-seen records turned upside down (QRS pointing down): ",
@@ -209,7 +209,7 @@ def test_a_seed_trained_before_from_the_same_inputs_is_reused(tmp_path, monkeypa
     (dev.folder / protocol.STAMP_FILE).write_text('{"digest": "a"}')
     out = tmp_path / "out"
     arguments = protocol.training_arguments(7, str(config), {}, dev, out)
-    inputs = protocol.training_inputs(arguments, str(config), dev)
+    inputs = protocol.training_inputs(arguments, str(config), {}, dev)
     run_dir = _finished_training(out / "seed7", inputs)
     assert protocol.train_seed(7, str(config), {}, dev, out) == run_dir and not trained
     assert "seed 7: reusing the final model trained before" in capsys.readouterr().out
@@ -219,7 +219,7 @@ def test_a_seed_trained_before_from_the_same_inputs_is_reused(tmp_path, monkeypa
     for train in changes:
         with pytest.raises(UserError, match="ended with exit code 1"):
             train()
-    config.write_text(SHIPPED.read_text() + "epochs: 3\n")
+    config.write_text(SHIPPED.read_text().replace("epochs: 8", "epochs: 3"))
     with pytest.raises(UserError, match="ended with exit code 1"):
         protocol.train_seed(7, str(config), {}, dev, out)
     config.write_text(SHIPPED.read_text())
@@ -227,6 +227,15 @@ def test_a_seed_trained_before_from_the_same_inputs_is_reused(tmp_path, monkeypa
     with pytest.raises(UserError, match="ended with exit code 1"):
         protocol.train_seed(7, str(config), {}, dev, out)
     assert len(trained) == 4
+    # a pretrained model named by a path whose file changed: trained again
+    (dev.folder / protocol.STAMP_FILE).write_text('{"digest": "a"}')
+    start = tmp_path / "start.keras"
+    start.write_bytes(b"one")
+    from_model = protocol.training_inputs(arguments, str(config), {"pretrained": str(start)},
+                                          dev)
+    start.write_bytes(b"two")
+    assert protocol.training_inputs(arguments, str(config), {"pretrained": str(start)},
+                                    dev) != from_model
     # the same inputs, but the model file gone: trained again
     (dev.folder / protocol.STAMP_FILE).write_text('{"digest": "a"}')
     assert protocol.trained_before(out / "seed7", inputs) == run_dir
@@ -239,14 +248,17 @@ def test_a_seed_trained_before_from_the_same_inputs_is_reused(tmp_path, monkeypa
 def test_a_protocol_folder_stands_for_its_seeds_runs_in_eval(tmp_path, capsys):
     from ecgsweep.eval_cli import run_folders
 
-    for seed in (42, 7):
-        (tmp_path / "out" / f"seed{seed}").mkdir(parents=True)
-        (tmp_path / "out" / f"seed{seed}" / protocol.TRAINED_FILE).write_text(
-            json.dumps({"inputs": {}, "run_dir": f"runs/{seed}"}))
-    assert protocol.seed_run_folders(tmp_path / "out") == ["runs/7", "runs/42"]
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / protocol.PROTOCOL_FILE).write_text(json.dumps(
+        {"seeds": [{"seed": 42, "run_dir": "/runs/42"}, {"seed": 7, "run_dir": "/runs/7"}]}))
+    # a seed trained for another protocol run before is not among this one's
+    (tmp_path / "out" / "seed1").mkdir()
+    (tmp_path / "out" / "seed1" / protocol.TRAINED_FILE).write_text(
+        json.dumps({"inputs": {}, "run_dir": "/runs/1"}))
+    assert protocol.seed_run_folders(tmp_path / "out") == ["/runs/42", "/runs/7"]
     assert protocol.seed_run_folders(tmp_path) is None
     assert run_folders([str(tmp_path / "out"), "a-run"], "--against") == [
-        "runs/7", "runs/42", "a-run"]
+        "/runs/42", "/runs/7", "a-run"]
     assert "--against " in capsys.readouterr().out
 
 

@@ -173,6 +173,16 @@ def test_the_error_names_the_address_ray_dials_where_it_differs(monkeypatch):
         ray_executor.require_ray_head(f"localhost:{port}", 5.0)
 
 
+def test_an_address_ray_would_start_a_cluster_at_is_one_error_line(monkeypatch):
+    pytest.importorskip("ray")
+    from ray._private import services
+
+    monkeypatch.setattr(services, "canonicalize_bootstrap_address", lambda address: None)
+    with pytest.raises(UserError, match=r"^--ray auto: cannot join the Ray cluster \(Ray "
+                                        r"finds no running cluster to join"):
+        ray_executor.dialled_address("auto")
+
+
 def test_resource_flags_need_ray_and_reach_the_request(monkeypatch, tmp_path):
     from ecgsweep import sweep_cli
 

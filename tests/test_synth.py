@@ -104,6 +104,10 @@ def test_a_part_of_zero_beats_is_not_written(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mitbih_test.csv"]
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path / 'mitbih_test.csv'}"
     assert len(load_csv(tmp_path / "mitbih_test.csv", use_cache=False)[1]) == 40
+    data_cli.main(["synth", "--out", str(tmp_path), "--test", "0", "--ptb", "0",
+                   "--train", "40"])  # the test file of before stays, and is named
+    assert f"note: {tmp_path / 'mitbih_test.csv'} is left from before" in \
+        capsys.readouterr().err
 
 
 def test_ptb_labels_and_proportions(ptb):

@@ -172,18 +172,26 @@ def test_a_stop_as_the_run_finishes_changes_nothing_of_its_outcome(tmp_path, mon
     assert signal.getsignal(signal.SIGTERM) != signal.SIG_IGN  # held back only while it finished
 
 
-def test_the_program_ignores_stops_once_its_run_has_ended(monkeypatch):
-    """From main's return to the process's exit the outcome is written: a sweep's SIGTERM
-    then would end a finished run with exit 143."""
+def test_the_program_ends_with_its_outcome_on_a_stop_once_its_run_has_ended(monkeypatch):
+    """From the run's finish to the process's exit the outcome is written: a sweep's
+    SIGTERM then ends the process with that outcome, not 143; in-process callers get their
+    handlers back."""
+    import wandb
     from ecgsweep import run
     from ecgsweep.cli import EXIT_OK
 
-    monkeypatch.setattr(run, "main", lambda argv=None: EXIT_OK)
+    exits = []
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: SimpleNamespace(
+        config={}, finish=lambda exit_code: None))
+    monkeypatch.setattr(run, "_train", lambda run_, config: EXIT_OK)
+    monkeypatch.setattr(os, "_exit", exits.append)
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        assert run.main([]) == EXIT_OK
+        assert {sig: signal.getsignal(sig) for sig in before} == before
         assert run.program_main([]) == EXIT_OK
-        assert signal.getsignal(signal.SIGTERM) == signal.getsignal(signal.SIGINT) == \
-            signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert exits == [EXIT_OK]
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)

@@ -60,7 +60,7 @@ def _guarded(results: Results) -> Callable[[str, Callable[[], Any]], Any]:
 def _wait_for(ended: list[threading.Event]) -> None:
     """Until every threaded section has ended. It waits on events, not Thread.join: a stop
     signal that interrupts Thread.join on Python 3.11 leaves the running thread marked as
-    ended, so later joins, and the interpreter's exit, no longer wait for it."""
+    ended, so later joins, and the interpreter's exit, do not wait for it."""
     for event in ended:
         while not event.wait(stopping.WATCH_S):
             pass

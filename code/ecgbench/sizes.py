@@ -103,18 +103,27 @@ def with_overrides(sizes: Sizes, overrides: dict[str, Any]) -> Sizes:
     return Sizes(**{**fields, **overrides})
 
 
+DATA_COMMAND_TIMEOUT_S = 600  # a data conversion the bench waits for, at most
+
+
 def run_data_command(args: list[str], work: Path) -> None:
     """Run ``code/data.py ARGS`` to its end; RuntimeError with the tail of its output when it
-    fails."""
+    fails. A stop of the bench ends it at once (``stopping.Stopped``), as does a run past
+    ``DATA_COMMAND_TIMEOUT_S``."""
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "code/data.py", *args], cwd=REPO_ROOT,
-                          env=program_env(work / "wandb-data"), capture_output=True, text=True,
-                          timeout=600)
+    from . import stopping
+
+    with stopping.launched([sys.executable, "code/data.py", *args], cwd=REPO_ROOT,
+                           env=program_env(work / "wandb-data"), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True) as proc:
+        with stopping.killed_on_stop(proc, DATA_COMMAND_TIMEOUT_S):
+            stdout, stderr = proc.communicate()
+    stopping.check()
     if proc.returncode != 0:
         raise RuntimeError(f"code/data.py {args[0]} exited {proc.returncode}: "
-                           f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+                           f"{(stderr or stdout).strip()[-300:]}")
 
 
 def program_env(wandb_dir: Path, **extra: str) -> dict[str, str]:

@@ -20,12 +20,20 @@ from ecgsweep.data.kaggle_csv import BEAT_LENGTH, SAMPLE_RATE_HZ
 
 
 def _synth(args: argparse.Namespace) -> None:
-    from ecgsweep.data import synth
+    from pathlib import Path
 
-    written = synth.write_dataset(writable_folder(args.out, "--out"), n_train=args.train, n_test=args.test,
-                                  n_ptb=args.ptb, seed=args.seed)
+    from ecgsweep.data import synth
+    from ecgsweep.data.classes import MITBIH_FILES, PTBDB_FILES
+
+    out = writable_folder(args.out, "--out")
+    written = synth.write_dataset(out, n_train=args.train, n_test=args.test, n_ptb=args.ptb,
+                                  seed=args.seed)
     for path in written:
         print(f"wrote {path}")
+    for name in (*MITBIH_FILES.values(), *PTBDB_FILES.values()):
+        if (Path(out) / name).is_file() and Path(out) / name not in written:
+            print(f"note: {Path(out) / name} is left from before (not written now): the "
+                  "folder's files are of two generations", file=sys.stderr)
 
 
 def _check(args: argparse.Namespace) -> None:

@@ -32,7 +32,7 @@ from .contract import (CUT_SHORT_PREFIX, EPOCH_BATCHES, STOPPED_AFTER_BATCH, VAL
 from .model_record import KFoldSummary, ModelRecord
 
 if TYPE_CHECKING:
-    from .data.datasets import Split
+    from .data.datasets import Fold, Split
 
 
 def split_seed(config: dict[str, Any]) -> int:
@@ -189,7 +189,8 @@ def mean_log(run, folds: int, epochs: int) -> PrefixedLog:
     return PrefixedLog(run, "mean/", f"mean of {counted(folds, 'fold')},", epochs)
 
 
-def held_out_line(fold, k_fold: bool, share: float, val_fraction: float) -> str:
+def held_out_line(fold: Fold, k_fold: bool, share: float,
+                  val_fraction: float) -> str:
     """The records a fold holds out; one split's says what share of the beats that is,
     since whole records rarely come to ``val_fraction`` of them."""
     from .data import datasets

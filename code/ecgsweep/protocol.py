@@ -61,12 +61,13 @@ from typing import Any
 
 from .cli import UserError, positive_int, prog, writable_folder
 from .contract import RUN_MODEL_FILE
-from .protocol_report import CHOSEN_ON, NEVER_SEEN, markdown
+from .protocol_report import CHOSEN_ON, NEVER_SEEN, THEN_SCORE, markdown
 from .sweep.files import write_text_whole
 
 DEFAULT_CONFIG = "configs/inter_patient.yaml"
 DEFAULT_SEEDS = (42,)
 STAMP_FILE = "protocol-input.json"  # what a data folder was converted from
+PROTOCOL_FILE, REPORT_FILE = "protocol.json", "protocol.md"  # <out>/: the record, as text
 TRAINED_FILE = "trained.json"  # <out>/seed<N>/trained.json: a finished training and its inputs
 CHOICE_FILE = "sweep-choice.json"  # <out>/sweep-choice.json: a sweep's best run and its inputs
 # Keys the protocol sets itself: a sweep's values of them are not carried over. The
@@ -251,13 +252,16 @@ def sweep_choice(yaml_path: str, count: int, dev: Side, out: Path) -> dict[str, 
 
 def sweep_inputs(yaml_path: str, cfg: dict[str, Any], count: int, dev: Side
                  ) -> dict[str, Any]:
-    """What a sweep's choice is made from: its YAML, the configuration files its
-    ``config_file`` parameter names, its run count, the converted data and the code."""
-    section = (cfg.get("parameters") or {}).get("config_file") or {}
-    named = [section["value"]] if "value" in section else list(section.get("values") or [])
+    """What a sweep's choice is made from: its YAML, the configuration files and pretrained
+    models its parameters name, its run count, the converted data and the code."""
+    def named(key: str) -> list[Any]:
+        section = (cfg.get("parameters") or {}).get(key) or {}
+        return [section["value"]] if "value" in section else list(section.get("values") or [])
+
     return {"yaml": _file_digest(Path(yaml_path)), "count": count,
-            "config_files": {str(name): _file_digest(Path(str(name))) for name in named
-                             if Path(str(name)).is_file()},
+            "config_files": {str(name): _file_digest(Path(str(name)))
+                             for name in named("config_file") if Path(str(name)).is_file()},
+            "pretrained": pretrained_digests(named("pretrained")),
             "data": side_stamp(dev), "code": package_digest()}
 
 
@@ -380,11 +384,23 @@ def side_stamp(side: Side | None) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path and path.is_file() else None
 
 
-def training_inputs(arguments: list[str], config_file: str, dev: Side,
-                    other_lead: Side | None = None) -> dict[str, Any]:
-    """What a seed's final model is trained from: the training arguments, the configuration
-    file's content, the converted data's stamps and the code."""
+def pretrained_digests(names: list[Any]) -> dict[str, str]:
+    """The content digest of each ``pretrained`` model file named (a path such as
+    models/cnn/best.keras is a link that moves as runs finish)."""
+    from .params import pretrained_set
+
+    return {str(name): _file_digest(Path(str(name))) for name in names
+            if pretrained_set(name) and Path(str(name)).is_file()}
+
+
+def training_inputs(arguments: list[str], config_file: str, chosen: dict[str, Any],
+                    dev: Side, other_lead: Side | None = None) -> dict[str, Any]:
+    """What a seed's final model is trained from: the training arguments, the contents of
+    the configuration file and of a pretrained model, the converted data's stamps and the
+    code."""
+    config = check_configuration(config_file, chosen, folds_needed=False)
     return {"arguments": arguments, "config_file": _file_digest(Path(config_file)),
+            "pretrained": pretrained_digests([config["pretrained"]]),
             "data": side_stamp(dev), "other_lead_data": side_stamp(other_lead),
             "code": package_digest()}
 
@@ -402,17 +418,13 @@ def trained_before(folder: Path, inputs: dict[str, Any]) -> Path | None:
 
 
 def seed_run_folders(folder: str | Path) -> list[str] | None:
-    """The run folders of the seeds a protocol output folder trained (their
-    ``seed<N>/trained.json``), in seed order; None when ``folder`` is no protocol's."""
-    found = []
-    for path in Path(folder).glob(f"seed*/{TRAINED_FILE}"):
-        try:
-            run_dir = json.loads(path.read_text())["run_dir"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if path.parent.name.removeprefix("seed").isdigit():
-            found.append((int(path.parent.name.removeprefix("seed")), str(run_dir)))
-    return [run_dir for _, run_dir in sorted(found)] or None
+    """The run folders of the seeds of the protocol run that wrote ``folder``'s
+    protocol.json, in its order; None when ``folder`` holds no readable protocol.json."""
+    try:
+        seeds = json.loads((Path(folder) / PROTOCOL_FILE).read_text())["seeds"]
+        return [str(seed["run_dir"]) for seed in seeds] or None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
@@ -424,7 +436,7 @@ def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
 
     folder = out / f"seed{seed}"
     arguments = training_arguments(seed, config_file, chosen, dev, out, other_lead)
-    inputs = training_inputs(arguments, config_file, dev, other_lead)
+    inputs = training_inputs(arguments, config_file, chosen, dev, other_lead)
     earlier = trained_before(folder, inputs)
     if earlier:
         print(f"protocol: seed {seed}: reusing the final model trained before from the same "
@@ -453,8 +465,8 @@ def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
         raise UserError(f"training with seed {seed} left no {RUN_MODEL_FILE} in "
                         f"{folder / 'wandb'}; was it stopped?")
     write_text_whole(folder / TRAINED_FILE, json.dumps(
-        {"inputs": inputs, "run_dir": str(found[-1])}, indent=2) + "\n")
-    return found[-1]
+        {"inputs": inputs, "run_dir": str(found[-1].resolve())}, indent=2) + "\n")
+    return found[-1].resolve()  # named in protocol.json, read from any folder
 
 
 def side_figures(label: str, ec57_table: dict, macro_f1: float | None,
@@ -623,14 +635,12 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
                 "dev_other_lead": (side_summary(other_lead, summaries["dev_other_lead"])
                                    if other_lead else None), "seeds": seeds,
                 "seeds_averaged": averaged}
-    write_text_whole(out / "protocol.json",
-                     json.dumps(document, indent=2, default=str) + "\n")
-    write_text_whole(out / "protocol.md", markdown(document) + "\n")
-    print(f"protocol: wrote {out / 'protocol.json'} and {out / 'protocol.md'}", flush=True)
+    write_text_whole(out / PROTOCOL_FILE, json.dumps(document, indent=2, default=str) + "\n")
+    write_text_whole(out / REPORT_FILE, markdown(document) + "\n")
+    print(f"protocol: wrote {out / PROTOCOL_FILE} and {out / REPORT_FILE}", flush=True)
     if args.hold_external:
         print(f"protocol: the never-seen records ({external.src}) are held back: decide on "
-              "the chosen-on figures, then run the same command without --hold-external; it "
-              "reuses the models trained here and scores them", flush=True)
+              f"the chosen-on figures; then {THEN_SCORE}", flush=True)
     return document
 
 
@@ -665,10 +675,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "(code/data.py wfdb --qrs-up), as the development records' MLII "
                              "points up")
     parser.add_argument("--hold-external", action="store_true",
-                        help="train and report the chosen-on side only, leaving the external "
-                             "records unread, so a choice is made before their figures exist; "
-                             "the same command without it then reuses the models trained and "
-                             "scores them")
+                        help="train and report the chosen-on side only, the external records "
+                             "neither converted nor scored, so a choice is made before their "
+                             f"figures exist; {THEN_SCORE}")
     parser.add_argument("--bootstrap", type=positive_int, default=1000, metavar="N",
                         help="bootstrap draws of the never-seen intervals (default 1000; at "
                              "least 1: the protocol reports every figure with its interval)")

@@ -111,8 +111,10 @@ def inverted_line(side: dict[str, Any]) -> str:
 
 
 HELD_BACK = "held back (--hold-external)"
-HELD_BACK_NOTE = (f"{HELD_BACK}: no external record was read; the same command without it "
-                  "reuses these models and scores them")
+# what comes after a run with the never-seen side held back: the terminal and protocol.md
+THEN_SCORE = ("the same command without --hold-external reuses the models trained here and "
+              "scores them")
+HELD_BACK_NOTE = f"{HELD_BACK}: no external record was converted or scored; {THEN_SCORE}"
 
 
 def _sides(document: dict[str, Any]) -> tuple[str, ...]:

@@ -28,11 +28,11 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import Any, Callable
 
 from . import backend
 from .cli import (EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, StoppedEmptyHanded,
-                  UserError, expected_errors, one_line_warnings, stop_signals_interrupt,
+                  expected_errors, one_line_warnings, stop_signals_interrupt,
                   wandb_start_failed)
 from .config import resolve
 from .contract import DEFAULT_PROJECT
@@ -76,7 +76,10 @@ def _train(run, config: dict[str, Any]) -> int:
         stop.uninstall()
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, as_program: bool = False) -> int:
+    """One run from its ``--key=value`` arguments; the process exit code. ``as_program``:
+    this is the process's run (code/train.py, a sweep's), so a stop after its outcome is
+    written ends the process with that outcome (``finish_run``)."""
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in argv):
         print(usage())
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped: {STOPPED_AT_ONCE}", file=sys.stderr, flush=True)
         exit_code = EXIT_INTERRUPTED
     finally:
-        finish_run(run, exit_code)
+        finish_run(run, exit_code, exit_on_stop=as_program)
     return exit_code
 
 
@@ -144,10 +147,13 @@ def refuse_before_start(cli_config: dict[str, Any]) -> None:
         check_combinations(resolve(cli_config))
 
 
-def finish_run(run, exit_code: int) -> None:
+def finish_run(run, exit_code: int, *, exit_on_stop: bool = False) -> None:
     """``run.finish`` with stop signals ignored until it returns: the run's outcome is
     decided, so a stop arriving as it ends (a sweep's SIGTERM) changes nothing of it, and
-    its W&B record is written whole."""
+    its W&B record is written whole. Then the handlers come back, or, with
+    ``exit_on_stop`` (the process's own run), a stop ends the process at once with
+    ``exit_code``: nothing is left to do but exit, and a sweep's SIGTERM then would
+    otherwise end a finished run with exit 143 or a traceback."""
     from .sweep.guard import STOP_SIGNALS
 
     held = ({sig: signal.signal(sig, signal.SIG_IGN) for sig in STOP_SIGNALS}
@@ -156,20 +162,23 @@ def finish_run(run, exit_code: int) -> None:
         run.finish(exit_code=exit_code)
     finally:
         for sig, handler in held.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, _exit_with(exit_code) if exit_on_stop else handler)
+
+
+def _exit_with(exit_code: int) -> Callable[[int, Any], None]:
+    """A signal handler that ends the process with ``exit_code``, its output flushed."""
+    def handler(signum: int, frame: Any) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+
+    return handler
 
 
 def program_main(argv: list[str] | None = None) -> int:
-    """``main`` as the training program's entry: once it returns, the run's outcome is
-    decided and written, so stop signals are ignored until the process exits (a sweep's
-    SIGTERM arriving then would otherwise end a finished run with exit 143)."""
-    from .sweep.guard import STOP_SIGNALS
-
-    exit_code = main(argv)
-    if threading.current_thread() is threading.main_thread():
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, signal.SIG_IGN)
-    return exit_code
+    """``main`` as the training program's entry (code/train.py, ``python -m ecgsweep.run``,
+    ``ecg-sweeps train``)."""
+    return main(argv, as_program=True)
 
 
 if __name__ == "__main__":  # `python -m ecgsweep.run`: the training program as installed

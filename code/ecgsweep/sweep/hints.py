@@ -29,7 +29,7 @@ def script_command(script: str, command: str, runs_folder: str | os.PathLike = "
     if shutil.which(INSTALLED_COMMAND):
         return f"{INSTALLED_COMMAND} {command}"
     if os.path.basename(sys.argv[0]) == INSTALLED_COMMAND:  # started by its path
-        return f"{sys.argv[0]} {command}"
+        return f"{os.path.abspath(sys.argv[0])} {command}"
     if not (CLONE_CODE / script).is_file():
         return f"{INSTALLED_COMMAND} {command}"
     return f"{sys.executable} {CLONE_CODE / script}"

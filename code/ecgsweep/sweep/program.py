@@ -10,8 +10,8 @@ does exactly what it does for a W&B user's program.
 ``parameter`` and ``check`` apply only to configs the hooks own (``owns``): a sweep of
 another program in the same checkout gets the engine's checks alone. The run hooks
 (``remote_env``, ``on_shipped_run``, ``ended_by_itself``, ``closing_lines``,
-``describe_exit``, ``run_as``, ``progress``) serve every run of a sweep started with the hooks, and leave alone what they
-do not recognise.
+``describe_exit``, ``run_as``, ``progress``) serve every run of a sweep started with the
+hooks, and leave alone what they do not recognise.
 
 Where a run's program is found: the YAML's ``program:`` is a file from the directory the
 runs run in (the current one), as ``wandb agent`` finds it. Only when no such file is there

@@ -58,8 +58,9 @@ LOST_EXIT = -1  # poll()'s answer for a lost run; the outcome says why
 START_FAILED_EXIT = 127  # as a shell answers for a command it cannot run
 FORWARDED_PREFIXES = ("WANDB_", "KERAS_", "TF_CPP_")
 START_HINT = "start one with `ray start --head` or fix the address"
-# what a Ray head with token authentication answers a call without the token
-RAY_HEAD_REFUSALS = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
+# Answers that still come from a Ray head: one with token authentication, to a call without
+# the token; one of another Ray version, which lacks the call (ray.init names the mismatch).
+RAY_HEAD_REFUSALS = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED", "UNIMPLEMENTED"})
 
 
 def import_ray() -> Any:
@@ -91,9 +92,13 @@ def dialled_address(address: str) -> str:
     except ImportError:
         return address
     try:
-        return canonicalize_bootstrap_address(address)
+        dialled = canonicalize_bootstrap_address(address)
     except (ConnectionError, ValueError) as e:
         raise cannot_join(address, e) from None
+    if not dialled:  # RAY_ADDRESS=local: Ray would start a cluster, not join one
+        raise cannot_join(address, ConnectionError("Ray finds no running cluster to join "
+                                                   "(RAY_ADDRESS may say local)"))
+    return dialled
 
 
 def cannot_join(address: str, e: BaseException) -> UserError:
@@ -105,6 +110,8 @@ def gcs_refusal(dialled: str, timeout_s: float) -> str | None:
     """Why no Ray head answers at ``dialled`` (None when one does): it must answer the
     cluster-ID call of Ray's GCS within ``timeout_s``. ``ray.init`` instead retries a silent
     port, or one speaking another protocol, for minutes while printing Ray's log lines."""
+    if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+        return None  # a TLS head's answer needs Ray's certificates: ray.init checks it
     try:  # Ray's generated GCS stubs (a Ray without them: ray.init is left to find out)
         import grpc
         from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc

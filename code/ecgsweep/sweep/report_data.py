@@ -59,7 +59,7 @@ def metric_steps(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]
 
 
 def metric_values(run: dict) -> list[float]:
-    """The run's metric per epoch, invalid values dropped (as the hyperband engine reads it)."""
+    """The run's metric per step, invalid values dropped (as the hyperband engine reads it)."""
     return [float(h["value"]) for h in run["history"] if finite(h.get("value"))]
 
 

@@ -41,10 +41,12 @@ def _said(program: ProgramHooks, log: Path, live: bool,
         stat = log.stat()
     except OSError:
         return None
-    key = (str(log), stat.st_size, stat.st_mtime_ns, program.progress, read)
-    if key not in _ENDED:
-        _ENDED[key] = program.progress(read(log))
-    return _ENDED[key]
+    state = (stat.st_size, stat.st_mtime_ns, program.progress, read)
+    earlier = _ENDED.get(str(log))
+    if earlier is None or earlier[0] != state:
+        earlier = _ENDED[str(log)] = (state, program.progress(read(log)))
+    return earlier[1]
 
 
-_ENDED: dict[tuple[Any, ...], str | None] = {}  # an ended run's reading, by its log's state
+# each ended run's reading, by its log, with the log's state it was read at
+_ENDED: dict[str, tuple[tuple[Any, ...], str | None]] = {}
