@@ -166,11 +166,10 @@ def finish_run(run, exit_code: int, *, exit_on_stop: bool = False) -> None:
 
 
 def _exit_with(exit_code: int) -> Callable[[int, Any], None]:
-    """A signal handler that ends the process with ``exit_code``, its output flushed."""
+    """A signal handler that ends the process with ``exit_code``: SystemExit, so W&B's and
+    the interpreter's own exit steps still run (a stop during one of them ends that one)."""
     def handler(signum: int, frame: Any) -> None:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(exit_code)
+        raise SystemExit(exit_code)
 
     return handler
 
