@@ -12,9 +12,15 @@ from test_kfold import FakeRun
 
 @pytest.mark.parametrize("setting, keys, message", [
     ({"model": "seq2seq", "resample": "smote"}, ("model", "resample"),
-     "config key 'model': seq2seq is not supported together with resample (they leave gaps "
-     "in a record's beats, add beats of no record, start from a single-beat model, or add a "
-     "channel its windows do not carry); turn those off"),
+     "config key 'model': seq2seq is not supported together with resample (beats of no "
+     "record); turn those off"),
+    # each setting that clashes gives its own reason, and only it
+    ({"model": "seq2seq", "val_split": "random", "beat_dropout": 0.3,
+      "beat_normalization": "record_median"},
+     ("model", "val_split", "beat_normalization", "beat_dropout"),
+     "config key 'model': seq2seq is not supported together with val_split=random, "
+     "beat_normalization, beat_dropout (gaps in a record's beats; a channel its windows do "
+     "not carry); turn those off"),
     ({"rr_features": True, "augment_synthetic": 0.5, "pretrained": "base.keras"},
      ("rr_features", "augment_synthetic", "pretrained"),
      "config key 'rr_features': not supported together with augment_synthetic, pretrained "

@@ -10,7 +10,7 @@ training parameters are read by every run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from .contract import OBJECTIVE_METRICS
@@ -580,13 +580,15 @@ class CombinationProblem:
 @dataclass(frozen=True)
 class CombinationRule:
     """An option (``key``, on when ``applies``) that none of the ``excludes`` switches may
-    join. ``message`` is the refusal, with ``{value}`` (the option's value) and ``{clash}``
-    (the switches that are on, by name)."""
+    join. ``message`` is the refusal, with ``{value}`` (the option's value), ``{clash}``
+    (the switches that are on, by name) and ``{why}`` (the ``reasons`` of those switches,
+    each once)."""
 
     key: str
     applies: Callable[[Mapping[str, Any]], bool]
     excludes: tuple[str, ...]
     message: str
+    reasons: Mapping[str, str] = field(default_factory=dict)
 
     def problem(self, config: Mapping[str, Any]) -> CombinationProblem | None:
         if not self.applies(config):
@@ -595,8 +597,10 @@ class CombinationRule:
         if not clash:
             return None
         keys = tuple(dict.fromkeys(k for s in clash for k in s.keys_on(config)))
+        why = "; ".join(dict.fromkeys(self.reasons[s.name] for s in clash
+                                      if s.name in self.reasons))
         return CombinationProblem((self.key, *keys), self.message.format(
-            value=value(config, self.key), clash=", ".join(s.name for s in clash)))
+            value=value(config, self.key), clash=", ".join(s.name for s in clash), why=why))
 
 
 # The one table of which settings cannot run together. Config-only: a run refuses at its
@@ -611,9 +615,14 @@ COMBINATION_RULES: tuple[CombinationRule, ...] = (
         "model", lambda c: value(c, "model") in SEQUENCE_FAMILIES,
         ("max_train_beats", "val_split=random", "resample", "augment_synthetic", "pretrained",
          "beat_normalization", "beat_dropout", "train_outside_s_gate", "beat_leads=2"),
-        "config key 'model': {value} is not supported together with {clash} (they leave gaps "
-        "in a record's beats, add beats of no record, start from a single-beat model, or add "
-        "a channel its windows do not carry); turn those off"),
+        "config key 'model': {value} is not supported together with {clash} ({why}); turn "
+        "those off",
+        reasons={**dict.fromkeys(("max_train_beats", "val_split=random",
+                                  "train_outside_s_gate"), "gaps in a record's beats"),
+                 **dict.fromkeys(("resample", "augment_synthetic"), "beats of no record"),
+                 "pretrained": "a single-beat model to start from",
+                 **dict.fromkeys(("beat_normalization", "beat_dropout", "beat_leads=2"),
+                                 "a channel its windows do not carry")}),
     # Beats added by SMOTE or the synthetic generator, and a pretrained single-input model,
     # have no RR features.
     CombinationRule(
