@@ -423,11 +423,14 @@ def test_a_stop_that_comes_as_a_run_starts_still_stops_and_waits_for_it(tmp_path
         return proc
 
     monkeypatch.setattr(subprocess, "Popen", popen_then_ctrl_c)
+    # Python's own Ctrl-C handler, which a shell's background job starts without (SIG_IGN)
+    default = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
             startup.launch_to_first_step(["--epochs=1"], tmp_path / "wandb")
         assert len(started) == 1 and started[0].returncode is not None  # stopped, waited for
     finally:
+        signal.signal(signal.SIGINT, default)
         for proc in started:
             proc.kill()
             proc.wait()

@@ -209,12 +209,23 @@ def test_a_stop_after_the_run_started_and_before_training_says_stopped(tmp_path,
     started = SimpleNamespace(config={}, finish=lambda exit_code: finished.append(exit_code))
     monkeypatch.setattr(wandb, "init", lambda **kwargs: started)
 
+    resolved = []
+    real_resolve = run.resolve
+
     def stopped_while_resolving(config):
-        raise KeyboardInterrupt
+        resolved.append(config)
+        if len(resolved) > 1:  # the check before the run starts passes; then the stop
+            raise KeyboardInterrupt
+        return real_resolve(config)
 
     monkeypatch.setattr(run, "resolve", stopped_while_resolving)
     assert run.main([]) == EXIT_INTERRUPTED and finished == [EXIT_INTERRUPTED]
     assert f"stopped: {run.STOPPED_AT_ONCE}" in capsys.readouterr().err
+    # stopped while its values are checked, before any W&B run: said, and nothing started
+    resolved.clear()
+    monkeypatch.setattr(run, "resolve", lambda config: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert run.main([]) == EXIT_INTERRUPTED and finished == [EXIT_INTERRUPTED]
+    assert f"stopped: {run.STOPPED_WHILE_STARTING}" in capsys.readouterr().err
 
 
 def test_a_csv_with_a_negative_label_stops_before_the_model_is_built(synth_dir, tmp_path):

@@ -84,17 +84,20 @@ def main(argv: list[str] | None = None, *, as_program: bool = False) -> int:
     if any(a in ("-h", "--help") for a in argv):
         print(usage())
         return EXIT_OK
+    # Until training installs its own stop (training.StopRequest), a stop signal ends the
+    # run through the handlers below with a message, not silently with the default action.
+    stop_signals_interrupt()
     try:
         cli_config = parse_cli(argv)
         refuse_before_start(cli_config)
     except expected_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"stopped: {STOPPED_WHILE_STARTING}", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
     backend.quiet_tensorflow()
     one_line_warnings()  # e.g. a key of another family: one `warning:` line in the run's log
-    # Until training installs its own stop (training.StopRequest), a stop signal ends the
-    # run through the handlers below with a message, not silently with the default action.
-    stop_signals_interrupt()
     try:
         import wandb
 
