@@ -254,14 +254,14 @@ def sweep_inputs(yaml_path: str, cfg: dict[str, Any], count: int, dev: Side
                  ) -> dict[str, Any]:
     """What a sweep's choice is made from: its YAML, the configuration files and pretrained
     models its parameters name, its run count, the converted data and the code."""
-    def named(key: str) -> list[Any]:
-        section = (cfg.get("parameters") or {}).get(key) or {}
-        return [section["value"]] if "value" in section else list(section.get("values") or [])
+    from .sweep_hooks import values_given
 
+    section = cfg.get("parameters") or {}
+    config_files = [str(name) for name in values_given(section, "config_file", None)]
     return {"yaml": _file_digest(Path(yaml_path)), "count": count,
-            "config_files": {str(name): _file_digest(Path(str(name)))
-                             for name in named("config_file") if Path(str(name)).is_file()},
-            "pretrained": pretrained_digests(named("pretrained")),
+            "config_files": {name: _file_digest(Path(name)) for name in config_files
+                             if Path(name).is_file()},
+            "pretrained": pretrained_digests(values_given(section, "pretrained", None)),
             "data": side_stamp(dev), "code": package_digest()}
 
 
