@@ -166,8 +166,11 @@ def test_sigterm_during_kfold_keeps_the_folds_done(synth_dir, tmp_path, fake_wan
     # stopped between folds: the run did not finish, so its model is not promoted
     assert summary["promoted"] is False and fold1["stopped"] is True
     assert not (tmp_path / "models" / "cnn").exists()
-    assert "best model: not promoted: the run was stopped before it finished" in (
-        capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert "best model: not promoted: the run was stopped before it finished" in out
+    # one fold finished: its value alone, with no spread over folds
+    done = next(line for line in out.splitlines() if line.startswith("done: "))
+    assert "+-" not in done and "over 1 of 2 folds" in done
 
 
 def test_a_kfold_run_stopped_between_folds_is_not_promoted(synth_dir, tmp_path, fake_wandb,

@@ -134,7 +134,9 @@ def _print_done(ctx: RunContext, record: ModelRecord, best_value: float, best_ep
     note = " (stopped early by request)" if stopped else ""
     needs_test = not ctx.source.has_test_data()
     if ctx.folds:
-        print(f"done: {record.metric} {best_value:.4f} +- {record.kfold.std:.4f} "
+        # one fold has no spread to show
+        spread = f" +- {record.kfold.std:.4f}" if completed > 1 else ""
+        print(f"done: {record.metric} {best_value:.4f}{spread} "
               f"{folds_done_text(completed, ctx.folds)}{note}", flush=True)
         if record.final_model:
             print(f"evaluate the run's model ({record.final_model} of the "
