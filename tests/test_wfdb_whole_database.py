@@ -69,10 +69,24 @@ def test_lead_takes_the_named_channel_and_refuses_one_a_record_lacks(svdb_two, t
     X2 = np.loadtxt(tmp_path / "ecg2" / "mitbih_test.csv", delimiter=",", max_rows=5)
     assert not np.allclose(X1, X2)  # another channel's waveform
     assert first["counts"] == summary["counts"]  # the same annotated beats
-    with pytest.raises(UserError, match=r"record 800 has no lead MLII \(its leads: ECG1, "
-                                        r"ECG2\)"):
+    with pytest.raises(UserError, match=r"no lead MLII in 2 records of .*: 800 has ECG1, "
+                                        r"ECG2; 802 has ECG1, ECG2\. Else pass a --lead"):
         W.convert(svdb_two, tmp_path / "none", split="test", lead="MLII")
     assert not (tmp_path / "none").exists()
+
+
+def test_a_lead_some_records_lack_is_refused_before_any_is_converted(shared_data, tmp_path):
+    src = copy_records(tmp_path / "src", *(shared_data / "mitdb-ds1" / name
+                                           for name in ("114", "106", "124")))
+    with pytest.raises(UserError) as refused:
+        W.convert(src, tmp_path / "v1", split="train", lead="V1")
+    message = str(refused.value)
+    assert "114 has V5, MLII; 124 has MLII, V4" in message
+    assert "To convert the 1 other record in V1: --records 106." in message
+    assert not (tmp_path / "v1").exists()
+    # the records it names convert
+    summary = W.convert(src, tmp_path / "v1", split="train", lead="V1", records=["106"])
+    assert summary["records"]["train"] == ["106"]
 
 
 @pytest.mark.slow
@@ -105,7 +119,7 @@ def test_cli_split_test_says_which_lead_once(repo_root, svdb_two, tmp_path):
         cwd=repo_root, env=run_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith(
-        "error: record 800 has no lead V1 (its leads: ECG1, ECG2)")
+        f"error: no lead V1 in 2 records of {svdb_two}: 800 has ECG1, ECG2; 802 has")
 
 
 def test_cli_names_a_file_given_as_out_and_an_earlier_conversions_file_left_there(

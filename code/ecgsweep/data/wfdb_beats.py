@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..cli import UserError
+from ..cli import UserError, counted
 from ..sweep.files import write_text_whole
 from ..sweep.progress import Progress
 from . import lead_choice
@@ -517,6 +517,32 @@ def _channel_asked(name: str, names: list[str], lead: str | None) -> tuple[int, 
     return channel, lead_reason
 
 
+def check_lead_everywhere(src: Path, names: list[str], lead: str | None) -> None:
+    """Before any record is converted: a UserError naming every record of ``names`` whose
+    header lacks the lead asked for, with the ``--records`` that would convert the others
+    (a record whose header cannot be read is left to the conversion, which skips it)."""
+    if not lead or lead == OTHER_LEAD:
+        return
+    lacking: dict[str, list[str]] = {}
+    for name in names:
+        try:
+            leads = lead_names(_read_header(src / name))
+        except RecordError:
+            continue
+        if lead not in leads:
+            lacking[name] = leads
+    if not lacking:
+        return
+    which = "; ".join(f"{name} has {', '.join(leads) or 'unnamed channels'}"
+                      for name, leads in lacking.items())
+    others = [name for name in names if name not in lacking]
+    hint = (f"To convert the {counted(len(others), 'other record')} in {lead}: --records "
+            f"{','.join(others)}. " if others else "")
+    raise UserError(f"no lead {lead} in {counted(len(lacking), 'record')} of {src}: {which}. "
+                    f"{hint}Else pass a --lead every record has, or none to take "
+                    f"{PREFERRED_LEAD}, else each record's first channel")
+
+
 def lead_names(header: Record) -> list[str]:
     """Each channel's lead name as the header gives it; ``channel N`` (from 1) for a channel
     the header leaves unnamed, so ``--lead`` and ``split.json`` can still name it."""
@@ -916,6 +942,7 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     available = record_headers(src)
     requested = list(dict.fromkeys(str(r).strip() for r in records)) if records else None
     sides, ignored, missing = _sides(split, src, available, requested)
+    check_lead_everywhere(src, list(dict.fromkeys(sides["train"] + sides["test"])), lead)
     beats, per_record, rhythms, bad = _read_records(
         src, list(dict.fromkeys(sides["train"] + sides["test"])), before_r_s, beat_samples, lead,
         qrs_up, reference, two_leads)
