@@ -148,6 +148,9 @@ def test_a_next_step_hint_names_what_runs_from_the_current_folder(tmp_path, monk
     monkeypatch.setenv("PATH", "")  # not on PATH: this clone's script by its full path
     assert script_command("eval.py", "eval") == (
         f"{sys.executable} {REPO_ROOT / 'code' / 'eval.py'}")  # this interpreter has Keras
+    from ecgsweep.sweep.hints import sweep_command
+
+    assert sweep_command("status") == f"{sys.executable} {REPO_ROOT / 'code' / 'sweep.py'} status"
     # started as the command by its path (.venv/bin/ecg-sweeps): the same path again
     monkeypatch.setattr(sys, "argv", [".venv/bin/ecg-sweeps", "train"])
     assert script_command("eval.py", "eval") == f"{tmp_path / '.venv/bin/ecg-sweeps'} eval"

@@ -253,6 +253,22 @@ def test_a_stopped_sweep_with_no_runner_is_recorded_and_resume_starts_nothing(tm
     assert rc == EXIT_USAGE and err.startswith("error: sweep idle0001 is stopped")
 
 
+def test_a_control_on_a_finished_sweep_is_refused_and_changes_nothing(tmp_path, capsys):
+    root = tmp_path / "store"
+    store = make_sweep(root, RANDOM, "done0001", count=2)
+    with store.transaction():
+        store.set("state", "finished")
+        store.set("finished_because", "run cap of 2 reached")
+    store.close()
+    for action in ("stop", "cancel", "pause"):
+        rc, _, err = cli([action, "done0001", "--store", str(root)], capsys)
+        assert rc == EXIT_USAGE and err.strip() == (
+            "error: sweep done0001 has already finished (run cap of 2 reached): it starts no "
+            f"runs, so there is nothing to {action}")
+    store = Store(db_path(root, "done0001"), read_only=True)
+    assert store.get("state") == "finished" and store.get("control") is None
+
+
 def test_a_control_on_an_unknown_sweep_is_one_error_line(tmp_path, capsys):
     root = tmp_path / "store"
     make_sweep(root, RANDOM, "known001").close()

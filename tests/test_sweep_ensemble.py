@@ -11,6 +11,7 @@ from ecgsweep import sweep_ensemble as ens
 from ecgsweep.cli import UserError
 from ecgsweep.contract import RUN_MODEL_FILE
 from ecgsweep.model_record import ModelRecord
+from ecgsweep.sweep.bookkeeping import RUNS_FOLDER_KEY
 from ecgsweep.sweep.store import Store, db_path
 
 SWEEP_CFG = {"program": "code/train.py", "method": "random",
@@ -47,7 +48,7 @@ def test_top_runs_are_the_best_finished_ones_with_a_model(tmp_path):
         rows.append({"run_id": f"r{i}", "state": state, "metric_best": value,
                      "files_dir": str(files)})
     assert [r["run_id"] for r, _ in ens.pick_members(rows, "maximize", 2)] == ["r2", "r3"]
-    with pytest.raises(UserError, match="only 3 finished runs"):
+    with pytest.raises(UserError, match="only 3 runs with a metric, finished or stopped early"):
         ens.pick_members(rows, "maximize", 4)
     (tmp_path / "run3" / RUN_MODEL_FILE).unlink()
     with pytest.raises(UserError, match="runs r3 kept no model.keras"):
@@ -109,6 +110,23 @@ def test_ensemble_is_the_mean_of_the_top_runs_on_their_own_split(tmp_path, synth
     assert "best run r1" in text and "ensemble of r1, r2" in text
     assert f"{result['test']['ensemble']['macro_f1']:.4f}" in text
     assert np.isfinite(result["validation"]["ensemble"]["accuracy"])
+
+
+def test_an_ensemble_from_another_folder_than_its_runs_is_refused_naming_theirs(
+        tmp_path, monkeypatch):
+    store = Store(db_path(tmp_path / "store", "ens2"), create=True)
+    store.set("config", SWEEP_CFG)
+    store.set("sweep_id", "ens2")
+    store.set(RUNS_FOLDER_KEY, str(tmp_path / "runs"))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    with pytest.raises(UserError) as refused:
+        ens.ensemble_command("ens2", top=2, store_root=str(tmp_path / "store"))
+    message = str(refused.value)
+    assert message.startswith(f"sweep ens2's runs ran in {tmp_path / 'runs'} and name their "
+                              "data and models from there")
+    assert message.endswith(f"ensemble ens2 --top 2 --store {tmp_path / 'store'}")
+    assert f"cd {tmp_path / 'runs'} && " in message
 
 
 def test_a_sweep_of_another_program_is_refused_by_name(tmp_path):

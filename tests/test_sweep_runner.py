@@ -220,6 +220,22 @@ def test_failed_runs_are_recorded_with_their_output_and_the_sweep_goes_on(tmp_pa
     assert store.get("state") == "finished"
 
 
+def test_a_sweep_that_ends_with_every_run_failed_has_failed(tmp_path, monkeypatch):
+    """Its cap reached before any repeated-failure rule applies: no run finished, so the
+    sweep has no result, and it exits as failed rather than finished."""
+    monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
+    store, rc = run_sweep(tmp_path, grid_yaml("  seed: {values: [2, 9, 1]}\n"
+                                              "  epochs: {value: 1}\n"), count=2)
+    assert rc == runner.EXIT_SWEEP_FAILED
+    assert [r["state"] for r in store.runs()] == ["failed", "failed"]
+    assert store.get("state") == "failed"
+    assert store.get("failure").startswith("no run finished: all 2 failed; the last with: ")
+    # one finished run among failed ones is a result: the sweep finished
+    store, rc = run_sweep(tmp_path / "one", grid_yaml("  seed: {values: [2, 1]}\n"
+                                                      "  epochs: {value: 1}\n"), count=2)
+    assert rc == 0 and store.get("state") == "finished"
+
+
 @pytest.mark.slow
 def test_three_failures_in_a_row_with_the_same_error_stop_the_sweep(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_EPOCH_S", "0.01")
@@ -258,6 +274,74 @@ def test_a_run_stopped_from_outside_the_sweep_is_lost_not_failed():
         assert state == CRASHED and error.startswith("stopped from outside the sweep: ")
     assert end_state(live, 1, "Traceback\nValueError: x", None, lambda code: None)[0] == FAILED
     assert end_state(live, -signal.SIGKILL, "", None, lambda code: None)[0] == FAILED  # OOM?
+
+
+def test_a_run_that_survives_a_stop_from_outside_is_lost_not_finished(tmp_path):
+    """A kill by hand that the program turns into an early, orderly end (exit 0, its model
+    marked stopped) is the same outside stop as one that kills it: lost, not finished."""
+    from ecgsweep.sweep.store import CRASHED, FINISHED, STOPPED
+    from ecgsweep.sweep.supervision import OUTSIDE_STOP, LiveRun, end_state
+    from ecgsweep.sweep_models import stopped_by_request
+
+    live = LiveRun(handle=None, slot=0, spec=None)
+    state, error = end_state(live, 0, "", None, lambda code: None, stopped_by_request=True)
+    assert state == CRASHED and error.startswith(f"{OUTSIDE_STOP}: ")
+    assert end_state(live, 0, "", None, lambda code: None) == (FINISHED, None)
+    sent = LiveRun(handle=None, slot=0, spec=None, stop_sent_at=1.0)  # the sweep's own stop
+    assert end_state(sent, 0, "", None, lambda code: None, stopped_by_request=True) == (
+        STOPPED, None)
+
+    files = tmp_path / "run" / "files"
+    files.mkdir(parents=True)
+    assert not stopped_by_request(files) and not stopped_by_request(None)
+    (files.parent / "fold1.keras").write_bytes(b"m")
+    (files.parent / "fold1.json").write_text(json.dumps({"stopped": True}))
+    assert stopped_by_request(files)  # a k-fold run stopped before its model was made
+    assert not ANY_PROGRAM.stopped_by_request(files)
+    (files.parent / "model.keras").write_bytes(b"m")
+    (files.parent / "model.json").write_text(json.dumps({"stopped": False}))
+    assert not stopped_by_request(files)  # its own model says it ran to its end
+    (files.parent / "model.json").write_text("{damaged")
+    assert not stopped_by_request(files)
+
+
+def test_a_run_stopped_by_hand_in_a_sweep_does_not_count_toward_its_cap(tmp_path):
+    from ecgsweep.sweep.store import CRASHED, FINISHED
+    from ecgsweep.sweep.supervision import OUTSIDE_STOP
+
+    store = make_sweep(tmp_path, "program: tests/fake_programs/curve.py\nmethod: random\n"
+                       "metric: {name: val_macro_f1, goal: maximize}\nparameters:\n"
+                       "  learning_rate: {values: [0.1, 0.2]}\n  epochs: {value: 40}\n"
+                       f"  epoch_s: {{value: 0.05}}\n  models_dir: {{value: {tmp_path / 'm'}}}\n",
+                       count=2)
+    runner_ = Runner(store, Options(poll_s=0.05, cwd=str(REPO), kill_delay_s=5, gpus=[],
+                                    program=ECG_PROGRAM))
+    stopper = threading.Thread(target=_stop_first_run_by_hand, args=(store,), daemon=True)
+    stopper.start()
+    assert runner_.run() == 0
+    stopper.join(timeout=5)
+    rows = store.runs()
+    first = rows[0]
+    assert first["state"] == CRASHED and first["error"].startswith(f"{OUTSIDE_STOP}: ")
+    assert [r["state"] for r in rows[1:]] == [FINISHED, FINISHED]  # the cap of 2 still run
+    assert store.count_runs() == 2
+
+
+def _stop_first_run_by_hand(store) -> None:
+    """SIGTERM, as `kill` by hand, to the sweep's first run once it has logged an epoch."""
+    import os
+    import signal
+    import time
+
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        rows = store.runs()
+        if rows and rows[0].get("files_dir") and (rows[0].get("epochs") or 0) >= 1:
+            env = Path(rows[0]["files_dir"]) / "env.json"
+            if env.is_file():
+                os.kill(json.loads(env.read_text())["pid"], signal.SIGTERM)
+                return
+        time.sleep(0.05)
 
 
 def test_a_run_of_an_interrupted_runner_that_had_reached_its_end_is_finished(tmp_path):
@@ -375,7 +459,8 @@ def test_status_and_final_report(tmp_path, monkeypatch):
     # named by its full path: the runs' folder is not the current one
     shown = str(tmp_path / "cwd" / "models/cnn/fake-ffffffffffff/best.keras")
     assert f"best cnn model: {shown} (from this sweep, run {best['run_id']}" in out
-    assert f"next: python code/eval.py --model {shown}" in out
+    # and its test data too: the command goes there first
+    assert f"next: cd {tmp_path / 'cwd'} && python code/eval.py --model {shown}" in out
     assert f"wandb sync {store.folder / 'wandb'}" in out
     lb = out[out.index("leaderboard"):]
     assert lb.index(best["run_id"]) < lb.index([r for r in rows if r is not best][0]["run_id"])

@@ -66,7 +66,8 @@ def test_the_summary_never_names_another_data_sets_model(tmp_path):
     out = _summary(store, cwd)
     assert (f"best cnn model: {cwd}/models/cnn/{FAKE_DATA_KEY}/best.keras (from this sweep, "
             f"run {best['run_id']}, val_macro_f1 0.5)") in out
-    assert f"next: python code/eval.py --model {cwd}/models/cnn/{FAKE_DATA_KEY}/best.keras" in out
+    assert (f"next: cd {cwd} && python code/eval.py --model "
+            f"{cwd}/models/cnn/{FAKE_DATA_KEY}/best.keras") in out
     assert "runonb" not in out
 
 

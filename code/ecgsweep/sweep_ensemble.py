@@ -11,6 +11,7 @@ public reader and ranked as the sweep's leaderboard ranks them (``sweep.ranking`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .model_record import ModelRecord
 from .sweep import config as sweep_config
 from .sweep.bookkeeping import RUNS_FOLDER_KEY
 from .sweep.commands import default_console
+from .sweep.hints import sweep_command
 from .sweep.ranking import metric_and_goal, ranked
 from .sweep.store import DEFAULT_STORE, Store, open_store, sqlite_errors
 from .sweep_hooks import ECG_PROGRAM, TRAIN_PROGRAM
@@ -72,12 +74,13 @@ def pick_members(rows: list[dict], goal: str, top: int) -> list[tuple[dict, Path
     picked = [(r, model_path(r)) for r in best_first[:top]]
     missing = [r["run_id"] for r, p in picked if p is None or not p.is_file()]
     if not best_first:
-        raise UserError("the sweep has no finished runs with a metric, so no models to "
-                        "average; let some runs finish first (--resume continues a sweep "
-                        "that was not stopped or cancelled)")
+        raise UserError("the sweep has no finished runs (nor runs stopped early) with a "
+                        "metric, so no models to average; let some runs finish first "
+                        "(--resume continues a sweep that was not stopped or cancelled)")
     if len(best_first) < top:
-        raise UserError(f"--top {top}: the sweep has only {len(best_first)} finished runs with "
-                        f"a metric; use --top {len(best_first)} or run more")
+        raise UserError(f"--top {top}: the sweep has only {len(best_first)} runs with a "
+                        f"metric, finished or stopped early; use --top {len(best_first)} or "
+                        "run more")
     if missing:
         raise UserError(f"runs {', '.join(missing)} kept no {RUN_MODEL_FILE} in their run "
                         "folder (was it deleted, or did the program not save one?); lower --top")
@@ -143,6 +146,20 @@ def evaluate_top(store: Store, top: int, batch_size: int = 1024) -> dict[str, An
     return out
 
 
+def check_runs_folder(store: Store, sweep_id: str, top: int) -> None:
+    """The runs' data and models are named from the folder they ran in: an ensemble made
+    from another folder would read other files there, so it is refused with the command
+    to run from theirs."""
+    runs_folder = store.get(RUNS_FOLDER_KEY)
+    if runs_folder is None or os.path.realpath(runs_folder) == os.path.realpath("."):
+        return
+    command = (f"{sweep_command('ensemble', runs_folder)} {sweep_id} --top {top} "
+               f"--store {os.path.abspath(store.folder.parent)}")
+    raise UserError(f"sweep {sweep_id}'s runs ran in {runs_folder} and name their data and "
+                    f"models from there; run it from that folder: cd {runs_folder} && "
+                    f"{command}")
+
+
 def ensemble_command(sweep_id: str, *, top: int, store_root: str = DEFAULT_STORE,
                      console: Console | None = None) -> int:
     """Print the best single run against the mean of the top ``top`` runs' models."""
@@ -152,6 +169,8 @@ def ensemble_command(sweep_id: str, *, top: int, store_root: str = DEFAULT_STORE
 
     console = console or default_console()
     store = open_store(store_root, sweep_id, read_only=True)
+    with sqlite_errors(store.path):
+        check_runs_folder(store, sweep_id, top)
     backend.select()  # before Keras loads: KERAS_BACKEND checked, TensorFlow's notes off
     with sqlite_errors(store.path):
         result = evaluate_top(store, top)

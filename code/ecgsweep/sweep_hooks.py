@@ -76,6 +76,9 @@ class EcgProgram:
     def ended_by_itself(self, files_dir: Path | None) -> bool:
         return sweep_models.ended_by_itself(files_dir)
 
+    def stopped_by_request(self, files_dir: Path | None) -> bool:
+        return sweep_models.stopped_by_request(files_dir)
+
     def closing_lines(self, rows: list[dict[str, Any]], cwd: str | None) -> list[str]:
         return [line for rec in sweep_models.best_models(rows, cwd=cwd)
                 for line in sweep_models.best_model_lines(rec)]

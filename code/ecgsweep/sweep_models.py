@@ -74,6 +74,24 @@ def ended_by_itself(files_dir: Path | None) -> bool:
         return False
 
 
+def stopped_by_request(files_dir: Path | None) -> bool:
+    """Whether the run with this W&B files folder ended early on a stop request and kept
+    what it had trained: its ``model.keras`` record, or, without one, a fold record, says
+    ``stopped``."""
+    if not files_dir:
+        return False
+    folder = Path(files_dir).parent
+    model = folder / RUN_MODEL_FILE
+    models = [model] if model.is_file() else sorted(folder.glob(FOLD_MODEL_FILE.format(index="*")))
+    for path in models:
+        try:
+            if ModelRecord.read(record_path(path)).stopped:
+                return True
+        except (OSError, DamagedRecord):
+            continue
+    return False
+
+
 def _shipped_paths(record: ModelRecord, run_folder: Path) -> ModelRecord:
     """``record`` naming its run folder and fold files (``kfold.models``, an ensemble's
     ``members``) where they lie now, in the shipped folder, not on the node that trained
@@ -115,7 +133,7 @@ def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[st
     beside their models; none for a program that leaves no such record. Each entry: model,
     model_path (as the runs name it, from ``cwd``, their folder; absolute when that is not
     the current folder), record (None: no slot yet), problem (a damaged record: what is
-    wrong) and from_this_sweep."""
+    wrong), runs_folder (None when it is the current folder) and from_this_sweep."""
     base = Path(cwd or os.getcwd())
     here = base.resolve() == Path.cwd().resolve()
     run_ids = {r["run_id"] for r in rows}
@@ -132,7 +150,7 @@ def best_models(rows: list[dict], cwd: str | Path | None = None) -> list[dict[st
         out.append({"model": family, "model_path": str(model_path if here else base / model_path),
                     "record": record, "needs_test_csv": record is not None
                     and not _has_test_data(record, base),
-                    "problem": problem,
+                    "problem": problem, "runs_folder": None if here else str(base),
                     "from_this_sweep": record is not None and record.run_id in run_ids})
     return out
 
@@ -146,8 +164,10 @@ def best_model_lines(rec: dict[str, Any]) -> list[str]:
         return [f"no {family} model promoted yet ({path} missing)"]
     origin = (f"from this sweep, run {r.run_id}" if rec["from_this_sweep"]
               else f"an earlier record (run {r.run_id}), not beaten by this sweep")
+    # its test data is named from the runs' folder, as the model's path is
+    go_there = f"cd {rec['runs_folder']} && " if rec.get("runs_folder") else ""
     return [f"best {family} model: {path} ({origin}, {r.metric} {r.value:.4g})",
-            f"next: {eval_command([Path(path)], rec['needs_test_csv'])}"]
+            f"next: {go_there}{eval_command([Path(path)], rec['needs_test_csv'])}"]
 
 
 def _has_test_data(record: ModelRecord, runs_folder: Path) -> bool:

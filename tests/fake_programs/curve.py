@@ -58,15 +58,16 @@ def atomic_json(path, obj):
     os.replace(tmp, path)
 
 
-def save_model(run_folder, p, run_id, value):
+def save_model(run_folder, p, run_id, value, stopped):
     """As code/train.py leaves a model: model.keras and its record model.json in the run
-    folder; promoted by this program unless ECGSWEEP_PROMOTE=coordinator (then the
-    coordinator promotes it once the folder is back)."""
+    folder (``stopped`` when a stop ended it early); promoted by this program unless
+    ECGSWEEP_PROMOTE=coordinator (then the coordinator promotes it once the folder is back)."""
     (run_folder / "model.keras").write_bytes(f"fake model of {run_id}".encode())
     record = {"metric": "val_macro_f1", "value": value, "run_id": run_id,
               "config": {"models_dir": p["models_dir"], "model": p.get("model", "cnn")},
               "dataset": {"name": "fake.csv", "fingerprint": "f" * 12},
-              "promoted_by_run": os.environ.get("ECGSWEEP_PROMOTE") != "coordinator"}
+              "promoted_by_run": os.environ.get("ECGSWEEP_PROMOTE") != "coordinator",
+              "stopped": stopped}
     atomic_json(run_folder / "model.json", record)
 
 
@@ -119,7 +120,7 @@ def main():
             stopped = True
             break
     if "models_dir" in p:
-        save_model(files.parent, p, run_id, best)
+        save_model(files.parent, p, run_id, best, stopped)
     log.summary({"best_val_macro_f1": best, "best_epoch": epoch, "val_macro_f1": best,
                  "stopped": stopped, "promoted": False, "model": p.get("model", "cnn")})
     log.exit(0)

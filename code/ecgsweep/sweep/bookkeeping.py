@@ -24,7 +24,7 @@ from .errors import ConfigError
 from .failures import same_error_key
 from .hints import continue_command
 from .ranking import better, metric_and_goal
-from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, Store, db_path,
+from .store import (CRASHED, FAILED, FINISHED, PENDING, RUNNING, STOPPED, Store, db_path,
                     require_valid_id, sqlite_errors, sweep_dir)
 from .wandb_log import LogError, RunLog, finite_number, run_log_path
 
@@ -230,6 +230,29 @@ def flagged_runs(store: Store, me: str) -> dict[str, str]:
 def fail_sweep(store: Store, msg: str) -> None:
     store.set("state", "failed")
     store.set("failure", msg)
+
+
+def every_run_failed(store: Store) -> str | None:
+    """The message that fails a sweep at its end when it ran runs and none finished: every
+    one failed, so it has no result, and a command reading its best model after it would
+    read an older one."""
+    ended = [r for r in store.runs() if r["state"] in (FINISHED, STOPPED, FAILED)]
+    if not ended or any(r["state"] != FAILED for r in ended):
+        return None
+    last = max(ended, key=lambda r: r.get("ended_at") or 0.0)
+    return f"no run finished: all {len(ended)} failed; the last with: {last['error']}"
+
+
+def fail_if_every_run_failed(store: Store) -> str | None:
+    """At a runner's end, with nothing left running: ``every_run_failed``'s message, the
+    sweep then marked failed with it; None otherwise."""
+    with store.transaction():
+        if store.get("state") == "failed" or store.count_busy():
+            return None
+        failure = every_run_failed(store)
+        if failure:
+            fail_sweep(store, failure)
+    return failure
 
 
 def repeated_failure(store: Store, n: int) -> str | None:

@@ -104,10 +104,22 @@ def transition(state: str | None, action: str, sweep_id: str) -> str | None:
     return STATE_AFTER[action]
 
 
+def check_not_finished(store: Store, action: str) -> None:
+    """A sweep that finished by itself (run cap, grid done, target) starts no runs: a control
+    would change nothing but the state it shows, so it is refused saying so."""
+    if store.get("state") != "finished":
+        return
+    why = store.get("finished_because")
+    raise UserError(f"sweep {store.get('sweep_id')} has already finished"
+                    + (f" ({why})" if why else "") + f": it starts no runs, so there is "
+                    f"nothing to {action}")
+
+
 def apply(store: Store, action: str, by: str, now: float) -> tuple[Control | None, bool]:
     """Record ``action`` on the store's sweep; returns (the control now, whether it changed)."""
     with store.transaction():
         before = current(store)
+        check_not_finished(store, action)
         after = transition(before.state if before else None, action, store.get("sweep_id"))
         if after == (before.state if before else None):
             return before, False

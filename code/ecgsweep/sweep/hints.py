@@ -40,7 +40,8 @@ def sweep_command(subcommand: str | None = None, runs_folder: str | os.PathLike 
     ``script_command`` names it: the script with the subcommand after it, or ``ecg-sweeps
     <sub, else sweep>``."""
     base = script_command(SWEEP_SCRIPT, subcommand or "sweep", runs_folder)
-    return f"{base} {subcommand}" if subcommand and base.startswith("python ") else base
+    # the script, by its short or full path, takes the subcommand after it
+    return f"{base} {subcommand}" if subcommand and base.endswith(SWEEP_SCRIPT) else base
 
 
 def store_option(store_root: str | os.PathLike) -> str:

@@ -9,8 +9,8 @@ does exactly what it does for a W&B user's program.
 
 ``parameter`` and ``check`` apply only to configs the hooks own (``owns``): a sweep of
 another program in the same checkout gets the engine's checks alone. The run hooks
-(``remote_env``, ``on_shipped_run``, ``ended_by_itself``, ``closing_lines``,
-``describe_exit``, ``run_as``, ``progress``) serve every run of a sweep started with the
+(``remote_env``, ``on_shipped_run``, ``ended_by_itself``, ``stopped_by_request``,
+``closing_lines``, ``describe_exit``, ``run_as``, ``progress``) serve every run of a sweep started with the
 hooks, and leave alone what they do not recognise.
 
 Where a run's program is found: the YAML's ``program:`` is a file from the directory the
@@ -72,6 +72,11 @@ class ProgramHooks(Protocol):
         """Whether the run whose W&B files folder is ``files_dir`` reached its own end, so
         a stop sent as it exited changed nothing of it (False: the program does not say)."""
 
+    def stopped_by_request(self, files_dir: Path | None) -> bool:
+        """Whether the run whose W&B files folder is ``files_dir`` ended early on a stop
+        signal and exited 0 with what it had (False: the program does not say). Not sent
+        by the sweep, such a stop came from outside it (Ctrl-C or ``kill`` on the run)."""
+
     def closing_lines(self, rows: list[dict[str, Any]], cwd: str | None) -> list[str]:
         """Lines for the end of the sweep's summary (after the leaderboard)."""
 
@@ -109,6 +114,9 @@ class AnyProgram:
         return None
 
     def ended_by_itself(self, files_dir: Path | None) -> bool:
+        return False
+
+    def stopped_by_request(self, files_dir: Path | None) -> bool:
         return False
 
     def closing_lines(self, rows: list[dict[str, Any]], cwd: str | None) -> list[str]:

@@ -103,6 +103,8 @@ class Runner:
         try:
             while self._turn():
                 time.sleep(self.opts.poll_s)
+            if not (self.signals.count or self.failure or self._told_to_end()):
+                self.failure = books.fail_if_every_run_failed(self.store)
         except BaseException as e:
             exit_reason = f"error: {type(e).__name__}: {e}"
             kill_all(self.live, self.now())  # no run outlives its runner's crash
@@ -139,6 +141,10 @@ class Runner:
             self._fill_slots()
         self._refresh()
         return bool(self.live) or not (self.no_more or self.signals.count)
+
+    def _told_to_end(self) -> bool:
+        """Whether the sweep's control (stop, cancel) ended it, not its runs."""
+        return self.control is not None and self.control.state in controls.ENDING
 
     def _obey(self, control: controls.Control | None) -> None:
         """Act on the sweep's control: a stop or cancel ends the sweep for this runner (a
@@ -180,10 +186,12 @@ class Runner:
 
     def _finalize(self, lr: LiveRun, rc: int) -> None:
         out = lr.handle.outcome(rc)
+        program = self.opts.program
         finished = (lr.interrupted and rc == 0 and not out.lost
-                    and self.opts.program.ended_by_itself(out.files_dir))
-        state, error = end_state(lr, rc, out.tail, out.lost, self.opts.program.describe_exit,
-                                 finished)
+                    and program.ended_by_itself(out.files_dir))
+        stopped = (rc == 0 and not out.lost and program.stopped_by_request(out.files_dir))
+        state, error = end_state(lr, rc, out.tail, out.lost, program.describe_exit,
+                                 finished, stopped)
         requeue = state == CRASHED and self.cfg.get("method") == "grid"
         with self.store.transaction():
             self._store_rows(lr, out.rows, out.summary)
@@ -191,7 +199,7 @@ class Runner:
                 self.store, lr.handle.run_id, state=state, exit_code=None if out.lost else rc,
                 error=error,
                 tail=out.tail, summary=out.summary, now=self.now(), stop_reason=lr.stop_reason,
-                lost=state == CRASHED and (lr.interrupted or bool(out.lost)),
+                lost=state == CRASHED,  # lost, or stopped from outside: not counted
                 requeue_grid=requeue, metric=self.metric, best=lr.best,
                 max_same_failures=self.opts.max_same_failures)
         if failure:

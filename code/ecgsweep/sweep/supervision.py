@@ -18,6 +18,9 @@ from .executor import RunHandle, RunSpec
 from .failures import classify_exit, stopped_from_outside
 from .store import CRASHED, FAILED, FINISHED, STOPPED
 
+# How a run's error begins when a Ctrl-C or kill on the run itself, not the sweep, ended it.
+OUTSIDE_STOP = "stopped from outside the sweep"
+
 
 def kill_delay(option_s: float | None) -> float:
     """Seconds between SIGTERM and SIGKILL: the option, else the agent's own variable."""
@@ -56,10 +59,12 @@ class LiveRun:
 
 def end_state(lr: LiveRun, rc: int, tail: str, lost: str | None,
               describe_exit: Callable[[int], str | None],
-              ended_by_itself: bool = False) -> tuple[str, str | None]:
+              ended_by_itself: bool = False,
+              stopped_by_request: bool = False) -> tuple[str, str | None]:
     """(state, error) of a run whose program exited with ``rc`` (or that the executor lost);
     ``describe_exit``: what the program means by its own exit codes; ``ended_by_itself``:
-    the program says the run reached its end before any stop reached it."""
+    the program says the run reached its end before any stop reached it;
+    ``stopped_by_request``: the program says the run ended early on a stop signal."""
     if lost:
         return CRASHED, f"crashed: {lost}"
     if lr.interrupted:
@@ -69,7 +74,10 @@ def end_state(lr: LiveRun, rc: int, tail: str, lost: str | None,
     if lr.stop_sent_at is not None:
         return STOPPED, None
     if stopped_from_outside(rc):  # Ctrl-C or a kill by hand: lost, as to an interrupted runner
-        return CRASHED, f"stopped from outside the sweep: {classify_exit(rc, tail, describe_exit)}"
+        return CRASHED, f"{OUTSIDE_STOP}: {classify_exit(rc, tail, describe_exit)}"
+    if rc == 0 and stopped_by_request:  # the same stop, which the program survived
+        return CRASHED, (f"{OUTSIDE_STOP}: the run stopped early on a stop signal and "
+                         "kept what it had trained (exit 0)")
     return (FINISHED, None) if rc == 0 else (FAILED, classify_exit(rc, tail, describe_exit))
 
 
