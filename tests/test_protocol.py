@@ -171,6 +171,50 @@ def test_a_converted_folder_is_reused_until_its_records_change(shared_data, tmp_
     assert "reusing" in capsys.readouterr().out
 
 
+def test_a_conversion_stopped_part_way_is_never_reused(shared_data, tmp_path, monkeypatch,
+                                                       capsys):
+    from ecgsweep.data import wfdb_beats
+
+    src = copy_records(tmp_path / "svdb", shared_data / "svdb-even" / "800")
+    side = protocol.Side("external", "test", src, tmp_path / "out" / "external")
+    with pytest.warns(UserWarning, match="no MLII lead"):
+        protocol.convert_side(side)
+    assert (side.folder / protocol.STAMP_FILE).is_file()
+    real_convert = wfdb_beats.convert
+
+    def stopped_after_the_csv(src, out, **options):
+        side.csv.write_text("part of another conversion\n")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(wfdb_beats, "convert", stopped_after_the_csv)
+    with pytest.raises(KeyboardInterrupt):
+        protocol.convert_side(side, qrs_up=True)  # another way: converted again, stopped
+    assert not (side.folder / protocol.STAMP_FILE).exists()
+    monkeypatch.setattr(wfdb_beats, "convert", real_convert)
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="no MLII lead"):
+        again = protocol.convert_side(side)  # the first way again: converted, not reused
+    assert "converting" in capsys.readouterr().out and again["records"]["test"] == ["800"]
+
+
+def test_records_the_converter_left_out_are_said_and_named_in_the_report(
+        shared_data, tmp_path, capsys):
+    src = copy_records(tmp_path / "svdb", shared_data / "svdb-even" / "800",
+                       shared_data / "svdb-even" / "802")
+    (src / "802.atr").write_bytes((src / "800.atr").read_bytes())  # another record's beats
+    side = protocol.Side("external", "test", src, tmp_path / "out" / "external")
+    with pytest.warns(UserWarning, match="no MLII lead"):
+        summary = protocol.convert_side(side)
+    assert "warning: protocol: external: skipped record 802: " in capsys.readouterr().err
+    named = protocol.side_summary(side, summary)
+    assert named["records"] == ["800"] and list(named["skipped"]) == ["802"]
+    from ecgsweep.protocol_report import skipped_lines
+
+    [line] = skipped_lines(named, "never-seen")
+    assert line.startswith("- never-seen records left out (they could not be converted): 802: ")
+    assert skipped_lines({**named, "skipped": {}}, "never-seen") == []
+
+
 def test_a_records_folder_is_read_once_for_its_digest_until_a_file_changes(tmp_path,
                                                                            monkeypatch):
     src = tmp_path / "records"
@@ -282,6 +326,38 @@ def test_a_sweep_s_choice_made_before_from_the_same_inputs_is_reused(tmp_path):
     assert protocol.chosen_before(out, protocol.sweep_inputs(str(sweep), cfg, 3, dev)) is None
 
 
+def test_a_sweep_stopped_part_way_is_joined_again_by_the_same_command(tmp_path, monkeypatch,
+                                                                     capsys):
+    """Its id comes from its inputs, so the protocol run again goes on with the sweep it
+    left, whose finished runs count; a stop says so and ends as a stop."""
+    from ecgsweep.sweep import commands
+
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"program": "code/train.py", "method": "random",
+                                     "metric": {"name": "val_macro_f1", "goal": "maximize"},
+                                     "parameters": {"epochs": {"value": 1}}}))
+    dev = protocol.Side("dev", "train", tmp_path, tmp_path / "dev")
+    ids = []
+
+    def stopped_sweep(*, yaml_path, store_root, sweep_id, opts):
+        ids.append(sweep_id)
+        return protocol.EXIT_INTERRUPTED
+
+    monkeypatch.setattr(commands, "run_sweep", stopped_sweep)
+    (tmp_path / "out").mkdir()
+    for _ in range(2):
+        with pytest.raises(KeyboardInterrupt):
+            protocol.sweep_choice(str(sweep), 2, dev, tmp_path / "out")
+    assert len(ids) == 2 and ids[0] == ids[1]
+    err = capsys.readouterr().err
+    assert (f"protocol: stopped while sweeping; sweep {ids[0]} keeps the runs it finished "
+            f"({tmp_path / 'out' / 'sweeps' / ids[0]}), and the same command goes on with it"
+            in err)
+    with pytest.raises(KeyboardInterrupt):  # another run count: another sweep
+        protocol.sweep_choice(str(sweep), 3, dev, tmp_path / "out")
+    assert ids[2] != ids[0]
+
+
 def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path):
     config = tmp_path / "single.yaml"
     config.write_text("folds: 0\nval_split: record\n")
@@ -318,6 +394,32 @@ class _Converted(Exception):
     """Stops run_protocol once both sides are converted."""
 
 
+def _record_folders(tmp_path: Path) -> tuple[Path, Path]:
+    """Two folders that each look like a folder of records (a header apiece), for a
+    protocol whose conversion is stood in for."""
+    folders = tmp_path / "dev-records", tmp_path / "external-records"
+    for folder, name in zip(folders, ("100", "800")):
+        folder.mkdir(exist_ok=True)
+        (folder / f"{name}.hea").write_text(f"{name} 1 360 650000\n")
+    return folders
+
+
+@pytest.mark.parametrize("flags", [[], ["--hold-external"]])
+def test_a_missing_or_empty_records_folder_is_refused_before_any_work(tmp_path, flags):
+    """Held back or not, a typo in --external stops the protocol at once, not at the
+    scoring step after the training."""
+    dev, _ = _record_folders(tmp_path)
+    (tmp_path / "empty").mkdir()
+    for external, says in ((tmp_path / "nosuch", "no such folder"),
+                           (tmp_path / "empty", "no WFDB record in it")):
+        proc = _protocol(tmp_path, "--dev", str(dev), "--external", str(external),
+                         "--config", str(_tiny_config(tmp_path)), "--out",
+                         str(tmp_path / "out"), *flags)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert f"error: --external {external}: {says}" in proc.stderr
+        assert not (tmp_path / "out" / "data").exists()
+
+
 @pytest.mark.parametrize("flags, external", [
     ([], (True, None, "dev")), (["--external-as-recorded"], (False, None, "dev")),
     (["--external-lead", "ECG2"], (True, "ECG2", None))])
@@ -333,8 +435,9 @@ def test_the_external_records_alone_are_turned_up_and_read_from_the_lead_asked(
             raise _Converted
 
     monkeypatch.setattr(protocol, "convert_side", convert_side)
+    dev_records, external_records = _record_folders(tmp_path)
     args = protocol.build_parser().parse_args(
-        ["--dev", str(tmp_path), "--external", str(tmp_path), "--config", str(SHIPPED),
+        ["--dev", str(dev_records), "--external", str(external_records), "--config", str(SHIPPED),
          "--out", str(tmp_path / "out"), *flags])
     with pytest.raises(_Converted):
         protocol.run_protocol(args)
@@ -346,8 +449,9 @@ def _protocol_until_training(tmp_path, config_lines: str) -> None:
     stand-in ``train_seed`` stops it (raising _Converted)."""
     config = tmp_path / "config.yaml"
     config.write_text(SHIPPED.read_text() + config_lines)
+    dev, external = _record_folders(tmp_path)
     args = protocol.build_parser().parse_args(
-        ["--dev", str(tmp_path), "--external", str(tmp_path), "--config", str(config),
+        ["--dev", str(dev), "--external", str(external), "--config", str(config),
          "--out", str(tmp_path / "out")])
     with pytest.raises(_Converted):
         protocol.run_protocol(args)

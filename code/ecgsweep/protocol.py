@@ -59,7 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .cli import UserError, positive_int, prog, writable_folder
+from .cli import EXIT_INTERRUPTED, UserError, positive_int, prog, writable_folder
 from .contract import RUN_MODEL_FILE
 from .protocol_report import CHOSEN_ON, NEVER_SEEN, THEN_SCORE, markdown
 from .sweep.files import write_text_whole
@@ -150,8 +150,6 @@ def records_on_both_sides(dev: Path, external: Path) -> list[str]:
     """The external records that are development records too: every one when both name
     the same folder, else those whose signal file (``.dat``) is byte for byte a development
     record's, whatever it is named."""
-    if not (dev.is_dir() and external.is_dir()):
-        return []  # convert_side names a missing folder
     if dev.resolve() == external.resolve():
         return sorted(p.stem for p in external.glob("*.hea"))
     dev_signals = {_file_digest(p) for p in dev.glob("*.dat") if p.is_file()}
@@ -171,6 +169,18 @@ def check_sides_apart(dev: Path, external: Path) -> None:
                         "must hold other patients' records")
 
 
+def check_record_folder(side: Side) -> None:
+    """UserError, before any work, when the side's folder is missing or holds no WFDB
+    record: a typo in --external would otherwise surface only at the scoring step, after
+    the training a --hold-external run waits for."""
+    if not side.src.is_dir():
+        raise UserError(f"--{side.name} {side.src}: no such folder (give a folder of WFDB "
+                        "records: .hea, .dat, .atr)")
+    if not any(side.src.glob("*.hea")):
+        raise UserError(f"--{side.name} {side.src}: no WFDB record in it (no .hea file; give "
+                        "a folder of records: .hea, .dat, .atr)")
+
+
 def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None,
                  like: Side | None = None, two_leads: bool = False) -> dict[str, Any]:
     """Convert the side's records into its folder (``split.json``'s summary returned), or
@@ -181,9 +191,6 @@ def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None,
     (``--lead-like``); ``two_leads``: rows of two leads (``--two-leads``)."""
     from .data import wfdb_beats
 
-    if not side.src.is_dir():
-        raise UserError(f"--{side.name} {side.src}: no such folder (give a folder of WFDB "
-                        "records: .hea, .dat, .atr)")
     stamp = {"source": str(side.src.resolve()), "split": side.split, "qrs_up": qrs_up,
              "lead": lead, "digest": source_digest(side.src),
              "lead_like": source_digest(like.src) if like else None,
@@ -201,10 +208,15 @@ def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None,
         " --two-leads" if two_leads else "")
     print(f"protocol: {side.name}: converting {side.src} into {side.folder} ({options})",
           flush=True)
+    # a conversion stopped part-way leaves no stamp, so it is never taken for a whole one
+    stamp_path.unlink(missing_ok=True)
     summary = wfdb_beats.convert(side.src, side.folder, split=side.split, qrs_up=qrs_up,
                                  lead=lead, lead_like=like.csv if like else None,
                                  two_leads=two_leads)
     write_text_whole(stamp_path, json.dumps(stamp, indent=2) + "\n")
+    for name, reason in summary.get("skipped_records", {}).items():
+        print(f"warning: protocol: {side.name}: skipped record {name}: {reason}",
+              file=sys.stderr, flush=True)
     return summary
 
 
@@ -236,11 +248,20 @@ def sweep_choice(yaml_path: str, count: int, dev: Side, out: Path) -> dict[str, 
     write_text_whole(on_dev, yaml.safe_dump({**cfg, "parameters": params}, sort_keys=False))
     store_root = out / "sweeps"
     store_root.mkdir(parents=True, exist_ok=True)
-    sweep_id = uuid.uuid4().hex[:8]
-    print(f"protocol: sweep {yaml_path} on {dev.folder}, {count} runs ({on_dev})", flush=True)
+    # named by its inputs: a protocol stopped while sweeping joins, when run again, the
+    # sweep it left, whose finished runs count toward its runs
+    sweep_id = hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()
+                              ).hexdigest()[:8]
+    print(f"protocol: sweep {yaml_path} on {dev.folder}, {count} runs ({on_dev}; sweep "
+          f"{sweep_id} in {store_root})", flush=True)
     rc = commands.run_sweep(yaml_path=str(on_dev), store_root=str(store_root),
                             sweep_id=sweep_id, opts=Options(count=count, live=False,
                                                             program=ECG_PROGRAM))
+    if rc == EXIT_INTERRUPTED:
+        print(f"protocol: stopped while sweeping; sweep {sweep_id} keeps the runs it finished "
+              f"({store_root / sweep_id}), and the same command goes on with it",
+              file=sys.stderr, flush=True)
+        raise KeyboardInterrupt
     if rc != 0:
         raise UserError(f"the sweep {sweep_id} ended with exit code {rc}; see its runs' "
                         f"output in {store_root / sweep_id / 'logs'}")
@@ -586,7 +607,8 @@ def side_summary(side: Side, summary: dict[str, Any]) -> dict[str, Any]:
             "qrs_up": summary["method"]["qrs_up"],
             "inverted": [n for n, info in summary["per_record"].items() if info["inverted"]],
             "second_leads": {n: info["second_lead"] for n, info in summary["per_record"].items()
-                             if "second_lead" in info}}
+                             if "second_lead" in info},
+            "skipped": dict(summary.get("skipped_records", {}))}
 
 
 def held_back_summary(side: Side) -> dict[str, Any]:
@@ -604,8 +626,10 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     # before any work: a bad file stops here (with a sweep, its values may set the folds)
     config = check_configuration(args.config, {}, folds_needed=not args.sweep)
     two_leads = int(config["beat_leads"]) == TWO_LEADS
-    check_sides_apart(Path(args.dev), Path(args.external))
     dev, external = _sides(Path(args.dev), Path(args.external), out, two_leads)
+    for side in (dev, external):
+        check_record_folder(side)
+    check_sides_apart(dev.src, external.src)
     external_up = not args.external_as_recorded
     # the development side first: the external records are read like it
     summaries = {"dev": convert_side(dev, two_leads=two_leads)}

@@ -117,6 +117,16 @@ THEN_SCORE = ("the same command without --hold-external reuses the models traine
 HELD_BACK_NOTE = f"{HELD_BACK}: no external record was converted or scored; {THEN_SCORE}"
 
 
+def skipped_lines(side: dict[str, Any] | None, which: str) -> list[str]:
+    """A line naming the side's records the converter left out, with why; none when it
+    kept every one."""
+    skipped = (side or {}).get("skipped") or {}
+    if not skipped:
+        return []
+    return [f"- {which} records left out (they could not be converted): "
+            + "; ".join(f"{name}: {why}" for name, why in skipped.items())]
+
+
 def _sides(document: dict[str, Any]) -> tuple[str, ...]:
     """The sides with figures: the never-seen one is missing while it is held back."""
     return (CHOSEN_ON,) if document["external"].get("held_back") else (CHOSEN_ON, NEVER_SEEN)
@@ -130,14 +140,15 @@ def _external_lines(document: dict[str, Any]) -> list[str]:
     return [f"- never-seen records ({external['source']}): {' '.join(external['records'])}",
             f"- never-seen records' leads ({external['lead_choice']}): {leads_line(external)}",
             f"- never-seen records turned upside down (QRS pointing down): "
-            f"{inverted_line(external)}"]
+            f"{inverted_line(external)}", *skipped_lines(external, "never-seen")]
 
 
 def _lead_lines(document: dict[str, Any]) -> list[str]:
     """The development records' other lead, and each row's second lead, when used."""
     other = document.get("dev_other_lead")
     lines = [f"- chosen-on records' other lead, trained on as well (other_lead_data; never "
-             f"validated on): {leads_line(other)}"] if other else []
+             f"validated on): {leads_line(other)}",
+             *skipped_lines(other, "chosen-on records' other-lead")] if other else []
     if document["dev"].get("second_leads"):
         external = document["external"]
         never_seen = (HELD_BACK if external.get("held_back")
@@ -159,7 +170,8 @@ def markdown(document: dict[str, Any]) -> str:
                 if document["sweep"] else ""),
              f"- final model: {final_model_line(document)}",
              f"- chosen-on records ({document['dev']['source']}): "
-             f"{' '.join(document['dev']['records'])}", *_external_lines(document),
+             f"{' '.join(document['dev']['records'])}",
+             *skipped_lines(document["dev"], "chosen-on"), *_external_lines(document),
              *_lead_lines(document), "", "## Over the seeds", "",
              *seeds_table(document, sides), ""]
     averaged = document.get("seeds_averaged")
