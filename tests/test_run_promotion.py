@@ -1,6 +1,7 @@
 """Only a run that ends by itself offers its model to the best-model slot: a run stopped from
-outside (SIGTERM, as hyperband and the sweep runner stop runs; SIGINT, Ctrl-C) keeps its
-model in its run folder, marked stopped, and neither it nor the coordinator promotes it."""
+outside (SIGTERM, as hyperband and the sweep runner stop runs; SIGINT, Ctrl-C; SIGHUP, its
+terminal closed) keeps its model in its run folder, marked stopped, and neither it nor the
+coordinator promotes it."""
 
 import itertools
 import json
@@ -29,7 +30,7 @@ def _single(synth_dir, tmp_path, **over):
     return _config(synth_dir, tmp_path, folds=0, **over)
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_run_stopped_from_outside_keeps_its_model_but_is_not_promoted(synth_dir, tmp_path,
                                                                           capsys, stop):
     fake = FakeRun(tmp_path, "stopped1")

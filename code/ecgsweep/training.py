@@ -23,6 +23,7 @@ from .cli import counted
 from .contract import EPOCH_BATCHES, OBJECTIVE_METRICS, STOPPED_AFTER_BATCH
 from .data.datasets import MITBIH_CLASSES, Split
 from .model_inputs import model_inputs
+from .sweep.guard import STOP_SIGNALS
 
 EpochSink = Callable[[dict[str, float]], None]
 
@@ -283,12 +284,13 @@ def ema_momentum(config: Mapping[str, Any], steps_per_epoch: int) -> float | Non
 
 
 class StopRequest:
-    """Turns SIGTERM (how `wandb agent` and our runner stop a run) and SIGINT (Ctrl-C) into
-    a clean stop after the current batch: the epoch it cuts short is validated and logged
-    as stopped partway (``STOPPED_AFTER_BATCH``), the run keeps what it trained and is not
-    promoted. A second Ctrl-C quits at once (KeyboardInterrupt)."""
+    """Turns SIGTERM (how `wandb agent` and our runner stop a run), SIGINT (Ctrl-C) and
+    SIGHUP (its terminal closed) into a clean stop after the current batch: the epoch it
+    cuts short is validated and logged as stopped partway (``STOPPED_AFTER_BATCH``), the
+    run keeps what it trained and is not promoted. A second Ctrl-C quits at once
+    (KeyboardInterrupt)."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    SIGNALS = STOP_SIGNALS
 
     def __init__(self) -> None:
         self.requested = False
