@@ -113,7 +113,7 @@ def test_train_without_a_wandb_login_is_one_line_naming_the_offline_way(monkeypa
         raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
 
     monkeypatch.setattr(wandb, "init", no_login)
-    assert run.main(["--epochs=1"]) == 2
+    assert run.main(["--epochs=1", "--dataset=synthetic"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: train: could not start a W&B run (UsageError: No API key")
     assert "WANDB_MODE=offline" in err and "\n" not in err

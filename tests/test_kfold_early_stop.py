@@ -121,7 +121,8 @@ def test_a_run_stopped_before_it_kept_anything_exits_as_interrupted(synth_dir, t
                                  "nothing to keep")
 
     monkeypatch.setattr(run, "_train", stopped)
-    assert run.main([]) == EXIT_INTERRUPTED and fake.exit_code == EXIT_INTERRUPTED
+    assert run.main(["--dataset=synthetic"]) == EXIT_INTERRUPTED
+    assert fake.exit_code == EXIT_INTERRUPTED
     err = capsys.readouterr().err
     assert "stopped: the run was stopped before its first fold finished" in err
     assert "error:" not in err

@@ -164,6 +164,20 @@ def test_data_check_reads_the_beat_sidecar_as_training_does(tmp_path, capsys):
     assert "50 rows but its CSV has 40 beats" in captured.err and "40 beats" not in captured.out
 
 
+def test_data_check_checks_every_file_given_and_names_those_that_failed(tmp_path, capsys):
+    X, y = _beats(12, 99)
+    good = _write(tmp_path / "good.csv", X, y)
+    text = tmp_path / "text.csv"
+    text.write_text(good.read_text().replace("\n", "\nnot,a,number\n", 1))
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert run_main(lambda: data_cli.main(["check", str(text), str(good), str(empty)])) == 2
+    out, err = capsys.readouterr()
+    assert f"{good}: 12 beats, 99 samples each" in out  # checked after the bad one
+    assert err.count("error: ") == 3 and f"error: {text}" in err and f"error: {empty}" in err
+    assert err.strip().endswith(f"error: 2 files of 3 failed the check: {text} {empty}")
+
+
 def test_data_check_refuses_classes_that_contradict_the_class_names_beside_the_csv(tmp_path,
                                                                                      capsys):
     X, y = _beats(12, 99)

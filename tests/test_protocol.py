@@ -136,6 +136,17 @@ def test_the_protocol_runs_from_records_to_both_sides_figures(shared_data, tmp_p
         assert needed in text
     assert "protocol: dev: reusing" in proc.stdout and "external: converting" in proc.stdout
 
+    # one of those seeds alone: nothing trained, and the earlier seeds' average is named as
+    # not this run's final model
+    second = command.index("--seed", command.index("--seed") + 1)
+    one_seed = command[:second] + command[second + 2:]
+    proc = _protocol(tmp_path, *one_seed)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "training the final model" not in proc.stdout
+    assert (f"protocol: note: {averaged['model']} averages the seeds of an earlier run; this "
+            f"run's final model is its one seed's, {document['seeds'][0]['model']}"
+            in proc.stdout)
+
 
 def test_a_converted_folder_is_reused_until_its_records_change(shared_data, tmp_path, capsys):
     src = copy_records(tmp_path / "svdb", shared_data / "svdb-even" / "800")
@@ -304,6 +315,14 @@ def test_a_protocol_folder_stands_for_its_seeds_runs_in_eval(tmp_path, capsys):
     assert run_folders([str(tmp_path / "out"), "a-run"], "--against") == [
         "/runs/42", "/runs/7", "a-run"]
     assert "--against " in capsys.readouterr().out
+    # stopped before it wrote protocol.json: its seeds' runs are named, not guessed
+    stopped = tmp_path / "stopped"
+    run = stopped / "seed42" / "wandb" / "offline-run-20261205_000000-protocol-42-ab"
+    run.mkdir(parents=True)
+    (run / "fold1.json").write_text("{}")
+    with pytest.raises(UserError, match=rf"^--cv-run {stopped}: a protocol's output folder "
+                                        rf"without its protocol.json .* run folders: {run}$"):
+        run_folders([str(stopped)], "--cv-run")
 
 
 def test_a_sweep_s_choice_made_before_from_the_same_inputs_is_reused(tmp_path):

@@ -142,7 +142,7 @@ def test_a_stop_signal_while_the_run_starts_ends_it_with_a_message(tmp_path, sto
     script = ("import os, sys, wandb\n"
               "from ecgsweep import run\n"
               f"wandb.init = lambda **kw: os.kill(os.getpid(), {int(stop)})\n"
-              "sys.exit(run.main(['--model=cnn']))\n")
+              "sys.exit(run.main(['--model=cnn', '--dataset=synthetic']))\n")
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=run_env(tmp_path),
                           capture_output=True, text=True, timeout=120)
     from ecgsweep.cli import EXIT_INTERRUPTED
@@ -168,7 +168,7 @@ def test_a_stop_as_the_run_finishes_changes_nothing_of_its_outcome(tmp_path, mon
     monkeypatch.setattr(wandb, "init", lambda **kwargs: SimpleNamespace(config={},
                                                                         finish=finish))
     monkeypatch.setattr(run, "_train", lambda run_, config: EXIT_OK)
-    assert run.main([]) == EXIT_OK and finished == [(EXIT_OK, signal.SIG_IGN)]
+    assert run.main(["--dataset=synthetic"]) == EXIT_OK and finished == [(EXIT_OK, signal.SIG_IGN)]
     assert signal.getsignal(signal.SIGTERM) != signal.SIG_IGN  # held back only while it finished
 
 
@@ -185,11 +185,12 @@ def test_the_program_ends_with_its_outcome_on_a_stop_once_its_run_has_ended(monk
     monkeypatch.setattr(run, "_train", lambda run_, config: EXIT_OK)
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        assert run.main([]) == EXIT_OK
+        assert run.main(["--dataset=synthetic"]) == EXIT_OK
         left = signal.getsignal(signal.SIGTERM)  # main's own stop handler, installed first
-        assert run.main([]) == EXIT_OK and signal.getsignal(signal.SIGTERM) is left
+        assert run.main(["--dataset=synthetic"]) == EXIT_OK
+        assert signal.getsignal(signal.SIGTERM) is left
         assert left not in (signal.SIG_IGN, signal.SIG_DFL)
-        assert run.program_main([]) == EXIT_OK
+        assert run.program_main(["--dataset=synthetic"]) == EXIT_OK
         with pytest.raises(SystemExit) as ended:
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(1)  # the handler runs at the next bytecode; this bounds the wait
@@ -197,6 +198,24 @@ def test_the_program_ends_with_its_outcome_on_a_stop_once_its_run_has_ended(monk
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+def test_a_hand_run_without_its_data_is_refused_before_any_w_and_b_run(tmp_path, monkeypatch,
+                                                                       capsys):
+    import wandb
+    from ecgsweep import run
+    from ecgsweep.cli import EXIT_USAGE
+
+    started = []
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: started.append(kwargs))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WANDB_SWEEP_PARAM_PATH", raising=False)
+    assert run.main(["--data_dir=nosuch"]) == EXIT_USAGE and not started
+    err = capsys.readouterr().err
+    assert err.startswith("error: nosuch/mitbih_train.csv: no such file (data set 'mitbih')")
+    assert run.main([f"--dataset={tmp_path / 'mine.csv'}"]) == EXIT_USAGE and not started
+    assert f"error: {tmp_path / 'mine.csv'}: no such file; check the path" in (
+        capsys.readouterr().err)
 
 
 def test_a_stop_after_the_run_started_and_before_training_says_stopped(tmp_path, monkeypatch,
@@ -219,12 +238,12 @@ def test_a_stop_after_the_run_started_and_before_training_says_stopped(tmp_path,
         return real_resolve(config)
 
     monkeypatch.setattr(run, "resolve", stopped_while_resolving)
-    assert run.main([]) == EXIT_INTERRUPTED and finished == [EXIT_INTERRUPTED]
+    assert run.main(["--dataset=synthetic"]) == EXIT_INTERRUPTED and finished == [EXIT_INTERRUPTED]
     assert f"stopped: {run.STOPPED_AT_ONCE}" in capsys.readouterr().err
     # stopped while its values are checked, before any W&B run: said, and nothing started
     resolved.clear()
     monkeypatch.setattr(run, "resolve", lambda config: (_ for _ in ()).throw(KeyboardInterrupt))
-    assert run.main([]) == EXIT_INTERRUPTED and finished == [EXIT_INTERRUPTED]
+    assert run.main(["--dataset=synthetic"]) == EXIT_INTERRUPTED and finished == [EXIT_INTERRUPTED]
     assert f"stopped: {run.STOPPED_WHILE_STARTING}" in capsys.readouterr().err
 
 

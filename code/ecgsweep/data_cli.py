@@ -37,32 +37,50 @@ def _synth(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
+    """Each file checked in turn; one that fails is named and the rest are still checked,
+    and the command fails at the end when any did."""
+    from ecgsweep.cli import expected_errors
+
+    failed = []
+    for path in args.csv:
+        try:
+            _check_one(path, args.classes)
+        except expected_errors() as e:
+            if len(args.csv) == 1:
+                raise
+            print(f"error: {e}", file=sys.stderr, flush=True)
+            failed.append(path)
+    if failed:
+        raise UserError(f"{counted(len(failed), 'file')} of {len(args.csv)} failed the check: "
+                        + " ".join(failed))
+
+
+def _check_one(path: str, classes: int | None) -> None:
     import numpy as np
 
     from ecgsweep.data import sidecar
     from ecgsweep.data.classes import classes_path, read_class_names
     from ecgsweep.data.kaggle_csv import load_csv
 
-    for path in args.csv:
-        names = read_class_names(path) or ()  # <name>.classes.json beside it
-        if args.classes and names and args.classes != len(names):
-            raise UserError(f"--classes {args.classes}, but {classes_path(path)} names "
-                            f"{len(names)} classes, which training reads: drop --classes, or "
-                            "correct that file")
-        n_classes = args.classes or len(names) or None
-        X, y = load_csv(path, n_classes=n_classes, use_cache=False)  # validate the file itself
-        beside = sidecar.read_beside(path, len(y))  # as training and eval read it
-        counts = ", ".join(f"{c}{f' ({names[c]})' if c < len(names) else ''}: {n}"
-                           for c, n in zip(*np.unique(y, return_counts=True)))
-        print(f"{path}: {counted(len(y), 'beat')}, {X.shape[1]} samples each, "
-              f"labels {{{counts}}}")
-        if len(np.unique(y)) == 1:
-            print(f"note: {path}: every beat is of one class, which training refuses (a test "
-                  "file, or one of PTBDB's two files, may hold one); if it should hold "
-                  "several, is its label column (the last) missing?", file=sys.stderr)
-        if beside is not None:
-            print(f"{sidecar.sidecar_path(path)}: its beat sidecar, in step with it "
-                  f"({counted(len(set(beside[0].tolist())), 'record')})")
+    names = read_class_names(path) or ()  # <name>.classes.json beside it
+    if classes and names and classes != len(names):
+        raise UserError(f"--classes {classes}, but {classes_path(path)} names "
+                        f"{len(names)} classes, which training reads: drop --classes, or "
+                        "correct that file")
+    n_classes = classes or len(names) or None
+    X, y = load_csv(path, n_classes=n_classes, use_cache=False)  # validate the file itself
+    beside = sidecar.read_beside(path, len(y))  # as training and eval read it
+    counts = ", ".join(f"{c}{f' ({names[c]})' if c < len(names) else ''}: {n}"
+                       for c, n in zip(*np.unique(y, return_counts=True)))
+    print(f"{path}: {counted(len(y), 'beat')}, {X.shape[1]} samples each, "
+          f"labels {{{counts}}}")
+    if len(np.unique(y)) == 1:
+        print(f"note: {path}: every beat is of one class, which training refuses (a test "
+              "file, or one of PTBDB's two files, may hold one); if it should hold "
+              "several, is its label column (the last) missing?", file=sys.stderr)
+    if beside is not None:
+        print(f"{sidecar.sidecar_path(path)}: its beat sidecar, in step with it "
+              f"({counted(len(set(beside[0].tolist())), 'record')})")
 
 
 def _print_records(summary: dict) -> None:

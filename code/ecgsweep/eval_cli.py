@@ -114,10 +114,16 @@ def refuse_without(flags: list[str], needed: str) -> None:
 
 def run_folders(folders: list[str], flag: str) -> list[str]:
     """Each folder as given, or, for a protocol's output folder, its seeds' run folders."""
-    from ecgsweep.protocol import seed_run_folders
+    from ecgsweep.protocol import seed_run_folders, seed_runs_without_report
 
     expanded = []
     for folder in folders:
+        unreported = seed_runs_without_report(folder)
+        if unreported:
+            raise UserError(f"{flag} {folder}: a protocol's output folder without its "
+                            "protocol.json (the protocol stopped before writing it), so which "
+                            "seeds it reports is unknown; give its seeds' run folders: "
+                            + " ".join(unreported))
         seeds = seed_run_folders(folder)
         if seeds:
             print(f"{flag} {folder}: the protocol's seeds' runs, {' '.join(seeds)}", flush=True)

@@ -448,6 +448,16 @@ def seed_run_folders(folder: str | Path) -> list[str] | None:
         return None
 
 
+def seed_runs_without_report(folder: str | Path) -> list[str]:
+    """The seeds' run folders holding fold records in a protocol output folder with no
+    protocol.json (a protocol stopped before it wrote one); empty when there are none."""
+    folder = Path(folder)
+    if (folder / PROTOCOL_FILE).is_file():
+        return []
+    return sorted(str(run) for run in folder.glob("seed*/wandb/*run-*")
+                  if run.is_dir() and any(run.glob("fold*.json")))
+
+
 def train_seed(seed: int, config_file: str, chosen: dict[str, Any], dev: Side,
                out: Path, other_lead: Side | None = None) -> Path:
     """Train the final model on the development data with ``seed`` (and, given
@@ -651,6 +661,10 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
         seeds.append(seed_result(seed, run_dir, scored, out, args.bootstrap, label))
     averaged = (seeds_averaged(seeds, scored, out, args.bootstrap, label)
                 if len(seeds) > 1 else None)
+    earlier_average = out / AVERAGED_FOLDER / RUN_MODEL_FILE
+    if averaged is None and earlier_average.is_file():
+        print(f"protocol: note: {earlier_average} averages the seeds of an earlier run; this "
+              f"run's final model is its one seed's, {seeds[0]['model']}", flush=True)
     document = {"date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "machine": machine(),
                 "config_file": args.config, "sweep": choice, "chosen": chosen,
                 "dev": side_summary(dev, summaries["dev"]),

@@ -136,18 +136,24 @@ def main(argv: list[str] | None = None, *, as_program: bool = False) -> int:
 
 def refuse_before_start(cli_config: dict[str, Any]) -> None:
     """A run started by hand gets its values from the command line alone: values that
-    cannot run are refused before ``wandb.init``, so they leave no W&B run behind. A
-    sweep's run gets its values through ``wandb.init`` (the agent's parameter file), so its
-    values are checked after it, as W&B's own runs are."""
+    cannot run, and development data that is not there, are refused before ``wandb.init``,
+    so they leave no W&B run behind. A sweep's run gets its values through ``wandb.init``
+    (the agent's parameter file), so its values are checked after it, as W&B's own runs
+    are."""
     import warnings
 
     from .run_start import check_combinations
+
+    from .data import datasets
 
     if os.environ.get("WANDB_SWEEP_PARAM_PATH"):
         return
     with warnings.catch_warnings():  # said once, by the run itself
         warnings.simplefilter("ignore")
-        check_combinations(resolve(cli_config))
+        config = resolve(cli_config)
+        check_combinations(config)
+    datasets.check_development_files(datasets.resolve_source(config["dataset"],
+                                                             config["data_dir"]))
 
 
 def finish_run(run, exit_code: int, *, exit_on_stop: bool = False) -> None:

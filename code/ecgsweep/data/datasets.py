@@ -115,6 +115,14 @@ def _describe_missing(path: Path, name: str) -> str:
             f"synth --out {path.parent}` for synthetic data in the same format.")
 
 
+def check_development_files(source: DataSource) -> None:
+    """UserError naming the first file of ``source``'s development data that is missing
+    (its test file may be: eval takes --test), as loading it would, before anything loads."""
+    for part, name in source.files.items():
+        if part != "test" and not Path(name).exists():
+            raise UserError(_describe_missing(Path(name), source.name))
+
+
 # The data sets known by name; any other ``dataset`` is a path (a CSV, or a folder of them).
 NAMED_DATASETS = ("mitbih", "ptbdb", "synthetic")
 
