@@ -356,10 +356,11 @@ def test_a_sweep_stopped_part_way_is_joined_again_by_the_same_command(tmp_path, 
                                      "metric": {"name": "val_macro_f1", "goal": "maximize"},
                                      "parameters": {"epochs": {"value": 1}}}))
     dev = protocol.Side("dev", "train", tmp_path, tmp_path / "dev")
-    ids = []
+    ids, resumed = [], []
 
-    def stopped_sweep(*, yaml_path, store_root, sweep_id, opts):
-        ids.append(sweep_id)
+    def stopped_sweep(*, yaml_path, store_root, sweep_id, resume, opts):
+        ids.append(sweep_id or resume)
+        resumed.append(resume is not None)
         return protocol.EXIT_INTERRUPTED
 
     monkeypatch.setattr(commands, "run_sweep", stopped_sweep)
@@ -374,7 +375,30 @@ def test_a_sweep_stopped_part_way_is_joined_again_by_the_same_command(tmp_path, 
             in err)
     with pytest.raises(KeyboardInterrupt):  # another run count: another sweep
         protocol.sweep_choice(str(sweep), 3, dev, tmp_path / "out")
-    assert ids[2] != ids[0]
+    assert ids[2] != ids[0] and resumed == [False] * 3
+    # a sweep of the same inputs in the store: gone on with, or, failed, kept aside
+    from ecgsweep.sweep.store import Store, db_path
+
+    store_root = tmp_path / "out" / "sweeps"
+    left = Store(db_path(store_root, ids[0]), create=True)
+    left.set("config", yaml.safe_load(sweep.read_text()))
+    left.set("sweep_id", ids[0])
+    left.set("state", "running")
+    left.close()
+    with pytest.raises(KeyboardInterrupt):
+        protocol.sweep_choice(str(sweep), 2, dev, tmp_path / "out")
+    assert ids[-1] == ids[0] and resumed[-1]
+    failed = Store(db_path(store_root, ids[0]), read_only=False)
+    failed.set("state", "failed")
+    failed.set("failure", "no run finished")
+    failed.close()
+    with pytest.raises(KeyboardInterrupt):
+        protocol.sweep_choice(str(sweep), 2, dev, tmp_path / "out")
+    assert ids[-1] == ids[0] and not resumed[-1]
+    [aside] = store_root.glob(f"{ids[0]}-failed-*")
+    assert (aside / "sweep.db").is_file() and not (store_root / ids[0]).exists()
+    assert f"protocol: sweep {ids[0]} had failed (no run finished); it is kept in {aside}" in (
+        capsys.readouterr().out)
 
 
 def test_a_configuration_without_record_grouped_folds_is_refused_first(tmp_path):

@@ -30,9 +30,18 @@ def _single(synth_dir, tmp_path, **over):
     return _config(synth_dir, tmp_path, folds=0, **over)
 
 
+@pytest.fixture
+def hangup_not_ignored():
+    """SIGHUP as a terminal's process has it, though the suite may run under nohup."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    yield
+    signal.signal(signal.SIGHUP, previous)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_run_stopped_from_outside_keeps_its_model_but_is_not_promoted(synth_dir, tmp_path,
-                                                                          capsys, stop):
+                                                                          capsys, stop,
+                                                                          hangup_not_ignored):
     fake = FakeRun(tmp_path, "stopped1")
     fake.on_log = lambda metrics: os.kill(os.getpid(), stop)  # during epoch 1
     assert run._train(fake, _single(synth_dir, tmp_path, epochs=3)) == 0
@@ -44,6 +53,30 @@ def test_a_run_stopped_from_outside_keeps_its_model_but_is_not_promoted(synth_di
     out = capsys.readouterr().out
     assert "best model: not promoted: the run was stopped before it finished" in out
     assert f"python code/eval.py --model {run_dir / 'model.keras'}" in out
+
+
+def test_a_hangup_ignored_from_the_start_stays_ignored():
+    """Started under nohup, a run, a runner and a protocol keep running when their terminal
+    closes: SIGHUP is left ignored, and the other stop signals are taken."""
+    from ecgsweep.cli import stop_signals_interrupt
+    from ecgsweep.sweep.guard import STOP_SIGNALS, handled_stop_signals
+    from ecgsweep.training import StopRequest
+
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        assert handled_stop_signals() == (signal.SIGTERM, signal.SIGINT)
+        stop_signals_interrupt()
+        request = StopRequest()
+        request.install()
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, signal.SIG_IGN)
+        request.uninstall()
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        assert signal.SIGHUP in handled_stop_signals()
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def test_a_run_stopped_within_an_epoch_logs_it_as_cut_short_and_keeps_a_whole_one(

@@ -120,6 +120,10 @@ def test_an_ensemble_from_another_folder_than_its_runs_is_refused_naming_theirs(
     store.set(RUNS_FOLDER_KEY, str(tmp_path / "runs"))
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
+    # their folder gone (the store moved): nothing to send the user to, the runs are read
+    with pytest.raises(UserError, match="^the sweep has no finished runs"):
+        ens.ensemble_command("ens2", top=2, store_root=str(tmp_path / "store"))
+    (tmp_path / "runs").mkdir()
     with pytest.raises(UserError) as refused:
         ens.ensemble_command("ens2", top=2, store_root=str(tmp_path / "store"))
     message = str(refused.value)

@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 
 from ecgsweep.artifacts import BestModelSlot
+from ecgsweep.cli import script_command
 from ecgsweep.model_record import ModelRecord
 from ecgsweep.sweep import commands
 from ecgsweep.sweep import config as sc
@@ -66,7 +67,7 @@ def test_the_summary_never_names_another_data_sets_model(tmp_path):
     out = _summary(store, cwd)
     assert (f"best cnn model: {cwd}/models/cnn/{FAKE_DATA_KEY}/best.keras (from this sweep, "
             f"run {best['run_id']}, val_macro_f1 0.5)") in out
-    assert (f"next: cd {cwd} && python code/eval.py --model "
+    assert (f"next: cd {cwd} && {script_command('eval.py', 'eval', cwd)} --model "
             f"{cwd}/models/cnn/{FAKE_DATA_KEY}/best.keras") in out
     assert "runonb" not in out
 

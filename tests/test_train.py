@@ -144,7 +144,9 @@ def test_a_stop_signal_while_the_run_starts_ends_it_with_a_message(tmp_path, sto
               f"wandb.init = lambda **kw: os.kill(os.getpid(), {int(stop)})\n"
               "sys.exit(run.main(['--model=cnn', '--dataset=synthetic']))\n")
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, env=run_env(tmp_path),
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          # as from a terminal, though the suite may run under nohup
+                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     from ecgsweep.cli import EXIT_INTERRUPTED
     from ecgsweep.run import STOPPED_WHILE_STARTING
 

@@ -76,9 +76,9 @@ def stop_signals_interrupt() -> None:
     """SIGTERM and SIGHUP end this process as Ctrl-C does (KeyboardInterrupt), so its
     cleanup runs (``finally``: stopping the programs it started, removing its work folder);
     by default they end it at once and leave those programs running."""
-    from .sweep.guard import STOP_SIGNALS
+    from .sweep.guard import handled_stop_signals
 
-    for sig in STOP_SIGNALS:
+    for sig in handled_stop_signals():
         if sig != signal.SIGINT:  # Python's own handler already raises KeyboardInterrupt
             signal.signal(sig, _interrupt)
 

@@ -46,6 +46,8 @@ TRAIN_METRICS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", *VAL_M
 # which of its batches it stopped, and how many it has. The summary's STOPPED_MID_EPOCH says
 # the run's model ends on such an epoch.
 STOPPED_AFTER_BATCH = "stopped_after_batch"
+# The summary's mark of a run that a stop ended before its own end (it keeps what it trained).
+STOPPED = "stopped"
 EPOCH_BATCHES = "epoch_batches"
 STOPPED_MID_EPOCH = "stopped_mid_epoch"
 # Such an epoch's figures go to W&B under this prefix, so that no sweep metric (the ranking,

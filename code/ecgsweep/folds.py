@@ -19,6 +19,7 @@ the best-model slot hold the mean over all folds.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,13 +254,14 @@ def mean_history(histories: list[list[dict[str, float]]]) -> list[dict[str, floa
     return rows
 
 
-def eval_command(paths: list[Path], needs_test_csv: bool = False) -> str:
+def eval_command(paths: list[Path], needs_test_csv: bool = False,
+                 runs_folder: str | os.PathLike = ".") -> str:
     """The ``code/eval.py`` command that scores the models at ``paths`` (several: as an
-    ensemble) on the test data; with a ``--test`` placeholder where the data set holds
-    none (a single CSV)."""
+    ensemble) on the test data, run from ``runs_folder``; with a ``--test`` placeholder
+    where the data set holds none (a single CSV)."""
     test = " --test TEST.csv" if needs_test_csv else ""
-    return (script_command("eval.py", "eval") + " " + " ".join(f"--model {p}" for p in paths)
-            + test)
+    return (script_command("eval.py", "eval", runs_folder) + " "
+            + " ".join(f"--model {p}" for p in paths) + test)
 
 
 def kfold_summary(outcomes: list[FoldOutcome], folds: int, pooled: dict[str, Any],

@@ -242,8 +242,9 @@ def sweep_choice(yaml_path: str, count: int, dev: Side, out: Path) -> dict[str, 
               flush=True)
         return earlier
     params = dict(cfg.get("parameters") or {})
-    params.update(dataset={"value": DATASET}, data_dir={"value": str(dev.folder)},
-                  models_dir={"value": str(out / "sweep-models")})
+    # full paths: the same sweep, named by its inputs, whatever --out was spelled as
+    params.update(dataset={"value": DATASET}, data_dir={"value": str(dev.folder.resolve())},
+                  models_dir={"value": str((out / "sweep-models").resolve())})
     on_dev = out / "sweep.yaml"
     write_text_whole(on_dev, yaml.safe_dump({**cfg, "parameters": params}, sort_keys=False))
     store_root = out / "sweeps"
@@ -254,9 +255,11 @@ def sweep_choice(yaml_path: str, count: int, dev: Side, out: Path) -> dict[str, 
                               ).hexdigest()[:8]
     print(f"protocol: sweep {yaml_path} on {dev.folder}, {count} runs ({on_dev}; sweep "
           f"{sweep_id} in {store_root})", flush=True)
-    rc = commands.run_sweep(yaml_path=str(on_dev), store_root=str(store_root),
-                            sweep_id=sweep_id, opts=Options(count=count, live=False,
-                                                            program=ECG_PROGRAM))
+    goes_on = sweep_left_before(store_root, sweep_id)
+    rc = commands.run_sweep(yaml_path=None if goes_on else str(on_dev),
+                            store_root=str(store_root), resume=sweep_id if goes_on else None,
+                            sweep_id=None if goes_on else sweep_id,
+                            opts=Options(count=count, live=False, program=ECG_PROGRAM))
     if rc == EXIT_INTERRUPTED:
         print(f"protocol: stopped while sweeping; sweep {sweep_id} keeps the runs it finished "
               f"({store_root / sweep_id}), and the same command goes on with it",
@@ -269,6 +272,27 @@ def sweep_choice(yaml_path: str, count: int, dev: Side, out: Path) -> dict[str, 
     write_text_whole(out / CHOICE_FILE, json.dumps({"inputs": inputs, "choice": choice},
                                                    indent=2, default=str) + "\n")
     return choice
+
+
+def sweep_left_before(store_root: Path, sweep_id: str) -> bool:
+    """Whether a sweep of the same inputs was left in the store to go on with (stopped, or
+    its runner killed). One that failed is moved aside, kept under a new name, so the
+    protocol run again (its cause fixed) sweeps anew: a failed sweep's runs, which count
+    toward its run cap, would end it again at once."""
+    from .sweep.store import db_path, open_store, sweep_dir
+
+    if not db_path(store_root, sweep_id).is_file():
+        return False
+    store = open_store(store_root, sweep_id, read_only=True)
+    state, failure = store.get("state"), store.get("failure")
+    store.close()
+    if state != "failed":
+        return True
+    aside = sweep_dir(store_root, f"{sweep_id}-failed-{time.strftime('%Y%m%d-%H%M%S')}")
+    sweep_dir(store_root, sweep_id).rename(aside)
+    print(f"protocol: sweep {sweep_id} had failed ({failure}); it is kept in {aside}, and "
+          "the sweep starts anew", flush=True)
+    return False
 
 
 def sweep_inputs(yaml_path: str, cfg: dict[str, Any], count: int, dev: Side

@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None, *, as_program: bool = False) -> int:
     # Until training installs its own stop (training.StopRequest), a stop signal ends the
     # run through the handlers below with a message, not silently with the default action.
     stop_signals_interrupt()
+    one_line_warnings()  # e.g. a key of another family: one `warning:` line in the run's log
     try:
         cli_config = parse_cli(argv)
         refuse_before_start(cli_config)
@@ -97,7 +98,6 @@ def main(argv: list[str] | None = None, *, as_program: bool = False) -> int:
         print(f"stopped: {STOPPED_WHILE_STARTING}", file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     backend.quiet_tensorflow()
-    one_line_warnings()  # e.g. a key of another family: one `warning:` line in the run's log
     try:
         import wandb
 
@@ -142,18 +142,26 @@ def refuse_before_start(cli_config: dict[str, Any]) -> None:
     are."""
     import warnings
 
-    from .run_start import check_combinations
-
     from .data import datasets
+    from .run_start import check_combinations
 
     if os.environ.get("WANDB_SWEEP_PARAM_PATH"):
         return
-    with warnings.catch_warnings():  # said once, by the run itself
-        warnings.simplefilter("ignore")
-        config = resolve(cli_config)
-        check_combinations(config)
-    datasets.check_development_files(datasets.resolve_source(config["dataset"],
-                                                             config["data_dir"]))
+    refused = None
+    # each warning is said once: by the run itself, or here when the run is refused
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        try:
+            config = resolve(cli_config)
+            check_combinations(config)
+            datasets.check_development_files(datasets.resolve_source(config["dataset"],
+                                                                     config["data_dir"]))
+        except Exception as e:  # the caller reports it: the warnings go first
+            refused = e
+    if refused is not None:
+        for w in said:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        raise refused
 
 
 def finish_run(run, exit_code: int, *, exit_on_stop: bool = False) -> None:

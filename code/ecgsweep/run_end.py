@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from .cli import EXIT_NAN, counted
-from .contract import (PROMOTE_BY_COORDINATOR, PROMOTE_ENV, STOPPED_MID_EPOCH, VAL_METRICS,
-                       kept_metric)
+from .contract import (PROMOTE_BY_COORDINATOR, PROMOTE_ENV, STOPPED, STOPPED_MID_EPOCH,
+                       VAL_METRICS, kept_metric)
 from .final_model import FinalModel
 from .folds import FoldOutcome, cut_short_note, eval_command, folds_done_text
 from .model_record import ModelRecord, record_path
@@ -31,7 +31,7 @@ NOT_FINISHED = ("the run was stopped before it finished (SIGTERM: hyperband, the
 
 def record_divergence(ctx: RunContext, message: str) -> int:
     """A diverged run: nothing saved; the error goes to W&B's summary and stderr."""
-    summary = {"model": ctx.config["model"], "stopped": False, "promoted": False,
+    summary = {"model": ctx.config["model"], STOPPED: False, "promoted": False,
                "error": message}
     ctx.run.summary.update(summary)
     print(f"error: {message}", file=sys.stderr, flush=True)
@@ -111,7 +111,7 @@ def finish(ctx: RunContext, outcomes: list[FoldOutcome], final: FinalModel,
         "model": ctx.config["model"], f"best_{metric}": best_value, "best_epoch": best_epoch,
         metric: best_value, **{kept_metric(m): float(record.metrics[m])
                                for m in VAL_METRICS if m in record.metrics},
-        kept_metric(metric): best_value, "stopped": stopped,
+        kept_metric(metric): best_value, STOPPED: stopped,
         STOPPED_MID_EPOCH: any(o.result.stopped_mid_epoch for o in outcomes),
         "promoted": promoted, "model_path": str(slot.model_path),
         "run_model_path": str(final.path)}

@@ -151,7 +151,8 @@ def check_runs_folder(store: Store, sweep_id: str, top: int) -> None:
     from another folder would read other files there, so it is refused with the command
     to run from theirs."""
     runs_folder = store.get(RUNS_FOLDER_KEY)
-    if runs_folder is None or os.path.realpath(runs_folder) == os.path.realpath("."):
+    if (runs_folder is None or not os.path.isdir(runs_folder)  # moved: the runs' own paths
+            or os.path.realpath(runs_folder) == os.path.realpath(".")):
         return
     command = (f"{sweep_command('ensemble', runs_folder)} {sweep_id} --top {top} "
                f"--store {os.path.abspath(store.folder.parent)}")

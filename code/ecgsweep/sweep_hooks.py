@@ -76,8 +76,8 @@ class EcgProgram:
     def ended_by_itself(self, files_dir: Path | None) -> bool:
         return sweep_models.ended_by_itself(files_dir)
 
-    def stopped_by_request(self, files_dir: Path | None) -> bool:
-        return sweep_models.stopped_by_request(files_dir)
+    def stopped_by_request(self, summary: Mapping[str, Any] | None) -> bool:
+        return sweep_models.stopped_by_request(summary)
 
     def closing_lines(self, rows: list[dict[str, Any]], cwd: str | None) -> list[str]:
         return [line for rec in sweep_models.best_models(rows, cwd=cwd)

@@ -17,10 +17,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from . import artifacts
-from .contract import FOLD_MODEL_FILE, RUN_MODEL_FILE
+from .contract import FOLD_MODEL_FILE, RUN_MODEL_FILE, STOPPED
 from .folds import eval_command
 from .model_record import DamagedRecord, ModelRecord, record_path
 
@@ -74,22 +74,11 @@ def ended_by_itself(files_dir: Path | None) -> bool:
         return False
 
 
-def stopped_by_request(files_dir: Path | None) -> bool:
-    """Whether the run with this W&B files folder ended early on a stop request and kept
-    what it had trained: its ``model.keras`` record, or, without one, a fold record, says
-    ``stopped``."""
-    if not files_dir:
-        return False
-    folder = Path(files_dir).parent
-    model = folder / RUN_MODEL_FILE
-    models = [model] if model.is_file() else sorted(folder.glob(FOLD_MODEL_FILE.format(index="*")))
-    for path in models:
-        try:
-            if ModelRecord.read(record_path(path)).stopped:
-                return True
-        except (OSError, DamagedRecord):
-            continue
-    return False
+def stopped_by_request(summary: Mapping[str, Any] | None) -> bool:
+    """Whether the run whose W&B summary this is ended early on a stop request and kept
+    what it had trained (its summary's ``stopped``: a run stopped in any fold, in its
+    refit or after its training)."""
+    return bool((summary or {}).get(STOPPED))
 
 
 def _shipped_paths(record: ModelRecord, run_folder: Path) -> ModelRecord:
@@ -165,9 +154,10 @@ def best_model_lines(rec: dict[str, Any]) -> list[str]:
     origin = (f"from this sweep, run {r.run_id}" if rec["from_this_sweep"]
               else f"an earlier record (run {r.run_id}), not beaten by this sweep")
     # its test data is named from the runs' folder, as the model's path is
-    go_there = f"cd {rec['runs_folder']} && " if rec.get("runs_folder") else ""
+    there = rec.get("runs_folder")
+    command = eval_command([Path(path)], rec["needs_test_csv"], there or ".")
     return [f"best {family} model: {path} ({origin}, {r.metric} {r.value:.4g})",
-            f"next: {go_there}{eval_command([Path(path)], rec['needs_test_csv'])}"]
+            f"next: {f'cd {there} && ' if there else ''}{command}"]
 
 
 def _has_test_data(record: ModelRecord, runs_folder: Path) -> bool:

@@ -23,7 +23,7 @@ from .cli import counted
 from .contract import EPOCH_BATCHES, OBJECTIVE_METRICS, STOPPED_AFTER_BATCH
 from .data.datasets import MITBIH_CLASSES, Split
 from .model_inputs import model_inputs
-from .sweep.guard import STOP_SIGNALS
+from .sweep.guard import handled_stop_signals
 
 EpochSink = Callable[[dict[str, float]], None]
 
@@ -290,7 +290,6 @@ class StopRequest:
     run keeps what it trained and is not promoted. A second Ctrl-C quits at once
     (KeyboardInterrupt)."""
 
-    SIGNALS = STOP_SIGNALS
 
     def __init__(self) -> None:
         self.requested = False
@@ -298,7 +297,7 @@ class StopRequest:
 
     def install(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+            self._previous = {s: signal.signal(s, self._handle) for s in handled_stop_signals()}
 
     def uninstall(self) -> None:
         for signum, previous in self._previous.items():

@@ -118,8 +118,8 @@ def _describe_missing(path: Path, name: str) -> str:
 def check_development_files(source: DataSource) -> None:
     """UserError naming the first file of ``source``'s development data that is missing
     (its test file may be: eval takes --test), as loading it would, before anything loads."""
-    for part, name in source.files.items():
-        if part != "test" and not Path(name).exists():
+    for name in source.development_files():
+        if not Path(name).exists():
             raise UserError(_describe_missing(Path(name), source.name))
 
 

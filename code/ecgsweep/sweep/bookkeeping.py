@@ -240,7 +240,8 @@ def every_run_failed(store: Store) -> str | None:
     if not ended or any(r["state"] != FAILED for r in ended):
         return None
     last = max(ended, key=lambda r: r.get("ended_at") or 0.0)
-    return f"no run finished: all {len(ended)} failed; the last with: {last['error']}"
+    return (f"no run finished: the {len(ended)} that ended all failed; the last with: "
+            f"{last['error']}")
 
 
 def fail_if_every_run_failed(store: Store) -> str | None:

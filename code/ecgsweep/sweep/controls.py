@@ -119,7 +119,8 @@ def apply(store: Store, action: str, by: str, now: float) -> tuple[Control | Non
     """Record ``action`` on the store's sweep; returns (the control now, whether it changed)."""
     with store.transaction():
         before = current(store)
-        check_not_finished(store, action)
+        if before is None:  # a control's own end (stopped, cancelled) is the transition's
+            check_not_finished(store, action)
         after = transition(before.state if before else None, action, store.get("sweep_id"))
         if after == (before.state if before else None):
             return before, False

@@ -39,6 +39,13 @@ TICK_S = 0.2
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
+def handled_stop_signals() -> tuple[int, ...]:
+    """The STOP_SIGNALS a process takes as a stop: all but a SIGHUP it was started ignoring
+    (``nohup``), which asks that a closing terminal leave it running."""
+    return tuple(s for s in STOP_SIGNALS
+                 if not (s == signal.SIGHUP and signal.getsignal(s) == signal.SIG_IGN))
+
+
 def become_subreaper() -> None:
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)

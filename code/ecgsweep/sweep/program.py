@@ -72,10 +72,10 @@ class ProgramHooks(Protocol):
         """Whether the run whose W&B files folder is ``files_dir`` reached its own end, so
         a stop sent as it exited changed nothing of it (False: the program does not say)."""
 
-    def stopped_by_request(self, files_dir: Path | None) -> bool:
-        """Whether the run whose W&B files folder is ``files_dir`` ended early on a stop
-        signal and exited 0 with what it had (False: the program does not say). Not sent
-        by the sweep, such a stop came from outside it (Ctrl-C or ``kill`` on the run)."""
+    def stopped_by_request(self, summary: Mapping[str, Any] | None) -> bool:
+        """Whether the run whose W&B summary is ``summary`` ended early on a stop signal
+        and exited 0 with what it had (False: the program does not say). Not sent by the
+        sweep, such a stop came from outside it (Ctrl-C or ``kill`` on the run)."""
 
     def closing_lines(self, rows: list[dict[str, Any]], cwd: str | None) -> list[str]:
         """Lines for the end of the sweep's summary (after the leaderboard)."""
@@ -116,7 +116,7 @@ class AnyProgram:
     def ended_by_itself(self, files_dir: Path | None) -> bool:
         return False
 
-    def stopped_by_request(self, files_dir: Path | None) -> bool:
+    def stopped_by_request(self, summary: Mapping[str, Any] | None) -> bool:
         return False
 
     def closing_lines(self, rows: list[dict[str, Any]], cwd: str | None) -> list[str]:

@@ -189,7 +189,7 @@ class Runner:
         program = self.opts.program
         finished = (lr.interrupted and rc == 0 and not out.lost
                     and program.ended_by_itself(out.files_dir))
-        stopped = (rc == 0 and not out.lost and program.stopped_by_request(out.files_dir))
+        stopped = rc == 0 and not out.lost and program.stopped_by_request(out.summary)
         state, error = end_state(lr, rc, out.tail, out.lost, program.describe_exit,
                                  finished, stopped)
         requeue = state == CRASHED and self.cfg.get("method") == "grid"

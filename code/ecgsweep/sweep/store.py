@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS runs (
     metric_last  REAL,
     retry_of     TEXT,                   -- grid point re-queued from this crashed run
     requeued     INTEGER NOT NULL DEFAULT 0,
-    runner_lost  INTEGER NOT NULL DEFAULT 0, -- crashed: its runner died or stopped, or its node was lost
+    runner_lost  INTEGER NOT NULL DEFAULT 0, -- crashed: its runner or node lost, or stopped from outside
     host         TEXT,                   -- where the program runs (a Ray run: its node)
     node_id      TEXT,                   -- the cluster node running it (a Ray run)
     created_at   REAL NOT NULL,
@@ -404,8 +404,9 @@ class Store:
     def count_runs(self) -> int:
         """Runs that count towards the sweep's cap.
 
-        A re-queued crash counts once (its retry counts); a run lost with its runner counts
-        not at all, so a killed runner does not cost a random or bayes sweep a run.
+        A re-queued crash counts once (its retry counts); a run lost with its runner, or
+        stopped from outside the sweep, counts not at all, so a killed runner or a Ctrl-C
+        on one run does not cost a random or bayes sweep a run.
         """
         return int(self._conn.execute(
             "SELECT COUNT(*) FROM runs WHERE requeued = 0 AND runner_lost = 0").fetchone()[0])

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from .executor import RunHandle, RunSpec
+from .guard import handled_stop_signals
 from .failures import classify_exit, stopped_from_outside
 from .store import CRASHED, FAILED, FINISHED, STOPPED
 
@@ -101,7 +102,8 @@ def kill_all(live: dict[str, LiveRun], now: float) -> None:
 
 
 class Interrupts:
-    """Counts SIGINT/SIGTERM sent to the runner: the first stops the runs, the second kills."""
+    """Counts SIGINT, SIGTERM and SIGHUP sent to the runner (``guard.handled_stop_signals``):
+    the first stops the runs, the second kills."""
 
     def __init__(self) -> None:
         self.count = self.handled = 0
@@ -110,7 +112,7 @@ class Interrupts:
 
     def install(self) -> None:
         if threading.current_thread() is threading.main_thread():
-            self._old = {s: signal.signal(s, self._note) for s in (signal.SIGINT, signal.SIGTERM)}
+            self._old = {s: signal.signal(s, self._note) for s in handled_stop_signals()}
 
     def restore(self) -> None:
         for s, handler in self._old.items():
