@@ -846,7 +846,9 @@ def _read_records(src: Path, names: list[str], before_r_s: float, beat_samples: 
                   ) -> tuple[dict, dict, dict, dict[str, str]]:
     """(beats, per_record info, rhythms, bad) of the records ``names`` in ``src``; a record
     that cannot be converted is left out and its reason kept in ``bad``. ``reference``:
-    a record without MLII is read in its lead most like it (:func:`record_in_likest_lead`)."""
+    a record without MLII is read in its lead most like it (:func:`record_in_likest_lead`).
+    A ``lead`` some records lack is refused before any is read (:func:`check_lead_everywhere`)."""
+    check_lead_everywhere(src, names, lead)
     beats: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     per_record: dict[str, dict] = {}
     rhythms: dict[str, dict] = {}
@@ -942,7 +944,6 @@ def convert(src_dir: str | os.PathLike, out_dir: str | os.PathLike, split: str =
     available = record_headers(src)
     requested = list(dict.fromkeys(str(r).strip() for r in records)) if records else None
     sides, ignored, missing = _sides(split, src, available, requested)
-    check_lead_everywhere(src, list(dict.fromkeys(sides["train"] + sides["test"])), lead)
     beats, per_record, rhythms, bad = _read_records(
         src, list(dict.fromkeys(sides["train"] + sides["test"])), before_r_s, beat_samples, lead,
         qrs_up, reference, two_leads)
