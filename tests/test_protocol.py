@@ -433,6 +433,18 @@ def test_external_records_that_are_development_records_are_refused_first(shared_
     assert not (tmp_path / "out" / "data").exists()  # refused before any conversion
 
 
+def test_an_external_lead_some_records_lack_is_refused_before_any_work(shared_data, tmp_path):
+    dev = copy_records(tmp_path / "dev", shared_data / "mitdb" / "100")
+    external = copy_records(tmp_path / "external", shared_data / "svdb-even" / "800")
+    proc = _protocol(tmp_path, "--dev", str(dev), "--external", str(external), "--config",
+                     str(_tiny_config(tmp_path)), "--out", str(tmp_path / "out"),
+                     "--external-lead", "V1", "--hold-external")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert ("error: --external-lead V1: not a lead of every external record (800 has ECG1, "
+            "ECG2); name a lead they all have" in proc.stderr)
+    assert not (tmp_path / "out" / "data").exists()
+
+
 class _Converted(Exception):
     """Stops run_protocol once both sides are converted."""
 
@@ -441,9 +453,10 @@ def _record_folders(tmp_path: Path) -> tuple[Path, Path]:
     """Two folders that each look like a folder of records (a header apiece), for a
     protocol whose conversion is stood in for."""
     folders = tmp_path / "dev-records", tmp_path / "external-records"
-    for folder, name in zip(folders, ("100", "800")):
+    for folder, name, leads in zip(folders, ("100", "800"), (("MLII", "V5"), ("ECG1", "ECG2"))):
         folder.mkdir(exist_ok=True)
-        (folder / f"{name}.hea").write_text(f"{name} 1 360 650000\n")
+        (folder / f"{name}.hea").write_text(f"{name} 2 360 650000\n" + "".join(
+            f"{name}.dat 212 200 11 1024 0 0 0 {lead}\n" for lead in leads))
     return folders
 
 

@@ -181,6 +181,21 @@ def check_record_folder(side: Side) -> None:
                         "a folder of records: .hea, .dat, .atr)")
 
 
+def check_external_lead(external: Side, lead: str | None) -> None:
+    """UserError, before any work, naming the external records without ``--external-lead``
+    and the leads they have."""
+    from .data import wfdb_beats
+
+    lacking = (wfdb_beats.records_without_lead(external.src,
+                                                wfdb_beats.record_headers(external.src), lead)
+               if lead else {})
+    if lacking:
+        raise UserError(f"--external-lead {lead}: not a lead of every external record "
+                        f"({wfdb_beats.leads_had(lacking)}); name a lead they all have, or "
+                        "leave the option out to read each in MLII, else in its lead most "
+                        "like the development beats")
+
+
 def convert_side(side: Side, qrs_up: bool = False, lead: str | None = None,
                  like: Side | None = None, two_leads: bool = False) -> dict[str, Any]:
     """Convert the side's records into its folder (``split.json``'s summary returned), or
@@ -664,6 +679,7 @@ def run_protocol(args: argparse.Namespace) -> dict[str, Any]:
     for side in (dev, external):
         check_record_folder(side)
     check_sides_apart(dev.src, external.src)
+    check_external_lead(external, args.external_lead)
     external_up = not args.external_as_recorded
     # the development side first: the external records are read like it
     summaries = {"dev": convert_side(dev, two_leads=two_leads)}

@@ -517,12 +517,9 @@ def _channel_asked(name: str, names: list[str], lead: str | None) -> tuple[int, 
     return channel, lead_reason
 
 
-def check_lead_everywhere(src: Path, names: list[str], lead: str | None) -> None:
-    """Before any record is converted: a UserError naming every record of ``names`` whose
-    header lacks the lead asked for, with the ``--records`` that would convert the others
-    (a record whose header cannot be read is left to the conversion, which skips it)."""
-    if not lead or lead == OTHER_LEAD:
-        return
+def records_without_lead(src: Path, names: list[str], lead: str) -> dict[str, list[str]]:
+    """The records of ``names`` whose header lacks ``lead``, with the leads they have (a
+    record whose header cannot be read is left to the conversion, which skips it)."""
     lacking: dict[str, list[str]] = {}
     for name in names:
         try:
@@ -531,10 +528,24 @@ def check_lead_everywhere(src: Path, names: list[str], lead: str | None) -> None
             continue
         if lead not in leads:
             lacking[name] = leads
+    return lacking
+
+
+def leads_had(lacking: dict[str, list[str]]) -> str:
+    """``records_without_lead``'s records, each with the leads it has, in words."""
+    return "; ".join(f"{name} has {', '.join(leads) or 'unnamed channels'}"
+                     for name, leads in lacking.items())
+
+
+def check_lead_everywhere(src: Path, names: list[str], lead: str | None) -> None:
+    """Before any record is converted: a UserError naming every record of ``names`` whose
+    header lacks the lead asked for, with the ``--records`` that would convert the others."""
+    if not lead or lead == OTHER_LEAD:
+        return
+    lacking = records_without_lead(src, names, lead)
     if not lacking:
         return
-    which = "; ".join(f"{name} has {', '.join(leads) or 'unnamed channels'}"
-                      for name, leads in lacking.items())
+    which = leads_had(lacking)
     others = [name for name in names if name not in lacking]
     hint = (f"To convert the {counted(len(others), 'other record')} in {lead}: --records "
             f"{','.join(others)}. " if others else "")
