@@ -173,10 +173,12 @@ def check_record_folder(side: Side) -> None:
     """UserError, before any work, when the side's folder is missing or holds no WFDB
     record: a typo in --external would otherwise surface only at the scoring step, after
     the training a --hold-external run waits for."""
+    from .data.wfdb_beats import record_headers
+
     if not side.src.is_dir():
         raise UserError(f"--{side.name} {side.src}: no such folder (give a folder of WFDB "
                         "records: .hea, .dat, .atr)")
-    if not any(side.src.glob("*.hea")):
+    if not record_headers(side.src):
         raise UserError(f"--{side.name} {side.src}: no WFDB record in it (no .hea file; give "
                         "a folder of records: .hea, .dat, .atr)")
 

@@ -25,7 +25,7 @@ from .model_record import ModelRecord
 from .sweep import config as sweep_config
 from .sweep.bookkeeping import RUNS_FOLDER_KEY
 from .sweep.commands import default_console
-from .sweep.hints import sweep_command
+from .sweep.hints import another_runs_folder, sweep_command
 from .sweep.ranking import metric_and_goal, ranked
 from .sweep.store import DEFAULT_STORE, Store, open_store, sqlite_errors
 from .sweep_hooks import ECG_PROGRAM, TRAIN_PROGRAM
@@ -151,8 +151,7 @@ def check_runs_folder(store: Store, sweep_id: str, top: int) -> None:
     from another folder would read other files there, so it is refused with the command
     to run from theirs."""
     runs_folder = store.get(RUNS_FOLDER_KEY)
-    if (runs_folder is None or not os.path.isdir(runs_folder)  # moved: the runs' own paths
-            or os.path.realpath(runs_folder) == os.path.realpath(".")):
+    if not another_runs_folder(runs_folder):
         return
     command = (f"{sweep_command('ensemble', runs_folder)} {sweep_id} --top {top} "
                f"--store {os.path.abspath(store.folder.parent)}")

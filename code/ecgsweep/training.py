@@ -290,7 +290,6 @@ class StopRequest:
     run keeps what it trained and is not promoted. A second Ctrl-C quits at once
     (KeyboardInterrupt)."""
 
-
     def __init__(self) -> None:
         self.requested = False
         self._previous: dict[int, Any] = {}

@@ -21,7 +21,7 @@ from . import table
 from .bookkeeping import RUNS_FOLDER_KEY, create_or_join
 from .errors import EXIT_OK, UserError
 from .files import require_folder, writable_folder, write_text_whole
-from .hints import continue_command, sweep_command
+from .hints import another_runs_folder, continue_command, sweep_command
 from .liveness import runner_alive
 from .program import ANY_PROGRAM, ProgramHooks
 from .progress import Progress
@@ -214,8 +214,7 @@ def _check_runs_folder(meta: dict, store: Store, opts: Options) -> None:
     """A sweep resumed from another folder than the one its runs ran in is refused: its runs
     would read their relative paths (data, models) from here, and mix data sets."""
     ran_in = meta.get(RUNS_FOLDER_KEY)
-    here = Path(opts.cwd or os.getcwd()).resolve()
-    if ran_in and Path(ran_in).is_dir() and Path(ran_in).resolve() != here:
+    if another_runs_folder(ran_in, opts.cwd or os.getcwd()):
         raise UserError(f"sweep {meta['sweep_id']}'s runs ran in {ran_in}, and their data and "
                         "models are found from there; continue it from that folder: "
                         f"{continue_command(meta['sweep_id'], store.folder.parent, ran_in)}")

@@ -35,6 +35,15 @@ def script_command(script: str, command: str, runs_folder: str | os.PathLike = "
     return f"{sys.executable} {CLONE_CODE / script}"
 
 
+def another_runs_folder(runs_folder: str | os.PathLike | None,
+                        here: str | os.PathLike = ".") -> bool:
+    """Whether a sweep's runs ran in another folder than ``here`` that is still there: their
+    relative paths (data, models) are found from it, so a command on their files runs
+    there. A folder gone (the store moved) leaves nothing to send the user to."""
+    return (runs_folder is not None and os.path.isdir(runs_folder)
+            and os.path.realpath(runs_folder) != os.path.realpath(here))
+
+
 def sweep_command(subcommand: str | None = None, runs_folder: str | os.PathLike = ".") -> str:
     """The sweep command, or one of its subcommands (``status``, ``resume``, ``check``), as
     ``script_command`` names it: the script with the subcommand after it, or ``ecg-sweeps
